@@ -1,0 +1,111 @@
+import Crypto
+import PostgresClient
+
+/// The outcome of recomputing the log's hashes.
+public struct VerificationReport: Sendable, Codable {
+    /// True when no event was found altered, deleted, inserted or reordered.
+    public var ok: Bool
+    /// Events whose content hash was recomputed.
+    public var eventsChecked: Int
+    /// The verified head of the chain: note it to check later that the log only grew.
+    public var head: ChainHead
+    /// The first position found wrong, if any.
+    public var firstBadPosition: Int64?
+    /// What is wrong there.
+    public var problem: String?
+}
+
+extension EventStore {
+    /// Recomputes every event hash and the global chain from the stored rows.
+    ///
+    /// Detects an altered, deleted, inserted or reordered event, also when it was written
+    /// with the append-only triggers disabled, and names the first bad position.
+    /// - Parameters:
+    ///   - expectedHead: a head noted earlier; verification fails unless the chain still
+    ///     passes through it (the log only grew since).
+    ///   - progress: called after each batch with (position reached, last position).
+    public func verify(
+        expectedHead: ChainHead? = nil, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    ) async throws -> VerificationReport {
+        try await seal()
+        return try await pool.withConnection { connection in
+            let bounds = try await connection.query(
+                """
+                SELECT coalesce((SELECT max(position) FROM events), 0),
+                       coalesce((SELECT max(position) FROM event_chain), 0)
+                """)
+            let lastEvent = try bounds[0].decode(Int64.self, 0)
+            let lastSealed = try bounds[0].decode(Int64.self, 1)
+            let last = max(lastEvent, lastSealed)
+            var chain = [UInt8](repeating: 0, count: 32)
+            var head = ChainHead(position: 0, hash: chain.hexString)
+            var checked = 0
+            var from: Int64 = 0
+            let step: Int64 = 20_000
+
+            func fail(_ position: Int64, _ problem: String) -> VerificationReport {
+                VerificationReport(ok: false, eventsChecked: checked, head: head, firstBadPosition: position, problem: problem)
+            }
+
+            while from < last {
+                let to = from + step
+                let rows = try await connection.query(
+                    """
+                    SELECT coalesce(e.position, c.position) AS position, e.hash, e.canonical, c.chain_hash
+                    FROM (SELECT position, hash,
+                                 jsonb_build_array(position, stream_id, stream_version, event_id::text, type,
+                                     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                     data, metadata)::text AS canonical
+                          FROM events WHERE position > \(from) AND position <= \(to)) e
+                    FULL JOIN (SELECT position, chain_hash FROM event_chain
+                               WHERE position > \(from) AND position <= \(to)) c
+                      ON c.position = e.position
+                    ORDER BY 1
+                    """)
+                for row in rows {
+                    let position = try row.decode(Int64.self, 0)
+                    let stored = row.text(1).flatMap { [UInt8](postgresText: $0) }
+                    let sealed = row.text(3).flatMap { [UInt8](postgresText: $0) }
+                    guard let stored, let canonical = row.text(2) else {
+                        return fail(position, "event at position \(position) is missing from the log (deleted)")
+                    }
+                    checked += 1
+                    let recomputed = Array(SHA256.hash(data: Array(canonical.utf8)))
+                    if recomputed != stored {
+                        return fail(position, "event at position \(position) does not match its hash (altered or moved)")
+                    }
+                    guard let sealed else {
+                        if position < lastSealed {
+                            return fail(
+                                position, "event at position \(position) is not in the sealed chain (inserted)")
+                        }
+                        continue
+                    }
+                    let expected = Array(SHA256.hash(data: chain + recomputed))
+                    if expected != sealed {
+                        return fail(
+                            position,
+                            "chain hash at position \(position) does not follow from the events before it (an event was inserted, deleted or reordered)"
+                        )
+                    }
+                    chain = expected
+                    head = ChainHead(position: position, hash: chain.hexString)
+                }
+                from = to
+                progress(min(from, last), last)
+            }
+            if let expectedHead {
+                let rows = try await connection.query(
+                    "SELECT chain_hash FROM event_chain WHERE position = \(expectedHead.position)")
+                let found = try rows.first.map { try $0.decode([UInt8].self, 0).hexString }
+                if found != expectedHead.hash.lowercased() {
+                    return fail(
+                        expectedHead.position,
+                        "the chain no longer passes through the noted head \(expectedHead.position):\(expectedHead.hash) (history was rewritten)"
+                    )
+                }
+            }
+            return VerificationReport(ok: true, eventsChecked: checked, head: head, firstBadPosition: nil, problem: nil)
+        }
+    }
+}

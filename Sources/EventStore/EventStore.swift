@@ -1,0 +1,211 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresClient
+
+/// The append-only event log in PostgreSQL.
+///
+/// Knows streams, versions, positions and hashes; nothing about grants. Appends go through
+/// the `append_events` SQL function in one round trip; reads of the whole log are gap-safe
+/// (see `readAll(after:limit:)`).
+public struct EventStore: Sendable {
+    /// The connections the store borrows.
+    public let pool: ConnectionPool
+    let logger: Logger
+
+    /// The NOTIFY channel appends signal on; the payload is the last appended position.
+    public static let notificationChannel = "grantledger_events"
+
+    public init(pool: ConnectionPool, logger: Logger = Logger(label: "grantledger.eventstore")) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    static let eventColumns = """
+        position, stream_id, stream_version, event_id, type, data::text AS data, metadata::text AS metadata,
+        to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at, hash
+        """
+
+    static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
+        RecordedEvent(
+            position: try row.decode(Int64.self, 0),
+            streamID: try row.decode(String.self, 1),
+            streamVersion: try row.decode(Int64.self, 2),
+            eventID: try row.decode(UUID.self, 3),
+            type: try row.decode(String.self, 4),
+            data: try row.decode(String.self, 5),
+            metadata: try row.decode(String.self, 6),
+            recordedAt: RecordingTime(rfc3339: try row.decode(String.self, 7)),
+            hash: try row.decode([UInt8].self, 8))
+    }
+
+    /// Appends `events` atomically, checking every stream's expected version.
+    ///
+    /// - Parameters:
+    ///   - events: one or more events, to one or several streams, in order.
+    ///   - expected: the version each stream must be at; streams not named accept any
+    ///     version. A stream named here but not written to is still checked.
+    ///   - commandID: makes the append idempotent: a second append with the same id and
+    ///     digest returns the first result and writes nothing.
+    ///   - payloadDigest: identifies the command's payload, to tell a retry from a reuse.
+    /// - Throws: `EventStoreError.wrongExpectedVersion` when a concurrent writer won,
+    ///   `.commandIDReused` when the id came with another payload.
+    public func append(
+        _ events: [NewEvent], expected: [String: ExpectedVersion] = [:], commandID: String? = nil,
+        payloadDigest: String? = nil
+    ) async throws -> AppendResult {
+        precondition(!events.isEmpty, "append needs at least one event")
+        var expectations: [String] = []
+        for (stream, version) in expected.sorted(by: { $0.key < $1.key }) {
+            switch version {
+            case .any: continue
+            case .noStream: expectations.append("\(jsonQuoted(stream)):0")
+            case .exact(let value): expectations.append("\(jsonQuoted(stream)):\(value)")
+            }
+        }
+        let expectedJSON = "{" + expectations.joined(separator: ",") + "}"
+        let eventsJSON =
+            "["
+            + events.map { event in
+                "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
+                    + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
+            }.joined(separator: ",") + "]"
+        let digest = payloadDigest ?? ""
+        let query: PostgresQuery = """
+            SELECT position, stream_id, stream_version, event_id, type,
+                   to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+                   hash, replayed
+            FROM append_events(\(commandID), \(digest), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb)
+            """
+        // A concurrent append with the same command id loses on commands_pkey; the retry
+        // then finds the winner's record and replays it.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let rows = try await pool.withConnection { try await $0.query(query) }
+                return try Self.appendResult(rows, events: events)
+            } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
+                continue
+            } catch {
+                throw EventStoreError.translate(error)
+            }
+        }
+    }
+
+    private static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {
+        var recorded: [RecordedEvent] = []
+        var replayed = false
+        for (index, row) in rows.enumerated() {
+            replayed = try row.decode(Bool.self, 7)
+            // Payloads are not echoed back by the function; take them from the request,
+            // or, for a replay, they are re-read by callers that need them.
+            let source = index < events.count && !replayed ? events[index] : nil
+            recorded.append(
+                RecordedEvent(
+                    position: try row.decode(Int64.self, 0),
+                    streamID: try row.decode(String.self, 1),
+                    streamVersion: try row.decode(Int64.self, 2),
+                    eventID: try row.decode(UUID.self, 3),
+                    type: try row.decode(String.self, 4),
+                    data: source?.data ?? "",
+                    metadata: source?.metadata ?? "",
+                    recordedAt: RecordingTime(rfc3339: try row.decode(String.self, 5)),
+                    hash: try row.decode([UInt8].self, 6)))
+        }
+        return AppendResult(events: recorded, replayed: replayed)
+    }
+
+    /// All events of one stream, in version order.
+    public func readStream(_ streamID: String) async throws -> [RecordedEvent] {
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.eventColumns) FROM events
+            WHERE stream_id = \(streamID) ORDER BY stream_version
+            """
+        return try await pool.withConnection { connection in
+            try await connection.query(query).map(Self.decodeEvent)
+        }
+    }
+
+    /// Up to `limit` events after `position`, in position order, never skipping one.
+    ///
+    /// Only events of transactions older than the snapshot's xmin are returned. Positions
+    /// and transaction ids are handed out together (see `append_events`), so these form a
+    /// gap-free prefix of the log: an event that commits late is returned by a later call,
+    /// never jumped over.
+    public func readAll(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
+        -> [RecordedEvent]
+    {
+        try await pool.withConnection { connection in
+            try await Self.readAll(on: connection, after: position, limit: limit, upTo: cutoff)
+        }
+    }
+
+    /// `readAll(after:limit:upTo:)` on a given connection.
+    public static func readAll(on connection: PostgresConnection, after position: Int64, limit: Int, upTo cutoff: Int64?)
+        async throws -> [RecordedEvent]
+    {
+        let query: PostgresQuery = """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY position LIMIT \(limit)
+            """
+        return try await connection.query(query).map(decodeEvent)
+    }
+
+    /// The last position a reader can see without gaps (0 for an empty log).
+    public func head() async throws -> Int64 {
+        try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT coalesce(max(position), 0) FROM events
+                WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                """)
+            return try rows[0].decode(Int64.self, 0)
+        }
+    }
+
+    /// The last position recorded at or before `time` (0 when none).
+    public func position(atOrBefore time: RecordingTime) async throws -> Int64 {
+        try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT coalesce(max(position), 0) FROM events
+                WHERE recorded_at <= \(time.rfc3339)::timestamptz
+                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                """)
+            return try rows[0].decode(Int64.self, 0)
+        }
+    }
+
+    /// Extends the global hash chain over every visible event and returns its head.
+    @discardableResult
+    public func seal() async throws -> ChainHead {
+        try await pool.withConnection { connection in
+            let rows = try await connection.query("SELECT position, chain_hash FROM seal_events()")
+            return ChainHead(
+                position: try rows[0].decode(Int64.self, 0), hash: try rows[0].decode([UInt8].self, 1).hexString)
+        }
+    }
+
+    /// The sealed chain hash at `position` and that event's recording time; nil if not sealed.
+    public func chainPoint(at position: Int64) async throws -> (hash: String, recordedAt: RecordingTime)? {
+        try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT c.chain_hash,
+                       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                FROM event_chain c JOIN events e ON e.position = c.position
+                WHERE c.position = \(position)
+                """)
+            guard let row = rows.first else { return nil }
+            return (try row.decode([UInt8].self, 0).hexString, RecordingTime(rfc3339: try row.decode(String.self, 1)))
+        }
+    }
+
+    /// A digest of a command payload, for idempotency checks.
+    public static func digest(_ text: String) -> String {
+        Array(SHA256.hash(data: Array(text.utf8))).hexString
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// The moment an event entered the log, as RFC 3339 UTC with microseconds
+/// (`2026-01-15T09:00:00.000000Z`). Set by the database, never by a caller.
+///
+/// Distinct from business dates on purpose: one says when the store learned a fact, the
+/// other when it happened in the world.
+public struct RecordingTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The fixed-width RFC 3339 text; fixed width makes text order equal time order.
+    public let rfc3339: String
+
+    public init(rfc3339: String) { self.rfc3339 = rfc3339 }
+
+    public static func < (lhs: RecordingTime, rhs: RecordingTime) -> Bool { lhs.rfc3339 < rhs.rfc3339 }
+
+    public var description: String { rfc3339 }
+
+    public init(from decoder: any Decoder) throws {
+        rfc3339 = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rfc3339)
+    }
+}
+
+/// An event to append: the caller chooses stream, type and payload; the store assigns
+/// position, version, recording time and hash.
+public struct NewEvent: Sendable {
+    /// The stream the event belongs to, e.g. `grant-G1`.
+    public var streamID: String
+    /// The event type, e.g. `GrantAwarded`.
+    public var type: String
+    /// The payload as a JSON object text.
+    public var data: String
+    /// The metadata as a JSON object text (`actor`, `commandId`, ...).
+    public var metadata: String
+    /// A fresh identifier; generated when not given.
+    public var eventID: UUID
+
+    public init(streamID: String, type: String, data: String, metadata: String, eventID: UUID = UUID()) {
+        self.streamID = streamID
+        self.type = type
+        self.data = data
+        self.metadata = metadata
+        self.eventID = eventID
+    }
+}
+
+/// An event as stored in the log.
+public struct RecordedEvent: Sendable, Hashable {
+    /// Global position, strictly increasing in the order readers see events.
+    public var position: Int64
+    /// The stream, e.g. `organisation-O1`.
+    public var streamID: String
+    /// 1, 2, 3, ... within the stream.
+    public var streamVersion: Int64
+    /// The event's unique id.
+    public var eventID: UUID
+    /// The event type.
+    public var type: String
+    /// The payload as canonical JSON text (jsonb's text form).
+    public var data: String
+    /// The metadata as canonical JSON text.
+    public var metadata: String
+    /// When the event entered the log.
+    public var recordedAt: RecordingTime
+    /// SHA-256 of the event's canonical form.
+    public var hash: [UInt8]
+
+    public init(
+        position: Int64, streamID: String, streamVersion: Int64, eventID: UUID, type: String,
+        data: String, metadata: String, recordedAt: RecordingTime, hash: [UInt8]
+    ) {
+        self.position = position
+        self.streamID = streamID
+        self.streamVersion = streamVersion
+        self.eventID = eventID
+        self.type = type
+        self.data = data
+        self.metadata = metadata
+        self.recordedAt = recordedAt
+        self.hash = hash
+    }
+}
+
+/// What an append recorded.
+public struct AppendResult: Sendable {
+    /// The events, in position order (the first acceptance's, when `replayed`).
+    public var events: [RecordedEvent]
+    /// True when the command id had already been accepted and nothing new was written.
+    public var replayed: Bool
+}
+
+/// The version a stream must be at for an append to go through.
+public enum ExpectedVersion: Sendable, Hashable {
+    /// Whatever version the stream is at.
+    case any
+    /// The stream must not exist yet.
+    case noStream
+    /// The stream must be at exactly this version.
+    case exact(Int64)
+}
+
+/// A verified point of the global hash chain.
+public struct ChainHead: Sendable, Hashable, Codable {
+    /// The last sealed position (0 for an empty log).
+    public var position: Int64
+    /// The chain hash at that position, lowercase hex.
+    public var hash: String
+}

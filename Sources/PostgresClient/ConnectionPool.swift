@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+
+/// A bounded pool of `PostgresConnection`s.
+///
+/// At most `maxConnections` are open at once; a caller that finds none free waits up to
+/// `acquireTimeout` seconds and then gets `PostgresError.Kind.poolTimeout` instead of
+/// hanging. Broken connections are dropped on release, so the pool recovers by itself once
+/// the server is back.
+public final class ConnectionPool: @unchecked Sendable {
+    // Safety: all mutable state lives in `state` and is only touched under `lock`.
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<PostgresConnection?, any Error>
+    }
+
+    private struct State {
+        var idle: [PostgresConnection] = []
+        var open = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var closed = false
+    }
+
+    private let lock = NSLock()
+    private var state = State()
+    /// The libpq connection string or URI this pool connects with.
+    public let conninfo: String
+    /// The most connections open at once.
+    public let maxConnections: Int
+    /// How long `withConnection` waits for a free connection, in seconds.
+    public let acquireTimeout: Double
+    private let logger: Logger
+
+    /// Creates a pool; no connection is opened until one is needed.
+    public init(
+        conninfo: String, maxConnections: Int = 8, acquireTimeout: Double = 10,
+        logger: Logger = Logger(label: "grantledger.postgres.pool")
+    ) {
+        self.conninfo = conninfo
+        self.maxConnections = max(1, maxConnections)
+        self.acquireTimeout = acquireTimeout
+        self.logger = logger
+    }
+
+    /// Lends a connection to `body` and takes it back afterwards, even when `body` throws.
+    public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        do {
+            let value = try await body(connection)
+            await release(connection)
+            return value
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    /// Closes idle connections and refuses new work.
+    public func close() {
+        lock.lock()
+        state.closed = true
+        state.idle.removeAll()
+        let waiters = state.waiters
+        state.waiters.removeAll()
+        lock.unlock()
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: PostgresError(kind: .poolTimeout, message: "pool closed"))
+        }
+    }
+
+    private enum Decision {
+        case reuse(PostgresConnection)
+        case open
+        case wait
+    }
+
+    private func acquire() async throws -> PostgresConnection {
+        let decision: Decision? = lock.withLock {
+            if state.closed { return nil }
+            if let connection = state.idle.popLast() { return .reuse(connection) }
+            if state.open < maxConnections {
+                state.open += 1
+                return .open
+            }
+            return .wait
+        }
+        guard let decision else {
+            throw PostgresError(kind: .poolTimeout, message: "pool closed")
+        }
+
+        switch decision {
+        case .reuse(let connection):
+            return connection
+        case .open:
+            return try await openConnection()
+        case .wait:
+            if let handedOver = try await waitForConnection() {
+                return handedOver
+            }
+            // A slot was freed by a broken connection: open a fresh one in its place.
+            return try await openConnection()
+        }
+    }
+
+    private func openConnection() async throws -> PostgresConnection {
+        do {
+            return try await PostgresConnection.connect(conninfo, logger: logger)
+        } catch {
+            releaseSlot()
+            throw error
+        }
+    }
+
+    /// Gives up one open slot and, if someone waits, lets them open a connection in it.
+    private func releaseSlot() {
+        lock.lock()
+        if !state.waiters.isEmpty {
+            let waiter = state.waiters.removeFirst()
+            lock.unlock()
+            waiter.continuation.resume(returning: nil)
+            return
+        }
+        state.open -= 1
+        lock.unlock()
+    }
+
+    private func waitForConnection() async throws -> PostgresConnection? {
+        let timeout = acquireTimeout
+        return try await withCheckedThrowingContinuation { continuation in
+            lock.lock()
+            let id = state.nextWaiterID
+            state.nextWaiterID += 1
+            state.waiters.append(Waiter(id: id, continuation: continuation))
+            lock.unlock()
+            Task { [weak self] in
+                try? await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
+                self?.expire(waiterID: id)
+            }
+        }
+    }
+
+    private func expire(waiterID: UInt64) {
+        lock.lock()
+        guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else {
+            lock.unlock()
+            return
+        }
+        let waiter = state.waiters.remove(at: index)
+        lock.unlock()
+        waiter.continuation.resume(
+            throwing: PostgresError(
+                kind: .poolTimeout, message: "all \(maxConnections) connections busy for \(acquireTimeout)s"))
+    }
+
+    private func release(_ connection: PostgresConnection) async {
+        guard await connection.isHealthy else {
+            logger.info("dropping broken database connection")
+            releaseSlot()
+            return
+        }
+        let waiter: Waiter? = lock.withLock {
+            if state.closed {
+                state.open -= 1
+                return nil
+            }
+            if !state.waiters.isEmpty {
+                return state.waiters.removeFirst()
+            }
+            state.idle.append(connection)
+            return nil
+        }
+        waiter?.continuation.resume(returning: connection)
+    }
+}

@@ -1,0 +1,323 @@
+import CLibPQ
+import Foundation
+import Logging
+
+/// One libpq connection (`PGconn`) with an async API.
+///
+/// Every libpq call runs on the connection's own `BlockingThread`, never on the caller's
+/// thread. The class is `@unchecked Sendable` because the `PGconn` pointer is only ever
+/// dereferenced from that single thread, one job at a time; libpq forbids concurrent use of
+/// one connection, and the serial thread enforces it. The handle is freed in `deinit`.
+public final class PostgresConnection: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let thread: BlockingThread
+    private let logger: Logger
+
+    private init(handle: OpaquePointer, thread: BlockingThread, logger: Logger) {
+        self.handle = handle
+        self.thread = thread
+        self.logger = logger
+    }
+
+    deinit {
+        let handle = self.handle
+        thread.submit { PQfinish(handle) }
+        thread.shutdown()
+    }
+
+    /// Opens a connection.
+    ///
+    /// - Parameters:
+    ///   - conninfo: a libpq connection string or URI; an empty string means "use the
+    ///     standard `PG*` environment variables and libpq's defaults".
+    ///   - logger: receives connection events at debug level; never the conninfo itself.
+    /// - Throws: `PostgresError` of kind `.connectionFailed`.
+    public static func connect(_ conninfo: String, logger: Logger = Logger(label: "grantledger.postgres")) async throws
+        -> PostgresConnection
+    {
+        let thread = BlockingThread(name: "grantledger.libpq")
+        let handle: OpaquePointer
+        do {
+            handle = try await thread.run { () throws -> UncheckedHandle in
+                guard let conn = PQconnectdb(conninfo) else {
+                    throw PostgresError(kind: .connectionFailed, message: "out of memory")
+                }
+                if PQstatus(conn) != CONNECTION_OK {
+                    let message = Self.errorMessage(conn)
+                    PQfinish(conn)
+                    throw PostgresError(kind: .connectionFailed, message: message)
+                }
+                PQsetNoticeProcessor(conn, { _, _ in }, nil)
+                return UncheckedHandle(pointer: conn)
+            }.pointer
+        } catch {
+            thread.shutdown()
+            throw error
+        }
+        logger.debug("connected to PostgreSQL")
+        return PostgresConnection(handle: handle, thread: thread, logger: logger)
+    }
+
+    static func errorMessage(_ conn: OpaquePointer) -> String {
+        guard let raw = PQerrorMessage(conn) else { return "unknown libpq error" }
+        return String(cString: raw).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// True while libpq considers the connection usable.
+    public var isHealthy: Bool {
+        get async {
+            (try? await thread.run { PQstatus(self.handle) == CONNECTION_OK }) ?? false
+        }
+    }
+
+    /// Runs a statement with bound parameters and returns its rows.
+    ///
+    /// - Throws: `PostgresError` with the SQLSTATE for server errors.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await thread.run { try self.execute(query) }
+    }
+
+    /// Runs a script of several statements without parameters (simple query protocol),
+    /// e.g. a migration file. Only for trusted SQL text.
+    public func executeScript(unsafeSQL script: String) async throws {
+        try await thread.run {
+            // PQexec returns the last statement's result; an error stops the script there.
+            _ = try self.consume(PQexec(self.handle, script))
+        }
+    }
+
+    /// Runs several statements one after another on the connection's thread, in one hop.
+    public func withSynchronousAccess<T: Sendable>(_ body: @escaping (SynchronousConnection) throws -> T) async throws -> T {
+        try await thread.run { try body(SynchronousConnection(connection: self)) }
+    }
+
+    /// Must run on `thread`.
+    fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
+        let count = query.bindings.count
+        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(count, 1))
+        var owned: [UnsafeMutablePointer<CChar>] = []
+        owned.reserveCapacity(count)
+        defer {
+            for pointer in owned { free(pointer) }
+            values.deallocate()
+        }
+        for (index, binding) in query.bindings.enumerated() {
+            if let binding {
+                let copy = strdup(binding)!
+                owned.append(copy)
+                values[index] = UnsafePointer(copy)
+            } else {
+                values[index] = nil
+            }
+        }
+        let result = PQexecParams(handle, query.sql, Int32(count), nil, values, nil, nil, 0)
+        return try consume(result)
+    }
+
+    /// Turns a `PGresult` into rows or an error, and frees it.
+    fileprivate func consume(_ result: OpaquePointer?) throws -> PostgresRows {
+        guard let result else {
+            throw connectionError()
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], values: [], affectedRows: Self.affected(result))
+        case PGRES_TUPLES_OK:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            var columns: [String] = []
+            columns.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                columns.append(String(cString: PQfname(result, Int32(column))))
+            }
+            var values: [String?] = []
+            values.reserveCapacity(rowCount * columnCount)
+            for row in 0..<rowCount {
+                for column in 0..<columnCount {
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                        values.append(nil)
+                    } else {
+                        values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                    }
+                }
+            }
+            return PostgresRows(columns: columns, values: values, affectedRows: rowCount)
+        default:
+            throw Self.serverError(result, connection: handle)
+        }
+    }
+
+    private static func affected(_ result: OpaquePointer) -> Int {
+        guard let raw = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: raw)) ?? 0
+    }
+
+    private func connectionError() -> PostgresError {
+        let message = Self.errorMessage(handle)
+        if PQstatus(handle) != CONNECTION_OK {
+            return PostgresError(kind: .connectionLost, message: message)
+        }
+        return PostgresError(kind: .server, message: message)
+    }
+
+    static func serverError(_ result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let raw = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: raw)
+        }
+        let sqlState = field("C")
+        guard let primary = field("M") else {
+            let message = errorMessage(connection)
+            let lost = PQstatus(connection) != CONNECTION_OK
+            return PostgresError(kind: lost ? .connectionLost : .server, sqlState: sqlState, message: message)
+        }
+        return PostgresError(
+            kind: .server, sqlState: sqlState, message: primary, detail: field("D"), constraint: field("n"))
+    }
+
+    /// Runs `COPY ... TO STDOUT` and hands each data row (as raw bytes) to `onRow`.
+    ///
+    /// `onRow` runs on the connection's thread; keep it short.
+    /// - Returns: the number of rows copied.
+    @discardableResult
+    public func copyOut(_ sql: String, onRow: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws -> Int {
+        try await thread.run {
+            let start = PQexec(self.handle, sql)
+            guard let start else { throw self.connectionError() }
+            if PQresultStatus(start) != PGRES_COPY_OUT {
+                _ = try self.consume(start)
+                throw PostgresError(kind: .server, message: "statement is not COPY TO STDOUT")
+            }
+            PQclear(start)
+            var rows = 0
+            var failure: (any Error)?
+            while true {
+                var buffer: UnsafeMutablePointer<CChar>?
+                let length = PQgetCopyData(self.handle, &buffer, 0)
+                if length > 0, let buffer {
+                    defer { PQfreemem(buffer) }
+                    if failure == nil {
+                        do {
+                            try onRow(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+                            rows += 1
+                        } catch {
+                            failure = error
+                        }
+                    }
+                } else {
+                    break
+                }
+            }
+            while let result = PQgetResult(self.handle) {
+                _ = try self.consume(result)
+            }
+            if let failure { throw failure }
+            return rows
+        }
+    }
+
+    /// Runs `COPY ... FROM STDIN`, sending the chunks `nextChunk` returns until it returns nil.
+    /// - Returns: the number of rows the server loaded.
+    @discardableResult
+    public func copyIn(_ sql: String, nextChunk: @escaping () throws -> [UInt8]?) async throws -> Int {
+        try await thread.run {
+            let start = PQexec(self.handle, sql)
+            guard let start else { throw self.connectionError() }
+            if PQresultStatus(start) != PGRES_COPY_IN {
+                _ = try self.consume(start)
+                throw PostgresError(kind: .server, message: "statement is not COPY FROM STDIN")
+            }
+            PQclear(start)
+            var failure: (any Error)?
+            do {
+                while let chunk = try nextChunk() {
+                    let sent = chunk.withUnsafeBufferPointer { buffer in
+                        buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                            PQputCopyData(self.handle, $0, Int32(buffer.count))
+                        }
+                    }
+                    if sent != 1 { throw self.connectionError() }
+                }
+            } catch {
+                failure = error
+            }
+            PQputCopyEnd(self.handle, failure == nil ? nil : "aborted by client")
+            var loaded = 0
+            var serverFailure: (any Error)?
+            while let result = PQgetResult(self.handle) {
+                do { loaded = try self.consume(result).affectedRows } catch { serverFailure = serverFailure ?? error }
+            }
+            if let failure { throw failure }
+            if let serverFailure { throw serverFailure }
+            return loaded
+        }
+    }
+
+    /// Subscribes this connection to `NOTIFY` on `channel`.
+    public func listen(_ channel: String) async throws {
+        let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        try await query(PostgresQuery(unsafeSQL: "LISTEN \(quoted)"))
+    }
+
+    /// Waits up to `timeout` seconds for notifications and returns their payloads
+    /// (empty on timeout). Polling remains the caller's fallback.
+    public func waitForNotifications(timeout: Double) async throws -> [String] {
+        try await thread.run {
+            var payloads = self.drainNotifications()
+            if !payloads.isEmpty { return payloads }
+            let socket = PQsocket(self.handle)
+            guard socket >= 0 else { throw self.connectionError() }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(timeout * 1000))
+            if ready > 0 {
+                if PQconsumeInput(self.handle) == 0 { throw self.connectionError() }
+                payloads = self.drainNotifications()
+            }
+            return payloads
+        }
+    }
+
+    private func drainNotifications() -> [String] {
+        PQconsumeInput(handle)
+        var payloads: [String] = []
+        while let notification = PQnotifies(handle) {
+            payloads.append(String(cString: notification.pointee.extra))
+            PQfreemem(notification)
+        }
+        return payloads
+    }
+
+    /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it throws.
+    public func transaction<T>(
+        isolation: String = "READ COMMITTED", _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)"))
+        do {
+            let value = try await body(self)
+            try await query("COMMIT")
+            return value
+        } catch {
+            _ = try? await query("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+/// Carries a fresh `PGconn` pointer from the connection thread to its owner; nothing else
+/// holds it in between.
+private struct UncheckedHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+/// Access to a connection from inside its own thread, for tight loops of statements.
+public struct SynchronousConnection {
+    let connection: PostgresConnection
+
+    /// Runs a statement with bound parameters.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws -> PostgresRows {
+        try connection.execute(query)
+    }
+}

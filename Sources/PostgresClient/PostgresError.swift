@@ -1,0 +1,62 @@
+/// An error from PostgreSQL, libpq or the connection pool.
+///
+/// `description` carries the SQLSTATE and the server's primary message but never the
+/// `detail` field, which can echo bound values back.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, broadly.
+    public enum Kind: String, Sendable {
+        /// The server could not be reached or refused the connection.
+        case connectionFailed
+        /// An established connection broke.
+        case connectionLost
+        /// The server rejected a statement.
+        case server
+        /// No pooled connection became free within the wait timeout.
+        case poolTimeout
+        /// A value in a result could not be decoded into the requested type.
+        case decoding
+    }
+
+    /// The broad class of the failure.
+    public var kind: Kind
+    /// The five-character SQLSTATE code for server errors (e.g. `23505`).
+    public var sqlState: String?
+    /// The server's or libpq's primary message.
+    public var message: String
+    /// The server's DETAIL field; may contain data, so it is kept out of `description`.
+    public var detail: String?
+    /// The constraint the error names, if any (e.g. a unique index).
+    public var constraint: String?
+
+    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.constraint = constraint
+    }
+
+    public var description: String {
+        switch kind {
+        case .server:
+            return "PostgreSQL error \(sqlState ?? "?????"): \(message)"
+        case .connectionFailed:
+            return "cannot connect to PostgreSQL: \(message)"
+        case .connectionLost:
+            return "connection to PostgreSQL lost: \(message)"
+        case .poolTimeout:
+            return "no database connection available: \(message)"
+        case .decoding:
+            return "cannot decode result: \(message)"
+        }
+    }
+
+    /// True for SQLSTATE 23505 (`unique_violation`).
+    public var isUniqueViolation: Bool { sqlState == "23505" }
+
+    /// True when the failure is about reaching the server rather than the statement.
+    public var isUnavailable: Bool {
+        kind == .connectionFailed || kind == .connectionLost || kind == .poolTimeout
+            || sqlState?.hasPrefix("08") == true || sqlState == "57P01" || sqlState == "57P03"
+    }
+}
