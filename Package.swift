@@ -72,7 +72,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "EventStoreTests",
+            name: "IntegrationTests",
             dependencies: ["EventStore", "PostgresClient", "GrantDomain", "Projections"],
             swiftSettings: swiftSettings
         ),

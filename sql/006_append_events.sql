@@ -41,6 +41,10 @@ BEGIN
     END IF;
 
     IF p_command_id IS NOT NULL THEN
+        -- Appends with the same command id wait for each other (until commit), so the
+        -- second one finds the first one's record and replays it. No transaction id is
+        -- taken by an advisory lock, which matters for the ordering below.
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_command_id, 7263543));
         SELECT * INTO v_known FROM commands c WHERE c.command_id = p_command_id;
         IF FOUND THEN
             IF v_known.payload_digest <> p_digest THEN

@@ -1,0 +1,90 @@
+import EventStore
+import Foundation
+import PostgresClient
+import Testing
+
+/// A fresh database on the test cluster, migrated, for one suite or test.
+///
+/// The test command (`deploy/test.sh`) starts the cluster and exports the three URLs; each
+/// `TestDatabase` creates its own database so suites never see each other's events.
+struct TestDatabase: Sendable {
+    let name: String
+    /// As the application role (what grantledger runs as).
+    let appURL: String
+    /// As the owner role (what migrations run as).
+    let ownerURL: String
+    /// As the superuser, connected to this database (for tampering in tests).
+    let adminURL: String
+    let pool: ConnectionPool
+
+    static func environment(_ key: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[key], !value.isEmpty else {
+            throw TestSetupError(
+                message: "\(key) is not set: run the tests with deploy/test.sh, which starts PostgreSQL")
+        }
+        return value
+    }
+
+    static func replacingDatabase(in url: String, with database: String) -> String {
+        if let range = url.range(of: "/postgres?") {
+            return url.replacingCharacters(in: range, with: "/\(database)?")
+        }
+        guard let slash = url.range(of: "/", options: .backwards) else { return url }
+        return url[..<slash.lowerBound] + "/" + database
+    }
+
+    static func make(migrate: Bool = true) async throws -> TestDatabase {
+        let admin = try environment("GRANTLEDGER_ADMIN_DATABASE_URL")
+        let owner = try environment("GRANTLEDGER_MIGRATION_DATABASE_URL")
+        let app = try environment("GRANTLEDGER_DATABASE_URL")
+        let name = "gl_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let adminConnection = try await PostgresConnection.connect(admin)
+        try await adminConnection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) OWNER grantledger"))
+        let database = TestDatabase(
+            name: String(name),
+            appURL: replacingDatabase(in: app, with: String(name)),
+            ownerURL: replacingDatabase(in: owner, with: String(name)),
+            adminURL: replacingDatabase(in: admin, with: String(name)),
+            pool: ConnectionPool(conninfo: replacingDatabase(in: app, with: String(name)), maxConnections: 20))
+        if migrate {
+            let migrator = try Migrator(directory: Migrator.defaultDirectory())
+            let ownerConnection = try await PostgresConnection.connect(database.ownerURL)
+            _ = try await migrator.migrate(on: ownerConnection)
+        }
+        return database
+    }
+
+    func admin() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(adminURL)
+    }
+
+    func owner() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(ownerURL)
+    }
+
+    var store: EventStore { EventStore(pool: pool) }
+
+    /// Reads after `position` until `count` events are visible.
+    ///
+    /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
+    /// open by a test running in parallel (in another database) can delay visibility.
+    func readAll(after position: Int64, count: Int) async throws -> [RecordedEvent] {
+        let deadline = Date().addingTimeInterval(20)
+        while true {
+            let events = try await store.readAll(after: position, limit: 10_000)
+            if events.count >= count || Date() > deadline { return events }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    /// Verifies until the sealed head reaches `position` (see `readAll(after:count:)`).
+    func verify(reaching position: Int64, expectedHead: ChainHead? = nil) async throws -> VerificationReport {
+        _ = try await readAll(after: position - 1, count: 1)
+        return try await store.verify(expectedHead: expectedHead)
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
