@@ -109,4 +109,9 @@ public struct ChainHead: Sendable, Hashable, Codable {
     public var position: Int64
     /// The chain hash at that position, lowercase hex.
     public var hash: String
+
+    public init(position: Int64, hash: String) {
+        self.position = position
+        self.hash = hash
+    }
 }

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// The `grantledger` command: grants and sub-grants on an append-only event log.
+@main
+struct GrantLedger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grantledger",
+        abstract: "Grants and sub-grants for civil society, on an append-only event log in PostgreSQL.",
+        discussion: """
+            Database: --database-url, else GRANTLEDGER_DATABASE_URL, else the standard libpq \
+            variables (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, ...).
+
+            Exit codes: 0 success; 10 invalid; 11 notFound; 12 alreadyExists; 13 ruleViolated; \
+            14 conflict; 20 database unavailable or failed; 21 integrity check failed; \
+            64 bad command-line usage; 1 anything else.
+            """,
+        subcommands: [
+            Migrate.self,
+            Audit.self,
+        ]
+    )
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import PostgresClient
+
+/// `grantledger migrate`: applies the SQL files of `sql/` that are not applied yet.
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the numbered SQL migrations in order, once each.",
+        discussion: """
+            Connects with --database-url, else GRANTLEDGER_MIGRATION_DATABASE_URL (the owner \
+            role), else GRANTLEDGER_DATABASE_URL. Refuses to run when an applied file has changed.
+            """)
+
+    @Option(name: .customLong("database-url"), help: "libpq connection URI of a role that may create tables.")
+    var databaseURL: String?
+
+    @Option(help: "Folder of NNN_name.sql files (default: ./sql or GRANTLEDGER_MIGRATIONS).")
+    var directory: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let conninfo =
+            databaseURL ?? environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? environment["GRANTLEDGER_DATABASE_URL"] ?? ""
+        let folder = directory.map { URL(fileURLWithPath: $0) } ?? Migrator.defaultDirectory()
+        let migrator = try Migrator(directory: folder)
+        try await withDatabaseErrors {
+            let connection = try await PostgresConnection.connect(conninfo)
+            do {
+                let applied = try await migrator.migrate(on: connection)
+                if applied.isEmpty {
+                    print("migrations: up to date (\(migrator.migrations.count) applied)")
+                } else {
+                    for name in applied { print("applied \(name)") }
+                }
+            } catch EventStoreError.migrationChanged(let message) {
+                printError("error: \(message)")
+                throw ExitCode(ExitStatus.integrity)
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Logging
+import PostgresClient
+
+/// Connection flags shared by every command that talks to PostgreSQL.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "libpq connection URI or string.",
+            discussion: "Default: GRANTLEDGER_DATABASE_URL, else the PG* environment variables."))
+    var databaseURL: String?
+
+    /// The conninfo to use; an empty string lets libpq read the PG* variables.
+    var conninfo: String {
+        if let databaseURL { return databaseURL }
+        return ProcessInfo.processInfo.environment["GRANTLEDGER_DATABASE_URL"] ?? ""
+    }
+
+    func makePool(maxConnections: Int = 4) -> ConnectionPool {
+        ConnectionPool(conninfo: conninfo, maxConnections: maxConnections, acquireTimeout: 30)
+    }
+}
+
+/// How results are printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
+
+/// Exit codes, one per error class, documented in `grantledger --help` and the README.
+enum ExitStatus {
+    static let invalid: Int32 = 10
+    static let notFound: Int32 = 11
+    static let alreadyExists: Int32 = 12
+    static let ruleViolated: Int32 = 13
+    static let conflict: Int32 = 14
+    static let database: Int32 = 20
+    static let integrity: Int32 = 21
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// True when standard error is a terminal (progress output goes there).
+var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+/// Runs `body`, turning database failures into a message and exit code 20.
+func withDatabaseErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as PostgresError {
+        printError("error: \(error)")
+        throw ExitCode(ExitStatus.database)
+    } catch EventStoreError.database(let error) {
+        printError("error: \(error)")
+        throw ExitCode(ExitStatus.database)
+    }
+}

@@ -1,0 +1,14 @@
+# Shared by deploy/*.sh: toolchain on PATH, packages installed, database up.
+# shellcheck shell=bash
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+command -v swift >/dev/null 2>&1 || { echo "swift toolchain not found" >&2; exit 1; }
+
+database_up() {
+    "$repo/deploy/db.sh" up
+    eval "$("$repo/deploy/db.sh" env)"
+}
