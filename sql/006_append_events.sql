@@ -13,6 +13,9 @@
 -- with another payload; 23505 on events_stream_version_key or commands_pkey when a
 -- concurrent writer won (the caller retries or reports a conflict).
 --
+-- No NOTIFY here: a NOTIFY inside the writing transaction takes a global lock through the
+-- commit's WAL flush and serializes all appends. The store notifies right after commit.
+--
 -- Runs as its owner (SECURITY DEFINER): the application role may call it but cannot insert
 -- into the log directly.
 
@@ -63,15 +66,17 @@ BEGIN
 
     -- Current version of every stream written to; check the expectations.
     -- Streams only named in p_expected are checked too (a guard read, not written).
-    FOR v_stream IN
-        SELECT x->>'streamId' FROM jsonb_array_elements(p_events) x
-        UNION
-        SELECT k FROM jsonb_object_keys(p_expected) k
+    FOR v_stream, v_want IN
+        SELECT k, p_expected -> k
+        FROM (SELECT x."streamId" AS k FROM jsonb_to_recordset(p_events) AS x("streamId" text)
+              UNION
+              SELECT jsonb_object_keys(p_expected)) streams
     LOOP
-        SELECT coalesce(max(e.stream_version), 0) INTO v_current
-        FROM events e WHERE e.stream_id = v_stream;
-        v_want := p_expected -> v_stream;
-        IF v_want IS NOT NULL AND jsonb_typeof(v_want) = 'number' AND v_want::bigint <> v_current THEN
+        SELECT e.stream_version INTO v_current
+        FROM events e WHERE e.stream_id = v_stream
+        ORDER BY e.stream_version DESC LIMIT 1;
+        v_current := coalesce(v_current, 0);
+        IF jsonb_typeof(v_want) = 'number' AND v_want::bigint <> v_current THEN
             RAISE EXCEPTION 'stream % is at version %, expected %', v_stream, v_current, v_want::bigint
                 USING ERRCODE = 'GL001';
         END IF;
@@ -91,19 +96,14 @@ BEGIN
     v_now := clock_timestamp();
 
     RETURN QUERY
-    WITH input AS (
-        SELECT x, ordinality AS n
-        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(x, ordinality)
-    ), numbered AS (
-        SELECT v_positions[n] AS pos,
-               x->>'streamId' AS sid,
-               (v_versions ->> (x->>'streamId'))::bigint
-                   + row_number() OVER (PARTITION BY x->>'streamId' ORDER BY n) AS ver,
-               (x->>'eventId')::uuid AS eid,
-               x->>'type' AS typ,
-               x->'data' AS dat,
-               x->'metadata' AS meta
-        FROM input
+    WITH numbered AS (
+        SELECT v_positions[x.n] AS pos, x."streamId" AS sid,
+               (v_versions ->> x."streamId")::bigint
+                   + row_number() OVER (PARTITION BY x."streamId" ORDER BY x.n) AS ver,
+               x."eventId" AS eid, x.type AS typ, x.data AS dat, x.metadata AS meta
+        FROM ROWS FROM (jsonb_to_recordset(p_events)
+                 AS ("streamId" text, "eventId" uuid, type text, data jsonb, metadata jsonb))
+             WITH ORDINALITY AS x("streamId", "eventId", type, data, metadata, n)
     ), inserted AS (
         INSERT INTO events AS e (position, stream_id, stream_version, event_id, type, data, metadata,
                                  recorded_at, transaction_id, hash)
@@ -119,7 +119,5 @@ BEGIN
         INSERT INTO commands (command_id, payload_digest, first_position, last_position, recorded_at)
         VALUES (p_command_id, p_digest, v_positions[1], v_positions[v_count], v_now);
     END IF;
-
-    PERFORM pg_notify('grantledger_events', v_positions[v_count]::text);
 END
 $$;

@@ -13,7 +13,7 @@ public struct EventStore: Sendable {
     public let pool: ConnectionPool
     let logger: Logger
 
-    /// The NOTIFY channel appends signal on; the payload is the last appended position.
+    /// The NOTIFY channel appends signal on after commit; the payload is empty.
     public static let notificationChannel = "grantledger_events"
 
     public init(pool: ConnectionPool, logger: Logger = Logger(label: "grantledger.eventstore")) {
@@ -22,12 +22,19 @@ public struct EventStore: Sendable {
     }
 
     static let eventColumns = """
-        position, stream_id, stream_version, event_id, type, data::text AS data, metadata::text AS metadata,
-        to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at, hash
+        position, stream_id, stream_version, event_id, type, data, metadata, recorded_at, hash
+        """
+
+    /// The columns of a bulk read: the hash is left out (verification reads it on its own).
+    static let bulkColumns = """
+        position, stream_id, stream_version, event_id, type, data, metadata, recorded_at
         """
 
     static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
-        RecordedEvent(
+        guard let recordedAt = RecordingTime(postgresUTC: try row.decode(String.self, 7)) else {
+            throw PostgresError(kind: .decoding, message: "recorded_at is not a UTC timestamp")
+        }
+        return RecordedEvent(
             position: try row.decode(Int64.self, 0),
             streamID: try row.decode(String.self, 1),
             streamVersion: try row.decode(Int64.self, 2),
@@ -35,8 +42,8 @@ public struct EventStore: Sendable {
             type: try row.decode(String.self, 4),
             data: try row.decode(String.self, 5),
             metadata: try row.decode(String.self, 6),
-            recordedAt: RecordingTime(rfc3339: try row.decode(String.self, 7)),
-            hash: try row.decode([UInt8].self, 8))
+            recordedAt: recordedAt,
+            hash: row.rows.columns.count > 8 ? try row.decode([UInt8].self, 8) : nil)
     }
 
     /// Appends `events` atomically, checking every stream's expected version.
@@ -83,7 +90,14 @@ public struct EventStore: Sendable {
         while true {
             attempt += 1
             do {
-                let rows = try await pool.withConnection { try await $0.query(query) }
+                // The append commits on its own; the NOTIFY that wakes readers follows in the
+                // same round trip as a separate transaction (see 006_append_events.sql for why
+                // it is not inside the appending one).
+                let notify: PostgresQuery = """
+                    SELECT pg_notify(\(Self.notificationChannel), '')
+                    """
+                let results = try await pool.withConnection { try await $0.pipeline([query, notify]) }
+                let rows = try results[0].get()
                 return try Self.appendResult(rows, events: events)
             } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
                 continue
@@ -146,7 +160,7 @@ public struct EventStore: Sendable {
         async throws -> [RecordedEvent]
     {
         let query: PostgresQuery = """
-            SELECT \(unescaped: eventColumns) FROM events
+            SELECT \(unescaped: bulkColumns) FROM events
             WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
             ORDER BY position LIMIT \(limit)

@@ -11,6 +11,31 @@ public struct RecordingTime: Sendable, Hashable, Comparable, Codable, CustomStri
 
     public init(rfc3339: String) { self.rfc3339 = rfc3339 }
 
+    /// Reads PostgreSQL's ISO output of a `timestamptz` in a UTC session
+    /// (`2026-01-15 09:00:00.1234+00`), padding the fraction to microseconds.
+    public init?(postgresUTC text: String) {
+        var text = text
+        let parsed: String? = text.withUTF8 { bytes in
+            // "YYYY-MM-DD HH:MM:SS" + optional ".f{1,6}" + "+00"
+            let count = bytes.count
+            guard count >= 22, bytes[count - 3] == UInt8(ascii: "+"), bytes[count - 2] == UInt8(ascii: "0"),
+                bytes[count - 1] == UInt8(ascii: "0"), bytes[10] == UInt8(ascii: " ")
+            else { return nil }
+            var out = [UInt8](repeating: UInt8(ascii: "0"), count: 27)
+            for index in 0..<19 { out[index] = bytes[index] }
+            out[10] = UInt8(ascii: "T")
+            out[19] = UInt8(ascii: ".")
+            if count > 22 {
+                guard bytes[19] == UInt8(ascii: "."), count - 23 <= 6 else { return nil }
+                for index in 20..<(count - 3) { out[index] = bytes[index] }
+            }
+            out[26] = UInt8(ascii: "Z")
+            return String(decoding: out, as: UTF8.self)
+        }
+        guard let parsed else { return nil }
+        self.rfc3339 = parsed
+    }
+
     public static func < (lhs: RecordingTime, rhs: RecordingTime) -> Bool { lhs.rfc3339 < rhs.rfc3339 }
 
     public var description: String { rfc3339 }
@@ -66,12 +91,12 @@ public struct RecordedEvent: Sendable, Hashable {
     public var metadata: String
     /// When the event entered the log.
     public var recordedAt: RecordingTime
-    /// SHA-256 of the event's canonical form.
-    public var hash: [UInt8]
+    /// SHA-256 of the event's canonical form; nil where a read did not fetch it.
+    public var hash: [UInt8]?
 
     public init(
         position: Int64, streamID: String, streamVersion: Int64, eventID: UUID, type: String,
-        data: String, metadata: String, recordedAt: RecordingTime, hash: [UInt8]
+        data: String, metadata: String, recordedAt: RecordingTime, hash: [UInt8]?
     ) {
         self.position = position
         self.streamID = streamID

@@ -1,1 +1,152 @@
-print("bench")
+// The event store benchmark: the store beside raw PostgreSQL on the same server, one run.
+//
+//   deploy/bench.sh            (builds in release mode, starts the local cluster, runs this)
+//
+// Prints a Markdown table: appends/s through the store at 1 and 8 writers beside raw
+// single-row INSERT transactions/s into a plain table of the same shape, and read-all
+// events/s beside a raw COPY TO of the same rows, with the ratios.
+import EventStore
+import Foundation
+import PostgresClient
+
+let environment = ProcessInfo.processInfo.environment
+func required(_ key: String) -> String {
+    guard let value = environment[key], !value.isEmpty else {
+        FileHandle.standardError.write(Data("\(key) is not set; run deploy/bench.sh\n".utf8))
+        exit(2)
+    }
+    return value
+}
+
+let seconds = Double(environment["BENCH_SECONDS"] ?? "") ?? 5
+let readEvents = Int(environment["BENCH_READ_EVENTS"] ?? "") ?? 1_000_000
+let adminURL = required("GRANTLEDGER_ADMIN_DATABASE_URL")
+let ownerURL = required("GRANTLEDGER_MIGRATION_DATABASE_URL")
+let appURL = required("GRANTLEDGER_DATABASE_URL")
+let database = "grantledger_bench"
+
+func withDatabase(_ url: String, _ name: String) -> String {
+    if let range = url.range(of: "/postgres?") { return url.replacingCharacters(in: range, with: "/\(name)?") }
+    let slash = url.range(of: "/", options: .backwards)!
+    return url[..<slash.lowerBound] + "/" + name
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Runs `writers` loops of `body` for `seconds` and returns operations per second.
+func measure(writers: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    let start = Date()
+    let deadline = start.addingTimeInterval(seconds)
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for writer in 0..<writers {
+            group.addTask {
+                var count = 0
+                while Date() < deadline {
+                    try await body(writer)
+                    count += 1
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    return Double(total) / Date().timeIntervalSince(start)
+}
+
+let admin = try await PostgresConnection.connect(adminURL)
+try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database)"))
+try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database) OWNER grantledger"))
+let owner = try await PostgresConnection.connect(withDatabase(ownerURL, database))
+_ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: owner)
+try await owner.executeScript(
+    unsafeSQL: """
+        CREATE TABLE raw_events (
+            position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            stream_id text NOT NULL, stream_version bigint NOT NULL, event_id uuid NOT NULL,
+            type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(), hash bytea NOT NULL);
+        GRANT SELECT, INSERT ON raw_events TO grantledger_app;
+        """)
+
+let pool = ConnectionPool(conninfo: withDatabase(appURL, database), maxConnections: 8)
+let store = EventStore(pool: pool)
+let payload = #"{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"}"#
+let metadata = #"{"actor": "bench", "commandId": null}"#
+let hash = [UInt8](repeating: 7, count: 32)
+
+func storeAppend(_ writer: Int) async throws {
+    let stream = "grant-\(Int.random(in: 0..<100_000))"
+    _ = try await store.append([NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)])
+}
+
+func rawInsert(_ writer: Int) async throws {
+    let stream = "grant-\(Int.random(in: 0..<100_000))"
+    _ = try await pool.withConnection { connection in
+        try await connection.query(
+            """
+            INSERT INTO raw_events (stream_id, stream_version, event_id, type, data, metadata, hash)
+            VALUES (\(stream), 1, \(UUID()), 'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, \(hash))
+            """)
+    }
+}
+
+// Warm up the pool and caches.
+_ = try await measure(writers: 8) { _ in _ = try await pool.withConnection { try await $0.query("SELECT 1") } }
+
+log("appends, 1 writer ...")
+let store1 = try await measure(writers: 1, storeAppend)
+log("raw inserts, 1 client ...")
+let raw1 = try await measure(writers: 1, rawInsert)
+log("appends, 8 writers ...")
+let store8 = try await measure(writers: 8, storeAppend)
+log("raw inserts, 8 clients ...")
+let raw8 = try await measure(writers: 8, rawInsert)
+
+log("loading \(readEvents) events for the read test ...")
+try await owner.query("TRUNCATE raw_events")
+let existing = try await store.head()
+try await owner.query(
+    """
+    INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
+                        recorded_at, transaction_id, hash)
+    SELECT nextval('events_position_seq'), 'bulk-' || (g % 50000), g / 50000 + 1, gen_random_uuid(),
+           'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
+           pg_current_xact_id(), \(hash)
+    FROM generate_series(1, \(readEvents)) g
+    """)
+try await owner.query("VACUUM ANALYZE events")
+
+log("read-all through the store ...")
+var readStart = Date()
+var cursor = existing
+var readCount = 0
+while true {
+    let batch = try await store.readAll(after: cursor, limit: 10_000)
+    guard let last = batch.last else { break }
+    readCount += batch.count
+    cursor = last.position
+}
+let readRate = Double(readCount) / Date().timeIntervalSince(readStart)
+
+log("raw COPY TO ...")
+readStart = Date()
+let copied = try await owner.copyOut(
+    """
+    COPY (SELECT position, stream_id, stream_version, event_id, type, data, metadata, recorded_at, hash
+          FROM events WHERE position > \(existing) ORDER BY position) TO STDOUT
+    """
+) { _ in }
+let copyRate = Double(copied) / Date().timeIntervalSince(readStart)
+
+func format(_ value: Double) -> String { String(format: "%.0f", value) }
+func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f×", a / b) }
+
+print("| measure | grantledger | raw PostgreSQL | ratio |")
+print("|---|---:|---:|---:|")
+print("| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |")
+print("| appends/s, 8 writers | \(format(store8)) | \(format(raw8)) INSERT tx/s | \(ratio(store8, raw8)) |")
+print("| read-all events/s over \(readCount) events | \(format(readRate)) | \(format(copyRate)) COPY TO rows/s | \(ratio(readRate, copyRate)) |")
+pool.close()

@@ -48,6 +48,8 @@ public final class PostgresConnection: @unchecked Sendable {
                     throw PostgresError(kind: .connectionFailed, message: message)
                 }
                 PQsetNoticeProcessor(conn, { _, _ in }, nil)
+                // Timestamps come back in UTC whatever the server's default.
+                PQclear(PQexec(conn, "SET TimeZone = 'UTC'"))
                 return UncheckedHandle(pointer: conn)
             }.pointer
         } catch {
@@ -94,15 +96,61 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Must run on `thread`.
     fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
-        let count = query.bindings.count
-        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(count, 1))
+        let result = Self.withParameters(query.bindings) { count, values in
+            PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// Sends several statements in one round trip (libpq pipeline mode), each as its own
+    /// transaction, and returns each one's rows or error in order.
+    ///
+    /// A failing statement does not stop the ones after it.
+    public func pipeline(_ queries: [PostgresQuery]) async throws -> [Result<PostgresRows, PostgresError>] {
+        try await thread.run {
+            guard PQenterPipelineMode(self.handle) == 1 else { throw self.connectionError() }
+            defer { PQexitPipelineMode(self.handle) }
+            for query in queries {
+                let sent = Self.withParameters(query.bindings) { count, values in
+                    PQsendQueryParams(self.handle, query.sql, count, nil, values, nil, nil, 0)
+                }
+                if sent != 1 || PQpipelineSync(self.handle) != 1 { throw self.connectionError() }
+            }
+            var results: [Result<PostgresRows, PostgresError>] = []
+            for _ in queries {
+                var outcome: Result<PostgresRows, PostgresError>?
+                // Each statement yields its result(s) and a NULL, then the sync marker.
+                while let result = PQgetResult(self.handle) {
+                    if outcome == nil {
+                        do { outcome = .success(try self.consume(result)) } catch let error as PostgresError {
+                            outcome = .failure(error)
+                        }
+                    } else {
+                        PQclear(result)
+                    }
+                }
+                guard let sync = PQgetResult(self.handle) else { throw self.connectionError() }
+                let status = PQresultStatus(sync)
+                PQclear(sync)
+                if status != PGRES_PIPELINE_SYNC { throw self.connectionError() }
+                results.append(outcome ?? .failure(self.connectionError()))
+            }
+            return results
+        }
+    }
+
+    /// Lends `bindings` to `body` as a C array of NUL-terminated strings, freed afterwards.
+    private static func withParameters<T>(
+        _ bindings: [String?], _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>) -> T
+    ) -> T {
+        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(bindings.count, 1))
         var owned: [UnsafeMutablePointer<CChar>] = []
-        owned.reserveCapacity(count)
+        owned.reserveCapacity(bindings.count)
         defer {
             for pointer in owned { free(pointer) }
             values.deallocate()
         }
-        for (index, binding) in query.bindings.enumerated() {
+        for (index, binding) in bindings.enumerated() {
             if let binding {
                 let copy = strdup(binding)!
                 owned.append(copy)
@@ -111,8 +159,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 values[index] = nil
             }
         }
-        let result = PQexecParams(handle, query.sql, Int32(count), nil, values, nil, nil, 0)
-        return try consume(result)
+        return body(Int32(bindings.count), values)
     }
 
     /// Turns a `PGresult` into rows or an error, and frees it.
@@ -139,7 +186,9 @@ public final class PostgresConnection: @unchecked Sendable {
                     if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
                         values.append(nil)
                     } else {
-                        values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+                        let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, Int32(row), Int32(column)), count: length)
+                        values.append(String(decoding: bytes, as: UTF8.self))
                     }
                 }
             }

@@ -33,7 +33,8 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 
 /// One row of a result with typed accessors.
 public struct PostgresRow: Sendable {
-    let rows: PostgresRows
+    /// The result this row belongs to.
+    public let rows: PostgresRows
     let offset: Int
 
     /// The raw text of column `index`, nil for NULL.
@@ -98,7 +99,31 @@ extension Bool: PostgresDecodable {
 }
 
 extension UUID: PostgresDecodable {
-    public init?(postgresText: String) { self.init(uuidString: postgresText) }
+    /// Parses PostgreSQL's canonical `uuid` output (36 characters, lowercase hex).
+    public init?(postgresText: String) {
+        var text = postgresText
+        let bytes: [UInt8]? = text.withUTF8 { utf8 in
+            guard utf8.count == 36 else { return nil }
+            var out = [UInt8](repeating: 0, count: 16)
+            var nibbles = 0
+            for character in utf8 {
+                let value: UInt8
+                switch character {
+                case 48...57: value = character - 48
+                case 97...102: value = character - 87
+                case 65...70: value = character - 55
+                case 45: continue
+                default: return nil
+                }
+                guard nibbles < 32 else { return nil }
+                out[nibbles / 2] |= nibbles % 2 == 0 ? value << 4 : value
+                nibbles += 1
+            }
+            return nibbles == 32 ? out : nil
+        }
+        guard let b = bytes else { return nil }
+        self.init(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
 }
 
 extension Array: PostgresDecodable where Element == UInt8 {
