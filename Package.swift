@@ -45,6 +45,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Ledger",
+            dependencies: [
+                "EventStore", "GrantDomain", "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Projections",
             dependencies: ["EventStore", "GrantDomain", "PostgresClient"],
             swiftSettings: swiftSettings
@@ -52,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "GrantLedgerCLI",
             dependencies: [
-                "EventStore", "GrantDomain", "Projections", "PostgresClient",
+                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -73,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["EventStore", "PostgresClient", "GrantDomain", "Projections"],
+            dependencies: ["EventStore", "PostgresClient", "GrantDomain", "Ledger", "Projections"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -30,10 +30,15 @@ public struct EventStore: Sendable {
         position, stream_id, stream_version, event_id, type, data, metadata, recorded_at
         """
 
-    static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
-        guard let recordedAt = RecordingTime(postgresUTC: try row.decode(String.self, 7)) else {
+    static func recordingTime(_ row: PostgresRow, _ column: Int) throws -> RecordingTime {
+        guard let time = RecordingTime(postgresUTC: try row.decode(String.self, column)) else {
             throw PostgresError(kind: .decoding, message: "recorded_at is not a UTC timestamp")
         }
+        return time
+    }
+
+    static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
+        let recordedAt = try recordingTime(row, 7)
         return RecordedEvent(
             position: try row.decode(Int64.self, 0),
             streamID: try row.decode(String.self, 1),
@@ -61,6 +66,52 @@ public struct EventStore: Sendable {
         _ events: [NewEvent], expected: [String: ExpectedVersion] = [:], commandID: String? = nil,
         payloadDigest: String? = nil
     ) async throws -> AppendResult {
+        let query = Self.appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
+        // A concurrent append with the same command id loses on commands_pkey; the retry
+        // then finds the winner's record and replays it.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                // The append commits on its own; the NOTIFY that wakes readers follows in the
+                // same round trip as a separate transaction (see 006_append_events.sql for why
+                // it is not inside the appending one).
+                let results = try await pool.withConnection { try await $0.pipeline([query, Self.notifyQuery]) }
+                let rows = try results[0].get()
+                return try Self.appendResult(rows, events: events)
+            } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
+                continue
+            } catch {
+                throw EventStoreError.translate(error)
+            }
+        }
+    }
+
+    /// Appends inside the caller's open transaction on `connection`, without notifying.
+    /// Call `notify(on:)` after the commit.
+    public static func append(
+        on connection: PostgresConnection, _ events: [NewEvent], expected: [String: ExpectedVersion],
+        commandID: String?, payloadDigest: String?
+    ) async throws -> AppendResult {
+        do {
+            let rows = try await connection.query(
+                appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest))
+            return try appendResult(rows, events: events)
+        } catch {
+            throw EventStoreError.translate(error)
+        }
+    }
+
+    static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
+
+    /// Wakes readers listening on `notificationChannel`.
+    public static func notify(on connection: PostgresConnection) async throws {
+        try await connection.query(notifyQuery)
+    }
+
+    static func appendQuery(
+        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
+    ) -> PostgresQuery {
         precondition(!events.isEmpty, "append needs at least one event")
         var expectations: [String] = []
         for (stream, version) in expected.sorted(by: { $0.key < $1.key }) {
@@ -77,34 +128,22 @@ public struct EventStore: Sendable {
                 "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
                     + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
             }.joined(separator: ",") + "]"
-        let digest = payloadDigest ?? ""
-        let query: PostgresQuery = """
-            SELECT position, stream_id, stream_version, event_id, type,
-                   to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
-                   hash, replayed
-            FROM append_events(\(commandID), \(digest), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb)
+        return """
+            SELECT position, stream_id, stream_version, event_id, type, recorded_at, hash, replayed
+            FROM append_events(\(commandID), \(payloadDigest ?? ""), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb)
             """
-        // A concurrent append with the same command id loses on commands_pkey; the retry
-        // then finds the winner's record and replays it.
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                // The append commits on its own; the NOTIFY that wakes readers follows in the
-                // same round trip as a separate transaction (see 006_append_events.sql for why
-                // it is not inside the appending one).
-                let notify: PostgresQuery = """
-                    SELECT pg_notify(\(Self.notificationChannel), '')
-                    """
-                let results = try await pool.withConnection { try await $0.pipeline([query, notify]) }
-                let rows = try results[0].get()
-                return try Self.appendResult(rows, events: events)
-            } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
-                continue
-            } catch {
-                throw EventStoreError.translate(error)
-            }
-        }
+    }
+
+    /// Events with positions `first...last`, in order, on `connection`.
+    public static func readRange(on connection: PostgresConnection, from first: Int64, to last: Int64) async throws
+        -> [RecordedEvent]
+    {
+        try await connection.query(
+            """
+            SELECT \(unescaped: eventColumns) FROM events
+            WHERE position BETWEEN \(first) AND \(last) ORDER BY position
+            """
+        ).map(decodeEvent)
     }
 
     private static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {
@@ -124,7 +163,7 @@ public struct EventStore: Sendable {
                     type: try row.decode(String.self, 4),
                     data: source?.data ?? "",
                     metadata: source?.metadata ?? "",
-                    recordedAt: RecordingTime(rfc3339: try row.decode(String.self, 5)),
+                    recordedAt: try recordingTime(row, 5),
                     hash: try row.decode([UInt8].self, 6)))
         }
         return AppendResult(events: recorded, replayed: replayed)
@@ -208,13 +247,12 @@ public struct EventStore: Sendable {
         try await pool.withConnection { connection in
             let rows = try await connection.query(
                 """
-                SELECT c.chain_hash,
-                       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                SELECT c.chain_hash, e.recorded_at
                 FROM event_chain c JOIN events e ON e.position = c.position
                 WHERE c.position = \(position)
                 """)
             guard let row = rows.first else { return nil }
-            return (try row.decode([UInt8].self, 0).hexString, RecordingTime(rfc3339: try row.decode(String.self, 1)))
+            return (try row.decode([UInt8].self, 0).hexString, try Self.recordingTime(row, 1))
         }
     }
 

@@ -1,0 +1,149 @@
+import Foundation
+
+/// A request for a change, as named in domain.md §2.
+public enum Command: Sendable, Hashable {
+    case registerOrganisation(RegisterOrganisation)
+    case updateOrganisationProfile(UpdateOrganisationProfile)
+    case setReportingRules(ReportingRules)
+    case publishCall(PublishCall)
+    case closeCall(CloseCall)
+    case formConsortium(FormConsortium)
+    case addConsortiumMember(AddConsortiumMember)
+    case removeConsortiumMember(RemoveConsortiumMember)
+    case submitApplication(SubmitApplication)
+    case evaluateApplication(EvaluateApplication)
+    case rejectApplication(RejectApplication)
+    case withdrawApplication(WithdrawApplication)
+    case awardGrant(AwardGrant)
+    case disburseGrant(DisburseGrant)
+    case closeGrant(CloseGrant)
+    case awardSubGrant(AwardSubGrant)
+    case disburseSubGrant(DisburseSubGrant)
+    case cancelSubGrant(CancelSubGrant)
+
+    /// Every command name, in domain.md order.
+    public static let names = [
+        "registerOrganisation", "updateOrganisationProfile", "setReportingRules", "publishCall", "closeCall",
+        "formConsortium", "addConsortiumMember", "removeConsortiumMember", "submitApplication",
+        "evaluateApplication", "rejectApplication", "withdrawApplication", "awardGrant", "disburseGrant",
+        "closeGrant", "awardSubGrant", "disburseSubGrant", "cancelSubGrant",
+    ]
+
+    /// The command's name (`"awardGrant"`).
+    public var name: String {
+        switch self {
+        case .registerOrganisation: return "registerOrganisation"
+        case .updateOrganisationProfile: return "updateOrganisationProfile"
+        case .setReportingRules: return "setReportingRules"
+        case .publishCall: return "publishCall"
+        case .closeCall: return "closeCall"
+        case .formConsortium: return "formConsortium"
+        case .addConsortiumMember: return "addConsortiumMember"
+        case .removeConsortiumMember: return "removeConsortiumMember"
+        case .submitApplication: return "submitApplication"
+        case .evaluateApplication: return "evaluateApplication"
+        case .rejectApplication: return "rejectApplication"
+        case .withdrawApplication: return "withdrawApplication"
+        case .awardGrant: return "awardGrant"
+        case .disburseGrant: return "disburseGrant"
+        case .closeGrant: return "closeGrant"
+        case .awardSubGrant: return "awardSubGrant"
+        case .disburseSubGrant: return "disburseSubGrant"
+        case .cancelSubGrant: return "cancelSubGrant"
+        }
+    }
+
+    /// The payload's fields without `command` and `commandId`, as canonical JSON with
+    /// sorted keys: the same command always yields the same text, whatever the key order
+    /// or spacing it arrived with. Used as the idempotency digest input.
+    public var canonicalPayload: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data: Data?
+        switch self {
+        case .registerOrganisation(let c): data = try? encoder.encode(c)
+        case .updateOrganisationProfile(let c): data = try? encoder.encode(c)
+        case .setReportingRules(let c): data = try? encoder.encode(c)
+        case .publishCall(let c): data = try? encoder.encode(c)
+        case .closeCall(let c): data = try? encoder.encode(c)
+        case .formConsortium(let c): data = try? encoder.encode(c)
+        case .addConsortiumMember(let c): data = try? encoder.encode(c)
+        case .removeConsortiumMember(let c): data = try? encoder.encode(c)
+        case .submitApplication(let c): data = try? encoder.encode(c)
+        case .evaluateApplication(let c): data = try? encoder.encode(c)
+        case .rejectApplication(let c): data = try? encoder.encode(c)
+        case .withdrawApplication(let c): data = try? encoder.encode(c)
+        case .awardGrant(let c): data = try? encoder.encode(c)
+        case .disburseGrant(let c): data = try? encoder.encode(c)
+        case .closeGrant(let c): data = try? encoder.encode(c)
+        case .awardSubGrant(let c): data = try? encoder.encode(c)
+        case .disburseSubGrant(let c): data = try? encoder.encode(c)
+        case .cancelSubGrant(let c): data = try? encoder.encode(c)
+        }
+        return name + ":" + String(decoding: data ?? Data(), as: UTF8.self)
+    }
+}
+
+/// A parsed command with its optional idempotency key.
+public struct CommandRequest: Sendable, Hashable {
+    public var command: Command
+    public var commandId: String?
+
+    public init(command: Command, commandId: String? = nil) {
+        self.command = command
+        self.commandId = commandId
+    }
+
+    /// Parses one command in domain.md JSON form.
+    /// - Throws: `DomainError` with code `invalid`, naming the field and value.
+    public static func parse(_ text: String) throws(DomainError) -> CommandRequest {
+        guard let value = JSONValue.parse(text) else {
+            throw .invalid("malformed JSON: not a single JSON value")
+        }
+        return try parse(value)
+    }
+
+    /// Parses one already-decoded JSON object.
+    public static func parse(_ value: JSONValue) throws(DomainError) -> CommandRequest {
+        guard case .object(let fields) = value else {
+            throw .invalid("a command must be a JSON object, got \(value.shortDescription)")
+        }
+        guard let nameValue = fields["command"] else { throw .invalid("missing field \"command\"") }
+        guard case .string(let name) = nameValue else {
+            throw .invalid("field \"command\" is \(nameValue.shortDescription), expected a command name")
+        }
+        var commandId: String?
+        if let raw = fields["commandId"] {
+            guard case .string(let id) = raw, (1...128).contains(id.count) else {
+                throw .invalid("\(name): field \"commandId\" is \(raw.shortDescription), expected a string of 1-128 characters")
+            }
+            commandId = id
+        }
+        var reader = FieldReader(fields, command: name)
+        let command: Command
+        switch name {
+        case "registerOrganisation": command = .registerOrganisation(try .read(&reader))
+        case "updateOrganisationProfile": command = .updateOrganisationProfile(try .read(&reader))
+        case "setReportingRules": command = .setReportingRules(try .read(&reader))
+        case "publishCall": command = .publishCall(try .read(&reader))
+        case "closeCall": command = .closeCall(try .read(&reader))
+        case "formConsortium": command = .formConsortium(try .read(&reader))
+        case "addConsortiumMember": command = .addConsortiumMember(try .read(&reader))
+        case "removeConsortiumMember": command = .removeConsortiumMember(try .read(&reader))
+        case "submitApplication": command = .submitApplication(try .read(&reader))
+        case "evaluateApplication": command = .evaluateApplication(try .read(&reader))
+        case "rejectApplication": command = .rejectApplication(try .read(&reader))
+        case "withdrawApplication": command = .withdrawApplication(try .read(&reader))
+        case "awardGrant": command = .awardGrant(try .read(&reader))
+        case "disburseGrant": command = .disburseGrant(try .read(&reader))
+        case "closeGrant": command = .closeGrant(try .read(&reader))
+        case "awardSubGrant": command = .awardSubGrant(try .read(&reader))
+        case "disburseSubGrant": command = .disburseSubGrant(try .read(&reader))
+        case "cancelSubGrant": command = .cancelSubGrant(try .read(&reader))
+        default:
+            throw .invalid("unknown command \"\(name)\"")
+        }
+        try reader.finish()
+        return CommandRequest(command: command, commandId: commandId)
+    }
+}

@@ -1,0 +1,70 @@
+/// The whole history in memory: a `StateReader` for pure tests and for replays.
+///
+/// No locking: it is never shared between concurrent deciders.
+public struct InMemoryHistory: StateReader {
+    /// Events per stream, in order.
+    public private(set) var streams: [String: [DomainEvent]] = [:]
+    /// All events, in log order.
+    public private(set) var log: [DomainEvent] = []
+
+    public init() {}
+
+    /// Records events as the log would.
+    public mutating func record(_ events: [DomainEvent]) {
+        for event in events {
+            streams[event.streamID, default: []].append(event)
+            log.append(event)
+        }
+    }
+
+    /// Decides `command` and records its events when accepted.
+    @discardableResult
+    public mutating func execute(_ command: Command) async throws -> [DomainEvent] {
+        let events = try await decide(command, reader: self)
+        record(events)
+        return events
+    }
+
+    public func organisation(_ id: String) async throws -> OrganisationProfile? {
+        Fold.organisation(streams[Streams.organisation(id)] ?? [])
+    }
+    public func reportingRules() async throws -> ReportingRules { Fold.reportingRules(streams[Streams.reportingRules] ?? []) }
+    public func call(_ id: String) async throws -> CallState? { Fold.call(streams[Streams.call(id)] ?? []) }
+    public func consortium(_ id: String) async throws -> ConsortiumState? {
+        Fold.consortium(streams[Streams.consortium(id)] ?? [])
+    }
+    public func application(_ id: String) async throws -> ApplicationState? {
+        Fold.application(streams[Streams.application(id)] ?? [])
+    }
+    public func grant(_ id: String) async throws -> GrantState? { Fold.grant(streams[Streams.grant(id)] ?? []) }
+    public func subGrant(_ id: String) async throws -> SubGrantState? { Fold.subGrant(streams[Streams.subGrant(id)] ?? []) }
+
+    private func awards(where predicate: (GrantAwarded) -> Bool) -> [GrantAwarded] {
+        log.compactMap { event -> GrantAwarded? in
+            guard case .grantAwarded(let award) = event, predicate(award) else { return nil }
+            return award
+        }
+    }
+
+    public func grantAwards(ofCall callId: String) async throws -> [GrantAwarded] { awards { $0.callId == callId } }
+    public func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded] {
+        awards { $0.consortiumId == consortiumId }
+    }
+    public func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
+        log.compactMap { event -> ApplicationState? in
+            guard case .applicationSubmitted(let s) = event, s.consortiumId == consortiumId, s.callId == callId else {
+                return nil
+            }
+            return Fold.application(streams[Streams.application(s.applicationId)] ?? [])
+        }
+    }
+    public func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
+        log.compactMap { event -> SubGrantState? in
+            guard case .subGrantAwarded(let s) = event, s.grantId == grantId else { return nil }
+            return Fold.subGrant(streams[Streams.subGrant(s.subGrantId)] ?? [])
+        }
+    }
+    public func grantId(withContractNumber contractNumber: String) async throws -> String? {
+        awards { $0.contractNumber == contractNumber }.first?.grantId
+    }
+}

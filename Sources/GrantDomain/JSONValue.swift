@@ -1,0 +1,182 @@
+import Foundation
+
+/// Any JSON value, as parsed from a command, keeping numbers apart from booleans.
+public enum JSONValue: Sendable, Hashable, Decodable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// Parses one JSON text; nil when it is not valid JSON.
+    public static func parse(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    /// A short rendering for error messages.
+    var shortDescription: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let value): return String(value)
+        case .integer(let value): return String(value)
+        case .number(let value): return String(value)
+        case .string(let value): return "\"\(value.count > 80 ? String(value.prefix(80)) + "…" : value)\""
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+}
+
+/// Reads the fields of one command object, tracking which were used so that unknown
+/// fields can be rejected, and producing §5 `invalid` errors that name field and value.
+struct FieldReader {
+    let fields: [String: JSONValue]
+    let command: String
+    private(set) var used: Set<String> = ["command", "commandId"]
+
+    init(_ fields: [String: JSONValue], command: String) {
+        self.fields = fields
+        self.command = command
+    }
+
+    private mutating func value(_ key: String, required: Bool) throws(DomainError) -> JSONValue? {
+        used.insert(key)
+        guard let value = fields[key] else {
+            if required { throw .invalid("\(command): missing field \"\(key)\"") }
+            return nil
+        }
+        return value
+    }
+
+    private func fail(_ key: String, _ value: JSONValue, _ expectation: String) -> DomainError {
+        .invalid("\(command): field \"\(key)\" is \(value.shortDescription), expected \(expectation)")
+    }
+
+    mutating func string(_ key: String, length: ClosedRange<Int> = 1...10_000) throws(DomainError) -> String {
+        try optionalString(key, length: length, required: true)!
+    }
+
+    mutating func optionalString(_ key: String, length: ClosedRange<Int> = 1...10_000, required: Bool = false)
+        throws(DomainError) -> String?
+    {
+        guard let value = try value(key, required: required) else { return nil }
+        guard case .string(let text) = value, length.contains(text.count) else {
+            throw fail(key, value, "a string of \(length.lowerBound)-\(length.upperBound) characters")
+        }
+        return text
+    }
+
+    mutating func identifier(_ key: String) throws(DomainError) -> String {
+        try optionalIdentifier(key, required: true)!
+    }
+
+    mutating func optionalIdentifier(_ key: String, required: Bool = false) throws(DomainError) -> String? {
+        guard let value = try value(key, required: required) else { return nil }
+        guard case .string(let text) = value, Identifier.isValid(text) else {
+            throw fail(key, value, "an identifier matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+        }
+        return text
+    }
+
+    mutating func money(_ key: String) throws(DomainError) -> Money {
+        try optionalMoney(key, required: true)!
+    }
+
+    mutating func optionalMoney(_ key: String, required: Bool = false) throws(DomainError) -> Money? {
+        guard let value = try value(key, required: required) else { return nil }
+        guard case .string(let text) = value, let money = Money(text) else {
+            throw fail(key, value, "a money amount as a string, non-negative with at most 2 decimals (\"1250.50\")")
+        }
+        return money
+    }
+
+    mutating func date(_ key: String) throws(DomainError) -> BusinessDate {
+        let value = try value(key, required: true)!
+        guard case .string(let text) = value, let date = BusinessDate(text) else {
+            throw fail(key, value, "a date YYYY-MM-DD")
+        }
+        return date
+    }
+
+    mutating func bool(_ key: String) throws(DomainError) -> Bool {
+        let value = try value(key, required: true)!
+        guard case .bool(let flag) = value else { throw fail(key, value, "true or false") }
+        return flag
+    }
+
+    mutating func integer(_ key: String, in range: ClosedRange<Int64>) throws(DomainError) -> Int64 {
+        try optionalInteger(key, in: range, required: true)!
+    }
+
+    mutating func optionalInteger(_ key: String, in range: ClosedRange<Int64>, required: Bool = false)
+        throws(DomainError) -> Int64?
+    {
+        guard let value = try value(key, required: required) else { return nil }
+        guard case .integer(let number) = value, range.contains(number) else {
+            throw fail(key, value, "an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(DomainError) -> E
+    where E.RawValue == String {
+        try optionalEnumeration(key, type, required: true)!
+    }
+
+    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(
+        _ key: String, _ type: E.Type, required: Bool = false
+    ) throws(DomainError) -> E? where E.RawValue == String {
+        guard let value = try value(key, required: required) else { return nil }
+        guard case .string(let text) = value, let parsed = E(rawValue: text) else {
+            throw fail(key, value, "one of " + E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+        }
+        return parsed
+    }
+
+    mutating func members(_ key: String) throws(DomainError) -> [Member] {
+        let value = try value(key, required: true)!
+        guard case .array(let items) = value, !items.isEmpty else {
+            throw fail(key, value, "a non-empty list of {organisationId, role}")
+        }
+        var members: [Member] = []
+        for (index, item) in items.enumerated() {
+            guard case .object(let object) = item else {
+                throw fail("\(key)[\(index)]", item, "an object {organisationId, role}")
+            }
+            var reader = FieldReader(object, command: "\(command) \(key)[\(index)]")
+            let organisationId = try reader.identifier("organisationId")
+            let role = try reader.enumeration("role", MemberRole.self)
+            try reader.finish(allowingCommandKeys: false)
+            members.append(Member(organisationId: organisationId, role: role))
+        }
+        return members
+    }
+
+    /// Rejects any field that was not read.
+    func finish(allowingCommandKeys: Bool = true) throws(DomainError) {
+        for key in fields.keys.sorted() where !used.contains(key) || (!allowingCommandKeys && (key == "command" || key == "commandId")) {
+            throw .invalid("\(command): unknown field \"\(key)\"")
+        }
+    }
+}

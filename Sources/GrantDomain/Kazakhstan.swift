@@ -1,0 +1,52 @@
+/// ISO 3166-2:KZ: seventeen regions and three cities of republican significance (since June 2022).
+public enum Region {
+    /// Code → English name, in code order.
+    public static let all: [(code: String, name: String)] = [
+        ("KZ-10", "Abai Region"), ("KZ-11", "Akmola Region"), ("KZ-15", "Aktobe Region"),
+        ("KZ-19", "Almaty Region"), ("KZ-23", "Atyrau Region"), ("KZ-27", "West Kazakhstan Region"),
+        ("KZ-31", "Jambyl Region"), ("KZ-33", "Jetisu Region"), ("KZ-35", "Karaganda Region"),
+        ("KZ-39", "Kostanay Region"), ("KZ-43", "Kyzylorda Region"), ("KZ-47", "Mangystau Region"),
+        ("KZ-55", "Pavlodar Region"), ("KZ-59", "North Kazakhstan Region"), ("KZ-61", "Turkistan Region"),
+        ("KZ-62", "Ulytau Region"), ("KZ-63", "East Kazakhstan Region"), ("KZ-71", "Astana (city)"),
+        ("KZ-75", "Almaty (city)"), ("KZ-79", "Shymkent (city)"),
+    ]
+
+    /// The twenty codes, sorted.
+    public static let codes: [String] = all.map(\.code)
+
+    static let codeSet = Set(codes)
+
+    /// True for one of the twenty codes.
+    public static func isValid(_ code: String) -> Bool { codeSet.contains(code) }
+}
+
+/// Kazakhstan Business Identification Number (BIN) check digit, domain.md §7.
+public enum BIN {
+    /// True when `text` is 12 digits whose last one is the check digit of the first 11.
+    public static func isValid(_ text: String) -> Bool {
+        let digits = text.compactMap { $0.isASCIIDigit ? Int(String($0)) : nil }
+        guard text.count == 12, digits.count == 12 else { return false }
+        func checksum(_ weights: [Int]) -> Int {
+            zip(digits.prefix(11), weights).map(*).reduce(0, +) % 11
+        }
+        var check = checksum(Array(1...11))
+        if check == 10 {
+            check = checksum([3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2])
+            if check == 10 { return false }
+        }
+        return digits[11] == check
+    }
+}
+
+/// Caller-chosen identifiers: `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`.
+public enum Identifier {
+    public static func isValid(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        func alphanumeric(_ byte: UInt8) -> Bool {
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+        }
+        guard alphanumeric(bytes[0]) else { return false }
+        return bytes.dropFirst().allSatisfy { alphanumeric($0) || $0 == 46 || $0 == 95 || $0 == 45 }
+    }
+}

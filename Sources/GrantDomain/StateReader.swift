@@ -1,0 +1,25 @@
+/// What a decision may read of the recorded history.
+///
+/// Implementations must make each answer stable until the decision's events are
+/// appended: the PostgreSQL reader locks the entity behind every read for the rest of
+/// its transaction, so the rules checked against these answers hold under any number of
+/// concurrent writers. Lookups across entities name the entity whose lock guards them.
+public protocol StateReader: Sendable {
+    func organisation(_ id: String) async throws -> OrganisationProfile?
+    func reportingRules() async throws -> ReportingRules
+    func call(_ id: String) async throws -> CallState?
+    func consortium(_ id: String) async throws -> ConsortiumState?
+    func application(_ id: String) async throws -> ApplicationState?
+    func grant(_ id: String) async throws -> GrantState?
+    func subGrant(_ id: String) async throws -> SubGrantState?
+    /// Awards made under a call (immutable facts); guarded by the call.
+    func grantAwards(ofCall callId: String) async throws -> [GrantAwarded]
+    /// Awards made to a consortium (immutable facts); guarded by the consortium.
+    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded]
+    /// Applications of a consortium to a call; guarded by the consortium.
+    func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState]
+    /// Sub-grants of a grant, cancelled ones included; guarded by the grant.
+    func subGrants(ofGrant grantId: String) async throws -> [SubGrantState]
+    /// The grant holding a contract number, if any; guarded by the contract number.
+    func grantId(withContractNumber contractNumber: String) async throws -> String?
+}

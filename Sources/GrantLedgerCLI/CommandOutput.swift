@@ -1,0 +1,125 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import GrantDomain
+import Ledger
+import PostgresClient
+
+/// Flags shared by every command that records something.
+struct WriteOptions: ParsableArguments {
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    @Option(help: "Who is recording (default: GRANTLEDGER_ACTOR, else the OS user).")
+    var actor: String?
+
+    @Option(help: "Idempotency key: a command id already accepted is not applied again.")
+    var commandId: String?
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    /// `--actor`, else `GRANTLEDGER_ACTOR`, else the OS user name.
+    var resolvedActor: String {
+        if let actor, !actor.isEmpty { return actor }
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment["GRANTLEDGER_ACTOR"], !value.isEmpty { return value }
+        return environment["USER"] ?? environment["LOGNAME"] ?? NSUserName()
+    }
+}
+
+/// The exit code for a §5 error class.
+func exitStatus(for code: ErrorCode) -> Int32 {
+    switch code {
+    case .invalid: return ExitStatus.invalid
+    case .notFound: return ExitStatus.notFound
+    case .alreadyExists: return ExitStatus.alreadyExists
+    case .ruleViolated: return ExitStatus.ruleViolated
+    case .conflict: return ExitStatus.conflict
+    }
+}
+
+/// `{"error": {"code": ..., "message": ...}}`.
+func errorJSON(_ error: DomainError) -> String {
+    jsonText(["error": ["code": error.code.rawValue, "message": error.message]])
+}
+
+/// Serializes plain JSON objects (dictionaries, arrays, strings, numbers, booleans) with sorted keys.
+func jsonText(_ object: Any) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// One recorded event as the CLI reports it.
+func eventSummary(_ event: RecordedEvent) -> [String: Any] {
+    [
+        "position": event.position, "type": event.type, "streamId": event.streamID,
+        "streamVersion": event.streamVersion, "eventId": event.eventID.uuidString.lowercased(),
+        "recordedAt": event.recordedAt.rfc3339,
+    ]
+}
+
+/// Prints an accepted command's events.
+func printOutcome(_ outcome: CommandOutcome, format: OutputFormat) {
+    switch format {
+    case .json:
+        print(jsonText(["replayed": outcome.replayed, "events": outcome.events.map(eventSummary)]))
+    case .text:
+        print(outcome.replayed ? "already applied (commandId seen before); nothing new recorded:" : "recorded:")
+        for event in outcome.events {
+            print("  #\(event.position) \(event.type) \(event.streamID) v\(event.streamVersion)")
+        }
+    }
+}
+
+/// Prints a rejection in the chosen format and returns the exit code for it.
+func reportRejection(_ error: DomainError, format: OutputFormat) -> ExitCode {
+    switch format {
+    case .json: print(errorJSON(error))
+    case .text: printError("rejected (\(error.code.rawValue)): \(error.message)")
+    }
+    return ExitCode(exitStatus(for: error.code))
+}
+
+/// Parses and applies one command, printing the outcome or the rejection.
+func runCommand(_ fields: [String: JSONValue], options: WriteOptions) async throws {
+    var fields = fields
+    if let commandId = options.commandId { fields["commandId"] = .string(commandId) }
+    let request: CommandRequest
+    do {
+        request = try CommandRequest.parse(.object(fields))
+    } catch {
+        throw reportRejection(error, format: options.format)
+    }
+    try await apply(request, options: options)
+}
+
+/// Applies a parsed command, printing the outcome or the rejection.
+func apply(_ request: CommandRequest, options: WriteOptions) async throws {
+    let pool = options.database.makePool(maxConnections: 1)
+    defer { pool.close() }
+    let handler = CommandHandler(pool: pool)
+    do {
+        let outcome = try await withDatabaseErrors {
+            try await handler.handle(request, actor: options.resolvedActor)
+        }
+        printOutcome(outcome, format: options.format)
+    } catch let error as DomainError {
+        throw reportRejection(error, format: options.format)
+    }
+}
+
+extension JSONValue {
+    /// Wraps an optional string flag.
+    static func from(_ text: String?) -> JSONValue? { text.map(JSONValue.string) }
+    /// Wraps an optional integer flag.
+    static func from(_ number: Int?) -> JSONValue? { number.map { .integer(Int64($0)) } }
+}
+
+/// Builds a command object from flag values, leaving out flags that were not given.
+func commandFields(_ name: String, _ pairs: [(String, JSONValue?)]) -> [String: JSONValue] {
+    var fields: [String: JSONValue] = ["command": .string(name)]
+    for (key, value) in pairs {
+        if let value { fields[key] = value }
+    }
+    return fields
+}

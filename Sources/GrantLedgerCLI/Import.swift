@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import GrantDomain
+import Ledger
+
+/// `grantledger import FILE.jsonl`: many commands, one per line, applied in order.
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply a JSON Lines file of commands in order, reporting every rejected line.",
+        discussion: """
+            Each rejected line is reported with its number and its §5 error, and the rest \
+            continues (--stop-on-error stops at the first). Ends with a summary: accepted, \
+            rejected, already applied. Lines carrying a commandId are idempotent, so running \
+            the same file again records nothing new. Blank lines are skipped. Exits 0 when no \
+            line was rejected, else with the code of the first rejection's class.
+            """)
+
+    @Argument(help: "The .jsonl file, or - for standard input.")
+    var file: String
+
+    @Flag(help: "Stop at the first rejected line.")
+    var stopOnError = false
+
+    @OptionGroup var options: WriteOptions
+
+    func validate() throws {
+        if options.commandId != nil {
+            throw ValidationError("--command-id does not apply to import; put a commandId on each line")
+        }
+    }
+
+    func run() async throws {
+        let lines: [Substring]
+        if file == "-" {
+            lines = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                .split(separator: "\n", omittingEmptySubsequences: false)
+        } else {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("error: cannot read \(file)")
+                throw ExitCode(1)
+            }
+            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        }
+        let pool = options.database.makePool(maxConnections: 1)
+        defer { pool.close() }
+        let handler = CommandHandler(pool: pool)
+        let actor = options.resolvedActor
+        let progress = ProgressBar(total: lines.count, label: "import", enabled: stderrIsTerminal && options.format == .text)
+        var accepted = 0
+        var replayed = 0
+        var rejections: [(line: Int, error: DomainError)] = []
+
+        for (index, line) in lines.enumerated() {
+            progress.update(index)
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            do {
+                let request = try CommandRequest.parse(text)
+                let outcome = try await withDatabaseErrors { try await handler.handle(request, actor: actor) }
+                if outcome.replayed { replayed += 1 } else { accepted += 1 }
+            } catch let error as DomainError {
+                rejections.append((index + 1, error))
+                if options.format == .text {
+                    progress.clear()
+                    printError("line \(index + 1): \(error.code.rawValue): \(error.message)")
+                }
+                if stopOnError { break }
+            }
+        }
+        progress.finish()
+        switch options.format {
+        case .json:
+            print(
+                jsonText([
+                    "accepted": accepted, "rejected": rejections.count, "alreadyApplied": replayed,
+                    "rejections": rejections.map { ["line": $0.line, "error": ["code": $0.error.code.rawValue, "message": $0.error.message]] },
+                ]))
+        case .text:
+            print("import: \(accepted) accepted, \(rejections.count) rejected, \(replayed) already applied")
+        }
+        if let first = rejections.first {
+            throw ExitCode(exitStatus(for: first.error.code))
+        }
+    }
+}
+
+/// A one-line progress bar on standard error, redrawn at most a few times a second.
+final class ProgressBar {
+    let total: Int
+    let label: String
+    let enabled: Bool
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, label: String, enabled: Bool) {
+        self.total = max(total, 1)
+        self.label = label
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int) {
+        guard enabled, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = Date()
+        let width = 30
+        let filled = width * min(done, total) / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        lastDraw = .distantPast
+    }
+
+    func finish() { clear() }
+}

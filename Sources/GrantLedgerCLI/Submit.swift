@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import GrantDomain
+
+/// `grantledger submit [FILE|-]`: one command in domain.md JSON form.
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply one command given as domain.md JSON (a file, or - for standard input).",
+        discussion: """
+            Example: echo '{"command":"closeCall","callId":"C1","closedOn":"2025-06-30"}' | grantledger submit -
+            On success prints the recorded events; on rejection the §5 error, and exits with \
+            the code of its class (see grantledger --help).
+            """)
+
+    @Argument(help: "A file holding one JSON command, or - for standard input.")
+    var file: String = "-"
+
+    @OptionGroup var options: WriteOptions
+
+    func run() async throws {
+        let text: String
+        if file == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("error: cannot read \(file)")
+                throw ExitCode(1)
+            }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        var request: CommandRequest
+        do {
+            request = try CommandRequest.parse(text)
+        } catch {
+            throw reportRejection(error, format: options.format)
+        }
+        if let commandId = options.commandId { request.commandId = commandId }
+        try await apply(request, options: options)
+    }
+}

@@ -1,0 +1,108 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Logging
+import PostgresClient
+
+/// What an accepted command recorded.
+public struct CommandOutcome: Sendable {
+    /// The recorded events (the first acceptance's, when `replayed`).
+    public var events: [RecordedEvent]
+    /// True when the command id had been accepted before and nothing new was recorded.
+    public var replayed: Bool
+}
+
+/// Runs commands: load what they touch, decide, append, all in one transaction.
+///
+/// See `PostgresStateReader` for how rules stay true under concurrent writers. A lost race
+/// on an expected version or a deadlock between two commands is retried a bounded number
+/// of times; after that the command is rejected with `conflict`.
+public struct CommandHandler: Sendable {
+    public let pool: ConnectionPool
+    let logger: Logger
+    static let maxAttempts = 5
+
+    public init(pool: ConnectionPool, logger: Logger = Logger(label: "grantledger.commands")) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Applies `request` as `actor`.
+    /// - Throws: `DomainError` when rejected; database errors as they come.
+    public func handle(_ request: CommandRequest, actor: String, correlationId: String? = nil) async throws
+        -> CommandOutcome
+    {
+        let digest = EventStore.digest(request.command.canonicalPayload)
+        var metadata: [String: String] = ["actor": actor]
+        if let commandId = request.commandId { metadata["commandId"] = commandId }
+        if let correlationId { metadata["correlationId"] = correlationId }
+        let metadataJSON = String(
+            decoding: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]), as: UTF8.self)
+
+        return try await pool.withConnection { connection in
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    return try await attemptOnce(
+                        request, digest: digest, metadataJSON: metadataJSON, connection: connection)
+                } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
+                    logger.debug("retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
+                    continue
+                } catch let error where Self.isRetryable(error) {
+                    throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
+                } catch EventStoreError.commandIDReused {
+                    throw DomainError(.conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
+                }
+            }
+        }
+    }
+
+    static func isRetryable(_ error: any Error) -> Bool {
+        if case EventStoreError.wrongExpectedVersion = error { return true }
+        if case EventStoreError.database(let db) = error { return db.sqlState == "40P01" || db.sqlState == "40001" }
+        if let db = error as? PostgresError {
+            return db.sqlState == "40P01" || db.sqlState == "40001"
+                || (db.isUniqueViolation && db.constraint == "commands_pkey")
+        }
+        return false
+    }
+
+    private func attemptOnce(
+        _ request: CommandRequest, digest: String, metadataJSON: String, connection: PostgresConnection
+    ) async throws -> CommandOutcome {
+        let outcome: CommandOutcome = try await connection.transaction { connection in
+            if let commandId = request.commandId {
+                // Same key as append_events uses: retries of one command wait for each other.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(commandId), 7263543))")
+                let known = try await connection.query(
+                    "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandId)")
+                if let row = known.first {
+                    guard try row.decode(String.self, 0) == digest else {
+                        throw DomainError(.conflict, "commandId \"\(commandId)\" was already used with a different payload")
+                    }
+                    let events = try await EventStore.readRange(
+                        on: connection, from: try row.decode(Int64.self, 1), to: try row.decode(Int64.self, 2))
+                    return CommandOutcome(events: events, replayed: true)
+                }
+            }
+            let reader = PostgresStateReader(connection: connection)
+            let decided = try await decide(request.command, reader: reader)
+            let versions = await reader.versions
+            var expected: [String: ExpectedVersion] = [:]
+            for event in decided {
+                expected[event.streamID] = .exact(versions[event.streamID] ?? 0)
+            }
+            let newEvents = decided.map {
+                NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
+            }
+            let result = try await EventStore.append(
+                on: connection, newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
+            return CommandOutcome(events: result.events, replayed: result.replayed)
+        }
+        if !outcome.replayed {
+            try? await EventStore.notify(on: connection)
+        }
+        return outcome
+    }
+}

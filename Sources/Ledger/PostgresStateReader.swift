@@ -1,0 +1,132 @@
+import EventStore
+import GrantDomain
+import PostgresClient
+
+/// Reads entity state for one decision, inside the handler's open transaction.
+///
+/// Every entity read takes a transaction-scoped advisory lock on its stream first, and
+/// every cross-entity lookup takes the lock of the entity that guards it (the call for its
+/// budget, the grant for its envelope, the consortium for its applications and membership,
+/// the contract number for its uniqueness). Commands that touch the same entities thus run
+/// one after another from read to commit, so each rule is checked against a state nobody
+/// can change before the events are appended. Commands on different entities run in
+/// parallel. The versions read are also sent as expected versions, as a second guard.
+actor PostgresStateReader: StateReader {
+    private let connection: PostgresConnection
+    private var locked: Set<String> = []
+    /// Version of each stream read, for expected-version checks.
+    private(set) var versions: [String: Int64] = [:]
+
+    init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    private func lock(_ key: String) async throws {
+        guard locked.insert(key).inserted else { return }
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))")
+    }
+
+    /// Locks the stream, reads and decodes it, and remembers its version.
+    private func stream(_ streamID: String) async throws -> [DomainEvent] {
+        try await lock(streamID)
+        let events = try await unlockedStream(streamID)
+        versions[streamID] = Int64(events.count)
+        return events
+    }
+
+    /// Reads a stream without locking it (for facts guarded by another entity's lock).
+    private func unlockedStream(_ streamID: String) async throws -> [DomainEvent] {
+        let rows = try await connection.query(
+            "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version")
+        return try rows.compactMap { row in
+            try DomainEvent.decode(type: try row.decode(String.self, 0), data: try row.decode(String.self, 1))
+        }
+    }
+
+    private func dataOf(type: String, field: String, equals value: String) async throws -> [String] {
+        let rows = try await connection.query(
+            """
+            SELECT data FROM events WHERE type = \(type) AND data->>\(field) = \(value) ORDER BY position
+            """)
+        return try rows.map { try $0.decode(String.self, 0) }
+    }
+
+    func organisation(_ id: String) async throws -> OrganisationProfile? {
+        Fold.organisation(try await stream(Streams.organisation(id)))
+    }
+
+    func reportingRules() async throws -> ReportingRules {
+        Fold.reportingRules(try await stream(Streams.reportingRules))
+    }
+
+    func call(_ id: String) async throws -> CallState? { Fold.call(try await stream(Streams.call(id))) }
+
+    func consortium(_ id: String) async throws -> ConsortiumState? {
+        Fold.consortium(try await stream(Streams.consortium(id)))
+    }
+
+    func application(_ id: String) async throws -> ApplicationState? {
+        Fold.application(try await stream(Streams.application(id)))
+    }
+
+    func grant(_ id: String) async throws -> GrantState? { Fold.grant(try await stream(Streams.grant(id))) }
+
+    func subGrant(_ id: String) async throws -> SubGrantState? {
+        Fold.subGrant(try await stream(Streams.subGrant(id)))
+    }
+
+    private func awards(field: String, value: String) async throws -> [GrantAwarded] {
+        try await dataOf(type: "GrantAwarded", field: field, equals: value).compactMap { data in
+            guard case .grantAwarded(let award)? = try DomainEvent.decode(type: "GrantAwarded", data: data) else {
+                return nil
+            }
+            return award
+        }
+    }
+
+    func grantAwards(ofCall callId: String) async throws -> [GrantAwarded] {
+        try await lock(Streams.call(callId))
+        return try await awards(field: "callId", value: callId)
+    }
+
+    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded] {
+        try await lock(Streams.consortium(consortiumId))
+        return try await awards(field: "consortiumId", value: consortiumId)
+    }
+
+    func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
+        try await lock(Streams.consortium(consortiumId))
+        var result: [ApplicationState] = []
+        for data in try await dataOf(type: "ApplicationSubmitted", field: "consortiumId", equals: consortiumId) {
+            guard case .applicationSubmitted(let submission)? = try DomainEvent.decode(type: "ApplicationSubmitted", data: data),
+                submission.callId == callId
+            else { continue }
+            // Not locked: only rejection or withdrawal can change it, which can only make a
+            // live application stop being live; a stale read is merely conservative.
+            if let state = Fold.application(try await unlockedStream(Streams.application(submission.applicationId))) {
+                result.append(state)
+            }
+        }
+        return result
+    }
+
+    func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
+        try await lock(Streams.grant(grantId))
+        var result: [SubGrantState] = []
+        for data in try await dataOf(type: "SubGrantAwarded", field: "grantId", equals: grantId) {
+            guard case .subGrantAwarded(let award)? = try DomainEvent.decode(type: "SubGrantAwarded", data: data) else {
+                continue
+            }
+            // Cancellation, the only change that matters to the envelope, also locks the grant.
+            if let state = Fold.subGrant(try await unlockedStream(Streams.subGrant(award.subGrantId))) {
+                result.append(state)
+            }
+        }
+        return result
+    }
+
+    func grantId(withContractNumber contractNumber: String) async throws -> String? {
+        try await lock("contract:" + contractNumber)
+        return try await awards(field: "contractNumber", value: contractNumber).first?.grantId
+    }
+}

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Writes deploy/sample/programme.jsonl: a realistic sample programme of the EU Delegation
+to Kazakhstan, as grantledger commands (domain.md JSON, one per line, each with a commandId).
+
+Deterministic: the same file every run. Regenerate with
+    python3 deploy/sample/generate.py > deploy/sample/programme.jsonl
+"""
+import json
+import random
+
+rng = random.Random(2024)
+lines = []
+counter = 0
+
+
+def emit(command, **fields):
+    global counter
+    counter += 1
+    lines.append(json.dumps({"command": command, "commandId": f"sample-{counter:04d}", **fields}, ensure_ascii=False))
+
+
+def bin_for(seed):
+    """A valid 12-digit BIN (domain.md section 7) built from a seed number."""
+    while True:
+        body = [int(c) for c in f"{seed:011d}"[-11:]]
+        s = sum(d * w for d, w in zip(body, range(1, 12))) % 11
+        if s == 10:
+            s = sum(d * w for d, w in zip(body, [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2])) % 11
+        if s != 10:
+            return "".join(map(str, body)) + str(s)
+        seed += 1
+
+
+REGIONS = [
+    ("KZ-10", "Semey"), ("KZ-11", "Kokshetau"), ("KZ-15", "Aktobe"), ("KZ-19", "Konaev"),
+    ("KZ-23", "Atyrau"), ("KZ-27", "Oral"), ("KZ-31", "Taraz"), ("KZ-33", "Taldykorgan"),
+    ("KZ-35", "Karaganda"), ("KZ-39", "Kostanay"), ("KZ-43", "Kyzylorda"), ("KZ-47", "Aktau"),
+    ("KZ-55", "Pavlodar"), ("KZ-59", "Petropavl"), ("KZ-61", "Turkistan"), ("KZ-62", "Zhezkazgan"),
+    ("KZ-63", "Oskemen"), ("KZ-71", "Astana"), ("KZ-75", "Almaty"), ("KZ-79", "Shymkent"),
+]
+VILLAGES = ["Shieli", "Zhanakorgan", "Aral", "Kazaly", "Baikonur", "Sozak", "Otrar", "Saryagash", "Zhetisai",
+            "Shu", "Merke", "Kordai", "Karatau", "Ekibastuz", "Bayanaul", "Zaisan", "Ridder", "Katonkaragai",
+            "Beineu", "Zhanaozen", "Shalkar", "Irgiz", "Kulsary", "Makhambet", "Arkalyk", "Rudny", "Esil",
+            "Stepnogorsk", "Burabay", "Balkhash", "Karkaraly", "Satpayev", "Ulytau", "Ayagoz", "Urzhar",
+            "Zharkent", "Tekeli", "Sarkand", "Chundzha", "Kapshagay", "Bulaevo", "Mamlyutka", "Zhympity",
+            "Chapaev", "Aksai"]
+THEMES = ["women's rights", "youth", "ecology", "disability inclusion", "rural development", "water users",
+          "local media", "legal aid", "cultural heritage", "children's rights", "veterans", "beekeepers",
+          "Aral Sea recovery", "domestic violence prevention", "digital literacy", "farmers' cooperation"]
+
+# --- Reporting rules in force from the start (the defaults, made explicit) -----------------
+emit("setReportingRules", smallMaxAnnualBudgetEur="100000", smallMaxStaff=10)
+
+# --- Organisations ------------------------------------------------------------------------
+ingos = [
+    ("INGO-DE-FES", "Friedrich-Ebert-Stiftung Central Asia", "DE", "mixed"),
+    ("INGO-NL-HIVOS", "Hivos Eurasia", "NL", "women"),
+    ("INGO-GB-SAVE", "Save the Children UK", "GB", "women"),
+    ("INGO-DK-DRC", "Danish Refugee Council", "DK", "men"),
+    ("INGO-FR-ACTED", "ACTED", "FR", "mixed"),
+    ("INGO-SE-KVINNA", "Kvinna till Kvinna", "SE", "women"),
+]
+for oid, name, country, gender in ingos:
+    emit("registerOrganisation", organisationId=oid, name=name, country=country, registrationStatus="registered",
+         leadershipGender=gender, kind="ingo", annualBudgetEur=str(rng.randint(8, 60) * 1_000_000), staffCount=rng.randint(120, 900))
+
+national = [
+    ("NGO-KZ-BUREAU", "Kazakhstan International Bureau for Human Rights", "KZ-75", "men"),
+    ("NGO-KZ-ZANGER", "Legal Media Centre", "KZ-71", "women"),
+    ("NGO-KZ-ECOMUSEUM", "Karaganda Ecological Museum", "KZ-35", "women"),
+    ("NGO-KZ-ARAL", "Aral Tenizi", "KZ-43", "men"),
+    ("NGO-KZ-FEMINITA", "Kazakhstan Feminist Initiative", "KZ-75", "women"),
+    ("NGO-KZ-SOROS", "Soros Foundation Kazakhstan", "KZ-75", "mixed"),
+    ("NGO-KZ-DIGNITY", "Dignity Association of Persons with Disabilities", "KZ-71", "mixed"),
+    ("NGO-KZ-YOUTH", "Youth Information Service of Kazakhstan", "KZ-79", "men"),
+    ("NGO-KZ-SHYRAQ", "Shyraq Women's Initiative", "KZ-61", "women"),
+    ("NGO-KZ-EQUAL", "Equal Opportunities Centre", "KZ-63", "women"),
+]
+for index, (oid, name, region, gender) in enumerate(national):
+    emit("registerOrganisation", organisationId=oid, name=name, country="KZ", regionCode=region, settlement="urban",
+         registrationStatus="registered", bin=bin_for(990_000_000 + index * 7919), leadershipGender=gender,
+         kind="ngo" if index % 3 else "publicAssociation", annualBudgetEur=str(rng.randint(3, 25) * 100_000),
+         staffCount=rng.randint(14, 85))
+
+small = []  # (organisationId, region)
+genders = ["women"] * 5 + ["men"] * 3 + ["mixed"] * 2 + ["undisclosed"]
+for index in range(112):
+    region, city = REGIONS[index % len(REGIONS)]
+    rural = rng.random() < 0.6 and region not in ("KZ-71", "KZ-75", "KZ-79")
+    place = rng.choice(VILLAGES) if rural else city
+    theme = rng.choice(THEMES)
+    oid = f"CSO-{region[3:]}-{index:03d}"
+    gender = rng.choice(genders)
+    kind_roll = rng.random()
+    fields = dict(organisationId=oid, country="KZ", regionCode=region, settlement="rural" if rural else "urban",
+                  leadershipGender=gender)
+    if kind_roll < 0.35:
+        fields.update(name=f"{place} initiative group for {theme}", registrationStatus="unregistered",
+                      kind="informalGroup")
+    elif kind_roll < 0.92:
+        fields.update(name=f"{place} public association for {theme}", registrationStatus="registered",
+                      bin=bin_for(200_000_000 + index * 104_729), kind=rng.choice(["publicAssociation", "ngo", "foundation"]),
+                      annualBudgetEur=str(rng.randint(8, 95) * 1000), staffCount=rng.randint(1, 9))
+    else:
+        # Registered but never reported a budget: not counted as small (domain.md section 4).
+        fields.update(name=f"{place} {theme} foundation", registrationStatus="registered",
+                      bin=bin_for(300_000_000 + index * 7_321), kind="foundation")
+    emit("registerOrganisation", **fields)
+    small.append((oid, region, fields["registrationStatus"]))
+
+# A few foreign partners that may receive sub-grants but never count for I.3.
+for oid, name, country in [("CSO-KG-BISHKEK", "Bishkek Youth Hub", "KG"), ("CSO-UZ-NUKUS", "Nukus Aral Initiative", "UZ")]:
+    emit("registerOrganisation", organisationId=oid, name=name, country=country, registrationStatus="unregistered",
+         leadershipGender="women", kind="informalGroup")
+
+# --- Calls -------------------------------------------------------------------------------
+emit("publishCall", callId="CSOLA-2024", reference="EuropeAid/180341/DD/ACT/KZ",
+     title="Civil society organisations as actors of governance and development in Kazakhstan",
+     programme="CSO-LA", publishedOn="2024-02-01", deadline="2024-04-30", budget="6000000", minGrant="300000",
+     maxGrant="1500000", subGrantingAllowed=True, maxSubGrant="60000")
+emit("publishCall", callId="EIDHR-2024", reference="EuropeAid/180512/DD/ACT/KZ",
+     title="Country-based support scheme for human rights and democracy in Kazakhstan",
+     programme="EIDHR", publishedOn="2024-03-15", deadline="2024-05-31", budget="3000000", minGrant="200000",
+     maxGrant="800000", subGrantingAllowed=True, maxSubGrant="30000")
+emit("publishCall", callId="CSOLA-2025-LA", reference="EuropeAid/182007/DD/ACT/KZ",
+     title="Local authorities and civil society dialogue in the regions",
+     programme="CSO-LA", publishedOn="2025-01-15", deadline="2025-03-31", budget="2000000", minGrant="100000",
+     maxGrant="500000", subGrantingAllowed=False)
+
+# --- Consortia ---------------------------------------------------------------------------
+leads = [o[0] for o in ingos] + [o[0] for o in national]
+pool = [s for s in small]
+rng.shuffle(pool)
+consortia = []
+for index in range(11):
+    lead = leads[index] if index < 6 else national[index - 6][0]
+    members = [{"organisationId": lead, "role": "lead"}]
+    if index < 6:
+        members.append({"organisationId": national[index + 4 if index + 4 < 10 else index][0], "role": "coApplicant"})
+    for _ in range(2):
+        members.append({"organisationId": pool.pop()[0], "role": "coApplicant"})
+    members.append({"organisationId": pool.pop()[0], "role": "affiliatedEntity"})
+    members.append({"organisationId": pool.pop()[0], "role": "associate"})
+    cid = f"CONS-{index + 1:02d}"
+    emit("formConsortium", consortiumId=cid, name=f"Consortium {index + 1}: {lead} and partners", members=members)
+    consortia.append((cid, lead, members))
+
+# A membership change before any award.
+extra = pool.pop()[0]
+emit("addConsortiumMember", consortiumId="CONS-03", organisationId=extra, role="coApplicant")
+emit("removeConsortiumMember", consortiumId="CONS-03", organisationId=consortia[2][2][-1]["organisationId"])
+
+# --- Applications and awards ----------------------------------------------------------------
+plan = [
+    # (consortium, call, requested, outcome, submittedOn)
+    ("CONS-01", "CSOLA-2024", "1400000", "award", "2024-04-20"),
+    ("CONS-02", "CSOLA-2024", "1200000", "award", "2024-04-22"),
+    ("CONS-03", "CSOLA-2024", "1500000", "award", "2024-04-28"),
+    ("CONS-04", "CSOLA-2024", "900000", "reject", "2024-04-29"),
+    ("CONS-05", "EIDHR-2024", "750000", "award", "2024-05-20"),
+    ("CONS-06", "EIDHR-2024", "600000", "award", "2024-05-25"),
+    ("CONS-07", "EIDHR-2024", "500000", "withdraw", "2024-05-28"),
+    ("CONS-08", "EIDHR-2024", "400000", "reject", "2024-05-30"),
+    ("CONS-07", "CSOLA-2025-LA", "450000", "award", "2025-03-10"),
+    ("CONS-09", "CSOLA-2025-LA", "300000", "award", "2025-03-20"),
+    ("CONS-10", "CSOLA-2025-LA", "250000", "pending", "2025-03-28"),
+    ("CONS-11", "CSOLA-2024", "800000", "award", "2024-04-30"),
+]
+grants = []  # (grantId, call, start, end, envelope, lead, maxSub)
+for index, (cid, call, requested, outcome, submitted) in enumerate(plan):
+    aid = f"APP-{index + 1:02d}"
+    emit("submitApplication", applicationId=aid, callId=call, consortiumId=cid, submittedOn=submitted,
+         requestedAmount=requested)
+    year = submitted[:4]
+    evaluated = f"{year}-0{int(submitted[5:7]) + 1}-15"
+    emit("evaluateApplication", applicationId=aid, score=rng.randint(55, 95), evaluatedOn=evaluated)
+    if outcome == "reject":
+        emit("rejectApplication", applicationId=aid, rejectedOn=f"{year}-0{int(submitted[5:7]) + 2}-01",
+             reason="Score below the threshold for funding")
+    elif outcome == "withdraw":
+        emit("withdrawApplication", applicationId=aid, withdrawnOn=f"{year}-0{int(submitted[5:7]) + 1}-20")
+    elif outcome == "award":
+        gid = f"GR-{index + 1:02d}"
+        amount = int(requested) - rng.randint(0, 5) * 10000
+        allows = call != "CSOLA-2025-LA"
+        envelope = (amount * rng.choice([30, 35, 40]) // 100) // 1000 * 1000 if allows else 0
+        awarded = f"{year}-0{int(submitted[5:7]) + 2}-10"
+        start = f"{year}-0{int(submitted[5:7]) + 3}-01"
+        end = f"{int(year) + 2}-0{int(submitted[5:7]) + 2}-28"
+        emit("awardGrant", grantId=gid, applicationId=aid, contractNumber=f"{call.replace('-', '')}/{year}/{index + 1:03d}",
+             awardedOn=awarded, amount=str(amount), startDate=start, endDate=end, subGrantingEnvelope=str(envelope))
+        emit("disburseGrant", grantId=gid, amount=str(amount * 40 // 100), paidOn=start)
+        grants.append((gid, call, start, end, envelope, cid, 60000 if call == "CSOLA-2024" else 30000))
+
+# --- Sub-granting schemes ---------------------------------------------------------------
+recipients = [s for s in small]
+rng.shuffle(recipients)
+sub_index = 0
+subgrants = []
+for gid, call, start, end, envelope, cid, max_sub in grants:
+    if envelope == 0:
+        continue
+    used = 0
+    for round_ in range(12):
+        amount = rng.randint(5, max_sub // 1000) * 1000
+        if used + amount > envelope:
+            break
+        org = recipients[sub_index % len(recipients)][0]
+        sub_index += 1
+        sid = f"SG-{sub_index:03d}"
+        year = int(start[:4]) + (1 if round_ >= 6 else 0)
+        awarded = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        awarded = max(awarded, start)
+        emit("awardSubGrant", subGrantId=sid, grantId=gid, organisationId=org, awardedOn=awarded, amount=str(amount),
+             purpose=f"Small grant for {rng.choice(THEMES)} activities")
+        used += amount
+        subgrants.append((sid, amount, awarded))
+
+# One sub-grant to a foreign group (not counted for I.3) and one cancelled before payment.
+emit("awardSubGrant", subGrantId="SG-900", grantId="GR-01", organisationId="CSO-KG-BISHKEK", awardedOn="2024-09-15",
+     amount="5000", purpose="Cross-border youth exchange")
+emit("cancelSubGrant", subGrantId=subgrants[3][0], cancelledOn="2025-01-20",
+     reason="The group dissolved before the first payment")
+
+for sid, amount, awarded in subgrants:
+    if sid == subgrants[3][0]:
+        continue
+    first = amount // 2
+    emit("disburseSubGrant", subGrantId=sid, amount=str(first), paidOn=awarded)
+    if rng.random() < 0.5:
+        emit("disburseSubGrant", subGrantId=sid, amount=str(amount - first), paidOn=f"{int(awarded[:4]) + 1}-02-15")
+
+# --- Profile changes: an informal group registers; an organisation outgrows "small" ------------
+informal = next(s for s in small if s[2] == "unregistered")
+emit("updateOrganisationProfile", organisationId=informal[0], registrationStatus="registered",
+     bin=bin_for(400_000_001), annualBudgetEur="18000", staffCount=3, kind="publicAssociation")
+grown = next(s for s in small if s[2] == "registered")
+emit("updateOrganisationProfile", organisationId=grown[0], annualBudgetEur="240000", staffCount=22)
+
+# --- A rules change in mid-2025: staff threshold raised to 15 -----------------------------
+emit("setReportingRules", smallMaxAnnualBudgetEur="100000", smallMaxStaff=15)
+
+# --- Second tranches and closing the earliest grant --------------------------------------------
+for gid, call, start, end, envelope, cid, max_sub in grants[:3]:
+    emit("disburseGrant", grantId=gid, amount="100000", paidOn=f"{int(start[:4]) + 1}-03-01")
+emit("closeCall", callId="CSOLA-2024", closedOn="2024-06-30")
+emit("closeCall", callId="EIDHR-2024", closedOn="2024-07-15")
+
+print("\n".join(lines))
