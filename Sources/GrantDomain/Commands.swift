@@ -60,7 +60,7 @@ public struct UpdateOrganisationProfile: Sendable, Hashable, Codable {
             kind: try r.optionalEnumeration("kind", OrganisationKind.self),
             annualBudgetEur: try r.optionalMoney("annualBudgetEur"),
             staffCount: try r.optionalInteger("staffCount", in: 0...10_000_000))
-        if r.used.count <= 3 {
+        if Set(r.fields.keys).subtracting(["command", "commandId", "organisationId"]).isEmpty {
             throw .invalid("updateOrganisationProfile: give at least one field to change besides \"organisationId\"")
         }
         if let regionCode = value.regionCode, !Region.isValid(regionCode) {
