@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+/// Runs the built `grantledger` executable against a test database.
+struct CLI {
+    let databaseURL: String
+
+    static var executable: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/grantledger")
+    }
+
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
+        environment["GRANTLEDGER_ACTOR"] = "cli-test"
+        process.environment = environment
+        process.currentDirectoryURL = Self.repository
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func json(_ result: Result) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+    }
+}
+
+@Suite("The grantledger CLI")
+struct CLITests {
+    @Test("exit codes and JSON output per error class")
+    func exitCodes() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let register = [
+            "register-organisation", "--organisation-id", "O1", "--name", "Aral women", "--country", "KZ",
+            "--region-code", "KZ-43", "--settlement", "rural", "--registration-status", "unregistered",
+            "--leadership-gender", "women", "--kind", "informalGroup", "--format", "json",
+        ]
+        let ok = try cli.run(register)
+        #expect(ok.status == 0)
+        let events = try cli.json(ok)["events"] as? [[String: Any]]
+        #expect(events?.first?["type"] as? String == "OrganisationRegistered")
+        #expect(events?.first?["streamId"] as? String == "organisation-O1")
+        #expect(events?.first?["position"] as? Int != nil)
+
+        let taken = try cli.run(register)
+        #expect(taken.status == 12)
+        #expect((try cli.json(taken)["error"] as? [String: Any])?["code"] as? String == "alreadyExists")
+
+        let invalid = try cli.run(["submit", "-", "--format", "json"], stdin: #"{"command":"closeCall","callId":"C1","closedOn":"31.12.2025"}"#)
+        #expect(invalid.status == 10)
+        let message = (try cli.json(invalid)["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(message.contains("closedOn") && message.contains("31.12.2025"))
+
+        let missing = try cli.run(["close-call", "--call-id", "C1", "--closed-on", "2025-12-31", "--format", "json"])
+        #expect(missing.status == 11)
+
+        let rule = try cli.run(
+            ["publish-call", "--call-id", "C1", "--reference", "R", "--title", "T", "--programme", "EIDHR",
+             "--published-on", "2025-02-01", "--deadline", "2025-01-01", "--budget", "100", "--min-grant", "1",
+             "--max-grant", "10", "--sub-granting-allowed", "false", "--format", "json"])
+        #expect(rule.status == 13)
+
+        let usage = try cli.run(["close-call", "--call-id"])
+        #expect(usage.status == 64)
+    }
+
+    @Test("import reports bad lines with their numbers, continues, and re-imports nothing")
+    func importFile() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let lines = [
+            #"{"command":"registerOrganisation","commandId":"i-1","organisationId":"A","name":"A","country":"DE","registrationStatus":"registered","leadershipGender":"men","kind":"ingo"}"#,
+            #"{"command":"registerOrganisation","commandId":"i-2","organisationId":"B","name":"B","country":"KZ","regionCode":"KZ-10","settlement":"rural""#,
+            "",
+            #"{"command":"registerOrganisation","commandId":"i-3","organisationId":"C","name":"C","country":"KZ","regionCode":"KZ-10","settlement":"rural","registrationStatus":"unregistered","leadershipGender":"women","kind":"informalGroup"}"#,
+            #"{"command":"closeCall","commandId":"i-4","callId":"NOPE","closedOn":"2025-01-01"}"#,
+        ]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID().uuidString).jsonl")
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let first = try cli.run(["import", file.path, "--format", "json"])
+        let summary = try cli.json(first)
+        #expect(summary["accepted"] as? Int == 2)
+        #expect(summary["rejected"] as? Int == 2)
+        let rejections = summary["rejections"] as? [[String: Any]] ?? []
+        #expect(rejections.map { $0["line"] as? Int } == [2, 5])
+        #expect(first.status == 10)
+
+        let again = try cli.run(["import", file.path, "--format", "json"])
+        let second = try cli.json(again)
+        #expect(second["accepted"] as? Int == 0)
+        #expect(second["alreadyApplied"] as? Int == 2)
+        #expect(try await db.store.readAll(after: 0, limit: 100).count == 2)
+
+        let stopped = try cli.run(["import", file.path, "--stop-on-error"])
+        #expect(stopped.stderr.contains("line 2:"))
+        #expect(!stopped.stderr.contains("line 5:"))
+    }
+
+    @Test("the sample programme imports without a rejection")
+    func sampleProgramme() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
+        let result = try cli.run(["import", sample, "--format", "json"])
+        let summary = try cli.json(result)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary["rejected"] as? Int == 0)
+        #expect((summary["accepted"] as? Int ?? 0) >= 300)
+        let verify = try cli.run(["audit", "verify"])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.contains("verified head:"))
+    }
+}

@@ -1,0 +1,158 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Ledger
+import PostgresClient
+import Testing
+
+/// Runs domain.md JSON commands through the real handler.
+struct LedgerFixture {
+    let db: TestDatabase
+    let handler: CommandHandler
+
+    static func make() async throws -> LedgerFixture {
+        let db = try await TestDatabase.make()
+        return LedgerFixture(db: db, handler: CommandHandler(pool: db.pool))
+    }
+
+    @discardableResult
+    func run(_ fields: [String: Any], _ name: String, commandId: String? = nil) async throws -> CommandOutcome {
+        var object = fields
+        object["command"] = name
+        if let commandId { object["commandId"] = commandId }
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        return try await handler.handle(try CommandRequest.parse(text), actor: "tester")
+    }
+
+    /// A lead, 20 small organisations, a call (budget 2,000,000; grants 100,000-1,000,000;
+    /// sub-grants up to 60,000) and a grant G1 of 500,000 with a 100,000 envelope.
+    func seed() async throws {
+        try await run(
+            ["organisationId": "LEAD", "name": "Lead", "country": "KZ", "regionCode": "KZ-71", "settlement": "urban",
+             "registrationStatus": "registered", "bin": "950440001673", "leadershipGender": "mixed", "kind": "ngo"],
+            "registerOrganisation")
+        for index in 0..<20 {
+            try await run(
+                ["organisationId": "S\(index)", "name": "Small \(index)", "country": "KZ", "regionCode": "KZ-61",
+                 "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women",
+                 "kind": "informalGroup"], "registerOrganisation")
+        }
+        try await run(
+            ["callId": "C1", "reference": "R", "title": "T", "programme": "CSO-LA", "publishedOn": "2025-01-01",
+             "deadline": "2025-12-31", "budget": "2000000", "minGrant": "100000", "maxGrant": "1000000",
+             "subGrantingAllowed": true, "maxSubGrant": "60000"], "publishCall")
+        try await run(
+            ["consortiumId": "K0", "name": "K0", "members": [["organisationId": "LEAD", "role": "lead"]]], "formConsortium")
+        try await run(
+            ["applicationId": "A0", "callId": "C1", "consortiumId": "K0", "submittedOn": "2025-02-01",
+             "requestedAmount": "500000"], "submitApplication")
+        try await run(
+            ["grantId": "G1", "applicationId": "A0", "contractNumber": "CN-0", "awardedOn": "2025-03-01",
+             "amount": "500000", "startDate": "2025-03-01", "endDate": "2026-12-31", "subGrantingEnvelope": "100000"],
+            "awardGrant")
+    }
+}
+
+@Suite("Command handling on PostgreSQL")
+struct LedgerTests {
+    @Test("16 concurrent sub-grant awards never exceed the envelope, and every accepted one is recorded")
+    func envelopeRace() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        // 16 × 15,000 = 240,000 asked for against an envelope of 100,000: at most 6 fit.
+        let results = await withTaskGroup(of: (Int, ErrorCode?).self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    do {
+                        try await fixture.run(
+                            ["subGrantId": "SG\(index)", "grantId": "G1", "organisationId": "S\(index)",
+                             "awardedOn": "2025-04-01", "amount": "15000", "purpose": "p"], "awardSubGrant")
+                        return (index, nil)
+                    } catch let error as DomainError {
+                        return (index, error.code)
+                    } catch {
+                        return (index, .conflict)
+                    }
+                }
+            }
+            return await group.reduce(into: [(Int, ErrorCode?)]()) { $0.append($1) }
+        }
+        let accepted = results.filter { $0.1 == nil }.map(\.0)
+        #expect(accepted.count == 6)
+        #expect(results.filter { $0.1 != nil }.allSatisfy { $0.1 == .ruleViolated })
+        let recorded = try await fixture.db.store.readAll(after: 0, limit: 10_000).filter { $0.type == "SubGrantAwarded" }
+        #expect(Set(recorded.map(\.streamID)) == Set(accepted.map { "subgrant-SG\($0)" }))
+    }
+
+    @Test("concurrent grant awards never exceed the call budget")
+    func budgetRace() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        // 1,500,000 of the 2,000,000 budget is left; eight applications ask 400,000 each.
+        for index in 1...8 {
+            try await fixture.run(
+                ["consortiumId": "K\(index)", "name": "K\(index)", "members": [["organisationId": "LEAD", "role": "lead"]]],
+                "formConsortium")
+            try await fixture.run(
+                ["applicationId": "A\(index)", "callId": "C1", "consortiumId": "K\(index)", "submittedOn": "2025-02-01",
+                 "requestedAmount": "400000"], "submitApplication")
+        }
+        let accepted = await withTaskGroup(of: Bool.self) { group in
+            for index in 1...8 {
+                group.addTask {
+                    (try? await fixture.run(
+                        ["grantId": "G-\(index)", "applicationId": "A\(index)", "contractNumber": "CN-\(index)",
+                         "awardedOn": "2025-03-01", "amount": "400000", "startDate": "2025-03-01",
+                         "endDate": "2026-12-31", "subGrantingEnvelope": "0"], "awardGrant")) != nil
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(accepted == 3)
+        let awards = try await fixture.db.store.readAll(after: 0, limit: 10_000).filter { $0.type == "GrantAwarded" }
+        #expect(awards.count == 4)
+    }
+
+    @Test("a re-sent command id returns the first result; another payload is a conflict")
+    func idempotency() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        let fields: [String: Any] = ["grantId": "G1", "amount": "1000", "paidOn": "2025-03-02"]
+        let first = try await fixture.run(fields, "disburseGrant", commandId: "pay-1")
+        let again = try await fixture.run(fields, "disburseGrant", commandId: "pay-1")
+        #expect(again.replayed)
+        #expect(again.events.map(\.position) == first.events.map(\.position))
+        do {
+            try await fixture.run(["grantId": "G1", "amount": "2000", "paidOn": "2025-03-02"], "disburseGrant", commandId: "pay-1")
+            Issue.record("a reused commandId with another payload was accepted")
+        } catch let error as DomainError {
+            #expect(error.code == .conflict)
+        }
+        let tranches = try await fixture.db.store.readStream("grant-G1").filter { $0.type == "GrantTrancheDisbursed" }
+        #expect(tranches.count == 1)
+    }
+
+    @Test("a rejected command records nothing")
+    func rejectionWritesNothing() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        let before = try await fixture.db.store.readAll(after: 0, limit: 10_000).count
+        await #expect(throws: DomainError.self) {
+            try await fixture.run(["grantId": "G1", "amount": "500000.01", "paidOn": "2025-03-02"], "disburseGrant")
+        }
+        let after = try await fixture.db.store.readAll(after: 0, limit: 10_000).count
+        #expect(before == after)
+    }
+
+    @Test("recorded metadata carries actor and command id")
+    func metadata() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        try await fixture.run(["grantId": "G1", "amount": "1", "paidOn": "2025-03-02"], "disburseGrant", commandId: "m-1")
+        let last = try await fixture.db.store.readStream("grant-G1").last!
+        let metadata = try JSONSerialization.jsonObject(with: Data(last.metadata.utf8)) as! [String: Any]
+        #expect(metadata["actor"] as? String == "tester")
+        #expect(metadata["commandId"] as? String == "m-1")
+        #expect(last.data.contains("\"amount\": \"1\""))
+    }
+}
