@@ -78,6 +78,11 @@ public struct ReportingRules: Sendable, Hashable, Codable {
     public var smallMaxAnnualBudgetEur: Money
     public var smallMaxStaff: Int64
 
+    public init(smallMaxAnnualBudgetEur: Money, smallMaxStaff: Int64) {
+        self.smallMaxAnnualBudgetEur = smallMaxAnnualBudgetEur
+        self.smallMaxStaff = smallMaxStaff
+    }
+
     /// The rules in force until the first `ReportingRulesSet`.
     public static let initial = ReportingRules(smallMaxAnnualBudgetEur: Money(cents: 10_000_000), smallMaxStaff: 10)
 

@@ -85,7 +85,7 @@ public struct OrganisationProfile: Sendable, Hashable, Codable {
 }
 
 /// A call for proposals.
-public struct CallState: Sendable, Hashable {
+public struct CallState: Sendable, Hashable, Codable {
     public var call: PublishCall
     public var closed: CloseCall?
 
@@ -93,7 +93,7 @@ public struct CallState: Sendable, Hashable {
 }
 
 /// A consortium and its current members.
-public struct ConsortiumState: Sendable, Hashable {
+public struct ConsortiumState: Sendable, Hashable, Codable {
     public var consortiumId: String
     public var name: String
     public var members: [Member]
@@ -109,7 +109,7 @@ public struct ConsortiumState: Sendable, Hashable {
 }
 
 /// An application and what happened to it.
-public struct ApplicationState: Sendable, Hashable {
+public struct ApplicationState: Sendable, Hashable, Codable {
     public var submission: SubmitApplication
     public var evaluations: [EvaluateApplication] = []
     public var rejected: RejectApplication?
@@ -125,7 +125,7 @@ public struct ApplicationState: Sendable, Hashable {
 }
 
 /// A grant with its tranches.
-public struct GrantState: Sendable, Hashable {
+public struct GrantState: Sendable, Hashable, Codable {
     public var award: GrantAwarded
     public var disbursed: Money = .zero
     public var tranches: [DisburseGrant] = []
@@ -135,7 +135,7 @@ public struct GrantState: Sendable, Hashable {
 }
 
 /// A sub-grant with its payments.
-public struct SubGrantState: Sendable, Hashable {
+public struct SubGrantState: Sendable, Hashable, Codable {
     public var award: SubGrantAwarded
     public var disbursed: Money = .zero
     public var payments: [DisburseSubGrant] = []
@@ -148,6 +148,62 @@ public struct SubGrantState: Sendable, Hashable {
         if cancelled != nil { return "cancelled" }
         if disbursed == .zero { return "awarded" }
         return disbursed == award.amount ? "paid" : "disbursing"
+    }
+}
+
+extension CallState {
+    /// Applies a later event of the call's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        if case .callClosed(let e) = event { closed = e }
+    }
+}
+
+extension ConsortiumState {
+    /// Applies a later event of the consortium's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        switch event {
+        case .consortiumMemberAdded(let e): members.append(Member(organisationId: e.organisationId, role: e.role))
+        case .consortiumMemberRemoved(let e): members.removeAll { $0.organisationId == e.organisationId }
+        default: break
+        }
+    }
+}
+
+extension ApplicationState {
+    /// Applies a later event of the application's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        switch event {
+        case .applicationEvaluated(let e): evaluations.append(e)
+        case .applicationRejected(let e): rejected = e
+        case .applicationWithdrawn(let e): withdrawn = e
+        default: break
+        }
+    }
+}
+
+extension GrantState {
+    /// Applies a later event of the grant's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        switch event {
+        case .grantTrancheDisbursed(let e):
+            disbursed += e.amount
+            tranches.append(e)
+        case .grantClosed(let e): closed = e
+        default: break
+        }
+    }
+}
+
+extension SubGrantState {
+    /// Applies a later event of the sub-grant's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        switch event {
+        case .subGrantDisbursed(let e):
+            disbursed += e.amount
+            payments.append(e)
+        case .subGrantCancelled(let e): cancelled = e
+        default: break
+        }
     }
 }
 
@@ -172,69 +228,34 @@ public enum Fold {
     }
 
     public static func call(_ events: [DomainEvent]) -> CallState? {
-        var state: CallState?
-        for event in events {
-            switch event {
-            case .callPublished(let e): state = CallState(call: e)
-            case .callClosed(let e): state?.closed = e
-            default: break
-            }
-        }
-        return state
+        fold(events) { if case .callPublished(let e) = $0 { CallState(call: e) } else { nil } } apply: { $0.apply($1) }
     }
 
     public static func consortium(_ events: [DomainEvent]) -> ConsortiumState? {
-        var state: ConsortiumState?
-        for event in events {
-            switch event {
-            case .consortiumFormed(let e): state = ConsortiumState(formed: e)
-            case .consortiumMemberAdded(let e): state?.members.append(Member(organisationId: e.organisationId, role: e.role))
-            case .consortiumMemberRemoved(let e): state?.members.removeAll { $0.organisationId == e.organisationId }
-            default: break
-            }
-        }
-        return state
+        fold(events) { if case .consortiumFormed(let e) = $0 { ConsortiumState(formed: e) } else { nil } } apply: { $0.apply($1) }
     }
 
     public static func application(_ events: [DomainEvent]) -> ApplicationState? {
-        var state: ApplicationState?
-        for event in events {
-            switch event {
-            case .applicationSubmitted(let e): state = ApplicationState(submission: e)
-            case .applicationEvaluated(let e): state?.evaluations.append(e)
-            case .applicationRejected(let e): state?.rejected = e
-            case .applicationWithdrawn(let e): state?.withdrawn = e
-            default: break
-            }
-        }
-        return state
+        fold(events) { if case .applicationSubmitted(let e) = $0 { ApplicationState(submission: e) } else { nil } } apply: { $0.apply($1) }
     }
 
     public static func grant(_ events: [DomainEvent]) -> GrantState? {
-        var state: GrantState?
-        for event in events {
-            switch event {
-            case .grantAwarded(let e): state = GrantState(award: e)
-            case .grantTrancheDisbursed(let e):
-                state?.disbursed += e.amount
-                state?.tranches.append(e)
-            case .grantClosed(let e): state?.closed = e
-            default: break
-            }
-        }
-        return state
+        fold(events) { if case .grantAwarded(let e) = $0 { GrantState(award: e) } else { nil } } apply: { $0.apply($1) }
     }
 
     public static func subGrant(_ events: [DomainEvent]) -> SubGrantState? {
-        var state: SubGrantState?
+        fold(events) { if case .subGrantAwarded(let e) = $0 { SubGrantState(award: e) } else { nil } } apply: { $0.apply($1) }
+    }
+
+    private static func fold<State>(
+        _ events: [DomainEvent], start: (DomainEvent) -> State?, apply: (inout State, DomainEvent) -> Void
+    ) -> State? {
+        var state: State?
         for event in events {
-            switch event {
-            case .subGrantAwarded(let e): state = SubGrantState(award: e)
-            case .subGrantDisbursed(let e):
-                state?.disbursed += e.amount
-                state?.payments.append(e)
-            case .subGrantCancelled(let e): state?.cancelled = e
-            default: break
+            if let created = start(event) {
+                state = created
+            } else if state != nil {
+                apply(&state!, event)
             }
         }
         return state

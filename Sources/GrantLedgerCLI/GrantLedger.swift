@@ -14,6 +14,8 @@ struct GrantLedger: AsyncParsableCommand {
             14 conflict; 20 database unavailable or failed; 21 integrity check failed; \
             64 bad command-line usage; 1 anything else.
             """,
-        subcommands: [Migrate.self, Submit.self, Import.self] + domainSubcommands + [Audit.self]
+        subcommands: [Migrate.self, Submit.self, Import.self] + domainSubcommands + [
+            Show.self, List.self, Report.self, ProjectionsCommand.self, Audit.self,
+        ]
     )
 }

@@ -85,10 +85,13 @@ struct Import: AsyncParsableCommand {
 }
 
 /// A one-line progress bar on standard error, redrawn at most a few times a second.
-final class ProgressBar {
+///
+/// `@unchecked Sendable`: the only mutable state, `lastDraw`, is guarded by `lock`.
+final class ProgressBar: @unchecked Sendable {
     let total: Int
     let label: String
     let enabled: Bool
+    private let lock = NSLock()
     private var lastDraw = Date.distantPast
 
     init(total: Int, label: String, enabled: Bool) {
@@ -98,8 +101,13 @@ final class ProgressBar {
     }
 
     func update(_ done: Int) {
-        guard enabled, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
-        lastDraw = Date()
+        guard enabled else { return }
+        let due: Bool = lock.withLock {
+            guard Date().timeIntervalSince(lastDraw) > 0.1 else { return false }
+            lastDraw = Date()
+            return true
+        }
+        guard due else { return }
         let width = 30
         let filled = width * min(done, total) / total
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
@@ -109,7 +117,7 @@ final class ProgressBar {
     func clear() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        lastDraw = .distantPast
+        lock.withLock { lastDraw = .distantPast }
     }
 
     func finish() { clear() }

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import GrantDomain
+import Projections
+
+/// `grantledger report ...`.
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Indicator reports.", subcommands: [ReportI3.self])
+}
+
+/// Output formats of reports.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, csv, table
+}
+
+/// `grantledger report i3`: indicator I.3 exactly as domain.md §4 defines it.
+struct ReportI3: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "i3",
+        abstract: "Number of small Kazakhstani CSOs accessing EU funding (Roadmap indicator I.3).",
+        discussion: """
+            Counts organisations per domain.md §4, at the head of the log or as the log stood \
+            at --as-of (a position, or an RFC 3339 time: the last event recorded at or before \
+            it). The JSON carries asOf.position, asOf.recordedAt and asOf.hash (the chain hash \
+            at that position) so the figure can be replayed and checked.
+            """)
+
+    @Option(help: "First business date of the period (YYYY-MM-DD), inclusive.") var from: String
+    @Option(help: "Last business date of the period (YYYY-MM-DD), inclusive.") var to: String
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: String?
+    @Option(help: "Only calls of this programme (e.g. CSO-LA).") var programme: String?
+    @Option(name: .customLong("call"), help: "Only this call.") var callId: String?
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        guard let from = BusinessDate(from) else { throw ValidationError("--from \(from) is not a date YYYY-MM-DD") }
+        guard let to = BusinessDate(to) else { throw ValidationError("--to \(to) is not a date YYYY-MM-DD") }
+        if to < from { throw ValidationError("--to \(to) is before --from \(from)") }
+        if let asOf, CutOff.parse(asOf) == nil {
+            throw ValidationError("--as-of \(asOf) is neither a log position nor an RFC 3339 timestamp")
+        }
+    }
+
+    func run() async throws {
+        let query = I3Query(from: BusinessDate(from)!, to: BusinessDate(to)!, programme: programme, callId: callId)
+        let pool = database.makePool(maxConnections: 2)
+        defer { pool.close() }
+        let report: I3Report
+        do {
+            report = try await withDatabaseErrors {
+                try await I3Reporter(pool: pool).report(query, cutOff: asOf.flatMap(CutOff.parse) ?? .head)
+            }
+        } catch let error as DomainError {
+            throw reportRejection(error, format: format == .json ? .json : .text)
+        }
+        switch format {
+        case .json: print(report.json)
+        case .csv: print(report.csv, terminator: "")
+        case .table: print(report.table)
+        }
+    }
+}

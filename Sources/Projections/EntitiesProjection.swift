@@ -1,0 +1,243 @@
+import Foundation
+import GrantDomain
+import PostgresClient
+
+/// Current state of every organisation, call, consortium, application, grant and
+/// sub-grant, one JSON document per entity (`rm_entities.entities`), with the parent and
+/// status extracted for filtering.
+public struct EntitiesProjection: Projection {
+    public let name = "entities"
+
+    public init() {}
+
+    public func createTables(schema: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(schema).entities (
+            kind    text  NOT NULL,
+            id      text  NOT NULL,
+            parent  text,
+            status  text,
+            doc     jsonb NOT NULL,
+            PRIMARY KEY (kind, id));
+        CREATE INDEX IF NOT EXISTS entities_parent ON \(schema).entities (kind, parent, id);
+        """
+    }
+
+    /// The working set of one batch: documents loaded or created, and which changed.
+    struct Working {
+        var organisations: [String: OrganisationProfile] = [:]
+        var calls: [String: CallView] = [:]
+        var consortia: [String: ConsortiumView] = [:]
+        var applications: [String: ApplicationView] = [:]
+        var grants: [String: GrantView] = [:]
+        var subGrants: [String: SubGrantView] = [:]
+        var changed = Set<String>()
+    }
+
+    static func key(_ kind: EntityKind, _ id: String) -> String { kind.rawValue + ":" + id }
+
+    /// The entities an event touches (sub-grant events also touch their grant, found later).
+    static func keys(of event: DomainEvent) -> [String] {
+        switch event {
+        case .organisationRegistered(let e): return [key(.organisation, e.organisationId)]
+        case .organisationProfileUpdated(let e): return [key(.organisation, e.organisationId)]
+        case .reportingRulesSet: return []
+        case .callPublished(let e): return [key(.call, e.callId)]
+        case .callClosed(let e): return [key(.call, e.callId)]
+        case .consortiumFormed(let e): return [key(.consortium, e.consortiumId)]
+        case .consortiumMemberAdded(let e): return [key(.consortium, e.consortiumId)]
+        case .consortiumMemberRemoved(let e): return [key(.consortium, e.consortiumId)]
+        case .applicationSubmitted(let e): return [key(.application, e.applicationId)]
+        case .applicationEvaluated(let e): return [key(.application, e.applicationId)]
+        case .applicationRejected(let e): return [key(.application, e.applicationId)]
+        case .applicationWithdrawn(let e): return [key(.application, e.applicationId)]
+        case .grantAwarded(let e):
+            return [key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId), key(.consortium, e.consortiumId)]
+        case .grantTrancheDisbursed(let e): return [key(.grant, e.grantId)]
+        case .grantClosed(let e): return [key(.grant, e.grantId)]
+        case .subGrantAwarded(let e): return [key(.subGrant, e.subGrantId), key(.grant, e.grantId)]
+        case .subGrantDisbursed(let e): return [key(.subGrant, e.subGrantId)]
+        case .subGrantCancelled(let e): return [key(.subGrant, e.subGrantId)]
+        }
+    }
+
+    public func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws {
+        var working = Working()
+        try await load(Set(batch.flatMap { Self.keys(of: $0.event) }), into: &working, schema: schema, on: connection)
+        // Cancelled sub-grants free envelope on their grant, known from the sub-grant document.
+        let grantKeys = batch.compactMap { projected -> String? in
+            guard case .subGrantCancelled(let e) = projected.event, let grantId = working.subGrants[e.subGrantId]?.award.grantId
+            else { return nil }
+            return Self.key(.grant, grantId)
+        }
+        try await load(Set(grantKeys), into: &working, schema: schema, on: connection)
+        for projected in batch { Self.evolve(&working, with: projected.event) }
+        try await save(working, schema: schema, on: connection)
+    }
+
+    private func load(_ keys: Set<String>, into working: inout Working, schema: String, on connection: PostgresConnection)
+        async throws
+    {
+        guard !keys.isEmpty else { return }
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT kind, id, doc FROM \(schema).entities WHERE kind || ':' || id = ANY($1::text[])",
+                bindings: [textArray(keys.sorted())]))
+        let decoder = JSONDecoder()
+        for row in rows {
+            let id = try row.decode(String.self, 1)
+            let doc = Data(try row.decode(String.self, 2).utf8)
+            switch EntityKind(rawValue: try row.decode(String.self, 0)) {
+            case .organisation: working.organisations[id] = try decoder.decode(OrganisationProfile.self, from: doc)
+            case .call: working.calls[id] = try decoder.decode(CallView.self, from: doc)
+            case .consortium: working.consortia[id] = try decoder.decode(ConsortiumView.self, from: doc)
+            case .application: working.applications[id] = try decoder.decode(ApplicationView.self, from: doc)
+            case .grant: working.grants[id] = try decoder.decode(GrantView.self, from: doc)
+            case .subGrant: working.subGrants[id] = try decoder.decode(SubGrantView.self, from: doc)
+            case nil: continue
+            }
+        }
+    }
+
+    static func evolve(_ w: inout Working, with event: DomainEvent) {
+        switch event {
+        case .organisationRegistered(let e):
+            w.organisations[e.organisationId] = OrganisationProfile(registration: e)
+            w.changed.insert(key(.organisation, e.organisationId))
+        case .organisationProfileUpdated(let e):
+            w.organisations[e.organisationId] = w.organisations[e.organisationId]?.applying(e)
+            w.changed.insert(key(.organisation, e.organisationId))
+        case .reportingRulesSet:
+            break
+        case .callPublished(let e):
+            w.calls[e.callId] = CallView(call: e, closed: nil, grantsAwarded: 0, amountAwarded: .zero, budgetFree: e.budget)
+            w.changed.insert(key(.call, e.callId))
+        case .callClosed(let e):
+            w.calls[e.callId]?.closed = e
+            w.changed.insert(key(.call, e.callId))
+        case .consortiumFormed(let e):
+            w.consortia[e.consortiumId] = ConsortiumView(consortiumId: e.consortiumId, name: e.name, members: e.members, awardedGrantIds: [])
+            w.changed.insert(key(.consortium, e.consortiumId))
+        case .consortiumMemberAdded(let e):
+            w.consortia[e.consortiumId]?.members.append(Member(organisationId: e.organisationId, role: e.role))
+            w.changed.insert(key(.consortium, e.consortiumId))
+        case .consortiumMemberRemoved(let e):
+            w.consortia[e.consortiumId]?.members.removeAll { $0.organisationId == e.organisationId }
+            w.changed.insert(key(.consortium, e.consortiumId))
+        case .applicationSubmitted(let e):
+            w.applications[e.applicationId] = ApplicationView(
+                submission: e, evaluations: [], rejected: nil, withdrawn: nil, grantId: nil, status: "submitted")
+            w.changed.insert(key(.application, e.applicationId))
+        case .applicationEvaluated(let e):
+            w.applications[e.applicationId]?.evaluations.append(e)
+            w.changed.insert(key(.application, e.applicationId))
+        case .applicationRejected(let e):
+            w.applications[e.applicationId]?.rejected = e
+            w.applications[e.applicationId]?.status = "rejected"
+            w.changed.insert(key(.application, e.applicationId))
+        case .applicationWithdrawn(let e):
+            w.applications[e.applicationId]?.withdrawn = e
+            w.applications[e.applicationId]?.status = "withdrawn"
+            w.changed.insert(key(.application, e.applicationId))
+        case .grantAwarded(let e):
+            w.grants[e.grantId] = GrantView(
+                award: e, disbursed: .zero, tranches: [], closed: nil, envelopeUsed: .zero,
+                envelopeFree: e.subGrantingEnvelope, subGrants: 0)
+            w.applications[e.applicationId]?.grantId = e.grantId
+            w.applications[e.applicationId]?.status = "awarded"
+            if var call = w.calls[e.callId] {
+                call.grantsAwarded += 1
+                call.amountAwarded += e.amount
+                call.budgetFree = call.call.budget - call.amountAwarded
+                w.calls[e.callId] = call
+            }
+            w.consortia[e.consortiumId]?.awardedGrantIds.append(e.grantId)
+            w.changed.formUnion([
+                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId), key(.consortium, e.consortiumId),
+            ])
+        case .grantTrancheDisbursed(let e):
+            w.grants[e.grantId]?.disbursed += e.amount
+            w.grants[e.grantId]?.tranches.append(e)
+            w.changed.insert(key(.grant, e.grantId))
+        case .grantClosed(let e):
+            w.grants[e.grantId]?.closed = e
+            w.changed.insert(key(.grant, e.grantId))
+        case .subGrantAwarded(let e):
+            w.subGrants[e.subGrantId] = SubGrantView(award: e, disbursed: .zero, payments: [], cancelled: nil, status: "awarded")
+            if var grant = w.grants[e.grantId] {
+                grant.envelopeUsed += e.amount
+                grant.envelopeFree = grant.award.subGrantingEnvelope - grant.envelopeUsed
+                grant.subGrants += 1
+                w.grants[e.grantId] = grant
+            }
+            w.changed.formUnion([key(.subGrant, e.subGrantId), key(.grant, e.grantId)])
+        case .subGrantDisbursed(let e):
+            if var sub = w.subGrants[e.subGrantId] {
+                sub.disbursed += e.amount
+                sub.payments.append(e)
+                sub.status = sub.disbursed == sub.award.amount ? "paid" : "disbursing"
+                w.subGrants[e.subGrantId] = sub
+            }
+            w.changed.insert(key(.subGrant, e.subGrantId))
+        case .subGrantCancelled(let e):
+            if var sub = w.subGrants[e.subGrantId] {
+                sub.cancelled = e
+                sub.status = "cancelled"
+                w.subGrants[e.subGrantId] = sub
+                if var grant = w.grants[sub.award.grantId] {
+                    grant.envelopeUsed = grant.envelopeUsed - sub.award.amount
+                    grant.envelopeFree = grant.award.subGrantingEnvelope - grant.envelopeUsed
+                    w.grants[sub.award.grantId] = grant
+                    w.changed.insert(key(.grant, sub.award.grantId))
+                }
+            }
+            w.changed.insert(key(.subGrant, e.subGrantId))
+        }
+    }
+
+    private func save(_ w: Working, schema: String, on connection: PostgresConnection) async throws {
+        guard !w.changed.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var kinds: [String?] = []
+        var ids: [String?] = []
+        var parents: [String?] = []
+        var statuses: [String?] = []
+        var docs: [String?] = []
+        func add(_ kind: EntityKind, _ id: String, parent: String?, status: String?, _ doc: some Encodable) throws {
+            kinds.append(kind.rawValue)
+            ids.append(id)
+            parents.append(parent)
+            statuses.append(status)
+            docs.append(String(decoding: try encoder.encode(doc), as: UTF8.self))
+        }
+        for key in w.changed.sorted() {
+            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            let id = parts[1]
+            switch EntityKind(rawValue: parts[0]) {
+            case .organisation:
+                if let o = w.organisations[id] { try add(.organisation, id, parent: o.regionCode ?? o.country, status: o.registrationStatus.rawValue, o) }
+            case .call:
+                if let c = w.calls[id] { try add(.call, id, parent: c.call.programme, status: c.closed == nil ? "open" : "closed", c) }
+            case .consortium:
+                if let c = w.consortia[id] { try add(.consortium, id, parent: nil, status: c.awardedGrantIds.isEmpty ? "forming" : "awarded", c) }
+            case .application:
+                if let a = w.applications[id] { try add(.application, id, parent: a.submission.callId, status: a.status, a) }
+            case .grant:
+                if let g = w.grants[id] { try add(.grant, id, parent: g.award.callId, status: g.closed == nil ? "open" : "closed", g) }
+            case .subGrant:
+                if let s = w.subGrants[id] { try add(.subGrant, id, parent: s.award.grantId, status: s.status, s) }
+            case nil:
+                continue
+            }
+        }
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(schema).entities (kind, id, parent, status, doc)
+                    SELECT k, i, p, s, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(k, i, p, s, d)
+                    ON CONFLICT (kind, id) DO UPDATE SET parent = excluded.parent, status = excluded.status, doc = excluded.doc
+                    """,
+                bindings: [textArray(kinds), textArray(ids), textArray(parents), textArray(statuses), textArray(docs)]))
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import GrantDomain
+import PostgresClient
+
+/// The read model behind indicator I.3: every access to EU funding with the snapshot of
+/// its organisation and rules taken at that point of the log (domain.md §4 steps 1-2).
+///
+/// Snapshots depend only on earlier events, so a row never changes once written, except
+/// that a later cancellation of a sub-grant is marked with its position. A report for any
+/// cut-off P reads the rows at or before P whose cancellation (if any) is after P: the same
+/// table answers the head and every past point, a bitemporal read model.
+public struct I3Projection: Projection {
+    public let name = "i3"
+
+    public init() {}
+
+    public func createTables(schema: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(schema).profiles (
+            organisation_id text PRIMARY KEY,
+            doc jsonb NOT NULL);
+        CREATE TABLE IF NOT EXISTS \(schema).rules (
+            position bigint PRIMARY KEY,
+            small_max_annual_budget_cents bigint NOT NULL,
+            small_max_staff bigint NOT NULL);
+        CREATE TABLE IF NOT EXISTS \(schema).calls (
+            call_id text PRIMARY KEY,
+            programme text NOT NULL);
+        CREATE TABLE IF NOT EXISTS \(schema).accesses (
+            position            bigint  NOT NULL,
+            organisation_id     text    NOT NULL,
+            channel             text    NOT NULL,
+            access_date         date    NOT NULL,
+            call_id             text    NOT NULL,
+            programme           text    NOT NULL,
+            sub_grant_id        text,
+            cancelled_position  bigint,
+            country             text    NOT NULL,
+            small               boolean NOT NULL,
+            leadership_gender   text    NOT NULL,
+            region_code         text,
+            settlement          text,
+            registration_status text    NOT NULL,
+            PRIMARY KEY (position, organisation_id, channel));
+        CREATE INDEX IF NOT EXISTS accesses_sub_grant ON \(schema).accesses (sub_grant_id) WHERE sub_grant_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS accesses_qualifying ON \(schema).accesses (access_date, organisation_id)
+            WHERE small AND country = 'KZ';
+        """
+    }
+
+    struct AccessRow {
+        var position: Int64
+        var organisationId: String
+        var channel: AccessChannel
+        var date: BusinessDate
+        var callId: String
+        var programme: String
+        var subGrantId: String?
+        var cancelledPosition: Int64?
+        var profile: OrganisationProfile
+        var small: Bool
+    }
+
+    public func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws {
+        // What this batch needs to know from before it.
+        var organisationIds = Set<String>()
+        var callIds = Set<String>()
+        for projected in batch {
+            switch projected.event {
+            case .organisationRegistered(let e): organisationIds.insert(e.organisationId)
+            case .organisationProfileUpdated(let e): organisationIds.insert(e.organisationId)
+            case .grantAwarded(let e):
+                organisationIds.formUnion(e.members.map(\.organisationId))
+                callIds.insert(e.callId)
+            case .subGrantAwarded(let e):
+                organisationIds.insert(e.organisationId)
+                callIds.insert(e.callId)
+            default: break
+            }
+        }
+        let decoder = JSONDecoder()
+        var profiles: [String: OrganisationProfile] = [:]
+        if !organisationIds.isEmpty {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT organisation_id, doc FROM \(schema).profiles WHERE organisation_id = ANY($1::text[])",
+                    bindings: [textArray(organisationIds.sorted())]))
+            for row in rows {
+                profiles[try row.decode(String.self, 0)] = try decoder.decode(
+                    OrganisationProfile.self, from: Data(try row.decode(String.self, 1).utf8))
+            }
+        }
+        var programmes: [String: String] = [:]
+        if !callIds.isEmpty {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT call_id, programme FROM \(schema).calls WHERE call_id = ANY($1::text[])",
+                    bindings: [textArray(callIds.sorted())]))
+            for row in rows { programmes[try row.decode(String.self, 0)] = try row.decode(String.self, 1) }
+        }
+        var rules = ReportingRules.initial
+        let ruleRows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT small_max_annual_budget_cents, small_max_staff FROM \(schema).rules
+                    ORDER BY position DESC LIMIT 1
+                    """))
+        if let row = ruleRows.first {
+            rules = ReportingRules(
+                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
+        }
+
+        var changedProfiles = Set<String>()
+        var newRules: [(Int64, ReportingRules)] = []
+        var newCalls: [(String, String)] = []
+        var accesses: [AccessRow] = []
+        var cancellations: [(subGrantId: String, position: Int64)] = []
+        for projected in batch {
+            let position = projected.position
+            switch projected.event {
+            case .organisationRegistered(let e):
+                profiles[e.organisationId] = OrganisationProfile(registration: e)
+                changedProfiles.insert(e.organisationId)
+            case .organisationProfileUpdated(let e):
+                profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
+                changedProfiles.insert(e.organisationId)
+            case .reportingRulesSet(let e):
+                rules = e
+                newRules.append((position, e))
+            case .callPublished(let e):
+                programmes[e.callId] = e.programme
+                newCalls.append((e.callId, e.programme))
+            case .grantAwarded(let e):
+                for member in e.members where member.role != .associate {
+                    guard let profile = profiles[member.organisationId] else { continue }
+                    accesses.append(
+                        AccessRow(
+                            position: position, organisationId: member.organisationId, channel: .consortium,
+                            date: e.awardedOn, callId: e.callId, programme: programmes[e.callId] ?? "", subGrantId: nil,
+                            cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
+                }
+            case .subGrantAwarded(let e):
+                guard let profile = profiles[e.organisationId] else { continue }
+                accesses.append(
+                    AccessRow(
+                        position: position, organisationId: e.organisationId, channel: .subGrant, date: e.awardedOn,
+                        callId: e.callId, programme: programmes[e.callId] ?? "", subGrantId: e.subGrantId,
+                        cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
+            case .subGrantCancelled(let e):
+                if let index = accesses.firstIndex(where: { $0.subGrantId == e.subGrantId }) {
+                    accesses[index].cancelledPosition = position
+                } else {
+                    cancellations.append((e.subGrantId, position))
+                }
+            default:
+                break
+            }
+        }
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if !changedProfiles.isEmpty {
+            let ids = changedProfiles.sorted()
+            let docs = try ids.map { String(decoding: try encoder.encode(profiles[$0]), as: UTF8.self) }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).profiles (organisation_id, doc)
+                        SELECT i, d::jsonb FROM unnest($1::text[], $2::text[]) AS t(i, d)
+                        ON CONFLICT (organisation_id) DO UPDATE SET doc = excluded.doc
+                        """, bindings: [textArray(ids), textArray(docs)]))
+        }
+        for (position, value) in newRules {
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO \(schema).rules VALUES ($1, $2, $3)",
+                    bindings: [String(position), String(value.smallMaxAnnualBudgetEur.cents), String(value.smallMaxStaff)]))
+        }
+        for (callId, programme) in newCalls {
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO \(schema).calls VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    bindings: [callId, programme]))
+        }
+        if !accesses.isEmpty {
+            func column(_ value: (AccessRow) -> String?) -> String { textArray(accesses.map(value)) }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).accesses
+                        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[],
+                                             $7::text[], $8::bigint[], $9::text[], $10::boolean[], $11::text[],
+                                             $12::text[], $13::text[], $14::text[])
+                        """,
+                    bindings: [
+                        column { String($0.position) }, column(\.organisationId), column(\.channel.rawValue),
+                        column { $0.date.description }, column(\.callId), column(\.programme), column(\.subGrantId),
+                        column { $0.cancelledPosition.map(String.init) }, column(\.profile.country),
+                        column { $0.small ? "t" : "f" }, column(\.profile.leadershipGender.rawValue),
+                        column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
+                        column(\.profile.registrationStatus.rawValue),
+                    ]))
+        }
+        for cancellation in cancellations {
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "UPDATE \(schema).accesses SET cancelled_position = $1 WHERE sub_grant_id = $2",
+                    bindings: [String(cancellation.position), cancellation.subGrantId]))
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import EventStore
+import Foundation
+import GrantDomain
+import PostgresClient
+
+/// The knowledge cut-off of a report.
+public enum CutOff: Sendable, Hashable {
+    /// The head of the log.
+    case head
+    /// A log position.
+    case position(Int64)
+    /// The last event recorded at or before this time.
+    case time(RecordingTime)
+
+    /// Parses `--as-of`: digits are a position, anything else an RFC 3339 timestamp.
+    public static func parse(_ text: String) -> CutOff? {
+        if let position = Int64(text), position >= 0 { return .position(position) }
+        guard let date = ISO8601DateFormatter().date(from: text) ?? Self.fractional.date(from: text) else { return nil }
+        return .time(RecordingTime(date: date))
+    }
+
+    nonisolated(unsafe) static let fractional: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}
+
+extension RecordingTime {
+    /// The RFC 3339 UTC text of `date`, with microseconds.
+    public init(date: Date) {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let seconds = Date(timeIntervalSince1970: TimeInterval(micros / 1_000_000))
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        let base = formatter.string(from: seconds).replacingOccurrences(of: "Z", with: "")
+        let fraction = String(micros % 1_000_000)
+        self.init(rfc3339: base + "." + String(repeating: "0", count: 6 - fraction.count) + fraction + "Z")
+    }
+}
+
+/// The point of the log a report stands on, with its integrity fields.
+public struct AsOf: Sendable, Hashable {
+    /// The last event position included (0 for an empty log).
+    public var position: Int64
+    /// When that event was recorded.
+    public var recordedAt: RecordingTime?
+    /// The global chain hash at that position: replay the log up to here and compare.
+    public var hash: String
+}
+
+/// A computed I.3 report.
+public struct I3Report: Sendable, Hashable {
+    public var query: I3Query
+    public var asOf: AsOf
+    public var figures: I3Figures
+}
+
+/// Answers I.3 from the `rm_i3` read model, at the head or at any past cut-off.
+public struct I3Reporter: Sendable {
+    public let pool: ConnectionPool
+    public let runner: ProjectionRunner
+    let store: EventStore
+
+    public init(pool: ConnectionPool) {
+        self.pool = pool
+        self.runner = ProjectionRunner(pool: pool)
+        self.store = EventStore(pool: pool)
+    }
+
+    /// Seals the chain, catches the projections up to the sealed head, and reports.
+    /// - Throws: `DomainError.invalid` for a cut-off beyond the head.
+    public func report(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
+        let head = try await store.seal()
+        try await runner.catchUp(upTo: head.position)
+        let cut: Int64
+        switch cutOff {
+        case .head:
+            cut = head.position
+        case .position(let position):
+            guard position <= head.position else {
+                throw DomainError(.invalid, "asOf position \(position) is beyond the head of the log (\(head.position))")
+            }
+            cut = position
+        case .time(let time):
+            cut = min(try await store.position(atOrBefore: time), head.position)
+        }
+        return try await pool.withConnection { connection in
+            let asOf = try await Self.asOf(cut, on: connection)
+            let figures = try await Self.figures(query, cutoff: asOf.position, schema: "rm_i3", on: connection)
+            return I3Report(query: query, asOf: asOf, figures: figures)
+        }
+    }
+
+    static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
+        let rows = try await connection.query(
+            """
+            SELECT e.position, e.recorded_at, c.chain_hash
+            FROM events e JOIN event_chain c ON c.position = e.position
+            WHERE e.position <= \(cut) ORDER BY e.position DESC LIMIT 1
+            """)
+        guard let row = rows.first else {
+            return AsOf(position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString)
+        }
+        return AsOf(
+            position: try row.decode(Int64.self, 0),
+            recordedAt: RecordingTime(postgresUTC: try row.decode(String.self, 1)),
+            hash: try row.decode([UInt8].self, 2).hexString)
+    }
+
+    /// domain.md §4 steps 3-5 over the read model, in SQL.
+    static func figures(_ query: I3Query, cutoff: Int64, schema: String, on connection: PostgresConnection) async throws
+        -> I3Figures
+    {
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH q AS (
+                        SELECT organisation_id, channel, access_date, position, leadership_gender, region_code,
+                               settlement, registration_status
+                        FROM \(schema).accesses
+                        WHERE position <= $1 AND (cancelled_position IS NULL OR cancelled_position > $1)
+                          AND access_date BETWEEN $2::date AND $3::date AND country = 'KZ' AND small
+                          AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
+                    ), firsts AS (
+                        SELECT DISTINCT ON (organisation_id) *
+                        FROM q ORDER BY organisation_id, access_date, position
+                    )
+                    SELECT 'cell', leadership_gender, region_code, settlement, registration_status, count(*)
+                    FROM firsts GROUP BY leadership_gender, region_code, settlement, registration_status
+                    UNION ALL
+                    SELECT 'channel', channel, NULL, NULL, NULL, count(DISTINCT organisation_id)
+                    FROM q GROUP BY channel
+                    """,
+                bindings: [String(cutoff), query.from.description, query.to.description, query.programme, query.callId]))
+        var cells: [I3Cell] = []
+        var channels: [AccessChannel: Int] = [.consortium: 0, .subGrant: 0]
+        for row in rows {
+            let count = try row.decode(Int.self, 5)
+            if try row.decode(String.self, 0) == "channel" {
+                if let channel = AccessChannel(rawValue: try row.decode(String.self, 1)) { channels[channel] = count }
+                continue
+            }
+            guard let gender = LeadershipGender(rawValue: try row.decode(String.self, 1)),
+                let region = row.text(2), let settlement = row.text(3).flatMap(Settlement.init(rawValue:)),
+                let status = RegistrationStatus(rawValue: try row.decode(String.self, 4))
+            else { throw PostgresError(kind: .decoding, message: "unexpected I.3 cell") }
+            cells.append(
+                I3Cell(leadershipGender: gender, regionCode: region, settlement: settlement, registrationStatus: status, count: count))
+        }
+        let ruleRows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT small_max_annual_budget_cents, small_max_staff FROM \(schema).rules
+                    WHERE position <= $1 ORDER BY position DESC LIMIT 1
+                    """, bindings: [String(cutoff)]))
+        var rules = ReportingRules.initial
+        if let row = ruleRows.first {
+            rules = ReportingRules(
+                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
+        }
+        return I3Figures(rules: rules, byChannel: channels, cells: cells)
+    }
+}
+
+extension I3Report {
+    /// The domain.md §4 JSON, keys in the documented order, every listed key present.
+    public var json: String {
+        func string(_ value: String?) -> String { value.map { jsonQuoted($0) } ?? "null" }
+        func object(_ pairs: [(String, String)]) -> String {
+            "{" + pairs.map { "\(jsonQuoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        }
+        let f = figures
+        let cells = f.cells.map { cell in
+            object([
+                ("leadershipGender", string(cell.leadershipGender.rawValue)), ("regionCode", string(cell.regionCode)),
+                ("settlement", string(cell.settlement.rawValue)),
+                ("registrationStatus", string(cell.registrationStatus.rawValue)), ("count", String(cell.count)),
+            ])
+        }
+        return object([
+            ("indicator", string("I.3")),
+            ("period", object([("from", string(query.from.description)), ("to", string(query.to.description))])),
+            ("filters", object([("programme", string(query.programme)), ("callId", string(query.callId))])),
+            (
+                "asOf",
+                object([
+                    ("position", String(asOf.position)), ("recordedAt", string(asOf.recordedAt?.rfc3339)),
+                    ("hash", string(asOf.hash)),
+                ])
+            ),
+            (
+                "rules",
+                object([
+                    ("smallMaxAnnualBudgetEur", string(f.rules.smallMaxAnnualBudgetEur.description)),
+                    ("smallMaxStaff", String(f.rules.smallMaxStaff)),
+                ])
+            ),
+            ("total", String(f.total)),
+            ("byChannel", object(AccessChannel.allCases.map { ($0.rawValue, String(f.byChannel[$0] ?? 0)) })),
+            ("byLeadershipGender", object(LeadershipGender.allCases.map { ($0.rawValue, String(f.byLeadershipGender[$0] ?? 0)) })),
+            ("byRegistrationStatus", object(RegistrationStatus.allCases.map { ($0.rawValue, String(f.byRegistrationStatus[$0] ?? 0)) })),
+            ("bySettlement", object(Settlement.allCases.map { ($0.rawValue, String(f.bySettlement[$0] ?? 0)) })),
+            ("byRegion", object(Region.codes.map { ($0, String(f.byRegion[$0] ?? 0)) })),
+            ("cells", "[" + cells.joined(separator: ", ") + "]"),
+        ])
+    }
+
+    /// CSV for spreadsheets: one row per cell, then the marginals, with plain headers.
+    public var csv: String {
+        func field(_ text: String) -> String {
+            text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        let names = Dictionary(uniqueKeysWithValues: Region.all.map { ($0.code, $0.name) })
+        var lines = ["Section,Leadership gender,Region code,Region,Settlement,Registration status,Channel,Organisations"]
+        func row(_ section: String, _ gender: String = "", _ region: String = "", _ settlement: String = "", _ status: String = "", _ channel: String = "", count: Int) {
+            lines.append(
+                [section, gender, region, region.isEmpty ? "" : names[region] ?? "", settlement, status, channel, String(count)]
+                    .map(field).joined(separator: ","))
+        }
+        let f = figures
+        for cell in f.cells {
+            row("Cell", cell.leadershipGender.rawValue, cell.regionCode, cell.settlement.rawValue, cell.registrationStatus.rawValue, "", count: cell.count)
+        }
+        row("Total", count: f.total)
+        for channel in AccessChannel.allCases { row("By channel", "", "", "", "", channel.rawValue, count: f.byChannel[channel] ?? 0) }
+        for gender in LeadershipGender.allCases { row("By leadership gender", gender.rawValue, count: f.byLeadershipGender[gender] ?? 0) }
+        for status in RegistrationStatus.allCases { row("By registration status", "", "", "", status.rawValue, "", count: f.byRegistrationStatus[status] ?? 0) }
+        for settlement in Settlement.allCases { row("By settlement", "", "", settlement.rawValue, "", "", count: f.bySettlement[settlement] ?? 0) }
+        for region in Region.codes { row("By region", "", region, "", "", "", count: f.byRegion[region] ?? 0) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A readable summary for a terminal.
+    public var table: String {
+        let f = figures
+        var out: [String] = []
+        out.append("Indicator I.3 — small Kazakhstani CSOs accessing EU funding")
+        out.append("period \(query.from) to \(query.to)"
+            + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? ""))
+        out.append("as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0.rfc3339))" } ?? "") + ", chain hash \(asOf.hash)")
+        out.append("rules: small = unregistered, or budget ≤ EUR \(f.rules.smallMaxAnnualBudgetEur) and staff ≤ \(f.rules.smallMaxStaff)")
+        out.append("")
+        out.append("TOTAL organisations: \(f.total)")
+        func line(_ label: String, _ pairs: [(String, Int)]) {
+            out.append(label.padding(toLength: 22, withPad: " ", startingAt: 0) + pairs.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
+        }
+        line("by channel", AccessChannel.allCases.map { ($0.rawValue, f.byChannel[$0] ?? 0) })
+        line("by leadership gender", LeadershipGender.allCases.map { ($0.rawValue, f.byLeadershipGender[$0] ?? 0) })
+        line("by registration", RegistrationStatus.allCases.map { ($0.rawValue, f.byRegistrationStatus[$0] ?? 0) })
+        line("by settlement", Settlement.allCases.map { ($0.rawValue, f.bySettlement[$0] ?? 0) })
+        out.append("by region")
+        for (code, name) in Region.all {
+            out.append("  \(code)  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.byRegion[code] ?? 0)")
+        }
+        return out.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,32 @@
+import EventStore
+import GrantDomain
+import PostgresClient
+
+/// An event handed to projections: its log position and time, and the decoded fact.
+public struct ProjectedEvent: Sendable {
+    public var position: Int64
+    public var recordedAt: RecordingTime
+    public var event: DomainEvent
+}
+
+/// A read model fed from the log, kept in its own PostgreSQL schema.
+///
+/// `apply` runs inside the runner's transaction, together with the checkpoint update, so a
+/// batch is either fully projected and checkpointed or not at all.
+public protocol Projection: Sendable {
+    /// Short name: the schema is `rm_<name>`.
+    var name: String { get }
+    /// `CREATE TABLE IF NOT EXISTS` statements for the schema (its name is given).
+    func createTables(schema: String) -> String
+    /// Projects a batch of consecutive events.
+    func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws
+}
+
+/// PostgreSQL text form of a `text[]`.
+func textArray(_ values: [String?]) -> String {
+    "{"
+        + values.map { value in
+            guard let value else { return "NULL" }
+            return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+}

@@ -1,0 +1,169 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Logging
+import PostgresClient
+
+/// Where a projection stands.
+public struct ProjectionStatus: Sendable, Codable {
+    public var name: String
+    public var checkpoint: Int64
+    public var head: Int64
+    public var lag: Int64
+}
+
+/// Feeds projections from the gap-safe global read, in batches, each batch in one
+/// transaction with its checkpoint.
+///
+/// Several runners (a CLI call and the server, say) may run at once: each batch first takes
+/// the projection's advisory lock and re-reads the checkpoint, so no event is projected
+/// twice or skipped.
+public struct ProjectionRunner: Sendable {
+    public let pool: ConnectionPool
+    public let projections: [any Projection]
+    public var batchSize = 5_000
+    let logger: Logger
+
+    public init(pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard, logger: Logger = Logger(label: "grantledger.projections")) {
+        self.pool = pool
+        self.projections = projections
+        self.logger = logger
+    }
+
+    /// The read models grantledger keeps.
+    public static let standard: [any Projection] = [EntitiesProjection(), I3Projection()]
+
+    static func schema(_ projection: any Projection, building: Bool = false) -> String {
+        "rm_" + projection.name + (building ? "_build" : "")
+    }
+
+    /// Creates the projection's schema and tables when missing.
+    func ensureSchema(_ projection: any Projection, schema: String, on connection: PostgresConnection) async throws {
+        try await connection.executeScript(
+            unsafeSQL: """
+                SET client_min_messages = warning;
+                CREATE SCHEMA IF NOT EXISTS \(schema);
+                CREATE TABLE IF NOT EXISTS \(schema).checkpoint (
+                    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+                    position bigint NOT NULL);
+                INSERT INTO \(schema).checkpoint (position) VALUES (0) ON CONFLICT DO NOTHING;
+                \(projection.createTables(schema: schema))
+                """)
+    }
+
+    /// Brings every projection up to `target` (default: as far as the log is readable).
+    /// - Parameter progress: called with (projection name, position reached, target).
+    public func catchUp(upTo target: Int64? = nil, progress: @Sendable (String, Int64, Int64) -> Void = { _, _, _ in })
+        async throws
+    {
+        try await pool.withConnection { connection in
+            let goal: Int64
+            if let target {
+                goal = target
+            } else {
+                goal = try await Self.readableHead(on: connection)
+            }
+            for projection in projections {
+                let schema = Self.schema(projection)
+                try await ensureSchema(projection, schema: schema, on: connection)
+                try await run(projection, schema: schema, upTo: goal, on: connection, progress: progress)
+            }
+        }
+    }
+
+    static func readableHead(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(
+            """
+            SELECT coalesce(max(position), 0) FROM events
+            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            """)[0].decode(Int64.self, 0)
+    }
+
+    private func run(
+        _ projection: any Projection, schema: String, upTo goal: Int64, on connection: PostgresConnection,
+        progress: @Sendable (String, Int64, Int64) -> Void
+    ) async throws {
+        while true {
+            let reached = try await connection.transaction { connection in
+                try await projectBatch(projection, schema: schema, upTo: goal, on: connection)
+            }
+            guard let reached else { return }
+            progress(projection.name, reached, goal)
+        }
+    }
+
+    /// One batch inside the caller's transaction; nil when nothing was left to project.
+    func projectBatch(_ projection: any Projection, schema: String, upTo goal: Int64, on connection: PostgresConnection)
+        async throws -> Int64?
+    {
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(schema), 7263544))")
+        let checkpoint = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
+        if checkpoint >= goal { return nil }
+        let events = try await EventStore.readAll(on: connection, after: checkpoint, limit: batchSize, upTo: goal)
+        guard let last = events.last else { return nil }
+        var batch: [ProjectedEvent] = []
+        batch.reserveCapacity(events.count)
+        for event in events {
+            guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
+            batch.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
+        }
+        try await projection.apply(batch, schema: schema, on: connection)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)]))
+        return last.position
+    }
+
+    /// Checkpoint, head and lag of every projection.
+    public func status() async throws -> [ProjectionStatus] {
+        try await pool.withConnection { connection in
+            let head = try await Self.readableHead(on: connection)
+            var result: [ProjectionStatus] = []
+            for projection in projections {
+                let schema = Self.schema(projection)
+                let exists = try await connection.query(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")[0].decode(Int.self, 0) > 0
+                let checkpoint =
+                    exists
+                    ? try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0]
+                        .decode(Int64.self, 0) : 0
+                result.append(ProjectionStatus(name: projection.name, checkpoint: checkpoint, head: head, lag: head - checkpoint))
+            }
+            return result
+        }
+    }
+
+    /// Replays the log into fresh tables while the live ones keep answering, then swaps
+    /// them in one transaction.
+    /// - Parameter names: the projections to rebuild (all when empty).
+    public func rebuild(_ names: [String] = [], progress: @Sendable (String, Int64, Int64) -> Void = { _, _, _ in })
+        async throws
+    {
+        let chosen = names.isEmpty ? projections : projections.filter { names.contains($0.name) }
+        try await pool.withConnection { connection in
+            for projection in chosen {
+                let live = Self.schema(projection)
+                let build = Self.schema(projection, building: true)
+                try await connection.executeScript(
+                    unsafeSQL: "SET client_min_messages = warning; DROP SCHEMA IF EXISTS \(build) CASCADE;")
+                try await ensureSchema(projection, schema: build, on: connection)
+                // Bulk of the work, outside any lock on the live schema.
+                let goal = try await Self.readableHead(on: connection)
+                try await run(projection, schema: build, upTo: goal, on: connection, progress: progress)
+                // Swap: hold the live lock, take the last events, rename.
+                try await connection.transaction { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(live), 7263544))")
+                    let head = try await Self.readableHead(on: connection)
+                    while try await projectBatch(projection, schema: build, upTo: head, on: connection) != nil {}
+                    try await connection.executeScript(
+                        unsafeSQL: """
+                            SET LOCAL client_min_messages = warning;
+                            DROP SCHEMA IF EXISTS \(live) CASCADE;
+                            ALTER SCHEMA \(build) RENAME TO \(live);
+                            """)
+                }
+                logger.info("rebuilt projection", metadata: ["projection.name": "\(projection.name)"])
+            }
+        }
+    }
+}
