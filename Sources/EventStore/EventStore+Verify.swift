@@ -29,6 +29,17 @@ extension EventStore {
     ) async throws -> VerificationReport {
         try await seal()
         return try await pool.withConnection { connection in
+            try await Self.verify(on: connection, expectedHead: expectedHead, progress: progress)
+        }
+    }
+
+    /// `verify(expectedHead:progress:)` on a given connection, without sealing first
+    /// (an import checks its rows this way inside its own transaction).
+    public static func verify(
+        on connection: PostgresConnection, expectedHead: ChainHead? = nil,
+        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    ) async throws -> VerificationReport {
+        do {
             let bounds = try await connection.query(
                 """
                 SELECT coalesce((SELECT max(position) FROM events), 0),

@@ -1,12 +1,15 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import GrantDomain
+import PostgresClient
+import Projections
 
 /// `grantledger audit ...`: tools for auditors.
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the integrity of the log and reproduce past states.",
-        subcommands: [AuditVerify.self])
+        subcommands: [AuditVerify.self, AuditReplayCommand.self, AuditExport.self, AuditImport.self])
 }
 
 /// `grantledger audit verify`: recomputes every hash and the chain.
@@ -65,5 +68,162 @@ struct AuditVerify: AsyncParsableCommand {
             }
         }
         if !report.ok { throw ExitCode(ExitStatus.integrity) }
+    }
+}
+
+/// `grantledger audit replay --as-of X`.
+struct AuditReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay the log up to a point and print every grant and sub-grant as it stood then.")
+
+    @Option(help: "A log position or an RFC 3339 timestamp (default: the head).") var asOf: String?
+    @Option(help: "text or json.") var format: OutputFormat = .text
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        if let asOf, CutOff.parse(asOf) == nil {
+            throw ValidationError("--as-of \(asOf) is neither a log position nor an RFC 3339 timestamp")
+        }
+    }
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 2)
+        defer { pool.close() }
+        let bar = ProgressBar(total: 100, label: "replay", enabled: stderrIsTerminal && format == .text)
+        let replay: AuditReplay
+        do {
+            replay = try await withDatabaseErrors {
+                try await AuditReplay.replay(pool: pool, cutOff: asOf.flatMap(CutOff.parse) ?? .head) { reached, goal in
+                    bar.update(goal == 0 ? 100 : Int(reached * 100 / goal))
+                }
+            }
+        } catch let error as DomainError {
+            throw reportRejection(error, format: format)
+        }
+        bar.finish()
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let grants = String(decoding: try encoder.encode(replay.grants), as: UTF8.self)
+            let subGrants = String(decoding: try encoder.encode(replay.subGrants), as: UTF8.self)
+            print(
+                "{\"asOf\": {\"position\": \(replay.asOf.position), \"recordedAt\": \(replay.asOf.recordedAt.map { "\"\($0.rfc3339)\"" } ?? "null"), \"hash\": \"\(replay.asOf.hash)\"}, \"eventsReplayed\": \(replay.eventsReplayed), \"grants\": \(grants), \"subGrants\": \(subGrants)}"
+            )
+        case .text:
+            print("as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0.rfc3339))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed")
+            print("grant\tcall\tamount\tdisbursed\tenvelope\tused\tfree\tstatus")
+            for g in replay.grants {
+                print("\(g.grantId)\t\(g.callId)\t\(g.amount)\t\(g.disbursed)\t\(g.envelope)\t\(g.envelopeUsed)\t\(g.envelope - g.envelopeUsed)\t\(g.closed ? "closed" : "open")")
+            }
+            print("")
+            print("sub-grant\tgrant\torganisation\tamount\tdisbursed\tstatus")
+            for s in replay.subGrants {
+                print("\(s.subGrantId)\t\(s.grantId)\t\(s.organisationId)\t\(s.amount)\t\(s.disbursed)\t\(s.status)")
+            }
+        }
+    }
+}
+
+/// `grantledger audit export [--to FILE]`.
+struct AuditExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the whole log as JSON Lines with its integrity fields (hash, chainHash).",
+        discussion: "Streams in constant memory. Without --to, writes to standard output.")
+
+    @Option(help: "The file to write (default: standard output).") var to: String?
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func run() async throws {
+        let handle: FileHandle
+        if let to {
+            guard FileManager.default.createFile(atPath: to, contents: nil) else {
+                printError("error: cannot create \(to)")
+                throw ExitCode(1)
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: to))
+        } else {
+            handle = FileHandle.standardOutput
+        }
+        let pool = database.makePool(maxConnections: 1)
+        defer { pool.close() }
+        let bar = ProgressBar(total: 100, label: "export", enabled: stderrIsTerminal && to != nil)
+        let writer = LineWriter(handle: handle)
+        let head = try await withDatabaseErrors {
+            try await EventStore(pool: pool).export(write: { writer.write($0) }) { reached, goal in
+                bar.update(goal == 0 ? 100 : Int(reached * 100 / goal))
+            }
+        }
+        writer.flush()
+        bar.finish()
+        if to != nil {
+            try handle.close()
+            print("exported \(head.position) positions; head \(head.position):\(head.hash)")
+        }
+    }
+}
+
+/// Buffers lines and writes them in large chunks.
+final class LineWriter: @unchecked Sendable {
+    // Safety: used from one task at a time (the export callback), guarded by `lock` anyway.
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private var buffer = Data()
+
+    init(handle: FileHandle) { self.handle = handle }
+
+    func write(_ line: String) {
+        lock.withLock {
+            buffer.append(contentsOf: line.utf8)
+            buffer.append(10)
+            if buffer.count > 1 << 20 {
+                handle.write(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    func flush() {
+        lock.withLock {
+            handle.write(buffer)
+            buffer.removeAll()
+        }
+    }
+}
+
+/// `grantledger audit import FILE`.
+struct AuditImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Load an exported log into an empty database, verifying the whole chain before committing.",
+        discussion: """
+            Needs the migration role (it writes the log directly): --database-url, else \
+            GRANTLEDGER_MIGRATION_DATABASE_URL. A tampered file is refused whole, naming the \
+            first bad line; exit code 21.
+            """)
+
+    @Argument(help: "A file written by 'grantledger audit export'.") var file: String
+    @Option(name: .customLong("database-url"), help: "libpq URI of the migration role.") var databaseURL: String?
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            printError("error: cannot read \(file)")
+            throw ExitCode(1)
+        }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let environment = ProcessInfo.processInfo.environment
+        let conninfo = databaseURL ?? environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? environment["GRANTLEDGER_DATABASE_URL"] ?? ""
+        do {
+            let head = try await withDatabaseErrors {
+                let connection = try await PostgresConnection.connect(conninfo)
+                return try await EventStore.importArchive(lines, on: connection)
+            }
+            print("imported and verified; head \(head.position):\(head.hash)")
+        } catch let error as ArchiveError {
+            printError("refused: \(error)")
+            throw ExitCode(ExitStatus.integrity)
+        }
     }
 }

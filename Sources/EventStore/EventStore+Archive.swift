@@ -1,0 +1,147 @@
+import Foundation
+import PostgresClient
+
+/// Why an archive could not be imported.
+public struct ArchiveError: Error, Sendable, CustomStringConvertible {
+    /// The 1-based line of the file at fault, if one is.
+    public var line: Int?
+    public var message: String
+
+    public var description: String { line.map { "line \($0): \(message)" } ?? message }
+}
+
+extension EventStore {
+    /// Writes the sealed log as JSON Lines, one event per line with its integrity fields
+    /// (`hash`, `chainHash`), reading in batches so memory stays constant.
+    /// - Parameters:
+    ///   - write: receives each line (without newline).
+    ///   - progress: called after each batch with (position reached, head).
+    /// - Returns: the head that was exported.
+    @discardableResult
+    public func export(
+        write: @Sendable (String) throws -> Void, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    ) async throws -> ChainHead {
+        let head = try await seal()
+        try await pool.withConnection { connection in
+            var after: Int64 = 0
+            while after < head.position {
+                let rows = try await connection.query(
+                    """
+                    SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.data::text, e.metadata::text,
+                           e.recorded_at, e.hash, c.chain_hash
+                    FROM events e JOIN event_chain c ON c.position = e.position
+                    WHERE e.position > \(after) AND e.position <= \(head.position)
+                    ORDER BY e.position LIMIT 5000
+                    """)
+                guard !rows.isEmpty else { break }
+                for row in rows {
+                    let recordedAt = try Self.recordingTime(row, 7)
+                    let line =
+                        "{\"position\":\(try row.decode(Int64.self, 0)),\"streamId\":\(jsonQuoted(try row.decode(String.self, 1))),"
+                        + "\"streamVersion\":\(try row.decode(Int64.self, 2)),\"eventId\":\"\(try row.decode(String.self, 3))\","
+                        + "\"type\":\(jsonQuoted(try row.decode(String.self, 4))),\"data\":\(try row.decode(String.self, 5)),"
+                        + "\"metadata\":\(try row.decode(String.self, 6)),\"recordedAt\":\"\(recordedAt.rfc3339)\","
+                        + "\"hash\":\"\(try row.decode([UInt8].self, 8).hexString)\",\"chainHash\":\"\(try row.decode([UInt8].self, 9).hexString)\"}"
+                    try write(line)
+                }
+                after = try rows[rows.count - 1].decode(Int64.self, 0)
+                progress(after, head.position)
+            }
+        }
+        return head
+    }
+
+    /// Loads an exported log into an empty store, verifying every hash and the chain inside
+    /// the same transaction before committing: a tampered file is refused whole, naming
+    /// the first bad line.
+    ///
+    /// Needs a role that may insert into the log directly (the migration role).
+    /// - Parameter lines: the file's lines, in order.
+    /// - Returns: the verified head.
+    public static func importArchive(
+        _ lines: [Substring], on connection: PostgresConnection, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    ) async throws -> ChainHead {
+        struct Entry: Decodable {
+            var position: Int64
+            var streamId: String
+            var streamVersion: Int64
+            var eventId: UUID
+            var type: String
+            var recordedAt: String
+            var hash: String
+            var chainHash: String
+        }
+        return try await connection.transaction { connection in
+            let existing = try await connection.query("SELECT count(*) FROM events")[0].decode(Int.self, 0)
+            guard existing == 0 else {
+                throw ArchiveError(message: "the target log is not empty (\(existing) events); import only into an empty database")
+            }
+            var lineOfPosition: [Int64: Int] = [:]
+            var batch: [String] = []
+            let decoder = JSONDecoder()
+            var previous: Int64 = 0
+
+            func flush() async throws {
+                guard !batch.isEmpty else { return }
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            WITH input AS (SELECT x::jsonb AS x FROM unnest($1::text[]) AS t(x))
+                            , inserted AS (
+                                INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
+                                                    recorded_at, transaction_id, hash)
+                                SELECT (x->>'position')::bigint, x->>'streamId', (x->>'streamVersion')::bigint,
+                                       (x->>'eventId')::uuid, x->>'type', x->'data', x->'metadata',
+                                       (x->>'recordedAt')::timestamptz, pg_current_xact_id(), decode(x->>'hash', 'hex')
+                                FROM input RETURNING 1)
+                            INSERT INTO event_chain (position, chain_hash)
+                            SELECT (x->>'position')::bigint, decode(x->>'chainHash', 'hex') FROM input
+                            """,
+                        bindings: [
+                            "{" + batch.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+                        ]))
+                batch.removeAll(keepingCapacity: true)
+            }
+
+            for (index, raw) in lines.enumerated() {
+                let text = raw.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                let entry: Entry
+                do {
+                    entry = try decoder.decode(Entry.self, from: Data(text.utf8))
+                } catch {
+                    throw ArchiveError(line: index + 1, message: "not an exported event (\(error))")
+                }
+                guard entry.position > previous else {
+                    throw ArchiveError(line: index + 1, message: "position \(entry.position) does not follow \(previous)")
+                }
+                guard [UInt8](hexString: entry.hash)?.count == 32, [UInt8](hexString: entry.chainHash)?.count == 32 else {
+                    throw ArchiveError(line: index + 1, message: "hash or chainHash is not 64 hex digits")
+                }
+                previous = entry.position
+                lineOfPosition[entry.position] = index + 1
+                batch.append(text)
+                if batch.count == 2000 {
+                    do { try await flush() } catch let error as PostgresError {
+                        throw ArchiveError(line: nil, message: "the database refused a row near line \(index + 1): \(error)")
+                    }
+                    progress(entry.position, 0)
+                }
+            }
+            do { try await flush() } catch let error as PostgresError {
+                throw ArchiveError(line: nil, message: "the database refused a row: \(error)")
+            }
+            let report = try await verify(on: connection)
+            guard report.ok else {
+                let position = report.firstBadPosition ?? 0
+                throw ArchiveError(
+                    line: lineOfPosition[position] ?? lineOfPosition.filter { $0.key > position }.min { $0.key < $1.key }?.value,
+                    message: report.problem ?? "integrity check failed")
+            }
+            if previous > 0 {
+                try await connection.query("SELECT setval('events_position_seq', \(previous))")
+            }
+            return report.head
+        }
+    }
+}
