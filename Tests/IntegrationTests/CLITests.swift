@@ -118,7 +118,7 @@ struct CLITests {
         let second = try cli.json(again)
         #expect(second["accepted"] as? Int == 0)
         #expect(second["alreadyApplied"] as? Int == 2)
-        #expect(try await db.store.readAll(after: 0, limit: 100).count == 2)
+        #expect(try await db.committedEvents().count == 2)
 
         let stopped = try cli.run(["import", file.path, "--stop-on-error"])
         #expect(stopped.stderr.contains("line 2:"))

@@ -80,8 +80,8 @@ struct LedgerTests {
         let accepted = results.filter { $0.1 == nil }.map(\.0)
         #expect(accepted.count == 6)
         #expect(results.filter { $0.1 != nil }.allSatisfy { $0.1 == .ruleViolated })
-        let recorded = try await fixture.db.store.readAll(after: 0, limit: 10_000).filter { $0.type == "SubGrantAwarded" }
-        #expect(Set(recorded.map(\.streamID)) == Set(accepted.map { "subgrant-SG\($0)" }))
+        let recorded = try await fixture.db.committedEvents().filter { $0.type == "SubGrantAwarded" }
+        #expect(Set(recorded.map { $0.streamID }) == Set(accepted.map { "subgrant-SG\($0)" }))
     }
 
     @Test("concurrent grant awards never exceed the call budget")
@@ -109,7 +109,7 @@ struct LedgerTests {
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(accepted == 3)
-        let awards = try await fixture.db.store.readAll(after: 0, limit: 10_000).filter { $0.type == "GrantAwarded" }
+        let awards = try await fixture.db.committedEvents().filter { $0.type == "GrantAwarded" }
         #expect(awards.count == 4)
     }
 
@@ -136,11 +136,11 @@ struct LedgerTests {
     func rejectionWritesNothing() async throws {
         let fixture = try await LedgerFixture.make()
         try await fixture.seed()
-        let before = try await fixture.db.store.readAll(after: 0, limit: 10_000).count
+        let before = try await fixture.db.committedEvents().count
         await #expect(throws: DomainError.self) {
             try await fixture.run(["grantId": "G1", "amount": "500000.01", "paidOn": "2025-03-02"], "disburseGrant")
         }
-        let after = try await fixture.db.store.readAll(after: 0, limit: 10_000).count
+        let after = try await fixture.db.committedEvents().count
         #expect(before == after)
     }
 

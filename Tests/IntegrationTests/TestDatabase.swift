@@ -64,6 +64,16 @@ struct TestDatabase: Sendable {
 
     var store: EventStore { EventStore(pool: pool) }
 
+    /// Every committed event (types and streams), without the readers' xmin horizon: what
+    /// a test asserts was recorded, whatever other tests hold open meanwhile.
+    func committedEvents() async throws -> [(position: Int64, type: String, streamID: String)] {
+        try await pool.withConnection { connection in
+            try await connection.query("SELECT position, type, stream_id FROM events ORDER BY position").map {
+                (try $0.decode(Int64.self, 0), try $0.decode(String.self, 1), try $0.decode(String.self, 2))
+            }
+        }
+    }
+
     /// Reads after `position` until `count` events are visible.
     ///
     /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
