@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -57,10 +60,24 @@ let package = Package(
             dependencies: ["EventStore", "GrantDomain", "PostgresClient"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "GrantLedgerHTTP",
+            dependencies: [
+                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "GrantLedgerCLI",
             dependencies: [
-                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient",
+                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "GrantLedgerBenchmark",
             dependencies: [
-                "EventStore", "PostgresClient",
+                "EventStore", "PostgresClient", "GrantDomain", "Projections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -81,7 +98,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["EventStore", "PostgresClient", "GrantDomain", "Ledger", "Projections"],
+            dependencies: [
+                "EventStore", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

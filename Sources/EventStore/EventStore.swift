@@ -67,6 +67,7 @@ public struct EventStore: Sendable {
         payloadDigest: String? = nil
     ) async throws -> AppendResult {
         let query = Self.appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
+        let acceptsAnyVersion = events.allSatisfy { (expected[$0.streamID] ?? .any) == .any }
         // A concurrent append with the same command id loses on commands_pkey; the retry
         // then finds the winner's record and replays it.
         var attempt = 0
@@ -80,6 +81,12 @@ public struct EventStore: Sendable {
                 let rows = try results[0].get()
                 return try Self.appendResult(rows, events: events)
             } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
+                continue
+            } catch let error as PostgresError
+                where error.isUniqueViolation && error.constraint == "events_stream_version_key" && acceptsAnyVersion && attempt < 10
+            {
+                // Another writer took the next version of a stream this append does not
+                // pin: take the version after it.
                 continue
             } catch {
                 throw EventStoreError.translate(error)

@@ -14,6 +14,20 @@ public struct RegisterOrganisation: Sendable, Hashable, Codable {
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
 
+    public init(organisationId: String, name: String, country: String, regionCode: String? = nil, settlement: Settlement? = nil, registrationStatus: RegistrationStatus, bin: String? = nil, leadershipGender: LeadershipGender, kind: OrganisationKind, annualBudgetEur: Money? = nil, staffCount: Int64? = nil) {
+        self.organisationId = organisationId
+        self.name = name
+        self.country = country
+        self.regionCode = regionCode
+        self.settlement = settlement
+        self.registrationStatus = registrationStatus
+        self.bin = bin
+        self.leadershipGender = leadershipGender
+        self.kind = kind
+        self.annualBudgetEur = annualBudgetEur
+        self.staffCount = staffCount
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
             organisationId: try r.identifier("organisationId"),
@@ -47,6 +61,19 @@ public struct UpdateOrganisationProfile: Sendable, Hashable, Codable {
     public var kind: OrganisationKind?
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
+
+    public init(organisationId: String, name: String? = nil, regionCode: String? = nil, settlement: Settlement? = nil, registrationStatus: RegistrationStatus? = nil, bin: String? = nil, leadershipGender: LeadershipGender? = nil, kind: OrganisationKind? = nil, annualBudgetEur: Money? = nil, staffCount: Int64? = nil) {
+        self.organisationId = organisationId
+        self.name = name
+        self.regionCode = regionCode
+        self.settlement = settlement
+        self.registrationStatus = registrationStatus
+        self.bin = bin
+        self.leadershipGender = leadershipGender
+        self.kind = kind
+        self.annualBudgetEur = annualBudgetEur
+        self.staffCount = staffCount
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
@@ -107,6 +134,20 @@ public struct PublishCall: Sendable, Hashable, Codable {
     public var subGrantingAllowed: Bool
     public var maxSubGrant: Money?
 
+    public init(callId: String, reference: String, title: String, programme: String, publishedOn: BusinessDate, deadline: BusinessDate, budget: Money, minGrant: Money, maxGrant: Money, subGrantingAllowed: Bool, maxSubGrant: Money? = nil) {
+        self.callId = callId
+        self.reference = reference
+        self.title = title
+        self.programme = programme
+        self.publishedOn = publishedOn
+        self.deadline = deadline
+        self.budget = budget
+        self.minGrant = minGrant
+        self.maxGrant = maxGrant
+        self.subGrantingAllowed = subGrantingAllowed
+        self.maxSubGrant = maxSubGrant
+    }
+
     /// The EU cap on financial support to one third party.
     public static let subGrantCap = Money(cents: 6_000_000)
 
@@ -138,6 +179,11 @@ public struct CloseCall: Sendable, Hashable, Codable {
     public var callId: String
     public var closedOn: BusinessDate
 
+    public init(callId: String, closedOn: BusinessDate) {
+        self.callId = callId
+        self.closedOn = closedOn
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(callId: try r.identifier("callId"), closedOn: try r.date("closedOn"))
     }
@@ -148,6 +194,12 @@ public struct FormConsortium: Sendable, Hashable, Codable {
     public var consortiumId: String
     public var name: String
     public var members: [Member]
+
+    public init(consortiumId: String, name: String, members: [Member]) {
+        self.consortiumId = consortiumId
+        self.name = name
+        self.members = members
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
@@ -172,6 +224,12 @@ public struct AddConsortiumMember: Sendable, Hashable, Codable {
     public var organisationId: String
     public var role: MemberRole
 
+    public init(consortiumId: String, organisationId: String, role: MemberRole) {
+        self.consortiumId = consortiumId
+        self.organisationId = organisationId
+        self.role = role
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
             consortiumId: try r.identifier("consortiumId"),
@@ -189,6 +247,11 @@ public struct RemoveConsortiumMember: Sendable, Hashable, Codable {
     public var consortiumId: String
     public var organisationId: String
 
+    public init(consortiumId: String, organisationId: String) {
+        self.consortiumId = consortiumId
+        self.organisationId = organisationId
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(consortiumId: try r.identifier("consortiumId"), organisationId: try r.identifier("organisationId"))
     }
@@ -201,6 +264,14 @@ public struct SubmitApplication: Sendable, Hashable, Codable {
     public var consortiumId: String
     public var submittedOn: BusinessDate
     public var requestedAmount: Money
+
+    public init(applicationId: String, callId: String, consortiumId: String, submittedOn: BusinessDate, requestedAmount: Money) {
+        self.applicationId = applicationId
+        self.callId = callId
+        self.consortiumId = consortiumId
+        self.submittedOn = submittedOn
+        self.requestedAmount = requestedAmount
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(
@@ -218,6 +289,12 @@ public struct EvaluateApplication: Sendable, Hashable, Codable {
     public var score: Int64
     public var evaluatedOn: BusinessDate
 
+    public init(applicationId: String, score: Int64, evaluatedOn: BusinessDate) {
+        self.applicationId = applicationId
+        self.score = score
+        self.evaluatedOn = evaluatedOn
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(
             applicationId: try r.identifier("applicationId"),
@@ -232,6 +309,12 @@ public struct RejectApplication: Sendable, Hashable, Codable {
     public var rejectedOn: BusinessDate
     public var reason: String
 
+    public init(applicationId: String, rejectedOn: BusinessDate, reason: String) {
+        self.applicationId = applicationId
+        self.rejectedOn = rejectedOn
+        self.reason = reason
+    }
+
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(
             applicationId: try r.identifier("applicationId"),
@@ -244,6 +327,11 @@ public struct RejectApplication: Sendable, Hashable, Codable {
 public struct WithdrawApplication: Sendable, Hashable, Codable {
     public var applicationId: String
     public var withdrawnOn: BusinessDate
+
+    public init(applicationId: String, withdrawnOn: BusinessDate) {
+        self.applicationId = applicationId
+        self.withdrawnOn = withdrawnOn
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(applicationId: try r.identifier("applicationId"), withdrawnOn: try r.date("withdrawnOn"))
@@ -260,6 +348,17 @@ public struct AwardGrant: Sendable, Hashable, Codable {
     public var startDate: BusinessDate
     public var endDate: BusinessDate
     public var subGrantingEnvelope: Money
+
+    public init(grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money, startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money) {
+        self.grantId = grantId
+        self.applicationId = applicationId
+        self.contractNumber = contractNumber
+        self.awardedOn = awardedOn
+        self.amount = amount
+        self.startDate = startDate
+        self.endDate = endDate
+        self.subGrantingEnvelope = subGrantingEnvelope
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
@@ -297,6 +396,20 @@ public struct GrantAwarded: Sendable, Hashable, Codable {
     public var consortiumId: String
     /// Derived: the consortium's members and roles as they stood at the award.
     public var members: [Member]
+
+    public init(grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money, startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money, callId: String, consortiumId: String, members: [Member]) {
+        self.grantId = grantId
+        self.applicationId = applicationId
+        self.contractNumber = contractNumber
+        self.awardedOn = awardedOn
+        self.amount = amount
+        self.startDate = startDate
+        self.endDate = endDate
+        self.subGrantingEnvelope = subGrantingEnvelope
+        self.callId = callId
+        self.consortiumId = consortiumId
+        self.members = members
+    }
 }
 
 /// `disburseGrant`; also the data of `GrantTrancheDisbursed`.
@@ -304,6 +417,12 @@ public struct DisburseGrant: Sendable, Hashable, Codable {
     public var grantId: String
     public var amount: Money
     public var paidOn: BusinessDate
+
+    public init(grantId: String, amount: Money, paidOn: BusinessDate) {
+        self.grantId = grantId
+        self.amount = amount
+        self.paidOn = paidOn
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(grantId: try r.identifier("grantId"), amount: try r.money("amount"), paidOn: try r.date("paidOn"))
@@ -316,6 +435,11 @@ public struct DisburseGrant: Sendable, Hashable, Codable {
 public struct CloseGrant: Sendable, Hashable, Codable {
     public var grantId: String
     public var closedOn: BusinessDate
+
+    public init(grantId: String, closedOn: BusinessDate) {
+        self.grantId = grantId
+        self.closedOn = closedOn
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(grantId: try r.identifier("grantId"), closedOn: try r.date("closedOn"))
@@ -330,6 +454,15 @@ public struct AwardSubGrant: Sendable, Hashable, Codable {
     public var awardedOn: BusinessDate
     public var amount: Money
     public var purpose: String
+
+    public init(subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money, purpose: String) {
+        self.subGrantId = subGrantId
+        self.grantId = grantId
+        self.organisationId = organisationId
+        self.awardedOn = awardedOn
+        self.amount = amount
+        self.purpose = purpose
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
@@ -354,6 +487,16 @@ public struct SubGrantAwarded: Sendable, Hashable, Codable {
     public var purpose: String
     /// Derived: the call the grant was awarded under.
     public var callId: String
+
+    public init(subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money, purpose: String, callId: String) {
+        self.subGrantId = subGrantId
+        self.grantId = grantId
+        self.organisationId = organisationId
+        self.awardedOn = awardedOn
+        self.amount = amount
+        self.purpose = purpose
+        self.callId = callId
+    }
 }
 
 /// `disburseSubGrant`; also the data of `SubGrantDisbursed`.
@@ -361,6 +504,12 @@ public struct DisburseSubGrant: Sendable, Hashable, Codable {
     public var subGrantId: String
     public var amount: Money
     public var paidOn: BusinessDate
+
+    public init(subGrantId: String, amount: Money, paidOn: BusinessDate) {
+        self.subGrantId = subGrantId
+        self.amount = amount
+        self.paidOn = paidOn
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         let value = Self(
@@ -375,6 +524,12 @@ public struct CancelSubGrant: Sendable, Hashable, Codable {
     public var subGrantId: String
     public var cancelledOn: BusinessDate
     public var reason: String
+
+    public init(subGrantId: String, cancelledOn: BusinessDate, reason: String) {
+        self.subGrantId = subGrantId
+        self.cancelledOn = cancelledOn
+        self.reason = reason
+    }
 
     static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
         Self(

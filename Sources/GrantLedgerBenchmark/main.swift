@@ -7,7 +7,9 @@
 // events/s beside a raw COPY TO of the same rows, with the ratios.
 import EventStore
 import Foundation
+import GrantDomain
 import PostgresClient
+import Projections
 
 let environment = ProcessInfo.processInfo.environment
 func required(_ key: String) -> String {
@@ -20,6 +22,8 @@ func required(_ key: String) -> String {
 
 let seconds = Double(environment["BENCH_SECONDS"] ?? "") ?? 5
 let readEvents = Int(environment["BENCH_READ_EVENTS"] ?? "") ?? 1_000_000
+let projectionEvents = Int(environment["BENCH_PROJECTION_EVENTS"] ?? "") ?? 1_000_000
+let organisationCount = Int(environment["BENCH_ORGANISATIONS"] ?? "") ?? 100_000
 let adminURL = required("GRANTLEDGER_ADMIN_DATABASE_URL")
 let ownerURL = required("GRANTLEDGER_MIGRATION_DATABASE_URL")
 let appURL = required("GRANTLEDGER_DATABASE_URL")
@@ -141,6 +145,47 @@ let copied = try await owner.copyOut(
 ) { _ in }
 let copyRate = Double(copied) / Date().timeIntervalSince(readStart)
 
+// --- Projections, I.3 and replay over a realistic programme, in a fresh database. ---------
+let projectionDatabase = "grantledger_bench_projections"
+try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(projectionDatabase)"))
+try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(projectionDatabase) OWNER grantledger"))
+let projectionOwner = try await PostgresConnection.connect(withDatabase(ownerURL, projectionDatabase))
+_ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: projectionOwner)
+log("generating a realistic log of \(projectionEvents) events (\(organisationCount) organisations) ...")
+let generated = try await loadRealisticLog(target: projectionEvents, organisations: organisationCount, owner: projectionOwner)
+let projectionPool = ConnectionPool(conninfo: withDatabase(appURL, projectionDatabase), maxConnections: 4)
+let projectionStore = EventStore(pool: projectionPool)
+log("sealing ...")
+var sealStart = Date()
+let sealedHead = try await projectionStore.seal()
+let sealRate = Double(generated) / Date().timeIntervalSince(sealStart)
+
+log("projection rebuild ...")
+let runner = ProjectionRunner(pool: projectionPool)
+let rebuildStart = Date()
+try await runner.rebuild()
+let rebuildRate = Double(generated) / Date().timeIntervalSince(rebuildStart)
+
+log("I.3 report latency ...")
+let reporter = I3Reporter(pool: projectionPool)
+var latencies: [Double] = []
+for index in 0..<200 {
+    let from = BusinessDate("2024-\(String(format: "%02d", 1 + index % 12))-01")!
+    let query = I3Query(from: from, to: BusinessDate("2025-12-31")!, programme: index % 3 == 0 ? "CSO-LA" : nil)
+    let start = Date()
+    _ = try await reporter.report(query)
+    latencies.append(Date().timeIntervalSince(start) * 1000)
+}
+latencies.sort()
+let p50 = latencies[latencies.count / 2]
+let p99 = latencies[Int(Double(latencies.count) * 0.99) - 1]
+
+log("as-of replay ...")
+let replayStart = Date()
+let replayed = try await AuditReplay.replay(pool: projectionPool, cutOff: .position(sealedHead.position))
+let replayRate = Double(replayed.eventsReplayed) / Date().timeIntervalSince(replayStart)
+projectionPool.close()
+
 func format(_ value: Double) -> String { String(format: "%.0f", value) }
 func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f×", a / b) }
 
@@ -149,4 +194,12 @@ print("|---|---:|---:|---:|")
 print("| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |")
 print("| appends/s, 8 writers | \(format(store8)) | \(format(raw8)) INSERT tx/s | \(ratio(store8, raw8)) |")
 print("| read-all events/s over \(readCount) events | \(format(readRate)) | \(format(copyRate)) COPY TO rows/s | \(ratio(readRate, copyRate)) |")
+print("")
+print("| measure over \(generated) events, \(organisationCount) organisations | result | target |")
+print("|---|---:|---:|")
+print("| projection rebuild (entities + i3), events/s | \(format(rebuildRate)) | ≥ 100000 |")
+print("| I.3 report from projections, p50 ms (end to end: seal, catch-up check, query) | \(String(format: "%.1f", p50)) | |")
+print("| I.3 report from projections, p99 ms | \(String(format: "%.1f", p99)) | < 20 |")
+print("| as-of replay (audit replay), events/s | \(format(replayRate)) | ≥ 200000 |")
+print("| sealing the hash chain, events/s | \(format(sealRate)) | |")
 pool.close()

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import GrantLedgerHTTP
+import Hummingbird
+import Logging
+import PostgresClient
+
+/// `grantledger serve`: the HTTP API.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API (Hummingbird); SIGTERM drains requests and stops.",
+        discussion: "See /openapi.json for the endpoints. Every route but /healthz, /readyz and /openapi.json needs a bearer token (grantledger token create).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Most database connections at once.") var maxConnections = 16
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "grantledger")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let app = buildApplication(
+            ServerConfiguration(host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections),
+            logger: logger)
+        try await app.runService()
+    }
+}
+
+/// `grantledger token create|revoke`.
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API bearer tokens (stored only as hashes).",
+        subcommands: [TokenCreate.self, TokenRevoke.self])
+}
+
+extension Role: ExpressibleByArgument {}
+
+struct TokenCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a token and print its secret once.")
+    @Option(help: "manager, auditor or viewer.") var role: Role
+    @Option(help: "A unique name; it becomes the actor of events the token records.") var name: String
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        guard (1...64).contains(name.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+            throw ValidationError("--name must be 1-64 letters, digits, '.', '_' or '-'")
+        }
+    }
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 1)
+        defer { pool.close() }
+        do {
+            let secret = try await withDatabaseErrors { try await TokenStore(pool: pool).create(name: name, role: role) }
+            print(secret)
+        } catch let error as TokenError {
+            printError("error: \(error)")
+            throw ExitCode(ExitStatus.alreadyExists)
+        }
+    }
+}
+
+struct TokenRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token by name.")
+    @Argument(help: "The token's name.") var name: String
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 1)
+        defer { pool.close() }
+        do {
+            try await withDatabaseErrors { try await TokenStore(pool: pool).revoke(name: name) }
+            print("revoked \(name)")
+        } catch let error as TokenError {
+            printError("error: \(error)")
+            throw ExitCode(ExitStatus.notFound)
+        }
+    }
+}

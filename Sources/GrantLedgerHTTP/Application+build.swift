@@ -1,0 +1,73 @@
+import EventStore
+import Foundation
+import Hummingbird
+import Logging
+import PostgresClient
+import Projections
+import ServiceLifecycle
+
+/// The OpenAPI 3.1 document of the API, kept in the repository as `openapi.json`.
+public enum OpenAPIDocument {
+    public static let json: String = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+            let data = try? Data(contentsOf: url)
+        else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }()
+}
+
+/// Settings of `grantledger serve`.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var conninfo: String
+    public var maxConnections: Int
+    public var acquireTimeout: Double
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16, acquireTimeout: Double = 5) {
+        self.host = host
+        self.port = port
+        self.conninfo = conninfo
+        self.maxConnections = maxConnections
+        self.acquireTimeout = acquireTimeout
+    }
+}
+
+/// Builds the HTTP application with its background services (projection catch-up).
+public func buildApplication(_ configuration: ServerConfiguration, logger: Logger) -> some ApplicationProtocol {
+    let pool = ConnectionPool(
+        conninfo: configuration.conninfo, maxConnections: configuration.maxConnections,
+        acquireTimeout: configuration.acquireTimeout, logger: logger)
+    let services = ServerServices(pool: pool)
+    let router = buildRouter(services)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
+        services: [ProjectionService(conninfo: configuration.conninfo, runner: services.reporter.runner, logger: logger)],
+        logger: logger)
+}
+
+/// Keeps the read models caught up: woken by NOTIFY from appends, polling every second as
+/// a fallback, reconnecting when the database comes back.
+struct ProjectionService: Service {
+    let conninfo: String
+    let runner: ProjectionRunner
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let listener = try await PostgresConnection.connect(conninfo, logger: logger)
+                try await listener.listen(EventStore.notificationChannel)
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    try await runner.catchUp()
+                    _ = try await listener.waitForNotifications(timeout: 1)
+                }
+            } catch {
+                logger.warning("projection catch-up failed; retrying", metadata: ["error.description": "\(error)"])
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+        }
+    }
+}

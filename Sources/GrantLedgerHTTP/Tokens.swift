@@ -1,0 +1,96 @@
+import Crypto
+import Foundation
+import PostgresClient
+
+/// What a token may do.
+public enum Role: String, Sendable, CaseIterable, Codable {
+    /// Sends commands; reads resources and reports.
+    case manager
+    /// Reads everything, events and audit included; never writes.
+    case auditor
+    /// Reads resources and reports.
+    case viewer
+}
+
+/// The caller behind a request.
+public struct Identity: Sendable, Hashable {
+    /// The token's name, recorded as the actor of events.
+    public var name: String
+    public var role: Role
+}
+
+/// Why a token operation failed.
+public struct TokenError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// API tokens, stored as SHA-256 hashes in `api_tokens`.
+public struct TokenStore: Sendable {
+    let pool: ConnectionPool
+
+    public init(pool: ConnectionPool) { self.pool = pool }
+
+    static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Array(secret.utf8))) }
+
+    /// Creates a token and returns its secret, which is not stored and cannot be shown again.
+    public func create(name: String, role: Role) async throws -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let secret = "glt_" + bytes.hexString
+        do {
+            _ = try await pool.withConnection { connection in
+                try await connection.query(
+                    "INSERT INTO api_tokens (name, role, token_hash) VALUES (\(name), \(role.rawValue), \(Self.hash(secret)))")
+            }
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw TokenError(description: "a token named \(name) already exists")
+        }
+        return secret
+    }
+
+    /// Revokes the token called `name`.
+    public func revoke(name: String) async throws {
+        let rows = try await pool.withConnection { connection in
+            try await connection.query("UPDATE api_tokens SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL")
+        }
+        if rows.affectedRows == 0 { throw TokenError(description: "no active token named \(name)") }
+    }
+
+    /// The identity of an active token, nil for an unknown or revoked one.
+    public func identify(secret: String) async throws -> Identity? {
+        let rows = try await pool.withConnection { connection in
+            try await connection.query(
+                "SELECT name, role FROM api_tokens WHERE token_hash = \(Self.hash(secret)) AND revoked_at IS NULL")
+        }
+        guard let row = rows.first, let role = Role(rawValue: try row.decode(String.self, 1)) else { return nil }
+        return Identity(name: try row.decode(String.self, 0), role: role)
+    }
+}
+
+/// Remembers recent token look-ups for a few seconds, so that a busy client does not cost a
+/// database round trip per request. A revocation takes effect within `ttl` seconds.
+final class TokenCache: @unchecked Sendable {
+    // Safety: `entries` is only touched under `lock`.
+    private let lock = NSLock()
+    private var entries: [[UInt8]: (identity: Identity?, expires: Date)] = [:]
+    let ttl: TimeInterval
+    let store: TokenStore
+
+    init(store: TokenStore, ttl: TimeInterval = 5) {
+        self.store = store
+        self.ttl = ttl
+    }
+
+    func identify(secret: String) async throws -> Identity? {
+        let key = TokenStore.hash(secret)
+        let now = Date()
+        if let hit = lock.withLock({ entries[key] }), hit.expires > now { return hit.identity }
+        let identity = try await store.identify(secret: secret)
+        lock.withLock {
+            if entries.count > 10_000 { entries.removeAll() }
+            entries[key] = (identity, now.addingTimeInterval(ttl))
+        }
+        return identity
+    }
+}
