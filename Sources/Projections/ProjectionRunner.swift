@@ -37,11 +37,16 @@ public struct ProjectionRunner: Sendable {
         "rm_" + projection.name + (building ? "_build" : "")
     }
 
+    /// A SQL string literal of a schema name chosen by the code (letters and underscores).
+    func sqlLiteral(_ name: String) -> String { "'" + name.replacingOccurrences(of: "'", with: "''") + "'" }
+
     /// Creates the projection's schema and tables when missing.
     func ensureSchema(_ projection: any Projection, schema: String, on connection: PostgresConnection) async throws {
         try await connection.executeScript(
             unsafeSQL: """
                 SET client_min_messages = warning;
+                -- Concurrent CREATE ... IF NOT EXISTS can still collide; one creator at a time.
+                SELECT pg_advisory_xact_lock(hashtextextended('create:' || \(sqlLiteral(schema)), 7263544));
                 CREATE SCHEMA IF NOT EXISTS \(schema);
                 CREATE TABLE IF NOT EXISTS \(schema).checkpoint (
                     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),

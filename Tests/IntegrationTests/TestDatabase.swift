@@ -54,6 +54,11 @@ struct TestDatabase: Sendable {
         return database
     }
 
+    /// As the superuser, connected to the `postgres` database (to act on this one from outside).
+    func clusterAdmin() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(try Self.environment("GRANTLEDGER_ADMIN_DATABASE_URL"))
+    }
+
     func admin() async throws -> PostgresConnection {
         try await PostgresConnection.connect(adminURL)
     }

@@ -1,0 +1,242 @@
+import EventStore
+import Foundation
+import GrantLedgerHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresClient
+import Testing
+
+/// A test database with the sample programme, tokens of every role, and the application.
+struct HTTPFixture {
+    let db: TestDatabase
+    let tokens: [Role: String]
+
+    static func make(sample: Bool = true) async throws -> HTTPFixture {
+        let db = try await TestDatabase.make()
+        if sample {
+            let result = try CLI(databaseURL: db.appURL).run(
+                ["import", CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path])
+            #expect(result.status == 0)
+            let last = try await db.committedEvents().last?.position ?? 0
+            _ = try await db.readAll(after: last - 1, count: 1)
+        }
+        let store = TokenStore(pool: db.pool)
+        var tokens: [Role: String] = [:]
+        for role in Role.allCases { tokens[role] = try await store.create(name: "t-\(role.rawValue)", role: role) }
+        return HTTPFixture(db: db, tokens: tokens)
+    }
+
+    var application: some ApplicationProtocol {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return buildApplication(ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2), logger: logger)
+    }
+
+    func headers(_ role: Role?, _ extra: HTTPFields = [:]) -> HTTPFields {
+        var fields = extra
+        if let role, let token = tokens[role] { fields[.authorization] = "Bearer \(token)" }
+        return fields
+    }
+}
+
+func json(_ buffer: ByteBuffer) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(String(buffer: buffer).utf8))) as? [String: Any] ?? [:]
+}
+
+func errorCode(_ buffer: ByteBuffer) -> String? { (json(buffer)["error"] as? [String: Any])?["code"] as? String }
+
+@Suite("HTTP API")
+struct HTTPTests {
+    @Test("health, readiness and the OpenAPI document need no token")
+    func publicEndpoints() async throws {
+        let fixture = try await HTTPFixture.make(sample: false)
+        try await fixture.application.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(json(response.body)["openapi"] as? String == "3.1.0")
+            }
+        }
+    }
+
+    @Test("the OpenAPI document lists exactly the routes the router serves")
+    func openAPICompleteness() throws {
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        let documented = Set(paths.flatMap { path, operations in operations.keys.map { "\($0.uppercased()) \(path)" } })
+        let served = Set(routeTable())
+        #expect(served.subtracting(documented).isEmpty, "undocumented: \(served.subtracting(documented))")
+        #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served))")
+    }
+
+    @Test("role matrix: each role and anonymous against each endpoint")
+    func roleMatrix() async throws {
+        let fixture = try await HTTPFixture.make()
+        // nil: allowed (2xx); otherwise the expected refusal.
+        let command = #"{"command":"evaluateApplication","applicationId":"APP-11","score":70,"evaluatedOn":"2025-05-01"}"#
+        let cases: [(String, HTTPRequest.Method, String?, [Role?: HTTPResponse.Status])] = [
+            ("/v1/commands", .post, command, [.manager: .created, .auditor: .forbidden, .viewer: .forbidden, nil: .unauthorized]),
+            ("/v1/organisations", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            ("/v1/grants/GR-01", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            ("/v1/indicators/i3?from=2024-01-01&to=2026-12-31", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            ("/v1/events?after=0&limit=5", .get, nil, [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]),
+            ("/v1/audit/verify", .get, nil, [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]),
+        ]
+        try await fixture.application.test(.router) { client in
+            for (uri, method, body, expectations) in cases {
+                for (role, status) in expectations {
+                    // Each manager command needs a fresh id so that it is accepted, not replayed.
+                    let extra: HTTPFields = method == .post ? [HTTPField.Name("Idempotency-Key")!: UUID().uuidString] : [:]
+                    try await client.execute(
+                        uri: uri, method: method, headers: fixture.headers(role, extra),
+                        body: body.map { ByteBuffer(string: $0) }
+                    ) { response in
+                        if role == .manager && method == .post {
+                            // The first manager call evaluates; the status must be a success.
+                            #expect(response.status.kind == .successful, "\(uri) as manager: \(response.status)")
+                        } else {
+                            #expect(response.status == status, "\(uri) as \(role?.rawValue ?? "anonymous")")
+                        }
+                    }
+                }
+            }
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_nope"]) {
+                #expect($0.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test("every error class maps to its status and §5 body")
+    func errorMapping() async throws {
+        let fixture = try await HTTPFixture.make()
+        let headers = fixture.headers(.manager)
+        try await fixture.application.test(.router) { client in
+            func post(_ body: String, _ extra: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String?) {
+                var all = headers
+                for field in extra { all.append(field) }
+                return try await client.execute(uri: "/v1/commands", method: .post, headers: all, body: ByteBuffer(string: body)) {
+                    ($0.status, errorCode($0.body))
+                }
+            }
+            var result = try await post("{not json")
+            #expect(result == (.badRequest, "invalid"))
+            result = try await post(#"{"command":"closeGrant","grantId":"NOPE","closedOn":"2026-01-01"}"#)
+            #expect(result == (.notFound, "notFound"))
+            result = try await post(#"{"command":"publishCall","callId":"CSOLA-2024","reference":"r","title":"t","programme":"p","publishedOn":"2025-01-01","deadline":"2025-02-01","budget":"10","minGrant":"1","maxGrant":"5","subGrantingAllowed":false}"#)
+            #expect(result == (.conflict, "alreadyExists"))
+            result = try await post(#"{"command":"disburseGrant","grantId":"GR-01","amount":"99999999","paidOn":"2025-01-01"}"#)
+            #expect(result == (.unprocessableContent, "ruleViolated"))
+            result = try await post(#"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"1","paidOn":"2025-01-01"}"#)
+            #expect(result.0 == .created)
+            result = try await post(#"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"2","paidOn":"2025-01-01"}"#)
+            #expect(result == (.conflict, "conflict"))
+            let huge = String(repeating: "x", count: ServerLimits.maxBodyBytes + 10)
+            result = try await post(#"{"command":"closeCall","callId":"\#(huge)"}"#)
+            #expect(result == (.contentTooLarge, "payloadTooLarge"))
+            try await client.execute(uri: "/v1/grants/NOPE", method: .get, headers: headers) { response in
+                #expect(response.status == .notFound)
+                #expect(errorCode(response.body) == "notFound")
+            }
+            try await client.execute(uri: "/v1/indicators/i3?from=2025-13-01&to=2025-12-31", method: .get, headers: headers) {
+                #expect($0.status == .badRequest)
+            }
+        }
+    }
+
+    @Test("the Idempotency-Key header makes a command idempotent")
+    func idempotencyHeader() async throws {
+        let fixture = try await HTTPFixture.make()
+        let body = ByteBuffer(string: #"{"command":"disburseGrant","grantId":"GR-02","amount":"10","paidOn":"2025-01-01"}"#)
+        let headers = fixture.headers(.manager, [HTTPField.Name("Idempotency-Key")!: "tranche-77"])
+        try await fixture.application.test(.router) { client in
+            let first = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) { $0 }
+            let second = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) { $0 }
+            #expect(first.status == .created)
+            #expect(second.status == .ok)
+            #expect(json(second.body)["replayed"] as? Bool == true)
+            let positions = { (buffer: ByteBuffer) in (json(buffer)["events"] as? [[String: Any]])?.compactMap { $0["position"] as? Int } }
+            #expect(positions(first.body) == positions(second.body))
+        }
+        let tranches = try await fixture.db.committedEvents().filter { $0.streamID == "grant-GR-02" && $0.type == "GrantTrancheDisbursed" }
+        #expect(tranches.count == 3)
+    }
+
+    @Test("cursor pagination walks every item once")
+    func pagination() async throws {
+        let fixture = try await HTTPFixture.make()
+        let seen = try await fixture.application.test(.router) { client in
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let uri = "/v1/organisations?limit=7" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.viewer)) { json($0.body) }
+                let items = page["items"] as? [[String: Any]] ?? []
+                #expect(items.count <= 7)
+                seen += items.compactMap { $0["organisationId"] as? String }
+                cursor = page["nextCursor"] as? String
+            } while cursor != nil
+            let filtered = try await client.execute(uri: "/v1/sub-grants?grantId=GR-01&limit=500", method: .get, headers: fixture.headers(.viewer)) {
+                json($0.body)["items"] as? [[String: Any]] ?? []
+            }
+            #expect(!filtered.isEmpty)
+            #expect(filtered.allSatisfy { ($0["award"] as? [String: Any])?["grantId"] as? String == "GR-01" })
+            return seen
+        }
+        let registered = try await fixture.db.committedEvents().filter { $0.type == "OrganisationRegistered" }.count
+        #expect(seen.count == registered)
+        #expect(Set(seen).count == seen.count)
+        #expect(seen == seen.sorted())
+    }
+
+    @Test("I.3 as JSON and CSV, and events after a position")
+    func reportsAndEvents() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            let report = try await client.execute(uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31&asOf=200", method: .get, headers: fixture.headers(.viewer)) {
+                json($0.body)
+            }
+            #expect(report["indicator"] as? String == "I.3")
+            #expect((report["asOf"] as? [String: Any])?["position"] as? Int == 200)
+            #expect((report["byRegion"] as? [String: Any])?.count == 20)
+            let csv = try await client.execute(
+                uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31", method: .get,
+                headers: fixture.headers(.viewer, [.accept: "text/csv"])
+            ) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/csv") == true)
+                return String(buffer: response.body)
+            }
+            #expect(csv.hasPrefix("Section,"))
+            #expect(csv.contains("\nTotal,"))
+            let events = try await client.execute(uri: "/v1/events?after=10&limit=5", method: .get, headers: fixture.headers(.auditor)) { json($0.body) }
+            let list = events["events"] as? [[String: Any]] ?? []
+            #expect(list.compactMap { $0["position"] as? Int } == [11, 12, 13, 14, 15])
+            #expect(events["next"] as? Int == 15)
+        }
+    }
+
+    @Test("503 while the database refuses connections, and recovery without a restart")
+    func databaseOutage() async throws {
+        let fixture = try await HTTPFixture.make(sample: false)
+        let admin = try await fixture.db.clusterAdmin()
+        try await fixture.application.test(.router) { client in
+            let headers = fixture.headers(.viewer)
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) { #expect($0.status == .ok) }
+            // Take this database away: refuse new connections and end the open ones.
+            try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(fixture.db.name) ALLOW_CONNECTIONS false"))
+            try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(fixture.db.name) AND pid <> pg_backend_pid()")
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_unknown_while_down"]) {
+                #expect($0.status == .serviceUnavailable)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
+            // Bring it back: the same application answers again.
+            try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(fixture.db.name) ALLOW_CONNECTIONS true"))
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) { #expect($0.status == .ok) }
+        }
+    }
+}
