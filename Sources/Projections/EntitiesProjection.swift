@@ -6,6 +6,7 @@ import PostgresClient
 /// sub-grant, one JSON document per entity (`rm_entities.entities`), with the parent and
 /// status extracted for filtering.
 public struct EntitiesProjection: Projection {
+    public let mainTable = "entities"
     public let name = "entities"
 
     public init() {}
@@ -79,10 +80,15 @@ public struct EntitiesProjection: Projection {
         async throws
     {
         guard !keys.isEmpty else { return }
+        let pairs = keys.sorted().map { $0.split(separator: ":", maxSplits: 1).map(String.init) }
+        // A join on (kind, id), so the primary key index serves every look-up.
         let rows = try await connection.query(
             PostgresQuery(
-                unsafeSQL: "SELECT kind, id, doc FROM \(schema).entities WHERE kind || ':' || id = ANY($1::text[])",
-                bindings: [textArray(keys.sorted())]))
+                unsafeSQL: """
+                    SELECT e.kind, e.id, e.doc FROM \(schema).entities e
+                    JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON e.kind = k.kind AND e.id = k.id
+                    """,
+                bindings: [textArray(pairs.map { $0[0] }), textArray(pairs.map { $0[1] })]))
         let decoder = JSONDecoder()
         for row in rows {
             let id = try row.decode(String.self, 1)
@@ -195,7 +201,33 @@ public struct EntitiesProjection: Projection {
         }
     }
 
-    private func save(_ w: Working, schema: String, on connection: PostgresConnection) async throws {
+    public func makeBulkBuilder() -> any BulkProjectionBuilder { Bulk(projection: self) }
+
+    /// The whole log in one working set: nothing to load, every entity written once.
+    final class Bulk: BulkProjectionBuilder {
+        let projection: EntitiesProjection
+        var working = Working()
+
+        init(projection: EntitiesProjection) { self.projection = projection }
+
+        func add(_ batch: [ProjectedEvent]) {
+            for projected in batch { EntitiesProjection.evolve(&working, with: projected.event) }
+        }
+
+        func write(schema: String, on connection: PostgresConnection) async throws {
+            let keys = working.changed.sorted()
+            var start = 0
+            while start < keys.count {
+                let end = min(start + 10_000, keys.count)
+                var chunk = working
+                chunk.changed = Set(keys[start..<end])
+                try await projection.save(chunk, schema: schema, on: connection)
+                start = end
+            }
+        }
+    }
+
+    func save(_ w: Working, schema: String, on connection: PostgresConnection) async throws {
         guard !w.changed.isEmpty else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -10,6 +10,7 @@ import PostgresClient
 /// cut-off P reads the rows at or before P whose cancellation (if any) is after P: the same
 /// table answers the head and every past point, a bitemporal read model.
 public struct I3Projection: Projection {
+    public let mainTable = "accesses"
     public let name = "i3"
 
     public init() {}
@@ -61,61 +62,20 @@ public struct I3Projection: Projection {
         var small: Bool
     }
 
-    public func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws {
-        // What this batch needs to know from before it.
-        var organisationIds = Set<String>()
-        var callIds = Set<String>()
-        for projected in batch {
-            switch projected.event {
-            case .organisationRegistered(let e): organisationIds.insert(e.organisationId)
-            case .organisationProfileUpdated(let e): organisationIds.insert(e.organisationId)
-            case .grantAwarded(let e):
-                organisationIds.formUnion(e.members.map(\.organisationId))
-                callIds.insert(e.callId)
-            case .subGrantAwarded(let e):
-                organisationIds.insert(e.organisationId)
-                callIds.insert(e.callId)
-            default: break
-            }
-        }
-        let decoder = JSONDecoder()
+    /// What a batch (or, in a rebuild, the whole log) changes, kept in memory until written.
+    struct Working {
         var profiles: [String: OrganisationProfile] = [:]
-        if !organisationIds.isEmpty {
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT organisation_id, doc FROM \(schema).profiles WHERE organisation_id = ANY($1::text[])",
-                    bindings: [textArray(organisationIds.sorted())]))
-            for row in rows {
-                profiles[try row.decode(String.self, 0)] = try decoder.decode(
-                    OrganisationProfile.self, from: Data(try row.decode(String.self, 1).utf8))
-            }
-        }
         var programmes: [String: String] = [:]
-        if !callIds.isEmpty {
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT call_id, programme FROM \(schema).calls WHERE call_id = ANY($1::text[])",
-                    bindings: [textArray(callIds.sorted())]))
-            for row in rows { programmes[try row.decode(String.self, 0)] = try row.decode(String.self, 1) }
-        }
         var rules = ReportingRules.initial
-        let ruleRows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT small_max_annual_budget_cents, small_max_staff FROM \(schema).rules
-                    ORDER BY position DESC LIMIT 1
-                    """))
-        if let row = ruleRows.first {
-            rules = ReportingRules(
-                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
-        }
-
         var changedProfiles = Set<String>()
         var newRules: [(Int64, ReportingRules)] = []
         var newCalls: [(String, String)] = []
         var accesses: [AccessRow] = []
+        var accessBySubGrant: [String: Int] = [:]
+        /// Cancellations of sub-grants whose access row was written by an earlier batch.
         var cancellations: [(subGrantId: String, position: Int64)] = []
-        for projected in batch {
+
+        mutating func evolve(_ projected: ProjectedEvent) {
             let position = projected.position
             switch projected.event {
             case .organisationRegistered(let e):
@@ -140,14 +100,15 @@ public struct I3Projection: Projection {
                             cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
                 }
             case .subGrantAwarded(let e):
-                guard let profile = profiles[e.organisationId] else { continue }
+                guard let profile = profiles[e.organisationId] else { return }
+                accessBySubGrant[e.subGrantId] = accesses.count
                 accesses.append(
                     AccessRow(
                         position: position, organisationId: e.organisationId, channel: .subGrant, date: e.awardedOn,
                         callId: e.callId, programme: programmes[e.callId] ?? "", subGrantId: e.subGrantId,
                         cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
             case .subGrantCancelled(let e):
-                if let index = accesses.firstIndex(where: { $0.subGrantId == e.subGrantId }) {
+                if let index = accessBySubGrant[e.subGrantId] {
                     accesses[index].cancelledPosition = position
                 } else {
                     cancellations.append((e.subGrantId, position))
@@ -156,33 +117,105 @@ public struct I3Projection: Projection {
                 break
             }
         }
+    }
 
+    public func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws {
+        // What this batch needs to know from before it.
+        var organisationIds = Set<String>()
+        var callIds = Set<String>()
+        for projected in batch {
+            switch projected.event {
+            case .organisationRegistered(let e): organisationIds.insert(e.organisationId)
+            case .organisationProfileUpdated(let e): organisationIds.insert(e.organisationId)
+            case .grantAwarded(let e):
+                organisationIds.formUnion(e.members.map(\.organisationId))
+                callIds.insert(e.callId)
+            case .subGrantAwarded(let e):
+                organisationIds.insert(e.organisationId)
+                callIds.insert(e.callId)
+            default: break
+            }
+        }
+        var working = Working()
+        let decoder = JSONDecoder()
+        if !organisationIds.isEmpty {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT organisation_id, doc FROM \(schema).profiles WHERE organisation_id = ANY($1::text[])",
+                    bindings: [textArray(organisationIds.sorted())]))
+            for row in rows {
+                working.profiles[try row.decode(String.self, 0)] = try decoder.decode(
+                    OrganisationProfile.self, from: Data(try row.decode(String.self, 1).utf8))
+            }
+        }
+        if !callIds.isEmpty {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT call_id, programme FROM \(schema).calls WHERE call_id = ANY($1::text[])",
+                    bindings: [textArray(callIds.sorted())]))
+            for row in rows { working.programmes[try row.decode(String.self, 0)] = try row.decode(String.self, 1) }
+        }
+        let ruleRows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT small_max_annual_budget_cents, small_max_staff FROM \(schema).rules
+                    ORDER BY position DESC LIMIT 1
+                    """))
+        if let row = ruleRows.first {
+            working.rules = ReportingRules(
+                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
+        }
+        for projected in batch { working.evolve(projected) }
+        try await write(working, schema: schema, on: connection)
+    }
+
+    public func makeBulkBuilder() -> any BulkProjectionBuilder { Bulk(projection: self) }
+
+    /// The whole log in one working set, written once.
+    final class Bulk: BulkProjectionBuilder {
+        let projection: I3Projection
+        var working = Working()
+
+        init(projection: I3Projection) { self.projection = projection }
+
+        func add(_ batch: [ProjectedEvent]) {
+            for projected in batch { working.evolve(projected) }
+        }
+
+        func write(schema: String, on connection: PostgresConnection) async throws {
+            try await projection.write(working, schema: schema, on: connection)
+        }
+    }
+
+    func write(_ working: Working, schema: String, on connection: PostgresConnection) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        if !changedProfiles.isEmpty {
-            let ids = changedProfiles.sorted()
-            let docs = try ids.map { String(decoding: try encoder.encode(profiles[$0]), as: UTF8.self) }
+        let ids = working.changedProfiles.sorted()
+        for chunk in stride(from: 0, to: ids.count, by: 10_000).map({ ids[$0..<min($0 + 10_000, ids.count)] }) {
+            let docs = try chunk.map { String(decoding: try encoder.encode(working.profiles[$0]), as: UTF8.self) }
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
                         INSERT INTO \(schema).profiles (organisation_id, doc)
                         SELECT i, d::jsonb FROM unnest($1::text[], $2::text[]) AS t(i, d)
                         ON CONFLICT (organisation_id) DO UPDATE SET doc = excluded.doc
-                        """, bindings: [textArray(ids), textArray(docs)]))
+                        """, bindings: [textArray(Array(chunk)), textArray(docs)]))
         }
-        for (position, value) in newRules {
+        for (position, value) in working.newRules {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "INSERT INTO \(schema).rules VALUES ($1, $2, $3)",
                     bindings: [String(position), String(value.smallMaxAnnualBudgetEur.cents), String(value.smallMaxStaff)]))
         }
-        for (callId, programme) in newCalls {
+        for (callId, programme) in working.newCalls {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "INSERT INTO \(schema).calls VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     bindings: [callId, programme]))
         }
-        if !accesses.isEmpty {
+        let all = working.accesses
+        for start in stride(from: 0, to: all.count, by: 10_000) {
+            let accesses = all[start..<min(start + 10_000, all.count)]
             func column(_ value: (AccessRow) -> String?) -> String { textArray(accesses.map(value)) }
             try await connection.query(
                 PostgresQuery(
@@ -201,7 +234,7 @@ public struct I3Projection: Projection {
                         column(\.profile.registrationStatus.rawValue),
                     ]))
         }
-        for cancellation in cancellations {
+        for cancellation in working.cancellations {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "UPDATE \(schema).accesses SET cancelled_position = $1 WHERE sub_grant_id = $2",

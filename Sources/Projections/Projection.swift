@@ -16,10 +16,22 @@ public struct ProjectedEvent: Sendable {
 public protocol Projection: Sendable {
     /// Short name: the schema is `rm_<name>`.
     var name: String { get }
+    /// The largest table, analysed after a rebuild.
+    var mainTable: String { get }
     /// `CREATE TABLE IF NOT EXISTS` statements for the schema (its name is given).
     func createTables(schema: String) -> String
     /// Projects a batch of consecutive events.
     func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws
+    /// A builder that projects the whole log in memory and writes it once, for rebuilds
+    /// into an empty schema.
+    func makeBulkBuilder() -> any BulkProjectionBuilder
+}
+
+/// Builds a projection from scratch in memory: `add` every batch in log order, then
+/// `write` into the empty schema.
+public protocol BulkProjectionBuilder: AnyObject {
+    func add(_ batch: [ProjectedEvent])
+    func write(schema: String, on connection: PostgresConnection) async throws
 }
 
 /// PostgreSQL text form of a `text[]`.

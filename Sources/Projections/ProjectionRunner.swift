@@ -140,6 +140,10 @@ public struct ProjectionRunner: Sendable {
 
     /// Replays the log into fresh tables while the live ones keep answering, then swaps
     /// them in one transaction.
+    ///
+    /// The bulk of the log is read once, decoded once, projected in memory by every chosen
+    /// projection and written in large statements; the events that arrive meanwhile are
+    /// then projected incrementally while holding the live lock, just before the swap.
     /// - Parameter names: the projections to rebuild (all when empty).
     public func rebuild(_ names: [String] = [], progress: @Sendable (String, Int64, Int64) -> Void = { _, _, _ in })
         async throws
@@ -147,15 +151,40 @@ public struct ProjectionRunner: Sendable {
         let chosen = names.isEmpty ? projections : projections.filter { names.contains($0.name) }
         try await pool.withConnection { connection in
             for projection in chosen {
-                let live = Self.schema(projection)
                 let build = Self.schema(projection, building: true)
                 try await connection.executeScript(
                     unsafeSQL: "SET client_min_messages = warning; DROP SCHEMA IF EXISTS \(build) CASCADE;")
                 try await ensureSchema(projection, schema: build, on: connection)
-                // Bulk of the work, outside any lock on the live schema.
-                let goal = try await Self.readableHead(on: connection)
-                try await run(projection, schema: build, upTo: goal, on: connection, progress: progress)
-                // Swap: hold the live lock, take the last events, rename.
+            }
+            let goal = try await Self.readableHead(on: connection)
+            let builders = chosen.map { $0.makeBulkBuilder() }
+            var after: Int64 = 0
+            while after < goal {
+                let events = try await EventStore.readAll(on: connection, after: after, limit: 20_000, upTo: goal)
+                guard let last = events.last else { break }
+                var batch: [ProjectedEvent] = []
+                batch.reserveCapacity(events.count)
+                for event in events {
+                    guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
+                    batch.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
+                }
+                for builder in builders { builder.add(batch) }
+                after = last.position
+                progress("rebuild", after, goal)
+            }
+            for (projection, builder) in zip(chosen, builders) {
+                let build = Self.schema(projection, building: true)
+                try await connection.transaction { connection in
+                    try await builder.write(schema: build, on: connection)
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]))
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(build).\(projection.mainTable)"))
+            }
+            for projection in chosen {
+                let live = Self.schema(projection)
+                let build = Self.schema(projection, building: true)
+                // Swap: hold the live lock, project what arrived meanwhile, rename.
                 try await connection.transaction { connection in
                     try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(live), 7263544))")
                     let head = try await Self.readableHead(on: connection)
