@@ -40,12 +40,23 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         acquireTimeout: configuration.acquireTimeout, logger: logger)
     let services = ServerServices(pool: pool)
     let router = buildRouter(services)
-    return Application(
+    var app = Application(
         router: router,
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
         services: [ProjectionService(conninfo: configuration.conninfo, runner: services.reporter.runner, logger: logger)],
         logger: logger)
+    // Serve no figure from a read model far behind the log: catch up once before listening
+    // (a database that is down now only delays this; the background service retries).
+    app.beforeServerStarts {
+        do {
+            let head = try await services.store.seal()
+            try await services.reporter.runner.catchUp(upTo: head.position)
+        } catch {
+            logger.warning("could not catch up before serving", metadata: ["error.description": "\(error)"])
+        }
+    }
+    return app
 }
 
 /// Keeps the read models caught up: woken by NOTIFY from appends, polling every second as
@@ -61,7 +72,9 @@ struct ProjectionService: Service {
                 let listener = try await PostgresConnection.connect(conninfo, logger: logger)
                 try await listener.listen(EventStore.notificationChannel)
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    try await runner.catchUp()
+                    // Seal first, so every projected position has its chain hash for asOf.
+                    let head = try await EventStore(pool: runner.pool).seal()
+                    try await runner.catchUp(upTo: head.position)
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }
             } catch {

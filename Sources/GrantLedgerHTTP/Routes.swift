@@ -159,7 +159,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             }
             cutOff = parsed
         }
-        let report = try await services.reporter.report(
+        let report = try await services.reporter.reportFromReadModel(
             I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff: cutOff)
         if request.headers[.accept]?.contains("text/csv") == true {
             return Response(

@@ -61,11 +61,38 @@ public struct I3Reporter: Sendable {
     public let pool: ConnectionPool
     public let runner: ProjectionRunner
     let store: EventStore
+    private let cache = ReportCache()
 
     public init(pool: ConnectionPool) {
         self.pool = pool
         self.runner = ProjectionRunner(pool: pool)
         self.store = EventStore(pool: pool)
+    }
+
+    /// Answers from the read model as it stands, for a server whose background service
+    /// keeps it sealed and caught up: the head is the projection's checkpoint. Reports are
+    /// immutable for a given query and cut-off, so repeated ones come from memory.
+    /// A cut-off beyond the checkpoint falls back to `report(_:cutOff:)`.
+    public func reportFromReadModel(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
+        let checkpoint = try await runner.checkpoint(of: "i3")
+        let cut: Int64
+        switch cutOff {
+        case .head: cut = checkpoint
+        case .position(let position) where position <= checkpoint: cut = position
+        case .time(let time):
+            let position = try await store.position(atOrBefore: time)
+            guard position <= checkpoint else { return try await report(query, cutOff: cutOff) }
+            cut = position
+        default: return try await report(query, cutOff: cutOff)
+        }
+        if let cached = cache.get(query, cut) { return cached }
+        let report = try await pool.withConnection { connection in
+            let asOf = try await Self.asOf(cut, on: connection)
+            let figures = try await Self.figures(query, cutoff: asOf.position, schema: "rm_i3", on: connection)
+            return I3Report(query: query, asOf: asOf, figures: figures)
+        }
+        cache.put(query, cut, report)
+        return report
     }
 
     /// Seals the chain, catches the projections up to the sealed head, and reports.
@@ -254,5 +281,26 @@ extension I3Report {
             out.append("  \(code)  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.byRegion[code] ?? 0)")
         }
         return out.joined(separator: "\n")
+    }
+}
+
+/// Recent reports by (query, cut-off). A report for a given query and cut-off never
+/// changes, so entries need no invalidation; the cache only bounds its size.
+final class ReportCache: @unchecked Sendable {
+    // Safety: `entries` is only touched under `lock`.
+    private struct Key: Hashable {
+        let query: I3Query
+        let cut: Int64
+    }
+    private let lock = NSLock()
+    private var entries: [Key: I3Report] = [:]
+
+    func get(_ query: I3Query, _ cut: Int64) -> I3Report? { lock.withLock { entries[Key(query: query, cut: cut)] } }
+
+    func put(_ query: I3Query, _ cut: Int64, _ report: I3Report) {
+        lock.withLock {
+            if entries.count >= 1_000 { entries.removeAll() }
+            entries[Key(query: query, cut: cut)] = report
+        }
     }
 }

@@ -23,6 +23,7 @@ public struct ProjectionRunner: Sendable {
     public let projections: [any Projection]
     public var batchSize = 5_000
     let logger: Logger
+    private let ensured = EnsuredSchemas()
 
     public init(pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard, logger: Logger = Logger(label: "grantledger.projections")) {
         self.pool = pool
@@ -70,9 +71,27 @@ public struct ProjectionRunner: Sendable {
             }
             for projection in projections {
                 let schema = Self.schema(projection)
-                try await ensureSchema(projection, schema: schema, on: connection)
+                if !ensured.contains(schema) {
+                    try await ensureSchema(projection, schema: schema, on: connection)
+                    ensured.insert(schema)
+                }
+                // Cheap check first: most calls find the projection already caught up.
+                let checkpoint = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
+                if checkpoint >= goal { continue }
                 try await run(projection, schema: schema, upTo: goal, on: connection, progress: progress)
             }
+        }
+    }
+
+    /// The checkpoint of one projection (0 when it does not exist yet).
+    public func checkpoint(of name: String) async throws -> Int64 {
+        try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = \("rm_" + name)")
+            guard try rows[0].decode(Int.self, 0) > 0 else { return 0 }
+            return try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM rm_\(name).checkpoint"))[0]
+                .decode(Int64.self, 0)
         }
     }
 
@@ -200,4 +219,14 @@ public struct ProjectionRunner: Sendable {
             }
         }
     }
+}
+
+/// Schemas this runner has already created, so that it does not send DDL on every call.
+final class EnsuredSchemas: @unchecked Sendable {
+    // Safety: `names` is only touched under `lock`.
+    private let lock = NSLock()
+    private var names = Set<String>()
+
+    func contains(_ name: String) -> Bool { lock.withLock { names.contains(name) } }
+    func insert(_ name: String) { lock.withLock { _ = names.insert(name) } }
 }
