@@ -44,7 +44,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         router: router,
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
-        services: [ProjectionService(conninfo: configuration.conninfo, runner: services.reporter.runner, logger: logger)],
+        services: [ProjectionService(conninfo: configuration.conninfo, reporter: services.reporter, logger: logger)],
         logger: logger)
     // Serve no figure from a read model far behind the log: catch up once before listening
     // (a database that is down now only delays this; the background service retries).
@@ -52,6 +52,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         do {
             let head = try await services.store.seal()
             try await services.reporter.runner.catchUp(upTo: head.position)
+            services.reporter.knownHead.update(head.position)
         } catch {
             logger.warning("could not catch up before serving", metadata: ["error.description": "\(error)"])
         }
@@ -63,8 +64,10 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 /// a fallback, reconnecting when the database comes back.
 struct ProjectionService: Service {
     let conninfo: String
-    let runner: ProjectionRunner
+    let reporter: I3Reporter
     let logger: Logger
+
+    var runner: ProjectionRunner { reporter.runner }
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -75,6 +78,7 @@ struct ProjectionService: Service {
                     // Seal first, so every projected position has its chain hash for asOf.
                     let head = try await EventStore(pool: runner.pool).seal()
                     try await runner.catchUp(upTo: head.position)
+                    reporter.knownHead.update(head.position)
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }
             } catch {

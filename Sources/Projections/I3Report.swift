@@ -62,6 +62,11 @@ public struct I3Reporter: Sendable {
     public let runner: ProjectionRunner
     let store: EventStore
     private let cache = ReportCache()
+    /// The qualifying accesses in memory, for `reportFromReadModel`.
+    public let memory = I3MemoryIndex()
+    /// Set by a background service that keeps the read model sealed and caught up: the
+    /// position it last reached, so requests need not ask the database.
+    public let knownHead = KnownHead()
 
     public init(pool: ConnectionPool) {
         self.pool = pool
@@ -74,7 +79,12 @@ public struct I3Reporter: Sendable {
     /// immutable for a given query and cut-off, so repeated ones come from memory.
     /// A cut-off beyond the checkpoint falls back to `report(_:cutOff:)`.
     public func reportFromReadModel(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
-        let checkpoint = try await runner.checkpoint(of: "i3")
+        let checkpoint: Int64
+        if let known = knownHead.value {
+            checkpoint = known
+        } else {
+            checkpoint = try await runner.checkpoint(of: "i3")
+        }
         let cut: Int64
         switch cutOff {
         case .head: cut = checkpoint
@@ -88,8 +98,8 @@ public struct I3Reporter: Sendable {
         if let cached = cache.get(query, cut) { return cached }
         let report = try await pool.withConnection { connection in
             let asOf = try await Self.asOf(cut, on: connection)
-            let figures = try await Self.figures(query, cutoff: asOf.position, schema: "rm_i3", on: connection)
-            return I3Report(query: query, asOf: asOf, figures: figures)
+            try await memory.refresh(upTo: checkpoint, on: connection)
+            return I3Report(query: query, asOf: asOf, figures: memory.figures(query, cutoff: asOf.position))
         }
         cache.put(query, cut, report)
         return report
@@ -303,4 +313,17 @@ final class ReportCache: @unchecked Sendable {
             entries[Key(query: query, cut: cut)] = report
         }
     }
+}
+
+/// The read-model position a background service last reached (nil until it reports one).
+public final class KnownHead: @unchecked Sendable {
+    // Safety: `position` is only touched under `lock`.
+    private let lock = NSLock()
+    private var position: Int64?
+
+    public init() {}
+
+    public var value: Int64? { lock.withLock { position } }
+
+    public func update(_ value: Int64) { lock.withLock { position = max(position ?? 0, value) } }
 }
