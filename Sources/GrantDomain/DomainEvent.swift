@@ -69,10 +69,20 @@ public enum DomainEvent: Sendable, Hashable {
         }
     }
 
-    /// The data as a JSON object text.
-    public var dataJSON: String {
+    /// One decoder for every event: creating one per call costs more than decoding.
+    /// Decoding does not mutate it, so sharing it across threads is safe.
+    nonisolated(unsafe) static let sharedDecoder = JSONDecoder()
+
+    /// One encoder for every event, configured once and never changed afterwards.
+    nonisolated(unsafe) static let sharedEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// The data as a JSON object text.
+    public var dataJSON: String {
+        let encoder = Self.sharedEncoder
         let data: Data?
         switch self {
         case .organisationRegistered(let e): data = try? encoder.encode(e)
@@ -100,7 +110,7 @@ public enum DomainEvent: Sendable, Hashable {
     /// Decodes a stored event; nil for a type this version does not know.
     /// - Throws: when the data does not fit the type.
     public static func decode(type: String, data: String) throws -> DomainEvent? {
-        let decoder = JSONDecoder()
+        let decoder = sharedDecoder
         let bytes = Data(data.utf8)
         func d<T: Decodable>(_ t: T.Type) throws -> T { try decoder.decode(t, from: bytes) }
         switch type {

@@ -177,6 +177,8 @@ public struct ProjectionRunner: Sendable {
             }
             let goal = try await Self.readableHead(on: connection)
             let builders = chosen.map { $0.makeBulkBuilder() }
+            let started = Date()
+            var projecting: TimeInterval = 0
             var after: Int64 = 0
             while after < goal {
                 let events = try await EventStore.readAll(on: connection, after: after, limit: 20_000, upTo: goal)
@@ -187,12 +189,21 @@ public struct ProjectionRunner: Sendable {
                     guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
                     batch.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
                 }
+                let projectStart = Date()
                 for builder in builders { builder.add(batch) }
+                projecting += Date().timeIntervalSince(projectStart)
                 after = last.position
                 progress("rebuild", after, goal)
             }
+            let read = Date().timeIntervalSince(started)
             for (projection, builder) in zip(chosen, builders) {
                 let build = Self.schema(projection, building: true)
+                let writeStart = Date()
+                defer {
+                    logger.info(
+                        "rebuild wrote projection",
+                        metadata: ["projection.name": "\(projection.name)", "seconds": "\(Int(Date().timeIntervalSince(writeStart) * 1000) / 1000)"])
+                }
                 try await connection.transaction { connection in
                     try await builder.write(schema: build, on: connection)
                     try await connection.query(
@@ -200,6 +211,9 @@ public struct ProjectionRunner: Sendable {
                 }
                 try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(build).\(projection.mainTable)"))
             }
+            logger.info(
+                "rebuild read the log",
+                metadata: ["events.last": "\(after)", "seconds.total": "\(Int(read))", "seconds.projecting": "\(Int(projecting))"])
             for projection in chosen {
                 let live = Self.schema(projection)
                 let build = Self.schema(projection, building: true)
