@@ -83,7 +83,7 @@ public struct EventStore: Sendable {
             } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
                 continue
             } catch let error as PostgresError
-                where error.isUniqueViolation && error.constraint == "events_stream_version_key" && acceptsAnyVersion && attempt < 10
+                where error.isUniqueViolation && error.constraint == "events_stream_version_key" && acceptsAnyVersion && attempt < 50
             {
                 // Another writer took the next version of a stream this append does not
                 // pin: take the version after it.

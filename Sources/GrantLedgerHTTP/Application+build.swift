@@ -52,6 +52,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         do {
             let head = try await services.store.seal()
             try await services.reporter.runner.catchUp(upTo: head.position)
+            try await services.pool.withConnection { try await services.reporter.memory.refresh(upTo: head.position, on: $0) }
             services.reporter.knownHead.update(head.position)
         } catch {
             logger.warning("could not catch up before serving", metadata: ["error.description": "\(error)"])
@@ -78,6 +79,8 @@ struct ProjectionService: Service {
                     // Seal first, so every projected position has its chain hash for asOf.
                     let head = try await EventStore(pool: runner.pool).seal()
                     try await runner.catchUp(upTo: head.position)
+                    // Keep the in-memory I.3 index warm, so requests never wait for a load.
+                    try await runner.pool.withConnection { try await reporter.memory.refresh(upTo: head.position, on: $0) }
                     reporter.knownHead.update(head.position)
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }

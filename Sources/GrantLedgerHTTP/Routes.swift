@@ -15,6 +15,7 @@ public struct ServerServices: Sendable {
     public let store: EventStore
     public let reporter: I3Reporter
     let tokens: TokenCache
+    let renderedReports = RenderedReports()
 
     public init(pool: ConnectionPool) {
         self.pool = pool
@@ -161,12 +162,11 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         }
         let report = try await services.reporter.reportFromReadModel(
             I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff: cutOff)
-        if request.headers[.accept]?.contains("text/csv") == true {
-            return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: report.csv)))
-        }
-        return jsonResponse(.ok, report.json)
+        let csv = request.headers[.accept]?.contains("text/csv") == true
+        let body = services.renderedReports.body(for: report, csv: csv)
+        return Response(
+            status: .ok, headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: body))
     }
 
     router.get("/v1/events") { request, context in
@@ -241,4 +241,28 @@ func listResources(
         next = "\"" + Data(last.utf8).base64EncodedString() + "\""
     }
     return jsonResponse(.ok, "{\"items\": [\(items.joined(separator: ", "))], \"nextCursor\": \(next)}")
+}
+
+/// Rendered report bodies by (query, cut-off, format): a report never changes for a given
+/// cut-off, so the bytes can be reused as they are.
+final class RenderedReports: @unchecked Sendable {
+    // Safety: `bodies` is only touched under `lock`.
+    private struct Key: Hashable {
+        let query: I3Query
+        let position: Int64
+        let csv: Bool
+    }
+    private let lock = NSLock()
+    private var bodies: [Key: ByteBuffer] = [:]
+
+    func body(for report: I3Report, csv: Bool) -> ByteBuffer {
+        let key = Key(query: report.query, position: report.asOf.position, csv: csv)
+        if let hit = lock.withLock({ bodies[key] }) { return hit }
+        let body = ByteBuffer(string: csv ? report.csv : report.json)
+        lock.withLock {
+            if bodies.count >= 1_000 { bodies.removeAll() }
+            bodies[key] = body
+        }
+        return body
+    }
 }

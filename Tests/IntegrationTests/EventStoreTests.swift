@@ -71,6 +71,22 @@ struct EventStoreTests {
         #expect(winners >= 15)
     }
 
+    @Test("appends that accept any version all land, with contiguous versions")
+    func anyVersionAppends() async throws {
+        let db = try await TestDatabase.make()
+        let store = db.store
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<10 { _ = try await store.append([event("shared")]) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stream = try await store.readStream("shared")
+        #expect(stream.map(\.streamVersion) == Array(1...80))
+    }
+
     @Test("re-appending with a used command id returns the first result and writes nothing")
     func idempotentAppend() async throws {
         let db = try await TestDatabase.make()
