@@ -14,7 +14,10 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state="$repo/.pgdata"
+# The cluster's folder: .pgdata/cluster, or a folder under /var/tmp when the postgres OS
+# user cannot reach the repository (recorded in .pgdata/datadir).
 data="$state/cluster"
+[ -f "$state/datadir" ] && data=$(cat "$state/datadir")
 envfile="$state/env"
 
 log() { printf 'db: %s\n' "$*" >&2; }
@@ -76,9 +79,15 @@ up() {
     mkdir -p "$state"
     if [ "$(id -u)" -eq 0 ]; then
         chown postgres "$state"
-        if ! runuser -u postgres -- test -w "$state"; then
-            log "the postgres OS user cannot write to $state"
-            exit 1
+        if ! runuser -u postgres -- test -w "$state" && [ ! -f "$state/datadir" ]; then
+            local fallback
+            fallback="/var/tmp/grantledger-$(printf '%s' "$repo" | md5sum | cut -c1-12)"
+            mkdir -p "$fallback"
+            chown postgres "$fallback"
+            chmod 700 "$fallback"
+            data="$fallback/cluster"
+            echo "$data" >"$state/datadir"
+            log "the postgres OS user cannot reach $state; the cluster lives in $fallback"
         fi
     fi
     if [ ! -f "$envfile" ]; then
@@ -113,7 +122,7 @@ ENV
             exit 1
         fi
         log "starting PostgreSQL on 127.0.0.1:$port"
-        as_pg "$bin/pg_ctl" -D "$data" -l "$state/server.log" -w -t 60 \
+        as_pg "$bin/pg_ctl" -D "$data" -l "$data/../postgres.log" -w -t 60 \
             -o "-p $port -k $socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
     fi
     local psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$socket" -p "$port" -U postgres)
@@ -163,6 +172,9 @@ wipe() {
         . "$envfile"
         rm -rf "$PGSOCKET_GRANTLEDGER"
     fi
+    case "$data" in
+        /var/tmp/grantledger-*) rm -rf "$(dirname "$data")" ;;
+    esac
     rm -rf "$state"
     log "wiped $state"
 }
