@@ -51,13 +51,10 @@ public struct AuditReplay: Sendable {
         var subGrants: [String: SubGrantState] = [:]
         var subGrantOrder: [String] = []
         var count = 0
-        var after: Int64 = 0
-        while true {
-            let batch = try await store.readAll(after: after, limit: 10_000, upTo: cut)
-            guard let last = batch.last else { break }
-            for recorded in batch {
-                guard let event = try DomainEvent.decode(type: recorded.type, data: recorded.data) else { continue }
+        try await DecodedLogReader(store: store).forEachBatch(upTo: cut) { batch in
+            for projected in batch {
                 count += 1
+                let event = projected.event
                 switch event {
                 case .grantAwarded(let e):
                     grants[e.grantId] = GrantState(award: e)
@@ -72,8 +69,7 @@ public struct AuditReplay: Sendable {
                 default: break
                 }
             }
-            after = last.position
-            progress(after, cut)
+            if let last = batch.last { progress(last.position, cut) }
         }
         var used: [String: Money] = [:]
         for state in subGrants.values where state.cancelled == nil { used[state.award.grantId, default: .zero] += state.award.amount }

@@ -168,33 +168,25 @@ public struct ProjectionRunner: Sendable {
         async throws
     {
         let chosen = names.isEmpty ? projections : projections.filter { names.contains($0.name) }
-        try await pool.withConnection { connection in
+        let goal = try await pool.withConnection { connection in
             for projection in chosen {
                 let build = Self.schema(projection, building: true)
                 try await connection.executeScript(
                     unsafeSQL: "SET client_min_messages = warning; DROP SCHEMA IF EXISTS \(build) CASCADE;")
                 try await ensureSchema(projection, schema: build, on: connection)
             }
-            let goal = try await Self.readableHead(on: connection)
-            let builders = chosen.map { $0.makeBulkBuilder() }
-            let started = Date()
-            var projecting: TimeInterval = 0
-            var after: Int64 = 0
-            while after < goal {
-                let events = try await EventStore.readAll(on: connection, after: after, limit: 20_000, upTo: goal)
-                guard let last = events.last else { break }
-                var batch: [ProjectedEvent] = []
-                batch.reserveCapacity(events.count)
-                for event in events {
-                    guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-                    batch.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
-                }
-                let projectStart = Date()
-                for builder in builders { builder.add(batch) }
-                projecting += Date().timeIntervalSince(projectStart)
-                after = last.position
-                progress("rebuild", after, goal)
-            }
+            return try await Self.readableHead(on: connection)
+        }
+        let builders = chosen.map { $0.makeBulkBuilder() }
+        let started = Date()
+        var projecting: TimeInterval = 0
+        let after = try await DecodedLogReader(store: EventStore(pool: pool)).forEachBatch(upTo: goal) { batch in
+            let projectStart = Date()
+            for builder in builders { builder.add(batch) }
+            projecting += Date().timeIntervalSince(projectStart)
+            if let last = batch.last { progress("rebuild", last.position, goal) }
+        }
+        try await pool.withConnection { connection in
             let read = Date().timeIntervalSince(started)
             for (projection, builder) in zip(chosen, builders) {
                 let build = Self.schema(projection, building: true)
