@@ -149,27 +149,32 @@ public struct I3Reporter: Sendable {
     static func figures(_ query: I3Query, cutoff: Int64, schema: String, on connection: PostgresConnection) async throws
         -> I3Figures
     {
-        let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    WITH q AS (
-                        SELECT organisation_id, channel, access_date, position, leadership_gender, region_code,
-                               settlement, registration_status
-                        FROM \(schema).accesses
-                        WHERE position <= $1 AND (cancelled_position IS NULL OR cancelled_position > $1)
-                          AND access_date BETWEEN $2::date AND $3::date AND country = 'KZ' AND small
-                          AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
-                    ), firsts AS (
-                        SELECT DISTINCT ON (organisation_id) *
-                        FROM q ORDER BY organisation_id, access_date, position
-                    )
-                    SELECT 'cell', leadership_gender, region_code, settlement, registration_status, count(*)
-                    FROM firsts GROUP BY leadership_gender, region_code, settlement, registration_status
-                    UNION ALL
-                    SELECT 'channel', channel, NULL, NULL, NULL, count(DISTINCT organisation_id)
-                    FROM q GROUP BY channel
-                    """,
-                bindings: [String(cutoff), query.from.description, query.to.description, query.programme, query.callId]))
+        // Enough memory for the per-organisation walk to stay off disk, for this query only.
+        let rows = try await connection.transaction { connection in
+            try await connection.query("SET LOCAL work_mem = '64MB'")
+            return try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH q AS MATERIALIZED (
+                            SELECT organisation_id, channel, access_date, position, leadership_gender, region_code,
+                                   settlement, registration_status
+                            FROM \(schema).accesses
+                            WHERE position <= $1 AND (cancelled_position IS NULL OR cancelled_position > $1)
+                              AND access_date BETWEEN $2::date AND $3::date AND country = 'KZ' AND small
+                              AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
+                            ORDER BY organisation_id, access_date, position
+                        ), firsts AS (
+                            SELECT DISTINCT ON (organisation_id) *
+                            FROM q ORDER BY organisation_id, access_date, position
+                        )
+                        SELECT 'cell', leadership_gender, region_code, settlement, registration_status, count(*)
+                        FROM firsts GROUP BY leadership_gender, region_code, settlement, registration_status
+                        UNION ALL
+                        SELECT 'channel', channel, NULL, NULL, NULL, count(*)
+                        FROM (SELECT DISTINCT organisation_id, channel FROM q) pairs GROUP BY channel
+                        """,
+                    bindings: [String(cutoff), query.from.description, query.to.description, query.programme, query.callId]))
+        }
         var cells: [I3Cell] = []
         var channels: [AccessChannel: Int] = [.consortium: 0, .subGrant: 0]
         for row in rows {
