@@ -70,11 +70,11 @@ public enum DomainEvent: Sendable, Hashable {
     }
 
     /// One decoder for every event: creating one per call costs more than decoding.
-    /// Decoding does not mutate it, so sharing it across threads is safe.
-    nonisolated(unsafe) static let sharedDecoder = JSONDecoder()
+    /// Decoding does not mutate it; it is Sendable.
+    static let sharedDecoder = JSONDecoder()
 
     /// One encoder for every event, configured once and never changed afterwards.
-    nonisolated(unsafe) static let sharedEncoder: JSONEncoder = {
+    static let sharedEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
