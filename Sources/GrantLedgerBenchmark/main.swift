@@ -166,35 +166,28 @@ let rebuildStart = Date()
 try await runner.rebuild()
 let rebuildRate = Double(generated) / Date().timeIntervalSince(rebuildStart)
 
-log("I.3 report latency ...")
-let reporter = I3Reporter(pool: projectionPool)
-var latencies: [Double] = []
-for index in 0..<200 {
-    let from = BusinessDate("2024-\(String(format: "%02d", 1 + index % 12))-01")!
-    let query = I3Query(from: from, to: BusinessDate("2025-12-31")!, programme: index % 3 == 0 ? "CSO-LA" : nil)
-    let start = Date()
-    _ = try await reporter.report(query)
-    latencies.append(Date().timeIntervalSince(start) * 1000)
+/// Runs `report` for 200 distinct queries and returns the p50 and p99 latency in ms.
+func percentiles(_ report: (I3Query) async throws -> Void) async throws -> (p50: Double, p99: Double) {
+    var latencies: [Double] = []
+    for index in 0..<200 {
+        // Distinct queries, so that none is answered from a cache.
+        let query = I3Query(
+            from: BusinessDate("2024-\(String(format: "%02d", 1 + index % 12))-01")!,
+            to: BusinessDate("2025-12-\(String(format: "%02d", 1 + index / 12))")!, programme: index % 3 == 0 ? "CSO-LA" : nil)
+        let start = Date()
+        try await report(query)
+        latencies.append(Date().timeIntervalSince(start) * 1000)
+    }
+    latencies.sort()
+    return (latencies[latencies.count / 2], latencies[Int(Double(latencies.count) * 0.99) - 1])
 }
-latencies.sort()
-let p50 = latencies[latencies.count / 2]
-let p99 = latencies[Int(Double(latencies.count) * 0.99) - 1]
 
+log("I.3 report latency, CLI path ...")
+let reporter = I3Reporter(pool: projectionPool)
+let (p50, p99) = try await percentiles { _ = try await reporter.report($0) }
 log("I.3 report latency, server path (in-memory index over the read model) ...")
 _ = try await reporter.reportFromReadModel(I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2025-12-31")!))
-var memoryLatencies: [Double] = []
-for index in 0..<200 {
-    // Distinct queries, so that none is answered from the report cache.
-    let query = I3Query(
-        from: BusinessDate("2024-\(String(format: "%02d", 1 + index % 12))-01")!,
-        to: BusinessDate("2025-12-\(String(format: "%02d", 1 + index / 12))")!, programme: index % 3 == 0 ? "CSO-LA" : nil)
-    let start = Date()
-    _ = try await reporter.reportFromReadModel(query)
-    memoryLatencies.append(Date().timeIntervalSince(start) * 1000)
-}
-memoryLatencies.sort()
-let memoryP50 = memoryLatencies[memoryLatencies.count / 2]
-let memoryP99 = memoryLatencies[Int(Double(memoryLatencies.count) * 0.99) - 1]
+let (memoryP50, memoryP99) = try await percentiles { _ = try await reporter.reportFromReadModel($0) }
 
 log("as-of replay ...")
 let replayStart = Date()
