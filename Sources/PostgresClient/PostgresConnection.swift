@@ -89,11 +89,6 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs several statements one after another on the connection's thread, in one hop.
-    public func withSynchronousAccess<T: Sendable>(_ body: @escaping (SynchronousConnection) throws -> T) async throws -> T {
-        try await thread.run { try body(SynchronousConnection(connection: self)) }
-    }
-
     /// Must run on `thread`.
     fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
         let result = Self.withParameters(query.bindings) { count, values in
@@ -358,15 +353,4 @@ public final class PostgresConnection: @unchecked Sendable {
 /// holds it in between.
 private struct UncheckedHandle: @unchecked Sendable {
     let pointer: OpaquePointer
-}
-
-/// Access to a connection from inside its own thread, for tight loops of statements.
-public struct SynchronousConnection {
-    let connection: PostgresConnection
-
-    /// Runs a statement with bound parameters.
-    @discardableResult
-    public func query(_ query: PostgresQuery) throws -> PostgresRows {
-        try connection.execute(query)
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GrantLedgerHTTP
 import Testing
 
 /// Runs the built `grantledger` executable against a test database.
@@ -138,5 +139,47 @@ struct CLITests {
         let verify = try cli.run(["audit", "verify"])
         #expect(verify.status == 0)
         #expect(verify.stdout.contains("verified head:"))
+    }
+}
+
+@Suite("The grantledger CLI: reports, projections, tokens")
+struct CLIReportTests {
+    @Test("report i3 in JSON, CSV and table; projections status; token create and revoke")
+    func reportsAndTokens() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
+        #expect(try cli.run(["import", sample]).status == 0)
+        let last = try await db.committedEvents().last?.position ?? 0
+        _ = try await db.readAll(after: last - 1, count: 1)
+
+        let json = try cli.json(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31"]))
+        let total = try #require(json["total"] as? Int)
+        #expect(total > 0)
+        let csv = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "csv"])
+        #expect(csv.stdout.contains("\nTotal,,,,,,,\(total)\n"))
+        let table = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "table"])
+        #expect(table.stdout.contains("TOTAL organisations: \(total)"))
+        let early = try cli.json(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "5"]))
+        #expect(early["total"] as? Int == 0)
+        let beyond = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "999999"])
+        #expect(beyond.status == 10)
+        #expect(try cli.run(["report", "i3", "--from", "2024-13-01", "--to", "2026-12-31"]).status == 64)
+
+        let status = try cli.run(["projections", "status", "--format", "json"])
+        let statuses = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(Set(statuses.compactMap { $0["name"] as? String }) == ["entities", "i3"])
+        #expect(statuses.allSatisfy { $0["lag"] as? Int == 0 })
+
+        let created = try cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"])
+        #expect(created.status == 0)
+        #expect(created.stdout.hasPrefix("glt_"))
+        #expect(try cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"]).status == 12)
+        let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let store = TokenStore(pool: db.pool)
+        #expect(try await store.identify(secret: secret)?.role == .auditor)
+        #expect(try cli.run(["token", "revoke", "cli-auditor"]).status == 0)
+        #expect(try await store.identify(secret: secret) == nil)
+        #expect(try cli.run(["token", "revoke", "cli-auditor"]).status == 11)
     }
 }
