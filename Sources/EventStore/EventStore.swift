@@ -216,13 +216,30 @@ public struct EventStore: Sendable {
 
     /// The last position a reader can see without gaps (0 for an empty log).
     public func head() async throws -> Int64 {
-        try await pool.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT coalesce(max(position), 0) FROM events
-                WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                """)
-            return try rows[0].decode(Int64.self, 0)
+        try await pool.withConnection { try await Self.head(on: $0) }
+    }
+
+    /// `head()` on a given connection.
+    public static func head(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(
+            """
+            SELECT coalesce(max(position), 0) FROM events
+            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            """)[0].decode(Int64.self, 0)
+    }
+
+    /// Resolves a cut-off against the sealed `head`: the head itself, a position (refused
+    /// beyond the head), or the last event recorded at or before a time.
+    /// - Throws: `CutOffError` for a position beyond the head.
+    public func resolve(_ cutOff: CutOff, head: Int64) async throws -> Int64 {
+        switch cutOff {
+        case .head:
+            return head
+        case .position(let position):
+            guard position <= head else { throw CutOffError(position: position, head: head) }
+            return position
+        case .time(let time):
+            return min(try await position(atOrBefore: time), head)
         }
     }
 

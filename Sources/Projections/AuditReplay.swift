@@ -36,16 +36,7 @@ public struct AuditReplay: Sendable {
     {
         let store = EventStore(pool: pool)
         let head = try await store.seal()
-        let cut: Int64
-        switch cutOff {
-        case .head: cut = head.position
-        case .position(let position):
-            guard position <= head.position else {
-                throw DomainError(.invalid, "asOf position \(position) is beyond the head of the log (\(head.position))")
-            }
-            cut = position
-        case .time(let time): cut = min(try await store.position(atOrBefore: time), head.position)
-        }
+        let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         var grants: [String: GrantState] = [:]
         var grantOrder: [String] = []
         var subGrants: [String: SubGrantState] = [:]

@@ -3,42 +3,6 @@ import Foundation
 import GrantDomain
 import PostgresClient
 
-/// The knowledge cut-off of a report.
-public enum CutOff: Sendable, Hashable {
-    /// The head of the log.
-    case head
-    /// A log position.
-    case position(Int64)
-    /// The last event recorded at or before this time.
-    case time(RecordingTime)
-
-    /// Parses `--as-of`: digits are a position, anything else an RFC 3339 timestamp.
-    public static func parse(_ text: String) -> CutOff? {
-        if let position = Int64(text), position >= 0 { return .position(position) }
-        guard let date = ISO8601DateFormatter().date(from: text) ?? Self.fractional.date(from: text) else { return nil }
-        return .time(RecordingTime(date: date))
-    }
-
-    nonisolated(unsafe) static let fractional: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
-}
-
-extension RecordingTime {
-    /// The RFC 3339 UTC text of `date`, with microseconds.
-    public init(date: Date) {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        let seconds = Date(timeIntervalSince1970: TimeInterval(micros / 1_000_000))
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        let base = formatter.string(from: seconds).replacingOccurrences(of: "Z", with: "")
-        let fraction = String(micros % 1_000_000)
-        self.init(rfc3339: base + "." + String(repeating: "0", count: 6 - fraction.count) + fraction + "Z")
-    }
-}
-
 /// The point of the log a report stands on, with its integrity fields.
 public struct AsOf: Sendable, Hashable {
     /// The last event position included (0 for an empty log).
@@ -110,18 +74,7 @@ public struct I3Reporter: Sendable {
     public func report(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
         let head = try await store.seal()
         try await runner.catchUp(upTo: head.position)
-        let cut: Int64
-        switch cutOff {
-        case .head:
-            cut = head.position
-        case .position(let position):
-            guard position <= head.position else {
-                throw DomainError(.invalid, "asOf position \(position) is beyond the head of the log (\(head.position))")
-            }
-            cut = position
-        case .time(let time):
-            cut = min(try await store.position(atOrBefore: time), head.position)
-        }
+        let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         return try await pool.withConnection { connection in
             let asOf = try await Self.asOf(cut, on: connection)
             let figures = try await Self.figures(query, cutoff: asOf.position, schema: "rm_i3", on: connection)
@@ -331,4 +284,13 @@ public final class KnownHead: @unchecked Sendable {
     public var value: Int64? { lock.withLock { position } }
 
     public func update(_ value: Int64) { lock.withLock { position = max(position ?? 0, value) } }
+}
+
+/// `EventStore.resolve(_:head:)`, with a cut-off beyond the head reported as `invalid`.
+func resolveCutOff(_ cutOff: CutOff, head: Int64, store: EventStore) async throws -> Int64 {
+    do {
+        return try await store.resolve(cutOff, head: head)
+    } catch let error as CutOffError {
+        throw DomainError(.invalid, error.description)
+    }
 }

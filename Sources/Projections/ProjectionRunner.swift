@@ -96,11 +96,7 @@ public struct ProjectionRunner: Sendable {
     }
 
     static func readableHead(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query(
-            """
-            SELECT coalesce(max(position), 0) FROM events
-            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            """)[0].decode(Int64.self, 0)
+        try await EventStore.head(on: connection)
     }
 
     private func run(
