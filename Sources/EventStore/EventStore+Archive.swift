@@ -97,9 +97,7 @@ extension EventStore {
                             INSERT INTO event_chain (position, chain_hash)
                             SELECT (x->>'position')::bigint, decode(x->>'chainHash', 'hex') FROM input
                             """,
-                        bindings: [
-                            "{" + batch.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
-                        ]))
+                        bindings: [textArray(batch)]))
                 batch.removeAll(keepingCapacity: true)
             }
 

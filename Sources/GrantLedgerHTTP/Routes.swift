@@ -176,12 +176,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             guard let value = Int64(text), value >= 0 else { throw APIError.invalid("after must be a position ≥ 0") }
             return value
         } ?? 0
-        let limit = try query.get("limit").map { text -> Int in
-            guard let value = Int(text), (1...ServerLimits.maxPageSize).contains(value) else {
-                throw APIError.invalid("limit must be 1-\(ServerLimits.maxPageSize)")
-            }
-            return value
-        } ?? 100
+        let limit = try pageSize(request, default: 100)
         let events = try await services.store.readAll(after: after, limit: limit)
         let items = events.map { event in
             "{\"position\": \(event.position), \"streamId\": \(jsonQuoted(event.streamID)), \"streamVersion\": \(event.streamVersion), "
@@ -202,17 +197,21 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     return router
 }
 
+/// The `limit` query parameter: 1 to `ServerLimits.maxPageSize`, `default` when absent.
+func pageSize(_ request: Request, default value: Int) throws -> Int {
+    guard let text = request.uri.queryParameters.get("limit") else { return value }
+    guard let limit = Int(text), (1...ServerLimits.maxPageSize).contains(limit) else {
+        throw APIError.invalid("limit must be 1-\(ServerLimits.maxPageSize)")
+    }
+    return limit
+}
+
 /// One page of a collection, ordered by id, with an opaque cursor for the next page.
 func listResources(
     _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices
 ) async throws -> Response {
     let query = request.uri.queryParameters
-    let limit = try query.get("limit").map { text -> Int in
-        guard let value = Int(text), (1...ServerLimits.maxPageSize).contains(value) else {
-            throw APIError.invalid("limit must be 1-\(ServerLimits.maxPageSize)")
-        }
-        return value
-    } ?? 50
+    let limit = try pageSize(request, default: 50)
     var after: String?
     if let cursor = query.get("cursor") {
         guard let data = Data(base64Encoded: cursor), let id = String(data: data, encoding: .utf8) else {
