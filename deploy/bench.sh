@@ -17,15 +17,18 @@ swift build -c release --product grantledger-benchmark >/dev/null
 swift build -c release --product grantledger >/dev/null
 "$repo/.build/release/grantledger-benchmark"
 
-# The benchmark leaves its realistic programme in grantledger_bench_projections.
-url="${GRANTLEDGER_DATABASE_URL%/grantledger}/grantledger_bench_projections"
+# The benchmark leaves its realistic programme in grantledger_bench_projections. URLs carry
+# passwords, so they go to the commands through the environment, never as arguments.
+export GRANTLEDGER_DATABASE_URL="${GRANTLEDGER_DATABASE_URL%/grantledger}/grantledger_bench_projections"
+export GRANTLEDGER_MIGRATION_DATABASE_URL="${GRANTLEDGER_MIGRATION_DATABASE_URL%/grantledger}/grantledger_bench_projections"
 bin="$repo/.build/release/grantledger"
 port=18080
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-token=$("$bin" token create --role viewer --name "bench-$(date +%s)" --database-url "$url")
-"$bin" serve --port "$port" --log-level warning --database-url "$url" >/tmp/grantledger-bench-server.log 2>&1 &
+token=$("$bin" token create --role viewer --name "bench-$(date +%s)")
+server_log=$(mktemp -t grantledger-bench-server.XXXXXX)
+"$bin" serve --port "$port" --log-level warning >"$server_log" 2>&1 &
 server=$!
-trap 'kill -TERM $server 2>/dev/null || true' EXIT
+trap 'kill -TERM $server 2>/dev/null || true; echo "server log: $server_log" >&2' EXIT
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 uri="http://127.0.0.1:$port/v1/indicators/i3?from=2024-01-01&to=2025-12-31"
 start=$(date +%s%N)

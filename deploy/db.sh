@@ -8,19 +8,45 @@
 #   deploy/db.sh wipe    stop the cluster and delete its folder
 #
 # The cluster lives in .pgdata/ at the top of the repository (git-ignored), listens on
-# 127.0.0.1 on the first free port from 54330, and runs as the OS user "postgres" when this
-# script runs as root. Passwords are generated and kept in .pgdata/env (mode 600).
+# 127.0.0.1 on the first free port from 54330 (and on a socket in its own folder), and runs
+# as the OS user "postgres" when this script runs as root.
+#
+# Roles (docs/architecture.md, "Roles"): grantledger owns the database and cannot log in;
+# grantledger_migrator logs in and becomes the owner for migrations and token
+# administration; grantledger_app is what the server and the CLI run as. Passwords are
+# generated and kept in .pgdata/env (mode 600), in a folder only the invoking user can
+# write, so that the postgres OS user can never change what this script reads.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state="$repo/.pgdata"
-# The cluster's folder: .pgdata/cluster, or a folder under /var/tmp when the postgres OS
-# user cannot reach the repository (recorded in .pgdata/datadir).
+# The cluster's folder: .pgdata/cluster, or a fresh mktemp folder under /var/tmp when the
+# postgres OS user cannot reach the repository (recorded in .pgdata/datadir).
 data="$state/cluster"
 [ -f "$state/datadir" ] && data=$(cat "$state/datadir")
 envfile="$state/env"
 
 log() { printf 'db: %s\n' "$*" >&2; }
+
+# Reads KEY=VALUE lines of the env file without executing it, after checking that only the
+# invoking user can have written it.
+load_env() {
+    local owner mode key value
+    owner=$(stat -c %u "$envfile")
+    mode=$(stat -c %a "$envfile")
+    if [ "$owner" != "$(id -u)" ] || [ $((8#$mode & 8#022)) -ne 0 ]; then
+        log "$envfile must belong to you and not be writable by others; refusing to read it"
+        exit 1
+    fi
+    while IFS='=' read -r key value; do
+        case "$key" in
+            PGPORT_GRANTLEDGER | PGSOCKET_GRANTLEDGER | APP_PASSWORD | OWNER_PASSWORD)
+                [[ "$value" =~ ^[A-Za-z0-9/._-]+$ ]] || { log "bad value for $key in $envfile"; exit 1; }
+                printf -v "$key" '%s' "$value"
+                ;;
+        esac
+    done <"$envfile"
+}
 
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -77,44 +103,48 @@ up() {
     local bin
     bin=$(pg_bin)
     mkdir -p "$state"
-    if [ "$(id -u)" -eq 0 ]; then
-        chown postgres "$state"
-        if ! runuser -u postgres -- test -w "$state" && [ ! -f "$state/datadir" ]; then
-            local fallback
-            fallback="/var/tmp/grantledger-$(printf '%s' "$repo" | md5sum | cut -c1-12)"
-            mkdir -p "$fallback"
-            chown postgres "$fallback"
-            chmod 700 "$fallback"
-            data="$fallback/cluster"
-            echo "$data" >"$state/datadir"
-            log "the postgres OS user cannot reach $state; the cluster lives in $fallback"
-        fi
+    # Ours alone to write; others may only pass through to the cluster's folder.
+    chown "$(id -u)" "$state"
+    chmod 711 "$state"
+    if [ "$(id -u)" -eq 0 ] && [ ! -f "$state/datadir" ] && ! runuser -u postgres -- test -x "$state"; then
+        local fallback
+        fallback=$(mktemp -d /var/tmp/grantledger.XXXXXXXX)
+        chown postgres "$fallback"
+        chmod 700 "$fallback"
+        data="$fallback/cluster"
+        echo "$data" >"$state/datadir"
+        log "the postgres OS user cannot reach $state; the cluster lives in $fallback"
     fi
     if [ ! -f "$envfile" ]; then
         local port socket app_pw owner_pw
         port=$(free_port)
-        socket="/tmp/grantledger-pg-$port"
+        socket="$(dirname "$data")/socket"
         app_pw=$(random_secret)
         owner_pw=$(random_secret)
-        umask 077
-        cat >"$envfile" <<ENV
+        (
+            umask 077
+            cat >"$envfile" <<ENV
 PGPORT_GRANTLEDGER=$port
 PGSOCKET_GRANTLEDGER=$socket
 APP_PASSWORD=$app_pw
 OWNER_PASSWORD=$owner_pw
 ENV
-        umask 022
+        )
     fi
-    # shellcheck disable=SC1090
-    . "$envfile"
+    load_env
     local port=$PGPORT_GRANTLEDGER socket=$PGSOCKET_GRANTLEDGER
     if [ ! -f "$data/PG_VERSION" ]; then
         log "creating cluster in $data"
+        mkdir -p "$data"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$data"
+        chmod 700 "$data"
         as_pg "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
             -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
-    mkdir -p "$socket"
-    [ "$(id -u)" -eq 0 ] && chown postgres "$socket"
+    if [ ! -d "$socket" ]; then
+        mkdir "$socket"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$socket"
+    fi
     chmod 700 "$socket"
     if ! is_running; then
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -122,38 +152,52 @@ ENV
             exit 1
         fi
         log "starting PostgreSQL on 127.0.0.1:$port"
-        as_pg "$bin/pg_ctl" -D "$data" -l "$data/../postgres.log" -w -t 60 \
+        as_pg "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 60 \
             -o "-p $port -k $socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
     fi
     local psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$socket" -p "$port" -U postgres)
-    "${psql[@]}" -d postgres >/dev/null <<SQL
-DO \$\$
+    # Passwords travel on standard input (psql variables), never on a command line.
+    "${psql[@]}" -d postgres -v app_pw="$APP_PASSWORD" -v migrator_pw="$OWNER_PASSWORD" >/dev/null <<'SQL'
+DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grantledger') THEN
-        CREATE ROLE grantledger LOGIN CREATEDB;
+        CREATE ROLE grantledger NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grantledger_migrator') THEN
+        CREATE ROLE grantledger_migrator LOGIN NOINHERIT;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grantledger_app') THEN
         CREATE ROLE grantledger_app LOGIN;
     END IF;
 END
-\$\$;
-ALTER ROLE grantledger PASSWORD '$OWNER_PASSWORD';
-ALTER ROLE grantledger_app LOGIN PASSWORD '$APP_PASSWORD';
+$$;
+-- The owner cannot log in; the migration role becomes it with SET ROLE.
+ALTER ROLE grantledger NOLOGIN NOCREATEDB NOCREATEROLE PASSWORD NULL;
+ALTER ROLE grantledger_migrator LOGIN NOINHERIT NOCREATEDB NOCREATEROLE PASSWORD :'migrator_pw';
+GRANT grantledger TO grantledger_migrator;
+ALTER ROLE grantledger_app LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'app_pw';
 SELECT 'CREATE DATABASE grantledger OWNER grantledger'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'grantledger') \gexec
 SQL
+    # Read models that an earlier version let the application role create are dropped here
+    # (as the superuser; they are rebuilt from the log), so that sql/015 can create them.
+    "${psql[@]}" -d grantledger >/dev/null <<'SQL'
+SET client_min_messages = warning;
+SELECT format('DROP SCHEMA %I CASCADE', n.nspname)
+FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+WHERE r.rolname = 'grantledger_app' AND n.nspname LIKE 'rm\_%' \gexec
+SQL
     log "PostgreSQL is up: host 127.0.0.1 port $port database grantledger"
-    log "  application role grantledger_app, migration role grantledger (passwords in $envfile)"
+    log "  application role grantledger_app, migration role grantledger_migrator (passwords in $envfile)"
     log "  load the settings into a shell with: eval \"\$(deploy/db.sh env)\""
 }
 
 print_env() {
     [ -f "$envfile" ] || { log "no cluster; run 'deploy/db.sh up'"; exit 1; }
-    # shellcheck disable=SC1090
-    . "$envfile"
+    load_env
     cat <<ENV
 export GRANTLEDGER_DATABASE_URL='postgresql://grantledger_app:$APP_PASSWORD@127.0.0.1:$PGPORT_GRANTLEDGER/grantledger'
-export GRANTLEDGER_MIGRATION_DATABASE_URL='postgresql://grantledger:$OWNER_PASSWORD@127.0.0.1:$PGPORT_GRANTLEDGER/grantledger'
+export GRANTLEDGER_MIGRATION_DATABASE_URL='postgresql://grantledger_migrator:$OWNER_PASSWORD@127.0.0.1:$PGPORT_GRANTLEDGER/grantledger'
 export GRANTLEDGER_ADMIN_DATABASE_URL='postgresql://postgres@/postgres?host=$PGSOCKET_GRANTLEDGER&port=$PGPORT_GRANTLEDGER'
 ENV
 }
@@ -168,12 +212,15 @@ down() {
 wipe() {
     down
     if [ -f "$envfile" ]; then
-        # shellcheck disable=SC1090
-        . "$envfile"
-        rm -rf "$PGSOCKET_GRANTLEDGER"
+        load_env
+        case "$PGSOCKET_GRANTLEDGER" in
+            "$(dirname "$data")"/socket) ;; # removed with the cluster's folder below
+            /tmp/grantledger-pg-*) rm -rf "$PGSOCKET_GRANTLEDGER" ;; # an earlier version's
+        esac
     fi
     case "$data" in
-        /var/tmp/grantledger-*) rm -rf "$(dirname "$data")" ;;
+        /var/tmp/grantledger[.-]*) rm -rf "$(dirname "$data")" ;;
+        "$state"/cluster) rm -rf "$data" "$state/socket" ;;
     esac
     rm -rf "$state"
     log "wiped $state"

@@ -55,7 +55,12 @@ public struct Migrator: Sendable {
     /// Applies what is missing.
     /// - Returns: the names of the files applied now (empty when up to date).
     /// - Throws: `EventStoreError.migrationChanged` naming the changed file.
+    ///
+    /// The connection may be the owner of the database or a role that is a member of it
+    /// (the migration role): the migrations run as the owner either way, so that everything
+    /// they create belongs to it.
     public func migrate(on connection: PostgresConnection, logger: Logger? = nil) async throws -> [String] {
+        try await connection.assumeDatabaseOwner()
         try await connection.query("SELECT pg_advisory_lock(7263540)")
         do {
             let applied = try await apply(on: connection, logger: logger)

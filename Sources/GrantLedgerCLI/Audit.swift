@@ -205,7 +205,7 @@ struct AuditImport: AsyncParsableCommand {
             """)
 
     @Argument(help: "A file written by 'grantledger audit export'.") var file: String
-    @Option(name: .customLong("database-url"), help: "libpq URI of the migration role.") var databaseURL: String?
+    @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -213,12 +213,9 @@ struct AuditImport: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        let environment = ProcessInfo.processInfo.environment
-        let conninfo = databaseURL ?? environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? environment["GRANTLEDGER_DATABASE_URL"] ?? ""
         do {
             let head = try await withDatabaseErrors {
-                let connection = try await PostgresConnection.connect(conninfo)
-                return try await EventStore.importArchive(lines, on: connection)
+                try await EventStore.importArchive(lines, on: try await database.connectAsOwner())
             }
             print("imported and verified; head \(head.position):\(head.hash)")
         } catch let error as ArchiveError {

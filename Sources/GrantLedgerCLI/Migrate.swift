@@ -8,24 +8,21 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the numbered SQL migrations in order, once each.",
         discussion: """
-            Connects with --database-url, else GRANTLEDGER_MIGRATION_DATABASE_URL (the owner \
-            role), else GRANTLEDGER_DATABASE_URL. Refuses to run when an applied file has changed.
+            Connects with --database-url, else GRANTLEDGER_MIGRATION_DATABASE_URL: the migration \
+            role, a member of the owning role, and runs the files as the owner (the owner itself \
+            cannot log in). Refuses to run when an applied file has changed.
             """)
 
-    @Option(name: .customLong("database-url"), help: "libpq connection URI of a role that may create tables.")
-    var databaseURL: String?
+    @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     @Option(help: "Folder of NNN_name.sql files (default: ./sql or GRANTLEDGER_MIGRATIONS).")
     var directory: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let conninfo =
-            databaseURL ?? environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? environment["GRANTLEDGER_DATABASE_URL"] ?? ""
         let folder = directory.map { URL(fileURLWithPath: $0) } ?? Migrator.defaultDirectory()
         let migrator = try Migrator(directory: folder)
         try await withDatabaseErrors {
-            let connection = try await PostgresConnection.connect(conninfo)
+            let connection = try await database.connectAsOwner()
             do {
                 let applied = try await migrator.migrate(on: connection)
                 if applied.isEmpty {

@@ -24,6 +24,29 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
+/// The connection flag of commands that act as the database owner (migrations, tokens,
+/// archive import): the migration role, which may become the owner.
+struct OwnerDatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "libpq connection URI of the migration role.",
+            discussion: "Default: GRANTLEDGER_MIGRATION_DATABASE_URL, else the PG* environment variables."))
+    var databaseURL: String?
+
+    /// The conninfo to use; an empty string lets libpq read the PG* variables.
+    var conninfo: String {
+        databaseURL ?? ProcessInfo.processInfo.environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? ""
+    }
+
+    /// A connection acting as the database owner.
+    func connectAsOwner() async throws -> PostgresConnection {
+        let connection = try await PostgresConnection.connect(conninfo)
+        try await connection.assumeDatabaseOwner()
+        return connection
+    }
+}
+
 /// How results are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text

@@ -43,10 +43,11 @@ extension Role: ExpressibleByArgument {}
 
 struct TokenCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "create", abstract: "Create a token and print its secret once.")
+        commandName: "create", abstract: "Create a token and print its secret once.",
+        discussion: "Tokens are written as the database owner, through the migration role; the application role only reads them.")
     @Option(help: "manager, auditor or viewer.") var role: Role
     @Option(help: "A unique name; it becomes the actor of events the token records.") var name: String
-    @OptionGroup(title: "Database") var database: DatabaseOptions
+    @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func validate() throws {
         guard (1...64).contains(name.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
@@ -55,10 +56,10 @@ struct TokenCreate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 1)
-        defer { pool.close() }
         do {
-            let secret = try await withDatabaseErrors { try await TokenStore(pool: pool).create(name: name, role: role) }
+            let secret = try await withDatabaseErrors {
+                try await TokenStore.create(name: name, role: role, on: try await database.connectAsOwner())
+            }
             print(secret)
         } catch let error as TokenError {
             printError("error: \(error)")
@@ -70,13 +71,11 @@ struct TokenCreate: AsyncParsableCommand {
 struct TokenRevoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token by name.")
     @Argument(help: "The token's name.") var name: String
-    @OptionGroup(title: "Database") var database: DatabaseOptions
+    @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 1)
-        defer { pool.close() }
         do {
-            try await withDatabaseErrors { try await TokenStore(pool: pool).revoke(name: name) }
+            try await withDatabaseErrors { try await TokenStore.revoke(name: name, on: try await database.connectAsOwner()) }
             print("revoked \(name)")
         } catch let error as TokenError {
             printError("error: \(error)")

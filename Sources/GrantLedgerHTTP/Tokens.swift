@@ -25,6 +25,10 @@ public struct TokenError: Error, Sendable, CustomStringConvertible {
 }
 
 /// API tokens, stored as SHA-256 hashes in `api_tokens`.
+///
+/// The application role only reads them; creating and revoking happen on a connection of
+/// the database owner (the migration role, see `grantledger token`), so a compromised
+/// application cannot mint or promote a token.
 public struct TokenStore: Sendable {
     let pool: ConnectionPool
 
@@ -32,28 +36,26 @@ public struct TokenStore: Sendable {
 
     static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Array(secret.utf8))) }
 
-    /// Creates a token and returns its secret, which is not stored and cannot be shown again.
-    public func create(name: String, role: Role) async throws -> String {
+    /// Creates a token on an owner connection and returns its secret, which is not stored
+    /// and cannot be shown again.
+    public static func create(name: String, role: Role, on connection: PostgresConnection) async throws -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         let secret = "glt_" + bytes.hexString
         do {
-            _ = try await pool.withConnection { connection in
-                try await connection.query(
-                    "INSERT INTO api_tokens (name, role, token_hash) VALUES (\(name), \(role.rawValue), \(Self.hash(secret)))")
-            }
+            try await connection.query(
+                "INSERT INTO api_tokens (name, role, token_hash) VALUES (\(name), \(role.rawValue), \(hash(secret)))")
         } catch let error as PostgresError where error.isUniqueViolation {
             throw TokenError(description: "a token named \(name) already exists")
         }
         return secret
     }
 
-    /// Revokes the token called `name`.
-    public func revoke(name: String) async throws {
-        let rows = try await pool.withConnection { connection in
-            try await connection.query("UPDATE api_tokens SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL")
-        }
+    /// Revokes the token called `name`, on an owner connection.
+    public static func revoke(name: String, on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL")
         if rows.affectedRows == 0 { throw TokenError(description: "no active token named \(name)") }
     }
 

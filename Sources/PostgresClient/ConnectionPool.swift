@@ -30,28 +30,36 @@ public final class ConnectionPool: @unchecked Sendable {
     public let maxConnections: Int
     /// How long `withConnection` waits for a free connection, in seconds.
     public let acquireTimeout: Double
+    /// The session settings (timeouts, search path) each new connection starts with.
+    public let settings: SessionSettings
     private let logger: Logger
 
     /// Creates a pool; no connection is opened until one is needed.
     public init(
         conninfo: String, maxConnections: Int = 8, acquireTimeout: Double = 10,
+        settings: SessionSettings = .fromEnvironment(),
         logger: Logger = Logger(label: "grantledger.postgres.pool")
     ) {
         self.conninfo = conninfo
         self.maxConnections = max(1, maxConnections)
         self.acquireTimeout = acquireTimeout
+        self.settings = settings
         self.logger = logger
     }
 
     /// Lends a connection to `body` and takes it back afterwards, even when `body` throws.
+    ///
+    /// A connection comes back clean: after an error, or with a transaction left open, it
+    /// is rolled back and its session advisory locks released before anyone else gets it,
+    /// or dropped when that fails.
     public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await acquire()
         do {
             let value = try await body(connection)
-            await release(connection)
+            await release(connection, afterError: false)
             return value
         } catch {
-            await release(connection)
+            await release(connection, afterError: true)
             throw error
         }
     }
@@ -105,7 +113,7 @@ public final class ConnectionPool: @unchecked Sendable {
 
     private func openConnection() async throws -> PostgresConnection {
         do {
-            return try await PostgresConnection.connect(conninfo, logger: logger)
+            return try await PostgresConnection.connect(conninfo, settings: settings, logger: logger)
         } catch {
             releaseSlot()
             throw error
@@ -153,8 +161,12 @@ public final class ConnectionPool: @unchecked Sendable {
                 kind: .poolTimeout, message: "all \(maxConnections) connections busy for \(acquireTimeout)s"))
     }
 
-    private func release(_ connection: PostgresConnection) async {
-        guard await connection.isHealthy else {
+    private func release(_ connection: PostgresConnection, afterError: Bool) async {
+        // Idle means healthy and outside a transaction; anything else needs a reset.
+        var clean = false
+        if !afterError { clean = await connection.isIdle }
+        if !clean { clean = await connection.reset() }
+        guard clean else {
             logger.info("dropping broken database connection")
             releaseSlot()
             return

@@ -30,11 +30,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Parameters:
     ///   - conninfo: a libpq connection string or URI; an empty string means "use the
     ///     standard `PG*` environment variables and libpq's defaults".
+    ///   - settings: timeouts and search path for the session (none: the server's defaults).
     ///   - logger: receives connection events at debug level; never the conninfo itself.
     /// - Throws: `PostgresError` of kind `.connectionFailed`.
-    public static func connect(_ conninfo: String, logger: Logger = Logger(label: "grantledger.postgres")) async throws
-        -> PostgresConnection
-    {
+    public static func connect(
+        _ conninfo: String, settings: SessionSettings? = nil, logger: Logger = Logger(label: "grantledger.postgres")
+    ) async throws -> PostgresConnection {
         let thread = BlockingThread(name: "grantledger.libpq")
         let handle: OpaquePointer
         do {
@@ -57,7 +58,31 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         logger.debug("connected to PostgreSQL")
-        return PostgresConnection(handle: handle, thread: thread, logger: logger)
+        let connection = PostgresConnection(handle: handle, thread: thread, logger: logger)
+        if let settings {
+            do {
+                try await connection.query(settings.query)
+            } catch let error as PostgresError {
+                throw PostgresError(kind: .connectionFailed, message: "session settings refused: \(error.message)")
+            }
+        }
+        return connection
+    }
+
+    /// Acts as the owner of the current database from now on (`SET ROLE`), when the
+    /// connected role is a member of it and not already the owner. Migrations, token
+    /// administration and archive import run this way: the owning role itself cannot log in.
+    /// - Throws: `PostgresError` when the connected role may not become the owner.
+    public func assumeDatabaseOwner() async throws {
+        let rows = try await query(
+            """
+            SELECT pg_get_userbyid(d.datdba), current_user
+            FROM pg_database d WHERE d.datname = current_database()
+            """)
+        guard let row = rows.first else { return }
+        let owner = try row.decode(String.self, 0)
+        if try row.decode(String.self, 1) == owner { return }
+        try await query("SELECT set_config('role', \(owner), false)")
     }
 
     static func errorMessage(_ conn: OpaquePointer) -> String {
@@ -91,6 +116,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Must run on `thread`.
     fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
+        try Self.checkParameters(query.bindings)
         let result = Self.withParameters(query.bindings) { count, values in
             PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
         }
@@ -103,6 +129,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// A failing statement does not stop the ones after it.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [Result<PostgresRows, PostgresError>] {
         try await thread.run {
+            for query in queries { try Self.checkParameters(query.bindings) }
             guard PQenterPipelineMode(self.handle) == 1 else { throw self.connectionError() }
             defer { PQexitPipelineMode(self.handle) }
             for query in queries {
@@ -134,6 +161,16 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Refuses a value holding U+0000: libpq takes parameters as C strings, so the value
+    /// would be cut at the NUL and a different value bound, silently.
+    static func checkParameters(_ bindings: [String?]) throws {
+        for binding in bindings {
+            if let binding, binding.utf8.contains(0) {
+                throw PostgresError(kind: .invalidParameter, message: "a bound value contains U+0000")
+            }
+        }
+    }
+
     /// Lends `bindings` to `body` as a C array of NUL-terminated strings, freed afterwards.
     private static func withParameters<T>(
         _ bindings: [String?], _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>) -> T
@@ -147,7 +184,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         for (index, binding) in bindings.enumerated() {
             if let binding {
-                let copy = strdup(binding)!
+                // strdup fails only when out of memory; bind NULL rather than trap.
+                guard let copy = strdup(binding) else {
+                    values[index] = nil
+                    continue
+                }
                 owned.append(copy)
                 values[index] = UnsafePointer(copy)
             } else {
@@ -208,14 +249,17 @@ public final class PostgresConnection: @unchecked Sendable {
 
     static func serverError(_ result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
         func field(_ code: Character) -> String? {
-            guard let raw = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            guard let ascii = code.asciiValue, let raw = PQresultErrorField(result, Int32(ascii)) else { return nil }
             return String(cString: raw)
         }
         let sqlState = field("C")
+        // An error the server did not send (no SQLSTATE), or any error on a connection that
+        // is gone, is about the connection, not the statement.
+        if sqlState == nil || PQstatus(connection) != CONNECTION_OK {
+            return PostgresError(kind: .connectionLost, sqlState: sqlState, message: field("M") ?? errorMessage(connection))
+        }
         guard let primary = field("M") else {
-            let message = errorMessage(connection)
-            let lost = PQstatus(connection) != CONNECTION_OK
-            return PostgresError(kind: lost ? .connectionLost : .server, sqlState: sqlState, message: message)
+            return PostgresError(kind: .server, sqlState: sqlState, message: errorMessage(connection))
         }
         return PostgresError(
             kind: .server, sqlState: sqlState, message: primary, detail: field("D"), constraint: field("n"))
@@ -338,14 +382,43 @@ public final class PostgresConnection: @unchecked Sendable {
         isolation: String = "READ COMMITTED", _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)"))
+        let value: T
         do {
-            let value = try await body(self)
-            try await query("COMMIT")
-            return value
+            value = try await body(self)
         } catch {
             _ = try? await query("ROLLBACK")
             throw error
         }
+        do {
+            try await query("COMMIT")
+        } catch let error as PostgresError where error.kind == .connectionLost || error.kind == .connectionFailed {
+            // The server may have committed before the connection broke, or not: only a
+            // later read can tell.
+            throw PostgresError(kind: .commitOutcomeUnknown, message: error.message)
+        }
+        return value
+    }
+
+    /// True when the session is outside any transaction (a local check, no round trip).
+    public var isIdle: Bool {
+        get async {
+            (try? await thread.run { PQtransactionStatus(self.handle) == PQTRANS_IDLE }) ?? false
+        }
+    }
+
+    /// Returns the session to a clean state after an error: rolls back an open
+    /// transaction and releases session-level advisory locks.
+    /// - Returns: false when the connection is unusable and should be dropped.
+    public func reset() async -> Bool {
+        (try? await thread.run { () -> Bool in
+            guard PQstatus(self.handle) == CONNECTION_OK else { return false }
+            if PQtransactionStatus(self.handle) != PQTRANS_IDLE {
+                PQclear(PQexec(self.handle, "ROLLBACK"))
+            }
+            guard let result = PQexec(self.handle, "SELECT pg_advisory_unlock_all()") else { return false }
+            defer { PQclear(result) }
+            return PQresultStatus(result) == PGRES_TUPLES_OK && PQtransactionStatus(self.handle) == PQTRANS_IDLE
+        }) ?? false
     }
 }
 

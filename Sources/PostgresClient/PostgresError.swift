@@ -15,6 +15,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case poolTimeout
         /// A value in a result could not be decoded into the requested type.
         case decoding
+        /// A bound value cannot be sent (it holds U+0000); nothing was sent.
+        case invalidParameter
+        /// The connection broke while COMMIT was in flight: the transaction may or may not
+        /// have been committed.
+        case commitOutcomeUnknown
     }
 
     /// The broad class of the failure.
@@ -48,15 +53,22 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             return "no database connection available: \(message)"
         case .decoding:
             return "cannot decode result: \(message)"
+        case .invalidParameter:
+            return "invalid parameter: \(message)"
+        case .commitOutcomeUnknown:
+            return "connection to PostgreSQL lost during COMMIT; the outcome is unknown: \(message)"
         }
     }
 
     /// True for SQLSTATE 23505 (`unique_violation`).
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
-    /// True when the failure is about reaching the server rather than the statement.
+    /// True when the failure is about reaching the server rather than the statement:
+    /// connection failures, lost connections (with or without a SQLSTATE), an exhausted
+    /// pool, a server shutting down or starting up, and statement or lock timeouts.
     public var isUnavailable: Bool {
         kind == .connectionFailed || kind == .connectionLost || kind == .poolTimeout
-            || sqlState?.hasPrefix("08") == true || sqlState == "57P01" || sqlState == "57P03"
+            || sqlState?.hasPrefix("08") == true || sqlState?.hasPrefix("57P") == true
+            || sqlState == "57014" || sqlState == "55P03" || sqlState == "53300"
     }
 }

@@ -6,23 +6,9 @@ import PostgresClient
 /// sub-grant, one JSON document per entity (`rm_entities.entities`), with the parent and
 /// status extracted for filtering.
 public struct EntitiesProjection: Projection {
-    public let mainTable = "entities"
     public let name = "entities"
 
     public init() {}
-
-    public func createTables(schema: String) -> String {
-        """
-        CREATE TABLE IF NOT EXISTS \(schema).entities (
-            kind    text  NOT NULL,
-            id      text  NOT NULL,
-            parent  text,
-            status  text,
-            doc     jsonb NOT NULL,
-            PRIMARY KEY (kind, id));
-        CREATE INDEX IF NOT EXISTS entities_parent ON \(schema).entities (kind, parent, id);
-        """
-    }
 
     /// The working set of one batch: documents loaded or created, and which changed.
     struct Working {

@@ -10,48 +10,9 @@ import PostgresClient
 /// cut-off P reads the rows at or before P whose cancellation (if any) is after P: the same
 /// table answers the head and every past point, a bitemporal read model.
 public struct I3Projection: Projection {
-    public let mainTable = "accesses"
     public let name = "i3"
 
     public init() {}
-
-    public func createTables(schema: String) -> String {
-        """
-        CREATE TABLE IF NOT EXISTS \(schema).profiles (
-            organisation_id text PRIMARY KEY,
-            doc jsonb NOT NULL);
-        CREATE TABLE IF NOT EXISTS \(schema).rules (
-            position bigint PRIMARY KEY,
-            small_max_annual_budget_cents bigint NOT NULL,
-            small_max_staff bigint NOT NULL);
-        CREATE TABLE IF NOT EXISTS \(schema).calls (
-            call_id text PRIMARY KEY,
-            programme text NOT NULL);
-        CREATE TABLE IF NOT EXISTS \(schema).accesses (
-            position            bigint  NOT NULL,
-            organisation_id     text    NOT NULL,
-            channel             text    NOT NULL,
-            access_date         date    NOT NULL,
-            call_id             text    NOT NULL,
-            programme           text    NOT NULL,
-            sub_grant_id        text,
-            cancelled_position  bigint,
-            country             text    NOT NULL,
-            small               boolean NOT NULL,
-            leadership_gender   text    NOT NULL,
-            region_code         text,
-            settlement          text,
-            registration_status text    NOT NULL,
-            PRIMARY KEY (position, organisation_id, channel));
-        CREATE INDEX IF NOT EXISTS accesses_sub_grant ON \(schema).accesses (sub_grant_id) WHERE sub_grant_id IS NOT NULL;
-        -- The report walks qualifying accesses per organisation in (date, position) order:
-        -- this covering index gives it that order without a sort.
-        CREATE INDEX IF NOT EXISTS accesses_first ON \(schema).accesses (organisation_id, access_date, position)
-            INCLUDE (channel, cancelled_position, call_id, programme, leadership_gender, region_code, settlement,
-                     registration_status)
-            WHERE small AND country = 'KZ';
-        """
-    }
 
     struct AccessRow {
         var position: Int64

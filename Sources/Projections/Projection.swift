@@ -9,17 +9,14 @@ public struct ProjectedEvent: Sendable {
     public var event: DomainEvent
 }
 
-/// A read model fed from the log, kept in its own PostgreSQL schema.
+/// A read model fed from the log, kept in its own PostgreSQL schema, `rm_<name>`, with a
+/// build twin `rm_<name>_build` for rebuilds; both are created by the migrations in `sql/`.
 ///
 /// `apply` runs inside the runner's transaction, together with the checkpoint update, so a
 /// batch is either fully projected and checkpointed or not at all.
 public protocol Projection: Sendable {
     /// Short name: the schema is `rm_<name>`.
     var name: String { get }
-    /// The largest table, analysed after a rebuild.
-    var mainTable: String { get }
-    /// `CREATE TABLE IF NOT EXISTS` statements for the schema (its name is given).
-    func createTables(schema: String) -> String
     /// Projects a batch of consecutive events.
     func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws
     /// A builder that projects the whole log in memory and writes it once, for rebuilds

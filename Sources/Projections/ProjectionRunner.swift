@@ -23,7 +23,6 @@ public struct ProjectionRunner: Sendable {
     public let projections: [any Projection]
     public var batchSize = 5_000
     let logger: Logger
-    private let ensured = EnsuredSchemas()
 
     public init(pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard, logger: Logger = Logger(label: "grantledger.projections")) {
         self.pool = pool
@@ -36,25 +35,6 @@ public struct ProjectionRunner: Sendable {
 
     static func schema(_ projection: any Projection, building: Bool = false) -> String {
         "rm_" + projection.name + (building ? "_build" : "")
-    }
-
-    /// A SQL string literal of a schema name chosen by the code (letters and underscores).
-    func sqlLiteral(_ name: String) -> String { "'" + name.replacingOccurrences(of: "'", with: "''") + "'" }
-
-    /// Creates the projection's schema and tables when missing.
-    func ensureSchema(_ projection: any Projection, schema: String, on connection: PostgresConnection) async throws {
-        try await connection.executeScript(
-            unsafeSQL: """
-                SET client_min_messages = warning;
-                -- Concurrent CREATE ... IF NOT EXISTS can still collide; one creator at a time.
-                SELECT pg_advisory_xact_lock(hashtextextended('create:' || \(sqlLiteral(schema)), 7263544));
-                CREATE SCHEMA IF NOT EXISTS \(schema);
-                CREATE TABLE IF NOT EXISTS \(schema).checkpoint (
-                    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-                    position bigint NOT NULL);
-                INSERT INTO \(schema).checkpoint (position) VALUES (0) ON CONFLICT DO NOTHING;
-                \(projection.createTables(schema: schema))
-                """)
     }
 
     /// Brings every projection up to `target` (default: as far as the log is readable).
@@ -71,10 +51,6 @@ public struct ProjectionRunner: Sendable {
             }
             for projection in projections {
                 let schema = Self.schema(projection)
-                if !ensured.contains(schema) {
-                    try await ensureSchema(projection, schema: schema, on: connection)
-                    ensured.insert(schema)
-                }
                 // Cheap check first: most calls find the projection already caught up.
                 let checkpoint = try await connection.query(
                     PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
@@ -134,6 +110,23 @@ public struct ProjectionRunner: Sendable {
         return last.position
     }
 
+    /// Empties the build twin of a projection's schema (created by the migrations) and sets
+    /// its checkpoint back to 0.
+    static func emptyBuildSchema(of projection: any Projection, on connection: PostgresConnection) async throws {
+        let build = schema(projection, building: true)
+        let tables = try await connection.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(build) AND tablename <> 'checkpoint' ORDER BY tablename"
+        ).map { try $0.decode(String.self, 0) }
+        try await connection.transaction { connection in
+            if !tables.isEmpty {
+                // Names come from the catalogue of a schema the migrations made; quoted anyway.
+                let list = tables.map { build + ".\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                try await connection.query(PostgresQuery(unsafeSQL: "TRUNCATE " + list.joined(separator: ", ")))
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(build).checkpoint SET position = 0"))
+        }
+    }
+
     /// Checkpoint, head and lag of every projection.
     public func status() async throws -> [ProjectionStatus] {
         try await pool.withConnection { connection in
@@ -166,10 +159,7 @@ public struct ProjectionRunner: Sendable {
         let chosen = names.isEmpty ? projections : projections.filter { names.contains($0.name) }
         let goal = try await pool.withConnection { connection in
             for projection in chosen {
-                let build = Self.schema(projection, building: true)
-                try await connection.executeScript(
-                    unsafeSQL: "SET client_min_messages = warning; DROP SCHEMA IF EXISTS \(build) CASCADE;")
-                try await ensureSchema(projection, schema: build, on: connection)
+                try await Self.emptyBuildSchema(of: projection, on: connection)
             }
             return try await Self.readableHead(on: connection)
         }
@@ -197,7 +187,7 @@ public struct ProjectionRunner: Sendable {
                     try await connection.query(
                         PostgresQuery(unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]))
                 }
-                try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(build).\(projection.mainTable)"))
+                try await connection.query("SELECT analyze_read_model(\(build))")
             }
             logger.info(
                 "rebuild read the log",
@@ -210,25 +200,12 @@ public struct ProjectionRunner: Sendable {
                     try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(live), 7263544))")
                     let head = try await Self.readableHead(on: connection)
                     while try await projectBatch(projection, schema: build, upTo: head, on: connection) != nil {}
-                    try await connection.executeScript(
-                        unsafeSQL: """
-                            SET LOCAL client_min_messages = warning;
-                            DROP SCHEMA IF EXISTS \(live) CASCADE;
-                            ALTER SCHEMA \(build) RENAME TO \(live);
-                            """)
+                    try await connection.query("SELECT swap_read_model(\(projection.name))")
                 }
+                // The former live tables are the build twin now: free their space.
+                try await Self.emptyBuildSchema(of: projection, on: connection)
                 logger.info("rebuilt projection", metadata: ["projection.name": "\(projection.name)"])
             }
         }
     }
-}
-
-/// Schemas this runner has already created, so that it does not send DDL on every call.
-final class EnsuredSchemas: @unchecked Sendable {
-    // Safety: `names` is only touched under `lock`.
-    private let lock = NSLock()
-    private var names = Set<String>()
-
-    func contains(_ name: String) -> Bool { lock.withLock { names.contains(name) } }
-    func insert(_ name: String) { lock.withLock { _ = names.insert(name) } }
 }

@@ -5,6 +5,9 @@ import Testing
 /// Runs the built `grantledger` executable against a test database.
 struct CLI {
     let databaseURL: String
+    /// The migration role's URL for this database (token and archive commands); unset
+    /// otherwise, so that no command reaches another database by accident.
+    var migrationURL: String? = nil
 
     static var executable: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -27,6 +30,7 @@ struct CLI {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
+        environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] = migrationURL
         environment["GRANTLEDGER_ACTOR"] = "cli-test"
         process.environment = environment
         process.currentDirectoryURL = Self.repository
@@ -129,7 +133,7 @@ struct CLITests {
     @Test("the sample programme imports without a rejection")
     func sampleProgramme() async throws {
         let db = try await TestDatabase.make()
-        let cli = CLI(databaseURL: db.appURL)
+        let cli = CLI(databaseURL: db.appURL, migrationURL: db.ownerURL)
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
         let result = try cli.run(["import", sample, "--format", "json"])
         let summary = try cli.json(result)
@@ -147,7 +151,7 @@ struct CLIReportTests {
     @Test("report i3 in JSON, CSV and table; projections status; token create and revoke")
     func reportsAndTokens() async throws {
         let db = try await TestDatabase.make()
-        let cli = CLI(databaseURL: db.appURL)
+        let cli = CLI(databaseURL: db.appURL, migrationURL: db.ownerURL)
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
         #expect(try cli.run(["import", sample]).status == 0)
         let last = try await db.committedEvents().last?.position ?? 0

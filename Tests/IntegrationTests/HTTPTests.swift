@@ -23,9 +23,11 @@ struct HTTPFixture {
             let last = try await db.committedEvents().last?.position ?? 0
             _ = try await db.readAll(after: last - 1, count: 1)
         }
-        let store = TokenStore(pool: db.pool)
+        let owner = try await db.owner()
         var tokens: [Role: String] = [:]
-        for role in Role.allCases { tokens[role] = try await store.create(name: "t-\(role.rawValue)", role: role) }
+        for role in Role.allCases {
+            tokens[role] = try await TokenStore.create(name: "t-\(role.rawValue)", role: role, on: owner)
+        }
         return HTTPFixture(db: db, tokens: tokens)
     }
 

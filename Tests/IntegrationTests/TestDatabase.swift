@@ -11,7 +11,7 @@ struct TestDatabase: Sendable {
     let name: String
     /// As the application role (what grantledger runs as).
     let appURL: String
-    /// As the owner role (what migrations run as).
+    /// As the migration role, which acts as the owner (see `owner()`).
     let ownerURL: String
     /// As the superuser, connected to this database (for tampering in tests).
     let adminURL: String
@@ -48,8 +48,7 @@ struct TestDatabase: Sendable {
             pool: ConnectionPool(conninfo: replacingDatabase(in: app, with: String(name)), maxConnections: 20))
         if migrate {
             let migrator = try Migrator(directory: Migrator.defaultDirectory())
-            let ownerConnection = try await PostgresConnection.connect(database.ownerURL)
-            _ = try await migrator.migrate(on: ownerConnection)
+            _ = try await migrator.migrate(on: try await database.owner())
         }
         return database
     }
@@ -63,8 +62,11 @@ struct TestDatabase: Sendable {
         try await PostgresConnection.connect(adminURL)
     }
 
+    /// As the database owner: the migration role after `SET ROLE` (the owner cannot log in).
     func owner() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(ownerURL)
+        let connection = try await PostgresConnection.connect(ownerURL)
+        try await connection.assumeDatabaseOwner()
+        return connection
     }
 
     var store: EventStore { EventStore(pool: pool) }
