@@ -84,6 +84,13 @@ public enum Command: Sendable, Hashable {
     }
 }
 
+/// Command ids (domain.md §1): 1-128 Unicode scalar values, none of them U+0000.
+public enum CommandID {
+    public static func isValid(_ text: String) -> Bool {
+        (1...128).contains(text.unicodeScalars.count) && !text.unicodeScalars.contains("\u{0}")
+    }
+}
+
 /// A parsed command with its optional idempotency key.
 public struct CommandRequest: Sendable, Hashable {
     public var command: Command
@@ -93,6 +100,9 @@ public struct CommandRequest: Sendable, Hashable {
         self.command = command
         self.commandId = commandId
     }
+
+    /// A fresh command id for a command sent without one (a random UUID).
+    public static func makeCommandID() -> String { UUID().uuidString.lowercased() }
 
     /// Parses one command in domain.md JSON form.
     /// - Throws: `DomainError` with code `invalid`, naming the field and value.
@@ -108,13 +118,16 @@ public struct CommandRequest: Sendable, Hashable {
         guard case .object(let fields) = value else {
             throw .invalid("a command must be a JSON object, got \(value.shortDescription)")
         }
+        if let path = value.pathToNUL {
+            throw .invalid("the command holds U+0000 at \(path.isEmpty ? "its top level" : path); no field may contain it")
+        }
         guard let nameValue = fields["command"] else { throw .invalid("missing field \"command\"") }
         guard case .string(let name) = nameValue else {
             throw .invalid("field \"command\" is \(nameValue.shortDescription), expected a command name")
         }
         var commandId: String?
         if let raw = fields["commandId"] {
-            guard case .string(let id) = raw, (1...128).contains(id.count) else {
+            guard case .string(let id) = raw, CommandID.isValid(id) else {
                 throw .invalid("\(name): field \"commandId\" is \(raw.shortDescription), expected a string of 1-128 characters")
             }
             commandId = id
@@ -145,5 +158,16 @@ public struct CommandRequest: Sendable, Hashable {
         }
         try reader.finish()
         return CommandRequest(command: command, commandId: commandId)
+    }
+}
+
+/// Free-text filters of reports and lists (`programme`, `callId`, `region`, `status`, ...):
+/// 1-200 Unicode scalars without U+0000. Longer values cannot match anything a command can
+/// record worth filtering by, and would only grow caches keyed by them.
+public enum FilterText {
+    public static let maxLength = 200
+
+    public static func isValid(_ text: String) -> Bool {
+        (1...maxLength).contains(text.unicodeScalars.count) && !text.unicodeScalars.contains("\u{0}")
     }
 }

@@ -10,6 +10,9 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case ruleViolated
     /// A concurrent change won, or a command id was reused with another payload.
     case conflict
+    /// The connection to the database broke while the command was being committed: it
+    /// may or may not be recorded; re-sending it with the same command id tells which.
+    case outcomeUnknown
 }
 
 /// A rejected command: a stable code and a message naming the offending field and value.

@@ -34,6 +34,27 @@ public enum JSONValue: Sendable, Hashable, Decodable {
         try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
+    /// The first place (a dotted path) where a string or key holds U+0000, if any.
+    public var pathToNUL: String? {
+        switch self {
+        case .string(let text):
+            return text.unicodeScalars.contains("\u{0}") ? "" : nil
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let path = item.pathToNUL { return "[\(index)]" + path }
+            }
+            return nil
+        case .object(let fields):
+            for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+                if key.unicodeScalars.contains("\u{0}") { return "." + key.replacingOccurrences(of: "\u{0}", with: "\\u0000") }
+                if let path = value.pathToNUL { return "." + key + path }
+            }
+            return nil
+        case .null, .bool, .integer, .number:
+            return nil
+        }
+    }
+
     /// A short rendering for error messages.
     var shortDescription: String {
         switch self {
@@ -41,7 +62,11 @@ public enum JSONValue: Sendable, Hashable, Decodable {
         case .bool(let value): return String(value)
         case .integer(let value): return String(value)
         case .number(let value): return String(value)
-        case .string(let value): return "\"\(value.count > 80 ? String(value.prefix(80)) + "…" : value)\""
+        case .string(let value):
+            // Bounded and printable whatever came in: at most 80 scalars, NUL spelled out.
+            let shown = String(String.UnicodeScalarView(value.unicodeScalars.prefix(80)))
+                .replacingOccurrences(of: "\u{0}", with: "\\u0000")
+            return "\"\(shown)\(value.unicodeScalars.count > 80 ? "…" : "")\""
         case .array: return "an array"
         case .object: return "an object"
         }
@@ -73,22 +98,30 @@ struct FieldReader {
         .invalid("\(command): field \"\(key)\" is \(value.shortDescription), expected \(expectation)")
     }
 
+    /// The value of a required field: the optional readers throw for a missing one, so
+    /// nil cannot reach here, but no unwrap traps if it ever does.
+    private func present<T>(_ value: T?, _ key: String) throws(DomainError) -> T {
+        guard let value else { throw .invalid("\(command): missing field \"\(key)\"") }
+        return value
+    }
+
     mutating func string(_ key: String, length: ClosedRange<Int> = 1...10_000) throws(DomainError) -> String {
-        try optionalString(key, length: length, required: true)!
+        try present(try optionalString(key, length: length, required: true), key)
     }
 
     mutating func optionalString(_ key: String, length: ClosedRange<Int> = 1...10_000, required: Bool = false)
         throws(DomainError) -> String?
     {
         guard let value = try value(key, required: required) else { return nil }
-        guard case .string(let text) = value, length.contains(text.count) else {
+        // Lengths count Unicode scalars, as PostgreSQL's length() does.
+        guard case .string(let text) = value, length.contains(text.unicodeScalars.count) else {
             throw fail(key, value, "a string of \(length.lowerBound)-\(length.upperBound) characters")
         }
         return text
     }
 
     mutating func identifier(_ key: String) throws(DomainError) -> String {
-        try optionalIdentifier(key, required: true)!
+        try present(try optionalIdentifier(key, required: true), key)
     }
 
     mutating func optionalIdentifier(_ key: String, required: Bool = false) throws(DomainError) -> String? {
@@ -100,7 +133,7 @@ struct FieldReader {
     }
 
     mutating func money(_ key: String) throws(DomainError) -> Money {
-        try optionalMoney(key, required: true)!
+        try present(try optionalMoney(key, required: true), key)
     }
 
     mutating func optionalMoney(_ key: String, required: Bool = false) throws(DomainError) -> Money? {
@@ -112,7 +145,7 @@ struct FieldReader {
     }
 
     mutating func date(_ key: String) throws(DomainError) -> BusinessDate {
-        let value = try value(key, required: true)!
+        let value = try present(try value(key, required: true), key)
         guard case .string(let text) = value, let date = BusinessDate(text) else {
             throw fail(key, value, "a date YYYY-MM-DD")
         }
@@ -120,13 +153,13 @@ struct FieldReader {
     }
 
     mutating func bool(_ key: String) throws(DomainError) -> Bool {
-        let value = try value(key, required: true)!
+        let value = try present(try value(key, required: true), key)
         guard case .bool(let flag) = value else { throw fail(key, value, "true or false") }
         return flag
     }
 
     mutating func integer(_ key: String, in range: ClosedRange<Int64>) throws(DomainError) -> Int64 {
-        try optionalInteger(key, in: range, required: true)!
+        try present(try optionalInteger(key, in: range, required: true), key)
     }
 
     mutating func optionalInteger(_ key: String, in range: ClosedRange<Int64>, required: Bool = false)
@@ -141,7 +174,7 @@ struct FieldReader {
 
     mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(DomainError) -> E
     where E.RawValue == String {
-        try optionalEnumeration(key, type, required: true)!
+        try present(try optionalEnumeration(key, type, required: true), key)
     }
 
     mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(
@@ -155,7 +188,7 @@ struct FieldReader {
     }
 
     mutating func members(_ key: String) throws(DomainError) -> [Member] {
-        let value = try value(key, required: true)!
+        let value = try present(try value(key, required: true), key)
         guard case .array(let items) = value, !items.isEmpty else {
             throw fail(key, value, "a non-empty list of {organisationId, role}")
         }

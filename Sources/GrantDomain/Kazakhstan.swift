@@ -24,8 +24,9 @@ public enum Region {
 public enum BIN {
     /// True when `text` is 12 digits whose last one is the check digit of the first 11.
     public static func isValid(_ text: String) -> Bool {
-        let digits = text.compactMap { $0.isASCIIDigit ? Int(String($0)) : nil }
-        guard text.count == 12, digits.count == 12 else { return false }
+        let bytes = Array(text.utf8)
+        guard bytes.count == 12, bytes.allSatisfy(\.isASCIIDigit) else { return false }
+        let digits = bytes.map { Int($0 - 48) }
         func checksum(_ weights: [Int]) -> Int {
             zip(digits.prefix(11), weights).map(*).reduce(0, +) % 11
         }

@@ -12,16 +12,24 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
 
     /// Parses `"60000"`, `"1250.5"`, `"1250.50"`; nil for anything else (signs, exponents,
     /// more than 2 decimals, more than 13 integer digits).
+    ///
+    /// Works on the ASCII bytes, so a digit followed by a combining mark (one `Character`,
+    /// two scalars) is refused like any other non-digit.
     public init?(_ text: String) {
-        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, whole.count <= 13, whole.allSatisfy(\.isASCIIDigit) else {
-            return nil
-        }
-        var cents = Int64(whole)! * 100
-        if parts.count == 2 {
-            let fraction = parts[1]
+        let bytes = Array(text.utf8)
+        let dot = bytes.firstIndex(of: UInt8(ascii: "."))
+        let whole = bytes[..<(dot ?? bytes.endIndex)]
+        let fraction = dot.map { bytes[($0 + 1)...] } ?? []
+        guard (1...13).contains(whole.count), whole.allSatisfy(\.isASCIIDigit) else { return nil }
+        if dot != nil {
             guard (1...2).contains(fraction.count), fraction.allSatisfy(\.isASCIIDigit) else { return nil }
-            cents += Int64(fraction.count == 1 ? String(fraction) + "0" : String(fraction))!
+        }
+        var cents: Int64 = 0
+        for byte in whole { cents = cents * 10 + Int64(byte - 48) }
+        cents *= 100
+        if let first = fraction.first {
+            cents += Int64(first - 48) * 10
+            if fraction.count == 2, let last = fraction.last { cents += Int64(last - 48) }
         }
         self.cents = cents
     }
@@ -58,6 +66,12 @@ extension Sequence where Element == Money {
     public func sum() -> Money { reduce(.zero, +) }
 }
 
+extension UInt8 {
+    /// `0`-`9` in ASCII.
+    var isASCIIDigit: Bool { (48...57).contains(self) }
+}
+
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// Exactly one of the ASCII digits `0`-`9`: a digit with a combining mark is not.
+    var isASCIIDigit: Bool { asciiValue?.isASCIIDigit ?? false }
 }

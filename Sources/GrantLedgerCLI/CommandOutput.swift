@@ -35,6 +35,7 @@ func exitStatus(for code: ErrorCode) -> Int32 {
     case .alreadyExists: return ExitStatus.alreadyExists
     case .ruleViolated: return ExitStatus.ruleViolated
     case .conflict: return ExitStatus.conflict
+    case .outcomeUnknown: return ExitStatus.database
     }
 }
 
@@ -94,7 +95,12 @@ func runCommand(_ fields: [String: JSONValue], options: WriteOptions) async thro
 }
 
 /// Applies a parsed command, printing the outcome or the rejection.
+///
+/// A command without a command id gets a fresh one, so that an outcome lost with the
+/// connection can be settled by re-sending it (`--command-id`, printed in that case).
 func apply(_ request: CommandRequest, options: WriteOptions) async throws {
+    var request = request
+    if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
     let pool = options.database.makePool(maxConnections: 1)
     defer { pool.close() }
     let handler = CommandHandler(pool: pool)

@@ -30,16 +30,19 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lines: [Substring]
+        let data: Data
         if file == "-" {
-            lines = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                .split(separator: "\n", omittingEmptySubsequences: false)
+            data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let contents = FileManager.default.contents(atPath: file) else {
                 printError("error: cannot read \(file)")
                 throw ExitCode(1)
             }
-            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            data = contents
+        }
+        // Lines are checked one by one: a line that is not UTF-8 is rejected, not repaired.
+        let lines: [String?] = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+            String(validating: $0, as: UTF8.self)
         }
         let pool = options.database.makePool(maxConnections: 1)
         defer { pool.close() }
@@ -52,10 +55,12 @@ struct Import: AsyncParsableCommand {
 
         for (index, line) in lines.enumerated() {
             progress.update(index)
-            let text = line.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
+            let text = line?.trimmingCharacters(in: .whitespaces)
+            if text?.isEmpty == true { continue }
             do {
-                let request = try CommandRequest.parse(text)
+                guard let text else { throw DomainError(.invalid, "the line is not valid UTF-8") }
+                var request = try CommandRequest.parse(text)
+                if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
                 let outcome = try await withDatabaseErrors { try await handler.handle(request, actor: actor) }
                 if outcome.replayed { replayed += 1 } else { accepted += 1 }
             } catch let error as DomainError {

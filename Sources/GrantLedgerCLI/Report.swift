@@ -42,10 +42,18 @@ struct ReportI3: AsyncParsableCommand {
         if let asOf, CutOff.parse(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is neither a log position nor an RFC 3339 timestamp")
         }
+        for (flag, value) in [("--programme", programme), ("--call", callId)] {
+            if let value, !FilterText.isValid(value) {
+                throw ValidationError("\(flag) must have 1-\(FilterText.maxLength) characters")
+            }
+        }
     }
 
     func run() async throws {
-        let query = I3Query(from: BusinessDate(from)!, to: BusinessDate(to)!, programme: programme, callId: callId)
+        guard let fromDate = BusinessDate(from), let toDate = BusinessDate(to) else {
+            throw ValidationError("--from and --to must be dates YYYY-MM-DD")
+        }
+        let query = I3Query(from: fromDate, to: toDate, programme: programme, callId: callId)
         let pool = database.makePool(maxConnections: 2)
         defer { pool.close() }
         let report: I3Report

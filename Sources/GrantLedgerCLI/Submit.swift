@@ -18,18 +18,21 @@ struct Submit: AsyncParsableCommand {
     @OptionGroup var options: WriteOptions
 
     func run() async throws {
-        let text: String
+        let data: Data
         if file == "-" {
-            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let contents = FileManager.default.contents(atPath: file) else {
                 printError("error: cannot read \(file)")
                 throw ExitCode(1)
             }
-            text = String(decoding: data, as: UTF8.self)
+            data = contents
         }
         var request: CommandRequest
-        do {
+        do throws(DomainError) {
+            guard let text = String(validating: data, as: UTF8.self) else {
+                throw DomainError(.invalid, "the command is not valid UTF-8")
+            }
             request = try CommandRequest.parse(text)
         } catch {
             throw reportRejection(error, format: options.format)

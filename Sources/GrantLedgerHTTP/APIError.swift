@@ -22,13 +22,19 @@ public struct APIError: Error, Sendable {
     static func invalid(_ message: String) -> APIError { APIError(.badRequest, "invalid", message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, "notFound", message) }
 
+    /// Extra headers, e.g. `Allow` on 405 or `Retry-After` on 429 and 503.
+    var headers: HTTPFields = [:]
+
     var response: Response {
-        jsonResponse(status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
+        var response = jsonResponse(status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
+        for field in headers { response.headers.append(field) }
+        return response
     }
 }
 
 extension DomainError {
-    /// 400 invalid, 404 notFound, 409 alreadyExists and conflict, 422 ruleViolated.
+    /// 400 invalid, 404 notFound, 409 alreadyExists and conflict, 422 ruleViolated,
+    /// 503 outcomeUnknown.
     var apiError: APIError {
         let status: HTTPResponse.Status
         switch code {
@@ -36,6 +42,7 @@ extension DomainError {
         case .notFound: status = .notFound
         case .alreadyExists, .conflict: status = .conflict
         case .ruleViolated: status = .unprocessableContent
+        case .outcomeUnknown: status = .serviceUnavailable
         }
         return APIError(status, code.rawValue, message)
     }
@@ -60,6 +67,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response
         } catch let error as DomainError {
             return error.apiError.response
+        } catch let error as CutOffError {
+            return APIError.invalid(error.description).response
+        } catch EventStoreError.wrongExpectedVersion(let message), EventStoreError.commandIDReused(let message) {
+            return APIError(.conflict, "conflict", message).response
         } catch is NIOTooManyBytesError {
             return APIError(.contentTooLarge, "payloadTooLarge", "the request body exceeds \(ServerLimits.maxBodyBytes) bytes")
                 .response
@@ -68,6 +79,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch EventStoreError.database(let error) {
             return Self.database(error, context: context)
         } catch let error as any HTTPResponseError {
+            if error.status == .notFound, let allowed = KnownRoutes.shared.methods(forPath: request.uri.path), !allowed.isEmpty,
+                !allowed.contains(request.method)
+            {
+                var refusal = APIError(
+                    .methodNotAllowed, "methodNotAllowed", "\(request.method.rawValue) is not supported on \(request.uri.path)")
+                refusal.headers[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+                return refusal.response
+            }
+            if error.status.code >= 500 {
+                context.logger.error("unexpected HTTP error", metadata: ["http.status": "\(error.status.code)"])
+            }
             return APIError(error.status, error.status == .notFound ? "notFound" : "invalid", error.status.reasonPhrase).response
         } catch {
             context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
@@ -76,6 +98,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func database(_ error: PostgresError, context: Context) -> Response {
+        if error.kind == .invalidParameter {
+            return APIError.invalid("a value holds U+0000, which no field or parameter may contain").response
+        }
         if error.isUnavailable {
             context.logger.warning("database unavailable", metadata: ["db.error.kind": "\(error.kind.rawValue)"])
             return APIError(.serviceUnavailable, "unavailable", "the database is unavailable; try again shortly").response

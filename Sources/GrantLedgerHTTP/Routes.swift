@@ -16,6 +16,8 @@ public struct ServerServices: Sendable {
     public let reporter: I3Reporter
     let tokens: TokenCache
     let renderedReports = RenderedReports()
+    let readiness: Readiness
+    let verification = SingleFlight()
 
     public init(pool: ConnectionPool) {
         self.pool = pool
@@ -23,6 +25,7 @@ public struct ServerServices: Sendable {
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)
         self.tokens = TokenCache(store: TokenStore(pool: pool))
+        self.readiness = Readiness(pool: pool)
     }
 }
 
@@ -77,6 +80,7 @@ public func buildRouter(_ services: ServerServices) -> Router<LedgerRequestConte
     router.addMiddleware {
         LogRequestsMiddleware(.info)
         ErrorMiddleware()
+        QueryGuardMiddleware()
         AuthMiddleware(tokens: services.tokens)
     }
     _ = registerRoutes(RouteRegistry(router: router), services)
@@ -88,15 +92,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/healthz") { _, _ in jsonResponse(.ok, #"{"status": "up"}"#) }
     router.get("/readyz") { _, _ in
-        do {
-            let migrator = try Migrator(directory: Migrator.defaultDirectory())
-            let ready = try await services.pool.withConnection { try await migrator.isUpToDate(on: $0) }
-            guard ready else {
-                return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").response
-            }
-            return jsonResponse(.ok, #"{"status": "ready"}"#)
-        } catch {
-            return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").response
+        switch await services.readiness.check() {
+        case .ready: return jsonResponse(.ok, #"{"status": "ready"}"#)
+        case .notMigrated: return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").response
+        case .unavailable: return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").response
         }
     }
     router.get("/openapi.json") { _, _ in
@@ -109,13 +108,22 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         let identity = try context.require(.manager)
         var request = request
         let body = try await request.collectBody(upTo: ServerLimits.maxBodyBytes)
-        var command = try CommandRequest.parse(String(buffer: body))
-        if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
-            guard (1...128).contains(key.count) else { throw APIError.invalid("Idempotency-Key must have 1-128 characters") }
+        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+            throw APIError.invalid("the request body is not valid UTF-8")
+        }
+        var command = try CommandRequest.parse(text)
+        if let key = request.headers[.idempotencyKey] {
+            guard CommandID.isValid(key) else {
+                throw APIError.invalid("Idempotency-Key must have 1-128 characters and no U+0000")
+            }
             if let inBody = command.commandId, inBody != key {
                 throw APIError.invalid("Idempotency-Key \"\(key)\" differs from the body's commandId \"\(inBody)\"")
             }
             command.commandId = key
+        }
+        // Without a key a client that loses the answer cannot re-send safely (domain.md §1).
+        guard command.commandId != nil else {
+            throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
         }
         let outcome = try await services.handler.handle(command, actor: identity.name, correlationId: context.id)
         let events = outcome.events.map { event in
@@ -189,7 +197,12 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/v1/audit/verify") { _, context in
         _ = try context.require(.auditor)
-        let report = try await services.store.verify()
+        // A verification reads the whole log: one at a time, the others are told to retry.
+        guard let report = try await services.verification.run({ try await services.store.verify() }) else {
+            var busy = APIError(.tooManyRequests, "busy", "an audit verification is already running; retry shortly")
+            busy.headers[.retryAfter] = "5"
+            throw busy
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return jsonResponse(report.ok ? .ok : .conflict, String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -212,12 +225,17 @@ func listResources(
 ) async throws -> Response {
     let query = request.uri.queryParameters
     let limit = try pageSize(request, default: 50)
+    // A cursor is opaque: the base64 of the last id of the previous page. Any other text is
+    // taken as an id to continue after, so that no cursor is refused.
     var after: String?
     if let cursor = query.get("cursor") {
-        guard let data = Data(base64Encoded: cursor), let id = String(data: data, encoding: .utf8) else {
-            throw APIError.invalid("cursor \(cursor) is not a cursor returned by this API")
+        if let data = Data(base64Encoded: cursor), let id = String(validating: data, as: UTF8.self),
+            !id.unicodeScalars.contains("\u{0}")
+        {
+            after = id
+        } else {
+            after = cursor
         }
-        after = id
     }
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
@@ -243,25 +261,86 @@ func listResources(
 }
 
 /// Rendered report bodies by (query, cut-off, format): a report never changes for a given
-/// cut-off, so the bytes can be reused as they are.
-final class RenderedReports: @unchecked Sendable {
-    // Safety: `bodies` is only touched under `lock`.
-    private struct Key: Hashable {
+/// cut-off, so the bytes can be reused as they are. Bounded by entries and bytes.
+final class RenderedReports: Sendable {
+    private struct Key: Hashable, Sendable {
         let query: I3Query
         let position: Int64
         let csv: Bool
     }
-    private let lock = NSLock()
-    private var bodies: [Key: ByteBuffer] = [:]
+    private let bodies = BoundedCache<Key, ByteBuffer>(maxEntries: 1_000, maxCost: 64 << 20)
 
     func body(for report: I3Report, csv: Bool) -> ByteBuffer {
         let key = Key(query: report.query, position: report.asOf.position, csv: csv)
-        if let hit = lock.withLock({ bodies[key] }) { return hit }
+        if let hit = bodies[key] { return hit }
         let body = ByteBuffer(string: csv ? report.csv : report.json)
-        lock.withLock {
-            if bodies.count >= 1_000 { bodies.removeAll() }
-            bodies[key] = body
-        }
+        bodies.set(key, body, cost: body.readableBytes)
         return body
     }
+}
+
+/// Runs one piece of work at a time; a caller arriving meanwhile is turned away.
+final class SingleFlight: @unchecked Sendable {
+    // Safety: `running` is only touched under `lock`.
+    private let lock = NSLock()
+    private var running = false
+
+    /// The work's result, or nil when another run is in progress.
+    func run<T>(_ work: () async throws -> T) async throws -> T? {
+        let claimed = lock.withLock { () -> Bool in
+            if running { return false }
+            running = true
+            return true
+        }
+        guard claimed else { return nil }
+        defer { lock.withLock { running = false } }
+        return try await work()
+    }
+}
+
+/// `/readyz`: the migration files are read once, at start-up; a check is one query, and a
+/// "ready" answer is reused for a second so that polling costs the database next to nothing.
+/// Failures are not reused: recovery shows at once.
+final class Readiness: @unchecked Sendable {
+    enum State { case ready, notMigrated, unavailable }
+
+    // Safety: `last` is only touched under `lock`.
+    private let lock = NSLock()
+    private var last: (state: State, at: ContinuousClock.Instant)?
+    private let pool: ConnectionPool
+    private let versions: [Int]?
+
+    init(pool: ConnectionPool) {
+        self.pool = pool
+        self.versions = (try? Migrator(directory: Migrator.defaultDirectory()))?.migrations.map(\.version)
+    }
+
+    func check() async -> State {
+        let now = ContinuousClock.now
+        if let last = lock.withLock({ last }), last.state == .ready, now - last.at < .seconds(1) { return .ready }
+        let state: State
+        if let versions {
+            do {
+                let missing = try await pool.withConnection { connection in
+                    try await connection.query(
+                        """
+                        SELECT count(*) FROM unnest(\("{" + versions.map(String.init).joined(separator: ",") + "}")::int[]) v
+                        WHERE v NOT IN (SELECT version FROM schema_migrations)
+                        """)[0].decode(Int.self, 0)
+                }
+                state = missing == 0 ? .ready : .notMigrated
+            } catch {
+                state = .unavailable
+            }
+        } else {
+            state = .notMigrated
+        }
+        lock.withLock { last = (state, now) }
+        return state
+    }
+}
+
+extension HTTPField.Name {
+    /// `Idempotency-Key`.
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key") ?? .contentType
 }

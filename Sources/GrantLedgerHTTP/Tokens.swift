@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PostgresClient
+import Projections
 
 /// What a token may do.
 public enum Role: String, Sendable, CaseIterable, Codable {
@@ -70,29 +71,38 @@ public struct TokenStore: Sendable {
     }
 }
 
-/// Remembers recent token look-ups for a few seconds, so that a busy client does not cost a
-/// database round trip per request. A revocation takes effect within `ttl` seconds.
-final class TokenCache: @unchecked Sendable {
-    // Safety: `entries` is only touched under `lock`.
-    private let lock = NSLock()
-    private var entries: [[UInt8]: (identity: Identity?, expires: Date)] = [:]
-    let ttl: TimeInterval
+/// Remembers recent token look-ups, known and unknown, for a few seconds, so that a busy
+/// client does not cost a database round trip per request and a flood of bad tokens costs
+/// at most one per distinct token. A revocation takes effect within `ttl` seconds.
+final class TokenCache: Sendable {
+    private struct Entry: Sendable {
+        let identity: Identity?
+        let expires: ContinuousClock.Instant
+    }
+    private let entries = BoundedCache<[UInt8], Entry>(maxEntries: 10_000)
+    let ttl: Duration
     let store: TokenStore
 
-    init(store: TokenStore, ttl: TimeInterval = 5) {
+    init(store: TokenStore, ttl: Duration = .seconds(5)) {
         self.store = store
         self.ttl = ttl
     }
 
+    /// True for text shaped like a secret `TokenStore.create` makes (`glt_` + 64 hex
+    /// digits); anything else is refused without a look-up.
+    static func isWellFormed(_ secret: String) -> Bool {
+        let bytes = Array(secret.utf8)
+        return bytes.count == 68 && secret.hasPrefix("glt_")
+            && bytes.dropFirst(4).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
     func identify(secret: String) async throws -> Identity? {
+        guard Self.isWellFormed(secret) else { return nil }
         let key = TokenStore.hash(secret)
-        let now = Date()
-        if let hit = lock.withLock({ entries[key] }), hit.expires > now { return hit.identity }
+        let now = ContinuousClock.now
+        if let hit = entries[key], hit.expires > now { return hit.identity }
         let identity = try await store.identify(secret: secret)
-        lock.withLock {
-            if entries.count > 10_000 { entries.removeAll() }
-            entries[key] = (identity, now.addingTimeInterval(ttl))
-        }
+        entries.set(key, Entry(identity: identity, expires: now + ttl))
         return identity
     }
 }

@@ -53,6 +53,14 @@ public struct CommandHandler: Sendable {
                     throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
                 } catch EventStoreError.commandIDReused {
                     throw DomainError(.conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
+                } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
+                    logger.warning("connection lost during commit", metadata: ["command.name": "\(request.command.name)"])
+                    throw DomainError(
+                        .outcomeUnknown,
+                        "\(request.command.name): the connection to the database broke while the command was being committed; "
+                            + "it may or may not be recorded. "
+                            + (request.commandId.map { "Re-send it with commandId \"\($0)\" to find out." }
+                                ?? "It carried no commandId, so re-sending it may record it twice."))
                 }
             }
         }

@@ -135,7 +135,7 @@ public final class I3MemoryIndex: @unchecked Sendable {
             for access in accesses {
                 if access.position > cutoff { break }  // rows are in position order
                 guard access.cancelled > cutoff, access.date >= from, access.date <= to,
-                    call == nil || access.call == call!, programme == nil || access.programme == programme!
+                    call == nil || access.call == call, programme == nil || access.programme == programme
                 else { continue }
                 let org = Int(access.organisation)
                 channels[org] |= access.subGrant ? 2 : 1

@@ -254,22 +254,17 @@ extension I3Report {
 
 /// Recent reports by (query, cut-off). A report for a given query and cut-off never
 /// changes, so entries need no invalidation; the cache only bounds its size.
-final class ReportCache: @unchecked Sendable {
-    // Safety: `entries` is only touched under `lock`.
-    private struct Key: Hashable {
+final class ReportCache: Sendable {
+    private struct Key: Hashable, Sendable {
         let query: I3Query
         let cut: Int64
     }
-    private let lock = NSLock()
-    private var entries: [Key: I3Report] = [:]
+    private let entries = BoundedCache<Key, I3Report>(maxEntries: 1_000)
 
-    func get(_ query: I3Query, _ cut: Int64) -> I3Report? { lock.withLock { entries[Key(query: query, cut: cut)] } }
+    func get(_ query: I3Query, _ cut: Int64) -> I3Report? { entries[Key(query: query, cut: cut)] }
 
     func put(_ query: I3Query, _ cut: Int64, _ report: I3Report) {
-        lock.withLock {
-            if entries.count >= 1_000 { entries.removeAll() }
-            entries[Key(query: query, cut: cut)] = report
-        }
+        entries.set(Key(query: query, cut: cut), report)
     }
 }
 

@@ -128,10 +128,12 @@ struct HTTPTests {
             var result = try await post("{not json")
             #expect(result == (.badRequest, "invalid"))
             result = try await post(#"{"command":"closeGrant","grantId":"NOPE","closedOn":"2026-01-01"}"#)
+            #expect(result == (.badRequest, "invalid"), "no commandId and no Idempotency-Key")
+            result = try await post(#"{"command":"closeGrant","commandId":"m-1","grantId":"NOPE","closedOn":"2026-01-01"}"#)
             #expect(result == (.notFound, "notFound"))
-            result = try await post(#"{"command":"publishCall","callId":"CSOLA-2024","reference":"r","title":"t","programme":"p","publishedOn":"2025-01-01","deadline":"2025-02-01","budget":"10","minGrant":"1","maxGrant":"5","subGrantingAllowed":false}"#)
+            result = try await post(#"{"command":"publishCall","commandId":"m-2","callId":"CSOLA-2024","reference":"r","title":"t","programme":"p","publishedOn":"2025-01-01","deadline":"2025-02-01","budget":"10","minGrant":"1","maxGrant":"5","subGrantingAllowed":false}"#)
             #expect(result == (.conflict, "alreadyExists"))
-            result = try await post(#"{"command":"disburseGrant","grantId":"GR-01","amount":"99999999","paidOn":"2025-01-01"}"#)
+            result = try await post(#"{"command":"disburseGrant","commandId":"m-3","grantId":"GR-01","amount":"99999999","paidOn":"2025-01-01"}"#)
             #expect(result == (.unprocessableContent, "ruleViolated"))
             result = try await post(#"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"1","paidOn":"2025-01-01"}"#)
             #expect(result.0 == .created)
@@ -231,7 +233,7 @@ struct HTTPTests {
             // Take this database away: refuse new connections and end the open ones.
             try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(fixture.db.name) ALLOW_CONNECTIONS false"))
             try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(fixture.db.name) AND pid <> pg_backend_pid()")
-            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_unknown_while_down"]) {
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_\(String(repeating: "0", count: 64))"]) {
                 #expect($0.status == .serviceUnavailable)
             }
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
