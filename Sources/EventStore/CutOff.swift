@@ -22,8 +22,8 @@ public enum CutOff: Sendable, Hashable {
 
 extension RecordingTime {
     /// Parses an RFC 3339 timestamp given by a user, in ASCII only:
-    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, years 0001 to 9999 after conversion to
-    /// UTC. A leap second (`:60`) counts as the first instant of the next minute, as in
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` with years 0001 to 9999; an instant that
+    /// the offset moves out of those years is clamped to the nearest one inside. A leap second (`:60`) counts as the first instant of the next minute, as in
     /// PostgreSQL; fractions beyond microseconds are rounded half up, as PostgreSQL does.
     public init?(rfc3339Input text: String) {
         let b = Array(text.utf8)
@@ -76,12 +76,11 @@ extension RecordingTime {
         guard index == b.count else { return nil }
         let days = Int64(Self.daysFromCivil(year: year, month: month, day: day))
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
-        let instant = seconds * 1_000_000 + micros
-        // After the offset, the instant must still fall in a four-digit year.
-        guard instant >= Int64(Self.daysFromCivil(year: 1, month: 1, day: 1)) * 86_400_000_000,
-            instant < Int64(Self.daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000_000
-        else { return nil }
-        self.init(microsecondsSinceEpoch: instant)
+        // An offset can carry 0001-01-01 or 9999-12-31 out of four-digit years; as a cut-off
+        // such an instant means the same as the first or last one that fits, so clamp.
+        let first = Int64(Self.daysFromCivil(year: 1, month: 1, day: 1)) * 86_400_000_000
+        let last = Int64(Self.daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
+        self.init(microsecondsSinceEpoch: min(max(seconds * 1_000_000 + micros, first), last))
     }
 
     /// The fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) of an instant in the years

@@ -1,0 +1,283 @@
+import EventStore
+import Foundation
+import GrantDomain
+import GrantLedgerHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PostgresClient
+import Testing
+
+/// Inputs that once crashed the server or answered 500, over HTTP and the CLI: each now
+/// gets its §5 error (or a clean answer), and the server keeps serving.
+@Suite("Hostile input")
+struct HostileInputTests {
+    static let period = "from=2024-01-01&to=2026-12-31"
+
+    @Test("cut-offs before 1970, far ahead, with leap seconds and odd fractions answer cleanly")
+    func cutOffs() async throws {
+        let fixture = try await HTTPFixture.make()
+        let viewer = fixture.headers(.viewer)
+        try await fixture.application.test(.router) { client in
+            for asOf in [
+                "1969-12-31T23:59:59.5Z", "1900-01-01T00:00:00Z", "0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59.999999Z",
+                "9999-12-31T23:59:59-12:00", "2016-12-31T23:59:60Z", "2025-06-30T12:00:00.123456789Z", "2025-06-30t12:00:00z",
+            ] {
+                try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer) {
+                    #expect($0.status == .ok, "asOf=\(asOf)")
+                }
+            }
+            try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z", method: .get, headers: viewer) {
+                #expect(json($0.body)["total"] as? Int == 0)
+            }
+            for asOf in [
+                "", "1e5", "-1", "%2B5", "99999999999999999999", "2025-02-30T00:00:00Z", "2025-06-30T24:00:00Z",
+                "2025-06-30T12:00:00", "2025-06-30T12:00:00.Z", "2025-06-30T12:00:00.1234567890Z", "٢٠٢٥-06-30T12:00:00Z",
+                "2025-06-30T12:00:00%00Z", "1%CC%81",
+            ] {
+                try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer) {
+                    #expect($0.status == .badRequest, "asOf=\(asOf)")
+                    #expect(errorCode($0.body) == "invalid", "asOf=\(asOf)")
+                }
+            }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("combining marks, NUL, invalid UTF-8 and over-long values in commands are invalid, never 500")
+    func commands() async throws {
+        let fixture = try await HTTPFixture.make()
+        let before = try await fixture.db.committedEvents().count
+        try await fixture.application.test(.router) { client in
+            func post(_ body: [UInt8], _ extra: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String?) {
+                var headers = fixture.headers(.manager)
+                for field in extra { headers.append(field) }
+                return try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
+                    ($0.status, errorCode($0.body))
+                }
+            }
+            func post(_ text: String, _ extra: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String?) {
+                try await post(Array(text.utf8), extra)
+            }
+            let marks = String(repeating: "\u{0301}", count: 300)
+            for body in [
+                #"{"command":"disburseGrant","commandId":"h-1","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#,
+                #"{"command":"disburseGrant","commandId":"h-2","grantId":"GR-01","amount":"1́","paidOn":"2025-01-01"}"#,
+                #"{"command":"disburseGrant","commandId":"h-3","grantId":"GR-01","amount":"١٠","paidOn":"2025-01-01"}"#,
+                #"{"command":"disburseGrant","commandId":"h-4","grantId":"GR-01","amount":"10","paidOn":"2025-01-0\u0661"}"#,
+                #"{"command":"updateOrganisationProfile","commandId":"h-5","organisationId":"ORG-001","name":"a\u0000b"}"#,
+                #"{"command":"closeGrant","commandId":"h-\u0000","grantId":"GR-01","closedOn":"2026-01-01"}"#,
+                #"{"command":"closeGrant","commandId":"a\#(marks)","grantId":"GR-01","closedOn":"2026-01-01"}"#,
+                #"{"command":"closeGrant","commandId":"h-6","grantId":"GR-01","closedOn":"2026-01-01","x\u0000":1}"#,
+                #"{"command":"updateOrganisationProfile","commandId":"h-7","organisationId":"ORG-001","name":"\#(String(repeating: "é", count: 301))"}"#,
+                #"{"command":"registerOrganisation","commandId":"h-8","organisationId":"X1","name":"n","country":"K\u0301","registrationStatus":"registered","leadershipGender":"women","kind":"cso"}"#,
+            ] {
+                let result = try await post(body)
+                #expect(result == (.badRequest, "invalid"), "\(body.prefix(120))")
+            }
+            // 151 "é" written as e + combining accent: 151 characters but 302 scalars, too long.
+            let decomposed = String(repeating: "e\u{0301}", count: 151)
+            #expect(try await post(#"{"command":"updateOrganisationProfile","commandId":"h-9","organisationId":"ORG-001","name":"\#(decomposed)"}"#) == (.badRequest, "invalid"))
+            // Invalid UTF-8 in the body is refused, not repaired and stored.
+            var broken = Array(#"{"command":"updateOrganisationProfile","commandId":"h-10","organisationId":"ORG-001","name":"ab"}"#.utf8)
+            broken.insert(0xFF, at: broken.count - 3)
+            #expect(try await post(broken) == (.badRequest, "invalid"))
+            // An Idempotency-Key of 129 scalars.
+            let longKey = String(repeating: "k", count: 129)
+            #expect(
+                try await post(#"{"command":"closeGrant","grantId":"GR-01","closedOn":"2026-01-01"}"#, [.init("Idempotency-Key")!: longKey])
+                    == (.badRequest, "invalid"))
+            // Nothing of the above was recorded.
+            #expect(try await fixture.db.committedEvents().count == before)
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("query parameters with NUL, invalid UTF-8 or more than 200 characters are invalid; the filter is never cut short")
+    func queryParameters() async throws {
+        let fixture = try await HTTPFixture.make()
+        let viewer = fixture.headers(.viewer)
+        try await fixture.application.test(.router) { client in
+            let long = String(repeating: "p", count: 60_000)
+            for uri in [
+                "/v1/organisations?region=KZ-43%00junk", "/v1/organisations?region=KZ-43%FF", "/v1/organisations?region=%E2%82",
+                "/v1/organisations?region=%zz", "/v1/organisations?reg%00ion=KZ-43",
+                "/v1/indicators/i3?\(Self.period)&programme=\(long)", "/v1/calls?programme=\(String(repeating: "é", count: 201))",
+                "/v1/grants?cursor=%00", "/v1/events?after=1%00",
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers(.auditor)) {
+                    #expect($0.status == .badRequest, "\(uri.prefix(80))")
+                    #expect(errorCode($0.body) == "invalid", "\(uri.prefix(80))")
+                }
+            }
+            // 200 characters is still fine, and a cursor this API never issued is not an error.
+            try await client.execute(uri: "/v1/calls?programme=\(String(repeating: "é", count: 200))", method: .get, headers: viewer) {
+                #expect($0.status == .ok)
+            }
+            for cursor in ["not-base64!", "AAAA", "%F0%9F%98%80", "Zm9v"] {
+                try await client.execute(uri: "/v1/grants?cursor=\(cursor)", method: .get, headers: viewer) {
+                    #expect($0.status == .ok, "cursor=\(cursor)")
+                }
+            }
+        }
+    }
+
+    @Test("unsupported methods on known paths answer 405 with Allow")
+    func methodNotAllowed() async throws {
+        let fixture = try await HTTPFixture.make(sample: false)
+        try await fixture.application.test(.router) { client in
+            for (uri, method, allow) in [
+                ("/v1/commands", HTTPRequest.Method.get, "POST"), ("/v1/grants/GR-01", .delete, "GET"),
+                ("/v1/organisations", .put, "GET"), ("/healthz", .post, "GET"),
+            ] {
+                try await client.execute(uri: uri, method: method, headers: fixture.headers(.manager)) {
+                    #expect($0.status == .methodNotAllowed, "\(method) \(uri)")
+                    #expect($0.headers[.allow] == allow, "\(method) \(uri)")
+                }
+            }
+            try await client.execute(uri: "/v1/nothing-here", method: .get, headers: fixture.headers(.manager)) {
+                #expect($0.status == .notFound)
+            }
+        }
+    }
+
+    @Test("one audit verification at a time; unknown tokens are refused without growing without bound")
+    func boundedWork() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            // Several verifications at once: each either completes or is told to retry.
+            let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await client.execute(uri: "/v1/audit/verify", method: .get, headers: fixture.headers(.auditor)) {
+                            ($0.status, $0.headers[.retryAfter])
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.contains { $0.0 == .ok })
+            #expect(statuses.allSatisfy { $0.0 == .ok || ($0.0 == .tooManyRequests && $0.1 == "5") })
+            for index in 0..<50 {
+                let token = "glt_" + String(format: "%064x", index)
+                try await client.execute(uri: "/v1/grants", method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                    #expect($0.status == .unauthorized)
+                }
+            }
+            try await client.execute(uri: "/v1/grants", method: .get, headers: [.authorization: "Bearer a\u{0}b"]) {
+                #expect($0.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test("the CLI refuses the same inputs with exit 10 and reports before 1970 cleanly")
+    func cli() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
+        #expect(try cli.run(["import", sample]).status == 0)
+        let before = try await db.committedEvents().count
+        let early = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1969-12-31T23:59:59.5Z"])
+        #expect(early.status == 0, "\(early.stderr)")
+        #expect(try cli.json(early)["total"] as? Int == 0)
+        #expect(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1\u{301}"]).status != 0)
+        let long = String(repeating: "p", count: 201)
+        #expect(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--programme", long]).status != 0)
+        let money = try cli.run(
+            ["submit", "-", "--format", "json"],
+            stdin: #"{"command":"disburseGrant","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#)
+        #expect(money.status == 10)
+        let nul = try cli.run(
+            ["submit", "-"], stdin: #"{"command":"closeGrant","commandId":"c\u0000","grantId":"GR-01","closedOn":"2026-01-01"}"#)
+        #expect(nul.status == 10)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gl-bad-\(UUID().uuidString).jsonl")
+        var bytes = Array(#"{"command":"closeCall","commandId":"bad-utf8","callId":"CSOLA-2024","closedOn":"2026-01-01"}"#.utf8)
+        bytes.insert(0xC3, at: 30)
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try cli.run(["import", file.path]).status == 10)
+        #expect(try cli.run(["submit", file.path]).status == 10)
+        #expect(try await db.committedEvents().count == before)
+    }
+
+    @Test("the real server survives the two one-line crashes of the past and keeps serving")
+    func liveServer() async throws {
+        let fixture = try await HTTPFixture.make()
+        let server = try LiveServer.start(databaseURL: fixture.db.appURL)
+        defer { server.stop() }
+        let viewer = "Authorization: Bearer \(fixture.tokens[.viewer] ?? "")"
+        let manager = "Authorization: Bearer \(fixture.tokens[.manager] ?? "")"
+        let crash1 = try server.curl(["-H", viewer, "\(server.base)/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z"])
+        #expect(crash1.status == 200)
+        let crash2 = try server.curl([
+            "-X", "POST", "-H", manager, "-H", "Content-Type: application/json", "--data-binary",
+            #"{"command":"disburseGrant","commandId":"live-1","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#,
+            "\(server.base)/v1/commands",
+        ])
+        #expect(crash2.status == 400)
+        #expect(crash2.body.contains(#""invalid""#))
+        #expect(server.isRunning)
+        #expect(try server.curl(["\(server.base)/healthz"]).status == 200)
+    }
+}
+
+/// `grantledger serve` as a child process on a free loopback port, for tests that need the
+/// real server (its process, its event loops).
+final class LiveServer: @unchecked Sendable {
+    let process: Process
+    let base: String
+
+    private init(process: Process, base: String) {
+        self.process = process
+        self.base = base
+    }
+
+    static func start(databaseURL: String) throws -> LiveServer {
+        for _ in 0..<10 {
+            let port = Int.random(in: 20_000..<40_000)
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
+            process.environment = environment
+            process.currentDirectoryURL = CLI.repository
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let server = LiveServer(process: process, base: "http://127.0.0.1:\(port)")
+            for _ in 0..<200 where process.isRunning {
+                if (try? server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            server.stop()
+        }
+        throw TestSetupError(message: "grantledger serve did not start")
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Runs curl and returns the HTTP status and body.
+    func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments
+        let out = Pipe()
+        curl.standardOutput = out
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+}
