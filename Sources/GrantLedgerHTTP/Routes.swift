@@ -181,7 +181,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.auditor)
         let query = request.uri.queryParameters
         let after = try query.get("after").map { text -> Int64 in
-            guard let value = Int64(text), value >= 0 else { throw APIError.invalid("after must be a position ≥ 0") }
+            guard case .position(let value)? = CutOff.parse(text) else { throw APIError.invalid("after must be a position ≥ 0") }
             return value
         } ?? 0
         let limit = try pageSize(request, default: 100)
@@ -213,10 +213,31 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 /// The `limit` query parameter: 1 to `ServerLimits.maxPageSize`, `default` when absent.
 func pageSize(_ request: Request, default value: Int) throws -> Int {
     guard let text = request.uri.queryParameters.get("limit") else { return value }
-    guard let limit = Int(text), (1...ServerLimits.maxPageSize).contains(limit) else {
+    guard let limit = parseLimit(text) else {
         throw APIError.invalid("limit must be 1-\(ServerLimits.maxPageSize)")
     }
     return limit
+}
+
+/// A page size of 1 to `ServerLimits.maxPageSize` in ASCII digits; nil otherwise.
+func parseLimit(_ text: String) -> Int? {
+    let bytes = Array(text.utf8)
+    guard (1...6).contains(bytes.count), bytes.allSatisfy({ (48...57).contains($0) }), let limit = Int(text),
+        (1...ServerLimits.maxPageSize).contains(limit)
+    else { return nil }
+    return limit
+}
+
+/// The id a list continues after: the cursor's base64 payload when it is one this API
+/// issued, else the cursor text itself, so that no cursor is refused (see the OpenAPI
+/// document).
+func cursorAfter(_ cursor: String) -> String {
+    if let data = Data(base64Encoded: cursor), let id = String(validating: data, as: UTF8.self),
+        !id.unicodeScalars.contains("\u{0}")
+    {
+        return id
+    }
+    return cursor
 }
 
 /// One page of a collection, ordered by id, with an opaque cursor for the next page.
@@ -225,18 +246,7 @@ func listResources(
 ) async throws -> Response {
     let query = request.uri.queryParameters
     let limit = try pageSize(request, default: 50)
-    // A cursor is opaque: the base64 of the last id of the previous page. Any other text is
-    // taken as an id to continue after, so that no cursor is refused.
-    var after: String?
-    if let cursor = query.get("cursor") {
-        if let data = Data(base64Encoded: cursor), let id = String(validating: data, as: UTF8.self),
-            !id.unicodeScalars.contains("\u{0}")
-        {
-            after = id
-        } else {
-            after = cursor
-        }
-    }
+    let after = query.get("cursor").map(cursorAfter)
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
     try await services.reporter.runner.catchUp()
