@@ -5,7 +5,11 @@
 #                        database, run the migrations, print the connection settings
 #   deploy/db.sh env     print the settings as shell exports (cluster must be up)
 #   deploy/db.sh down    stop the cluster
+#   deploy/db.sh kill    stop it the hard way (pg_ctl -m immediate), as a crash would
 #   deploy/db.sh wipe    stop the cluster and delete its folder
+#
+# GRANTLEDGER_PGDATA names another folder than .pgdata/ for the cluster's state: the tests
+# make a second, throwaway cluster that way, to crash it without disturbing the first.
 #
 # The cluster lives in .pgdata/ at the top of the repository (git-ignored), listens on
 # 127.0.0.1 on the first free port from 54330 (and on a socket in its own folder), and runs
@@ -19,7 +23,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-state="$repo/.pgdata"
+state="${GRANTLEDGER_PGDATA:-$repo/.pgdata}"
 # The cluster's folder: .pgdata/cluster, or a fresh mktemp folder under /var/tmp when the
 # postgres OS user cannot reach the repository (recorded in .pgdata/datadir).
 data="$state/cluster"
@@ -209,6 +213,13 @@ down() {
     fi
 }
 
+kill_hard() {
+    if is_running; then
+        log "stopping PostgreSQL immediately"
+        as_pg "$(pg_bin)/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
+    fi
+}
+
 wipe() {
     down
     if [ -f "$envfile" ]; then
@@ -230,6 +241,7 @@ case "${1:-}" in
     up) up ;;
     env) print_env ;;
     down) down ;;
+    kill) kill_hard ;;
     wipe) wipe ;;
-    *) echo "usage: deploy/db.sh up|env|down|wipe" >&2; exit 2 ;;
+    *) echo "usage: deploy/db.sh up|env|down|kill|wipe" >&2; exit 2 ;;
 esac

@@ -1,0 +1,136 @@
+import EventStore
+import Foundation
+import GrantLedgerHTTP
+import PostgresClient
+import Testing
+
+/// A throwaway PostgreSQL cluster of its own (deploy/db.sh with GRANTLEDGER_PGDATA), which
+/// a test may kill without disturbing the cluster the other suites use.
+struct ScratchCluster {
+    let state: URL
+    let appURL: String
+    let migrationURL: String
+
+    /// Runs deploy/db.sh through the shell and returns what it printed.
+    ///
+    /// Not through `Process`: PostgreSQL, started by `up`, outlives the script as a
+    /// daemon, and Foundation then never reaps the script here. `popen` waits for it plainly.
+    static func db(_ arguments: [String], state: URL) throws -> String {
+        let script = CLI.repository.appendingPathComponent("deploy/db.sh").path
+        let command = "GRANTLEDGER_PGDATA='\(state.path)' '\(script)' \(arguments.joined(separator: " ")) 2>/dev/null </dev/null"
+        guard let pipe = popen(command, "r") else { throw TestSetupError(message: "cannot run deploy/db.sh") }
+        var output = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, pipe)
+            if count <= 0 { break }
+            output.append(contentsOf: buffer[0..<count])
+        }
+        let status = pclose(pipe)
+        guard status == 0 else {
+            throw TestSetupError(message: "deploy/db.sh \(arguments.joined(separator: " ")) failed (\(status))")
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    static func start() throws -> ScratchCluster {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("gl-scratch-\(UUID().uuidString.prefix(8))")
+        _ = try db(["up"], state: state)
+        var urls: [String: String] = [:]
+        for line in try db(["env"], state: state).split(separator: "\n") {
+            // export NAME='value'
+            let parts = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            urls[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+        }
+        guard let app = urls["GRANTLEDGER_DATABASE_URL"], let migration = urls["GRANTLEDGER_MIGRATION_DATABASE_URL"] else {
+            throw TestSetupError(message: "deploy/db.sh env printed no URLs")
+        }
+        return ScratchCluster(state: state, appURL: app, migrationURL: migration)
+    }
+
+    func kill() throws { _ = try Self.db(["kill"], state: state) }
+    func restart() throws { _ = try Self.db(["up"], state: state) }
+    func wipe() { _ = try? Self.db(["wipe"], state: state) }
+}
+
+@Suite("PostgreSQL killed under load")
+struct CrashTests {
+    /// One command's answers, in order.
+    final class Ledger: @unchecked Sendable {
+        private let lock = NSLock()
+        private var answers: [Int: [Int]] = [:]
+        func record(_ index: Int, _ status: Int) { lock.withLock { answers[index, default: []].append(status) } }
+        var all: [Int: [Int]] { lock.withLock { answers } }
+        var acknowledged: Int { lock.withLock { answers.values.filter { $0.contains(201) || $0.contains(200) }.count } }
+    }
+
+    @Test("every acknowledged command is in the log exactly once, no 500, and re-sending records nothing twice")
+    func killDuringCommands() async throws {
+        let cluster = try ScratchCluster.start()
+        defer { cluster.wipe() }
+        let owner = try await PostgresConnection.connect(cluster.migrationURL)
+        _ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: owner)
+        let token = try await TokenStore.create(name: "crash-manager", role: .manager, on: owner)
+        let server = try LiveServer.start(databaseURL: cluster.appURL)
+        defer { server.stop() }
+
+        let total = 60
+        func send(_ index: Int) throws -> Int {
+            let body =
+                #"{"command":"registerOrganisation","commandId":"crash-\#(index)","organisationId":"ORG-CRASH-\#(index)","#
+                + #""name":"Crash \#(index)","country":"KZ","regionCode":"KZ-43","settlement":"rural","#
+                + #""registrationStatus":"unregistered","leadershipGender":"women","kind":"informalGroup"}"#
+            return try server.curl([
+                "-X", "POST", "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
+                "--data-binary", body, "\(server.base)/v1/commands",
+            ]).status
+        }
+        let ledger = Ledger()
+        let sender = Task.detached {
+            for index in 0..<total { ledger.record(index, try send(index)) }
+        }
+        // Kill the server's database once some commands went through, mid-stream.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ledger.acknowledged < 15 {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("commands were not acknowledged before the kill: \(ledger.all)")
+                sender.cancel()
+                return
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        try cluster.kill()
+        try await Task.sleep(nanoseconds: 300_000_000)
+        try cluster.restart()
+        try await sender.value
+
+        // After the restart, re-send everything once the server answers again.
+        for _ in 0..<100 where try server.curl(["\(server.base)/readyz"]).status != 200 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        for index in 0..<total { ledger.record(index, try send(index)) }
+
+        let answers = ledger.all
+        let statuses = answers.values.flatMap { $0 }
+        #expect(!statuses.contains(500), "a 500 was answered: \(statuses)")
+        #expect(statuses.allSatisfy { [200, 201, 503].contains($0) }, "\(statuses)")
+        #expect(statuses.contains(503), "the kill was not noticed by any request")
+        // The re-send settles every command: recorded before (200) or now (201).
+        #expect(answers.values.allSatisfy { [200, 201].contains($0.last ?? 0) })
+
+        let app = try await PostgresConnection.connect(cluster.appURL)
+        let rows = try await app.query(
+            """
+            SELECT data->>'organisationId', count(*) FROM events
+            WHERE type = 'OrganisationRegistered' GROUP BY 1
+            """)
+        var counts: [String: Int] = [:]
+        for row in rows { counts[try row.decode(String.self, 0)] = try row.decode(Int.self, 1) }
+        for index in 0..<total {
+            #expect(counts["ORG-CRASH-\(index)"] == 1, "ORG-CRASH-\(index) recorded \(counts["ORG-CRASH-\(index)"] ?? 0) times")
+        }
+        let commands = try await app.query("SELECT count(*) FROM commands WHERE command_id LIKE 'crash-%'")
+        #expect(try commands[0].decode(Int.self, 0) == total)
+    }
+}
