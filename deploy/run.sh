@@ -18,6 +18,12 @@ stop_server() {
         for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$pidfile"
+    if [ -f "$state/server.runtime" ]; then
+        case "$(cat "$state/server.runtime")" in
+            /var/tmp/grantledger-server.*) rm -rf "$(cat "$state/server.runtime")" ;;
+        esac
+        rm -f "$state/server.runtime"
+    fi
 }
 
 if [ "${1:-}" = "stop" ]; then
@@ -55,7 +61,26 @@ stop_server
 port=8080
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 token=$("$bin" token create --role viewer --name "quickstart-$(date +%Y%m%d%H%M%S)")
-nohup "$bin" serve --host 127.0.0.1 --port "$port" >"$state/server.log" 2>&1 &
+
+# The server never runs as root: as root, it runs as the system user "grantledger" (created
+# here if missing), from a copy of the binary, its resources and sql/ in a fresh folder that
+# user can read but not change. The database URL reaches it through the environment only.
+serve=("$bin" serve --host 127.0.0.1 --port "$port")
+export GRANTLEDGER_MIGRATIONS="$repo/sql"
+if [ "$(id -u)" -eq 0 ]; then
+    if ! id grantledger >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin grantledger
+    fi
+    runtime=$(mktemp -d /var/tmp/grantledger-server.XXXXXXXX)
+    cp "$bin" "$runtime/grantledger"
+    cp -R "$repo/.build/release/grantledger_GrantLedgerHTTP.resources" "$runtime/" 2>/dev/null || true
+    cp -R "$repo/sql" "$runtime/sql"
+    chmod -R go-w,a+rX "$runtime"
+    echo "$runtime" >"$state/server.runtime"
+    export GRANTLEDGER_MIGRATIONS="$runtime/sql"
+    serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port")
+fi
+(cd / && exec nohup "${serve[@]}") >"$state/server.log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
