@@ -281,3 +281,77 @@ final class LiveServer: @unchecked Sendable {
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 }
+
+/// The OpenAPI document as the truth: for every query and path parameter it declares, the
+/// edges of what it allows are accepted and the first value past them is refused.
+@Suite("OpenAPI parameters match the server")
+struct OpenAPIParameterTests {
+    /// Values the document allows for a parameter, from its schema, and values it does not.
+    static func edges(_ name: String, _ schema: [String: Any]) -> (allowed: [String], refused: [String]) {
+        if schema["anyOf"] != nil {  // asOf
+            return (["0", "1969-12-31T23:59:59.5Z", "2016-12-31T23:59:60Z", "9999-12-31T23:59:59.999999999-12:00"], ["", "soon"])
+        }
+        if schema["format"] as? String == "date" {
+            return (["1900-01-01", "2024-02-29"], ["", "2025-02-29", "1899-12-31"])
+        }
+        if schema["type"] as? String == "integer" {
+            let minimum = (schema["minimum"] as? Int) ?? 0
+            let maximum = schema["maximum"] as? Int
+            return ([String(minimum)] + (maximum.map { [String($0)] } ?? []),
+                    [String(minimum - 1)] + (maximum.flatMap { $0 == Int.max ? nil : String($0 + 1) }.map { [$0] } ?? []))
+        }
+        let maxLength = (schema["maxLength"] as? Int) ?? 200
+        let longest = String(repeating: "é", count: maxLength).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let tooLong = String(repeating: "é", count: maxLength + 1).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return (["x", longest], [tooLong, "a%00b"])
+    }
+
+    @Test("every declared query and path parameter, at its edges")
+    func parameters() async throws {
+        let fixture = try await HTTPFixture.make()
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        // (uri, allowed by the document, a path parameter, what is being checked)
+        var cases: [(uri: String, allowed: Bool, inPath: Bool, label: String)] = []
+        for (path, operations) in paths.sorted(by: { $0.key < $1.key }) {
+            guard let get = operations["get"] as? [String: Any] else { continue }
+            let parameters = (get["parameters"] as? [[String: Any]]) ?? []
+            let names = Set(parameters.compactMap { $0["name"] as? String })
+            // Required query parameters at a valid value; the one under test replaces its own.
+            // (to must not be before from: a rule between two parameters, stated in words.)
+            let base = ["from": "1900-01-01", "to": "9999-12-31"].filter { names.contains($0.key) }
+            for parameter in parameters {
+                guard let name = parameter["name"] as? String, let location = parameter["in"] as? String,
+                    let schema = parameter["schema"] as? [String: Any], location == "query" || location == "path"
+                else { continue }
+                let (allowed, refused) = Self.edges(name, schema)
+                func uri(_ value: String) -> String {
+                    if location == "path" { return path.replacingOccurrences(of: "{\(name)}", with: value) }
+                    var query = base
+                    query[name] = value
+                    return path + "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+                }
+                for value in allowed {
+                    cases.append((uri(value), true, location == "path", "\(path) \(name)=\(value.prefix(40))"))
+                }
+                for value in refused where location == "query" {
+                    cases.append((uri(value), false, false, "\(path) \(name)=\(value.prefix(40))"))
+                }
+            }
+        }
+        let checks = cases
+        try await fixture.application.test(.router) { client in
+            for check in checks {
+                try await client.execute(uri: check.uri, method: .get, headers: fixture.headers(.auditor)) {
+                    if check.allowed {
+                        #expect($0.status == .ok || (check.inPath && $0.status == .notFound), "\(check.label): \($0.status)")
+                    } else {
+                        #expect($0.status == .badRequest, "\(check.label): \($0.status)")
+                    }
+                }
+            }
+        }
+        let checked = checks.count
+        #expect(checked > 50)
+    }
+}
