@@ -60,7 +60,7 @@ struct ConnectionHygieneTests {
             try await connection.query("SELECT pg_advisory_xact_lock(4243)")
         }
         #expect(try await advisoryLocks(4243, admin: admin) == 0)
-        let idle = try await pool.withConnection { try await $0.isIdle }
+        let idle = try await pool.withConnection { await $0.isIdle }
         #expect(idle)
     }
 
