@@ -1,6 +1,6 @@
 import Foundation
 
-/// A request for a change, as named in domain.md §2.
+/// A request for a change, as named in docs/domain.md §2.
 public enum Command: Sendable, Hashable {
     case registerOrganisation(RegisterOrganisation)
     case updateOrganisationProfile(UpdateOrganisationProfile)
@@ -21,7 +21,7 @@ public enum Command: Sendable, Hashable {
     case disburseSubGrant(DisburseSubGrant)
     case cancelSubGrant(CancelSubGrant)
 
-    /// Every command name, in domain.md order.
+    /// Every command name, in docs/domain.md order.
     public static let names = [
         "registerOrganisation", "updateOrganisationProfile", "setReportingRules", "publishCall", "closeCall",
         "formConsortium", "addConsortiumMember", "removeConsortiumMember", "submitApplication",
@@ -84,7 +84,7 @@ public enum Command: Sendable, Hashable {
     }
 }
 
-/// Command ids (domain.md §1): 1-128 Unicode scalar values, none of them U+0000.
+/// Command ids (docs/domain.md §1): 1-128 Unicode scalar values, none of them U+0000.
 public enum CommandID {
     public static func isValid(_ text: String) -> Bool {
         (1...128).contains(text.unicodeScalars.count) && !text.unicodeScalars.contains("\u{0}")
@@ -104,7 +104,7 @@ public struct CommandRequest: Sendable, Hashable {
     /// A fresh command id for a command sent without one (a random UUID).
     public static func makeCommandID() -> String { UUID().uuidString.lowercased() }
 
-    /// Parses one command in domain.md JSON form.
+    /// Parses one command in docs/domain.md JSON form.
     /// - Throws: `DomainError` with code `invalid`, naming the field and value.
     public static func parse(_ text: String) throws(DomainError) -> CommandRequest {
         guard let value = JSONValue.parse(text) else {

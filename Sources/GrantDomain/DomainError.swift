@@ -1,4 +1,4 @@
-/// The stable error classes of domain.md §5.
+/// The stable error classes of docs/domain.md §5.
 public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     /// Malformed input: JSON, field, identifier, date, money, enumeration, BIN, region.
     case invalid
@@ -6,7 +6,7 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case notFound
     /// The identifier is taken.
     case alreadyExists
-    /// A business rule of domain.md §2 would break.
+    /// A business rule of docs/domain.md §2 would break.
     case ruleViolated
     /// A concurrent change won, or a command id was reused with another payload.
     case conflict

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A recorded fact, as named in domain.md §2.
+/// A recorded fact, as named in docs/domain.md §2.
 public enum DomainEvent: Sendable, Hashable {
     case organisationRegistered(RegisterOrganisation)
     case organisationProfileUpdated(UpdateOrganisationProfile)

@@ -44,7 +44,7 @@ public struct OrganisationProfile: Sendable, Hashable, Codable {
         return next
     }
 
-    /// Checks the registration rules of domain.md §2 on the whole profile.
+    /// Checks the registration rules of docs/domain.md §2 on the whole profile.
     public func validate(command: String) throws(DomainError) {
         if country == "KZ" {
             guard let regionCode else {
@@ -74,7 +74,7 @@ public struct OrganisationProfile: Sendable, Hashable, Codable {
         }
     }
 
-    /// domain.md §4 step 2: unregistered, or a budget within the rules and (no staff count
+    /// docs/domain.md §4 step 2: unregistered, or a budget within the rules and (no staff count
     /// or a staff count within the rules). Registered without a budget is not small.
     public func isSmall(under rules: ReportingRules) -> Bool {
         if registrationStatus == .unregistered { return true }

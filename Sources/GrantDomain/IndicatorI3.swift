@@ -1,4 +1,4 @@
-/// Inputs of indicator I.3 (domain.md §4) besides the cut-off.
+/// Inputs of indicator I.3 (docs/domain.md §4) besides the cut-off.
 public struct I3Query: Sendable, Hashable {
     /// First business date of the period, inclusive.
     public var from: BusinessDate
@@ -41,7 +41,7 @@ public struct I3Cell: Sendable, Hashable, Codable {
         self.count = count
     }
 
-    /// domain.md order: region, then leadership gender, settlement, registration status.
+    /// docs/domain.md order: region, then leadership gender, settlement, registration status.
     static func ordered(_ a: I3Cell, _ b: I3Cell) -> Bool {
         (a.regionCode, a.leadershipGender.rawValue, a.settlement.rawValue, a.registrationStatus.rawValue)
             < (b.regionCode, b.leadershipGender.rawValue, b.settlement.rawValue, b.registrationStatus.rawValue)
@@ -54,7 +54,7 @@ public struct I3Figures: Sendable, Hashable {
     public var rules: ReportingRules
     /// Distinct organisations with at least one qualifying access through each channel.
     public var byChannel: [AccessChannel: Int]
-    /// Every non-zero combination, sorted as domain.md §4 says.
+    /// Every non-zero combination, sorted as docs/domain.md §4 says.
     public var cells: [I3Cell]
 
     public init(rules: ReportingRules, byChannel: [AccessChannel: Int], cells: [I3Cell]) {
@@ -83,7 +83,7 @@ public struct I3Figures: Sendable, Hashable {
 }
 
 /// The reference computation of I.3: a direct fold of the log, clause by clause of
-/// domain.md §4. Projections must give the same figures; tests hold them to it.
+/// docs/domain.md §4. Projections must give the same figures; tests hold them to it.
 public enum I3Reference {
     /// - Parameters:
     ///   - log: events with their positions, in log order.

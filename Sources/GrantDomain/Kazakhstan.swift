@@ -20,7 +20,7 @@ public enum Region {
     public static func isValid(_ code: String) -> Bool { codeSet.contains(code) }
 }
 
-/// Kazakhstan Business Identification Number (BIN) check digit, domain.md §7.
+/// Kazakhstan Business Identification Number (BIN) check digit, docs/domain.md §7.
 public enum BIN {
     /// True when `text` is 12 digits whose last one is the check digit of the first 11.
     public static func isValid(_ text: String) -> Bool {

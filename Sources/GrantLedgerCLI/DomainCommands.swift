@@ -1,8 +1,8 @@
 import ArgumentParser
 import GrantDomain
 
-// One subcommand per domain.md command: kebab-case names, flags named after the fields.
-// Each builds the domain.md JSON object and goes through the same parser as `submit`, so
+// One subcommand per docs/domain.md command: kebab-case names, flags named after the fields.
+// Each builds the docs/domain.md JSON object and goes through the same parser as `submit`, so
 // the rules and messages are the same whichever way a command arrives.
 
 struct RegisterOrganisationCommand: AsyncParsableCommand {
@@ -378,7 +378,7 @@ struct CancelSubGrantCommand: AsyncParsableCommand {
     }
 }
 
-/// All domain command subcommands, in domain.md order.
+/// All domain command subcommands, in docs/domain.md order.
 let domainSubcommands: [any ParsableCommand.Type] = [
     RegisterOrganisationCommand.self, UpdateOrganisationProfileCommand.self, SetReportingRulesCommand.self,
     PublishCallCommand.self, CloseCallCommand.self, FormConsortiumCommand.self, AddConsortiumMemberCommand.self,

@@ -15,13 +15,13 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
     case json, csv, table
 }
 
-/// `grantledger report i3`: indicator I.3 exactly as domain.md §4 defines it.
+/// `grantledger report i3`: indicator I.3 exactly as docs/domain.md §4 defines it.
 struct ReportI3: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "i3",
         abstract: "Number of small Kazakhstani CSOs accessing EU funding (Roadmap indicator I.3).",
         discussion: """
-            Counts organisations per domain.md §4, at the head of the log or as the log stood \
+            Counts organisations per docs/domain.md §4, at the head of the log or as the log stood \
             at --as-of (a position, or an RFC 3339 time: the last event recorded at or before \
             it). The JSON carries asOf.position, asOf.recordedAt and asOf.hash (the chain hash \
             at that position) so the figure can be replayed and checked.

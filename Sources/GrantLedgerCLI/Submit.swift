@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import GrantDomain
 
-/// `grantledger submit [FILE|-]`: one command in domain.md JSON form.
+/// `grantledger submit [FILE|-]`: one command in docs/domain.md JSON form.
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply one command given as domain.md JSON (a file, or - for standard input).",
+        abstract: "Apply one command given as docs/domain.md JSON (a file, or - for standard input).",
         discussion: """
             Example: echo '{"command":"closeCall","callId":"C1","closedOn":"2025-06-30"}' | grantledger submit -
             On success prints the recorded events; on rejection the §5 error, and exits with \

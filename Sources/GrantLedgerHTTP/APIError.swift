@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 import PostgresClient
 
-/// An error answered with the domain.md §5 body `{"error": {"code", "message"}}`.
+/// An error answered with the docs/domain.md §5 body `{"error": {"code", "message"}}`.
 public struct APIError: Error, Sendable {
     public var status: HTTPResponse.Status
     public var code: String

@@ -32,7 +32,7 @@ final class KnownRoutes: Sendable {
 
 /// Refuses hostile query strings before any route sees them: every parameter name and
 /// value must percent-decode to valid UTF-8 without U+0000, and values are at most
-/// `FilterText.maxLength` Unicode scalars (domain.md §1; the OpenAPI document says the same).
+/// `FilterText.maxLength` Unicode scalars (docs/domain.md §1; the OpenAPI document says the same).
 struct QueryGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response

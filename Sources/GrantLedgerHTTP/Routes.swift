@@ -121,7 +121,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             }
             command.commandId = key
         }
-        // Without a key a client that loses the answer cannot re-send safely (domain.md §1).
+        // Without a key a client that loses the answer cannot re-send safely (docs/domain.md §1).
         guard command.commandId != nil else {
             throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
         }

@@ -120,7 +120,7 @@ public final class I3MemoryIndex: @unchecked Sendable {
         }
     }
 
-    /// domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
+    /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
     public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
         lock.withLock {
             let from = Self.days(query.from)

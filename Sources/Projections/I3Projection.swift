@@ -3,7 +3,7 @@ import GrantDomain
 import PostgresClient
 
 /// The read model behind indicator I.3: every access to EU funding with the snapshot of
-/// its organisation and rules taken at that point of the log (domain.md §4 steps 1-2).
+/// its organisation and rules taken at that point of the log (docs/domain.md §4 steps 1-2).
 ///
 /// Snapshots depend only on earlier events, so a row never changes once written, except
 /// that a later cancellation of a sub-grant is marked with its position. A report for any

@@ -98,7 +98,7 @@ public struct I3Reporter: Sendable {
             hash: try row.decode([UInt8].self, 2).hexString)
     }
 
-    /// domain.md §4 steps 3-5 over the read model, in SQL.
+    /// docs/domain.md §4 steps 3-5 over the read model, in SQL.
     static func figures(_ query: I3Query, cutoff: Int64, schema: String, on connection: PostgresConnection) async throws
         -> I3Figures
     {
@@ -159,7 +159,7 @@ public struct I3Reporter: Sendable {
 }
 
 extension I3Report {
-    /// The domain.md §4 JSON, keys in the documented order, every listed key present.
+    /// The docs/domain.md §4 JSON, keys in the documented order, every listed key present.
     public var json: String {
         func string(_ value: String?) -> String { value.map { jsonQuoted($0) } ?? "null" }
         func object(_ pairs: [(String, String)]) -> String {

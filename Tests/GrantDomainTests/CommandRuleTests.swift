@@ -204,7 +204,7 @@ let ruleCases: [RuleCase] = [
     RuleCase("cancel unknown sub-grant", command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound),
 ]
 
-@Suite("Business rules of domain.md §2")
+@Suite("Business rules of docs/domain.md §2")
 struct CommandRuleTests {
     @Test("each rule accepts and rejects", arguments: ruleCases)
     func rule(_ rule: RuleCase) async throws {

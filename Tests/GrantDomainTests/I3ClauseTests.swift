@@ -66,7 +66,7 @@ struct Scenario {
     }
 }
 
-@Suite("Indicator I.3, clause by clause (domain.md §4)")
+@Suite("Indicator I.3, clause by clause (docs/domain.md §4)")
 struct I3ClauseTests {
     /// LEAD (registered, big), S1 and S2 unregistered, C1 with grant G1 awarded 2025-03-01.
     func base() async throws -> Scenario {

@@ -5,7 +5,7 @@ import Ledger
 import PostgresClient
 import Testing
 
-/// Runs domain.md JSON commands through the real handler.
+/// Runs docs/domain.md JSON commands through the real handler.
 struct LedgerFixture {
     let db: TestDatabase
     let handler: CommandHandler

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes deploy/sample/programme.jsonl: a realistic sample programme of the EU Delegation
-to Kazakhstan, as grantledger commands (domain.md JSON, one per line, each with a commandId).
+to Kazakhstan, as grantledger commands (docs/domain.md JSON, one per line, each with a commandId).
 
 Deterministic: the same file every run. Regenerate with
     python3 deploy/sample/generate.py > deploy/sample/programme.jsonl
@@ -20,7 +20,7 @@ def emit(command, **fields):
 
 
 def bin_for(seed):
-    """A valid 12-digit BIN (domain.md section 7) built from a seed number."""
+    """A valid 12-digit BIN (docs/domain.md section 7) built from a seed number."""
     while True:
         body = [int(c) for c in f"{seed:011d}"[-11:]]
         s = sum(d * w for d, w in zip(body, range(1, 12))) % 11
@@ -102,7 +102,7 @@ for index in range(112):
                       bin=bin_for(200_000_000 + index * 104_729), kind=rng.choice(["publicAssociation", "ngo", "foundation"]),
                       annualBudgetEur=str(rng.randint(8, 95) * 1000), staffCount=rng.randint(1, 9))
     else:
-        # Registered but never reported a budget: not counted as small (domain.md section 4).
+        # Registered but never reported a budget: not counted as small (docs/domain.md section 4).
         fields.update(name=f"{place} {theme} foundation", registrationStatus="registered",
                       bin=bin_for(300_000_000 + index * 7_321), kind="foundation")
     emit("registerOrganisation", **fields)
