@@ -19,11 +19,11 @@ swift build -c release --product grantledger >/dev/null
 
 # The benchmark leaves its realistic programme in grantledger_bench_projections. URLs carry
 # passwords, so they go to the commands through the environment, never as arguments.
-export GRANTLEDGER_DATABASE_URL="${GRANTLEDGER_DATABASE_URL%/grantledger}/grantledger_bench_projections"
-export GRANTLEDGER_MIGRATION_DATABASE_URL="${GRANTLEDGER_MIGRATION_DATABASE_URL%/grantledger}/grantledger_bench_projections"
+GRANTLEDGER_DATABASE_URL=$(with_database "$GRANTLEDGER_DATABASE_URL" grantledger_bench_projections)
+GRANTLEDGER_MIGRATION_DATABASE_URL=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" grantledger_bench_projections)
+export GRANTLEDGER_DATABASE_URL GRANTLEDGER_MIGRATION_DATABASE_URL
 bin="$repo/.build/release/grantledger"
-port=18080
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port 18080)
 token=$("$bin" token create --role viewer --name "bench-$(date +%s)")
 server_log=$(mktemp -t grantledger-bench-server.XXXXXX)
 "$bin" serve --port "$port" --log-level warning >"$server_log" 2>&1 &

@@ -23,6 +23,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+. "$repo/deploy/lib.sh"
 state="${GRANTLEDGER_PGDATA:-$repo/.pgdata}"
 # The cluster's folder: .pgdata/cluster, or a fresh mktemp folder under /var/tmp when the
 # postgres OS user cannot reach the repository (recorded in .pgdata/datadir).
@@ -88,14 +90,6 @@ install_packages() {
     fi
 }
 
-free_port() {
-    local port=54330
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    echo "$port"
-}
-
 is_running() {
     [ -f "$data/postmaster.pid" ] && as_pg "$(pg_bin)/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
@@ -121,7 +115,7 @@ up() {
     fi
     if [ ! -f "$envfile" ]; then
         local port socket app_pw owner_pw
-        port=$(free_port)
+        port=$(free_port 54330)
         socket="$(dirname "$data")/socket"
         app_pw=$(random_secret)
         owner_pw=$(random_secret)

@@ -35,9 +35,14 @@ fi
 database_up
 cd "$repo"
 echo "==> building grantledger (release)"
-swift build -c release --product grantledger 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+# Progress lines are left out; a failed build stops here rather than run an older binary.
+if ! swift build -c release --product grantledger >"$state/build.log" 2>&1; then
+    grep -vE '^\[[0-9]+/[0-9]+\]' "$state/build.log" >&2 || true
+    echo "build failed (full log: $state/build.log)" >&2
+    exit 1
+fi
+grep -vE '^\[[0-9]+/[0-9]+\]|^(Fetching|Fetched|Creating working copy|Working copy|Computing|Computed) ' "$state/build.log" || true
 bin="$repo/.build/release/grantledger"
-[ -x "$bin" ] || { echo "build failed" >&2; exit 1; }
 
 echo "==> migrations"
 "$bin" migrate
@@ -58,8 +63,7 @@ MSG
 
 echo "==> HTTP API"
 stop_server
-port=8080
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port 8080)
 token=$("$bin" token create --role viewer --name "quickstart-$(date +%Y%m%d%H%M%S)")
 
 # The server never runs as root: as root, it runs as the system user "grantledger" (created

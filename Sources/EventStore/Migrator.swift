@@ -41,15 +41,12 @@ public struct Migrator: Sendable {
     }
 
     /// The `sql/` folder: `GRANTLEDGER_MIGRATIONS` if set, else `sql` under the current
-    /// directory, else next to the package this binary was built from.
+    /// directory (the repository's top level, where the scripts in `deploy/` run).
     public static func defaultDirectory() -> URL {
         if let path = ProcessInfo.processInfo.environment["GRANTLEDGER_MIGRATIONS"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        let local = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql")
-        if FileManager.default.fileExists(atPath: local.path) { return local }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("sql")
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql")
     }
 
     /// Applies what is missing.
