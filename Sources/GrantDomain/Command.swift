@@ -22,65 +22,41 @@ public enum Command: Sendable, Hashable {
     case cancelSubGrant(CancelSubGrant)
 
     /// Every command name, in docs/domain.md order.
-    public static let names = [
-        "registerOrganisation", "updateOrganisationProfile", "setReportingRules", "publishCall", "closeCall",
-        "formConsortium", "addConsortiumMember", "removeConsortiumMember", "submitApplication",
-        "evaluateApplication", "rejectApplication", "withdrawApplication", "awardGrant", "disburseGrant",
-        "closeGrant", "awardSubGrant", "disburseSubGrant", "cancelSubGrant",
-    ]
+    public static var names: [String] { CommandTable.specs.map(\.name) }
 
-    /// The command's name (`"awardGrant"`).
-    public var name: String {
+    /// The command's fields.
+    public var payload: any CommandPayload {
         switch self {
-        case .registerOrganisation: return "registerOrganisation"
-        case .updateOrganisationProfile: return "updateOrganisationProfile"
-        case .setReportingRules: return "setReportingRules"
-        case .publishCall: return "publishCall"
-        case .closeCall: return "closeCall"
-        case .formConsortium: return "formConsortium"
-        case .addConsortiumMember: return "addConsortiumMember"
-        case .removeConsortiumMember: return "removeConsortiumMember"
-        case .submitApplication: return "submitApplication"
-        case .evaluateApplication: return "evaluateApplication"
-        case .rejectApplication: return "rejectApplication"
-        case .withdrawApplication: return "withdrawApplication"
-        case .awardGrant: return "awardGrant"
-        case .disburseGrant: return "disburseGrant"
-        case .closeGrant: return "closeGrant"
-        case .awardSubGrant: return "awardSubGrant"
-        case .disburseSubGrant: return "disburseSubGrant"
-        case .cancelSubGrant: return "cancelSubGrant"
+        case .registerOrganisation(let c): return c
+        case .updateOrganisationProfile(let c): return c
+        case .setReportingRules(let c): return c
+        case .publishCall(let c): return c
+        case .closeCall(let c): return c
+        case .formConsortium(let c): return c
+        case .addConsortiumMember(let c): return c
+        case .removeConsortiumMember(let c): return c
+        case .submitApplication(let c): return c
+        case .evaluateApplication(let c): return c
+        case .rejectApplication(let c): return c
+        case .withdrawApplication(let c): return c
+        case .awardGrant(let c): return c
+        case .disburseGrant(let c): return c
+        case .closeGrant(let c): return c
+        case .awardSubGrant(let c): return c
+        case .disburseSubGrant(let c): return c
+        case .cancelSubGrant(let c): return c
         }
     }
+
+    /// The command's name (`"awardGrant"`).
+    public var name: String { type(of: payload).spec.name }
 
     /// The payload's fields without `command` and `commandId`, as canonical JSON with
     /// sorted keys: the same command always yields the same text, whatever the key order
     /// or spacing it arrived with. Used as the idempotency digest input.
     public var canonicalPayload: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data?
-        switch self {
-        case .registerOrganisation(let c): data = try? encoder.encode(c)
-        case .updateOrganisationProfile(let c): data = try? encoder.encode(c)
-        case .setReportingRules(let c): data = try? encoder.encode(c)
-        case .publishCall(let c): data = try? encoder.encode(c)
-        case .closeCall(let c): data = try? encoder.encode(c)
-        case .formConsortium(let c): data = try? encoder.encode(c)
-        case .addConsortiumMember(let c): data = try? encoder.encode(c)
-        case .removeConsortiumMember(let c): data = try? encoder.encode(c)
-        case .submitApplication(let c): data = try? encoder.encode(c)
-        case .evaluateApplication(let c): data = try? encoder.encode(c)
-        case .rejectApplication(let c): data = try? encoder.encode(c)
-        case .withdrawApplication(let c): data = try? encoder.encode(c)
-        case .awardGrant(let c): data = try? encoder.encode(c)
-        case .disburseGrant(let c): data = try? encoder.encode(c)
-        case .closeGrant(let c): data = try? encoder.encode(c)
-        case .awardSubGrant(let c): data = try? encoder.encode(c)
-        case .disburseSubGrant(let c): data = try? encoder.encode(c)
-        case .cancelSubGrant(let c): data = try? encoder.encode(c)
-        }
-        return name + ":" + String(decoding: data ?? Data(), as: UTF8.self)
+        let data = (try? DomainEvent.sharedEncoder.encode(payload)) ?? Data()
+        return name + ":" + String(decoding: data, as: UTF8.self)
     }
 }
 
@@ -132,31 +108,10 @@ public struct CommandRequest: Sendable, Hashable {
             }
             commandId = id
         }
-        var reader = FieldReader(fields, command: name)
-        let command: Command
-        switch name {
-        case "registerOrganisation": command = .registerOrganisation(try .read(&reader))
-        case "updateOrganisationProfile": command = .updateOrganisationProfile(try .read(&reader))
-        case "setReportingRules": command = .setReportingRules(try .read(&reader))
-        case "publishCall": command = .publishCall(try .read(&reader))
-        case "closeCall": command = .closeCall(try .read(&reader))
-        case "formConsortium": command = .formConsortium(try .read(&reader))
-        case "addConsortiumMember": command = .addConsortiumMember(try .read(&reader))
-        case "removeConsortiumMember": command = .removeConsortiumMember(try .read(&reader))
-        case "submitApplication": command = .submitApplication(try .read(&reader))
-        case "evaluateApplication": command = .evaluateApplication(try .read(&reader))
-        case "rejectApplication": command = .rejectApplication(try .read(&reader))
-        case "withdrawApplication": command = .withdrawApplication(try .read(&reader))
-        case "awardGrant": command = .awardGrant(try .read(&reader))
-        case "disburseGrant": command = .disburseGrant(try .read(&reader))
-        case "closeGrant": command = .closeGrant(try .read(&reader))
-        case "awardSubGrant": command = .awardSubGrant(try .read(&reader))
-        case "disburseSubGrant": command = .disburseSubGrant(try .read(&reader))
-        case "cancelSubGrant": command = .cancelSubGrant(try .read(&reader))
-        default:
+        guard let payload = CommandTable.payload(named: name) else {
             throw .invalid("unknown command \"\(name)\"")
         }
-        try reader.finish()
+        let command = try payload.decode(fields)
         return CommandRequest(command: command, commandId: commandId)
     }
 }

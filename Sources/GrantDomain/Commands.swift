@@ -1,7 +1,7 @@
 import Foundation
 
 /// `registerOrganisation`; also the data of `OrganisationRegistered`.
-public struct RegisterOrganisation: Sendable, Hashable, Codable {
+public struct RegisterOrganisation: CommandPayload {
     public var organisationId: String
     public var name: String
     public var country: String
@@ -28,29 +28,37 @@ public struct RegisterOrganisation: Sendable, Hashable, Codable {
         self.staffCount = staffCount
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            organisationId: try r.identifier("organisationId"),
-            name: try r.string("name", length: 1...300),
-            country: try r.string("country", length: 2...2),
-            regionCode: try r.optionalString("regionCode"),
-            settlement: try r.optionalEnumeration("settlement", Settlement.self),
-            registrationStatus: try r.enumeration("registrationStatus", RegistrationStatus.self),
-            bin: try r.optionalString("bin"),
-            leadershipGender: try r.enumeration("leadershipGender", LeadershipGender.self),
-            kind: try r.enumeration("kind", OrganisationKind.self),
-            annualBudgetEur: try r.optionalMoney("annualBudgetEur"),
-            staffCount: try r.optionalInteger("staffCount", in: 0...10_000_000))
-        guard value.country.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
-            throw .invalid("registerOrganisation: field \"country\" is \"\(value.country)\", expected an ISO 3166-1 alpha-2 code such as \"KZ\"")
-        }
-        try OrganisationProfile(registration: value).validate(command: "registerOrganisation")
-        return value
+    public static let spec = CommandSpec(
+        name: "registerOrganisation", event: "OrganisationRegistered", summary: "Register an organisation.",
+        fields: [
+            FieldSpec("organisationId", .identifier),
+            FieldSpec("name", .text(1...300)),
+            FieldSpec("country", .country),
+            .optional("regionCode", .region, help: "required in KZ, absent elsewhere"),
+            .choice("settlement", Settlement.self, required: false, help: "required in KZ"),
+            .choice("registrationStatus", RegistrationStatus.self),
+            .optional("bin", .bin, help: "required for a registered organisation in KZ, forbidden when unregistered"),
+            .choice("leadershipGender", LeadershipGender.self, help: "who leads the organisation"),
+            .choice("kind", OrganisationKind.self),
+            .optional("annualBudgetEur", .money(maximum: nil)),
+            .optional("staffCount", .integer(0...10_000_000)),
+        ],
+        conditions: [
+            FieldCondition(when: ["country": "KZ"], required: ["regionCode", "settlement"]),
+            FieldCondition(when: ["country": "KZ"], otherwise: true, forbidden: ["regionCode"]),
+            FieldCondition(when: ["country": "KZ", "registrationStatus": "registered"], required: ["bin"]),
+            FieldCondition(when: ["registrationStatus": "unregistered"], forbidden: ["bin"]),
+        ])
+
+    public func validate() throws(DomainError) {
+        try OrganisationProfile(registration: self).validate(command: Self.spec.name)
     }
+
+    public var command: Command { .registerOrganisation(self) }
 }
 
 /// `updateOrganisationProfile`; also the data of `OrganisationProfileUpdated`.
-public struct UpdateOrganisationProfile: Sendable, Hashable, Codable {
+public struct UpdateOrganisationProfile: CommandPayload {
     public var organisationId: String
     public var name: String?
     public var regionCode: String?
@@ -75,33 +83,41 @@ public struct UpdateOrganisationProfile: Sendable, Hashable, Codable {
         self.staffCount = staffCount
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            organisationId: try r.identifier("organisationId"),
-            name: try r.optionalString("name", length: 1...300),
-            regionCode: try r.optionalString("regionCode"),
-            settlement: try r.optionalEnumeration("settlement", Settlement.self),
-            registrationStatus: try r.optionalEnumeration("registrationStatus", RegistrationStatus.self),
-            bin: try r.optionalString("bin"),
-            leadershipGender: try r.optionalEnumeration("leadershipGender", LeadershipGender.self),
-            kind: try r.optionalEnumeration("kind", OrganisationKind.self),
-            annualBudgetEur: try r.optionalMoney("annualBudgetEur"),
-            staffCount: try r.optionalInteger("staffCount", in: 0...10_000_000))
-        if Set(r.fields.keys).subtracting(["command", "commandId", "organisationId"]).isEmpty {
-            throw .invalid("updateOrganisationProfile: give at least one field to change besides \"organisationId\"")
-        }
-        if let regionCode = value.regionCode, !Region.isValid(regionCode) {
+    public static let spec = CommandSpec(
+        name: "updateOrganisationProfile", event: "OrganisationProfileUpdated",
+        summary: "Change some fields of an organisation's profile.",
+        fields: [
+            FieldSpec("organisationId", .identifier),
+            .optional("name", .text(1...300)),
+            .optional("regionCode", .region),
+            .choice("settlement", Settlement.self, required: false),
+            .choice("registrationStatus", RegistrationStatus.self, required: false),
+            .optional("bin", .bin),
+            .choice("leadershipGender", LeadershipGender.self, required: false),
+            .choice("kind", OrganisationKind.self, required: false),
+            .optional("annualBudgetEur", .money(maximum: nil)),
+            .optional("staffCount", .integer(0...10_000_000)),
+        ],
+        atLeastOneOf: [
+            "name", "regionCode", "settlement", "registrationStatus", "bin", "leadershipGender", "kind", "annualBudgetEur",
+            "staffCount",
+        ],
+        notes: "The resulting profile must pass the rules of a registration.")
+
+    public func validate() throws(DomainError) {
+        if let regionCode, !Region.isValid(regionCode) {
             throw .invalid("updateOrganisationProfile: field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code")
         }
-        if let bin = value.bin, !BIN.isValid(bin) {
+        if let bin, !BIN.isValid(bin) {
             throw .invalid("updateOrganisationProfile: field \"bin\" is \"\(bin)\", not a valid BIN (12 digits with check digit)")
         }
-        return value
     }
+
+    public var command: Command { .updateOrganisationProfile(self) }
 }
 
 /// `setReportingRules`; also the data of `ReportingRulesSet`.
-public struct ReportingRules: Sendable, Hashable, Codable {
+public struct ReportingRules: CommandPayload {
     public var smallMaxAnnualBudgetEur: Money
     public var smallMaxStaff: Int64
 
@@ -113,15 +129,18 @@ public struct ReportingRules: Sendable, Hashable, Codable {
     /// The rules in force until the first `ReportingRulesSet`.
     public static let initial = ReportingRules(smallMaxAnnualBudgetEur: Money(cents: 10_000_000), smallMaxStaff: 10)
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(
-            smallMaxAnnualBudgetEur: try r.money("smallMaxAnnualBudgetEur"),
-            smallMaxStaff: try r.integer("smallMaxStaff", in: 0...10_000_000))
-    }
+    public static let spec = CommandSpec(
+        name: "setReportingRules", event: "ReportingRulesSet", summary: "Set the thresholds of a small CSO.",
+        fields: [
+            FieldSpec("smallMaxAnnualBudgetEur", .money(maximum: nil)),
+            FieldSpec("smallMaxStaff", .integer(0...10_000_000)),
+        ])
+
+    public var command: Command { .setReportingRules(self) }
 }
 
 /// `publishCall`; also the data of `CallPublished`.
-public struct PublishCall: Sendable, Hashable, Codable {
+public struct PublishCall: CommandPayload {
     public var callId: String
     public var reference: String
     public var title: String
@@ -151,31 +170,33 @@ public struct PublishCall: Sendable, Hashable, Codable {
     /// The EU cap on financial support to one third party.
     public static let subGrantCap = Money(cents: 6_000_000)
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            callId: try r.identifier("callId"),
-            reference: try r.string("reference", length: 1...200),
-            title: try r.string("title", length: 1...500),
-            programme: try r.string("programme", length: 1...100),
-            publishedOn: try r.date("publishedOn"),
-            deadline: try r.date("deadline"),
-            budget: try r.money("budget"),
-            minGrant: try r.money("minGrant"),
-            maxGrant: try r.money("maxGrant"),
-            subGrantingAllowed: try r.bool("subGrantingAllowed"),
-            maxSubGrant: try r.optionalMoney("maxSubGrant"))
-        if value.subGrantingAllowed && value.maxSubGrant == nil {
-            throw .invalid("publishCall: missing field \"maxSubGrant\" (required when \"subGrantingAllowed\" is true)")
-        }
-        if !value.subGrantingAllowed, let maxSubGrant = value.maxSubGrant {
-            throw .invalid("publishCall: field \"maxSubGrant\" is \"\(maxSubGrant)\" but \"subGrantingAllowed\" is false")
-        }
-        return value
-    }
+    public static let spec = CommandSpec(
+        name: "publishCall", event: "CallPublished", summary: "Publish a call for proposals.",
+        fields: [
+            FieldSpec("callId", .identifier),
+            FieldSpec("reference", .text(1...200), help: "e.g. EuropeAid/178123/DD/ACT/KZ"),
+            FieldSpec("title", .text(1...500)),
+            FieldSpec("programme", .text(1...100), help: "e.g. CSO-LA, EIDHR"),
+            FieldSpec("publishedOn", .date),
+            FieldSpec("deadline", .date, help: "not before publishedOn"),
+            FieldSpec("budget", .money(maximum: nil)),
+            FieldSpec("minGrant", .money(maximum: nil)),
+            FieldSpec("maxGrant", .money(maximum: nil), help: "minGrant ≤ maxGrant ≤ budget"),
+            FieldSpec("subGrantingAllowed", .bool),
+            .optional(
+                "maxSubGrant", .money(maximum: subGrantCap),
+                help: "required when sub-granting is allowed, absent otherwise; the EU cap per third party"),
+        ],
+        conditions: [
+            FieldCondition(when: ["subGrantingAllowed": true], required: ["maxSubGrant"]),
+            FieldCondition(when: ["subGrantingAllowed": false], forbidden: ["maxSubGrant"]),
+        ])
+
+    public var command: Command { .publishCall(self) }
 }
 
 /// `closeCall`; also the data of `CallClosed`.
-public struct CloseCall: Sendable, Hashable, Codable {
+public struct CloseCall: CommandPayload {
     public var callId: String
     public var closedOn: BusinessDate
 
@@ -184,13 +205,15 @@ public struct CloseCall: Sendable, Hashable, Codable {
         self.closedOn = closedOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(callId: try r.identifier("callId"), closedOn: try r.date("closedOn"))
-    }
+    public static let spec = CommandSpec(
+        name: "closeCall", event: "CallClosed", summary: "Close a call: it takes no new applications.",
+        fields: [FieldSpec("callId", .identifier), FieldSpec("closedOn", .date)])
+
+    public var command: Command { .closeCall(self) }
 }
 
 /// `formConsortium`; also the data of `ConsortiumFormed`.
-public struct FormConsortium: Sendable, Hashable, Codable {
+public struct FormConsortium: CommandPayload {
     public var consortiumId: String
     public var name: String
     public var members: [Member]
@@ -201,25 +224,30 @@ public struct FormConsortium: Sendable, Hashable, Codable {
         self.members = members
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            consortiumId: try r.identifier("consortiumId"),
-            name: try r.string("name", length: 1...300),
-            members: try r.members("members"))
-        let leads = value.members.filter { $0.role == .lead }.count
+    public static let spec = CommandSpec(
+        name: "formConsortium", event: "ConsortiumFormed", summary: "Form a consortium.",
+        fields: [
+            FieldSpec("consortiumId", .identifier),
+            FieldSpec("name", .text(1...300)),
+            FieldSpec("members", .members, help: "exactly one lead; each organisation registered, none twice"),
+        ])
+
+    public func validate() throws(DomainError) {
+        let leads = members.filter { $0.role == .lead }.count
         if leads != 1 {
             throw .rule("formConsortium: field \"members\" has \(leads) members with role \"lead\", expected exactly one")
         }
         var seen = Set<String>()
-        for member in value.members where !seen.insert(member.organisationId).inserted {
+        for member in members where !seen.insert(member.organisationId).inserted {
             throw .rule("formConsortium: organisation \"\(member.organisationId)\" appears twice in \"members\"")
         }
-        return value
     }
+
+    public var command: Command { .formConsortium(self) }
 }
 
 /// `addConsortiumMember`; also the data of `ConsortiumMemberAdded`.
-public struct AddConsortiumMember: Sendable, Hashable, Codable {
+public struct AddConsortiumMember: CommandPayload {
     public var consortiumId: String
     public var organisationId: String
     public var role: MemberRole
@@ -230,20 +258,26 @@ public struct AddConsortiumMember: Sendable, Hashable, Codable {
         self.role = role
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            consortiumId: try r.identifier("consortiumId"),
-            organisationId: try r.identifier("organisationId"),
-            role: try r.enumeration("role", MemberRole.self))
-        if value.role == .lead {
+    public static let spec = CommandSpec(
+        name: "addConsortiumMember", event: "ConsortiumMemberAdded", summary: "Add a member to a consortium.",
+        fields: [
+            FieldSpec("consortiumId", .identifier),
+            FieldSpec("organisationId", .identifier),
+            .choice("role", MemberRole.self, help: "a consortium's one lead is set when it is formed", refusedByRule: [.lead]),
+        ],
+        notes: "Membership is frozen once an application of the consortium was awarded.")
+
+    public func validate() throws(DomainError) {
+        if role == .lead {
             throw .rule("addConsortiumMember: field \"role\" is \"lead\"; a consortium has exactly one lead, set when it is formed")
         }
-        return value
     }
+
+    public var command: Command { .addConsortiumMember(self) }
 }
 
 /// `removeConsortiumMember`; also the data of `ConsortiumMemberRemoved`.
-public struct RemoveConsortiumMember: Sendable, Hashable, Codable {
+public struct RemoveConsortiumMember: CommandPayload {
     public var consortiumId: String
     public var organisationId: String
 
@@ -252,13 +286,17 @@ public struct RemoveConsortiumMember: Sendable, Hashable, Codable {
         self.organisationId = organisationId
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(consortiumId: try r.identifier("consortiumId"), organisationId: try r.identifier("organisationId"))
-    }
+    public static let spec = CommandSpec(
+        name: "removeConsortiumMember", event: "ConsortiumMemberRemoved",
+        summary: "Remove a member (not the lead) from a consortium.",
+        fields: [FieldSpec("consortiumId", .identifier), FieldSpec("organisationId", .identifier)],
+        notes: "Membership is frozen once an application of the consortium was awarded.")
+
+    public var command: Command { .removeConsortiumMember(self) }
 }
 
 /// `submitApplication`; also the data of `ApplicationSubmitted`.
-public struct SubmitApplication: Sendable, Hashable, Codable {
+public struct SubmitApplication: CommandPayload {
     public var applicationId: String
     public var callId: String
     public var consortiumId: String
@@ -273,18 +311,21 @@ public struct SubmitApplication: Sendable, Hashable, Codable {
         self.requestedAmount = requestedAmount
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(
-            applicationId: try r.identifier("applicationId"),
-            callId: try r.identifier("callId"),
-            consortiumId: try r.identifier("consortiumId"),
-            submittedOn: try r.date("submittedOn"),
-            requestedAmount: try r.money("requestedAmount"))
-    }
+    public static let spec = CommandSpec(
+        name: "submitApplication", event: "ApplicationSubmitted", summary: "Submit a consortium's application to a call.",
+        fields: [
+            FieldSpec("applicationId", .identifier),
+            FieldSpec("callId", .identifier),
+            FieldSpec("consortiumId", .identifier),
+            FieldSpec("submittedOn", .date, help: "by the call's deadline, the call not closed"),
+            FieldSpec("requestedAmount", .money(maximum: nil), help: "from the call's minGrant to its maxGrant"),
+        ])
+
+    public var command: Command { .submitApplication(self) }
 }
 
 /// `evaluateApplication`; also the data of `ApplicationEvaluated`.
-public struct EvaluateApplication: Sendable, Hashable, Codable {
+public struct EvaluateApplication: CommandPayload {
     public var applicationId: String
     public var score: Int64
     public var evaluatedOn: BusinessDate
@@ -295,16 +336,15 @@ public struct EvaluateApplication: Sendable, Hashable, Codable {
         self.evaluatedOn = evaluatedOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(
-            applicationId: try r.identifier("applicationId"),
-            score: try r.integer("score", in: 0...100),
-            evaluatedOn: try r.date("evaluatedOn"))
-    }
+    public static let spec = CommandSpec(
+        name: "evaluateApplication", event: "ApplicationEvaluated", summary: "Record an application's evaluation score.",
+        fields: [FieldSpec("applicationId", .identifier), FieldSpec("score", .integer(0...100)), FieldSpec("evaluatedOn", .date)])
+
+    public var command: Command { .evaluateApplication(self) }
 }
 
 /// `rejectApplication`; also the data of `ApplicationRejected`.
-public struct RejectApplication: Sendable, Hashable, Codable {
+public struct RejectApplication: CommandPayload {
     public var applicationId: String
     public var rejectedOn: BusinessDate
     public var reason: String
@@ -315,16 +355,15 @@ public struct RejectApplication: Sendable, Hashable, Codable {
         self.reason = reason
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(
-            applicationId: try r.identifier("applicationId"),
-            rejectedOn: try r.date("rejectedOn"),
-            reason: try r.string("reason", length: 1...2000))
-    }
+    public static let spec = CommandSpec(
+        name: "rejectApplication", event: "ApplicationRejected", summary: "Reject an application.",
+        fields: [FieldSpec("applicationId", .identifier), FieldSpec("rejectedOn", .date), FieldSpec("reason", .text(1...2000))])
+
+    public var command: Command { .rejectApplication(self) }
 }
 
 /// `withdrawApplication`; also the data of `ApplicationWithdrawn`.
-public struct WithdrawApplication: Sendable, Hashable, Codable {
+public struct WithdrawApplication: CommandPayload {
     public var applicationId: String
     public var withdrawnOn: BusinessDate
 
@@ -333,13 +372,15 @@ public struct WithdrawApplication: Sendable, Hashable, Codable {
         self.withdrawnOn = withdrawnOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(applicationId: try r.identifier("applicationId"), withdrawnOn: try r.date("withdrawnOn"))
-    }
+    public static let spec = CommandSpec(
+        name: "withdrawApplication", event: "ApplicationWithdrawn", summary: "Withdraw an application.",
+        fields: [FieldSpec("applicationId", .identifier), FieldSpec("withdrawnOn", .date)])
+
+    public var command: Command { .withdrawApplication(self) }
 }
 
 /// `awardGrant`.
-public struct AwardGrant: Sendable, Hashable, Codable {
+public struct AwardGrant: CommandPayload {
     public var grantId: String
     public var applicationId: String
     public var contractNumber: String
@@ -360,24 +401,29 @@ public struct AwardGrant: Sendable, Hashable, Codable {
         self.subGrantingEnvelope = subGrantingEnvelope
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            grantId: try r.identifier("grantId"),
-            applicationId: try r.identifier("applicationId"),
-            contractNumber: try r.string("contractNumber", length: 1...100),
-            awardedOn: try r.date("awardedOn"),
-            amount: try r.money("amount"),
-            startDate: try r.date("startDate"),
-            endDate: try r.date("endDate"),
-            subGrantingEnvelope: try r.money("subGrantingEnvelope"))
-        if value.endDate < value.startDate {
-            throw .rule("awardGrant: \"endDate\" \(value.endDate) is before \"startDate\" \(value.startDate)")
+    public static let spec = CommandSpec(
+        name: "awardGrant", event: "GrantAwarded", summary: "Award a grant on an application.",
+        fields: [
+            FieldSpec("grantId", .identifier),
+            FieldSpec("applicationId", .identifier),
+            FieldSpec("contractNumber", .text(1...100), help: "unique across grants"),
+            FieldSpec("awardedOn", .date),
+            FieldSpec("amount", .money(maximum: nil), help: "at most the requested amount, within the call's limits and budget"),
+            FieldSpec("startDate", .date),
+            FieldSpec("endDate", .date, help: "not before startDate"),
+            FieldSpec("subGrantingEnvelope", .money(maximum: nil), help: "at most amount; 0 when the call allows no sub-granting"),
+        ])
+
+    public func validate() throws(DomainError) {
+        if endDate < startDate {
+            throw .rule("awardGrant: \"endDate\" \(endDate) is before \"startDate\" \(startDate)")
         }
-        if value.subGrantingEnvelope > value.amount {
-            throw .rule("awardGrant: \"subGrantingEnvelope\" \(value.subGrantingEnvelope) exceeds \"amount\" \(value.amount)")
+        if subGrantingEnvelope > amount {
+            throw .rule("awardGrant: \"subGrantingEnvelope\" \(subGrantingEnvelope) exceeds \"amount\" \(amount)")
         }
-        return value
     }
+
+    public var command: Command { .awardGrant(self) }
 }
 
 /// The data of `GrantAwarded`: the command's fields plus what the award derived.
@@ -413,7 +459,7 @@ public struct GrantAwarded: Sendable, Hashable, Codable {
 }
 
 /// `disburseGrant`; also the data of `GrantTrancheDisbursed`.
-public struct DisburseGrant: Sendable, Hashable, Codable {
+public struct DisburseGrant: CommandPayload {
     public var grantId: String
     public var amount: Money
     public var paidOn: BusinessDate
@@ -424,15 +470,23 @@ public struct DisburseGrant: Sendable, Hashable, Codable {
         self.paidOn = paidOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(grantId: try r.identifier("grantId"), amount: try r.money("amount"), paidOn: try r.date("paidOn"))
-        if value.amount == .zero { throw .rule("disburseGrant: field \"amount\" is \"0\"; a tranche must be positive") }
-        return value
+    public static let spec = CommandSpec(
+        name: "disburseGrant", event: "GrantTrancheDisbursed", summary: "Pay a tranche of a grant.",
+        fields: [
+            FieldSpec("grantId", .identifier),
+            FieldSpec("amount", .money(maximum: nil), help: "more than 0; tranches add up to at most the grant"),
+            FieldSpec("paidOn", .date),
+        ])
+
+    public func validate() throws(DomainError) {
+        if amount == .zero { throw .rule("disburseGrant: field \"amount\" is \"0\"; a tranche must be positive") }
     }
+
+    public var command: Command { .disburseGrant(self) }
 }
 
 /// `closeGrant`; also the data of `GrantClosed`.
-public struct CloseGrant: Sendable, Hashable, Codable {
+public struct CloseGrant: CommandPayload {
     public var grantId: String
     public var closedOn: BusinessDate
 
@@ -441,13 +495,15 @@ public struct CloseGrant: Sendable, Hashable, Codable {
         self.closedOn = closedOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(grantId: try r.identifier("grantId"), closedOn: try r.date("closedOn"))
-    }
+    public static let spec = CommandSpec(
+        name: "closeGrant", event: "GrantClosed", summary: "Close a grant.",
+        fields: [FieldSpec("grantId", .identifier), FieldSpec("closedOn", .date)])
+
+    public var command: Command { .closeGrant(self) }
 }
 
 /// `awardSubGrant`.
-public struct AwardSubGrant: Sendable, Hashable, Codable {
+public struct AwardSubGrant: CommandPayload {
     public var subGrantId: String
     public var grantId: String
     public var organisationId: String
@@ -464,17 +520,23 @@ public struct AwardSubGrant: Sendable, Hashable, Codable {
         self.purpose = purpose
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            subGrantId: try r.identifier("subGrantId"),
-            grantId: try r.identifier("grantId"),
-            organisationId: try r.identifier("organisationId"),
-            awardedOn: try r.date("awardedOn"),
-            amount: try r.money("amount"),
-            purpose: try r.string("purpose", length: 1...2000))
-        if value.amount == .zero { throw .rule("awardSubGrant: field \"amount\" is \"0\"; it must be more than 0") }
-        return value
+    public static let spec = CommandSpec(
+        name: "awardSubGrant", event: "SubGrantAwarded", summary: "Award a sub-grant from a grant's envelope to a third party.",
+        fields: [
+            FieldSpec("subGrantId", .identifier),
+            FieldSpec("grantId", .identifier),
+            FieldSpec("organisationId", .identifier, help: "any registered organisation but the grant's lead"),
+            FieldSpec("awardedOn", .date, help: "within the grant's start and end dates"),
+            FieldSpec("amount", .money(maximum: PublishCall.subGrantCap), help: "more than 0 and at most the call's maxSubGrant"),
+            FieldSpec("purpose", .text(1...2000)),
+        ],
+        notes: "The grant's sub-grants that are not cancelled never add up to more than its envelope.")
+
+    public func validate() throws(DomainError) {
+        if amount == .zero { throw .rule("awardSubGrant: field \"amount\" is \"0\"; it must be more than 0") }
     }
+
+    public var command: Command { .awardSubGrant(self) }
 }
 
 /// The data of `SubGrantAwarded`: the command's fields plus the call of the grant.
@@ -500,7 +562,7 @@ public struct SubGrantAwarded: Sendable, Hashable, Codable {
 }
 
 /// `disburseSubGrant`; also the data of `SubGrantDisbursed`.
-public struct DisburseSubGrant: Sendable, Hashable, Codable {
+public struct DisburseSubGrant: CommandPayload {
     public var subGrantId: String
     public var amount: Money
     public var paidOn: BusinessDate
@@ -511,16 +573,23 @@ public struct DisburseSubGrant: Sendable, Hashable, Codable {
         self.paidOn = paidOn
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        let value = Self(
-            subGrantId: try r.identifier("subGrantId"), amount: try r.money("amount"), paidOn: try r.date("paidOn"))
-        if value.amount == .zero { throw .rule("disburseSubGrant: field \"amount\" is \"0\"; a payment must be positive") }
-        return value
+    public static let spec = CommandSpec(
+        name: "disburseSubGrant", event: "SubGrantDisbursed", summary: "Pay (part of) a sub-grant.",
+        fields: [
+            FieldSpec("subGrantId", .identifier),
+            FieldSpec("amount", .money(maximum: nil), help: "more than 0; payments add up to at most the sub-grant"),
+            FieldSpec("paidOn", .date),
+        ])
+
+    public func validate() throws(DomainError) {
+        if amount == .zero { throw .rule("disburseSubGrant: field \"amount\" is \"0\"; a payment must be positive") }
     }
+
+    public var command: Command { .disburseSubGrant(self) }
 }
 
 /// `cancelSubGrant`; also the data of `SubGrantCancelled`.
-public struct CancelSubGrant: Sendable, Hashable, Codable {
+public struct CancelSubGrant: CommandPayload {
     public var subGrantId: String
     public var cancelledOn: BusinessDate
     public var reason: String
@@ -531,9 +600,10 @@ public struct CancelSubGrant: Sendable, Hashable, Codable {
         self.reason = reason
     }
 
-    static func read(_ r: inout FieldReader) throws(DomainError) -> Self {
-        Self(
-            subGrantId: try r.identifier("subGrantId"), cancelledOn: try r.date("cancelledOn"),
-            reason: try r.string("reason", length: 1...2000))
-    }
+    public static let spec = CommandSpec(
+        name: "cancelSubGrant", event: "SubGrantCancelled",
+        summary: "Cancel a sub-grant before its first payment; its amount returns to the envelope.",
+        fields: [FieldSpec("subGrantId", .identifier), FieldSpec("cancelledOn", .date), FieldSpec("reason", .text(1...2000))])
+
+    public var command: Command { .cancelSubGrant(self) }
 }

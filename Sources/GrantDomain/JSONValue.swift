@@ -1,7 +1,7 @@
 import Foundation
 
 /// Any JSON value, as parsed from a command, keeping numbers apart from booleans.
-public enum JSONValue: Sendable, Hashable, Decodable {
+public enum JSONValue: Sendable, Hashable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -27,6 +27,27 @@ public enum JSONValue: Sendable, Hashable, Decodable {
         } else {
             self = .object(try container.decode([String: JSONValue].self))
         }
+    }
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let fields): try container.encode(fields)
+        }
+    }
+
+    /// The value as JSON text (UTF-8), keys sorted.
+    public var jsonData: Data {
+        (try? DomainEvent.sharedEncoder.encode(self)) ?? Data("null".utf8)
     }
 
     /// Parses one JSON text; nil when it is not valid JSON.
@@ -56,7 +77,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
     }
 
     /// A short rendering for error messages.
-    var shortDescription: String {
+    public var shortDescription: String {
         switch self {
         case .null: return "null"
         case .bool(let value): return String(value)
@@ -144,16 +165,16 @@ struct FieldReader {
         return money
     }
 
-    mutating func date(_ key: String) throws(DomainError) -> BusinessDate {
-        let value = try present(try value(key, required: true), key)
+    mutating func optionalDate(_ key: String, required: Bool) throws(DomainError) -> BusinessDate? {
+        guard let value = try value(key, required: required) else { return nil }
         guard case .string(let text) = value, let date = BusinessDate(text) else {
             throw fail(key, value, "a date YYYY-MM-DD")
         }
         return date
     }
 
-    mutating func bool(_ key: String) throws(DomainError) -> Bool {
-        let value = try present(try value(key, required: true), key)
+    mutating func optionalBool(_ key: String, required: Bool) throws(DomainError) -> Bool? {
+        guard let value = try value(key, required: required) else { return nil }
         guard case .bool(let flag) = value else { throw fail(key, value, "true or false") }
         return flag
     }
@@ -204,6 +225,43 @@ struct FieldReader {
             members.append(Member(organisationId: organisationId, role: role))
         }
         return members
+    }
+
+    /// Checks the shape of one field against its description (a missing required field, a
+    /// wrong type, a bad identifier, date, money, enumeration value, length or range).
+    mutating func check(_ field: FieldSpec) throws(DomainError) {
+        let key = field.name
+        switch field.type {
+        case .identifier:
+            _ = try optionalIdentifier(key, required: field.required)
+        case .text(let length):
+            _ = try optionalString(key, length: length, required: field.required)
+        case .country:
+            if let country = try optionalString(key, length: 2...2, required: field.required),
+                !country.utf8.allSatisfy({ (65...90).contains($0) })
+            {
+                throw .invalid("\(command): field \"\(key)\" is \"\(country)\", expected an ISO 3166-1 alpha-2 code such as \"KZ\"")
+            }
+        case .region, .bin:
+            // Their validity depends on other fields (country, registration status): checked by
+            // the organisation profile's rules, which name the field too.
+            _ = try optionalString(key, required: field.required)
+        case .money:
+            _ = try optionalMoney(key, required: field.required)
+        case .date:
+            _ = try optionalDate(key, required: field.required)
+        case .bool:
+            _ = try optionalBool(key, required: field.required)
+        case .integer(let range):
+            _ = try optionalInteger(key, in: range, required: field.required)
+        case .enumeration(let values):
+            guard let value = try value(key, required: field.required) else { return }
+            guard case .string(let text) = value, values.contains(text) || field.refusedByRule.contains(text) else {
+                throw fail(key, value, "one of " + values.map { "\"\($0)\"" }.joined(separator: ", "))
+            }
+        case .members:
+            if field.required || fields[key] != nil { _ = try members(key) }
+        }
     }
 
     /// Rejects any field that was not read.

@@ -113,19 +113,3 @@ func apply(_ request: CommandRequest, options: WriteOptions) async throws {
         throw reportRejection(error, format: options.format)
     }
 }
-
-extension JSONValue {
-    /// Wraps an optional string flag.
-    static func from(_ text: String?) -> JSONValue? { text.map(JSONValue.string) }
-    /// Wraps an optional integer flag.
-    static func from(_ number: Int?) -> JSONValue? { number.map { .integer(Int64($0)) } }
-}
-
-/// Builds a command object from flag values, leaving out flags that were not given.
-func commandFields(_ name: String, _ pairs: [(String, JSONValue?)]) -> [String: JSONValue] {
-    var fields: [String: JSONValue] = ["command": .string(name)]
-    for (key, value) in pairs {
-        if let value { fields[key] = value }
-    }
-    return fields
-}

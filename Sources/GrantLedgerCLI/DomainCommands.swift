@@ -1,388 +1,163 @@
 import ArgumentParser
 import GrantDomain
 
-// One subcommand per docs/domain.md command: kebab-case names, flags named after the fields.
-// Each builds the docs/domain.md JSON object and goes through the same parser as `submit`, so
-// the rules and messages are the same whichever way a command arrives.
+// One subcommand per command of the table (`CommandTable`): kebab-case names, one option per
+// field (`--organisation-id`), and a help text listing each field's format, limits and
+// values, all taken from the command's description. Each builds the docs/domain.md JSON object
+// and goes through the same decoder as `submit`, so the rules and messages are the same
+// whichever way a command arrives.
 
-struct RegisterOrganisationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "register-organisation", abstract: "Register an organisation (OrganisationRegistered).")
-    @Option var organisationId: String
-    @Option var name: String
-    @Option(help: "ISO 3166-1 alpha-2, e.g. KZ.") var country: String
-    @Option(help: "ISO 3166-2:KZ code (KZ only), e.g. KZ-61.") var regionCode: String?
-    @Option(help: "urban or rural (KZ only).") var settlement: String?
-    @Option(help: "registered or unregistered.") var registrationStatus: String
-    @Option(help: "12-digit BIN (registered KZ organisations).") var bin: String?
-    @Option(help: "women, men, mixed or undisclosed.") var leadershipGender: String
-    @Option(help: "ingo, ngo, publicAssociation, foundation, informalGroup or other.") var kind: String
-    @Option(help: "Money, e.g. 45000.") var annualBudgetEur: String?
-    @Option var staffCount: Int?
+/// The subcommand for one command of the table.
+struct DomainCommand<Payload: CommandPayload>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        let spec = Payload.spec
+        return CommandConfiguration(
+            commandName: kebabCase(spec.name),
+            abstract: "\(spec.summary.hasSuffix(".") ? String(spec.summary.dropLast()) : spec.summary) (\(spec.event)).",
+            usage: usage(spec),
+            discussion: fieldHelp(spec))
+    }
+
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp("The command's fields as --field value pairs (see above).", valueName: "field-options"))
+    var fieldArguments: [String] = []
+
     @OptionGroup var options: WriteOptions
 
     func run() async throws {
-        try await runCommand(
-            commandFields(
-                "registerOrganisation",
-                [
-                    ("organisationId", .from(organisationId)), ("name", .from(name)), ("country", .from(country)),
-                    ("regionCode", .from(regionCode)), ("settlement", .from(settlement)),
-                    ("registrationStatus", .from(registrationStatus)), ("bin", .from(bin)),
-                    ("leadershipGender", .from(leadershipGender)), ("kind", .from(kind)),
-                    ("annualBudgetEur", .from(annualBudgetEur)), ("staffCount", .from(staffCount)),
-                ]), options: options)
-    }
-}
-
-struct UpdateOrganisationProfileCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "update-organisation-profile",
-        abstract: "Change some fields of an organisation's profile (OrganisationProfileUpdated).")
-    @Option var organisationId: String
-    @Option var name: String?
-    @Option var regionCode: String?
-    @Option var settlement: String?
-    @Option var registrationStatus: String?
-    @Option var bin: String?
-    @Option var leadershipGender: String?
-    @Option var kind: String?
-    @Option var annualBudgetEur: String?
-    @Option var staffCount: Int?
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "updateOrganisationProfile",
-                [
-                    ("organisationId", .from(organisationId)), ("name", .from(name)), ("regionCode", .from(regionCode)),
-                    ("settlement", .from(settlement)), ("registrationStatus", .from(registrationStatus)),
-                    ("bin", .from(bin)), ("leadershipGender", .from(leadershipGender)), ("kind", .from(kind)),
-                    ("annualBudgetEur", .from(annualBudgetEur)), ("staffCount", .from(staffCount)),
-                ]), options: options)
-    }
-}
-
-struct SetReportingRulesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "set-reporting-rules", abstract: "Set the thresholds of a small CSO (ReportingRulesSet).")
-    @Option var smallMaxAnnualBudgetEur: String
-    @Option var smallMaxStaff: Int
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "setReportingRules",
-                [("smallMaxAnnualBudgetEur", .from(smallMaxAnnualBudgetEur)), ("smallMaxStaff", .from(smallMaxStaff))]),
-            options: options)
-    }
-}
-
-struct PublishCallCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "publish-call", abstract: "Publish a call for proposals (CallPublished).")
-    @Option var callId: String
-    @Option(help: "e.g. EuropeAid/178123/DD/ACT/KZ") var reference: String
-    @Option var title: String
-    @Option(help: "e.g. CSO-LA, EIDHR") var programme: String
-    @Option var publishedOn: String
-    @Option var deadline: String
-    @Option var budget: String
-    @Option var minGrant: String
-    @Option var maxGrant: String
-    @Option(help: "true or false") var subGrantingAllowed: Bool
-    @Option(help: "Required when sub-granting is allowed; at most 60000.") var maxSubGrant: String?
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "publishCall",
-                [
-                    ("callId", .from(callId)), ("reference", .from(reference)), ("title", .from(title)),
-                    ("programme", .from(programme)), ("publishedOn", .from(publishedOn)),
-                    ("deadline", .from(deadline)), ("budget", .from(budget)), ("minGrant", .from(minGrant)),
-                    ("maxGrant", .from(maxGrant)), ("subGrantingAllowed", .bool(subGrantingAllowed)),
-                    ("maxSubGrant", .from(maxSubGrant)),
-                ]), options: options)
-    }
-}
-
-struct CloseCallCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "close-call", abstract: "Close a call (CallClosed).")
-    @Option var callId: String
-    @Option var closedOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields("closeCall", [("callId", .from(callId)), ("closedOn", .from(closedOn))]), options: options)
-    }
-}
-
-struct FormConsortiumCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "form-consortium", abstract: "Form a consortium (ConsortiumFormed).",
-        discussion: "Members: repeat --member ORGANISATION_ID:ROLE, or give --members-json '[{\"organisationId\":…,\"role\":…}]'.")
-    @Option var consortiumId: String
-    @Option var name: String
-    @Option(name: .customLong("member"), help: "ORGANISATION_ID:ROLE (lead, coApplicant, affiliatedEntity, associate); repeat.")
-    var members: [String] = []
-    @Option(help: "The members as a JSON list.") var membersJson: String?
-    @OptionGroup var options: WriteOptions
-
-    func validate() throws {
-        if members.isEmpty == (membersJson == nil) {
-            throw ValidationError("give the members either as --member ORG:ROLE (repeated) or as --members-json")
+        let fields: [String: JSONValue]
+        do {
+            fields = try parseFieldOptions(fieldArguments, spec: Payload.spec)
+        } catch let error as DomainError {
+            throw reportRejection(error, format: options.format)
         }
-        for member in members where member.split(separator: ":").count != 2 {
-            throw ValidationError("--member \(member): expected ORGANISATION_ID:ROLE")
-        }
+        try await runCommand(fields, options: options)
     }
+}
 
-    func run() async throws {
-        let list: JSONValue
-        if let membersJson {
-            guard let parsed = JSONValue.parse(membersJson) else {
-                throw reportRejection(DomainError(.invalid, "--members-json is not valid JSON"), format: options.format)
-            }
-            list = parsed
+/// `registerOrganisation` → `register-organisation`.
+func kebabCase(_ name: String) -> String {
+    var out = ""
+    for character in name {
+        if character.isUppercase {
+            out += "-" + character.lowercased()
         } else {
-            list = .array(
-                members.map { member in
-                    let parts = member.split(separator: ":").map(String.init)
-                    return .object(["organisationId": .string(parts[0]), "role": .string(parts[1])])
-                })
+            out.append(character)
         }
-        try await runCommand(
-            commandFields(
-                "formConsortium", [("consortiumId", .from(consortiumId)), ("name", .from(name)), ("members", list)]),
-            options: options)
+    }
+    return out
+}
+
+/// The option that carries a field: `--organisation-id`; members come as `--member`.
+func optionName(_ field: FieldSpec) -> String {
+    field.type == .members ? "--member" : "--" + kebabCase(field.name)
+}
+
+func usage(_ spec: CommandSpec) -> String {
+    let fields = spec.fields.map { field -> String in
+        let option = "\(optionName(field)) <\(placeholder(field.type))>"
+        if field.type == .members { return option + " ..." }
+        return field.required ? option : "[\(option)]"
+    }
+    return "grantledger \(kebabCase(spec.name)) " + fields.joined(separator: " ") + " [<write-options>]"
+}
+
+func placeholder(_ type: FieldType) -> String {
+    switch type {
+    case .identifier: return "id"
+    case .text: return "text"
+    case .country: return "country"
+    case .region: return "region"
+    case .bin: return "bin"
+    case .money: return "amount"
+    case .date: return "date"
+    case .bool: return "true|false"
+    case .integer: return "n"
+    case .enumeration(let values): return values.joined(separator: "|")
+    case .members: return "org:role"
     }
 }
 
-struct AddConsortiumMemberCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "add-consortium-member", abstract: "Add a member to a consortium (ConsortiumMemberAdded).")
-    @Option var consortiumId: String
-    @Option var organisationId: String
-    @Option(help: "coApplicant, affiliatedEntity or associate.") var role: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "addConsortiumMember",
-                [("consortiumId", .from(consortiumId)), ("organisationId", .from(organisationId)), ("role", .from(role))]),
-            options: options)
+/// The help text: every field with its format, limits, values and meaning.
+func fieldHelp(_ spec: CommandSpec) -> String {
+    var lines = ["Fields (docs/domain.md §2, \(spec.name)):"]
+    for field in spec.fields {
+        var text = field.type.formatHelp
+        if let help = field.help { text += "; " + help }
+        text += field.required ? "." : " (optional)."
+        if field.type == .members {
+            text += " Repeat the option, or give --members-json '[{\"organisationId\": …, \"role\": …}]'."
+        }
+        lines.append("  \(optionName(field)): \(text)")
     }
+    if let notes = spec.notes { lines.append(notes) }
+    return lines.joined(separator: "\n")
 }
 
-struct RemoveConsortiumMemberCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "remove-consortium-member",
-        abstract: "Remove a member from a consortium (ConsortiumMemberRemoved).")
-    @Option var consortiumId: String
-    @Option var organisationId: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "removeConsortiumMember",
-                [("consortiumId", .from(consortiumId)), ("organisationId", .from(organisationId))]), options: options)
+/// Turns `--field value` pairs into the command's JSON fields, by the spec. Values are passed
+/// on as they are (numbers and booleans when they parse as such) so that the decoder judges
+/// them and names the field at fault.
+func parseFieldOptions(_ arguments: [String], spec: CommandSpec) throws -> [String: JSONValue] {
+    var byOption: [String: FieldSpec] = [:]
+    for field in spec.fields { byOption[optionName(field)] = field }
+    var fields: [String: JSONValue] = ["command": .string(spec.name)]
+    var members: [JSONValue] = []
+    var membersJSON: JSONValue?
+    var index = 0
+    while index < arguments.count {
+        var option = arguments[index]
+        var value: String?
+        if let equals = option.firstIndex(of: "="), option.hasPrefix("--") {
+            value = String(option[option.index(after: equals)...])
+            option = String(option[..<equals])
+        } else if index + 1 < arguments.count {
+            value = arguments[index + 1]
+            index += 1
+        }
+        index += 1
+        guard option == "--members-json" || byOption[option] != nil else {
+            throw ValidationError("unknown option \(option) for \(kebabCase(spec.name)); see --help")
+        }
+        guard let value else { throw ValidationError("\(option) needs a value") }
+        if option == "--members-json" {
+            guard let parsed = JSONValue.parse(value) else {
+                throw DomainError(.invalid, "\(spec.name): --members-json is not valid JSON")
+            }
+            membersJSON = parsed
+            continue
+        }
+        guard let field = byOption[option] else { continue }
+        if fields[field.name] != nil {
+            throw ValidationError("\(option) is given twice")
+        }
+        switch field.type {
+        case .members:
+            let parts = value.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("\(option) \(value): expected ORGANISATION_ID:ROLE") }
+            members.append(.object(["organisationId": .string(parts[0]), "role": .string(parts[1])]))
+            continue
+        case .integer:
+            fields[field.name] = Int64(value).map(JSONValue.integer) ?? .string(value)
+        case .bool:
+            fields[field.name] = value == "true" ? .bool(true) : value == "false" ? .bool(false) : .string(value)
+        default:
+            fields[field.name] = .string(value)
+        }
     }
+    if let membersJSON {
+        guard members.isEmpty else { throw ValidationError("give the members either as --member or as --members-json") }
+        fields["members"] = membersJSON
+    } else if !members.isEmpty {
+        fields["members"] = .array(members)
+    }
+    return fields
 }
 
-struct SubmitApplicationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "submit-application", abstract: "Record a consortium's application (ApplicationSubmitted).")
-    @Option var applicationId: String
-    @Option var callId: String
-    @Option var consortiumId: String
-    @Option var submittedOn: String
-    @Option var requestedAmount: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "submitApplication",
-                [
-                    ("applicationId", .from(applicationId)), ("callId", .from(callId)),
-                    ("consortiumId", .from(consortiumId)), ("submittedOn", .from(submittedOn)),
-                    ("requestedAmount", .from(requestedAmount)),
-                ]), options: options)
-    }
+/// The subcommand of one payload type.
+private func subcommand<Payload: CommandPayload>(_: Payload.Type) -> any ParsableCommand.Type {
+    DomainCommand<Payload>.self
 }
 
-struct EvaluateApplicationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "evaluate-application", abstract: "Record an evaluation score (ApplicationEvaluated).")
-    @Option var applicationId: String
-    @Option(help: "0-100") var score: Int
-    @Option var evaluatedOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "evaluateApplication",
-                [("applicationId", .from(applicationId)), ("score", .from(score)), ("evaluatedOn", .from(evaluatedOn))]),
-            options: options)
-    }
-}
-
-struct RejectApplicationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "reject-application", abstract: "Reject an application (ApplicationRejected).")
-    @Option var applicationId: String
-    @Option var rejectedOn: String
-    @Option var reason: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "rejectApplication",
-                [("applicationId", .from(applicationId)), ("rejectedOn", .from(rejectedOn)), ("reason", .from(reason))]),
-            options: options)
-    }
-}
-
-struct WithdrawApplicationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "withdraw-application", abstract: "Withdraw an application (ApplicationWithdrawn).")
-    @Option var applicationId: String
-    @Option var withdrawnOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "withdrawApplication", [("applicationId", .from(applicationId)), ("withdrawnOn", .from(withdrawnOn))]),
-            options: options)
-    }
-}
-
-struct AwardGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "award-grant", abstract: "Award a grant on an application (GrantAwarded).")
-    @Option var grantId: String
-    @Option var applicationId: String
-    @Option var contractNumber: String
-    @Option var awardedOn: String
-    @Option var amount: String
-    @Option var startDate: String
-    @Option var endDate: String
-    @Option(help: "Money for sub-grants; 0 when the call does not allow sub-granting.") var subGrantingEnvelope: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "awardGrant",
-                [
-                    ("grantId", .from(grantId)), ("applicationId", .from(applicationId)),
-                    ("contractNumber", .from(contractNumber)), ("awardedOn", .from(awardedOn)),
-                    ("amount", .from(amount)), ("startDate", .from(startDate)), ("endDate", .from(endDate)),
-                    ("subGrantingEnvelope", .from(subGrantingEnvelope)),
-                ]), options: options)
-    }
-}
-
-struct DisburseGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "disburse-grant", abstract: "Pay a tranche of a grant (GrantTrancheDisbursed).")
-    @Option var grantId: String
-    @Option var amount: String
-    @Option var paidOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "disburseGrant", [("grantId", .from(grantId)), ("amount", .from(amount)), ("paidOn", .from(paidOn))]),
-            options: options)
-    }
-}
-
-struct CloseGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "close-grant", abstract: "Close a grant (GrantClosed).")
-    @Option var grantId: String
-    @Option var closedOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields("closeGrant", [("grantId", .from(grantId)), ("closedOn", .from(closedOn))]), options: options)
-    }
-}
-
-struct AwardSubGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "award-sub-grant", abstract: "Award a sub-grant from a grant's envelope (SubGrantAwarded).")
-    @Option var subGrantId: String
-    @Option var grantId: String
-    @Option var organisationId: String
-    @Option var awardedOn: String
-    @Option var amount: String
-    @Option var purpose: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "awardSubGrant",
-                [
-                    ("subGrantId", .from(subGrantId)), ("grantId", .from(grantId)),
-                    ("organisationId", .from(organisationId)), ("awardedOn", .from(awardedOn)),
-                    ("amount", .from(amount)), ("purpose", .from(purpose)),
-                ]), options: options)
-    }
-}
-
-struct DisburseSubGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "disburse-sub-grant", abstract: "Pay (part of) a sub-grant (SubGrantDisbursed).")
-    @Option var subGrantId: String
-    @Option var amount: String
-    @Option var paidOn: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "disburseSubGrant",
-                [("subGrantId", .from(subGrantId)), ("amount", .from(amount)), ("paidOn", .from(paidOn))]),
-            options: options)
-    }
-}
-
-struct CancelSubGrantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cancel-sub-grant", abstract: "Cancel an unpaid sub-grant (SubGrantCancelled).")
-    @Option var subGrantId: String
-    @Option var cancelledOn: String
-    @Option var reason: String
-    @OptionGroup var options: WriteOptions
-
-    func run() async throws {
-        try await runCommand(
-            commandFields(
-                "cancelSubGrant",
-                [("subGrantId", .from(subGrantId)), ("cancelledOn", .from(cancelledOn)), ("reason", .from(reason))]),
-            options: options)
-    }
-}
-
-/// All domain command subcommands, in docs/domain.md order.
-let domainSubcommands: [any ParsableCommand.Type] = [
-    RegisterOrganisationCommand.self, UpdateOrganisationProfileCommand.self, SetReportingRulesCommand.self,
-    PublishCallCommand.self, CloseCallCommand.self, FormConsortiumCommand.self, AddConsortiumMemberCommand.self,
-    RemoveConsortiumMemberCommand.self, SubmitApplicationCommand.self, EvaluateApplicationCommand.self,
-    RejectApplicationCommand.self, WithdrawApplicationCommand.self, AwardGrantCommand.self, DisburseGrantCommand.self,
-    CloseGrantCommand.self, AwardSubGrantCommand.self, DisburseSubGrantCommand.self, CancelSubGrantCommand.self,
-]
+/// One subcommand per command, in docs/domain.md order.
+let domainSubcommands: [any ParsableCommand.Type] = CommandTable.payloads.map { subcommand($0) }

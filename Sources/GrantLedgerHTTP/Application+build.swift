@@ -6,13 +6,14 @@ import PostgresClient
 import Projections
 import ServiceLifecycle
 
-/// The OpenAPI 3.1 document of the API, kept in the repository as `openapi.json`.
+/// The OpenAPI 3.1 document of the API: `openapi.json` in the repository, with the schema
+/// of every command put in from the command table (`CommandSchemas`).
 public enum OpenAPIDocument {
     public static let json: String = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
             let data = try? Data(contentsOf: url)
         else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        return CommandSchemas.document(merging: String(decoding: data, as: UTF8.self))
     }()
 }
 

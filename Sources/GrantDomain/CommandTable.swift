@@ -1,0 +1,213 @@
+import Foundation
+
+/// The kind of value a command field holds (docs/domain.md §1-§2).
+///
+/// One description serves the JSON decoder (which checks each field's shape and names the
+/// field in its §5 message), the CLI (options and their help) and the OpenAPI document
+/// (an exact JSON schema per command).
+public enum FieldType: Sendable, Hashable {
+    /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`.
+    case identifier
+    /// Free text of so many Unicode scalars.
+    case text(ClosedRange<Int>)
+    /// ISO 3166-1 alpha-2, upper case.
+    case country
+    /// An ISO 3166-2:KZ code of §6; checked with the rules of the organisation profile.
+    case region
+    /// Twelve digits with a §7 check digit; checked with the rules of the organisation profile.
+    case bin
+    /// Money as a string; `maximum` is a rule of §2 shown in help texts (checked by `decide`).
+    case money(maximum: Money?)
+    /// A business date `YYYY-MM-DD`.
+    case date
+    case bool
+    case integer(ClosedRange<Int64>)
+    /// One of these exact strings.
+    case enumeration([String])
+    /// A non-empty list of `{organisationId, role}`.
+    case members
+
+    /// How the value is written, for help texts.
+    public var formatHelp: String {
+        switch self {
+        case .identifier: return "an identifier: letters, digits, '.', '_' or '-', 1-64, starting with a letter or digit"
+        case .text(let length): return "text of \(length.lowerBound)-\(length.upperBound) characters"
+        case .country: return "an ISO 3166-1 alpha-2 country code, e.g. KZ"
+        case .region: return "an ISO 3166-2:KZ region code (KZ only): " + Region.codes.joined(separator: ", ")
+        case .bin: return "a 12-digit Business Identification Number with its check digit"
+        case .money(let maximum):
+            return "an amount in EUR with at most 2 decimals, e.g. 1250.50"
+                + (maximum.map { "; at most \($0)" } ?? "")
+        case .date: return "a date YYYY-MM-DD"
+        case .bool: return "true or false"
+        case .integer(let range): return "an integer from \(range.lowerBound) to \(range.upperBound)"
+        case .enumeration(let values): return "one of " + values.joined(separator: ", ")
+        case .members:
+            return "ORGANISATION_ID:ROLE, role one of " + MemberRole.allCases.map(\.rawValue).joined(separator: ", ")
+        }
+    }
+}
+
+/// One field of a command.
+public struct FieldSpec: Sendable, Hashable {
+    public var name: String
+    public var type: FieldType
+    public var required: Bool
+    /// What the field means, when its name does not say it all.
+    public var help: String?
+    /// Enumeration values the decoder lets through so that a §2 rule answers them
+    /// (`ruleViolated`, e.g. adding a second `lead`); `type` lists only the allowed ones.
+    public var refusedByRule: [String]
+
+    public init(_ name: String, _ type: FieldType, required: Bool = true, help: String? = nil, refusedByRule: [String] = []) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.help = help
+        self.refusedByRule = refusedByRule
+    }
+
+    /// An optional field.
+    public static func optional(_ name: String, _ type: FieldType, help: String? = nil) -> FieldSpec {
+        FieldSpec(name, type, required: false, help: help)
+    }
+
+    /// An enumeration field whose values are the cases of `E`, less those a rule refuses.
+    public static func choice<E: RawRepresentable & CaseIterable>(
+        _ name: String, _ type: E.Type, required: Bool = true, help: String? = nil, refusedByRule: [E] = []
+    ) -> FieldSpec where E.RawValue == String {
+        let refused = refusedByRule.map(\.rawValue)
+        return FieldSpec(
+            name, .enumeration(E.allCases.map(\.rawValue).filter { !refused.contains($0) }), required: required, help: help,
+            refusedByRule: refused)
+    }
+}
+
+/// Fields that the values of others make required or forbidden, e.g. `regionCode` is
+/// required when `country` is `"KZ"` and forbidden otherwise.
+public struct FieldCondition: Sendable, Hashable {
+    /// The fields and values that, all present and equal, make the condition hold.
+    public var when: [String: JSONValue]
+    /// True when the condition holds exactly when `when` does not.
+    public var otherwise: Bool
+    /// Fields that must be present while the condition holds.
+    public var required: [String]
+    /// Fields that must be absent while the condition holds.
+    public var forbidden: [String]
+
+    public init(when: [String: JSONValue], otherwise: Bool = false, required: [String] = [], forbidden: [String] = []) {
+        self.when = when
+        self.otherwise = otherwise
+        self.required = required
+        self.forbidden = forbidden
+    }
+
+    func holds(in fields: [String: JSONValue]) -> Bool {
+        when.allSatisfy { fields[$0.key] == $0.value } != otherwise
+    }
+
+    /// `"country" is "KZ"`, for messages.
+    var clause: String {
+        let parts = when.sorted { $0.key < $1.key }.map { "\"\($0.key)\" is \($0.value.shortDescription)" }
+        return (otherwise ? "not " : "") + parts.joined(separator: " and ")
+    }
+}
+
+/// A command as docs/domain.md §2 describes it: its name, the event it records, what it does
+/// and its fields, in order.
+public struct CommandSpec: Sendable {
+    public var name: String
+    public var event: String
+    public var summary: String
+    public var fields: [FieldSpec]
+    /// Fields that the values of others make required or forbidden.
+    public var conditions: [FieldCondition]
+    /// At least one of these fields must be given (`updateOrganisationProfile`).
+    public var atLeastOneOf: [String]
+    /// Rules between fields worth saying in help texts.
+    public var notes: String?
+
+    public init(
+        name: String, event: String, summary: String, fields: [FieldSpec], conditions: [FieldCondition] = [],
+        atLeastOneOf: [String] = [], notes: String? = nil
+    ) {
+        self.name = name
+        self.event = event
+        self.summary = summary
+        self.fields = fields
+        self.conditions = conditions
+        self.atLeastOneOf = atLeastOneOf
+        self.notes = notes
+    }
+}
+
+/// The payload of one command: its description, the rules between its fields, and its place
+/// in `Command`.
+public protocol CommandPayload: Codable, Sendable, Hashable {
+    /// The command's description, from which decoding, the CLI and the OpenAPI schema derive.
+    static var spec: CommandSpec { get }
+    /// Rules between this command's fields, checked once every field has its shape.
+    func validate() throws(DomainError)
+    /// The command this payload makes.
+    var command: Command { get }
+}
+
+extension CommandPayload {
+    public func validate() throws(DomainError) {}
+
+    /// Checks every field of `fields` against the spec (naming the field at fault), decodes
+    /// the payload and checks the rules between its fields.
+    static func decode(_ fields: [String: JSONValue]) throws(DomainError) -> Command {
+        var reader = FieldReader(fields, command: spec.name)
+        for field in spec.fields {
+            try reader.check(field)
+        }
+        for condition in spec.conditions where condition.holds(in: fields) {
+            for name in condition.required where fields[name] == nil {
+                throw .invalid("\(spec.name): missing field \"\(name)\" (required when \(condition.clause))")
+            }
+            for name in condition.forbidden {
+                if let value = fields[name] {
+                    throw .invalid("\(spec.name): field \"\(name)\" is \(value.shortDescription) but \(condition.clause)")
+                }
+            }
+        }
+        if !spec.atLeastOneOf.isEmpty, !spec.atLeastOneOf.contains(where: { fields[$0] != nil }) {
+            throw .invalid("\(spec.name): give at least one of " + spec.atLeastOneOf.map { "\"\($0)\"" }.joined(separator: ", "))
+        }
+        var payload = fields
+        payload["command"] = nil
+        payload["commandId"] = nil
+        let value: Self
+        do {
+            value = try DomainEvent.sharedDecoder.decode(Self.self, from: JSONValue.object(payload).jsonData)
+        } catch {
+            // The checks above admit only what the type decodes; this is a mismatch between
+            // the spec and the type, which the tests exercise for every command.
+            throw .invalid("\(spec.name): the fields do not fit the command")
+        }
+        try value.validate()
+        try reader.finish()
+        return value.command
+    }
+}
+
+/// Every command, in docs/domain.md order.
+public enum CommandTable {
+    public static let payloads: [any CommandPayload.Type] = [
+        RegisterOrganisation.self, UpdateOrganisationProfile.self, ReportingRules.self, PublishCall.self,
+        CloseCall.self, FormConsortium.self, AddConsortiumMember.self, RemoveConsortiumMember.self,
+        SubmitApplication.self, EvaluateApplication.self, RejectApplication.self, WithdrawApplication.self,
+        AwardGrant.self, DisburseGrant.self, CloseGrant.self, AwardSubGrant.self, DisburseSubGrant.self,
+        CancelSubGrant.self,
+    ]
+
+    /// Every command's description, in docs/domain.md order.
+    public static var specs: [CommandSpec] { payloads.map { $0.spec } }
+
+    static let byName: [String: any CommandPayload.Type] = Dictionary(
+        uniqueKeysWithValues: payloads.map { ($0.spec.name, $0) })
+
+    /// The payload type of the command called `name`.
+    public static func payload(named name: String) -> (any CommandPayload.Type)? { byName[name] }
+}

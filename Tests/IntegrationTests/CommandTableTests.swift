@@ -1,0 +1,214 @@
+import Foundation
+import GrantDomain
+import GrantLedgerHTTP
+import Testing
+
+/// The command table, the CLI and `/openapi.json` say the same thing, and whatever fits a
+/// command's schema in the document is what the server's decoder accepts.
+@Suite("One command table")
+struct CommandTableTests {
+    static func document() throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+    }
+
+    static func schemas() throws -> [String: [String: Any]] {
+        let components = try #require(try document()["components"] as? [String: Any])
+        return try #require(components["schemas"] as? [String: [String: Any]])
+    }
+
+    /// A value the property's schema allows: the first of an enumeration, the minimum, or a
+    /// sample for each pattern the document uses.
+    static func sample(_ property: [String: Any], longest: Bool = false) -> Any {
+        if let constant = property["const"] { return constant }
+        if let values = property["enum"] as? [Any], let first = longest ? values.last : values.first { return first }
+        switch property["type"] as? String {
+        case "boolean": return true
+        case "integer": return (longest ? property["maximum"] : property["minimum"]) ?? 0
+        case "array":
+            return [["organisationId": "ORG-1", "role": "lead"]]
+        default:
+            break
+        }
+        if property["format"] as? String == "date" { return "2025-01-01" }
+        switch property["pattern"] as? String {
+        case "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"?: return longest ? "I" + String(repeating: "d", count: 63) : "ID-1"
+        case "^[A-Z]{2}$"?: return "KZ"
+        case "^[0-9]{12}$"?: return "950440001673"
+        case "^[0-9]{1,13}(\\.[0-9]{1,2})?$"?: return longest ? "60000.00" : "1250.5"
+        default: break
+        }
+        let length = (longest ? property["maxLength"] : property["minLength"]) as? Int ?? 1
+        return String(repeating: longest ? "é" : "t", count: max(length, 1))
+    }
+
+    /// Applies the schema's `allOf` (if/then/else required or forbidden, anyOf at least one).
+    static func settle(_ object: inout [String: Any], schema: [String: Any], properties: [String: [String: Any]]) {
+        for _ in 0..<3 {
+            for rule in (schema["allOf"] as? [[String: Any]]) ?? [] {
+                if let choices = rule["anyOf"] as? [[String: Any]] {
+                    let names = choices.compactMap { ($0["required"] as? [String])?.first }
+                    if !names.contains(where: { object[$0] != nil }), let first = names.first, let property = properties[first] {
+                        object[first] = sample(property)
+                    }
+                    continue
+                }
+                guard let test = rule["if"] as? [String: Any] else { continue }
+                let consts = (test["properties"] as? [String: [String: Any]]) ?? [:]
+                let holds = consts.allSatisfy { name, constant in
+                    guard let value = object[name], let expected = constant["const"] else { return false }
+                    if let text = value as? String { return text == expected as? String }
+                    return (value as? Bool) != nil && (value as? Bool) == (expected as? Bool)
+                }
+                guard let effect = (holds ? rule["then"] : rule["else"]) as? [String: Any] else { continue }
+                for part in (effect["allOf"] as? [[String: Any]]) ?? [effect] {
+                    for name in (part["required"] as? [String]) ?? [] where object[name] == nil {
+                        if let property = properties[name] { object[name] = sample(property) }
+                    }
+                    let forbidden = ((part["not"] as? [String: Any])?["anyOf"] as? [[String: Any]]) ?? []
+                    for choice in forbidden { for name in (choice["required"] as? [String]) ?? [] { object[name] = nil } }
+                }
+            }
+        }
+    }
+
+    static func parse(_ object: [String: Any]) throws -> Result<CommandRequest, DomainError> {
+        let data = try JSONSerialization.data(withJSONObject: object)
+        do {
+            return .success(try CommandRequest.parse(String(decoding: data, as: UTF8.self)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test("the document has one exact schema per command of the table, and Command is their oneOf")
+    func documentMatchesTable() throws {
+        let schemas = try Self.schemas()
+        let command = try #require(schemas["Command"])
+        let oneOf = try #require(command["oneOf"] as? [[String: String]])
+        #expect(oneOf.count == CommandTable.specs.count)
+        for spec in CommandTable.specs {
+            let name = spec.name.prefix(1).uppercased() + spec.name.dropFirst() + "Command"
+            #expect(oneOf.contains { $0["$ref"] == "#/components/schemas/\(name)" })
+            let schema = try #require(schemas[name], "\(name)")
+            #expect(schema["additionalProperties"] as? Bool == false)
+            let properties = try #require(schema["properties"] as? [String: Any])
+            #expect(Set(properties.keys) == Set(spec.fields.map(\.name) + ["command", "commandId"]), "\(spec.name)")
+            let required = try #require(schema["required"] as? [String])
+            #expect(Set(required) == Set(spec.fields.filter(\.required).map(\.name) + ["command"]), "\(spec.name)")
+        }
+    }
+
+    @Test("what fits a command's schema is accepted; what breaks it is invalid")
+    func examples() throws {
+        let schemas = try Self.schemas()
+        var accepted = 0
+        var refused = 0
+        for spec in CommandTable.specs {
+            let name = spec.name.prefix(1).uppercased() + spec.name.dropFirst() + "Command"
+            let schema = try #require(schemas[name])
+            let properties = try #require(schema["properties"] as? [String: [String: Any]])
+            let required = try #require(schema["required"] as? [String])
+
+            // Valid: required fields only; every property at its longest; each value of each
+            // enumeration and boolean.
+            var minimal: [String: Any] = [:]
+            for field in required { minimal[field] = Self.sample(properties[field] ?? [:]) }
+            var variants: [[String: Any]] = [minimal]
+            var full: [String: Any] = [:]
+            for (field, property) in properties where field != "commandId" {
+                full[field] = Self.sample(property, longest: true)
+            }
+            variants.append(full)
+            for (field, property) in properties {
+                let values: [Any] = (property["enum"] as? [Any]) ?? (property["type"] as? String == "boolean" ? [true, false] : [])
+                for value in values {
+                    var variant = minimal
+                    variant[field] = value
+                    variants.append(variant)
+                }
+            }
+            for var variant in variants {
+                Self.settle(&variant, schema: schema, properties: properties)
+                switch try Self.parse(variant) {
+                case .success(let request):
+                    #expect(request.command.name == spec.name)
+                    accepted += 1
+                case .failure(let error):
+                    Issue.record("\(spec.name): a request that fits the schema was refused: \(error) — \(variant)")
+                }
+            }
+
+            // Invalid: each required field missing, an unknown field, each field ill-typed,
+            // too long, or holding U+0000.
+            var base = minimal
+            Self.settle(&base, schema: schema, properties: properties)
+            var broken: [(String, [String: Any])] = []
+            for field in required where field != "command" {
+                var variant = base
+                variant[field] = nil
+                broken.append(("without \(field)", variant))
+            }
+            var extra = base
+            extra["unexpectedField"] = "x"
+            broken.append(("with an unknown field", extra))
+            for (field, property) in properties where field != "command" {
+                var wrongType = base
+                wrongType[field] = ["not": "this"]
+                broken.append(("\(field) as an object", wrongType))
+                if let maxLength = property["maxLength"] as? Int {
+                    var tooLong = base
+                    tooLong[field] = String(repeating: "e\u{301}", count: maxLength / 2 + 1)
+                    broken.append(("\(field) too long", tooLong))
+                }
+                if property["type"] as? String == "string" {
+                    var nul = base
+                    nul[field] = "a\u{0}b"
+                    broken.append(("\(field) with U+0000", nul))
+                }
+                if let maximum = property["maximum"] as? Int {
+                    var tooBig = base
+                    tooBig[field] = maximum + 1
+                    broken.append(("\(field) above its maximum", tooBig))
+                }
+            }
+            for (what, variant) in broken {
+                switch try Self.parse(variant) {
+                case .success:
+                    Issue.record("\(spec.name) \(what) was accepted")
+                case .failure(let error):
+                    #expect(error.code == .invalid, "\(spec.name) \(what): \(error)")
+                    refused += 1
+                }
+            }
+        }
+        #expect(accepted >= 3 * CommandTable.specs.count)
+        #expect(refused > 10 * CommandTable.specs.count)
+    }
+
+    @Test("every command's CLI subcommand has one option per field, and its help shows formats and limits")
+    func cliMatchesTable() throws {
+        let cli = CLI(databaseURL: "")
+        for spec in CommandTable.specs {
+            let kebab = spec.name.reduce(into: "") { out, character in
+                out += character.isUppercase ? "-" + character.lowercased() : String(character)
+            }
+            let help = try cli.run([kebab, "--help"])
+            #expect(help.status == 0, "\(kebab)")
+            for field in spec.fields {
+                let option = field.type == .members
+                    ? "--member"
+                    : "--" + field.name.reduce(into: "") { out, character in
+                        out += character.isUppercase ? "-" + character.lowercased() : String(character)
+                    }
+                #expect(help.stdout.contains(option + ":"), "\(kebab) --help lacks \(option)")
+            }
+        }
+        // Help texts are wrapped at the terminal width: compare with single spaces.
+        func words(_ text: String) -> String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        let publish = words(try cli.run(["publish-call", "--help"]).stdout)
+        #expect(publish.contains("at most 60000"))
+        #expect(publish.contains("YYYY-MM-DD"))
+        let register = words(try cli.run(["register-organisation", "--help"]).stdout)
+        #expect(register.contains("informalGroup") && register.contains("undisclosed"))
+    }
+}
