@@ -59,7 +59,8 @@ extension EventStore {
     /// - Parameter lines: the file's lines, in order.
     /// - Returns: the verified head.
     public static func importArchive(
-        _ lines: [Substring], on connection: PostgresConnection, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+        _ lines: [Substring], on connection: PostgresConnection,
+        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> ChainHead {
         struct Entry: Decodable {
             var position: Int64
@@ -74,7 +75,8 @@ extension EventStore {
         return try await connection.transaction { connection in
             let existing = try await connection.query("SELECT count(*) FROM events")[0].decode(Int.self, 0)
             guard existing == 0 else {
-                throw ArchiveError(message: "the target log is not empty (\(existing) events); import only into an empty database")
+                throw ArchiveError(
+                    message: "the target log is not empty (\(existing) events); import only into an empty database")
             }
             var lineOfPosition: [Int64: Int] = [:]
             var batch: [String] = []
@@ -111,9 +113,11 @@ extension EventStore {
                     throw ArchiveError(line: index + 1, message: "not an exported event (\(error))")
                 }
                 guard entry.position > previous else {
-                    throw ArchiveError(line: index + 1, message: "position \(entry.position) does not follow \(previous)")
+                    throw ArchiveError(
+                        line: index + 1, message: "position \(entry.position) does not follow \(previous)")
                 }
-                guard [UInt8](hexString: entry.hash)?.count == 32, [UInt8](hexString: entry.chainHash)?.count == 32 else {
+                guard [UInt8](hexString: entry.hash)?.count == 32, [UInt8](hexString: entry.chainHash)?.count == 32
+                else {
                     throw ArchiveError(line: index + 1, message: "hash or chainHash is not 64 hex digits")
                 }
                 previous = entry.position
@@ -121,7 +125,8 @@ extension EventStore {
                 batch.append(text)
                 if batch.count == 2000 {
                     do { try await flush() } catch let error as PostgresError {
-                        throw ArchiveError(line: nil, message: "the database refused a row near line \(index + 1): \(error)")
+                        throw ArchiveError(
+                            line: nil, message: "the database refused a row near line \(index + 1): \(error)")
                     }
                     progress(entry.position, 0)
                 }
@@ -133,7 +138,8 @@ extension EventStore {
             guard report.ok else {
                 let position = report.firstBadPosition ?? 0
                 throw ArchiveError(
-                    line: lineOfPosition[position] ?? lineOfPosition.filter { $0.key > position }.min { $0.key < $1.key }?.value,
+                    line: lineOfPosition[position]
+                        ?? lineOfPosition.filter { $0.key > position }.min { $0.key < $1.key }?.value,
                     message: report.problem ?? "integrity check failed")
             }
             if previous > 0 {

@@ -55,7 +55,8 @@ extension EventStore {
             let step: Int64 = 20_000
 
             func fail(_ position: Int64, _ problem: String) -> VerificationReport {
-                VerificationReport(ok: false, eventsChecked: checked, head: head, firstBadPosition: position, problem: problem)
+                VerificationReport(
+                    ok: false, eventsChecked: checked, head: head, firstBadPosition: position, problem: problem)
             }
 
             while from < last {
@@ -83,7 +84,8 @@ extension EventStore {
                     checked += 1
                     let recomputed = Array(SHA256.hash(data: Array(canonical.utf8)))
                     if recomputed != stored {
-                        return fail(position, "event at position \(position) does not match its hash (altered or moved)")
+                        return fail(
+                            position, "event at position \(position) does not match its hash (altered or moved)")
                     }
                     guard let sealed else {
                         if position < lastSealed {

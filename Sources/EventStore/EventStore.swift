@@ -80,10 +80,13 @@ public struct EventStore: Sendable {
                 let results = try await pool.withConnection { try await $0.pipeline([query, Self.notifyQuery]) }
                 let rows = try results[0].get()
                 return try Self.appendResult(rows, events: events)
-            } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5 {
+            } catch let error as PostgresError
+                where error.isUniqueViolation && error.constraint == "commands_pkey" && attempt < 5
+            {
                 continue
             } catch let error as PostgresError
-                where error.isUniqueViolation && error.constraint == "events_stream_version_key" && acceptsAnyVersion && attempt < 50
+                where error.isUniqueViolation && error.constraint == "events_stream_version_key" && acceptsAnyVersion
+                && attempt < 50
             {
                 // Another writer took the next version of a stream this append does not
                 // pin: take the version after it.
@@ -202,7 +205,9 @@ public struct EventStore: Sendable {
     }
 
     /// `readAll(after:limit:upTo:)` on a given connection.
-    public static func readAll(on connection: PostgresConnection, after position: Int64, limit: Int, upTo cutoff: Int64?)
+    public static func readAll(
+        on connection: PostgresConnection, after position: Int64, limit: Int, upTo cutoff: Int64?
+    )
         async throws -> [RecordedEvent]
     {
         let query: PostgresQuery = """

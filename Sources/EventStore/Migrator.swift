@@ -35,7 +35,8 @@ public struct Migrator: Sendable {
                 throw EventStoreError.migrationChanged("two migration files are numbered \(version)")
             }
             migrations.append(
-                Migration(version: version, name: name, sql: String(decoding: bytes, as: UTF8.self), checksum: checksum))
+                Migration(version: version, name: name, sql: String(decoding: bytes, as: UTF8.self), checksum: checksum)
+            )
         }
         self.migrations = migrations
     }

@@ -95,7 +95,8 @@ public struct CommandRequest: Sendable, Hashable {
             throw .invalid("a command must be a JSON object, got \(value.shortDescription)")
         }
         if let path = value.pathToNUL {
-            throw .invalid("the command holds U+0000 at \(path.isEmpty ? "its top level" : path); no field may contain it")
+            throw .invalid(
+                "the command holds U+0000 at \(path.isEmpty ? "its top level" : path); no field may contain it")
         }
         guard let nameValue = fields["command"] else { throw .invalid("missing field \"command\"") }
         guard case .string(let name) = nameValue else {
@@ -104,7 +105,8 @@ public struct CommandRequest: Sendable, Hashable {
         var commandId: String?
         if let raw = fields["commandId"] {
             guard case .string(let id) = raw, CommandID.isValid(id) else {
-                throw .invalid("\(name): field \"commandId\" is \(raw.shortDescription), expected a string of 1-128 characters")
+                throw .invalid(
+                    "\(name): field \"commandId\" is \(raw.shortDescription), expected a string of 1-128 characters")
             }
             commandId = id
         }

@@ -30,7 +30,8 @@ public enum FieldType: Sendable, Hashable {
     /// How the value is written, for help texts.
     public var formatHelp: String {
         switch self {
-        case .identifier: return "an identifier: letters, digits, '.', '_' or '-', 1-64, starting with a letter or digit"
+        case .identifier:
+            return "an identifier: letters, digits, '.', '_' or '-', 1-64, starting with a letter or digit"
         case .text(let length): return "text of \(length.lowerBound)-\(length.upperBound) characters"
         case .country: return "an ISO 3166-1 alpha-2 country code, e.g. KZ"
         case .region: return "an ISO 3166-2:KZ region code (KZ only): " + Region.codes.joined(separator: ", ")
@@ -59,7 +60,9 @@ public struct FieldSpec: Sendable, Hashable {
     /// (`ruleViolated`, e.g. adding a second `lead`); `type` lists only the allowed ones.
     public var refusedByRule: [String]
 
-    public init(_ name: String, _ type: FieldType, required: Bool = true, help: String? = nil, refusedByRule: [String] = []) {
+    public init(
+        _ name: String, _ type: FieldType, required: Bool = true, help: String? = nil, refusedByRule: [String] = []
+    ) {
         self.name = name
         self.type = type
         self.required = required
@@ -78,7 +81,8 @@ public struct FieldSpec: Sendable, Hashable {
     ) -> FieldSpec where E.RawValue == String {
         let refused = refusedByRule.map(\.rawValue)
         return FieldSpec(
-            name, .enumeration(E.allCases.map(\.rawValue).filter { !refused.contains($0) }), required: required, help: help,
+            name, .enumeration(E.allCases.map(\.rawValue).filter { !refused.contains($0) }), required: required,
+            help: help,
             refusedByRule: refused)
     }
 }
@@ -168,12 +172,14 @@ extension CommandPayload {
             }
             for name in condition.forbidden {
                 if let value = fields[name] {
-                    throw .invalid("\(spec.name): field \"\(name)\" is \(value.shortDescription) but \(condition.clause)")
+                    throw .invalid(
+                        "\(spec.name): field \"\(name)\" is \(value.shortDescription) but \(condition.clause)")
                 }
             }
         }
         if !spec.atLeastOneOf.isEmpty, !spec.atLeastOneOf.contains(where: { fields[$0] != nil }) {
-            throw .invalid("\(spec.name): give at least one of " + spec.atLeastOneOf.map { "\"\($0)\"" }.joined(separator: ", "))
+            throw .invalid(
+                "\(spec.name): give at least one of " + spec.atLeastOneOf.map { "\"\($0)\"" }.joined(separator: ", "))
         }
         var payload = fields
         payload["command"] = nil

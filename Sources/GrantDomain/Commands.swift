@@ -14,7 +14,11 @@ public struct RegisterOrganisation: CommandPayload {
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
 
-    public init(organisationId: String, name: String, country: String, regionCode: String? = nil, settlement: Settlement? = nil, registrationStatus: RegistrationStatus, bin: String? = nil, leadershipGender: LeadershipGender, kind: OrganisationKind, annualBudgetEur: Money? = nil, staffCount: Int64? = nil) {
+    public init(
+        organisationId: String, name: String, country: String, regionCode: String? = nil, settlement: Settlement? = nil,
+        registrationStatus: RegistrationStatus, bin: String? = nil, leadershipGender: LeadershipGender,
+        kind: OrganisationKind, annualBudgetEur: Money? = nil, staffCount: Int64? = nil
+    ) {
         self.organisationId = organisationId
         self.name = name
         self.country = country
@@ -70,7 +74,11 @@ public struct UpdateOrganisationProfile: CommandPayload {
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
 
-    public init(organisationId: String, name: String? = nil, regionCode: String? = nil, settlement: Settlement? = nil, registrationStatus: RegistrationStatus? = nil, bin: String? = nil, leadershipGender: LeadershipGender? = nil, kind: OrganisationKind? = nil, annualBudgetEur: Money? = nil, staffCount: Int64? = nil) {
+    public init(
+        organisationId: String, name: String? = nil, regionCode: String? = nil, settlement: Settlement? = nil,
+        registrationStatus: RegistrationStatus? = nil, bin: String? = nil, leadershipGender: LeadershipGender? = nil,
+        kind: OrganisationKind? = nil, annualBudgetEur: Money? = nil, staffCount: Int64? = nil
+    ) {
         self.organisationId = organisationId
         self.name = name
         self.regionCode = regionCode
@@ -99,17 +107,21 @@ public struct UpdateOrganisationProfile: CommandPayload {
             .optional("staffCount", .integer(0...10_000_000)),
         ],
         atLeastOneOf: [
-            "name", "regionCode", "settlement", "registrationStatus", "bin", "leadershipGender", "kind", "annualBudgetEur",
+            "name", "regionCode", "settlement", "registrationStatus", "bin", "leadershipGender", "kind",
+            "annualBudgetEur",
             "staffCount",
         ],
         notes: "The resulting profile must pass the rules of a registration.")
 
     public func validate() throws(DomainError) {
         if let regionCode, !Region.isValid(regionCode) {
-            throw .invalid("updateOrganisationProfile: field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code")
+            throw .invalid(
+                "updateOrganisationProfile: field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code"
+            )
         }
         if let bin, !BIN.isValid(bin) {
-            throw .invalid("updateOrganisationProfile: field \"bin\" is \"\(bin)\", not a valid BIN (12 digits with check digit)")
+            throw .invalid(
+                "updateOrganisationProfile: field \"bin\" is \"\(bin)\", not a valid BIN (12 digits with check digit)")
         }
     }
 
@@ -153,7 +165,11 @@ public struct PublishCall: CommandPayload {
     public var subGrantingAllowed: Bool
     public var maxSubGrant: Money?
 
-    public init(callId: String, reference: String, title: String, programme: String, publishedOn: BusinessDate, deadline: BusinessDate, budget: Money, minGrant: Money, maxGrant: Money, subGrantingAllowed: Bool, maxSubGrant: Money? = nil) {
+    public init(
+        callId: String, reference: String, title: String, programme: String, publishedOn: BusinessDate,
+        deadline: BusinessDate, budget: Money, minGrant: Money, maxGrant: Money, subGrantingAllowed: Bool,
+        maxSubGrant: Money? = nil
+    ) {
         self.callId = callId
         self.reference = reference
         self.title = title
@@ -200,11 +216,6 @@ public struct CloseCall: CommandPayload {
     public var callId: String
     public var closedOn: BusinessDate
 
-    public init(callId: String, closedOn: BusinessDate) {
-        self.callId = callId
-        self.closedOn = closedOn
-    }
-
     public static let spec = CommandSpec(
         name: "closeCall", event: "CallClosed", summary: "Close a call: it takes no new applications.",
         fields: [FieldSpec("callId", .identifier), FieldSpec("closedOn", .date)])
@@ -235,7 +246,8 @@ public struct FormConsortium: CommandPayload {
     public func validate() throws(DomainError) {
         let leads = members.filter { $0.role == .lead }.count
         if leads != 1 {
-            throw .rule("formConsortium: field \"members\" has \(leads) members with role \"lead\", expected exactly one")
+            throw .rule(
+                "formConsortium: field \"members\" has \(leads) members with role \"lead\", expected exactly one")
         }
         var seen = Set<String>()
         for member in members where !seen.insert(member.organisationId).inserted {
@@ -252,24 +264,22 @@ public struct AddConsortiumMember: CommandPayload {
     public var organisationId: String
     public var role: MemberRole
 
-    public init(consortiumId: String, organisationId: String, role: MemberRole) {
-        self.consortiumId = consortiumId
-        self.organisationId = organisationId
-        self.role = role
-    }
-
     public static let spec = CommandSpec(
         name: "addConsortiumMember", event: "ConsortiumMemberAdded", summary: "Add a member to a consortium.",
         fields: [
             FieldSpec("consortiumId", .identifier),
             FieldSpec("organisationId", .identifier),
-            .choice("role", MemberRole.self, help: "a consortium's one lead is set when it is formed", refusedByRule: [.lead]),
+            .choice(
+                "role", MemberRole.self, help: "a consortium's one lead is set when it is formed",
+                refusedByRule: [.lead]),
         ],
         notes: "Membership is frozen once an application of the consortium was awarded.")
 
     public func validate() throws(DomainError) {
         if role == .lead {
-            throw .rule("addConsortiumMember: field \"role\" is \"lead\"; a consortium has exactly one lead, set when it is formed")
+            throw .rule(
+                "addConsortiumMember: field \"role\" is \"lead\"; a consortium has exactly one lead, set when it is formed"
+            )
         }
     }
 
@@ -280,11 +290,6 @@ public struct AddConsortiumMember: CommandPayload {
 public struct RemoveConsortiumMember: CommandPayload {
     public var consortiumId: String
     public var organisationId: String
-
-    public init(consortiumId: String, organisationId: String) {
-        self.consortiumId = consortiumId
-        self.organisationId = organisationId
-    }
 
     public static let spec = CommandSpec(
         name: "removeConsortiumMember", event: "ConsortiumMemberRemoved",
@@ -303,7 +308,9 @@ public struct SubmitApplication: CommandPayload {
     public var submittedOn: BusinessDate
     public var requestedAmount: Money
 
-    public init(applicationId: String, callId: String, consortiumId: String, submittedOn: BusinessDate, requestedAmount: Money) {
+    public init(
+        applicationId: String, callId: String, consortiumId: String, submittedOn: BusinessDate, requestedAmount: Money
+    ) {
         self.applicationId = applicationId
         self.callId = callId
         self.consortiumId = consortiumId
@@ -312,7 +319,8 @@ public struct SubmitApplication: CommandPayload {
     }
 
     public static let spec = CommandSpec(
-        name: "submitApplication", event: "ApplicationSubmitted", summary: "Submit a consortium's application to a call.",
+        name: "submitApplication", event: "ApplicationSubmitted",
+        summary: "Submit a consortium's application to a call.",
         fields: [
             FieldSpec("applicationId", .identifier),
             FieldSpec("callId", .identifier),
@@ -337,8 +345,12 @@ public struct EvaluateApplication: CommandPayload {
     }
 
     public static let spec = CommandSpec(
-        name: "evaluateApplication", event: "ApplicationEvaluated", summary: "Record an application's evaluation score.",
-        fields: [FieldSpec("applicationId", .identifier), FieldSpec("score", .integer(0...100)), FieldSpec("evaluatedOn", .date)])
+        name: "evaluateApplication", event: "ApplicationEvaluated",
+        summary: "Record an application's evaluation score.",
+        fields: [
+            FieldSpec("applicationId", .identifier), FieldSpec("score", .integer(0...100)),
+            FieldSpec("evaluatedOn", .date),
+        ])
 
     public var command: Command { .evaluateApplication(self) }
 }
@@ -349,15 +361,12 @@ public struct RejectApplication: CommandPayload {
     public var rejectedOn: BusinessDate
     public var reason: String
 
-    public init(applicationId: String, rejectedOn: BusinessDate, reason: String) {
-        self.applicationId = applicationId
-        self.rejectedOn = rejectedOn
-        self.reason = reason
-    }
-
     public static let spec = CommandSpec(
         name: "rejectApplication", event: "ApplicationRejected", summary: "Reject an application.",
-        fields: [FieldSpec("applicationId", .identifier), FieldSpec("rejectedOn", .date), FieldSpec("reason", .text(1...2000))])
+        fields: [
+            FieldSpec("applicationId", .identifier), FieldSpec("rejectedOn", .date),
+            FieldSpec("reason", .text(1...2000)),
+        ])
 
     public var command: Command { .rejectApplication(self) }
 }
@@ -366,11 +375,6 @@ public struct RejectApplication: CommandPayload {
 public struct WithdrawApplication: CommandPayload {
     public var applicationId: String
     public var withdrawnOn: BusinessDate
-
-    public init(applicationId: String, withdrawnOn: BusinessDate) {
-        self.applicationId = applicationId
-        self.withdrawnOn = withdrawnOn
-    }
 
     public static let spec = CommandSpec(
         name: "withdrawApplication", event: "ApplicationWithdrawn", summary: "Withdraw an application.",
@@ -390,17 +394,6 @@ public struct AwardGrant: CommandPayload {
     public var endDate: BusinessDate
     public var subGrantingEnvelope: Money
 
-    public init(grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money, startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money) {
-        self.grantId = grantId
-        self.applicationId = applicationId
-        self.contractNumber = contractNumber
-        self.awardedOn = awardedOn
-        self.amount = amount
-        self.startDate = startDate
-        self.endDate = endDate
-        self.subGrantingEnvelope = subGrantingEnvelope
-    }
-
     public static let spec = CommandSpec(
         name: "awardGrant", event: "GrantAwarded", summary: "Award a grant on an application.",
         fields: [
@@ -408,10 +401,14 @@ public struct AwardGrant: CommandPayload {
             FieldSpec("applicationId", .identifier),
             FieldSpec("contractNumber", .text(1...100), help: "unique across grants"),
             FieldSpec("awardedOn", .date),
-            FieldSpec("amount", .money(maximum: nil), help: "at most the requested amount, within the call's limits and budget"),
+            FieldSpec(
+                "amount", .money(maximum: nil),
+                help: "at most the requested amount, within the call's limits and budget"),
             FieldSpec("startDate", .date),
             FieldSpec("endDate", .date, help: "not before startDate"),
-            FieldSpec("subGrantingEnvelope", .money(maximum: nil), help: "at most amount; 0 when the call allows no sub-granting"),
+            FieldSpec(
+                "subGrantingEnvelope", .money(maximum: nil),
+                help: "at most amount; 0 when the call allows no sub-granting"),
         ])
 
     public func validate() throws(DomainError) {
@@ -443,7 +440,11 @@ public struct GrantAwarded: Sendable, Hashable, Codable {
     /// Derived: the consortium's members and roles as they stood at the award.
     public var members: [Member]
 
-    public init(grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money, startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money, callId: String, consortiumId: String, members: [Member]) {
+    public init(
+        grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money,
+        startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money, callId: String,
+        consortiumId: String, members: [Member]
+    ) {
         self.grantId = grantId
         self.applicationId = applicationId
         self.contractNumber = contractNumber
@@ -490,11 +491,6 @@ public struct CloseGrant: CommandPayload {
     public var grantId: String
     public var closedOn: BusinessDate
 
-    public init(grantId: String, closedOn: BusinessDate) {
-        self.grantId = grantId
-        self.closedOn = closedOn
-    }
-
     public static let spec = CommandSpec(
         name: "closeGrant", event: "GrantClosed", summary: "Close a grant.",
         fields: [FieldSpec("grantId", .identifier), FieldSpec("closedOn", .date)])
@@ -511,23 +507,17 @@ public struct AwardSubGrant: CommandPayload {
     public var amount: Money
     public var purpose: String
 
-    public init(subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money, purpose: String) {
-        self.subGrantId = subGrantId
-        self.grantId = grantId
-        self.organisationId = organisationId
-        self.awardedOn = awardedOn
-        self.amount = amount
-        self.purpose = purpose
-    }
-
     public static let spec = CommandSpec(
-        name: "awardSubGrant", event: "SubGrantAwarded", summary: "Award a sub-grant from a grant's envelope to a third party.",
+        name: "awardSubGrant", event: "SubGrantAwarded",
+        summary: "Award a sub-grant from a grant's envelope to a third party.",
         fields: [
             FieldSpec("subGrantId", .identifier),
             FieldSpec("grantId", .identifier),
             FieldSpec("organisationId", .identifier, help: "any registered organisation but the grant's lead"),
             FieldSpec("awardedOn", .date, help: "within the grant's start and end dates"),
-            FieldSpec("amount", .money(maximum: PublishCall.subGrantCap), help: "more than 0 and at most the call's maxSubGrant"),
+            FieldSpec(
+                "amount", .money(maximum: PublishCall.subGrantCap),
+                help: "more than 0 and at most the call's maxSubGrant"),
             FieldSpec("purpose", .text(1...2000)),
         ],
         notes: "The grant's sub-grants that are not cancelled never add up to more than its envelope.")
@@ -550,7 +540,10 @@ public struct SubGrantAwarded: Sendable, Hashable, Codable {
     /// Derived: the call the grant was awarded under.
     public var callId: String
 
-    public init(subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money, purpose: String, callId: String) {
+    public init(
+        subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money,
+        purpose: String, callId: String
+    ) {
         self.subGrantId = subGrantId
         self.grantId = grantId
         self.organisationId = organisationId
@@ -603,7 +596,9 @@ public struct CancelSubGrant: CommandPayload {
     public static let spec = CommandSpec(
         name: "cancelSubGrant", event: "SubGrantCancelled",
         summary: "Cancel a sub-grant before its first payment; its amount returns to the envelope.",
-        fields: [FieldSpec("subGrantId", .identifier), FieldSpec("cancelledOn", .date), FieldSpec("reason", .text(1...2000))])
+        fields: [
+            FieldSpec("subGrantId", .identifier), FieldSpec("cancelledOn", .date), FieldSpec("reason", .text(1...2000)),
+        ])
 
     public var command: Command { .cancelSubGrant(self) }
 }

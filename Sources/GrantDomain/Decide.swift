@@ -6,7 +6,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
     switch command {
     case .registerOrganisation(let c):
         if try await reader.organisation(c.organisationId) != nil {
-            throw DomainError.alreadyExists("registerOrganisation: organisationId \"\(c.organisationId)\" is already registered")
+            throw DomainError.alreadyExists(
+                "registerOrganisation: organisationId \"\(c.organisationId)\" is already registered")
         }
         return [.organisationRegistered(c)]
 
@@ -47,7 +48,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.rule("closeCall: call \"\(c.callId)\" was already closed on \(closed.closedOn)")
         }
         if c.closedOn < call.call.publishedOn {
-            throw DomainError.rule("closeCall: \"closedOn\" \(c.closedOn) is before the call was published (\(call.call.publishedOn))")
+            throw DomainError.rule(
+                "closeCall: \"closedOn\" \(c.closedOn) is before the call was published (\(call.call.publishedOn))")
         }
         return [.callClosed(c)]
 
@@ -56,7 +58,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.alreadyExists("formConsortium: consortiumId \"\(c.consortiumId)\" already exists")
         }
         for member in c.members where try await reader.organisation(member.organisationId) == nil {
-            throw DomainError.notFound("formConsortium: member organisation \"\(member.organisationId)\" does not exist")
+            throw DomainError.notFound(
+                "formConsortium: member organisation \"\(member.organisationId)\" does not exist")
         }
         return [.consortiumFormed(c)]
 
@@ -66,17 +69,23 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.notFound("addConsortiumMember: organisation \"\(c.organisationId)\" does not exist")
         }
         if consortium.members.contains(where: { $0.organisationId == c.organisationId }) {
-            throw DomainError.rule("addConsortiumMember: organisation \"\(c.organisationId)\" is already a member of \"\(c.consortiumId)\"")
+            throw DomainError.rule(
+                "addConsortiumMember: organisation \"\(c.organisationId)\" is already a member of \"\(c.consortiumId)\""
+            )
         }
         return [.consortiumMemberAdded(c)]
 
     case .removeConsortiumMember(let c):
-        let consortium = try await changeableConsortium(c.consortiumId, command: "removeConsortiumMember", reader: reader)
+        let consortium = try await changeableConsortium(
+            c.consortiumId, command: "removeConsortiumMember", reader: reader)
         guard let member = consortium.members.first(where: { $0.organisationId == c.organisationId }) else {
-            throw DomainError.notFound("removeConsortiumMember: organisation \"\(c.organisationId)\" is not a member of \"\(c.consortiumId)\"")
+            throw DomainError.notFound(
+                "removeConsortiumMember: organisation \"\(c.organisationId)\" is not a member of \"\(c.consortiumId)\"")
         }
         if member.role == .lead {
-            throw DomainError.rule("removeConsortiumMember: \"\(c.organisationId)\" is the lead of \"\(c.consortiumId)\" and cannot be removed")
+            throw DomainError.rule(
+                "removeConsortiumMember: \"\(c.organisationId)\" is the lead of \"\(c.consortiumId)\" and cannot be removed"
+            )
         }
         return [.consortiumMemberRemoved(c)]
 
@@ -91,41 +100,57 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.notFound("submitApplication: consortium \"\(c.consortiumId)\" does not exist")
         }
         if let closed = call.closed {
-            throw DomainError.rule("submitApplication: call \"\(c.callId)\" was closed on \(closed.closedOn) and takes no new applications")
+            throw DomainError.rule(
+                "submitApplication: call \"\(c.callId)\" was closed on \(closed.closedOn) and takes no new applications"
+            )
         }
         if c.submittedOn > call.call.deadline {
-            throw DomainError.rule("submitApplication: \"submittedOn\" \(c.submittedOn) is after the call's deadline \(call.call.deadline)")
+            throw DomainError.rule(
+                "submitApplication: \"submittedOn\" \(c.submittedOn) is after the call's deadline \(call.call.deadline)"
+            )
         }
         if c.submittedOn < call.call.publishedOn {
-            throw DomainError.rule("submitApplication: \"submittedOn\" \(c.submittedOn) is before the call was published (\(call.call.publishedOn))")
+            throw DomainError.rule(
+                "submitApplication: \"submittedOn\" \(c.submittedOn) is before the call was published (\(call.call.publishedOn))"
+            )
         }
         if c.requestedAmount < call.call.minGrant || c.requestedAmount > call.call.maxGrant {
-            throw DomainError.rule("submitApplication: \"requestedAmount\" \(c.requestedAmount) is outside the call's range \(call.call.minGrant)..\(call.call.maxGrant)")
+            throw DomainError.rule(
+                "submitApplication: \"requestedAmount\" \(c.requestedAmount) is outside the call's range \(call.call.minGrant)..\(call.call.maxGrant)"
+            )
         }
         let earlier = try await reader.applications(ofConsortium: c.consortiumId, call: c.callId)
         if let live = earlier.first(where: \.isLive) {
-            throw DomainError.rule("submitApplication: consortium \"\(c.consortiumId)\" already has a live application \"\(live.submission.applicationId)\" to call \"\(c.callId)\"")
+            throw DomainError.rule(
+                "submitApplication: consortium \"\(c.consortiumId)\" already has a live application \"\(live.submission.applicationId)\" to call \"\(c.callId)\""
+            )
         }
         return [.applicationSubmitted(c)]
 
     case .evaluateApplication(let c):
         let application = try await openApplication(c.applicationId, command: "evaluateApplication", reader: reader)
         if c.evaluatedOn < application.submission.submittedOn {
-            throw DomainError.rule("evaluateApplication: \"evaluatedOn\" \(c.evaluatedOn) is before the application was submitted (\(application.submission.submittedOn))")
+            throw DomainError.rule(
+                "evaluateApplication: \"evaluatedOn\" \(c.evaluatedOn) is before the application was submitted (\(application.submission.submittedOn))"
+            )
         }
         return [.applicationEvaluated(c)]
 
     case .rejectApplication(let c):
         let application = try await openApplication(c.applicationId, command: "rejectApplication", reader: reader)
         if c.rejectedOn < application.submission.submittedOn {
-            throw DomainError.rule("rejectApplication: \"rejectedOn\" \(c.rejectedOn) is before the application was submitted (\(application.submission.submittedOn))")
+            throw DomainError.rule(
+                "rejectApplication: \"rejectedOn\" \(c.rejectedOn) is before the application was submitted (\(application.submission.submittedOn))"
+            )
         }
         return [.applicationRejected(c)]
 
     case .withdrawApplication(let c):
         let application = try await openApplication(c.applicationId, command: "withdrawApplication", reader: reader)
         if c.withdrawnOn < application.submission.submittedOn {
-            throw DomainError.rule("withdrawApplication: \"withdrawnOn\" \(c.withdrawnOn) is before the application was submitted (\(application.submission.submittedOn))")
+            throw DomainError.rule(
+                "withdrawApplication: \"withdrawnOn\" \(c.withdrawnOn) is before the application was submitted (\(application.submission.submittedOn))"
+            )
         }
         return [.applicationWithdrawn(c)]
 
@@ -140,10 +165,13 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.rule("disburseGrant: grant \"\(c.grantId)\" was closed on \(closed.closedOn)")
         }
         if c.paidOn < grant.award.awardedOn {
-            throw DomainError.rule("disburseGrant: \"paidOn\" \(c.paidOn) is before the grant was awarded (\(grant.award.awardedOn))")
+            throw DomainError.rule(
+                "disburseGrant: \"paidOn\" \(c.paidOn) is before the grant was awarded (\(grant.award.awardedOn))")
         }
         if grant.disbursed + c.amount > grant.award.amount {
-            throw DomainError.rule("disburseGrant: tranche \(c.amount) would bring disbursements to \(grant.disbursed + c.amount), above the grant amount \(grant.award.amount)")
+            throw DomainError.rule(
+                "disburseGrant: tranche \(c.amount) would bring disbursements to \(grant.disbursed + c.amount), above the grant amount \(grant.award.amount)"
+            )
         }
         return [.grantTrancheDisbursed(c)]
 
@@ -155,7 +183,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.rule("closeGrant: grant \"\(c.grantId)\" was already closed on \(closed.closedOn)")
         }
         if c.closedOn < grant.award.awardedOn {
-            throw DomainError.rule("closeGrant: \"closedOn\" \(c.closedOn) is before the grant was awarded (\(grant.award.awardedOn))")
+            throw DomainError.rule(
+                "closeGrant: \"closedOn\" \(c.closedOn) is before the grant was awarded (\(grant.award.awardedOn))")
         }
         return [.grantClosed(c)]
 
@@ -167,13 +196,18 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             throw DomainError.notFound("disburseSubGrant: sub-grant \"\(c.subGrantId)\" does not exist")
         }
         if let cancelled = subGrant.cancelled {
-            throw DomainError.rule("disburseSubGrant: sub-grant \"\(c.subGrantId)\" was cancelled on \(cancelled.cancelledOn)")
+            throw DomainError.rule(
+                "disburseSubGrant: sub-grant \"\(c.subGrantId)\" was cancelled on \(cancelled.cancelledOn)")
         }
         if c.paidOn < subGrant.award.awardedOn {
-            throw DomainError.rule("disburseSubGrant: \"paidOn\" \(c.paidOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))")
+            throw DomainError.rule(
+                "disburseSubGrant: \"paidOn\" \(c.paidOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))"
+            )
         }
         if subGrant.disbursed + c.amount > subGrant.award.amount {
-            throw DomainError.rule("disburseSubGrant: payment \(c.amount) would bring payments to \(subGrant.disbursed + c.amount), above the sub-grant amount \(subGrant.award.amount)")
+            throw DomainError.rule(
+                "disburseSubGrant: payment \(c.amount) would bring payments to \(subGrant.disbursed + c.amount), above the sub-grant amount \(subGrant.award.amount)"
+            )
         }
         return [.subGrantDisbursed(c)]
 
@@ -184,13 +218,18 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         // Cancelling frees envelope: take the grant's guard too.
         _ = try await reader.grant(subGrant.award.grantId)
         if let cancelled = subGrant.cancelled {
-            throw DomainError.rule("cancelSubGrant: sub-grant \"\(c.subGrantId)\" was already cancelled on \(cancelled.cancelledOn)")
+            throw DomainError.rule(
+                "cancelSubGrant: sub-grant \"\(c.subGrantId)\" was already cancelled on \(cancelled.cancelledOn)")
         }
         if subGrant.disbursed > .zero {
-            throw DomainError.rule("cancelSubGrant: sub-grant \"\(c.subGrantId)\" has payments (\(subGrant.disbursed)); only an unpaid sub-grant can be cancelled")
+            throw DomainError.rule(
+                "cancelSubGrant: sub-grant \"\(c.subGrantId)\" has payments (\(subGrant.disbursed)); only an unpaid sub-grant can be cancelled"
+            )
         }
         if c.cancelledOn < subGrant.award.awardedOn {
-            throw DomainError.rule("cancelSubGrant: \"cancelledOn\" \(c.cancelledOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))")
+            throw DomainError.rule(
+                "cancelSubGrant: \"cancelledOn\" \(c.cancelledOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))"
+            )
         }
         return [.subGrantCancelled(c)]
     }
@@ -203,7 +242,8 @@ private func changeableConsortium(_ id: String, command: String, reader: some St
         throw DomainError.notFound("\(command): consortium \"\(id)\" does not exist")
     }
     if let grant = try await reader.grantAwards(ofConsortium: id).first {
-        throw DomainError.rule("\(command): consortium \"\(id)\" was awarded grant \"\(grant.grantId)\"; its membership is fixed")
+        throw DomainError.rule(
+            "\(command): consortium \"\(id)\" was awarded grant \"\(grant.grantId)\"; its membership is fixed")
     }
     return consortium
 }
@@ -242,23 +282,33 @@ private func award(_ c: AwardGrant, reader: some StateReader) async throws -> Gr
     }
     _ = try await openApplication(c.applicationId, command: "awardGrant", reader: reader)
     if let holder = try await reader.grantId(withContractNumber: c.contractNumber) {
-        throw DomainError.alreadyExists("awardGrant: contractNumber \"\(c.contractNumber)\" is already used by grant \"\(holder)\"")
+        throw DomainError.alreadyExists(
+            "awardGrant: contractNumber \"\(c.contractNumber)\" is already used by grant \"\(holder)\"")
     }
     if c.awardedOn < submission.submittedOn {
-        throw DomainError.rule("awardGrant: \"awardedOn\" \(c.awardedOn) is before the application was submitted (\(submission.submittedOn))")
+        throw DomainError.rule(
+            "awardGrant: \"awardedOn\" \(c.awardedOn) is before the application was submitted (\(submission.submittedOn))"
+        )
     }
     if c.amount > submission.requestedAmount {
-        throw DomainError.rule("awardGrant: \"amount\" \(c.amount) exceeds the requested amount \(submission.requestedAmount)")
+        throw DomainError.rule(
+            "awardGrant: \"amount\" \(c.amount) exceeds the requested amount \(submission.requestedAmount)")
     }
     if c.amount < call.call.minGrant || c.amount > call.call.maxGrant {
-        throw DomainError.rule("awardGrant: \"amount\" \(c.amount) is outside the call's range \(call.call.minGrant)..\(call.call.maxGrant)")
+        throw DomainError.rule(
+            "awardGrant: \"amount\" \(c.amount) is outside the call's range \(call.call.minGrant)..\(call.call.maxGrant)"
+        )
     }
     if !call.call.subGrantingAllowed && c.subGrantingEnvelope != .zero {
-        throw DomainError.rule("awardGrant: \"subGrantingEnvelope\" is \(c.subGrantingEnvelope) but call \"\(call.call.callId)\" does not allow sub-granting; it must be \"0\"")
+        throw DomainError.rule(
+            "awardGrant: \"subGrantingEnvelope\" is \(c.subGrantingEnvelope) but call \"\(call.call.callId)\" does not allow sub-granting; it must be \"0\""
+        )
     }
     let committed = try await reader.grantAwards(ofCall: call.call.callId).map(\.amount).sum()
     if committed + c.amount > call.call.budget {
-        throw DomainError.rule("awardGrant: \"amount\" \(c.amount) would bring awards under call \"\(call.call.callId)\" to \(committed + c.amount), above its budget \(call.call.budget)")
+        throw DomainError.rule(
+            "awardGrant: \"amount\" \(c.amount) would bring awards under call \"\(call.call.callId)\" to \(committed + c.amount), above its budget \(call.call.budget)"
+        )
     }
     return GrantAwarded(
         grantId: c.grantId, applicationId: c.applicationId, contractNumber: c.contractNumber, awardedOn: c.awardedOn,
@@ -280,10 +330,14 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
         throw DomainError.rule("awardSubGrant: grant \"\(c.grantId)\" was closed on \(closed.closedOn)")
     }
     if grant.award.members.contains(where: { $0.role == .lead && $0.organisationId == c.organisationId }) {
-        throw DomainError.rule("awardSubGrant: organisation \"\(c.organisationId)\" leads grant \"\(c.grantId)\" and cannot receive its sub-grants")
+        throw DomainError.rule(
+            "awardSubGrant: organisation \"\(c.organisationId)\" leads grant \"\(c.grantId)\" and cannot receive its sub-grants"
+        )
     }
     if c.awardedOn < grant.award.startDate || c.awardedOn > grant.award.endDate {
-        throw DomainError.rule("awardSubGrant: \"awardedOn\" \(c.awardedOn) is outside the grant period \(grant.award.startDate)..\(grant.award.endDate)")
+        throw DomainError.rule(
+            "awardSubGrant: \"awardedOn\" \(c.awardedOn) is outside the grant period \(grant.award.startDate)..\(grant.award.endDate)"
+        )
     }
     guard let call = try await reader.call(grant.award.callId) else {
         throw DomainError.notFound("awardSubGrant: call \"\(grant.award.callId)\" does not exist")
@@ -296,7 +350,9 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
     }
     let used = try await reader.subGrants(ofGrant: c.grantId).filter { $0.cancelled == nil }.map(\.award.amount).sum()
     if used + c.amount > grant.award.subGrantingEnvelope {
-        throw DomainError.rule("awardSubGrant: \"amount\" \(c.amount) would bring sub-grants of \"\(c.grantId)\" to \(used + c.amount), above its envelope \(grant.award.subGrantingEnvelope) (\(grant.award.subGrantingEnvelope - used) free)")
+        throw DomainError.rule(
+            "awardSubGrant: \"amount\" \(c.amount) would bring sub-grants of \"\(c.grantId)\" to \(used + c.amount), above its envelope \(grant.award.subGrantingEnvelope) (\(grant.award.subGrantingEnvelope - used) free)"
+        )
     }
     return SubGrantAwarded(
         subGrantId: c.subGrantId, grantId: c.grantId, organisationId: c.organisationId, awardedOn: c.awardedOn,

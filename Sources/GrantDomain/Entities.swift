@@ -51,18 +51,22 @@ public struct OrganisationProfile: Sendable, Hashable, Codable {
                 throw .invalid("\(command): missing field \"regionCode\" (required when \"country\" is \"KZ\")")
             }
             guard Region.isValid(regionCode) else {
-                throw .invalid("\(command): field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code")
+                throw .invalid(
+                    "\(command): field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code")
             }
             guard settlement != nil else {
                 throw .invalid("\(command): missing field \"settlement\" (required when \"country\" is \"KZ\")")
             }
         } else if let regionCode {
-            throw .invalid("\(command): field \"regionCode\" is \"\(regionCode)\" but \"country\" is \"\(country)\"; region codes are for KZ only")
+            throw .invalid(
+                "\(command): field \"regionCode\" is \"\(regionCode)\" but \"country\" is \"\(country)\"; region codes are for KZ only"
+            )
         }
         switch registrationStatus {
         case .unregistered:
             if let bin {
-                throw .invalid("\(command): field \"bin\" is \"\(bin)\" but the organisation is unregistered; a BIN is forbidden")
+                throw .invalid(
+                    "\(command): field \"bin\" is \"\(bin)\" but the organisation is unregistered; a BIN is forbidden")
             }
         case .registered:
             if country == "KZ" && bin == nil {
@@ -70,7 +74,8 @@ public struct OrganisationProfile: Sendable, Hashable, Codable {
             }
         }
         if let bin, !BIN.isValid(bin) {
-            throw .invalid("\(command): field \"bin\" is \"\(bin)\", not a valid BIN (12 digits with a valid check digit)")
+            throw .invalid(
+                "\(command): field \"bin\" is \"\(bin)\", not a valid BIN (12 digits with a valid check digit)")
         }
     }
 
@@ -228,23 +233,43 @@ public enum Fold {
     }
 
     public static func call(_ events: [DomainEvent]) -> CallState? {
-        fold(events) { if case .callPublished(let e) = $0 { CallState(call: e) } else { nil } } apply: { $0.apply($1) }
+        fold(events) {
+            if case .callPublished(let e) = $0 { CallState(call: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
     }
 
     public static func consortium(_ events: [DomainEvent]) -> ConsortiumState? {
-        fold(events) { if case .consortiumFormed(let e) = $0 { ConsortiumState(formed: e) } else { nil } } apply: { $0.apply($1) }
+        fold(events) {
+            if case .consortiumFormed(let e) = $0 { ConsortiumState(formed: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
     }
 
     public static func application(_ events: [DomainEvent]) -> ApplicationState? {
-        fold(events) { if case .applicationSubmitted(let e) = $0 { ApplicationState(submission: e) } else { nil } } apply: { $0.apply($1) }
+        fold(events) {
+            if case .applicationSubmitted(let e) = $0 { ApplicationState(submission: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
     }
 
     public static func grant(_ events: [DomainEvent]) -> GrantState? {
-        fold(events) { if case .grantAwarded(let e) = $0 { GrantState(award: e) } else { nil } } apply: { $0.apply($1) }
+        fold(events) {
+            if case .grantAwarded(let e) = $0 { GrantState(award: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
     }
 
     public static func subGrant(_ events: [DomainEvent]) -> SubGrantState? {
-        fold(events) { if case .subGrantAwarded(let e) = $0 { SubGrantState(award: e) } else { nil } } apply: { $0.apply($1) }
+        fold(events) {
+            if case .subGrantAwarded(let e) = $0 { SubGrantState(award: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
     }
 
     private static func fold<State>(

@@ -28,7 +28,9 @@ public struct InMemoryHistory: StateReader {
     public func organisation(_ id: String) async throws -> OrganisationProfile? {
         Fold.organisation(streams[Streams.organisation(id)] ?? [])
     }
-    public func reportingRules() async throws -> ReportingRules { Fold.reportingRules(streams[Streams.reportingRules] ?? []) }
+    public func reportingRules() async throws -> ReportingRules {
+        Fold.reportingRules(streams[Streams.reportingRules] ?? [])
+    }
     public func call(_ id: String) async throws -> CallState? { Fold.call(streams[Streams.call(id)] ?? []) }
     public func consortium(_ id: String) async throws -> ConsortiumState? {
         Fold.consortium(streams[Streams.consortium(id)] ?? [])
@@ -37,7 +39,9 @@ public struct InMemoryHistory: StateReader {
         Fold.application(streams[Streams.application(id)] ?? [])
     }
     public func grant(_ id: String) async throws -> GrantState? { Fold.grant(streams[Streams.grant(id)] ?? []) }
-    public func subGrant(_ id: String) async throws -> SubGrantState? { Fold.subGrant(streams[Streams.subGrant(id)] ?? []) }
+    public func subGrant(_ id: String) async throws -> SubGrantState? {
+        Fold.subGrant(streams[Streams.subGrant(id)] ?? [])
+    }
 
     private func awards(where predicate: (GrantAwarded) -> Bool) -> [GrantAwarded] {
         log.compactMap { event -> GrantAwarded? in
@@ -50,7 +54,8 @@ public struct InMemoryHistory: StateReader {
     public func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded] {
         awards { $0.consortiumId == consortiumId }
     }
-    public func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
+    public func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState]
+    {
         log.compactMap { event -> ApplicationState? in
             guard case .applicationSubmitted(let s) = event, s.consortiumId == consortiumId, s.callId == callId else {
                 return nil

@@ -66,19 +66,31 @@ public struct I3Figures: Sendable, Hashable {
     public var total: Int { cells.map(\.count).reduce(0, +) }
 
     public var byLeadershipGender: [LeadershipGender: Int] {
-        Dictionary(uniqueKeysWithValues: LeadershipGender.allCases.map { g in (g, cells.filter { $0.leadershipGender == g }.map(\.count).reduce(0, +)) })
+        Dictionary(
+            uniqueKeysWithValues: LeadershipGender.allCases.map { g in
+                (g, cells.filter { $0.leadershipGender == g }.map(\.count).reduce(0, +))
+            })
     }
 
     public var byRegistrationStatus: [RegistrationStatus: Int] {
-        Dictionary(uniqueKeysWithValues: RegistrationStatus.allCases.map { s in (s, cells.filter { $0.registrationStatus == s }.map(\.count).reduce(0, +)) })
+        Dictionary(
+            uniqueKeysWithValues: RegistrationStatus.allCases.map { s in
+                (s, cells.filter { $0.registrationStatus == s }.map(\.count).reduce(0, +))
+            })
     }
 
     public var bySettlement: [Settlement: Int] {
-        Dictionary(uniqueKeysWithValues: Settlement.allCases.map { s in (s, cells.filter { $0.settlement == s }.map(\.count).reduce(0, +)) })
+        Dictionary(
+            uniqueKeysWithValues: Settlement.allCases.map { s in
+                (s, cells.filter { $0.settlement == s }.map(\.count).reduce(0, +))
+            })
     }
 
     public var byRegion: [String: Int] {
-        Dictionary(uniqueKeysWithValues: Region.codes.map { r in (r, cells.filter { $0.regionCode == r }.map(\.count).reduce(0, +)) })
+        Dictionary(
+            uniqueKeysWithValues: Region.codes.map { r in
+                (r, cells.filter { $0.regionCode == r }.map(\.count).reduce(0, +))
+            })
     }
 }
 
@@ -88,7 +100,9 @@ public enum I3Reference {
     /// - Parameters:
     ///   - log: events with their positions, in log order.
     ///   - cutoff: only events with position ≤ cutoff exist.
-    public static func compute(_ log: [(position: Int64, event: DomainEvent)], query: I3Query, cutoff: Int64) -> I3Figures {
+    public static func compute(_ log: [(position: Int64, event: DomainEvent)], query: I3Query, cutoff: Int64)
+        -> I3Figures
+    {
         let visible = log.filter { $0.position <= cutoff }
         // A sub-grant cancelled at or before the cut-off never gave access.
         var cancelled = Set<String>()
@@ -123,7 +137,8 @@ public enum I3Reference {
                     accesses.append(
                         Access(
                             organisationId: member.organisationId, channel: .consortium, date: e.awardedOn,
-                            position: position, profile: profile, small: profile.isSmall(under: rules), callId: e.callId))
+                            position: position, profile: profile, small: profile.isSmall(under: rules), callId: e.callId
+                        ))
                 }
             case .subGrantAwarded(let e):
                 guard !cancelled.contains(e.subGrantId), let profile = profiles[e.organisationId] else { continue }

@@ -67,7 +67,9 @@ public enum JSONValue: Sendable, Hashable, Codable, ExpressibleByStringLiteral, 
             return nil
         case .object(let fields):
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                if key.unicodeScalars.contains("\u{0}") { return "." + key.replacingOccurrences(of: "\u{0}", with: "\\u0000") }
+                if key.unicodeScalars.contains("\u{0}") {
+                    return "." + key.replacingOccurrences(of: "\u{0}", with: "\\u0000")
+                }
                 if let path = value.pathToNUL { return "." + key + path }
             }
             return nil
@@ -193,7 +195,8 @@ struct FieldReader {
         return number
     }
 
-    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(DomainError) -> E
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(DomainError)
+        -> E
     where E.RawValue == String {
         try present(try optionalEnumeration(key, type, required: true), key)
     }
@@ -240,7 +243,9 @@ struct FieldReader {
             if let country = try optionalString(key, length: 2...2, required: field.required),
                 !country.utf8.allSatisfy({ (65...90).contains($0) })
             {
-                throw .invalid("\(command): field \"\(key)\" is \"\(country)\", expected an ISO 3166-1 alpha-2 code such as \"KZ\"")
+                throw .invalid(
+                    "\(command): field \"\(key)\" is \"\(country)\", expected an ISO 3166-1 alpha-2 code such as \"KZ\""
+                )
             }
         case .region, .bin:
             // Their validity depends on other fields (country, registration status): checked by
@@ -266,7 +271,8 @@ struct FieldReader {
 
     /// Rejects any field that was not read.
     func finish(allowingCommandKeys: Bool = true) throws(DomainError) {
-        for key in fields.keys.sorted() where !used.contains(key) || (!allowingCommandKeys && (key == "command" || key == "commandId")) {
+        for key in fields.keys.sorted()
+        where !used.contains(key) || (!allowingCommandKeys && (key == "command" || key == "commandId")) {
             throw .invalid("\(command): unknown field \"\(key)\"")
         }
     }

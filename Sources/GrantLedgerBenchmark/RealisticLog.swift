@@ -17,7 +17,8 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
         let version = (versions[stream] ?? 0) + 1
         versions[stream] = version
         // COPY text format: tab-separated; JSON from the encoder has no raw tabs or newlines.
-        lines.append("\(stream)\t\(version)\t\(event.type)\t\(event.dataJSON.replacingOccurrences(of: "\\", with: "\\\\"))")
+        lines.append(
+            "\(stream)\t\(version)\t\(event.type)\t\(event.dataJSON.replacingOccurrences(of: "\\", with: "\\\\"))")
     }
     let genders = LeadershipGender.allCases
     for index in 0..<organisations {
@@ -26,17 +27,21 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
             .organisationRegistered(
                 RegisterOrganisation(
                     organisationId: "O\(index)", name: "Organisation \(index)", country: index % 20 == 0 ? "UZ" : "KZ",
-                    regionCode: index % 20 == 0 ? nil : Region.codes[index % 20], settlement: index % 20 == 0 ? nil : (index % 2 == 0 ? .rural : .urban),
-                    registrationStatus: registered ? .registered : .unregistered, bin: registered ? "950440001673" : nil,
+                    regionCode: index % 20 == 0 ? nil : Region.codes[index % 20],
+                    settlement: index % 20 == 0 ? nil : (index % 2 == 0 ? .rural : .urban),
+                    registrationStatus: registered ? .registered : .unregistered,
+                    bin: registered ? "950440001673" : nil,
                     leadershipGender: genders[index % 4], kind: .ngo,
-                    annualBudgetEur: registered ? Money(cents: Int64.random(in: 1_000_000...30_000_000, using: &rng)) : nil,
+                    annualBudgetEur: registered
+                        ? Money(cents: Int64.random(in: 1_000_000...30_000_000, using: &rng)) : nil,
                     staffCount: registered ? Int64.random(in: 1...30, using: &rng) : nil)))
     }
     for index in 0..<(organisations / 5) {
         add(
             .organisationProfileUpdated(
                 UpdateOrganisationProfile(
-                    organisationId: "O\(Int.random(in: 0..<organisations, using: &rng))", name: nil, regionCode: nil, settlement: nil,
+                    organisationId: "O\(Int.random(in: 0..<organisations, using: &rng))", name: nil, regionCode: nil,
+                    settlement: nil,
                     registrationStatus: nil, bin: nil, leadershipGender: genders[index % 4], kind: nil,
                     annualBudgetEur: nil, staffCount: nil)))
     }
@@ -45,15 +50,19 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
         add(
             .callPublished(
                 PublishCall(
-                    callId: "C\(index)", reference: "EuropeAid/\(index)", title: "Call \(index)", programme: index % 2 == 0 ? "CSO-LA" : "EIDHR",
+                    callId: "C\(index)", reference: "EuropeAid/\(index)", title: "Call \(index)",
+                    programme: index % 2 == 0 ? "CSO-LA" : "EIDHR",
                     publishedOn: BusinessDate("2024-01-01")!, deadline: BusinessDate("2024-12-31")!,
-                    budget: Money(cents: 100_000_000_000), minGrant: Money(cents: 1), maxGrant: Money(cents: 100_000_000_000),
+                    budget: Money(cents: 100_000_000_000), minGrant: Money(cents: 1),
+                    maxGrant: Money(cents: 100_000_000_000),
                     subGrantingAllowed: true, maxSubGrant: Money(cents: 6_000_000))))
     }
     let grants = 1000
     for index in 0..<grants {
         let members = (0..<4).map { offset in
-            Member(organisationId: "O\((index * 4 + offset) % organisations)", role: offset == 0 ? .lead : (offset == 3 ? .associate : .coApplicant))
+            Member(
+                organisationId: "O\((index * 4 + offset) % organisations)",
+                role: offset == 0 ? .lead : (offset == 3 ? .associate : .coApplicant))
         }
         add(.consortiumFormed(FormConsortium(consortiumId: "K\(index)", name: "K\(index)", members: members)))
         add(
@@ -61,16 +70,22 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
                 SubmitApplication(
                     applicationId: "A\(index)", callId: "C\(index % calls)", consortiumId: "K\(index)",
                     submittedOn: BusinessDate("2024-03-01")!, requestedAmount: Money(cents: 500_000_000))))
-        add(.applicationEvaluated(EvaluateApplication(applicationId: "A\(index)", score: 80, evaluatedOn: BusinessDate("2024-04-01")!)))
+        add(
+            .applicationEvaluated(
+                EvaluateApplication(applicationId: "A\(index)", score: 80, evaluatedOn: BusinessDate("2024-04-01")!)))
         add(
             .grantAwarded(
                 GrantAwarded(
                     grantId: "G\(index)", applicationId: "A\(index)", contractNumber: "CN\(index)",
                     awardedOn: BusinessDate("2024-0\(1 + index % 9)-15")!, amount: Money(cents: 500_000_000),
                     startDate: BusinessDate("2024-01-01")!, endDate: BusinessDate("2027-12-31")!,
-                    subGrantingEnvelope: Money(cents: 400_000_000), callId: "C\(index % calls)", consortiumId: "K\(index)",
+                    subGrantingEnvelope: Money(cents: 400_000_000), callId: "C\(index % calls)",
+                    consortiumId: "K\(index)",
                     members: members)))
-        add(.grantTrancheDisbursed(DisburseGrant(grantId: "G\(index)", amount: Money(cents: 10_000_000), paidOn: BusinessDate("2024-10-01")!)))
+        add(
+            .grantTrancheDisbursed(
+                DisburseGrant(
+                    grantId: "G\(index)", amount: Money(cents: 10_000_000), paidOn: BusinessDate("2024-10-01")!)))
     }
     var subGrant = 0
     while lines.count < target {
@@ -80,12 +95,16 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
         add(
             .subGrantAwarded(
                 SubGrantAwarded(
-                    subGrantId: "S\(subGrant)", grantId: "G\(grant)", organisationId: "O\(Int.random(in: 0..<organisations, using: &rng))",
-                    awardedOn: date, amount: Money(cents: 1_000_000), purpose: "Local activities", callId: "C\(grant % calls)")))
+                    subGrantId: "S\(subGrant)", grantId: "G\(grant)",
+                    organisationId: "O\(Int.random(in: 0..<organisations, using: &rng))",
+                    awardedOn: date, amount: Money(cents: 1_000_000), purpose: "Local activities",
+                    callId: "C\(grant % calls)")))
         if subGrant % 40 == 0 {
             add(.subGrantCancelled(CancelSubGrant(subGrantId: "S\(subGrant)", cancelledOn: date, reason: "dissolved")))
         } else {
-            add(.subGrantDisbursed(DisburseSubGrant(subGrantId: "S\(subGrant)", amount: Money(cents: 500_000), paidOn: date)))
+            add(
+                .subGrantDisbursed(
+                    DisburseSubGrant(subGrantId: "S\(subGrant)", amount: Money(cents: 500_000), paidOn: date)))
         }
     }
     try await owner.executeScript(

@@ -83,7 +83,9 @@ let hash = [UInt8](repeating: 7, count: 32)
 
 func storeAppend(_ writer: Int) async throws {
     let stream = "grant-\(Int.random(in: 0..<100_000))"
-    _ = try await store.append([NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)])
+    _ = try await store.append([
+        NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)
+    ])
 }
 
 func rawInsert(_ writer: Int) async throws {
@@ -152,7 +154,8 @@ try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(projectionData
 let projectionOwner = try await PostgresConnection.connect(withDatabase(ownerURL, projectionDatabase))
 _ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: projectionOwner)
 log("generating a realistic log of \(projectionEvents) events (\(organisationCount) organisations) ...")
-let generated = try await loadRealisticLog(target: projectionEvents, organisations: organisationCount, owner: projectionOwner)
+let generated = try await loadRealisticLog(
+    target: projectionEvents, organisations: organisationCount, owner: projectionOwner)
 let projectionPool = ConnectionPool(conninfo: withDatabase(appURL, projectionDatabase), maxConnections: 4)
 let projectionStore = EventStore(pool: projectionPool)
 log("sealing ...")
@@ -173,7 +176,8 @@ func percentiles(_ report: (I3Query) async throws -> Void) async throws -> (p50:
         // Distinct queries, so that none is answered from a cache.
         let query = I3Query(
             from: BusinessDate("2024-\(String(format: "%02d", 1 + index % 12))-01")!,
-            to: BusinessDate("2025-12-\(String(format: "%02d", 1 + index / 12))")!, programme: index % 3 == 0 ? "CSO-LA" : nil)
+            to: BusinessDate("2025-12-\(String(format: "%02d", 1 + index / 12))")!,
+            programme: index % 3 == 0 ? "CSO-LA" : nil)
         let start = Date()
         try await report(query)
         latencies.append(Date().timeIntervalSince(start) * 1000)
@@ -200,16 +204,22 @@ func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f×", a / b)
 
 print("| measure | grantledger | raw PostgreSQL | ratio |")
 print("|---|---:|---:|---:|")
-print("| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |")
+print(
+    "| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |"
+)
 print("| appends/s, 8 writers | \(format(store8)) | \(format(raw8)) INSERT tx/s | \(ratio(store8, raw8)) |")
-print("| read-all events/s over \(readCount) events | \(format(readRate)) | \(format(copyRate)) COPY TO rows/s | \(ratio(readRate, copyRate)) |")
+print(
+    "| read-all events/s over \(readCount) events | \(format(readRate)) | \(format(copyRate)) COPY TO rows/s | \(ratio(readRate, copyRate)) |"
+)
 print("")
 print("| measure over \(generated) events, \(organisationCount) organisations | result | target |")
 print("|---|---:|---:|")
 print("| projection rebuild (entities + i3), events/s | \(format(rebuildRate)) | ≥ 100000 |")
 print("| I.3 report, CLI path (seal, catch-up check, SQL over rm_i3), p50 ms | \(String(format: "%.1f", p50)) | |")
 print("| I.3 report, CLI path, p99 ms | \(String(format: "%.1f", p99)) | < 20 |")
-print("| I.3 report, server path (in-memory index over rm_i3, no cache hits), p50 ms | \(String(format: "%.1f", memoryP50)) | |")
+print(
+    "| I.3 report, server path (in-memory index over rm_i3, no cache hits), p50 ms | \(String(format: "%.1f", memoryP50)) | |"
+)
 print("| I.3 report, server path, p99 ms | \(String(format: "%.1f", memoryP99)) | < 20 |")
 print("| as-of replay (audit replay), events/s | \(format(replayRate)) | ≥ 200000 |")
 print("| sealing the hash chain, events/s | \(format(sealRate)) | |")

@@ -112,10 +112,14 @@ struct AuditReplayCommand: AsyncParsableCommand {
                 "{\"asOf\": {\"position\": \(replay.asOf.position), \"recordedAt\": \(replay.asOf.recordedAt.map { "\"\($0.rfc3339)\"" } ?? "null"), \"hash\": \"\(replay.asOf.hash)\"}, \"eventsReplayed\": \(replay.eventsReplayed), \"grants\": \(grants), \"subGrants\": \(subGrants)}"
             )
         case .text:
-            print("as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0.rfc3339))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed")
+            print(
+                "as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0.rfc3339))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed"
+            )
             print("grant\tcall\tamount\tdisbursed\tenvelope\tused\tfree\tstatus")
             for g in replay.grants {
-                print("\(g.grantId)\t\(g.callId)\t\(g.amount)\t\(g.disbursed)\t\(g.envelope)\t\(g.envelopeUsed)\t\(g.envelope - g.envelopeUsed)\t\(g.closed ? "closed" : "open")")
+                print(
+                    "\(g.grantId)\t\(g.callId)\t\(g.amount)\t\(g.disbursed)\t\(g.envelope)\t\(g.envelopeUsed)\t\(g.envelope - g.envelopeUsed)\t\(g.closed ? "closed" : "open")"
+                )
             }
             print("")
             print("sub-grant\tgrant\torganisation\tamount\tdisbursed\tstatus")

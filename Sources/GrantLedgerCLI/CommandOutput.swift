@@ -46,7 +46,8 @@ func errorJSON(_ error: DomainError) -> String {
 
 /// Serializes plain JSON objects (dictionaries, arrays, strings, numbers, booleans) with sorted keys.
 func jsonText(_ object: Any) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    let data =
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     return String(decoding: data, as: UTF8.self)
 }
 

@@ -13,7 +13,8 @@ struct DomainCommand<Payload: CommandPayload>: AsyncParsableCommand {
         let spec = Payload.spec
         return CommandConfiguration(
             commandName: kebabCase(spec.name),
-            abstract: "\(spec.summary.hasSuffix(".") ? String(spec.summary.dropLast()) : spec.summary) (\(spec.event)).",
+            abstract:
+                "\(spec.summary.hasSuffix(".") ? String(spec.summary.dropLast()) : spec.summary) (\(spec.event)).",
             usage: usage(spec),
             discussion: fieldHelp(spec))
     }

@@ -48,7 +48,8 @@ struct Import: AsyncParsableCommand {
         defer { pool.close() }
         let handler = CommandHandler(pool: pool)
         let actor = options.resolvedActor
-        let progress = ProgressBar(total: lines.count, label: "import", enabled: stderrIsTerminal && options.format == .text)
+        let progress = ProgressBar(
+            total: lines.count, label: "import", enabled: stderrIsTerminal && options.format == .text)
         var accepted = 0
         var replayed = 0
         var rejections: [(line: Int, error: DomainError)] = []
@@ -78,7 +79,9 @@ struct Import: AsyncParsableCommand {
             print(
                 jsonText([
                     "accepted": accepted, "rejected": rejections.count, "alreadyApplied": replayed,
-                    "rejections": rejections.map { ["line": $0.line, "error": ["code": $0.error.code.rawValue, "message": $0.error.message]] },
+                    "rejections": rejections.map {
+                        ["line": $0.line, "error": ["code": $0.error.code.rawValue, "message": $0.error.message]]
+                    },
                 ]))
         case .text:
             print("import: \(accepted) accepted, \(rejections.count) rejected, \(replayed) already applied")

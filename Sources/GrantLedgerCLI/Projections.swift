@@ -21,10 +21,14 @@ struct ProjectionsStatus: AsyncParsableCommand {
         let statuses = try await withDatabaseErrors { try await ProjectionRunner(pool: pool).status() }
         switch format {
         case .json:
-            print(jsonText(statuses.map { ["name": $0.name, "checkpoint": $0.checkpoint, "head": $0.head, "lag": $0.lag] }))
+            print(
+                jsonText(
+                    statuses.map { ["name": $0.name, "checkpoint": $0.checkpoint, "head": $0.head, "lag": $0.lag] }))
         case .text:
             for status in statuses {
-                print("\(status.name.padding(toLength: 10, withPad: " ", startingAt: 0)) checkpoint \(status.checkpoint)  head \(status.head)  lag \(status.lag)")
+                print(
+                    "\(status.name.padding(toLength: 10, withPad: " ", startingAt: 0)) checkpoint \(status.checkpoint)  head \(status.head)  lag \(status.lag)"
+                )
             }
         }
     }
@@ -74,6 +78,8 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             }
         }
         bar.finish()
-        print("rebuilt \(names.isEmpty ? "all projections" : names.joined(separator: ", ")) in \(String(format: "%.1f", Date().timeIntervalSince(start)))s")
+        print(
+            "rebuilt \(names.isEmpty ? "all projections" : names.joined(separator: ", ")) in \(String(format: "%.1f", Date().timeIntervalSince(start)))s"
+        )
     }
 }

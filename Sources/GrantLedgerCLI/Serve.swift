@@ -9,7 +9,9 @@ import PostgresClient
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the HTTP API (Hummingbird); SIGTERM drains requests and stops.",
-        discussion: "See /openapi.json for the endpoints. Every route but /healthz, /readyz and /openapi.json needs a bearer token (grantledger token create).")
+        discussion:
+            "See /openapi.json for the endpoints. Every route but /healthz, /readyz and /openapi.json needs a bearer token (grantledger token create)."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
@@ -19,7 +21,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
     }
 
     func run() async throws {
@@ -44,13 +48,16 @@ extension Role: ExpressibleByArgument {}
 struct TokenCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create", abstract: "Create a token and print its secret once.",
-        discussion: "Tokens are written as the database owner, through the migration role; the application role only reads them.")
+        discussion:
+            "Tokens are written as the database owner, through the migration role; the application role only reads them."
+    )
     @Option(help: "manager, auditor or viewer.") var role: Role
     @Option(help: "A unique name; it becomes the actor of events the token records.") var name: String
     @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func validate() throws {
-        guard (1...64).contains(name.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+        guard (1...64).contains(name.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) })
+        else {
             throw ValidationError("--name must be 1-64 letters, digits, '.', '_' or '-'")
         }
     }
@@ -75,7 +82,9 @@ struct TokenRevoke: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            try await withDatabaseErrors { try await TokenStore.revoke(name: name, on: try await database.connectAsOwner()) }
+            try await withDatabaseErrors {
+                try await TokenStore.revoke(name: name, on: try await database.connectAsOwner())
+            }
             print("revoked \(name)")
         } catch let error as TokenError {
             printError("error: \(error)")

@@ -21,7 +21,8 @@ enum EntityArgument: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Reads `rm_entities` after catching the projections up.
-func readEntities(_ database: DatabaseOptions, _ body: @escaping (PostgresConnection) async throws -> [String]) async throws
+func readEntities(_ database: DatabaseOptions, _ body: @escaping (PostgresConnection) async throws -> [String])
+    async throws
     -> [String]
 {
     let pool = database.makePool(maxConnections: 1)

@@ -26,7 +26,8 @@ public struct APIError: Error, Sendable {
     var headers: HTTPFields = [:]
 
     var response: Response {
-        var response = jsonResponse(status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
+        var response = jsonResponse(
+            status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
         for field in headers { response.headers.append(field) }
         return response
     }
@@ -72,25 +73,30 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch EventStoreError.wrongExpectedVersion(let message), EventStoreError.commandIDReused(let message) {
             return APIError(.conflict, "conflict", message).response
         } catch is NIOTooManyBytesError {
-            return APIError(.contentTooLarge, "payloadTooLarge", "the request body exceeds \(ServerLimits.maxBodyBytes) bytes")
-                .response
+            return APIError(
+                .contentTooLarge, "payloadTooLarge", "the request body exceeds \(ServerLimits.maxBodyBytes) bytes"
+            )
+            .response
         } catch let error as PostgresError {
             return Self.database(error, context: context)
         } catch EventStoreError.database(let error) {
             return Self.database(error, context: context)
         } catch let error as any HTTPResponseError {
-            if error.status == .notFound, let allowed = KnownRoutes.shared.methods(forPath: request.uri.path), !allowed.isEmpty,
+            if error.status == .notFound, let allowed = KnownRoutes.shared.methods(forPath: request.uri.path),
+                !allowed.isEmpty,
                 !allowed.contains(request.method)
             {
                 var refusal = APIError(
-                    .methodNotAllowed, "methodNotAllowed", "\(request.method.rawValue) is not supported on \(request.uri.path)")
+                    .methodNotAllowed, "methodNotAllowed",
+                    "\(request.method.rawValue) is not supported on \(request.uri.path)")
                 refusal.headers[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
                 return refusal.response
             }
             if error.status.code >= 500 {
                 context.logger.error("unexpected HTTP error", metadata: ["http.status": "\(error.status.code)"])
             }
-            return APIError(error.status, error.status == .notFound ? "notFound" : "invalid", error.status.reasonPhrase).response
+            return APIError(error.status, error.status == .notFound ? "notFound" : "invalid", error.status.reasonPhrase)
+                .response
         } catch {
             context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
             return APIError(.internalServerError, "internal", "internal error").response
@@ -103,7 +109,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         if error.isUnavailable {
             context.logger.warning("database unavailable", metadata: ["db.error.kind": "\(error.kind.rawValue)"])
-            return APIError(.serviceUnavailable, "unavailable", "the database is unavailable; try again shortly").response
+            return APIError(.serviceUnavailable, "unavailable", "the database is unavailable; try again shortly")
+                .response
         }
         context.logger.error("database error", metadata: ["db.sqlstate": "\(error.sqlState ?? "")"])
         return APIError(.internalServerError, "internal", "internal error").response

@@ -25,7 +25,10 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections: Int
     public var acquireTimeout: Double
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16, acquireTimeout: Double = 5) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
+        acquireTimeout: Double = 5
+    ) {
         self.host = host
         self.port = port
         self.conninfo = conninfo
@@ -53,7 +56,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         do {
             let head = try await services.store.seal()
             try await services.reporter.runner.catchUp(upTo: head.position)
-            try await services.pool.withConnection { try await services.reporter.memory.refresh(upTo: head.position, on: $0) }
+            try await services.pool.withConnection {
+                try await services.reporter.memory.refresh(upTo: head.position, on: $0)
+            }
             services.reporter.knownHead.update(head.position)
         } catch {
             logger.warning("could not catch up before serving", metadata: ["error.description": "\(error)"])
@@ -81,7 +86,9 @@ struct ProjectionService: Service {
                     let head = try await EventStore(pool: runner.pool).seal()
                     try await runner.catchUp(upTo: head.position)
                     // Keep the in-memory I.3 index warm, so requests never wait for a load.
-                    try await runner.pool.withConnection { try await reporter.memory.refresh(upTo: head.position, on: $0) }
+                    try await runner.pool.withConnection {
+                        try await reporter.memory.refresh(upTo: head.position, on: $0)
+                    }
                     reporter.knownHead.update(head.position)
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }

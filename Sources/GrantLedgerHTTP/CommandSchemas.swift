@@ -27,7 +27,9 @@ enum CommandSchemas {
         case .region:
             return ["type": "string", "enum": Region.codes]
         case .bin:
-            return ["type": "string", "pattern": "^[0-9]{12}$", "description": type.formatHelp + " (docs/domain.md §7)"]
+            return [
+                "type": "string", "pattern": "^[0-9]{12}$", "description": type.formatHelp + " (docs/domain.md §7)",
+            ]
         case .money:
             return ["type": "string", "pattern": moneyPattern, "description": type.formatHelp]
         case .date:
@@ -86,14 +88,16 @@ enum CommandSchemas {
         for field in spec.fields {
             var property = schema(field.type)
             if let help = field.help {
-                property["description"] = [property["description"] as? String, help].compactMap { $0 }.joined(separator: "; ")
+                property["description"] = [property["description"] as? String, help].compactMap { $0 }.joined(
+                    separator: "; ")
             }
             properties[field.name] = property
         }
         var result: [String: Any] = [
             "type": "object",
             "title": spec.name,
-            "description": "\(spec.summary) Records \(spec.event). docs/domain.md §2." + (spec.notes.map { " " + $0 } ?? ""),
+            "description": "\(spec.summary) Records \(spec.event). docs/domain.md §2."
+                + (spec.notes.map { " " + $0 } ?? ""),
             "required": ["command"] + spec.fields.filter(\.required).map(\.name),
             "properties": properties,
             "additionalProperties": false,
@@ -117,9 +121,9 @@ enum CommandSchemas {
         }
         components["Command"] = [
             "description": """
-                One command of docs/domain.md §2. Over HTTP it carries a commandId here or in the \
-                Idempotency-Key header. Lengths count Unicode scalar values; no string may contain U+0000.
-                """,
+            One command of docs/domain.md §2. Over HTTP it carries a commandId here or in the \
+            Idempotency-Key header. Lengths count Unicode scalar values; no string may contain U+0000.
+            """,
             "oneOf": CommandTable.specs.map { ["$ref": "#/components/schemas/\(componentName($0))"] },
             "discriminator": ["propertyName": "command", "mapping": mapping],
         ]

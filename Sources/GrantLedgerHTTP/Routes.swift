@@ -63,7 +63,8 @@ final class RouteRegistry {
         routes.append(Route(method: method, path: path, handler: handler))
         // Hummingbird writes path parameters as ":name".
         let hummingbirdPath = path.replacingOccurrences(of: "{id}", with: ":id")
-        router.on(RouterPath(hummingbirdPath), method: method) { request, context in try await handler(request, context) }
+        router.on(RouterPath(hummingbirdPath), method: method) { request, context in try await handler(request, context)
+        }
     }
 }
 
@@ -132,7 +133,8 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
                 + "\"recordedAt\": \"\(event.recordedAt.rfc3339)\"}"
         }
         return jsonResponse(
-            outcome.replayed ? .ok : .created, "{\"replayed\": \(outcome.replayed), \"events\": [\(events.joined(separator: ", "))]}")
+            outcome.replayed ? .ok : .created,
+            "{\"replayed\": \(outcome.replayed), \"events\": [\(events.joined(separator: ", "))]}")
     }
 
     for resource in resources {
@@ -145,9 +147,12 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             let id = try context.parameters.require("id")
             try await services.reporter.runner.catchUp()
             let rows = try await services.pool.withConnection {
-                try await $0.query("SELECT doc::text FROM rm_entities.entities WHERE kind = \(resource.kind.rawValue) AND id = \(id)")
+                try await $0.query(
+                    "SELECT doc::text FROM rm_entities.entities WHERE kind = \(resource.kind.rawValue) AND id = \(id)")
             }
-            guard let doc = rows.first?.text(0) else { throw APIError.notFound("\(resource.kind.rawValue) \"\(id)\" does not exist") }
+            guard let doc = rows.first?.text(0) else {
+                throw APIError.notFound("\(resource.kind.rawValue) \"\(id)\" does not exist")
+            }
             return jsonResponse(.ok, doc)
         }
     }
@@ -180,10 +185,13 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/v1/events") { request, context in
         _ = try context.require(.auditor)
         let query = request.uri.queryParameters
-        let after = try query.get("after").map { text -> Int64 in
-            guard case .position(let value)? = CutOff.parse(text) else { throw APIError.invalid("after must be a position ≥ 0") }
-            return value
-        } ?? 0
+        let after =
+            try query.get("after").map { text -> Int64 in
+                guard case .position(let value)? = CutOff.parse(text) else {
+                    throw APIError.invalid("after must be a position ≥ 0")
+                }
+                return value
+            } ?? 0
         let limit = try pageSize(request, default: 100)
         let events = try await services.store.readAll(after: after, limit: limit)
         let items = events.map { event in

@@ -47,14 +47,17 @@ public struct CommandHandler: Sendable {
                     return try await attemptOnce(
                         request, digest: digest, metadataJSON: metadataJSON, connection: connection)
                 } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
-                    logger.debug("retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
+                    logger.debug(
+                        "retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
                     continue
                 } catch let error where Self.isRetryable(error) {
                     throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
                 } catch EventStoreError.commandIDReused {
-                    throw DomainError(.conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
+                    throw DomainError(
+                        .conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
                 } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
-                    logger.warning("connection lost during commit", metadata: ["command.name": "\(request.command.name)"])
+                    logger.warning(
+                        "connection lost during commit", metadata: ["command.name": "\(request.command.name)"])
                     throw DomainError(
                         .outcomeUnknown,
                         "\(request.command.name): the connection to the database broke while the command was being committed; "
@@ -84,10 +87,12 @@ public struct CommandHandler: Sendable {
                 // Same key as append_events uses: retries of one command wait for each other.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(commandId), 7263543))")
                 let known = try await connection.query(
-                    "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandId)")
+                    "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandId)"
+                )
                 if let row = known.first {
                     guard try row.decode(String.self, 0) == digest else {
-                        throw DomainError(.conflict, "commandId \"\(commandId)\" was already used with a different payload")
+                        throw DomainError(
+                            .conflict, "commandId \"\(commandId)\" was already used with a different payload")
                     }
                     let events = try await EventStore.readRange(
                         on: connection, from: try row.decode(Int64.self, 1), to: try row.decode(Int64.self, 2))

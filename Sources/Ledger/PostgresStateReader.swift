@@ -98,7 +98,9 @@ actor PostgresStateReader: StateReader {
         try await lock(Streams.consortium(consortiumId))
         var result: [ApplicationState] = []
         for data in try await dataOf(type: "ApplicationSubmitted", field: "consortiumId", equals: consortiumId) {
-            guard case .applicationSubmitted(let submission)? = try DomainEvent.decode(type: "ApplicationSubmitted", data: data),
+            guard
+                case .applicationSubmitted(let submission)? = try DomainEvent.decode(
+                    type: "ApplicationSubmitted", data: data),
                 submission.callId == callId
             else { continue }
             // Not locked: only rejection or withdrawal can change it, which can only make a

@@ -223,7 +223,8 @@ public final class PostgresConnection: @unchecked Sendable {
                         values.append(nil)
                     } else {
                         let length = Int(PQgetlength(result, Int32(row), Int32(column)))
-                        let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, Int32(row), Int32(column)), count: length)
+                        let bytes = UnsafeRawBufferPointer(
+                            start: PQgetvalue(result, Int32(row), Int32(column)), count: length)
                         values.append(String(decoding: bytes, as: UTF8.self))
                     }
                 }
@@ -256,7 +257,8 @@ public final class PostgresConnection: @unchecked Sendable {
         // An error the server did not send (no SQLSTATE), or any error on a connection that
         // is gone, is about the connection, not the statement.
         if sqlState == nil || PQstatus(connection) != CONNECTION_OK {
-            return PostgresError(kind: .connectionLost, sqlState: sqlState, message: field("M") ?? errorMessage(connection))
+            return PostgresError(
+                kind: .connectionLost, sqlState: sqlState, message: field("M") ?? errorMessage(connection))
         }
         guard let primary = field("M") else {
             return PostgresError(kind: .server, sqlState: sqlState, message: errorMessage(connection))

@@ -33,7 +33,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// The constraint the error names, if any (e.g. a unique index).
     public var constraint: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil) {
+    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil)
+    {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message

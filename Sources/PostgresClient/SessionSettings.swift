@@ -21,7 +21,8 @@ public struct SessionSettings: Sendable, Hashable {
     }
 
     /// 60 s per statement, 10 s per lock wait, 60 s idle in a transaction.
-    public static let standard = SessionSettings(statementTimeout: "60s", lockTimeout: "10s", idleInTransactionTimeout: "60s")
+    public static let standard = SessionSettings(
+        statementTimeout: "60s", lockTimeout: "10s", idleInTransactionTimeout: "60s")
 
     /// The standard settings, each overridden by `GRANTLEDGER_STATEMENT_TIMEOUT`,
     /// `GRANTLEDGER_LOCK_TIMEOUT` or `GRANTLEDGER_IDLE_IN_TRANSACTION_TIMEOUT` when set.
@@ -29,7 +30,9 @@ public struct SessionSettings: Sendable, Hashable {
         -> SessionSettings
     {
         var settings = standard
-        if let value = environment["GRANTLEDGER_STATEMENT_TIMEOUT"], !value.isEmpty { settings.statementTimeout = value }
+        if let value = environment["GRANTLEDGER_STATEMENT_TIMEOUT"], !value.isEmpty {
+            settings.statementTimeout = value
+        }
         if let value = environment["GRANTLEDGER_LOCK_TIMEOUT"], !value.isEmpty { settings.lockTimeout = value }
         if let value = environment["GRANTLEDGER_IDLE_IN_TRANSACTION_TIMEOUT"], !value.isEmpty {
             settings.idleInTransactionTimeout = value

@@ -31,7 +31,9 @@ public struct AuditReplay: Sendable {
     public var subGrants: [SubGrantLine]
 
     /// Replays every event up to the cut-off.
-    public static func replay(pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in })
+    public static func replay(
+        pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    )
         async throws -> AuditReplay
     {
         let store = EventStore(pool: pool)
@@ -63,15 +65,19 @@ public struct AuditReplay: Sendable {
             if let last = batch.last { progress(last.position, cut) }
         }
         var used: [String: Money] = [:]
-        for state in subGrants.values where state.cancelled == nil { used[state.award.grantId, default: .zero] += state.award.amount }
+        for state in subGrants.values where state.cancelled == nil {
+            used[state.award.grantId, default: .zero] += state.award.amount
+        }
         let asOf = try await pool.withConnection { try await I3Reporter.asOf(cut, on: $0) }
         return AuditReplay(
             asOf: asOf, eventsReplayed: count,
             grants: grantOrder.compactMap { id in
                 grants[id].map {
                     GrantLine(
-                        grantId: id, callId: $0.award.callId, contractNumber: $0.award.contractNumber, amount: $0.award.amount,
-                        disbursed: $0.disbursed, envelope: $0.award.subGrantingEnvelope, envelopeUsed: used[id] ?? .zero,
+                        grantId: id, callId: $0.award.callId, contractNumber: $0.award.contractNumber,
+                        amount: $0.award.amount,
+                        disbursed: $0.disbursed, envelope: $0.award.subGrantingEnvelope,
+                        envelopeUsed: used[id] ?? .zero,
                         closed: $0.closed != nil)
                 }
             },

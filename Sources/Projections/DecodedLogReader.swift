@@ -12,7 +12,8 @@ struct DecodedLogReader: Sendable {
     /// Calls `body` with consecutive decoded batches of every event after `start` up to `cutoff`.
     /// - Returns: the last position read (`start` when there was nothing).
     @discardableResult
-    func forEachBatch(after start: Int64 = 0, upTo cutoff: Int64, _ body: ([ProjectedEvent]) throws -> Void) async throws
+    func forEachBatch(after start: Int64 = 0, upTo cutoff: Int64, _ body: ([ProjectedEvent]) throws -> Void)
+        async throws
         -> Int64
     {
         let store = self.store

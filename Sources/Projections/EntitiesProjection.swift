@@ -39,7 +39,10 @@ public struct EntitiesProjection: Projection {
         case .applicationRejected(let e): return [key(.application, e.applicationId)]
         case .applicationWithdrawn(let e): return [key(.application, e.applicationId)]
         case .grantAwarded(let e):
-            return [key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId), key(.consortium, e.consortiumId)]
+            return [
+                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId),
+                key(.consortium, e.consortiumId),
+            ]
         case .grantTrancheDisbursed(let e): return [key(.grant, e.grantId)]
         case .grantClosed(let e): return [key(.grant, e.grantId)]
         case .subGrantAwarded(let e): return [key(.subGrant, e.subGrantId), key(.grant, e.grantId)]
@@ -53,7 +56,8 @@ public struct EntitiesProjection: Projection {
         try await load(Set(batch.flatMap { Self.keys(of: $0.event) }), into: &working, schema: schema, on: connection)
         // Cancelled sub-grants free envelope on their grant, known from the sub-grant document.
         let grantKeys = batch.compactMap { projected -> String? in
-            guard case .subGrantCancelled(let e) = projected.event, let grantId = working.subGrants[e.subGrantId]?.award.grantId
+            guard case .subGrantCancelled(let e) = projected.event,
+                let grantId = working.subGrants[e.subGrantId]?.award.grantId
             else { return nil }
             return Self.key(.grant, grantId)
         }
@@ -62,7 +66,9 @@ public struct EntitiesProjection: Projection {
         try await save(working, schema: schema, on: connection)
     }
 
-    private func load(_ keys: Set<String>, into working: inout Working, schema: String, on connection: PostgresConnection)
+    private func load(
+        _ keys: Set<String>, into working: inout Working, schema: String, on connection: PostgresConnection
+    )
         async throws
     {
         guard !keys.isEmpty else { return }
@@ -102,13 +108,15 @@ public struct EntitiesProjection: Projection {
         case .reportingRulesSet:
             break
         case .callPublished(let e):
-            w.calls[e.callId] = CallView(call: e, closed: nil, grantsAwarded: 0, amountAwarded: .zero, budgetFree: e.budget)
+            w.calls[e.callId] = CallView(
+                call: e, closed: nil, grantsAwarded: 0, amountAwarded: .zero, budgetFree: e.budget)
             w.changed.insert(key(.call, e.callId))
         case .callClosed(let e):
             w.calls[e.callId]?.closed = e
             w.changed.insert(key(.call, e.callId))
         case .consortiumFormed(let e):
-            w.consortia[e.consortiumId] = ConsortiumView(consortiumId: e.consortiumId, name: e.name, members: e.members, awardedGrantIds: [])
+            w.consortia[e.consortiumId] = ConsortiumView(
+                consortiumId: e.consortiumId, name: e.name, members: e.members, awardedGrantIds: [])
             w.changed.insert(key(.consortium, e.consortiumId))
         case .consortiumMemberAdded(let e):
             w.consortia[e.consortiumId]?.members.append(Member(organisationId: e.organisationId, role: e.role))
@@ -145,7 +153,8 @@ public struct EntitiesProjection: Projection {
             }
             w.consortia[e.consortiumId]?.awardedGrantIds.append(e.grantId)
             w.changed.formUnion([
-                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId), key(.consortium, e.consortiumId),
+                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId),
+                key(.consortium, e.consortiumId),
             ])
         case .grantTrancheDisbursed(let e):
             w.grants[e.grantId]?.disbursed += e.amount
@@ -155,7 +164,8 @@ public struct EntitiesProjection: Projection {
             w.grants[e.grantId]?.closed = e
             w.changed.insert(key(.grant, e.grantId))
         case .subGrantAwarded(let e):
-            w.subGrants[e.subGrantId] = SubGrantView(award: e, disbursed: .zero, payments: [], cancelled: nil, status: "awarded")
+            w.subGrants[e.subGrantId] = SubGrantView(
+                award: e, disbursed: .zero, payments: [], cancelled: nil, status: "awarded")
             if var grant = w.grants[e.grantId] {
                 grant.envelopeUsed += e.amount
                 grant.envelopeFree = grant.award.subGrantingEnvelope - grant.envelopeUsed
@@ -234,15 +244,26 @@ public struct EntitiesProjection: Projection {
             let id = parts[1]
             switch EntityKind(rawValue: parts[0]) {
             case .organisation:
-                if let o = w.organisations[id] { try add(.organisation, id, parent: o.regionCode ?? o.country, status: o.registrationStatus.rawValue, o) }
+                if let o = w.organisations[id] {
+                    try add(
+                        .organisation, id, parent: o.regionCode ?? o.country, status: o.registrationStatus.rawValue, o)
+                }
             case .call:
-                if let c = w.calls[id] { try add(.call, id, parent: c.call.programme, status: c.closed == nil ? "open" : "closed", c) }
+                if let c = w.calls[id] {
+                    try add(.call, id, parent: c.call.programme, status: c.closed == nil ? "open" : "closed", c)
+                }
             case .consortium:
-                if let c = w.consortia[id] { try add(.consortium, id, parent: nil, status: c.awardedGrantIds.isEmpty ? "forming" : "awarded", c) }
+                if let c = w.consortia[id] {
+                    try add(.consortium, id, parent: nil, status: c.awardedGrantIds.isEmpty ? "forming" : "awarded", c)
+                }
             case .application:
-                if let a = w.applications[id] { try add(.application, id, parent: a.submission.callId, status: a.status, a) }
+                if let a = w.applications[id] {
+                    try add(.application, id, parent: a.submission.callId, status: a.status, a)
+                }
             case .grant:
-                if let g = w.grants[id] { try add(.grant, id, parent: g.award.callId, status: g.closed == nil ? "open" : "closed", g) }
+                if let g = w.grants[id] {
+                    try add(.grant, id, parent: g.award.callId, status: g.closed == nil ? "open" : "closed", g)
+                }
             case .subGrant:
                 if let s = w.subGrants[id] { try add(.subGrant, id, parent: s.award.grantId, status: s.status, s) }
             case nil:

@@ -51,13 +51,17 @@ public final class I3MemoryIndex: @unchecked Sendable {
     }
 
     /// Loads what the read model holds beyond `loadedUpTo`, up to `checkpoint`.
-    public func refresh(upTo checkpoint: Int64, schema: String = "rm_i3", on connection: PostgresConnection) async throws {
+    public func refresh(upTo checkpoint: Int64, schema: String = "rm_i3", on connection: PostgresConnection)
+        async throws
+    {
         // Two refreshes may race; only one applies a given window, the other tries again.
         while try await refreshOnce(upTo: checkpoint, schema: schema, on: connection) == false {}
     }
 
     /// Returns false when another refresh applied the window first.
-    private func refreshOnce(upTo checkpoint: Int64, schema: String, on connection: PostgresConnection) async throws -> Bool {
+    private func refreshOnce(upTo checkpoint: Int64, schema: String, on connection: PostgresConnection) async throws
+        -> Bool
+    {
         let from = lock.withLock { loadedUpTo }
         guard checkpoint > from else { return true }
         let rows = try await connection.query(
@@ -77,7 +81,9 @@ public final class I3MemoryIndex: @unchecked Sendable {
                     """, bindings: [String(from), String(checkpoint)]))
         let ruleRows = try await connection.query(
             PostgresQuery(
-                unsafeSQL: "SELECT position, small_max_annual_budget_cents, small_max_staff FROM \(schema).rules ORDER BY position"))
+                unsafeSQL:
+                    "SELECT position, small_max_annual_budget_cents, small_max_staff FROM \(schema).rules ORDER BY position"
+            ))
         return try lock.withLock {
             guard loadedUpTo == from else { return false }
             for row in rows {
@@ -86,7 +92,9 @@ public final class I3MemoryIndex: @unchecked Sendable {
                     let region = row.text(9), let settlement = row.text(10).flatMap(Settlement.init(rawValue:)),
                     let status = RegistrationStatus(rawValue: try row.decode(String.self, 11))
                 else { continue }
-                let cell = I3Cell(leadershipGender: gender, regionCode: region, settlement: settlement, registrationStatus: status, count: 0)
+                let cell = I3Cell(
+                    leadershipGender: gender, regionCode: region, settlement: settlement, registrationStatus: status,
+                    count: 0)
                 let cellID: Int32
                 if let id = cellIndex[cell] {
                     cellID = id
@@ -112,8 +120,12 @@ public final class I3MemoryIndex: @unchecked Sendable {
                 }
             }
             rules = try ruleRows.map {
-                (try $0.decode(Int64.self, 0),
-                 ReportingRules(smallMaxAnnualBudgetEur: Money(cents: try $0.decode(Int64.self, 1)), smallMaxStaff: try $0.decode(Int64.self, 2)))
+                (
+                    try $0.decode(Int64.self, 0),
+                    ReportingRules(
+                        smallMaxAnnualBudgetEur: Money(cents: try $0.decode(Int64.self, 1)),
+                        smallMaxStaff: try $0.decode(Int64.self, 2))
+                )
             }
             loadedUpTo = checkpoint
             return true

@@ -106,7 +106,8 @@ public struct I3Projection: Projection {
         if !organisationIds.isEmpty {
             let rows = try await connection.query(
                 PostgresQuery(
-                    unsafeSQL: "SELECT organisation_id, doc FROM \(schema).profiles WHERE organisation_id = ANY($1::text[])",
+                    unsafeSQL:
+                        "SELECT organisation_id, doc FROM \(schema).profiles WHERE organisation_id = ANY($1::text[])",
                     bindings: [textArray(organisationIds.sorted())]))
             for row in rows {
                 working.profiles[try row.decode(String.self, 0)] = try decoder.decode(
@@ -128,7 +129,8 @@ public struct I3Projection: Projection {
                     """))
         if let row = ruleRows.first {
             working.rules = ReportingRules(
-                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
+                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)),
+                smallMaxStaff: try row.decode(Int64.self, 1))
         }
         for projected in batch { working.evolve(projected) }
         try await write(working, schema: schema, on: connection)
@@ -170,7 +172,9 @@ public struct I3Projection: Projection {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "INSERT INTO \(schema).rules VALUES ($1, $2, $3)",
-                    bindings: [String(position), String(value.smallMaxAnnualBudgetEur.cents), String(value.smallMaxStaff)]))
+                    bindings: [
+                        String(position), String(value.smallMaxAnnualBudgetEur.cents), String(value.smallMaxStaff),
+                    ]))
         }
         for (callId, programme) in working.newCalls {
             try await connection.query(

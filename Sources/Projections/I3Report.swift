@@ -126,7 +126,9 @@ public struct I3Reporter: Sendable {
                         SELECT 'channel', channel, NULL, NULL, NULL, count(*)
                         FROM (SELECT DISTINCT organisation_id, channel FROM q) pairs GROUP BY channel
                         """,
-                    bindings: [String(cutoff), query.from.description, query.to.description, query.programme, query.callId]))
+                    bindings: [
+                        String(cutoff), query.from.description, query.to.description, query.programme, query.callId,
+                    ]))
         }
         var cells: [I3Cell] = []
         var channels: [AccessChannel: Int] = [.consortium: 0, .subGrant: 0]
@@ -141,7 +143,9 @@ public struct I3Reporter: Sendable {
                 let status = RegistrationStatus(rawValue: try row.decode(String.self, 4))
             else { throw PostgresError(kind: .decoding, message: "unexpected I.3 cell") }
             cells.append(
-                I3Cell(leadershipGender: gender, regionCode: region, settlement: settlement, registrationStatus: status, count: count))
+                I3Cell(
+                    leadershipGender: gender, regionCode: region, settlement: settlement, registrationStatus: status,
+                    count: count))
         }
         let ruleRows = try await connection.query(
             PostgresQuery(
@@ -152,7 +156,8 @@ public struct I3Reporter: Sendable {
         var rules = ReportingRules.initial
         if let row = ruleRows.first {
             rules = ReportingRules(
-                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)), smallMaxStaff: try row.decode(Int64.self, 1))
+                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)),
+                smallMaxStaff: try row.decode(Int64.self, 1))
         }
         return I3Figures(rules: rules, byChannel: channels, cells: cells)
     }
@@ -193,8 +198,14 @@ extension I3Report {
             ),
             ("total", String(f.total)),
             ("byChannel", object(AccessChannel.allCases.map { ($0.rawValue, String(f.byChannel[$0] ?? 0)) })),
-            ("byLeadershipGender", object(LeadershipGender.allCases.map { ($0.rawValue, String(f.byLeadershipGender[$0] ?? 0)) })),
-            ("byRegistrationStatus", object(RegistrationStatus.allCases.map { ($0.rawValue, String(f.byRegistrationStatus[$0] ?? 0)) })),
+            (
+                "byLeadershipGender",
+                object(LeadershipGender.allCases.map { ($0.rawValue, String(f.byLeadershipGender[$0] ?? 0)) })
+            ),
+            (
+                "byRegistrationStatus",
+                object(RegistrationStatus.allCases.map { ($0.rawValue, String(f.byRegistrationStatus[$0] ?? 0)) })
+            ),
             ("bySettlement", object(Settlement.allCases.map { ($0.rawValue, String(f.bySettlement[$0] ?? 0)) })),
             ("byRegion", object(Region.codes.map { ($0, String(f.byRegion[$0] ?? 0)) })),
             ("cells", "[" + cells.joined(separator: ", ") + "]"),
@@ -204,24 +215,43 @@ extension I3Report {
     /// CSV for spreadsheets: one row per cell, then the marginals, with plain headers.
     public var csv: String {
         func field(_ text: String) -> String {
-            text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+            text.contains(",") || text.contains("\"")
+                ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
         }
         let names = Dictionary(uniqueKeysWithValues: Region.all.map { ($0.code, $0.name) })
-        var lines = ["Section,Leadership gender,Region code,Region,Settlement,Registration status,Channel,Organisations"]
-        func row(_ section: String, _ gender: String = "", _ region: String = "", _ settlement: String = "", _ status: String = "", _ channel: String = "", count: Int) {
+        var lines = [
+            "Section,Leadership gender,Region code,Region,Settlement,Registration status,Channel,Organisations"
+        ]
+        func row(
+            _ section: String, _ gender: String = "", _ region: String = "", _ settlement: String = "",
+            _ status: String = "", _ channel: String = "", count: Int
+        ) {
             lines.append(
-                [section, gender, region, region.isEmpty ? "" : names[region] ?? "", settlement, status, channel, String(count)]
-                    .map(field).joined(separator: ","))
+                [
+                    section, gender, region, region.isEmpty ? "" : names[region] ?? "", settlement, status, channel,
+                    String(count),
+                ]
+                .map(field).joined(separator: ","))
         }
         let f = figures
         for cell in f.cells {
-            row("Cell", cell.leadershipGender.rawValue, cell.regionCode, cell.settlement.rawValue, cell.registrationStatus.rawValue, "", count: cell.count)
+            row(
+                "Cell", cell.leadershipGender.rawValue, cell.regionCode, cell.settlement.rawValue,
+                cell.registrationStatus.rawValue, "", count: cell.count)
         }
         row("Total", count: f.total)
-        for channel in AccessChannel.allCases { row("By channel", "", "", "", "", channel.rawValue, count: f.byChannel[channel] ?? 0) }
-        for gender in LeadershipGender.allCases { row("By leadership gender", gender.rawValue, count: f.byLeadershipGender[gender] ?? 0) }
-        for status in RegistrationStatus.allCases { row("By registration status", "", "", "", status.rawValue, "", count: f.byRegistrationStatus[status] ?? 0) }
-        for settlement in Settlement.allCases { row("By settlement", "", "", settlement.rawValue, "", "", count: f.bySettlement[settlement] ?? 0) }
+        for channel in AccessChannel.allCases {
+            row("By channel", "", "", "", "", channel.rawValue, count: f.byChannel[channel] ?? 0)
+        }
+        for gender in LeadershipGender.allCases {
+            row("By leadership gender", gender.rawValue, count: f.byLeadershipGender[gender] ?? 0)
+        }
+        for status in RegistrationStatus.allCases {
+            row("By registration status", "", "", "", status.rawValue, "", count: f.byRegistrationStatus[status] ?? 0)
+        }
+        for settlement in Settlement.allCases {
+            row("By settlement", "", "", settlement.rawValue, "", "", count: f.bySettlement[settlement] ?? 0)
+        }
         for region in Region.codes { row("By region", "", region, "", "", "", count: f.byRegion[region] ?? 0) }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -231,14 +261,21 @@ extension I3Report {
         let f = figures
         var out: [String] = []
         out.append("Indicator I.3 — small Kazakhstani CSOs accessing EU funding")
-        out.append("period \(query.from) to \(query.to)"
-            + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? ""))
-        out.append("as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0.rfc3339))" } ?? "") + ", chain hash \(asOf.hash)")
-        out.append("rules: small = unregistered, or budget ≤ EUR \(f.rules.smallMaxAnnualBudgetEur) and staff ≤ \(f.rules.smallMaxStaff)")
+        out.append(
+            "period \(query.from) to \(query.to)"
+                + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? ""))
+        out.append(
+            "as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0.rfc3339))" } ?? "")
+                + ", chain hash \(asOf.hash)")
+        out.append(
+            "rules: small = unregistered, or budget ≤ EUR \(f.rules.smallMaxAnnualBudgetEur) and staff ≤ \(f.rules.smallMaxStaff)"
+        )
         out.append("")
         out.append("TOTAL organisations: \(f.total)")
         func line(_ label: String, _ pairs: [(String, Int)]) {
-            out.append(label.padding(toLength: 22, withPad: " ", startingAt: 0) + pairs.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
+            out.append(
+                label.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + pairs.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
         }
         line("by channel", AccessChannel.allCases.map { ($0.rawValue, f.byChannel[$0] ?? 0) })
         line("by leadership gender", LeadershipGender.allCases.map { ($0.rawValue, f.byLeadershipGender[$0] ?? 0) })

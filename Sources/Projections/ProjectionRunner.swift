@@ -24,7 +24,10 @@ public struct ProjectionRunner: Sendable {
     public var batchSize = 5_000
     let logger: Logger
 
-    public init(pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard, logger: Logger = Logger(label: "grantledger.projections")) {
+    public init(
+        pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard,
+        logger: Logger = Logger(label: "grantledger.projections")
+    ) {
         self.pool = pool
         self.projections = projections
         self.logger = logger
@@ -106,7 +109,8 @@ public struct ProjectionRunner: Sendable {
         }
         try await projection.apply(batch, schema: schema, on: connection)
         try await connection.query(
-            PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)]))
+            PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)])
+        )
         return last.position
     }
 
@@ -134,13 +138,17 @@ public struct ProjectionRunner: Sendable {
             var result: [ProjectionStatus] = []
             for projection in projections {
                 let schema = Self.schema(projection)
-                let exists = try await connection.query(
-                    "SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")[0].decode(Int.self, 0) > 0
+                let exists =
+                    try await connection.query(
+                        "SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")[0].decode(Int.self, 0) > 0
                 let checkpoint =
                     exists
-                    ? try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0]
-                        .decode(Int64.self, 0) : 0
-                result.append(ProjectionStatus(name: projection.name, checkpoint: checkpoint, head: head, lag: head - checkpoint))
+                    ? try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[
+                        0
+                    ]
+                    .decode(Int64.self, 0) : 0
+                result.append(
+                    ProjectionStatus(name: projection.name, checkpoint: checkpoint, head: head, lag: head - checkpoint))
             }
             return result
         }
@@ -180,18 +188,25 @@ public struct ProjectionRunner: Sendable {
                 defer {
                     logger.info(
                         "rebuild wrote projection",
-                        metadata: ["projection.name": "\(projection.name)", "seconds": "\(Int(Date().timeIntervalSince(writeStart) * 1000) / 1000)"])
+                        metadata: [
+                            "projection.name": "\(projection.name)",
+                            "seconds": "\(Int(Date().timeIntervalSince(writeStart) * 1000) / 1000)",
+                        ])
                 }
                 try await connection.transaction { connection in
                     try await builder.write(schema: build, on: connection)
                     try await connection.query(
-                        PostgresQuery(unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]))
+                        PostgresQuery(
+                            unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]))
                 }
                 try await connection.query("SELECT analyze_read_model(\(build))")
             }
             logger.info(
                 "rebuild read the log",
-                metadata: ["events.last": "\(after)", "seconds.total": "\(Int(read))", "seconds.projecting": "\(Int(projecting))"])
+                metadata: [
+                    "events.last": "\(after)", "seconds.total": "\(Int(read))",
+                    "seconds.projecting": "\(Int(projecting))",
+                ])
             for projection in chosen {
                 let live = Self.schema(projection)
                 let build = Self.schema(projection, building: true)

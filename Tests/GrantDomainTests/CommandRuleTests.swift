@@ -51,17 +51,25 @@ func baseHistory() async throws -> InMemoryHistory {
             "formConsortium",
             [
                 "consortiumId": "K1", "name": "K1",
-                "members": [["organisationId": "LEAD", "role": "lead"], ["organisationId": "S1", "role": "coApplicant"]],
+                "members": [
+                    ["organisationId": "LEAD", "role": "lead"], ["organisationId": "S1", "role": "coApplicant"],
+                ],
             ]),
         command(
             "formConsortium",
             ["consortiumId": "K2", "name": "K2", "members": [["organisationId": "LEAD", "role": "lead"]]]),
         command(
             "submitApplication",
-            ["applicationId": "A1", "callId": "C1", "consortiumId": "K1", "submittedOn": "2025-03-01", "requestedAmount": "500000"]),
+            [
+                "applicationId": "A1", "callId": "C1", "consortiumId": "K1", "submittedOn": "2025-03-01",
+                "requestedAmount": "500000",
+            ]),
         command(
             "submitApplication",
-            ["applicationId": "A2", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-02", "requestedAmount": "600000"]),
+            [
+                "applicationId": "A2", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-02",
+                "requestedAmount": "600000",
+            ]),
         command(
             "awardGrant",
             [
@@ -106,7 +114,10 @@ struct RuleCase: CustomTestStringConvertible, Sendable {
 func subGrant(_ id: String, _ amount: String, _ org: String) -> String {
     command(
         "awardSubGrant",
-        ["subGrantId": id, "grantId": "G1", "organisationId": org, "awardedOn": "2025-07-01", "amount": amount, "purpose": "p"])
+        [
+            "subGrantId": id, "grantId": "G1", "organisationId": org, "awardedOn": "2025-07-01", "amount": amount,
+            "purpose": "p",
+        ])
 }
 func award(_ overrides: [String: Any]) -> String {
     var fields: [String: Any] = [
@@ -121,59 +132,235 @@ let ruleCases: [RuleCase] = [
     // Organisations
     RuleCase("register: fresh id accepted", organisation("NEW"), nil),
     RuleCase("register: taken id", organisation("S1"), .alreadyExists),
-    RuleCase("register: KZ without region", command("registerOrganisation", ["organisationId": "X", "name": "X", "country": "KZ", "settlement": "urban", "registrationStatus": "unregistered", "leadershipGender": "men", "kind": "ngo"]), .invalid),
+    RuleCase(
+        "register: KZ without region",
+        command(
+            "registerOrganisation",
+            [
+                "organisationId": "X", "name": "X", "country": "KZ", "settlement": "urban",
+                "registrationStatus": "unregistered", "leadershipGender": "men", "kind": "ngo",
+            ]), .invalid),
     RuleCase("register: unknown region", organisation("X", region: "KZ-00"), .invalid),
-    RuleCase("register: registered KZ without BIN", organisation("X", extra: ["registrationStatus": "registered"]), .invalid),
+    RuleCase(
+        "register: registered KZ without BIN", organisation("X", extra: ["registrationStatus": "registered"]), .invalid),
     RuleCase("register: unregistered with BIN", organisation("X", extra: ["bin": "950440001673"]), .invalid),
-    RuleCase("register: bad BIN check digit", organisation("X", status: "registered", extra: ["bin": "950440001674"]), .invalid),
-    RuleCase("register: non-KZ without region", command("registerOrganisation", ["organisationId": "F", "name": "F", "country": "DE", "registrationStatus": "registered", "leadershipGender": "men", "kind": "ingo"]), nil),
-    RuleCase("register: non-KZ with region", command("registerOrganisation", ["organisationId": "F", "name": "F", "country": "DE", "regionCode": "KZ-71", "registrationStatus": "registered", "leadershipGender": "men", "kind": "ingo"]), .invalid),
-    RuleCase("register: name too long", organisation("X", extra: ["name": String(repeating: "n", count: 301)]), .invalid),
-    RuleCase("update: becomes registered with BIN", command("updateOrganisationProfile", ["organisationId": "S1", "registrationStatus": "registered", "bin": "990940003030"]), nil),
-    RuleCase("update: becomes registered without BIN", command("updateOrganisationProfile", ["organisationId": "S1", "registrationStatus": "registered"]), .invalid),
-    RuleCase("update: becomes unregistered and loses BIN", command("updateOrganisationProfile", ["organisationId": "LEAD", "registrationStatus": "unregistered"]), nil),
-    RuleCase("update: unknown organisation", command("updateOrganisationProfile", ["organisationId": "NOPE", "name": "x"]), .notFound),
+    RuleCase(
+        "register: bad BIN check digit", organisation("X", status: "registered", extra: ["bin": "950440001674"]),
+        .invalid),
+    RuleCase(
+        "register: non-KZ without region",
+        command(
+            "registerOrganisation",
+            [
+                "organisationId": "F", "name": "F", "country": "DE", "registrationStatus": "registered",
+                "leadershipGender": "men", "kind": "ingo",
+            ]), nil),
+    RuleCase(
+        "register: non-KZ with region",
+        command(
+            "registerOrganisation",
+            [
+                "organisationId": "F", "name": "F", "country": "DE", "regionCode": "KZ-71",
+                "registrationStatus": "registered", "leadershipGender": "men", "kind": "ingo",
+            ]), .invalid),
+    RuleCase(
+        "register: name too long", organisation("X", extra: ["name": String(repeating: "n", count: 301)]), .invalid),
+    RuleCase(
+        "update: becomes registered with BIN",
+        command(
+            "updateOrganisationProfile",
+            ["organisationId": "S1", "registrationStatus": "registered", "bin": "990940003030"]), nil),
+    RuleCase(
+        "update: becomes registered without BIN",
+        command("updateOrganisationProfile", ["organisationId": "S1", "registrationStatus": "registered"]), .invalid),
+    RuleCase(
+        "update: becomes unregistered and loses BIN",
+        command("updateOrganisationProfile", ["organisationId": "LEAD", "registrationStatus": "unregistered"]), nil),
+    RuleCase(
+        "update: unknown organisation", command("updateOrganisationProfile", ["organisationId": "NOPE", "name": "x"]),
+        .notFound),
     RuleCase("update: nothing to change", command("updateOrganisationProfile", ["organisationId": "S1"]), .invalid),
     // Rules
-    RuleCase("rules: set", command("setReportingRules", ["smallMaxAnnualBudgetEur": "50000", "smallMaxStaff": 5]), nil),
-    RuleCase("rules: money as number", command("setReportingRules", ["smallMaxAnnualBudgetEur": 50000, "smallMaxStaff": 5]), .invalid),
+    RuleCase(
+        "rules: set", command("setReportingRules", ["smallMaxAnnualBudgetEur": "50000", "smallMaxStaff": 5]), nil),
+    RuleCase(
+        "rules: money as number", command("setReportingRules", ["smallMaxAnnualBudgetEur": 50000, "smallMaxStaff": 5]),
+        .invalid),
     // Calls
-    RuleCase("call: taken id", command("publishCall", ["callId": "C1", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01", "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false]), .alreadyExists),
-    RuleCase("call: deadline before publication", command("publishCall", ["callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-02-01", "deadline": "2025-01-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false]), .ruleViolated),
-    RuleCase("call: min above max", command("publishCall", ["callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01", "deadline": "2025-02-01", "budget": "10", "minGrant": "6", "maxGrant": "5", "subGrantingAllowed": false]), .ruleViolated),
-    RuleCase("call: max above budget", command("publishCall", ["callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01", "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "50", "subGrantingAllowed": false]), .ruleViolated),
-    RuleCase("call: sub-grant cap above 60000", command("publishCall", ["callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01", "deadline": "2025-02-01", "budget": "1000000", "minGrant": "1", "maxGrant": "50", "subGrantingAllowed": true, "maxSubGrant": "60000.01"]), .ruleViolated),
-    RuleCase("call: sub-granting without cap", command("publishCall", ["callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01", "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": true]), .invalid),
+    RuleCase(
+        "call: taken id",
+        command(
+            "publishCall",
+            [
+                "callId": "C1", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
+                "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false,
+            ]), .alreadyExists),
+    RuleCase(
+        "call: deadline before publication",
+        command(
+            "publishCall",
+            [
+                "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-02-01",
+                "deadline": "2025-01-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false,
+            ]), .ruleViolated),
+    RuleCase(
+        "call: min above max",
+        command(
+            "publishCall",
+            [
+                "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
+                "deadline": "2025-02-01", "budget": "10", "minGrant": "6", "maxGrant": "5", "subGrantingAllowed": false,
+            ]), .ruleViolated),
+    RuleCase(
+        "call: max above budget",
+        command(
+            "publishCall",
+            [
+                "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
+                "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "50",
+                "subGrantingAllowed": false,
+            ]), .ruleViolated),
+    RuleCase(
+        "call: sub-grant cap above 60000",
+        command(
+            "publishCall",
+            [
+                "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
+                "deadline": "2025-02-01", "budget": "1000000", "minGrant": "1", "maxGrant": "50",
+                "subGrantingAllowed": true, "maxSubGrant": "60000.01",
+            ]), .ruleViolated),
+    RuleCase(
+        "call: sub-granting without cap",
+        command(
+            "publishCall",
+            [
+                "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
+                "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": true,
+            ]), .invalid),
     RuleCase("close call", command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"]), nil),
     RuleCase("close unknown call", command("closeCall", ["callId": "C9", "closedOn": "2025-04-01"]), .notFound),
-    RuleCase("close call twice", command("closeCall", ["callId": "C2", "closedOn": "2025-04-02"]), setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"])], .ruleViolated),
+    RuleCase(
+        "close call twice", command("closeCall", ["callId": "C2", "closedOn": "2025-04-02"]),
+        setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"])], .ruleViolated),
     // Consortia
-    RuleCase("consortium: two leads", command("formConsortium", ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S2", "role": "lead"]]]), .ruleViolated),
-    RuleCase("consortium: member twice", command("formConsortium", ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S1", "role": "associate"]]]), .ruleViolated),
-    RuleCase("consortium: unknown member", command("formConsortium", ["consortiumId": "K9", "name": "n", "members": [["organisationId": "NOPE", "role": "lead"]]]), .notFound),
-    RuleCase("consortium: bad role", command("formConsortium", ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "boss"]]]), .invalid),
-    RuleCase("add member to open consortium", command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "associate"]), nil),
-    RuleCase("add member after award", command("addConsortiumMember", ["consortiumId": "K1", "organisationId": "S2", "role": "associate"]), .ruleViolated),
-    RuleCase("add existing member", command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD", "role": "associate"]), .ruleViolated),
-    RuleCase("add a second lead", command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "lead"]), .ruleViolated),
-    RuleCase("remove the lead", command("removeConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD"]), .ruleViolated),
-    RuleCase("remove after award", command("removeConsortiumMember", ["consortiumId": "K1", "organisationId": "S1"]), .ruleViolated),
+    RuleCase(
+        "consortium: two leads",
+        command(
+            "formConsortium",
+            [
+                "consortiumId": "K9", "name": "n",
+                "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S2", "role": "lead"]],
+            ]), .ruleViolated),
+    RuleCase(
+        "consortium: member twice",
+        command(
+            "formConsortium",
+            [
+                "consortiumId": "K9", "name": "n",
+                "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S1", "role": "associate"]],
+            ]), .ruleViolated),
+    RuleCase(
+        "consortium: unknown member",
+        command(
+            "formConsortium",
+            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "NOPE", "role": "lead"]]]), .notFound),
+    RuleCase(
+        "consortium: bad role",
+        command(
+            "formConsortium",
+            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "boss"]]]), .invalid),
+    RuleCase(
+        "add member to open consortium",
+        command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "associate"]), nil),
+    RuleCase(
+        "add member after award",
+        command("addConsortiumMember", ["consortiumId": "K1", "organisationId": "S2", "role": "associate"]),
+        .ruleViolated),
+    RuleCase(
+        "add existing member",
+        command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD", "role": "associate"]),
+        .ruleViolated),
+    RuleCase(
+        "add a second lead",
+        command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "lead"]), .ruleViolated),
+    RuleCase(
+        "remove the lead", command("removeConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD"]),
+        .ruleViolated),
+    RuleCase(
+        "remove after award", command("removeConsortiumMember", ["consortiumId": "K1", "organisationId": "S1"]),
+        .ruleViolated),
     // Applications
-    RuleCase("second live application to a call", command("submitApplication", ["applicationId": "A9", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-05", "requestedAmount": "200000"]), .ruleViolated),
-    RuleCase("application after withdrawal", command("submitApplication", ["applicationId": "A9", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-05", "requestedAmount": "200000"]), setup: [command("withdrawApplication", ["applicationId": "A2", "withdrawnOn": "2025-03-04"])], nil),
-    RuleCase("application after deadline", command("submitApplication", ["applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-04-01", "requestedAmount": "200000"]), .ruleViolated),
-    RuleCase("application to closed call", command("submitApplication", ["applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01", "requestedAmount": "200000"]), setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-02-01"])], .ruleViolated),
-    RuleCase("requested amount out of range", command("submitApplication", ["applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01", "requestedAmount": "300000.01"]), .ruleViolated),
-    RuleCase("application id taken", command("submitApplication", ["applicationId": "A1", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01", "requestedAmount": "200000"]), .alreadyExists),
-    RuleCase("evaluate", command("evaluateApplication", ["applicationId": "A2", "score": 77, "evaluatedOn": "2025-04-01"]), nil),
-    RuleCase("evaluate with score 101", command("evaluateApplication", ["applicationId": "A2", "score": 101, "evaluatedOn": "2025-04-01"]), .invalid),
-    RuleCase("reject", command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "low score"]), nil),
-    RuleCase("reject an awarded application", command("rejectApplication", ["applicationId": "A1", "rejectedOn": "2025-06-01", "reason": "x"]), .ruleViolated),
-    RuleCase("withdraw a rejected application", command("withdrawApplication", ["applicationId": "A2", "withdrawnOn": "2025-05-01"]), setup: [command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "x"])], .ruleViolated),
+    RuleCase(
+        "second live application to a call",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A9", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-05",
+                "requestedAmount": "200000",
+            ]), .ruleViolated),
+    RuleCase(
+        "application after withdrawal",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A9", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-05",
+                "requestedAmount": "200000",
+            ]), setup: [command("withdrawApplication", ["applicationId": "A2", "withdrawnOn": "2025-03-04"])], nil),
+    RuleCase(
+        "application after deadline",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-04-01",
+                "requestedAmount": "200000",
+            ]), .ruleViolated),
+    RuleCase(
+        "application to closed call",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
+                "requestedAmount": "200000",
+            ]), setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-02-01"])], .ruleViolated),
+    RuleCase(
+        "requested amount out of range",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
+                "requestedAmount": "300000.01",
+            ]), .ruleViolated),
+    RuleCase(
+        "application id taken",
+        command(
+            "submitApplication",
+            [
+                "applicationId": "A1", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
+                "requestedAmount": "200000",
+            ]), .alreadyExists),
+    RuleCase(
+        "evaluate", command("evaluateApplication", ["applicationId": "A2", "score": 77, "evaluatedOn": "2025-04-01"]),
+        nil),
+    RuleCase(
+        "evaluate with score 101",
+        command("evaluateApplication", ["applicationId": "A2", "score": 101, "evaluatedOn": "2025-04-01"]), .invalid),
+    RuleCase(
+        "reject",
+        command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "low score"]), nil),
+    RuleCase(
+        "reject an awarded application",
+        command("rejectApplication", ["applicationId": "A1", "rejectedOn": "2025-06-01", "reason": "x"]), .ruleViolated),
+    RuleCase(
+        "withdraw a rejected application",
+        command("withdrawApplication", ["applicationId": "A2", "withdrawnOn": "2025-05-01"]),
+        setup: [command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "x"])],
+        .ruleViolated),
     // Grants
     RuleCase("award within budget", award([:]), nil),
     RuleCase("award over the call budget", award(["amount": "500001"]), .ruleViolated),
-    RuleCase("award above requested", award(["amount": "600000", "applicationId": "A2", "subGrantingEnvelope": "0"]), setup: [], .ruleViolated),
+    RuleCase(
+        "award above requested", award(["amount": "600000", "applicationId": "A2", "subGrantingEnvelope": "0"]),
+        setup: [], .ruleViolated),
     RuleCase("award below call minimum", award(["amount": "99999"]), .ruleViolated),
     RuleCase("award with reused contract number", award(["contractNumber": "CN-1"]), .alreadyExists),
     RuleCase("award with taken grant id", award(["grantId": "G1"]), .alreadyExists),
@@ -182,26 +369,71 @@ let ruleCases: [RuleCase] = [
     RuleCase("award with end before start", award(["endDate": "2025-05-31"]), .ruleViolated),
     RuleCase("award with envelope above amount", award(["subGrantingEnvelope": "400001"]), .ruleViolated),
     RuleCase("award on unknown application", award(["applicationId": "A9"]), .notFound),
-    RuleCase("disburse within amount", command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"]), nil),
-    RuleCase("disburse above amount", command("disburseGrant", ["grantId": "G1", "amount": "0.01", "paidOn": "2025-06-02"]), setup: [command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"])], .ruleViolated),
-    RuleCase("disburse after closing", command("disburseGrant", ["grantId": "G1", "amount": "1", "paidOn": "2025-06-02"]), setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
-    RuleCase("disburse unknown grant", command("disburseGrant", ["grantId": "G9", "amount": "1", "paidOn": "2025-06-02"]), .notFound),
+    RuleCase(
+        "disburse within amount",
+        command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"]), nil),
+    RuleCase(
+        "disburse above amount", command("disburseGrant", ["grantId": "G1", "amount": "0.01", "paidOn": "2025-06-02"]),
+        setup: [command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"])], .ruleViolated),
+    RuleCase(
+        "disburse after closing", command("disburseGrant", ["grantId": "G1", "amount": "1", "paidOn": "2025-06-02"]),
+        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
+    RuleCase(
+        "disburse unknown grant", command("disburseGrant", ["grantId": "G9", "amount": "1", "paidOn": "2025-06-02"]),
+        .notFound),
     // Sub-grants
     RuleCase("sub-grant within envelope", subGrant("SG1", "60000", "S2"), nil),
     RuleCase("sub-grant above call cap", subGrant("SG1", "60000.01", "S2"), .ruleViolated),
-    RuleCase("sub-grant above envelope", subGrant("SG2", "50000", "S3"), setup: [subGrant("SG1", "60000", "S2")], .ruleViolated),
-    RuleCase("sub-grant after a cancellation frees envelope", subGrant("SG2", "50000", "S3"), setup: [subGrant("SG1", "60000", "S2"), command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"])], nil),
+    RuleCase(
+        "sub-grant above envelope", subGrant("SG2", "50000", "S3"), setup: [subGrant("SG1", "60000", "S2")],
+        .ruleViolated),
+    RuleCase(
+        "sub-grant after a cancellation frees envelope", subGrant("SG2", "50000", "S3"),
+        setup: [
+            subGrant("SG1", "60000", "S2"),
+            command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"]),
+        ], nil),
     RuleCase("sub-grant to the lead", subGrant("SG1", "1000", "LEAD"), .ruleViolated),
-    RuleCase("sub-grant outside grant period", command("awardSubGrant", ["subGrantId": "SG1", "grantId": "G1", "organisationId": "S2", "awardedOn": "2025-05-31", "amount": "1000", "purpose": "p"]), .ruleViolated),
+    RuleCase(
+        "sub-grant outside grant period",
+        command(
+            "awardSubGrant",
+            [
+                "subGrantId": "SG1", "grantId": "G1", "organisationId": "S2", "awardedOn": "2025-05-31",
+                "amount": "1000", "purpose": "p",
+            ]), .ruleViolated),
     RuleCase("sub-grant of zero", subGrant("SG1", "0", "S2"), .ruleViolated),
     RuleCase("sub-grant to unknown organisation", subGrant("SG1", "1000", "NOPE"), .notFound),
-    RuleCase("sub-grant id taken", subGrant("SG1", "1000", "S3"), setup: [subGrant("SG1", "1000", "S2")], .alreadyExists),
-    RuleCase("sub-grant from a closed grant", subGrant("SG1", "1000", "S2"), setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
-    RuleCase("pay a sub-grant in full", command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000", "paidOn": "2025-07-02"]), setup: [subGrant("SG1", "1000", "S2")], nil),
-    RuleCase("pay a sub-grant beyond its amount", command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000.01", "paidOn": "2025-07-02"]), setup: [subGrant("SG1", "1000", "S2")], .ruleViolated),
-    RuleCase("pay a cancelled sub-grant", command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-03"]), setup: [subGrant("SG1", "1000", "S2"), command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"])], .ruleViolated),
-    RuleCase("cancel after a payment", command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-03", "reason": "r"]), setup: [subGrant("SG1", "1000", "S2"), command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-02"])], .ruleViolated),
-    RuleCase("cancel unknown sub-grant", command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound),
+    RuleCase(
+        "sub-grant id taken", subGrant("SG1", "1000", "S3"), setup: [subGrant("SG1", "1000", "S2")], .alreadyExists),
+    RuleCase(
+        "sub-grant from a closed grant", subGrant("SG1", "1000", "S2"),
+        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
+    RuleCase(
+        "pay a sub-grant in full",
+        command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000", "paidOn": "2025-07-02"]),
+        setup: [subGrant("SG1", "1000", "S2")], nil),
+    RuleCase(
+        "pay a sub-grant beyond its amount",
+        command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000.01", "paidOn": "2025-07-02"]),
+        setup: [subGrant("SG1", "1000", "S2")], .ruleViolated),
+    RuleCase(
+        "pay a cancelled sub-grant",
+        command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-03"]),
+        setup: [
+            subGrant("SG1", "1000", "S2"),
+            command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"]),
+        ], .ruleViolated),
+    RuleCase(
+        "cancel after a payment",
+        command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-03", "reason": "r"]),
+        setup: [
+            subGrant("SG1", "1000", "S2"),
+            command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-02"]),
+        ], .ruleViolated),
+    RuleCase(
+        "cancel unknown sub-grant",
+        command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound),
 ]
 
 @Suite("Business rules of docs/domain.md §2")
@@ -228,7 +460,9 @@ struct CommandRuleTests {
     func losesBIN() async throws {
         var history = try await baseHistory()
         try await history.execute(
-            try CommandRequest.parse(command("updateOrganisationProfile", ["organisationId": "LEAD", "registrationStatus": "unregistered"])).command)
+            try CommandRequest.parse(
+                command("updateOrganisationProfile", ["organisationId": "LEAD", "registrationStatus": "unregistered"])
+            ).command)
         let profile = try await history.organisation("LEAD")
         #expect(profile?.bin == nil)
         #expect(profile?.registrationStatus == .unregistered)
@@ -266,7 +500,8 @@ struct ParsingTests {
     @Test("the payload digest ignores key order and spacing")
     func canonicalPayload() throws {
         let a = try CommandRequest.parse(#"{"command":"closeCall","callId":"C1","closedOn":"2025-02-01"}"#)
-        let b = try CommandRequest.parse(#"{ "closedOn": "2025-02-01", "callId": "C1", "command": "closeCall", "commandId": "x" }"#)
+        let b = try CommandRequest.parse(
+            #"{ "closedOn": "2025-02-01", "callId": "C1", "command": "closeCall", "commandId": "x" }"#)
         #expect(a.command.canonicalPayload == b.command.canonicalPayload)
         #expect(b.commandId == "x")
     }

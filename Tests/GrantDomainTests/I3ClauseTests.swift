@@ -10,8 +10,10 @@ struct Scenario {
         try await history.execute(try CommandRequest.parse(command(name, fields)).command)
     }
 
-    mutating func org(_ id: String, country: String = "KZ", status: String = "unregistered", budget: String? = nil,
-                      staff: Int? = nil, gender: String = "women", region: String = "KZ-61") async throws {
+    mutating func org(
+        _ id: String, country: String = "KZ", status: String = "unregistered", budget: String? = nil,
+        staff: Int? = nil, gender: String = "women", region: String = "KZ-61"
+    ) async throws {
         var fields: [String: Any] = [
             "organisationId": id, "name": id, "country": country, "registrationStatus": status,
             "leadershipGender": gender, "kind": status == "registered" ? "ngo" : "informalGroup",
@@ -29,36 +31,52 @@ struct Scenario {
     mutating func call(_ id: String, programme: String = "CSO-LA") async throws {
         try await run(
             "publishCall",
-            ["callId": id, "reference": "R-\(id)", "title": "T", "programme": programme, "publishedOn": "2024-01-01",
-             "deadline": "2024-12-31", "budget": "10000000", "minGrant": "1000", "maxGrant": "1000000",
-             "subGrantingAllowed": true, "maxSubGrant": "60000"])
+            [
+                "callId": id, "reference": "R-\(id)", "title": "T", "programme": programme, "publishedOn": "2024-01-01",
+                "deadline": "2024-12-31", "budget": "10000000", "minGrant": "1000", "maxGrant": "1000000",
+                "subGrantingAllowed": true, "maxSubGrant": "60000",
+            ])
     }
 
     /// Consortium K-<grant> with `members`, applied to `call` and awarded as grant `grant`.
     mutating func grant(_ grant: String, call: String, awardedOn: String, members: [(String, String)]) async throws {
         try await run(
             "formConsortium",
-            ["consortiumId": "K-\(grant)", "name": "K", "members": members.map { ["organisationId": $0.0, "role": $0.1] }])
+            [
+                "consortiumId": "K-\(grant)", "name": "K",
+                "members": members.map { ["organisationId": $0.0, "role": $0.1] },
+            ])
         try await run(
             "submitApplication",
-            ["applicationId": "A-\(grant)", "callId": call, "consortiumId": "K-\(grant)", "submittedOn": "2024-02-01",
-             "requestedAmount": "500000"])
+            [
+                "applicationId": "A-\(grant)", "callId": call, "consortiumId": "K-\(grant)",
+                "submittedOn": "2024-02-01",
+                "requestedAmount": "500000",
+            ])
         try await run(
             "awardGrant",
-            ["grantId": grant, "applicationId": "A-\(grant)", "contractNumber": "CN-\(grant)", "awardedOn": awardedOn,
-             "amount": "500000", "startDate": "2024-01-01", "endDate": "2027-12-31", "subGrantingEnvelope": "300000"])
+            [
+                "grantId": grant, "applicationId": "A-\(grant)", "contractNumber": "CN-\(grant)",
+                "awardedOn": awardedOn,
+                "amount": "500000", "startDate": "2024-01-01", "endDate": "2027-12-31", "subGrantingEnvelope": "300000",
+            ])
     }
 
     mutating func subGrant(_ id: String, grant: String, org: String, on date: String) async throws {
         try await run(
             "awardSubGrant",
-            ["subGrantId": id, "grantId": grant, "organisationId": org, "awardedOn": date, "amount": "10000", "purpose": "p"])
+            [
+                "subGrantId": id, "grantId": grant, "organisationId": org, "awardedOn": date, "amount": "10000",
+                "purpose": "p",
+            ])
     }
 
     var position: Int64 { Int64(history.log.count) }
 
-    func i3(from: String = "2024-01-01", to: String = "2026-12-31", cutoff: Int64? = nil, programme: String? = nil,
-            callId: String? = nil) -> I3Figures {
+    func i3(
+        from: String = "2024-01-01", to: String = "2026-12-31", cutoff: Int64? = nil, programme: String? = nil,
+        callId: String? = nil
+    ) -> I3Figures {
         let log = history.log.enumerated().map { (position: Int64($0.offset + 1), event: $0.element) }
         return I3Reference.compute(
             log, query: I3Query(from: BusinessDate(from)!, to: BusinessDate(to)!, programme: programme, callId: callId),
@@ -76,7 +94,9 @@ struct I3ClauseTests {
         try await s.org("S2", gender: "men", region: "KZ-10")
         try await s.org("ASSOC")
         try await s.call("C1")
-        try await s.grant("G1", call: "C1", awardedOn: "2025-03-01", members: [("LEAD", "lead"), ("S1", "coApplicant"), ("ASSOC", "associate")])
+        try await s.grant(
+            "G1", call: "C1", awardedOn: "2025-03-01",
+            members: [("LEAD", "lead"), ("S1", "coApplicant"), ("ASSOC", "associate")])
         return s
     }
 
@@ -105,7 +125,8 @@ struct I3ClauseTests {
     func snapshotProfile() async throws {
         var s = try await base()
         try await s.subGrant("SG1", grant: "G1", org: "S2", on: "2025-04-01")
-        try await s.run("updateOrganisationProfile", ["organisationId": "S2", "leadershipGender": "women", "regionCode": "KZ-79"])
+        try await s.run(
+            "updateOrganisationProfile", ["organisationId": "S2", "leadershipGender": "women", "regionCode": "KZ-79"])
         let figures = s.i3()
         #expect(figures.byLeadershipGender[.men] == 1)
         #expect(figures.byRegion["KZ-10"] == 1)
@@ -139,7 +160,8 @@ struct I3ClauseTests {
         var s = try await base()
         try await s.org("FOREIGN", country: "UZ")
         try await s.call("C2", programme: "EIDHR")
-        try await s.grant("G2", call: "C2", awardedOn: "2025-06-01", members: [("LEAD", "lead"), ("S2", "coApplicant")])
+        try await s.grant(
+            "G2", call: "C2", awardedOn: "2025-06-01", members: [("LEAD", "lead"), ("S2", "coApplicant")])
         try await s.subGrant("SG1", grant: "G1", org: "FOREIGN", on: "2025-04-01")
         #expect(s.i3().total == 2)
         #expect(s.i3(programme: "EIDHR").total == 1)

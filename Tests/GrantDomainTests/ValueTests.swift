@@ -25,12 +25,16 @@ struct ValueTests {
         #expect(!BIN.isValid(body.map(String.init).joined() + String((second + 1) % 10)))
     }
 
-    @Test("money parses exactly", arguments: [("60000", 6_000_000), ("1250.50", 125_050), ("1250.5", 125_050), ("0", 0), ("0.01", 1)])
+    @Test(
+        "money parses exactly",
+        arguments: [("60000", 6_000_000), ("1250.50", 125_050), ("1250.5", 125_050), ("0", 0), ("0.01", 1)])
     func money(_ text: String, _ cents: Int64) {
         #expect(Money(text)?.cents == cents)
     }
 
-    @Test("money rejects floats, signs and extra decimals", arguments: ["-1", "1.234", "1e5", "", ".5", "5.", "1,000", " 1", "12345678901234"])
+    @Test(
+        "money rejects floats, signs and extra decimals",
+        arguments: ["-1", "1.234", "1e5", "", ".5", "5.", "1,000", " 1", "12345678901234"])
     func badMoney(_ text: String) {
         #expect(Money(text) == nil)
     }
@@ -42,13 +46,23 @@ struct ValueTests {
         #expect((Money("0.10")! + Money("0.20")!).description == "0.30")
     }
 
-    @Test("dates", arguments: [("2024-02-29", true), ("2023-02-29", false), ("2025-13-01", false), ("2025-04-31", false), ("2025-1-01", false), ("2025-12-31", true)])
+    @Test(
+        "dates",
+        arguments: [
+            ("2024-02-29", true), ("2023-02-29", false), ("2025-13-01", false), ("2025-04-31", false),
+            ("2025-1-01", false), ("2025-12-31", true),
+        ])
     func dates(_ text: String, _ valid: Bool) {
         #expect((BusinessDate(text) != nil) == valid)
         if valid { #expect(BusinessDate(text)!.description == text) }
     }
 
-    @Test("identifiers", arguments: [("O-1", true), ("a.b_c-d", true), ("-x", false), ("", false), ("a b", false), (String(repeating: "x", count: 64), true), (String(repeating: "x", count: 65), false)])
+    @Test(
+        "identifiers",
+        arguments: [
+            ("O-1", true), ("a.b_c-d", true), ("-x", false), ("", false), ("a b", false),
+            (String(repeating: "x", count: 64), true), (String(repeating: "x", count: 65), false),
+        ])
     func identifiers(_ text: String, _ valid: Bool) {
         #expect(Identifier.isValid(text) == valid)
     }

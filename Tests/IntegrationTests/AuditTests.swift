@@ -89,11 +89,16 @@ struct AuditTests {
         #expect(at.asOf.position == firstSubGrant.position)
         let head = try await AuditReplay.replay(pool: db.pool, cutOff: .head)
         // The replay agrees with the read model on every grant.
-        _ = try await I3Reporter(pool: db.pool).report(I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2024-01-02")!))
+        _ = try await I3Reporter(pool: db.pool).report(
+            I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2024-01-02")!))
         let rows = try await db.pool.withConnection {
-            try await $0.query("SELECT id, doc->>'disbursed', doc->>'envelopeUsed' FROM rm_entities.entities WHERE kind = 'grant'")
+            try await $0.query(
+                "SELECT id, doc->>'disbursed', doc->>'envelopeUsed' FROM rm_entities.entities WHERE kind = 'grant'")
         }
-        let projected = Dictionary(uniqueKeysWithValues: try rows.map { (try $0.decode(String.self, 0), (try $0.decode(String.self, 1), try $0.decode(String.self, 2))) })
+        let projected = Dictionary(
+            uniqueKeysWithValues: try rows.map {
+                (try $0.decode(String.self, 0), (try $0.decode(String.self, 1), try $0.decode(String.self, 2)))
+            })
         for grant in head.grants {
             #expect(projected[grant.grantId]?.0 == grant.disbursed.description)
             #expect(projected[grant.grantId]?.1 == grant.envelopeUsed.description)

@@ -15,7 +15,8 @@ struct CLI {
     }
 
     static var repository: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     struct Result {
@@ -78,7 +79,9 @@ struct CLITests {
         #expect(taken.status == 12)
         #expect((try cli.json(taken)["error"] as? [String: Any])?["code"] as? String == "alreadyExists")
 
-        let invalid = try cli.run(["submit", "-", "--format", "json"], stdin: #"{"command":"closeCall","callId":"C1","closedOn":"31.12.2025"}"#)
+        let invalid = try cli.run(
+            ["submit", "-", "--format", "json"],
+            stdin: #"{"command":"closeCall","callId":"C1","closedOn":"31.12.2025"}"#)
         #expect(invalid.status == 10)
         let message = (try cli.json(invalid)["error"] as? [String: Any])?["message"] as? String ?? ""
         #expect(message.contains("closedOn") && message.contains("31.12.2025"))
@@ -87,9 +90,11 @@ struct CLITests {
         #expect(missing.status == 11)
 
         let rule = try cli.run(
-            ["publish-call", "--call-id", "C1", "--reference", "R", "--title", "T", "--programme", "EIDHR",
-             "--published-on", "2025-02-01", "--deadline", "2025-01-01", "--budget", "100", "--min-grant", "1",
-             "--max-grant", "10", "--sub-granting-allowed", "false", "--format", "json"])
+            [
+                "publish-call", "--call-id", "C1", "--reference", "R", "--title", "T", "--programme", "EIDHR",
+                "--published-on", "2025-02-01", "--deadline", "2025-01-01", "--budget", "100", "--min-grant", "1",
+                "--max-grant", "10", "--sub-granting-allowed", "false", "--format", "json",
+            ])
         #expect(rule.status == 13)
 
         let usage = try cli.run(["close-call", "--call-id"])
@@ -164,7 +169,8 @@ struct CLIReportTests {
         #expect(csv.stdout.contains("\nTotal,,,,,,,\(total)\n"))
         let table = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "table"])
         #expect(table.stdout.contains("TOTAL organisations: \(total)"))
-        let early = try cli.json(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "5"]))
+        let early = try cli.json(
+            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "5"]))
         #expect(early["total"] as? Int == 0)
         let beyond = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "999999"])
         #expect(beyond.status == 10)

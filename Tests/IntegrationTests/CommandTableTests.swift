@@ -47,7 +47,9 @@ struct CommandTableTests {
             for rule in (schema["allOf"] as? [[String: Any]]) ?? [] {
                 if let choices = rule["anyOf"] as? [[String: Any]] {
                     let names = choices.compactMap { ($0["required"] as? [String])?.first }
-                    if !names.contains(where: { object[$0] != nil }), let first = names.first, let property = properties[first] {
+                    if !names.contains(where: { object[$0] != nil }), let first = names.first,
+                        let property = properties[first]
+                    {
                         object[first] = sample(property)
                     }
                     continue
@@ -65,7 +67,9 @@ struct CommandTableTests {
                         if let property = properties[name] { object[name] = sample(property) }
                     }
                     let forbidden = ((part["not"] as? [String: Any])?["anyOf"] as? [[String: Any]]) ?? []
-                    for choice in forbidden { for name in (choice["required"] as? [String]) ?? [] { object[name] = nil } }
+                    for choice in forbidden {
+                        for name in (choice["required"] as? [String]) ?? [] { object[name] = nil }
+                    }
                 }
             }
         }
@@ -120,7 +124,8 @@ struct CommandTableTests {
             }
             variants.append(full)
             for (field, property) in properties {
-                let values: [Any] = (property["enum"] as? [Any]) ?? (property["type"] as? String == "boolean" ? [true, false] : [])
+                let values: [Any] =
+                    (property["enum"] as? [Any]) ?? (property["type"] as? String == "boolean" ? [true, false] : [])
                 for value in values {
                     var variant = minimal
                     variant[field] = value
@@ -195,11 +200,13 @@ struct CommandTableTests {
             let help = try cli.run([kebab, "--help"])
             #expect(help.status == 0, "\(kebab)")
             for field in spec.fields {
-                let option = field.type == .members
+                let option =
+                    field.type == .members
                     ? "--member"
-                    : "--" + field.name.reduce(into: "") { out, character in
-                        out += character.isUppercase ? "-" + character.lowercased() : String(character)
-                    }
+                    : "--"
+                        + field.name.reduce(into: "") { out, character in
+                            out += character.isUppercase ? "-" + character.lowercased() : String(character)
+                        }
                 #expect(help.stdout.contains(option + ":"), "\(kebab) --help lacks \(option)")
             }
         }

@@ -35,7 +35,8 @@ struct ConnectionHygieneTests {
 
         // Another writer, unwilling to wait more than a second for any lock, appends.
         let next = try await PostgresConnection.connect(
-            db.appURL, settings: SessionSettings(statementTimeout: "5s", lockTimeout: "1s", idleInTransactionTimeout: "5s"))
+            db.appURL,
+            settings: SessionSettings(statementTimeout: "5s", lockTimeout: "1s", idleInTransactionTimeout: "5s"))
         let result = try await EventStore.append(
             on: next, [event("y")], expected: [:], commandID: "after-failure", payloadDigest: "d")
         #expect(result.events.count == 1)

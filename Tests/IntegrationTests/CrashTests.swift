@@ -17,7 +17,8 @@ struct ScratchCluster {
     /// daemon, and Foundation then never reaps the script here. `popen` waits for it plainly.
     static func db(_ arguments: [String], state: URL) throws -> String {
         let script = CLI.repository.appendingPathComponent("deploy/db.sh").path
-        let command = "GRANTLEDGER_PGDATA='\(state.path)' '\(script)' \(arguments.joined(separator: " ")) 2>/dev/null </dev/null"
+        let command =
+            "GRANTLEDGER_PGDATA='\(state.path)' '\(script)' \(arguments.joined(separator: " ")) 2>/dev/null </dev/null"
         guard let pipe = popen(command, "r") else { throw TestSetupError(message: "cannot run deploy/db.sh") }
         var output = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -34,7 +35,8 @@ struct ScratchCluster {
     }
 
     static func start() throws -> ScratchCluster {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("gl-scratch-\(UUID().uuidString.prefix(8))")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gl-scratch-\(UUID().uuidString.prefix(8))")
         _ = try db(["up"], state: state)
         var urls: [String: String] = [:]
         for line in try db(["env"], state: state).split(separator: "\n") {
@@ -43,7 +45,8 @@ struct ScratchCluster {
             guard parts.count == 2 else { continue }
             urls[String(parts[0])] = String(parts[1].dropFirst().dropLast())
         }
-        guard let app = urls["GRANTLEDGER_DATABASE_URL"], let migration = urls["GRANTLEDGER_MIGRATION_DATABASE_URL"] else {
+        guard let app = urls["GRANTLEDGER_DATABASE_URL"], let migration = urls["GRANTLEDGER_MIGRATION_DATABASE_URL"]
+        else {
             throw TestSetupError(message: "deploy/db.sh env printed no URLs")
         }
         return ScratchCluster(state: state, appURL: app, migrationURL: migration)
@@ -128,7 +131,9 @@ struct CrashTests {
         var counts: [String: Int] = [:]
         for row in rows { counts[try row.decode(String.self, 0)] = try row.decode(Int.self, 1) }
         for index in 0..<total {
-            #expect(counts["ORG-CRASH-\(index)"] == 1, "ORG-CRASH-\(index) recorded \(counts["ORG-CRASH-\(index)"] ?? 0) times")
+            #expect(
+                counts["ORG-CRASH-\(index)"] == 1,
+                "ORG-CRASH-\(index) recorded \(counts["ORG-CRASH-\(index)"] ?? 0) times")
         }
         let commands = try await app.query("SELECT count(*) FROM commands WHERE command_id LIKE 'crash-%'")
         #expect(try commands[0].decode(Int.self, 0) == total)

@@ -157,8 +157,10 @@ struct EventStoreTests {
         _ = try await db.verify(reaching: 1)
         let app = try await PostgresConnection.connect(db.appURL)
         let owner = try await db.owner()
-        for statement in ["UPDATE events SET type = 'Y'", "DELETE FROM events", "TRUNCATE events",
-                          "UPDATE event_chain SET chain_hash = ''", "DELETE FROM commands"] {
+        for statement in [
+            "UPDATE events SET type = 'Y'", "DELETE FROM events", "TRUNCATE events",
+            "UPDATE event_chain SET chain_hash = ''", "DELETE FROM commands",
+        ] {
             // The application role lacks the privilege altogether.
             await #expect(throws: PostgresError.self) { try await app.query(PostgresQuery(unsafeSQL: statement)) }
             // The owner has it, and the triggers refuse.

@@ -34,7 +34,8 @@ struct HTTPFixture {
     var application: some ApplicationProtocol {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return buildApplication(ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2), logger: logger)
+        return buildApplication(
+            ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2), logger: logger)
     }
 
     func headers(_ role: Role?, _ extra: HTTPFields = [:]) -> HTTPFields {
@@ -80,20 +81,34 @@ struct HTTPTests {
     func roleMatrix() async throws {
         let fixture = try await HTTPFixture.make()
         // nil: allowed (2xx); otherwise the expected refusal.
-        let command = #"{"command":"evaluateApplication","applicationId":"APP-11","score":70,"evaluatedOn":"2025-05-01"}"#
+        let command =
+            #"{"command":"evaluateApplication","applicationId":"APP-11","score":70,"evaluatedOn":"2025-05-01"}"#
         let cases: [(String, HTTPRequest.Method, String?, [Role?: HTTPResponse.Status])] = [
-            ("/v1/commands", .post, command, [.manager: .created, .auditor: .forbidden, .viewer: .forbidden, nil: .unauthorized]),
+            (
+                "/v1/commands", .post, command,
+                [.manager: .created, .auditor: .forbidden, .viewer: .forbidden, nil: .unauthorized]
+            ),
             ("/v1/organisations", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
             ("/v1/grants/GR-01", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
-            ("/v1/indicators/i3?from=2024-01-01&to=2026-12-31", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
-            ("/v1/events?after=0&limit=5", .get, nil, [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]),
-            ("/v1/audit/verify", .get, nil, [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]),
+            (
+                "/v1/indicators/i3?from=2024-01-01&to=2026-12-31", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/events?after=0&limit=5", .get, nil,
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/audit/verify", .get, nil,
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
+            ),
         ]
         try await fixture.application.test(.router) { client in
             for (uri, method, body, expectations) in cases {
                 for (role, status) in expectations {
                     // Each manager command needs a fresh id so that it is accepted, not replayed.
-                    let extra: HTTPFields = method == .post ? [HTTPField.Name("Idempotency-Key")!: UUID().uuidString] : [:]
+                    let extra: HTTPFields =
+                        method == .post ? [HTTPField.Name("Idempotency-Key")!: UUID().uuidString] : [:]
                     try await client.execute(
                         uri: uri, method: method, headers: fixture.headers(role, extra),
                         body: body.map { ByteBuffer(string: $0) }
@@ -107,7 +122,9 @@ struct HTTPTests {
                     }
                 }
             }
-            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_nope"]) {
+            try await client.execute(
+                uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_nope"]
+            ) {
                 #expect($0.status == .unauthorized)
             }
         }
@@ -121,7 +138,9 @@ struct HTTPTests {
             func post(_ body: String, _ extra: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String?) {
                 var all = headers
                 for field in extra { all.append(field) }
-                return try await client.execute(uri: "/v1/commands", method: .post, headers: all, body: ByteBuffer(string: body)) {
+                return try await client.execute(
+                    uri: "/v1/commands", method: .post, headers: all, body: ByteBuffer(string: body)
+                ) {
                     ($0.status, errorCode($0.body))
                 }
             }
@@ -129,15 +148,24 @@ struct HTTPTests {
             #expect(result == (.badRequest, "invalid"))
             result = try await post(#"{"command":"closeGrant","grantId":"NOPE","closedOn":"2026-01-01"}"#)
             #expect(result == (.badRequest, "invalid"), "no commandId and no Idempotency-Key")
-            result = try await post(#"{"command":"closeGrant","commandId":"m-1","grantId":"NOPE","closedOn":"2026-01-01"}"#)
+            result = try await post(
+                #"{"command":"closeGrant","commandId":"m-1","grantId":"NOPE","closedOn":"2026-01-01"}"#)
             #expect(result == (.notFound, "notFound"))
-            result = try await post(#"{"command":"publishCall","commandId":"m-2","callId":"CSOLA-2024","reference":"r","title":"t","programme":"p","publishedOn":"2025-01-01","deadline":"2025-02-01","budget":"10","minGrant":"1","maxGrant":"5","subGrantingAllowed":false}"#)
+            result = try await post(
+                #"{"command":"publishCall","commandId":"m-2","callId":"CSOLA-2024","reference":"r","title":"t","programme":"p","publishedOn":"2025-01-01","deadline":"2025-02-01","budget":"10","minGrant":"1","maxGrant":"5","subGrantingAllowed":false}"#
+            )
             #expect(result == (.conflict, "alreadyExists"))
-            result = try await post(#"{"command":"disburseGrant","commandId":"m-3","grantId":"GR-01","amount":"99999999","paidOn":"2025-01-01"}"#)
+            result = try await post(
+                #"{"command":"disburseGrant","commandId":"m-3","grantId":"GR-01","amount":"99999999","paidOn":"2025-01-01"}"#
+            )
             #expect(result == (.unprocessableContent, "ruleViolated"))
-            result = try await post(#"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"1","paidOn":"2025-01-01"}"#)
+            result = try await post(
+                #"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"1","paidOn":"2025-01-01"}"#
+            )
             #expect(result.0 == .created)
-            result = try await post(#"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"2","paidOn":"2025-01-01"}"#)
+            result = try await post(
+                #"{"command":"disburseGrant","commandId":"twice","grantId":"GR-01","amount":"2","paidOn":"2025-01-01"}"#
+            )
             #expect(result == (.conflict, "conflict"))
             let huge = String(repeating: "x", count: ServerLimits.maxBodyBytes + 10)
             result = try await post(#"{"command":"closeCall","callId":"\#(huge)"}"#)
@@ -146,7 +174,9 @@ struct HTTPTests {
                 #expect(response.status == .notFound)
                 #expect(errorCode(response.body) == "notFound")
             }
-            try await client.execute(uri: "/v1/indicators/i3?from=2025-13-01&to=2025-12-31", method: .get, headers: headers) {
+            try await client.execute(
+                uri: "/v1/indicators/i3?from=2025-13-01&to=2025-12-31", method: .get, headers: headers
+            ) {
                 #expect($0.status == .badRequest)
             }
         }
@@ -155,18 +185,27 @@ struct HTTPTests {
     @Test("the Idempotency-Key header makes a command idempotent")
     func idempotencyHeader() async throws {
         let fixture = try await HTTPFixture.make()
-        let body = ByteBuffer(string: #"{"command":"disburseGrant","grantId":"GR-02","amount":"10","paidOn":"2025-01-01"}"#)
+        let body = ByteBuffer(
+            string: #"{"command":"disburseGrant","grantId":"GR-02","amount":"10","paidOn":"2025-01-01"}"#)
         let headers = fixture.headers(.manager, [HTTPField.Name("Idempotency-Key")!: "tranche-77"])
         try await fixture.application.test(.router) { client in
-            let first = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) { $0 }
-            let second = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) { $0 }
+            let first = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) {
+                $0
+            }
+            let second = try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: body) {
+                $0
+            }
             #expect(first.status == .created)
             #expect(second.status == .ok)
             #expect(json(second.body)["replayed"] as? Bool == true)
-            let positions = { (buffer: ByteBuffer) in (json(buffer)["events"] as? [[String: Any]])?.compactMap { $0["position"] as? Int } }
+            let positions = { (buffer: ByteBuffer) in
+                (json(buffer)["events"] as? [[String: Any]])?.compactMap { $0["position"] as? Int }
+            }
             #expect(positions(first.body) == positions(second.body))
         }
-        let tranches = try await fixture.db.committedEvents().filter { $0.streamID == "grant-GR-02" && $0.type == "GrantTrancheDisbursed" }
+        let tranches = try await fixture.db.committedEvents().filter {
+            $0.streamID == "grant-GR-02" && $0.type == "GrantTrancheDisbursed"
+        }
         #expect(tranches.count == 3)
     }
 
@@ -178,13 +217,17 @@ struct HTTPTests {
             var cursor: String?
             repeat {
                 let uri = "/v1/organisations?limit=7" + (cursor.map { "&cursor=\($0)" } ?? "")
-                let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.viewer)) { json($0.body) }
+                let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.viewer)) {
+                    json($0.body)
+                }
                 let items = page["items"] as? [[String: Any]] ?? []
                 #expect(items.count <= 7)
                 seen += items.compactMap { $0["organisationId"] as? String }
                 cursor = page["nextCursor"] as? String
             } while cursor != nil
-            let filtered = try await client.execute(uri: "/v1/sub-grants?grantId=GR-01&limit=500", method: .get, headers: fixture.headers(.viewer)) {
+            let filtered = try await client.execute(
+                uri: "/v1/sub-grants?grantId=GR-01&limit=500", method: .get, headers: fixture.headers(.viewer)
+            ) {
                 json($0.body)["items"] as? [[String: Any]] ?? []
             }
             #expect(!filtered.isEmpty)
@@ -201,7 +244,10 @@ struct HTTPTests {
     func reportsAndEvents() async throws {
         let fixture = try await HTTPFixture.make()
         try await fixture.application.test(.router) { client in
-            let report = try await client.execute(uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31&asOf=200", method: .get, headers: fixture.headers(.viewer)) {
+            let report = try await client.execute(
+                uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31&asOf=200", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
                 json($0.body)
             }
             #expect(report["indicator"] as? String == "I.3")
@@ -216,7 +262,9 @@ struct HTTPTests {
             }
             #expect(csv.hasPrefix("Section,"))
             #expect(csv.contains("\nTotal,"))
-            let events = try await client.execute(uri: "/v1/events?after=10&limit=5", method: .get, headers: fixture.headers(.auditor)) { json($0.body) }
+            let events = try await client.execute(
+                uri: "/v1/events?after=10&limit=5", method: .get, headers: fixture.headers(.auditor)
+            ) { json($0.body) }
             let list = events["events"] as? [[String: Any]] ?? []
             #expect(list.compactMap { $0["position"] as? Int } == [11, 12, 13, 14, 15])
             #expect(events["next"] as? Int == 15)
@@ -229,18 +277,27 @@ struct HTTPTests {
         let admin = try await fixture.db.clusterAdmin()
         try await fixture.application.test(.router) { client in
             let headers = fixture.headers(.viewer)
-            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) {
+                #expect($0.status == .ok)
+            }
             // Take this database away: refuse new connections and end the open ones.
             try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(fixture.db.name) ALLOW_CONNECTIONS false"))
-            try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(fixture.db.name) AND pid <> pg_backend_pid()")
-            try await client.execute(uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_\(String(repeating: "0", count: 64))"]) {
+            try await admin.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(fixture.db.name) AND pid <> pg_backend_pid()"
+            )
+            try await client.execute(
+                uri: "/v1/organisations", method: .get,
+                headers: [.authorization: "Bearer glt_\(String(repeating: "0", count: 64))"]
+            ) {
                 #expect($0.status == .serviceUnavailable)
             }
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
             // Bring it back: the same application answers again.
             try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(fixture.db.name) ALLOW_CONNECTIONS true"))
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/organisations", method: .get, headers: headers) {
+                #expect($0.status == .ok)
+            }
         }
     }
 }

@@ -21,22 +21,31 @@ struct HostileInputTests {
         let viewer = fixture.headers(.viewer)
         try await fixture.application.test(.router) { client in
             for asOf in [
-                "1969-12-31T23:59:59.5Z", "1900-01-01T00:00:00Z", "0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59.999999Z",
-                "9999-12-31T23:59:59-12:00", "2016-12-31T23:59:60Z", "2025-06-30T12:00:00.123456789Z", "2025-06-30t12:00:00z",
+                "1969-12-31T23:59:59.5Z", "1900-01-01T00:00:00Z", "0001-01-01T00:00:00%2B14:00",
+                "9999-12-31T23:59:59.999999Z",
+                "9999-12-31T23:59:59-12:00", "2016-12-31T23:59:60Z", "2025-06-30T12:00:00.123456789Z",
+                "2025-06-30t12:00:00z",
             ] {
-                try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer) {
+                try await client.execute(
+                    uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer
+                ) {
                     #expect($0.status == .ok, "asOf=\(asOf)")
                 }
             }
-            try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z", method: .get, headers: viewer) {
+            try await client.execute(
+                uri: "/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z", method: .get, headers: viewer
+            ) {
                 #expect(json($0.body)["total"] as? Int == 0)
             }
             for asOf in [
                 "", "1e5", "-1", "%2B5", "99999999999999999999", "2025-02-30T00:00:00Z", "2025-06-30T24:00:00Z",
-                "2025-06-30T12:00:00", "2025-06-30T12:00:00.Z", "2025-06-30T12:00:00.1234567890Z", "٢٠٢٥-06-30T12:00:00Z",
+                "2025-06-30T12:00:00", "2025-06-30T12:00:00.Z", "2025-06-30T12:00:00.1234567890Z",
+                "٢٠٢٥-06-30T12:00:00Z",
                 "2025-06-30T12:00:00%00Z", "1%CC%81",
             ] {
-                try await client.execute(uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer) {
+                try await client.execute(
+                    uri: "/v1/indicators/i3?\(Self.period)&asOf=\(asOf)", method: .get, headers: viewer
+                ) {
                     #expect($0.status == .badRequest, "asOf=\(asOf)")
                     #expect(errorCode($0.body) == "invalid", "asOf=\(asOf)")
                 }
@@ -53,7 +62,9 @@ struct HostileInputTests {
             func post(_ body: [UInt8], _ extra: HTTPFields = [:]) async throws -> (HTTPResponse.Status, String?) {
                 var headers = fixture.headers(.manager)
                 for field in extra { headers.append(field) }
-                return try await client.execute(uri: "/v1/commands", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
+                return try await client.execute(
+                    uri: "/v1/commands", method: .post, headers: headers, body: ByteBuffer(bytes: body)
+                ) {
                     ($0.status, errorCode($0.body))
                 }
             }
@@ -78,15 +89,22 @@ struct HostileInputTests {
             }
             // 151 "é" written as e + combining accent: 151 characters but 302 scalars, too long.
             let decomposed = String(repeating: "e\u{0301}", count: 151)
-            #expect(try await post(#"{"command":"updateOrganisationProfile","commandId":"h-9","organisationId":"ORG-001","name":"\#(decomposed)"}"#) == (.badRequest, "invalid"))
+            #expect(
+                try await post(
+                    #"{"command":"updateOrganisationProfile","commandId":"h-9","organisationId":"ORG-001","name":"\#(decomposed)"}"#
+                ) == (.badRequest, "invalid"))
             // Invalid UTF-8 in the body is refused, not repaired and stored.
-            var broken = Array(#"{"command":"updateOrganisationProfile","commandId":"h-10","organisationId":"ORG-001","name":"ab"}"#.utf8)
+            var broken = Array(
+                #"{"command":"updateOrganisationProfile","commandId":"h-10","organisationId":"ORG-001","name":"ab"}"#
+                    .utf8)
             broken.insert(0xFF, at: broken.count - 3)
             #expect(try await post(broken) == (.badRequest, "invalid"))
             // An Idempotency-Key of 129 scalars.
             let longKey = String(repeating: "k", count: 129)
             #expect(
-                try await post(#"{"command":"closeGrant","grantId":"GR-01","closedOn":"2026-01-01"}"#, [.init("Idempotency-Key")!: longKey])
+                try await post(
+                    #"{"command":"closeGrant","grantId":"GR-01","closedOn":"2026-01-01"}"#,
+                    [.init("Idempotency-Key")!: longKey])
                     == (.badRequest, "invalid"))
             // Nothing of the above was recorded.
             #expect(try await fixture.db.committedEvents().count == before)
@@ -94,16 +112,20 @@ struct HostileInputTests {
         }
     }
 
-    @Test("query parameters with NUL, invalid UTF-8 or more than 200 characters are invalid; the filter is never cut short")
+    @Test(
+        "query parameters with NUL, invalid UTF-8 or more than 200 characters are invalid; the filter is never cut short"
+    )
     func queryParameters() async throws {
         let fixture = try await HTTPFixture.make()
         let viewer = fixture.headers(.viewer)
         try await fixture.application.test(.router) { client in
             let long = String(repeating: "p", count: 60_000)
             for uri in [
-                "/v1/organisations?region=KZ-43%00junk", "/v1/organisations?region=KZ-43%FF", "/v1/organisations?region=%E2%82",
+                "/v1/organisations?region=KZ-43%00junk", "/v1/organisations?region=KZ-43%FF",
+                "/v1/organisations?region=%E2%82",
                 "/v1/organisations?region=%zz", "/v1/organisations?reg%00ion=KZ-43",
-                "/v1/indicators/i3?\(Self.period)&programme=\(long)", "/v1/calls?programme=\(String(repeating: "é", count: 201))",
+                "/v1/indicators/i3?\(Self.period)&programme=\(long)",
+                "/v1/calls?programme=\(String(repeating: "é", count: 201))",
                 "/v1/grants?cursor=%00", "/v1/events?after=1%00",
             ] {
                 try await client.execute(uri: uri, method: .get, headers: fixture.headers(.auditor)) {
@@ -112,7 +134,9 @@ struct HostileInputTests {
                 }
             }
             // 200 characters is still fine, and a cursor this API never issued is not an error.
-            try await client.execute(uri: "/v1/calls?programme=\(String(repeating: "é", count: 200))", method: .get, headers: viewer) {
+            try await client.execute(
+                uri: "/v1/calls?programme=\(String(repeating: "é", count: 200))", method: .get, headers: viewer
+            ) {
                 #expect($0.status == .ok)
             }
             for cursor in ["not-base64!", "AAAA", "%F0%9F%98%80", "Zm9v"] {
@@ -150,7 +174,9 @@ struct HostileInputTests {
             let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for _ in 0..<6 {
                     group.addTask {
-                        try await client.execute(uri: "/v1/audit/verify", method: .get, headers: fixture.headers(.auditor)) {
+                        try await client.execute(
+                            uri: "/v1/audit/verify", method: .get, headers: fixture.headers(.auditor)
+                        ) {
                             ($0.status, $0.headers[.retryAfter])
                         }
                     }
@@ -161,7 +187,8 @@ struct HostileInputTests {
             #expect(statuses.allSatisfy { $0.0 == .ok || ($0.0 == .tooManyRequests && $0.1 == "5") })
             for index in 0..<50 {
                 let token = "glt_" + String(format: "%064x", index)
-                try await client.execute(uri: "/v1/grants", method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                try await client.execute(uri: "/v1/grants", method: .get, headers: [.authorization: "Bearer \(token)"])
+                {
                     #expect($0.status == .unauthorized)
                 }
             }
@@ -178,21 +205,29 @@ struct HostileInputTests {
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
         #expect(try cli.run(["import", sample]).status == 0)
         let before = try await db.committedEvents().count
-        let early = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1969-12-31T23:59:59.5Z"])
+        let early = try cli.run([
+            "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1969-12-31T23:59:59.5Z",
+        ])
         #expect(early.status == 0, "\(early.stderr)")
         #expect(try cli.json(early)["total"] as? Int == 0)
-        #expect(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1\u{301}"]).status != 0)
+        #expect(
+            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1\u{301}"]).status
+                != 0)
         let long = String(repeating: "p", count: 201)
-        #expect(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--programme", long]).status != 0)
+        #expect(
+            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--programme", long]).status != 0
+        )
         let money = try cli.run(
             ["submit", "-", "--format", "json"],
             stdin: #"{"command":"disburseGrant","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#)
         #expect(money.status == 10)
         let nul = try cli.run(
-            ["submit", "-"], stdin: #"{"command":"closeGrant","commandId":"c\u0000","grantId":"GR-01","closedOn":"2026-01-01"}"#)
+            ["submit", "-"],
+            stdin: #"{"command":"closeGrant","commandId":"c\u0000","grantId":"GR-01","closedOn":"2026-01-01"}"#)
         #expect(nul.status == 10)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("gl-bad-\(UUID().uuidString).jsonl")
-        var bytes = Array(#"{"command":"closeCall","commandId":"bad-utf8","callId":"CSOLA-2024","closedOn":"2026-01-01"}"#.utf8)
+        var bytes = Array(
+            #"{"command":"closeCall","commandId":"bad-utf8","callId":"CSOLA-2024","closedOn":"2026-01-01"}"#.utf8)
         bytes.insert(0xC3, at: 30)
         try Data(bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -208,7 +243,9 @@ struct HostileInputTests {
         defer { server.stop() }
         let viewer = "Authorization: Bearer \(fixture.tokens[.viewer] ?? "")"
         let manager = "Authorization: Bearer \(fixture.tokens[.manager] ?? "")"
-        let crash1 = try server.curl(["-H", viewer, "\(server.base)/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z"])
+        let crash1 = try server.curl([
+            "-H", viewer, "\(server.base)/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z",
+        ])
         #expect(crash1.status == 200)
         let crash2 = try server.curl([
             "-X", "POST", "-H", manager, "-H", "Content-Type: application/json", "--data-binary",
@@ -289,7 +326,10 @@ struct OpenAPIParameterTests {
     /// Values the document allows for a parameter, from its schema, and values it does not.
     static func edges(_ name: String, _ schema: [String: Any]) -> (allowed: [String], refused: [String]) {
         if schema["anyOf"] != nil {  // asOf
-            return (["0", "1969-12-31T23:59:59.5Z", "2016-12-31T23:59:60Z", "9999-12-31T23:59:59.999999999-12:00"], ["", "soon"])
+            return (
+                ["0", "1969-12-31T23:59:59.5Z", "2016-12-31T23:59:60Z", "9999-12-31T23:59:59.999999999-12:00"],
+                ["", "soon"]
+            )
         }
         if schema["format"] as? String == "date" {
             return (["1900-01-01", "2024-02-29"], ["", "2025-02-29", "1899-12-31"])
@@ -297,19 +337,25 @@ struct OpenAPIParameterTests {
         if schema["type"] as? String == "integer" {
             let minimum = (schema["minimum"] as? Int) ?? 0
             let maximum = schema["maximum"] as? Int
-            return ([String(minimum)] + (maximum.map { [String($0)] } ?? []),
-                    [String(minimum - 1)] + (maximum.flatMap { $0 == Int.max ? nil : String($0 + 1) }.map { [$0] } ?? []))
+            return (
+                [String(minimum)] + (maximum.map { [String($0)] } ?? []),
+                [String(minimum - 1)] + (maximum.flatMap { $0 == Int.max ? nil : String($0 + 1) }.map { [$0] } ?? [])
+            )
         }
         let maxLength = (schema["maxLength"] as? Int) ?? 200
-        let longest = String(repeating: "é", count: maxLength).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let tooLong = String(repeating: "é", count: maxLength + 1).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let longest =
+            String(repeating: "é", count: maxLength).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let tooLong =
+            String(repeating: "é", count: maxLength + 1).addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            ?? ""
         return (["x", longest], [tooLong, "a%00b"])
     }
 
     @Test("every declared query and path parameter, at its edges")
     func parameters() async throws {
         let fixture = try await HTTPFixture.make()
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         // (uri, allowed by the document, a path parameter, what is being checked)
         var cases: [(uri: String, allowed: Bool, inPath: Bool, label: String)] = []
@@ -329,7 +375,8 @@ struct OpenAPIParameterTests {
                     if location == "path" { return path.replacingOccurrences(of: "{\(name)}", with: value) }
                     var query = base
                     query[name] = value
-                    return path + "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+                    return path + "?"
+                        + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
                 }
                 for value in allowed {
                     cases.append((uri(value), true, location == "path", "\(path) \(name)=\(value.prefix(40))"))
@@ -344,7 +391,9 @@ struct OpenAPIParameterTests {
             for check in checks {
                 try await client.execute(uri: check.uri, method: .get, headers: fixture.headers(.auditor)) {
                     if check.allowed {
-                        #expect($0.status == .ok || (check.inPath && $0.status == .notFound), "\(check.label): \($0.status)")
+                        #expect(
+                            $0.status == .ok || (check.inPath && $0.status == .notFound), "\(check.label): \($0.status)"
+                        )
                     } else {
                         #expect($0.status == .badRequest, "\(check.label): \($0.status)")
                     }

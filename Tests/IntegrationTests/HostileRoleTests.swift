@@ -1,6 +1,6 @@
 import EventStore
-import GrantLedgerHTTP
 import Foundation
+import GrantLedgerHTTP
 import PostgresClient
 import Testing
 
@@ -21,7 +21,9 @@ struct HostileRoleTests {
     }
 
     /// Runs `statement` as the application role and expects PostgreSQL to refuse it.
-    func expectRefused(_ statement: String, on connection: PostgresConnection, sourceLocation: SourceLocation = #_sourceLocation)
+    func expectRefused(
+        _ statement: String, on connection: PostgresConnection, sourceLocation: SourceLocation = #_sourceLocation
+    )
         async
     {
         do {
@@ -34,7 +36,9 @@ struct HostileRoleTests {
         }
     }
 
-    func expectIntact(_ db: TestDatabase, head: ChainHead, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func expectIntact(_ db: TestDatabase, head: ChainHead, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws
+    {
         let report = try await db.store.verify(expectedHead: head)
         #expect(report.ok, "\(report.problem ?? "")", sourceLocation: sourceLocation)
         #expect(report.head.position >= head.position, sourceLocation: sourceLocation)

@@ -2,8 +2,9 @@ import EventStore
 import Foundation
 import GrantDomain
 import PostgresClient
-@testable import Projections
 import Testing
+
+@testable import Projections
 
 /// A small seedable generator (SplitMix64), so a failing history can be replayed.
 struct SeededGenerator: RandomNumberGenerator {
@@ -32,7 +33,9 @@ struct HistoryGenerator {
 
     init(seed: UInt64) { rng = SeededGenerator(state: seed) }
 
-    mutating func pick<T>(_ items: [T]) -> T? { items.isEmpty ? nil : items[Int.random(in: 0..<items.count, using: &rng)] }
+    mutating func pick<T>(_ items: [T]) -> T? {
+        items.isEmpty ? nil : items[Int.random(in: 0..<items.count, using: &rng)]
+    }
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
     mutating func date() -> String {
         "202\(Int.random(in: 4...5, using: &rng))-\(String(format: "%02d", Int.random(in: 1...12, using: &rng)))-\(String(format: "%02d", Int.random(in: 1...28, using: &rng)))"
@@ -86,15 +89,19 @@ struct HistoryGenerator {
         case 28..<31:
             _ = await tryRun(
                 "setReportingRules",
-                ["smallMaxAnnualBudgetEur": String(Int.random(in: 30...150, using: &rng) * 1000),
-                 "smallMaxStaff": Int.random(in: 3...20, using: &rng)])
+                [
+                    "smallMaxAnnualBudgetEur": String(Int.random(in: 30...150, using: &rng) * 1000),
+                    "smallMaxStaff": Int.random(in: 3...20, using: &rng),
+                ])
         case 31..<35:
             let id = fresh("C")
             if await tryRun(
                 "publishCall",
-                ["callId": id, "reference": "R", "title": "T", "programme": pick(["CSO-LA", "EIDHR"])!,
-                 "publishedOn": "2024-01-01", "deadline": "2025-12-31", "budget": "100000000", "minGrant": "1000",
-                 "maxGrant": "5000000", "subGrantingAllowed": true, "maxSubGrant": "60000"])
+                [
+                    "callId": id, "reference": "R", "title": "T", "programme": pick(["CSO-LA", "EIDHR"])!,
+                    "publishedOn": "2024-01-01", "deadline": "2025-12-31", "budget": "100000000", "minGrant": "1000",
+                    "maxGrant": "5000000", "subGrantingAllowed": true, "maxSubGrant": "60000",
+                ])
             {
                 calls.append(id)
             }
@@ -116,7 +123,10 @@ struct HistoryGenerator {
             if chance(0.5) {
                 _ = await tryRun(
                     "addConsortiumMember",
-                    ["consortiumId": consortium.id, "organisationId": org, "role": pick(["coApplicant", "associate"])!])
+                    [
+                        "consortiumId": consortium.id, "organisationId": org,
+                        "role": pick(["coApplicant", "associate"])!,
+                    ])
             } else {
                 _ = await tryRun("removeConsortiumMember", ["consortiumId": consortium.id, "organisationId": org])
             }
@@ -125,8 +135,10 @@ struct HistoryGenerator {
             let id = fresh("A")
             if await tryRun(
                 "submitApplication",
-                ["applicationId": id, "callId": call, "consortiumId": consortium.id, "submittedOn": "2024-01-10",
-                 "requestedAmount": "500000"])
+                [
+                    "applicationId": id, "callId": call, "consortiumId": consortium.id, "submittedOn": "2024-01-10",
+                    "requestedAmount": "500000",
+                ])
             {
                 applications.append(id)
             }
@@ -135,8 +147,11 @@ struct HistoryGenerator {
             let id = fresh("G")
             if await tryRun(
                 "awardGrant",
-                ["grantId": id, "applicationId": application, "contractNumber": "CN-\(id)", "awardedOn": date(),
-                 "amount": "500000", "startDate": "2024-01-01", "endDate": "2025-12-31", "subGrantingEnvelope": "200000"])
+                [
+                    "grantId": id, "applicationId": application, "contractNumber": "CN-\(id)", "awardedOn": date(),
+                    "amount": "500000", "startDate": "2024-01-01", "endDate": "2025-12-31",
+                    "subGrantingEnvelope": "200000",
+                ])
             {
                 grants.append(id)
                 if let state = try? await history.application(application),
@@ -150,8 +165,10 @@ struct HistoryGenerator {
             let id = fresh("SG")
             if await tryRun(
                 "awardSubGrant",
-                ["subGrantId": id, "grantId": grant, "organisationId": org, "awardedOn": date(),
-                 "amount": String(Int.random(in: 1...30, using: &rng) * 1000), "purpose": "p"])
+                [
+                    "subGrantId": id, "grantId": grant, "organisationId": org, "awardedOn": date(),
+                    "amount": String(Int.random(in: 1...30, using: &rng) * 1000), "purpose": "p",
+                ])
             {
                 subGrants.append(id)
             }
@@ -171,11 +188,15 @@ struct I3EquivalenceTests {
         let db = try await TestDatabase.make()
         // Record the accepted history in the real log, in small batches of one command's events.
         for event in generator.history.log {
-            _ = try await db.store.append([NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")])
+            _ = try await db.store.append([
+                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
+            ])
         }
         let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
         #expect(recorded.count == generator.history.log.count)
-        let log = try recorded.map { (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!) }
+        let log = try recorded.map {
+            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
+        }
 
         let reporter = I3Reporter(pool: db.pool)
         var rng = SeededGenerator(state: seed &* 7919)
@@ -211,7 +232,9 @@ struct I3EquivalenceTests {
         let query = I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2025-12-31")!)
         // Project while the log grows, in several steps.
         for (index, event) in generator.history.log.enumerated() {
-            _ = try await db.store.append([NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")])
+            _ = try await db.store.append([
+                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
+            ])
             if index % 37 == 0 {
                 // Grow the in-memory index window by window, cancellations of earlier windows included.
                 let fresh = try await reporter.report(query)

@@ -28,27 +28,38 @@ struct LedgerFixture {
     /// sub-grants up to 60,000) and a grant G1 of 500,000 with a 100,000 envelope.
     func seed() async throws {
         try await run(
-            ["organisationId": "LEAD", "name": "Lead", "country": "KZ", "regionCode": "KZ-71", "settlement": "urban",
-             "registrationStatus": "registered", "bin": "950440001673", "leadershipGender": "mixed", "kind": "ngo"],
+            [
+                "organisationId": "LEAD", "name": "Lead", "country": "KZ", "regionCode": "KZ-71", "settlement": "urban",
+                "registrationStatus": "registered", "bin": "950440001673", "leadershipGender": "mixed", "kind": "ngo",
+            ],
             "registerOrganisation")
         for index in 0..<20 {
             try await run(
-                ["organisationId": "S\(index)", "name": "Small \(index)", "country": "KZ", "regionCode": "KZ-61",
-                 "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women",
-                 "kind": "informalGroup"], "registerOrganisation")
+                [
+                    "organisationId": "S\(index)", "name": "Small \(index)", "country": "KZ", "regionCode": "KZ-61",
+                    "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women",
+                    "kind": "informalGroup",
+                ], "registerOrganisation")
         }
         try await run(
-            ["callId": "C1", "reference": "R", "title": "T", "programme": "CSO-LA", "publishedOn": "2025-01-01",
-             "deadline": "2025-12-31", "budget": "2000000", "minGrant": "100000", "maxGrant": "1000000",
-             "subGrantingAllowed": true, "maxSubGrant": "60000"], "publishCall")
+            [
+                "callId": "C1", "reference": "R", "title": "T", "programme": "CSO-LA", "publishedOn": "2025-01-01",
+                "deadline": "2025-12-31", "budget": "2000000", "minGrant": "100000", "maxGrant": "1000000",
+                "subGrantingAllowed": true, "maxSubGrant": "60000",
+            ], "publishCall")
         try await run(
-            ["consortiumId": "K0", "name": "K0", "members": [["organisationId": "LEAD", "role": "lead"]]], "formConsortium")
+            ["consortiumId": "K0", "name": "K0", "members": [["organisationId": "LEAD", "role": "lead"]]],
+            "formConsortium")
         try await run(
-            ["applicationId": "A0", "callId": "C1", "consortiumId": "K0", "submittedOn": "2025-02-01",
-             "requestedAmount": "500000"], "submitApplication")
+            [
+                "applicationId": "A0", "callId": "C1", "consortiumId": "K0", "submittedOn": "2025-02-01",
+                "requestedAmount": "500000",
+            ], "submitApplication")
         try await run(
-            ["grantId": "G1", "applicationId": "A0", "contractNumber": "CN-0", "awardedOn": "2025-03-01",
-             "amount": "500000", "startDate": "2025-03-01", "endDate": "2026-12-31", "subGrantingEnvelope": "100000"],
+            [
+                "grantId": "G1", "applicationId": "A0", "contractNumber": "CN-0", "awardedOn": "2025-03-01",
+                "amount": "500000", "startDate": "2025-03-01", "endDate": "2026-12-31", "subGrantingEnvelope": "100000",
+            ],
             "awardGrant")
     }
 }
@@ -65,8 +76,10 @@ struct LedgerTests {
                 group.addTask {
                     do {
                         try await fixture.run(
-                            ["subGrantId": "SG\(index)", "grantId": "G1", "organisationId": "S\(index)",
-                             "awardedOn": "2025-04-01", "amount": "15000", "purpose": "p"], "awardSubGrant")
+                            [
+                                "subGrantId": "SG\(index)", "grantId": "G1", "organisationId": "S\(index)",
+                                "awardedOn": "2025-04-01", "amount": "15000", "purpose": "p",
+                            ], "awardSubGrant")
                         return (index, nil)
                     } catch let error as DomainError {
                         return (index, error.code)
@@ -91,19 +104,27 @@ struct LedgerTests {
         // 1,500,000 of the 2,000,000 budget is left; eight applications ask 400,000 each.
         for index in 1...8 {
             try await fixture.run(
-                ["consortiumId": "K\(index)", "name": "K\(index)", "members": [["organisationId": "LEAD", "role": "lead"]]],
+                [
+                    "consortiumId": "K\(index)", "name": "K\(index)",
+                    "members": [["organisationId": "LEAD", "role": "lead"]],
+                ],
                 "formConsortium")
             try await fixture.run(
-                ["applicationId": "A\(index)", "callId": "C1", "consortiumId": "K\(index)", "submittedOn": "2025-02-01",
-                 "requestedAmount": "400000"], "submitApplication")
+                [
+                    "applicationId": "A\(index)", "callId": "C1", "consortiumId": "K\(index)",
+                    "submittedOn": "2025-02-01",
+                    "requestedAmount": "400000",
+                ], "submitApplication")
         }
         let accepted = await withTaskGroup(of: Bool.self) { group in
             for index in 1...8 {
                 group.addTask {
                     (try? await fixture.run(
-                        ["grantId": "G-\(index)", "applicationId": "A\(index)", "contractNumber": "CN-\(index)",
-                         "awardedOn": "2025-03-01", "amount": "400000", "startDate": "2025-03-01",
-                         "endDate": "2026-12-31", "subGrantingEnvelope": "0"], "awardGrant")) != nil
+                        [
+                            "grantId": "G-\(index)", "applicationId": "A\(index)", "contractNumber": "CN-\(index)",
+                            "awardedOn": "2025-03-01", "amount": "400000", "startDate": "2025-03-01",
+                            "endDate": "2026-12-31", "subGrantingEnvelope": "0",
+                        ], "awardGrant")) != nil
                 }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -123,7 +144,8 @@ struct LedgerTests {
         #expect(again.replayed)
         #expect(again.events.map(\.position) == first.events.map(\.position))
         do {
-            try await fixture.run(["grantId": "G1", "amount": "2000", "paidOn": "2025-03-02"], "disburseGrant", commandId: "pay-1")
+            try await fixture.run(
+                ["grantId": "G1", "amount": "2000", "paidOn": "2025-03-02"], "disburseGrant", commandId: "pay-1")
             Issue.record("a reused commandId with another payload was accepted")
         } catch let error as DomainError {
             #expect(error.code == .conflict)
@@ -148,7 +170,8 @@ struct LedgerTests {
     func metadata() async throws {
         let fixture = try await LedgerFixture.make()
         try await fixture.seed()
-        try await fixture.run(["grantId": "G1", "amount": "1", "paidOn": "2025-03-02"], "disburseGrant", commandId: "m-1")
+        try await fixture.run(
+            ["grantId": "G1", "amount": "1", "paidOn": "2025-03-02"], "disburseGrant", commandId: "m-1")
         let last = try await fixture.db.store.readStream("grant-G1").last!
         let metadata = try JSONSerialization.jsonObject(with: Data(last.metadata.utf8)) as! [String: Any]
         #expect(metadata["actor"] as? String == "tester")

@@ -1,9 +1,10 @@
 import EventStore
 import Foundation
 import GrantDomain
-@testable import GrantLedgerHTTP
 import Hummingbird
 import Testing
+
+@testable import GrantLedgerHTTP
 
 /// Every parser that takes text from outside, fed random Unicode: combining marks, NUL,
 /// astral characters, non-ASCII digits, very long strings and mutations of valid values.
@@ -14,9 +15,12 @@ struct ParserPropertyTests {
     typealias Generator = SeededGenerator
 
     static let pieces: [String] = [
-        "0", "1", "9", "12", ".", "-", ":", "T", "Z", "z", "+", " ", "e", "E", "KZ", "KZ-43", "glt_", "=", "&", "%", "%00",
-        "\u{0}", "\u{0301}", "\u{0300}", "\u{200D}", "\u{FEFF}", "\u{FFFD}", "😀", "👩‍👩‍👧", "𝟙", "١", "٣", "１", "Ⅻ", "²", "ß",
-        "ǅ", "İ", "\u{1F1F0}\u{1F1FF}", "Қазақстан", "\"", "\\", "{", "}", "[", "]", ",", "null", "true", "1e5", "-0", "0x10",
+        "0", "1", "9", "12", ".", "-", ":", "T", "Z", "z", "+", " ", "e", "E", "KZ", "KZ-43", "glt_", "=", "&", "%",
+        "%00",
+        "\u{0}", "\u{0301}", "\u{0300}", "\u{200D}", "\u{FEFF}", "\u{FFFD}", "😀", "👩‍👩‍👧", "𝟙", "١", "٣", "１", "Ⅻ", "²",
+        "ß",
+        "ǅ", "İ", "\u{1F1F0}\u{1F1FF}", "Қазақстан", "\"", "\\", "{", "}", "[", "]", ",", "null", "true", "1e5", "-0",
+        "0x10",
         "2025", "-06-", "30", "23:59:60", "1969-12-31T23:59:59.5Z", "60000", "1250.50", "950440001673", "a", "A-1",
     ]
 
@@ -34,7 +38,9 @@ struct ParserPropertyTests {
                 let piece = pieces[Int(random.next() % UInt64(pieces.count))]
                 let scalars = Array(text.unicodeScalars)
                 let at = scalars.isEmpty ? 0 : Int(random.next() % UInt64(scalars.count + 1))
-                text = String(String.UnicodeScalarView(scalars[..<at])) + piece + String(String.UnicodeScalarView(scalars[at...]))
+                text =
+                    String(String.UnicodeScalarView(scalars[..<at])) + piece
+                    + String(String.UnicodeScalarView(scalars[at...]))
             }
             return text
         case 1:
@@ -56,13 +62,17 @@ struct ParserPropertyTests {
 
     static func isASCII(_ text: String) -> Bool { text.utf8.allSatisfy { $0 < 128 } }
 
-    @Test("money, dates, timestamps, cut-offs, identifiers, command ids, enumerations, BIN, regions, cursors, limits", arguments: 1...8)
+    @Test(
+        "money, dates, timestamps, cut-offs, identifiers, command ids, enumerations, BIN, regions, cursors, limits",
+        arguments: 1...8)
     func values(seed: Int) {
         var random = Generator(state: UInt64(seed) &* 0x2545_F491_4F6C_DD1D)
         for _ in 0..<1_500 {
             let text = Self.randomText(&random)
             if let money = Money(text) {
-                #expect(Self.isASCII(text) && money.cents >= 0 && Money(money.description) == money, "\(text.debugDescription)")
+                #expect(
+                    Self.isASCII(text) && money.cents >= 0 && Money(money.description) == money,
+                    "\(text.debugDescription)")
             }
             if let date = BusinessDate(text) {
                 #expect(date.description == text, "\(text.debugDescription)")
@@ -93,7 +103,8 @@ struct ParserPropertyTests {
             }
             // The whole query-string check: accepted text decodes to short, NUL-free values.
             if (try? QueryGuardMiddleware<BasicRequestContext>.check("q=" + text)) != nil {
-                let decoded = QueryGuardMiddleware<BasicRequestContext>.percentDecoded(Substring(text.split(separator: "&").first ?? ""))
+                let decoded = QueryGuardMiddleware<BasicRequestContext>.percentDecoded(
+                    Substring(text.split(separator: "&").first ?? ""))
                 #expect(decoded.map { !$0.unicodeScalars.contains("\u{0}") } ?? true, "\(text.debugDescription)")
             }
         }
