@@ -85,13 +85,18 @@ func baseHistory() async throws -> InMemoryHistory {
 
 /// Outcome of one command against the base history: nil when accepted, else the error code.
 func outcome(_ text: String, after setup: [String] = []) async throws -> ErrorCode? {
+    try await rejection(text, after: setup)?.code
+}
+
+/// The error a command gets after `setup` on the base history; nil when it is accepted.
+func rejection(_ text: String, after setup: [String] = []) async throws -> DomainError? {
     var history = try await baseHistory()
     for step in setup { try await history.execute(try CommandRequest.parse(step).command) }
     do {
         try await history.execute(try CommandRequest.parse(text).command)
         return nil
     } catch let error as DomainError {
-        return error.code
+        return error
     }
 }
 
@@ -100,12 +105,15 @@ struct RuleCase: CustomTestStringConvertible, Sendable {
     let command: String
     let setup: [String]
     let expected: ErrorCode?
+    /// What the message must say, so that the case fails if another rule refuses it.
+    let mentions: String?
 
-    init(_ name: String, _ command: String, setup: [String] = [], _ expected: ErrorCode?) {
+    init(_ name: String, _ command: String, setup: [String] = [], _ expected: ErrorCode?, mentions: String? = nil) {
         self.name = name
         self.command = command
         self.setup = setup
         self.expected = expected
+        self.mentions = mentions
     }
 
     var testDescription: String { name }
@@ -357,17 +365,20 @@ let ruleCases: [RuleCase] = [
         .ruleViolated),
     // Grants
     RuleCase("award within budget", award([:]), nil),
-    RuleCase("award over the call budget", award(["amount": "500001"]), .ruleViolated),
+    RuleCase("award over the call budget", award(["amount": "500001"]), .ruleViolated, mentions: "above its budget"),
     RuleCase(
-        "award above requested", award(["amount": "600000", "applicationId": "A2", "subGrantingEnvelope": "0"]),
-        setup: [], .ruleViolated),
-    RuleCase("award below call minimum", award(["amount": "99999"]), .ruleViolated),
+        "award above requested", award(["amount": "600000.01", "applicationId": "A2", "subGrantingEnvelope": "0"]),
+        setup: [], .ruleViolated, mentions: "exceeds the requested amount"),
+    RuleCase(
+        "award below call minimum", award(["amount": "99999"]), .ruleViolated, mentions: "outside the call's range"),
     RuleCase("award with reused contract number", award(["contractNumber": "CN-1"]), .alreadyExists),
     RuleCase("award with taken grant id", award(["grantId": "G1"]), .alreadyExists),
     RuleCase("award twice on one application", award(["applicationId": "A1"]), .ruleViolated),
-    RuleCase("award before submission", award(["awardedOn": "2025-03-01"]), .ruleViolated),
-    RuleCase("award with end before start", award(["endDate": "2025-05-31"]), .ruleViolated),
-    RuleCase("award with envelope above amount", award(["subGrantingEnvelope": "400001"]), .ruleViolated),
+    RuleCase("award before submission", award(["awardedOn": "2025-03-01"]), .ruleViolated, mentions: "awardedOn"),
+    RuleCase("award with end before start", award(["endDate": "2025-05-31"]), .ruleViolated, mentions: "endDate"),
+    RuleCase(
+        "award with envelope above amount", award(["subGrantingEnvelope": "400001"]), .ruleViolated,
+        mentions: "subGrantingEnvelope"),
     RuleCase("award on unknown application", award(["applicationId": "A9"]), .notFound),
     RuleCase(
         "disburse within amount",
@@ -440,8 +451,11 @@ let ruleCases: [RuleCase] = [
 struct CommandRuleTests {
     @Test("each rule accepts and rejects", arguments: ruleCases)
     func rule(_ rule: RuleCase) async throws {
-        let result = try await outcome(rule.command, after: rule.setup)
-        #expect(result == rule.expected, "\(rule.name)")
+        let error = try await rejection(rule.command, after: rule.setup)
+        #expect(error?.code == rule.expected, "\(rule.name): \(error?.message ?? "accepted")")
+        if let mentions = rule.mentions {
+            #expect(error?.message.contains(mentions) == true, "\(rule.name): \(error?.message ?? "accepted")")
+        }
     }
 
     @Test("GrantAwarded records the members at the award")

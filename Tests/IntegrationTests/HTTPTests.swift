@@ -16,13 +16,7 @@ struct HTTPFixture {
 
     static func make(sample: Bool = true) async throws -> HTTPFixture {
         let db = try await TestDatabase.make()
-        if sample {
-            let result = try CLI(databaseURL: db.appURL).run(
-                ["import", CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path])
-            #expect(result.status == 0)
-            let last = try await db.committedEvents().last?.position ?? 0
-            _ = try await db.readAll(after: last - 1, count: 1)
-        }
+        if sample { try await db.importSample() }
         let owner = try await db.owner()
         var tokens: [Role: String] = [:]
         for role in Role.allCases {

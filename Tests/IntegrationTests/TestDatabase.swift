@@ -1,5 +1,7 @@
 import EventStore
 import Foundation
+import GrantDomain
+import Ledger
 import PostgresClient
 import Testing
 
@@ -85,13 +87,32 @@ struct TestDatabase: Sendable {
     ///
     /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
     /// open by a test running in parallel (in another database) can delay visibility.
+    /// - Throws: when they are not visible within 20 seconds, rather than return fewer.
     func readAll(after position: Int64, count: Int) async throws -> [RecordedEvent] {
         let deadline = Date().addingTimeInterval(20)
         while true {
             let events = try await store.readAll(after: position, limit: 10_000)
-            if events.count >= count || Date() > deadline { return events }
+            if events.count >= count { return events }
+            guard Date() < deadline else {
+                throw TestSetupError(
+                    message:
+                        "only \(events.count) of \(count) events after position \(position) became visible within 20 s")
+            }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
+    }
+
+    /// Records the sample programme (deploy/sample/programme.jsonl) through the command
+    /// handler, as `grantledger import` does, and waits until readers see all of it.
+    func importSample() async throws {
+        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent("deploy/sample/programme.jsonl")
+        let handler = CommandHandler(pool: pool)
+        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") where !line.isEmpty {
+            _ = try await handler.handle(try CommandRequest.parse(String(line)), actor: "sample")
+        }
+        let last = try await committedEvents().last?.position ?? 0
+        _ = try await readAll(after: last - 1, count: 1)
     }
 
     /// Verifies until the sealed head reaches `position` (see `readAll(after:count:)`).
