@@ -59,13 +59,13 @@ public struct Migrator: Sendable {
     /// they create belongs to it.
     public func migrate(on connection: PostgresConnection, logger: Logger? = nil) async throws -> [String] {
         try await connection.assumeDatabaseOwner()
-        try await connection.query("SELECT pg_advisory_lock(7263540)")
+        try await AdvisoryLock.migrations.lockForSession(on: connection)
         do {
             let applied = try await apply(on: connection, logger: logger)
-            try await connection.query("SELECT pg_advisory_unlock(7263540)")
+            try await AdvisoryLock.migrations.unlock(on: connection)
             return applied
         } catch {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(7263540)")
+            try? await AdvisoryLock.migrations.unlock(on: connection)
             throw error
         }
     }

@@ -21,19 +21,17 @@ enum EntityArgument: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Reads `rm_entities` after catching the projections up.
-func readEntities(_ database: DatabaseOptions, _ body: @escaping (PostgresConnection) async throws -> [String])
-    async throws
-    -> [String]
+/// Catches the read models up, then asks `EntityQueries`.
+func readEntities<T>(_ database: DatabaseOptions, _ body: @escaping (EntityQueries) async throws -> T) async throws -> T
 {
     let pool = database.makePool(maxConnections: 1)
     defer { pool.close() }
     return try await withDatabaseErrors {
         try await ProjectionRunner(pool: pool).catchUp()
-        return try await pool.withConnection { try await body($0) }
+        return try await body(EntityQueries(pool: pool))
     }
 }
 
-/// `grantledger show KIND ID`.
 struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show one organisation, call, consortium, application, grant or sub-grant as JSON.",
@@ -43,12 +41,8 @@ struct Show: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let docs = try await readEntities(database) { connection in
-            try await connection.query(
-                "SELECT jsonb_pretty(doc) FROM rm_entities.entities WHERE kind = \(kind.kind.rawValue) AND id = \(id)"
-            ).map { try $0.decode(String.self, 0) }
-        }
-        guard let doc = docs.first else {
+        let found = try await readEntities(database) { try await $0.document(kind.kind, id: id, pretty: true) }
+        guard let doc = found else {
             print(jsonText(["error": ["code": "notFound", "message": "\(kind.rawValue) \"\(id)\" does not exist"]]))
             throw ExitCode(ExitStatus.notFound)
         }
@@ -71,20 +65,11 @@ struct List: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let lines = try await readEntities(database) { connection in
-            let rows = try await connection.query(
-                """
-                SELECT id, coalesce(parent, ''), coalesce(status, ''), doc::text FROM rm_entities.entities
-                WHERE kind = \(kind.kind.rawValue)
-                  AND (\(parent)::text IS NULL OR parent = \(parent))
-                  AND (\(status)::text IS NULL OR status = \(status))
-                ORDER BY id
-                """)
-            return try rows.map { row in
-                format == .json
-                    ? try row.decode(String.self, 3)
-                    : "\(try row.decode(String.self, 0))\t\(try row.decode(String.self, 1))\t\(try row.decode(String.self, 2))"
-            }
+        let rows = try await readEntities(database) { [kind, parent, status] in
+            try await $0.list(kind.kind, parent: parent, status: status)
+        }
+        let lines = rows.map { row in
+            format == .json ? row.document : "\(row.id)\t\(row.parent ?? "")\t\(row.status ?? "")"
         }
         if format == .text { print("id\tparent\tstatus") }
         for line in lines { print(line) }

@@ -18,6 +18,7 @@ public struct ServerServices: Sendable {
     let renderedReports = RenderedReports()
     let readiness: Readiness
     let verification = SingleFlight()
+    let entities: EntityQueries
 
     public init(pool: ConnectionPool) {
         self.pool = pool
@@ -26,6 +27,7 @@ public struct ServerServices: Sendable {
         self.reporter = I3Reporter(pool: pool)
         self.tokens = TokenCache(store: TokenStore(pool: pool))
         self.readiness = Readiness(pool: pool)
+        self.entities = EntityQueries(pool: pool)
     }
 }
 
@@ -258,21 +260,12 @@ func listResources(
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
     try await services.reporter.runner.catchUp()
-    let rows = try await services.pool.withConnection { connection in
-        try await connection.query(
-            """
-            SELECT id, doc::text FROM rm_entities.entities
-            WHERE kind = \(resource.kind.rawValue)
-              AND (\(after)::text IS NULL OR id > \(after))
-              AND (\(parent)::text IS NULL OR parent = \(parent))
-              AND (\(status)::text IS NULL OR status = \(status))
-            ORDER BY id LIMIT \(limit + 1)
-            """)
-    }
+    let rows = try await services.entities.list(
+        resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
     let page = rows.prefix(limit)
-    let items = page.compactMap { $0.text(1) }
+    let items = page.map(\.document)
     var next = "null"
-    if rows.count > limit, let last = page.last?.text(0) {
+    if rows.count > limit, let last = page.last?.id {
         next = "\"" + Data(last.utf8).base64EncodedString() + "\""
     }
     return jsonResponse(.ok, "{\"items\": [\(items.joined(separator: ", "))], \"nextCursor\": \(next)}")

@@ -83,23 +83,20 @@ public struct CommandHandler: Sendable {
         _ request: CommandRequest, digest: String, metadataJSON: String, connection: PostgresConnection
     ) async throws -> CommandOutcome {
         let outcome: CommandOutcome = try await connection.transaction { connection in
+            let session = StoreSession(connection: connection)
             if let commandId = request.commandId {
-                // Same key as append_events uses: retries of one command wait for each other.
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(commandId), 7263543))")
-                let known = try await connection.query(
-                    "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandId)"
-                )
-                if let row = known.first {
-                    guard try row.decode(String.self, 0) == digest else {
+                // The same lock append_events takes: retries of one command wait for each other.
+                try await session.lock(.command(commandId))
+                if let known = try await session.acceptedCommand(commandId) {
+                    guard known.payloadDigest == digest else {
                         throw DomainError(
                             .conflict, "commandId \"\(commandId)\" was already used with a different payload")
                     }
-                    let events = try await EventStore.readRange(
-                        on: connection, from: try row.decode(Int64.self, 1), to: try row.decode(Int64.self, 2))
+                    let events = try await session.events(from: known.firstPosition, to: known.lastPosition)
                     return CommandOutcome(events: events, replayed: true)
                 }
             }
-            let reader = PostgresStateReader(connection: connection)
+            let reader = PostgresStateReader(session: session)
             let decided = try await decide(request.command, reader: reader)
             let versions = await reader.versions
             var expected: [String: ExpectedVersion] = [:]
@@ -109,8 +106,8 @@ public struct CommandHandler: Sendable {
             let newEvents = decided.map {
                 NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
             }
-            let result = try await EventStore.append(
-                on: connection, newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
+            let result = try await session.append(
+                newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
             return CommandOutcome(events: result.events, replayed: result.replayed)
         }
         if !outcome.replayed {

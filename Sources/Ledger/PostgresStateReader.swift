@@ -12,18 +12,18 @@ import PostgresClient
 /// can change before the events are appended. Commands on different entities run in
 /// parallel. The versions read are also sent as expected versions, as a second guard.
 actor PostgresStateReader: StateReader {
-    private let connection: PostgresConnection
+    private let session: StoreSession
     private var locked: Set<String> = []
     /// Version of each stream read, for expected-version checks.
     private(set) var versions: [String: Int64] = [:]
 
-    init(connection: PostgresConnection) {
-        self.connection = connection
+    init(session: StoreSession) {
+        self.session = session
     }
 
     private func lock(_ key: String) async throws {
         guard locked.insert(key).inserted else { return }
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))")
+        try await session.lock(.entity(key))
     }
 
     /// Locks the stream, reads and decodes it, and remembers its version.
@@ -36,19 +36,11 @@ actor PostgresStateReader: StateReader {
 
     /// Reads a stream without locking it (for facts guarded by another entity's lock).
     private func unlockedStream(_ streamID: String) async throws -> [DomainEvent] {
-        let rows = try await connection.query(
-            "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version")
-        return try rows.compactMap { row in
-            try DomainEvent.decode(type: try row.decode(String.self, 0), data: try row.decode(String.self, 1))
-        }
+        try await session.stream(streamID).compactMap { try DomainEvent.decode(type: $0.type, data: $0.data) }
     }
 
     private func dataOf(type: String, field: String, equals value: String) async throws -> [String] {
-        let rows = try await connection.query(
-            """
-            SELECT data FROM events WHERE type = \(type) AND data->>\(field) = \(value) ORDER BY position
-            """)
-        return try rows.map { try $0.decode(String.self, 0) }
+        try await session.data(ofType: type, where: field, equals: value)
     }
 
     func organisation(_ id: String) async throws -> OrganisationProfile? {

@@ -83,19 +83,10 @@ public struct I3Reporter: Sendable {
     }
 
     static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
-        let rows = try await connection.query(
-            """
-            SELECT e.position, e.recorded_at, c.chain_hash
-            FROM events e JOIN event_chain c ON c.position = e.position
-            WHERE e.position <= \(cut) ORDER BY e.position DESC LIMIT 1
-            """)
-        guard let row = rows.first else {
+        guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
             return AsOf(position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString)
         }
-        return AsOf(
-            position: try row.decode(Int64.self, 0),
-            recordedAt: RecordingTime(postgresUTC: try row.decode(String.self, 1)),
-            hash: try row.decode([UInt8].self, 2).hexString)
+        return AsOf(position: point.position, recordedAt: point.recordedAt, hash: point.hash)
     }
 
     /// docs/domain.md §4 steps 3-5 over the read model, in SQL.

@@ -95,7 +95,7 @@ public struct ProjectionRunner: Sendable {
     func projectBatch(_ projection: any Projection, schema: String, upTo goal: Int64, on connection: PostgresConnection)
         async throws -> Int64?
     {
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(schema), 7263544))")
+        try await AdvisoryLock.projection(schema).lockForTransaction(on: connection)
         let checkpoint = try await connection.query(
             PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
         if checkpoint >= goal { return nil }
@@ -212,7 +212,7 @@ public struct ProjectionRunner: Sendable {
                 let build = Self.schema(projection, building: true)
                 // Swap: hold the live lock, project what arrived meanwhile, rename.
                 try await connection.transaction { connection in
-                    try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(live), 7263544))")
+                    try await AdvisoryLock.projection(live).lockForTransaction(on: connection)
                     let head = try await Self.readableHead(on: connection)
                     while try await projectBatch(projection, schema: build, upTo: head, on: connection) != nil {}
                     try await connection.query("SELECT swap_read_model(\(projection.name))")

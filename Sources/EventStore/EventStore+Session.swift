@@ -1,0 +1,82 @@
+import PostgresClient
+
+/// The store inside a caller's open transaction: what command handling reads and writes
+/// of the log, so that only EventStore knows its tables.
+public struct StoreSession: Sendable {
+    /// The connection, inside a transaction the caller opened.
+    public let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    /// A command id accepted before: its payload digest and the positions it recorded.
+    public struct AcceptedCommand: Sendable {
+        public var payloadDigest: String
+        public var firstPosition: Int64
+        public var lastPosition: Int64
+    }
+
+    /// Takes `lock` until the transaction ends.
+    public func lock(_ lock: AdvisoryLock) async throws {
+        try await lock.lockForTransaction(on: connection)
+    }
+
+    /// The record of an accepted command id, if any.
+    public func acceptedCommand(_ commandID: String) async throws -> AcceptedCommand? {
+        let rows = try await connection.query(
+            "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandID)")
+        guard let row = rows.first else { return nil }
+        return AcceptedCommand(
+            payloadDigest: try row.decode(String.self, 0), firstPosition: try row.decode(Int64.self, 1),
+            lastPosition: try row.decode(Int64.self, 2))
+    }
+
+    /// The events of positions `first...last`, in order.
+    public func events(from first: Int64, to last: Int64) async throws -> [RecordedEvent] {
+        try await EventStore.readRange(on: connection, from: first, to: last)
+    }
+
+    /// The type and data of every event of a stream, in version order.
+    public func stream(_ streamID: String) async throws -> [(type: String, data: String)] {
+        try await connection.query(
+            "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version"
+        ).map { (try $0.decode(String.self, 0), try $0.decode(String.self, 1)) }
+    }
+
+    /// The data of the events of `type` whose top-level `field` equals `value`, in log order
+    /// (served by the partial indexes of sql/009).
+    public func data(ofType type: String, where field: String, equals value: String) async throws -> [String] {
+        try await connection.query(
+            "SELECT data FROM events WHERE type = \(type) AND data->>\(field) = \(value) ORDER BY position"
+        ).map { try $0.decode(String.self, 0) }
+    }
+
+    /// Appends without notifying; call `EventStore.notify(on:)` after the commit.
+    public func append(
+        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
+    ) async throws -> AppendResult {
+        try await EventStore.append(
+            on: connection, events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
+    }
+}
+
+extension EventStore {
+    /// The sealed point of the log at or before `position`: the last event there, its
+    /// recording time and the chain hash through it; nil for an empty prefix.
+    public static func sealedPoint(atOrBefore position: Int64, on connection: PostgresConnection) async throws
+        -> (position: Int64, recordedAt: RecordingTime?, hash: String)?
+    {
+        let rows = try await connection.query(
+            """
+            SELECT e.position, e.recorded_at, c.chain_hash
+            FROM events e JOIN event_chain c ON c.position = e.position
+            WHERE e.position <= \(position) ORDER BY e.position DESC LIMIT 1
+            """)
+        guard let row = rows.first else { return nil }
+        return (
+            try row.decode(Int64.self, 0), RecordingTime(postgresUTC: try row.decode(String.self, 1)),
+            try row.decode([UInt8].self, 2).hexString
+        )
+    }
+}
