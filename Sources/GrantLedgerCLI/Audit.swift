@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import GrantDomain
+import NIOConcurrencyHelpers
 import PostgresClient
 import Projections
 
@@ -170,16 +171,14 @@ struct AuditExport: AsyncParsableCommand {
 }
 
 /// Buffers lines and writes them in large chunks.
-final class LineWriter: @unchecked Sendable {
-    // Safety: used from one task at a time (the export callback), guarded by `lock` anyway.
+final class LineWriter: Sendable {
     private let handle: FileHandle
-    private let lock = NSLock()
-    private var buffer = Data()
+    private let buffer = NIOLockedValueBox(Data())
 
     init(handle: FileHandle) { self.handle = handle }
 
     func write(_ line: String) {
-        lock.withLock {
+        buffer.withLockedValue { buffer in
             buffer.append(contentsOf: line.utf8)
             buffer.append(10)
             if buffer.count > 1 << 20 {
@@ -190,7 +189,7 @@ final class LineWriter: @unchecked Sendable {
     }
 
     func flush() {
-        lock.withLock {
+        buffer.withLockedValue { buffer in
             handle.write(buffer)
             buffer.removeAll()
         }

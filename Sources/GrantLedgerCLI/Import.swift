@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GrantDomain
 import Ledger
+import NIOConcurrencyHelpers
 
 /// `grantledger import FILE.jsonl`: many commands, one per line, applied in order.
 struct Import: AsyncParsableCommand {
@@ -94,13 +95,11 @@ struct Import: AsyncParsableCommand {
 
 /// A one-line progress bar on standard error, redrawn at most a few times a second.
 ///
-/// `@unchecked Sendable`: the only mutable state, `lastDraw`, is guarded by `lock`.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     let total: Int
     let label: String
     let enabled: Bool
-    private let lock = NSLock()
-    private var lastDraw = Date.distantPast
+    private let lastDraw = NIOLockedValueBox(Date.distantPast)
 
     init(total: Int, label: String, enabled: Bool) {
         self.total = max(total, 1)
@@ -110,7 +109,7 @@ final class ProgressBar: @unchecked Sendable {
 
     func update(_ done: Int) {
         guard enabled else { return }
-        let due: Bool = lock.withLock {
+        let due: Bool = lastDraw.withLockedValue { lastDraw in
             guard Date().timeIntervalSince(lastDraw) > 0.1 else { return false }
             lastDraw = Date()
             return true
@@ -125,7 +124,7 @@ final class ProgressBar: @unchecked Sendable {
     func clear() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        lock.withLock { lastDraw = .distantPast }
+        lastDraw.withLockedValue { $0 = .distantPast }
     }
 
     func finish() { clear() }

@@ -5,8 +5,9 @@ import Hummingbird
 import NIOCore
 import PostgresClient
 
-/// An error answered with the docs/domain.md §5 body `{"error": {"code", "message"}}`.
-public struct APIError: Error, Sendable {
+/// An error answered with the docs/domain.md §5 body `{"error": {"code", "message"}}`;
+/// Hummingbird turns it into that response by itself (`HTTPResponseError`).
+public struct APIError: Error, Sendable, HTTPResponseError {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
@@ -25,12 +26,14 @@ public struct APIError: Error, Sendable {
     /// Extra headers, e.g. `Allow` on 405 or `Retry-After` on 429 and 503.
     var headers: HTTPFields = [:]
 
-    var response: Response {
+    var rendered: Response {
         var response = jsonResponse(
             status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
         for field in headers { response.headers.append(field) }
         return response
     }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { rendered }
 }
 
 extension DomainError {
@@ -65,18 +68,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return error.response
+            return error.rendered
         } catch let error as DomainError {
-            return error.apiError.response
+            return error.apiError.rendered
         } catch let error as CutOffError {
-            return APIError.invalid(error.description).response
+            return APIError.invalid(error.description).rendered
         } catch EventStoreError.wrongExpectedVersion(let message), EventStoreError.commandIDReused(let message) {
-            return APIError(.conflict, "conflict", message).response
+            return APIError(.conflict, "conflict", message).rendered
         } catch is NIOTooManyBytesError {
             return APIError(
                 .contentTooLarge, "payloadTooLarge", "the request body exceeds \(ServerLimits.maxBodyBytes) bytes"
             )
-            .response
+            .rendered
         } catch let error as PostgresError {
             return Self.database(error, context: context)
         } catch EventStoreError.database(let error) {
@@ -90,29 +93,29 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                     .methodNotAllowed, "methodNotAllowed",
                     "\(request.method.rawValue) is not supported on \(request.uri.path)")
                 refusal.headers[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
-                return refusal.response
+                return refusal.rendered
             }
             if error.status.code >= 500 {
                 context.logger.error("unexpected HTTP error", metadata: ["http.status": "\(error.status.code)"])
             }
             return APIError(error.status, error.status == .notFound ? "notFound" : "invalid", error.status.reasonPhrase)
-                .response
+                .rendered
         } catch {
             context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
-            return APIError(.internalServerError, "internal", "internal error").response
+            return APIError(.internalServerError, "internal", "internal error").rendered
         }
     }
 
     static func database(_ error: PostgresError, context: Context) -> Response {
         if error.kind == .invalidParameter {
-            return APIError.invalid("a value holds U+0000, which no field or parameter may contain").response
+            return APIError.invalid("a value holds U+0000, which no field or parameter may contain").rendered
         }
         if error.isUnavailable {
             context.logger.warning("database unavailable", metadata: ["db.error.kind": "\(error.kind.rawValue)"])
             return APIError(.serviceUnavailable, "unavailable", "the database is unavailable; try again shortly")
-                .response
+                .rendered
         }
         context.logger.error("database error", metadata: ["db.sqlstate": "\(error.sqlState ?? "")"])
-        return APIError(.internalServerError, "internal", "internal error").response
+        return APIError(.internalServerError, "internal", "internal error").rendered
     }
 }

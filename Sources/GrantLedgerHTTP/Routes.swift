@@ -4,6 +4,7 @@ import GrantDomain
 import HTTPTypes
 import Hummingbird
 import Ledger
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresClient
 import Projections
@@ -15,7 +16,6 @@ public struct ServerServices: Sendable {
     public let store: EventStore
     public let reporter: I3Reporter
     let tokens: TokenCache
-    let renderedReports = RenderedReports()
     let readiness: Readiness
     let verification = SingleFlight()
     let entities: EntityQueries
@@ -97,8 +97,8 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/readyz") { _, _ in
         switch await services.readiness.check() {
         case .ready: return jsonResponse(.ok, #"{"status": "ready"}"#)
-        case .notMigrated: return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").response
-        case .unavailable: return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").response
+        case .notMigrated: return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").rendered
+        case .unavailable: return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").rendered
         }
     }
     router.get("/openapi.json") { _, _ in
@@ -175,10 +175,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             }
             cutOff = parsed
         }
-        let report = try await services.reporter.reportFromReadModel(
+        let report = try await services.reporter.renderedReportFromReadModel(
             I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff: cutOff)
         let csv = request.headers[.accept]?.contains("text/csv") == true
-        let body = services.renderedReports.body(for: report, csv: csv)
+        let body = ByteBuffer(string: csv ? report.csv : report.json)
         return Response(
             status: .ok, headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8"],
             body: ResponseBody(byteBuffer: body))
@@ -271,40 +271,19 @@ func listResources(
     return jsonResponse(.ok, "{\"items\": [\(items.joined(separator: ", "))], \"nextCursor\": \(next)}")
 }
 
-/// Rendered report bodies by (query, cut-off, format): a report never changes for a given
-/// cut-off, so the bytes can be reused as they are. Bounded by entries and bytes.
-final class RenderedReports: Sendable {
-    private struct Key: Hashable, Sendable {
-        let query: I3Query
-        let position: Int64
-        let csv: Bool
-    }
-    private let bodies = BoundedCache<Key, ByteBuffer>(maxEntries: 1_000, maxCost: 64 << 20)
-
-    func body(for report: I3Report, csv: Bool) -> ByteBuffer {
-        let key = Key(query: report.query, position: report.asOf.position, csv: csv)
-        if let hit = bodies[key] { return hit }
-        let body = ByteBuffer(string: csv ? report.csv : report.json)
-        bodies.set(key, body, cost: body.readableBytes)
-        return body
-    }
-}
-
 /// Runs one piece of work at a time; a caller arriving meanwhile is turned away.
-final class SingleFlight: @unchecked Sendable {
-    // Safety: `running` is only touched under `lock`.
-    private let lock = NSLock()
-    private var running = false
+final class SingleFlight: Sendable {
+    private let running = NIOLockedValueBox(false)
 
     /// The work's result, or nil when another run is in progress.
     func run<T>(_ work: () async throws -> T) async throws -> T? {
-        let claimed = lock.withLock { () -> Bool in
+        let claimed = running.withLockedValue { running -> Bool in
             if running { return false }
             running = true
             return true
         }
         guard claimed else { return nil }
-        defer { lock.withLock { running = false } }
+        defer { running.withLockedValue { $0 = false } }
         return try await work()
     }
 }
@@ -312,12 +291,10 @@ final class SingleFlight: @unchecked Sendable {
 /// `/readyz`: the migration files are read once, at start-up; a check is one query, and a
 /// "ready" answer is reused for a second so that polling costs the database next to nothing.
 /// Failures are not reused: recovery shows at once.
-final class Readiness: @unchecked Sendable {
+final class Readiness: Sendable {
     enum State { case ready, notMigrated, unavailable }
 
-    // Safety: `last` is only touched under `lock`.
-    private let lock = NSLock()
-    private var last: (state: State, at: ContinuousClock.Instant)?
+    private let lastReady = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let pool: ConnectionPool
     private let versions: [Int]?
 
@@ -328,7 +305,7 @@ final class Readiness: @unchecked Sendable {
 
     func check() async -> State {
         let now = ContinuousClock.now
-        if let last = lock.withLock({ last }), last.state == .ready, now - last.at < .seconds(1) { return .ready }
+        if let ready = lastReady.withLockedValue({ $0 }), now - ready < .seconds(1) { return .ready }
         let state: State
         if let versions {
             do {
@@ -346,7 +323,7 @@ final class Readiness: @unchecked Sendable {
         } else {
             state = .notMigrated
         }
-        lock.withLock { last = (state, now) }
+        lastReady.withLockedValue { $0 = state == .ready ? now : nil }
         return state
     }
 }

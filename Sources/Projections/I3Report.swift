@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import NIOConcurrencyHelpers
 import PostgresClient
 
 /// The point of the log a report stands on, with its integrity fields.
@@ -43,6 +44,12 @@ public struct I3Reporter: Sendable {
     /// immutable for a given query and cut-off, so repeated ones come from memory.
     /// A cut-off beyond the checkpoint falls back to `report(_:cutOff:)`.
     public func reportFromReadModel(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
+        try await renderedReportFromReadModel(query, cutOff: cutOff).report
+    }
+
+    /// `reportFromReadModel(_:cutOff:)` with the report's JSON and CSV renderings, made once
+    /// per (query, cut-off) and kept with it in the one report cache.
+    public func renderedReportFromReadModel(_ query: I3Query, cutOff: CutOff = .head) async throws -> RenderedI3Report {
         let checkpoint: Int64
         if let known = knownHead.value {
             checkpoint = known
@@ -55,9 +62,9 @@ public struct I3Reporter: Sendable {
         case .position(let position) where position <= checkpoint: cut = position
         case .time(let time):
             let position = try await store.position(atOrBefore: time)
-            guard position <= checkpoint else { return try await report(query, cutOff: cutOff) }
+            guard position <= checkpoint else { return RenderedI3Report(try await report(query, cutOff: cutOff)) }
             cut = position
-        default: return try await report(query, cutOff: cutOff)
+        default: return RenderedI3Report(try await report(query, cutOff: cutOff))
         }
         if let cached = cache.get(query, cut) { return cached }
         let report = try await pool.withConnection { connection in
@@ -65,8 +72,9 @@ public struct I3Reporter: Sendable {
             try await memory.refresh(upTo: checkpoint, on: connection)
             return I3Report(query: query, asOf: asOf, figures: memory.figures(query, cutoff: asOf.position))
         }
-        cache.put(query, cut, report)
-        return report
+        let rendered = RenderedI3Report(report)
+        cache.put(query, cut, rendered)
+        return rendered
     }
 
     /// Seals the chain, catches the projections up to the sealed head, and reports.
@@ -280,33 +288,62 @@ extension I3Report {
     }
 }
 
-/// Recent reports by (query, cut-off). A report for a given query and cut-off never
+/// A report with its JSON and CSV texts, each rendered once, when first asked for.
+public final class RenderedI3Report: Sendable {
+    public let report: I3Report
+    private let renderings = NIOLockedValueBox<(json: String?, csv: String?)>((nil, nil))
+
+    init(_ report: I3Report) { self.report = report }
+
+    /// The docs/domain.md §4 JSON.
+    public var json: String {
+        renderings.withLockedValue { texts in
+            if let json = texts.json { return json }
+            let json = report.json
+            texts.json = json
+            return json
+        }
+    }
+
+    /// The CSV rendering.
+    public var csv: String {
+        renderings.withLockedValue { texts in
+            if let csv = texts.csv { return csv }
+            let csv = report.csv
+            texts.csv = csv
+            return csv
+        }
+    }
+
+    /// Bytes held, for the cache's bound.
+    var cost: Int { renderings.withLockedValue { ($0.json?.utf8.count ?? 0) + ($0.csv?.utf8.count ?? 0) } + 4_096 }
+}
+
+/// Recent reports by (query, cut-off), rendered. A report for a given query and cut-off never
 /// changes, so entries need no invalidation; the cache only bounds its size.
 final class ReportCache: Sendable {
     private struct Key: Hashable, Sendable {
         let query: I3Query
         let cut: Int64
     }
-    private let entries = BoundedCache<Key, I3Report>(maxEntries: 1_000)
+    private let entries = BoundedCache<Key, RenderedI3Report>(maxEntries: 1_000)
 
-    func get(_ query: I3Query, _ cut: Int64) -> I3Report? { entries[Key(query: query, cut: cut)] }
+    func get(_ query: I3Query, _ cut: Int64) -> RenderedI3Report? { entries[Key(query: query, cut: cut)] }
 
-    func put(_ query: I3Query, _ cut: Int64, _ report: I3Report) {
+    func put(_ query: I3Query, _ cut: Int64, _ report: RenderedI3Report) {
         entries.set(Key(query: query, cut: cut), report)
     }
 }
 
 /// The read-model position a background service last reached (nil until it reports one).
-public final class KnownHead: @unchecked Sendable {
-    // Safety: `position` is only touched under `lock`.
-    private let lock = NSLock()
-    private var position: Int64?
+public final class KnownHead: Sendable {
+    private let position = NIOLockedValueBox<Int64?>(nil)
 
     public init() {}
 
-    public var value: Int64? { lock.withLock { position } }
+    public var value: Int64? { position.withLockedValue { $0 } }
 
-    public func update(_ value: Int64) { lock.withLock { position = max(position ?? 0, value) } }
+    public func update(_ value: Int64) { position.withLockedValue { $0 = max($0 ?? 0, value) } }
 }
 
 /// `EventStore.resolve(_:head:)`, with a cut-off beyond the head reported as `invalid`.
