@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import GrantDomain
+import Ledger
 import NIOConcurrencyHelpers
 import PostgresClient
 import Projections
@@ -105,13 +106,7 @@ struct AuditReplayCommand: AsyncParsableCommand {
         bar.finish()
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let grants = String(decoding: try encoder.encode(replay.grants), as: UTF8.self)
-            let subGrants = String(decoding: try encoder.encode(replay.subGrants), as: UTF8.self)
-            print(
-                "{\"asOf\": {\"position\": \(replay.asOf.position), \"recordedAt\": \(replay.asOf.recordedAt.map { "\"\($0.rfc3339)\"" } ?? "null"), \"hash\": \"\(replay.asOf.hash)\"}, \"eventsReplayed\": \(replay.eventsReplayed), \"grants\": \(grants), \"subGrants\": \(subGrants)}"
-            )
+            print(ResponseJSON.text(replay))
         case .text:
             print(
                 "as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0.rfc3339))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed"

@@ -41,7 +41,7 @@ func exitStatus(for code: ErrorCode) -> Int32 {
 
 /// `{"error": {"code": ..., "message": ...}}`.
 func errorJSON(_ error: DomainError) -> String {
-    jsonText(["error": ["code": error.code.rawValue, "message": error.message]])
+    ResponseJSON.text(ErrorBody(code: error.code.rawValue, message: error.message))
 }
 
 /// Serializes plain JSON objects (dictionaries, arrays, strings, numbers, booleans) with sorted keys.
@@ -51,20 +51,11 @@ func jsonText(_ object: Any) -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// One recorded event as the CLI reports it.
-func eventSummary(_ event: RecordedEvent) -> [String: Any] {
-    [
-        "position": event.position, "type": event.type, "streamId": event.streamID,
-        "streamVersion": event.streamVersion, "eventId": event.eventID.uuidString.lowercased(),
-        "recordedAt": event.recordedAt.rfc3339,
-    ]
-}
-
 /// Prints an accepted command's events.
 func printOutcome(_ outcome: CommandOutcome, format: OutputFormat) {
     switch format {
     case .json:
-        print(jsonText(["replayed": outcome.replayed, "events": outcome.events.map(eventSummary)]))
+        print(ResponseJSON.text(CommandResult(outcome)))
     case .text:
         print(outcome.replayed ? "already applied (commandId seen before); nothing new recorded:" : "recorded:")
         for event in outcome.events {

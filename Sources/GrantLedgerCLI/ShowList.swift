@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ledger
 import PostgresClient
 import Projections
 
@@ -43,7 +44,7 @@ struct Show: AsyncParsableCommand {
     func run() async throws {
         let found = try await readEntities(database) { try await $0.document(kind.kind, id: id, pretty: true) }
         guard let doc = found else {
-            print(jsonText(["error": ["code": "notFound", "message": "\(kind.rawValue) \"\(id)\" does not exist"]]))
+            print(ResponseJSON.text(ErrorBody(code: "notFound", message: "\(kind.rawValue) \"\(id)\" does not exist")))
             throw ExitCode(ExitStatus.notFound)
         }
         print(doc)

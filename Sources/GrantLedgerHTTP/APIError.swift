@@ -2,6 +2,7 @@ import EventStore
 import GrantDomain
 import HTTPTypes
 import Hummingbird
+import Ledger
 import NIOCore
 import PostgresClient
 
@@ -27,8 +28,7 @@ public struct APIError: Error, Sendable, HTTPResponseError {
     var headers: HTTPFields = [:]
 
     var rendered: Response {
-        var response = jsonResponse(
-            status, "{\"error\": {\"code\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}}")
+        var response = jsonResponse(status, ResponseJSON.text(ErrorBody(code: code, message: message)))
         for field in headers { response.headers.append(field) }
         return response
     }

@@ -129,14 +129,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
         }
         let outcome = try await services.handler.handle(command, actor: identity.name, correlationId: context.id)
-        let events = outcome.events.map { event in
-            "{\"position\": \(event.position), \"type\": \(jsonQuoted(event.type)), \"streamId\": \(jsonQuoted(event.streamID)), "
-                + "\"streamVersion\": \(event.streamVersion), \"eventId\": \"\(event.eventID.uuidString.lowercased())\", "
-                + "\"recordedAt\": \"\(event.recordedAt.rfc3339)\"}"
-        }
-        return jsonResponse(
-            outcome.replayed ? .ok : .created,
-            "{\"replayed\": \(outcome.replayed), \"events\": [\(events.joined(separator: ", "))]}")
+        return jsonResponse(outcome.replayed ? .ok : .created, ResponseJSON.text(CommandResult(outcome)))
     }
 
     for resource in resources {
@@ -196,13 +189,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             } ?? 0
         let limit = try pageSize(request, default: 100)
         let events = try await services.store.readAll(after: after, limit: limit)
-        let items = events.map { event in
-            "{\"position\": \(event.position), \"streamId\": \(jsonQuoted(event.streamID)), \"streamVersion\": \(event.streamVersion), "
-                + "\"eventId\": \"\(event.eventID.uuidString.lowercased())\", \"type\": \(jsonQuoted(event.type)), "
-                + "\"data\": \(event.data), \"metadata\": \(event.metadata), \"recordedAt\": \"\(event.recordedAt.rfc3339)\"}"
-        }
-        let next = events.last.map { String($0.position) } ?? String(after)
-        return jsonResponse(.ok, "{\"events\": [\(items.joined(separator: ", "))], \"next\": \(next)}")
+        return jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
     }
 
     router.get("/v1/audit/verify") { _, context in
@@ -213,9 +200,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             busy.headers[.retryAfter] = "5"
             throw busy
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return jsonResponse(report.ok ? .ok : .conflict, String(decoding: try encoder.encode(report), as: UTF8.self))
+        return jsonResponse(report.ok ? .ok : .conflict, ResponseJSON.text(report))
     }
     return router
 }
@@ -263,12 +248,12 @@ func listResources(
     let rows = try await services.entities.list(
         resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
     let page = rows.prefix(limit)
-    let items = page.map(\.document)
-    var next = "null"
+    var next: String?
     if rows.count > limit, let last = page.last?.id {
-        next = "\"" + Data(last.utf8).base64EncodedString() + "\""
+        next = Data(last.utf8).base64EncodedString()
     }
-    return jsonResponse(.ok, "{\"items\": [\(items.joined(separator: ", "))], \"nextCursor\": \(next)}")
+    let items = page.map { JSONValue.parse($0.document) ?? .null }
+    return jsonResponse(.ok, ResponseJSON.text(EntityPage(items: items, nextCursor: next)))
 }
 
 /// Runs one piece of work at a time; a caller arriving meanwhile is turned away.

@@ -4,7 +4,7 @@ import PostgresClient
 
 /// Every grant and sub-grant as it stood at a past point of the log, rebuilt by replaying
 /// the log from the start: an auditor's independent check of the read models.
-public struct AuditReplay: Sendable {
+public struct AuditReplay: Sendable, Encodable {
     public struct GrantLine: Sendable, Codable {
         public var grantId: String
         public var callId: String

@@ -5,13 +5,22 @@ import NIOConcurrencyHelpers
 import PostgresClient
 
 /// The point of the log a report stands on, with its integrity fields.
-public struct AsOf: Sendable, Hashable {
+public struct AsOf: Sendable, Hashable, Encodable {
     /// The last event position included (0 for an empty log).
     public var position: Int64
     /// When that event was recorded.
     public var recordedAt: RecordingTime?
     /// The global chain hash at that position: replay the log up to here and compare.
     public var hash: String
+
+    enum CodingKeys: String, CodingKey { case position, recordedAt, hash }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(position, forKey: .position)
+        try container.encode(recordedAt, forKey: .recordedAt)  // null before the first event
+        try container.encode(hash, forKey: .hash)
+    }
 }
 
 /// A computed I.3 report.

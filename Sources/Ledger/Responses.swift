@@ -1,0 +1,110 @@
+import EventStore
+import Foundation
+import GrantDomain
+
+/// The JSON the CLI (`--format json`) and the HTTP API answer with, as `Codable` types:
+/// one shape for both, and no JSON assembled by hand.
+public enum ResponseJSON {
+    /// Keys sorted, slashes unescaped: the same value always gives the same text.
+    public static func text(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+}
+
+/// A docs/domain.md §5 error: `{"error": {"code", "message"}}`.
+public struct ErrorBody: Codable, Sendable, Equatable {
+    public struct Detail: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+    }
+    public var error: Detail
+
+    public init(code: String, message: String) { error = Detail(code: code, message: message) }
+}
+
+/// One recorded event, without its payload: what a command's answer lists.
+public struct EventSummary: Codable, Sendable, Equatable {
+    public var position: Int64
+    public var type: String
+    public var streamId: String
+    public var streamVersion: Int64
+    public var eventId: String
+    public var recordedAt: String
+
+    public init(_ event: RecordedEvent) {
+        position = event.position
+        type = event.type
+        streamId = event.streamID
+        streamVersion = event.streamVersion
+        eventId = event.eventID.uuidString.lowercased()
+        recordedAt = event.recordedAt.rfc3339
+    }
+}
+
+/// The answer to an accepted command.
+public struct CommandResult: Codable, Sendable, Equatable {
+    /// True when the command id had been accepted before and nothing new was recorded.
+    public var replayed: Bool
+    public var events: [EventSummary]
+
+    public init(_ outcome: CommandOutcome) {
+        replayed = outcome.replayed
+        events = outcome.events.map(EventSummary.init)
+    }
+}
+
+/// One event of the log with its payload (docs/domain.md §3).
+public struct LoggedEvent: Codable, Sendable, Equatable {
+    public var position: Int64
+    public var streamId: String
+    public var streamVersion: Int64
+    public var eventId: String
+    public var type: String
+    public var data: JSONValue
+    public var metadata: JSONValue
+    public var recordedAt: String
+
+    public init(_ event: RecordedEvent) {
+        position = event.position
+        streamId = event.streamID
+        streamVersion = event.streamVersion
+        eventId = event.eventID.uuidString.lowercased()
+        type = event.type
+        data = JSONValue.parse(event.data) ?? .null
+        metadata = JSONValue.parse(event.metadata) ?? .null
+        recordedAt = event.recordedAt.rfc3339
+    }
+}
+
+/// A page of the log: the events, and the position to continue after.
+public struct EventPage: Codable, Sendable, Equatable {
+    public var events: [LoggedEvent]
+    public var next: Int64
+
+    public init(events: [RecordedEvent], after: Int64) {
+        self.events = events.map(LoggedEvent.init)
+        next = events.last?.position ?? after
+    }
+}
+
+/// A page of a collection: the documents, and the cursor of the next page (null at the end).
+public struct EntityPage: Codable, Sendable, Equatable {
+    public var items: [JSONValue]
+    public var nextCursor: String?
+
+    public init(items: [JSONValue], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    enum CodingKeys: String, CodingKey { case items, nextCursor }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        // Present as null at the end, so that a client can tell the last page.
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
