@@ -57,7 +57,7 @@ public struct EntitiesProjection: Projection {
         // Cancelled sub-grants free envelope on their grant, known from the sub-grant document.
         let grantKeys = batch.compactMap { projected -> String? in
             guard case .subGrantCancelled(let e) = projected.event,
-                let grantId = working.subGrants[e.subGrantId]?.award.grantId
+                let grantId = working.subGrants[e.subGrantId]?.state.award.grantId
             else { return nil }
             return Self.key(.grant, grantId)
         }
@@ -97,104 +97,61 @@ public struct EntitiesProjection: Projection {
         }
     }
 
+    /// Applies one event: the entity's own state moves by the domain's fold (`apply`), and
+    /// the figures across entities that only the read model keeps follow.
     static func evolve(_ w: inout Working, with event: DomainEvent) {
         switch event {
         case .organisationRegistered(let e):
             w.organisations[e.organisationId] = OrganisationProfile(registration: e)
-            w.changed.insert(key(.organisation, e.organisationId))
         case .organisationProfileUpdated(let e):
             w.organisations[e.organisationId] = w.organisations[e.organisationId]?.applying(e)
-            w.changed.insert(key(.organisation, e.organisationId))
         case .reportingRulesSet:
             break
         case .callPublished(let e):
-            w.calls[e.callId] = CallView(
-                call: e, closed: nil, grantsAwarded: 0, amountAwarded: .zero, budgetFree: e.budget)
-            w.changed.insert(key(.call, e.callId))
+            w.calls[e.callId] = CallView(state: CallState(call: e))
         case .callClosed(let e):
-            w.calls[e.callId]?.closed = e
-            w.changed.insert(key(.call, e.callId))
+            w.calls[e.callId]?.state.apply(event)
         case .consortiumFormed(let e):
-            w.consortia[e.consortiumId] = ConsortiumView(
-                consortiumId: e.consortiumId, name: e.name, members: e.members, awardedGrantIds: [])
-            w.changed.insert(key(.consortium, e.consortiumId))
+            w.consortia[e.consortiumId] = ConsortiumView(state: ConsortiumState(formed: e))
         case .consortiumMemberAdded(let e):
-            w.consortia[e.consortiumId]?.members.append(Member(organisationId: e.organisationId, role: e.role))
-            w.changed.insert(key(.consortium, e.consortiumId))
+            w.consortia[e.consortiumId]?.state.apply(event)
         case .consortiumMemberRemoved(let e):
-            w.consortia[e.consortiumId]?.members.removeAll { $0.organisationId == e.organisationId }
-            w.changed.insert(key(.consortium, e.consortiumId))
+            w.consortia[e.consortiumId]?.state.apply(event)
         case .applicationSubmitted(let e):
-            w.applications[e.applicationId] = ApplicationView(
-                submission: e, evaluations: [], rejected: nil, withdrawn: nil, grantId: nil, status: "submitted")
-            w.changed.insert(key(.application, e.applicationId))
+            w.applications[e.applicationId] = ApplicationView(state: ApplicationState(submission: e))
         case .applicationEvaluated(let e):
-            w.applications[e.applicationId]?.evaluations.append(e)
-            w.changed.insert(key(.application, e.applicationId))
+            w.applications[e.applicationId]?.state.apply(event)
         case .applicationRejected(let e):
-            w.applications[e.applicationId]?.rejected = e
-            w.applications[e.applicationId]?.status = "rejected"
-            w.changed.insert(key(.application, e.applicationId))
+            w.applications[e.applicationId]?.state.apply(event)
         case .applicationWithdrawn(let e):
-            w.applications[e.applicationId]?.withdrawn = e
-            w.applications[e.applicationId]?.status = "withdrawn"
-            w.changed.insert(key(.application, e.applicationId))
+            w.applications[e.applicationId]?.state.apply(event)
         case .grantAwarded(let e):
-            w.grants[e.grantId] = GrantView(
-                award: e, disbursed: .zero, tranches: [], closed: nil, envelopeUsed: .zero,
-                envelopeFree: e.subGrantingEnvelope, subGrants: 0)
+            w.grants[e.grantId] = GrantView(state: GrantState(award: e))
             w.applications[e.applicationId]?.grantId = e.grantId
-            w.applications[e.applicationId]?.status = "awarded"
-            if var call = w.calls[e.callId] {
-                call.grantsAwarded += 1
-                call.amountAwarded += e.amount
-                call.budgetFree = call.call.budget - call.amountAwarded
-                w.calls[e.callId] = call
-            }
+            w.calls[e.callId]?.grantsAwarded += 1
+            w.calls[e.callId]?.amountAwarded += e.amount
             w.consortia[e.consortiumId]?.awardedGrantIds.append(e.grantId)
-            w.changed.formUnion([
-                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId),
-                key(.consortium, e.consortiumId),
-            ])
         case .grantTrancheDisbursed(let e):
-            w.grants[e.grantId]?.disbursed += e.amount
-            w.grants[e.grantId]?.tranches.append(e)
-            w.changed.insert(key(.grant, e.grantId))
+            w.grants[e.grantId]?.state.apply(event)
         case .grantClosed(let e):
-            w.grants[e.grantId]?.closed = e
-            w.changed.insert(key(.grant, e.grantId))
+            w.grants[e.grantId]?.state.apply(event)
         case .subGrantAwarded(let e):
-            w.subGrants[e.subGrantId] = SubGrantView(
-                award: e, disbursed: .zero, payments: [], cancelled: nil, status: "awarded")
-            if var grant = w.grants[e.grantId] {
-                grant.envelopeUsed += e.amount
-                grant.envelopeFree = grant.award.subGrantingEnvelope - grant.envelopeUsed
-                grant.subGrants += 1
-                w.grants[e.grantId] = grant
-            }
-            w.changed.formUnion([key(.subGrant, e.subGrantId), key(.grant, e.grantId)])
+            w.subGrants[e.subGrantId] = SubGrantView(state: SubGrantState(award: e))
+            w.grants[e.grantId]?.envelopeUsed += e.amount
+            w.grants[e.grantId]?.subGrants += 1
         case .subGrantDisbursed(let e):
-            if var sub = w.subGrants[e.subGrantId] {
-                sub.disbursed += e.amount
-                sub.payments.append(e)
-                sub.status = sub.disbursed == sub.award.amount ? "paid" : "disbursing"
-                w.subGrants[e.subGrantId] = sub
-            }
-            w.changed.insert(key(.subGrant, e.subGrantId))
+            w.subGrants[e.subGrantId]?.state.apply(event)
         case .subGrantCancelled(let e):
-            if var sub = w.subGrants[e.subGrantId] {
-                sub.cancelled = e
-                sub.status = "cancelled"
-                w.subGrants[e.subGrantId] = sub
-                if var grant = w.grants[sub.award.grantId] {
-                    grant.envelopeUsed = grant.envelopeUsed - sub.award.amount
-                    grant.envelopeFree = grant.award.subGrantingEnvelope - grant.envelopeUsed
-                    w.grants[sub.award.grantId] = grant
-                    w.changed.insert(key(.grant, sub.award.grantId))
+            if let award = w.subGrants[e.subGrantId]?.state.award {
+                w.subGrants[e.subGrantId]?.state.apply(event)
+                if var grant = w.grants[award.grantId] {
+                    grant.envelopeUsed = grant.envelopeUsed - award.amount
+                    w.grants[award.grantId] = grant
+                    w.changed.insert(key(.grant, award.grantId))
                 }
             }
-            w.changed.insert(key(.subGrant, e.subGrantId))
         }
+        w.changed.formUnion(keys(of: event))
     }
 
     public func makeBulkBuilder() -> any BulkProjectionBuilder { Bulk(projection: self) }
@@ -249,23 +206,19 @@ public struct EntitiesProjection: Projection {
                         .organisation, id, parent: o.regionCode ?? o.country, status: o.registrationStatus.rawValue, o)
                 }
             case .call:
-                if let c = w.calls[id] {
-                    try add(.call, id, parent: c.call.programme, status: c.closed == nil ? "open" : "closed", c)
-                }
+                if let c = w.calls[id] { try add(.call, id, parent: c.state.call.programme, status: c.status, c) }
             case .consortium:
-                if let c = w.consortia[id] {
-                    try add(.consortium, id, parent: nil, status: c.awardedGrantIds.isEmpty ? "forming" : "awarded", c)
-                }
+                if let c = w.consortia[id] { try add(.consortium, id, parent: nil, status: c.status, c) }
             case .application:
                 if let a = w.applications[id] {
-                    try add(.application, id, parent: a.submission.callId, status: a.status, a)
+                    try add(.application, id, parent: a.state.submission.callId, status: a.status, a)
                 }
             case .grant:
-                if let g = w.grants[id] {
-                    try add(.grant, id, parent: g.award.callId, status: g.closed == nil ? "open" : "closed", g)
-                }
+                if let g = w.grants[id] { try add(.grant, id, parent: g.state.award.callId, status: g.status, g) }
             case .subGrant:
-                if let s = w.subGrants[id] { try add(.subGrant, id, parent: s.award.grantId, status: s.status, s) }
+                if let s = w.subGrants[id] {
+                    try add(.subGrant, id, parent: s.state.award.grantId, status: s.status, s)
+                }
             case nil:
                 continue
             }
