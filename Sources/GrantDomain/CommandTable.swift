@@ -18,6 +18,8 @@ public enum FieldType: Sendable, Hashable {
     case bin
     /// Money as a string; `maximum` is a rule of §2 shown in help texts (checked by `decide`).
     case money(maximum: Money?)
+    /// Money more than 0 (a payment, a sub-grant): 0 is refused as `ruleViolated`.
+    case positiveMoney(maximum: Money?)
     /// A business date `YYYY-MM-DD`.
     case date
     case bool
@@ -38,6 +40,9 @@ public enum FieldType: Sendable, Hashable {
         case .bin: return "a 12-digit Business Identification Number with its check digit"
         case .money(let maximum):
             return "an amount in EUR with at most 2 decimals, e.g. 1250.50"
+                + (maximum.map { "; at most \($0)" } ?? "")
+        case .positiveMoney(let maximum):
+            return "an amount in EUR with at most 2 decimals, more than 0, e.g. 1250.50"
                 + (maximum.map { "; at most \($0)" } ?? "")
         case .date: return "a date YYYY-MM-DD"
         case .bool: return "true or false"

@@ -14,24 +14,6 @@ public struct RegisterOrganisation: CommandPayload {
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
 
-    public init(
-        organisationId: String, name: String, country: String, regionCode: String? = nil, settlement: Settlement? = nil,
-        registrationStatus: RegistrationStatus, bin: String? = nil, leadershipGender: LeadershipGender,
-        kind: OrganisationKind, annualBudgetEur: Money? = nil, staffCount: Int64? = nil
-    ) {
-        self.organisationId = organisationId
-        self.name = name
-        self.country = country
-        self.regionCode = regionCode
-        self.settlement = settlement
-        self.registrationStatus = registrationStatus
-        self.bin = bin
-        self.leadershipGender = leadershipGender
-        self.kind = kind
-        self.annualBudgetEur = annualBudgetEur
-        self.staffCount = staffCount
-    }
-
     public static let spec = CommandSpec(
         name: "registerOrganisation", event: "OrganisationRegistered", summary: "Register an organisation.",
         fields: [
@@ -73,23 +55,6 @@ public struct UpdateOrganisationProfile: CommandPayload {
     public var kind: OrganisationKind?
     public var annualBudgetEur: Money?
     public var staffCount: Int64?
-
-    public init(
-        organisationId: String, name: String? = nil, regionCode: String? = nil, settlement: Settlement? = nil,
-        registrationStatus: RegistrationStatus? = nil, bin: String? = nil, leadershipGender: LeadershipGender? = nil,
-        kind: OrganisationKind? = nil, annualBudgetEur: Money? = nil, staffCount: Int64? = nil
-    ) {
-        self.organisationId = organisationId
-        self.name = name
-        self.regionCode = regionCode
-        self.settlement = settlement
-        self.registrationStatus = registrationStatus
-        self.bin = bin
-        self.leadershipGender = leadershipGender
-        self.kind = kind
-        self.annualBudgetEur = annualBudgetEur
-        self.staffCount = staffCount
-    }
 
     public static let spec = CommandSpec(
         name: "updateOrganisationProfile", event: "OrganisationProfileUpdated",
@@ -165,24 +130,6 @@ public struct PublishCall: CommandPayload {
     public var subGrantingAllowed: Bool
     public var maxSubGrant: Money?
 
-    public init(
-        callId: String, reference: String, title: String, programme: String, publishedOn: BusinessDate,
-        deadline: BusinessDate, budget: Money, minGrant: Money, maxGrant: Money, subGrantingAllowed: Bool,
-        maxSubGrant: Money? = nil
-    ) {
-        self.callId = callId
-        self.reference = reference
-        self.title = title
-        self.programme = programme
-        self.publishedOn = publishedOn
-        self.deadline = deadline
-        self.budget = budget
-        self.minGrant = minGrant
-        self.maxGrant = maxGrant
-        self.subGrantingAllowed = subGrantingAllowed
-        self.maxSubGrant = maxSubGrant
-    }
-
     /// The EU cap on financial support to one third party.
     public static let subGrantCap = Money(cents: 6_000_000)
 
@@ -228,12 +175,6 @@ public struct FormConsortium: CommandPayload {
     public var consortiumId: String
     public var name: String
     public var members: [Member]
-
-    public init(consortiumId: String, name: String, members: [Member]) {
-        self.consortiumId = consortiumId
-        self.name = name
-        self.members = members
-    }
 
     public static let spec = CommandSpec(
         name: "formConsortium", event: "ConsortiumFormed", summary: "Form a consortium.",
@@ -308,16 +249,6 @@ public struct SubmitApplication: CommandPayload {
     public var submittedOn: BusinessDate
     public var requestedAmount: Money
 
-    public init(
-        applicationId: String, callId: String, consortiumId: String, submittedOn: BusinessDate, requestedAmount: Money
-    ) {
-        self.applicationId = applicationId
-        self.callId = callId
-        self.consortiumId = consortiumId
-        self.submittedOn = submittedOn
-        self.requestedAmount = requestedAmount
-    }
-
     public static let spec = CommandSpec(
         name: "submitApplication", event: "ApplicationSubmitted",
         summary: "Submit a consortium's application to a call.",
@@ -337,12 +268,6 @@ public struct EvaluateApplication: CommandPayload {
     public var applicationId: String
     public var score: Int64
     public var evaluatedOn: BusinessDate
-
-    public init(applicationId: String, score: Int64, evaluatedOn: BusinessDate) {
-        self.applicationId = applicationId
-        self.score = score
-        self.evaluatedOn = evaluatedOn
-    }
 
     public static let spec = CommandSpec(
         name: "evaluateApplication", event: "ApplicationEvaluated",
@@ -439,24 +364,6 @@ public struct GrantAwarded: Sendable, Hashable, Codable {
     public var consortiumId: String
     /// Derived: the consortium's members and roles as they stood at the award.
     public var members: [Member]
-
-    public init(
-        grantId: String, applicationId: String, contractNumber: String, awardedOn: BusinessDate, amount: Money,
-        startDate: BusinessDate, endDate: BusinessDate, subGrantingEnvelope: Money, callId: String,
-        consortiumId: String, members: [Member]
-    ) {
-        self.grantId = grantId
-        self.applicationId = applicationId
-        self.contractNumber = contractNumber
-        self.awardedOn = awardedOn
-        self.amount = amount
-        self.startDate = startDate
-        self.endDate = endDate
-        self.subGrantingEnvelope = subGrantingEnvelope
-        self.callId = callId
-        self.consortiumId = consortiumId
-        self.members = members
-    }
 }
 
 /// `disburseGrant`; also the data of `GrantTrancheDisbursed`.
@@ -465,23 +372,13 @@ public struct DisburseGrant: CommandPayload {
     public var amount: Money
     public var paidOn: BusinessDate
 
-    public init(grantId: String, amount: Money, paidOn: BusinessDate) {
-        self.grantId = grantId
-        self.amount = amount
-        self.paidOn = paidOn
-    }
-
     public static let spec = CommandSpec(
         name: "disburseGrant", event: "GrantTrancheDisbursed", summary: "Pay a tranche of a grant.",
         fields: [
             FieldSpec("grantId", .identifier),
-            FieldSpec("amount", .money(maximum: nil), help: "more than 0; tranches add up to at most the grant"),
+            FieldSpec("amount", .positiveMoney(maximum: nil), help: "tranches add up to at most the grant"),
             FieldSpec("paidOn", .date),
         ])
-
-    public func validate() throws(DomainError) {
-        if amount == .zero { throw .rule("disburseGrant: field \"amount\" is \"0\"; a tranche must be positive") }
-    }
 
     public var command: Command { .disburseGrant(self) }
 }
@@ -516,15 +413,10 @@ public struct AwardSubGrant: CommandPayload {
             FieldSpec("organisationId", .identifier, help: "any registered organisation but the grant's lead"),
             FieldSpec("awardedOn", .date, help: "within the grant's start and end dates"),
             FieldSpec(
-                "amount", .money(maximum: PublishCall.subGrantCap),
-                help: "more than 0 and at most the call's maxSubGrant"),
+                "amount", .positiveMoney(maximum: PublishCall.subGrantCap), help: "at most the call's maxSubGrant"),
             FieldSpec("purpose", .text(1...2000)),
         ],
         notes: "The grant's sub-grants that are not cancelled never add up to more than its envelope.")
-
-    public func validate() throws(DomainError) {
-        if amount == .zero { throw .rule("awardSubGrant: field \"amount\" is \"0\"; it must be more than 0") }
-    }
 
     public var command: Command { .awardSubGrant(self) }
 }
@@ -539,19 +431,6 @@ public struct SubGrantAwarded: Sendable, Hashable, Codable {
     public var purpose: String
     /// Derived: the call the grant was awarded under.
     public var callId: String
-
-    public init(
-        subGrantId: String, grantId: String, organisationId: String, awardedOn: BusinessDate, amount: Money,
-        purpose: String, callId: String
-    ) {
-        self.subGrantId = subGrantId
-        self.grantId = grantId
-        self.organisationId = organisationId
-        self.awardedOn = awardedOn
-        self.amount = amount
-        self.purpose = purpose
-        self.callId = callId
-    }
 }
 
 /// `disburseSubGrant`; also the data of `SubGrantDisbursed`.
@@ -560,23 +439,13 @@ public struct DisburseSubGrant: CommandPayload {
     public var amount: Money
     public var paidOn: BusinessDate
 
-    public init(subGrantId: String, amount: Money, paidOn: BusinessDate) {
-        self.subGrantId = subGrantId
-        self.amount = amount
-        self.paidOn = paidOn
-    }
-
     public static let spec = CommandSpec(
         name: "disburseSubGrant", event: "SubGrantDisbursed", summary: "Pay (part of) a sub-grant.",
         fields: [
             FieldSpec("subGrantId", .identifier),
-            FieldSpec("amount", .money(maximum: nil), help: "more than 0; payments add up to at most the sub-grant"),
+            FieldSpec("amount", .positiveMoney(maximum: nil), help: "payments add up to at most the sub-grant"),
             FieldSpec("paidOn", .date),
         ])
-
-    public func validate() throws(DomainError) {
-        if amount == .zero { throw .rule("disburseSubGrant: field \"amount\" is \"0\"; a payment must be positive") }
-    }
 
     public var command: Command { .disburseSubGrant(self) }
 }
@@ -586,12 +455,6 @@ public struct CancelSubGrant: CommandPayload {
     public var subGrantId: String
     public var cancelledOn: BusinessDate
     public var reason: String
-
-    public init(subGrantId: String, cancelledOn: BusinessDate, reason: String) {
-        self.subGrantId = subGrantId
-        self.cancelledOn = cancelledOn
-        self.reason = reason
-    }
 
     public static let spec = CommandSpec(
         name: "cancelSubGrant", event: "SubGrantCancelled",

@@ -253,6 +253,10 @@ struct FieldReader {
             _ = try optionalString(key, required: field.required)
         case .money:
             _ = try optionalMoney(key, required: field.required)
+        case .positiveMoney:
+            if try optionalMoney(key, required: field.required) == .zero {
+                throw .rule("\(command): field \"\(key)\" is \"0\"; it must be more than 0")
+            }
         case .date:
             _ = try optionalDate(key, required: field.required)
         case .bool:

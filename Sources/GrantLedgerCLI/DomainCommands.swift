@@ -71,7 +71,7 @@ func placeholder(_ type: FieldType) -> String {
     case .country: return "country"
     case .region: return "region"
     case .bin: return "bin"
-    case .money: return "amount"
+    case .money, .positiveMoney: return "amount"
     case .date: return "date"
     case .bool: return "true|false"
     case .integer: return "n"

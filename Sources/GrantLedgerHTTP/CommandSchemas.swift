@@ -30,7 +30,7 @@ enum CommandSchemas {
             return [
                 "type": "string", "pattern": "^[0-9]{12}$", "description": type.formatHelp + " (docs/domain.md §7)",
             ]
-        case .money:
+        case .money, .positiveMoney:
             return ["type": "string", "pattern": moneyPattern, "description": type.formatHelp]
         case .date:
             return ["type": "string", "format": "date", "pattern": datePattern]
