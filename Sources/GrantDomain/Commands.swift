@@ -348,22 +348,41 @@ public struct AwardGrant: CommandPayload {
     public var command: Command { .awardGrant(self) }
 }
 
-/// The data of `GrantAwarded`: the command's fields plus what the award derived.
-public struct GrantAwarded: Sendable, Hashable, Codable {
-    public var grantId: String
-    public var applicationId: String
-    public var contractNumber: String
-    public var awardedOn: BusinessDate
-    public var amount: Money
-    public var startDate: BusinessDate
-    public var endDate: BusinessDate
-    public var subGrantingEnvelope: Money
+/// The data of `GrantAwarded`: the command's fields plus what the award derived, side by
+/// side in one JSON object. The command's fields read through (`event.grantId`).
+@dynamicMemberLookup
+public struct GrantAwarded: Sendable, Hashable, DerivedEventData {
+    public var command: AwardGrant
     /// Derived: the call of the application.
     public var callId: String
     /// Derived: the applying consortium.
     public var consortiumId: String
     /// Derived: the consortium's members and roles as they stood at the award.
     public var members: [Member]
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<AwardGrant, T>) -> T { command[keyPath: keyPath] }
+
+    enum DerivedKeys: String, CodingKey { case callId, consortiumId, members }
+
+    init(command: AwardGrant, callId: String, consortiumId: String, members: [Member]) {
+        self.command = command
+        self.callId = callId
+        self.consortiumId = consortiumId
+        self.members = members
+    }
+
+    init(command: AwardGrant, derived: KeyedDecodingContainer<DerivedKeys>) throws {
+        self.command = command
+        callId = try derived.decode(String.self, forKey: .callId)
+        consortiumId = try derived.decode(String.self, forKey: .consortiumId)
+        members = try derived.decode([Member].self, forKey: .members)
+    }
+
+    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws {
+        try container.encode(callId, forKey: .callId)
+        try container.encode(consortiumId, forKey: .consortiumId)
+        try container.encode(members, forKey: .members)
+    }
 }
 
 /// `disburseGrant`; also the data of `GrantTrancheDisbursed`.
@@ -422,15 +441,51 @@ public struct AwardSubGrant: CommandPayload {
 }
 
 /// The data of `SubGrantAwarded`: the command's fields plus the call of the grant.
-public struct SubGrantAwarded: Sendable, Hashable, Codable {
-    public var subGrantId: String
-    public var grantId: String
-    public var organisationId: String
-    public var awardedOn: BusinessDate
-    public var amount: Money
-    public var purpose: String
+@dynamicMemberLookup
+public struct SubGrantAwarded: Sendable, Hashable, DerivedEventData {
+    public var command: AwardSubGrant
     /// Derived: the call the grant was awarded under.
     public var callId: String
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<AwardSubGrant, T>) -> T { command[keyPath: keyPath] }
+
+    enum DerivedKeys: String, CodingKey { case callId }
+
+    init(command: AwardSubGrant, callId: String) {
+        self.command = command
+        self.callId = callId
+    }
+
+    init(command: AwardSubGrant, derived: KeyedDecodingContainer<DerivedKeys>) throws {
+        self.command = command
+        callId = try derived.decode(String.self, forKey: .callId)
+    }
+
+    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws {
+        try container.encode(callId, forKey: .callId)
+    }
+}
+
+/// Event data made of a command's fields plus fields the command derived, encoded as one
+/// JSON object.
+protocol DerivedEventData: Codable {
+    associatedtype Command: Codable
+    associatedtype DerivedKeys: CodingKey
+    var command: Command { get }
+    init(command: Command, derived: KeyedDecodingContainer<DerivedKeys>) throws
+    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws
+}
+
+extension DerivedEventData {
+    public init(from decoder: any Decoder) throws {
+        try self.init(command: try Command(from: decoder), derived: try decoder.container(keyedBy: DerivedKeys.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try command.encode(to: encoder)
+        var container = encoder.container(keyedBy: DerivedKeys.self)
+        try encodeDerived(into: &container)
+    }
 }
 
 /// `disburseSubGrant`; also the data of `SubGrantDisbursed`.

@@ -311,9 +311,7 @@ private func award(_ c: AwardGrant, reader: some StateReader) async throws -> Gr
         )
     }
     return GrantAwarded(
-        grantId: c.grantId, applicationId: c.applicationId, contractNumber: c.contractNumber, awardedOn: c.awardedOn,
-        amount: c.amount, startDate: c.startDate, endDate: c.endDate, subGrantingEnvelope: c.subGrantingEnvelope,
-        callId: call.call.callId, consortiumId: consortium.consortiumId, members: consortium.members)
+        command: c, callId: call.call.callId, consortiumId: consortium.consortiumId, members: consortium.members)
 }
 
 private func award(_ c: AwardSubGrant, reader: some StateReader) async throws -> SubGrantAwarded {
@@ -354,7 +352,5 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
             "awardSubGrant: \"amount\" \(c.amount) would bring sub-grants of \"\(c.grantId)\" to \(used + c.amount), above its envelope \(grant.award.subGrantingEnvelope) (\(grant.award.subGrantingEnvelope - used) free)"
         )
     }
-    return SubGrantAwarded(
-        subGrantId: c.subGrantId, grantId: c.grantId, organisationId: c.organisationId, awardedOn: c.awardedOn,
-        amount: c.amount, purpose: c.purpose, callId: call.call.callId)
+    return SubGrantAwarded(command: c, callId: call.call.callId)
 }
