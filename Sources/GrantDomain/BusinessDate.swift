@@ -1,6 +1,6 @@
 /// A calendar date in the world (`YYYY-MM-DD`): when something happened, as opposed to
 /// when the log recorded it (`RecordingTime` in the event store).
-public struct BusinessDate: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct BusinessDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let year: Int
     public let month: Int
     public let day: Int
@@ -44,18 +44,6 @@ public struct BusinessDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     public static func < (lhs: BusinessDate, rhs: BusinessDate) -> Bool {
         (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
     }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let value = BusinessDate(text) else {
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "bad date \(text)"))
-        }
-        self = value
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
+
+extension BusinessDate: TextCoded {}

@@ -351,7 +351,7 @@ public struct AwardGrant: CommandPayload {
 /// The data of `GrantAwarded`: the command's fields plus what the award derived, side by
 /// side in one JSON object. The command's fields read through (`event.grantId`).
 @dynamicMemberLookup
-public struct GrantAwarded: Sendable, Hashable, DerivedEventData {
+public struct GrantAwarded: Sendable, Hashable, Flattened {
     public var command: AwardGrant
     /// Derived: the call of the application.
     public var callId: String
@@ -362,7 +362,9 @@ public struct GrantAwarded: Sendable, Hashable, DerivedEventData {
 
     public subscript<T>(dynamicMember keyPath: KeyPath<AwardGrant, T>) -> T { command[keyPath: keyPath] }
 
-    enum DerivedKeys: String, CodingKey { case callId, consortiumId, members }
+    public var base: AwardGrant { command }
+
+    public enum ExtraKeys: String, CodingKey { case callId, consortiumId, members }
 
     init(command: AwardGrant, callId: String, consortiumId: String, members: [Member]) {
         self.command = command
@@ -371,14 +373,14 @@ public struct GrantAwarded: Sendable, Hashable, DerivedEventData {
         self.members = members
     }
 
-    init(command: AwardGrant, derived: KeyedDecodingContainer<DerivedKeys>) throws {
+    public init(base command: AwardGrant, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
         self.command = command
         callId = try derived.decode(String.self, forKey: .callId)
         consortiumId = try derived.decode(String.self, forKey: .consortiumId)
         members = try derived.decode([Member].self, forKey: .members)
     }
 
-    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(callId, forKey: .callId)
         try container.encode(consortiumId, forKey: .consortiumId)
         try container.encode(members, forKey: .members)
@@ -442,49 +444,29 @@ public struct AwardSubGrant: CommandPayload {
 
 /// The data of `SubGrantAwarded`: the command's fields plus the call of the grant.
 @dynamicMemberLookup
-public struct SubGrantAwarded: Sendable, Hashable, DerivedEventData {
+public struct SubGrantAwarded: Sendable, Hashable, Flattened {
     public var command: AwardSubGrant
     /// Derived: the call the grant was awarded under.
     public var callId: String
 
     public subscript<T>(dynamicMember keyPath: KeyPath<AwardSubGrant, T>) -> T { command[keyPath: keyPath] }
 
-    enum DerivedKeys: String, CodingKey { case callId }
+    public var base: AwardSubGrant { command }
+
+    public enum ExtraKeys: String, CodingKey { case callId }
 
     init(command: AwardSubGrant, callId: String) {
         self.command = command
         self.callId = callId
     }
 
-    init(command: AwardSubGrant, derived: KeyedDecodingContainer<DerivedKeys>) throws {
+    public init(base command: AwardSubGrant, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
         self.command = command
         callId = try derived.decode(String.self, forKey: .callId)
     }
 
-    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(callId, forKey: .callId)
-    }
-}
-
-/// Event data made of a command's fields plus fields the command derived, encoded as one
-/// JSON object.
-protocol DerivedEventData: Codable {
-    associatedtype Command: Codable
-    associatedtype DerivedKeys: CodingKey
-    var command: Command { get }
-    init(command: Command, derived: KeyedDecodingContainer<DerivedKeys>) throws
-    func encodeDerived(into container: inout KeyedEncodingContainer<DerivedKeys>) throws
-}
-
-extension DerivedEventData {
-    public init(from decoder: any Decoder) throws {
-        try self.init(command: try Command(from: decoder), derived: try decoder.container(keyedBy: DerivedKeys.self))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try command.encode(to: encoder)
-        var container = encoder.container(keyedBy: DerivedKeys.self)
-        try encodeDerived(into: &container)
     }
 }
 

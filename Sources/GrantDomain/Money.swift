@@ -2,7 +2,7 @@
 ///
 /// Written as a JSON string holding a non-negative decimal with at most 2 decimals
 /// (`"60000"`, `"1250.50"`).
-public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The amount in euro cents.
     public let cents: Int64
 
@@ -46,12 +46,22 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     public static func + (lhs: Money, rhs: Money) -> Money { Money(cents: lhs.cents + rhs.cents) }
     public static func - (lhs: Money, rhs: Money) -> Money { Money(cents: lhs.cents - rhs.cents) }
     public static func += (lhs: inout Money, rhs: Money) { lhs = lhs + rhs }
+}
 
+extension Money: TextCoded {}
+
+/// A value written in JSON as its text (`"1250.50"`, `"2025-06-30"`), parsed strictly.
+public protocol TextCoded: Codable, CustomStringConvertible {
+    /// Parses the text; nil when it is not one.
+    init?(_ text: String)
+}
+
+extension TextCoded {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        guard let value = Money(text) else {
+        guard let value = Self(text) else {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "bad money \(text)"))
+                .init(codingPath: decoder.codingPath, debugDescription: "not a \(Self.self): \(text)"))
         }
         self = value
     }

@@ -31,16 +31,7 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: file) else {
-                printError("error: cannot read \(file)")
-                throw ExitCode(1)
-            }
-            data = contents
-        }
+        let data = try readInput(file)
         // Lines are checked one by one: a line that is not UTF-8 is rejected, not repaired.
         let lines: [String?] = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
             String(validating: $0, as: UTF8.self)

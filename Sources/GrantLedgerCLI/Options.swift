@@ -84,3 +84,14 @@ func withDatabaseErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw ExitCode(ExitStatus.database)
     }
 }
+
+/// The bytes of `file`, or of standard input for `-`.
+/// - Throws: exit code 1 with a message when the file cannot be read.
+func readInput(_ file: String) throws -> Data {
+    if file == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+    guard let contents = FileManager.default.contents(atPath: file) else {
+        printError("error: cannot read \(file)")
+        throw ExitCode(1)
+    }
+    return contents
+}

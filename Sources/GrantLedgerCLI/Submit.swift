@@ -18,16 +18,7 @@ struct Submit: AsyncParsableCommand {
     @OptionGroup var options: WriteOptions
 
     func run() async throws {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: file) else {
-                printError("error: cannot read \(file)")
-                throw ExitCode(1)
-            }
-            data = contents
-        }
+        let data = try readInput(file)
         var request: CommandRequest
         do throws(DomainError) {
             guard let text = String(validating: data, as: UTF8.self) else {

@@ -3,32 +3,10 @@ import GrantDomain
 // The documents of `rm_entities`: each is the domain's own state of the entity (the same
 // fold the rules use, `GrantDomain/Entities.swift`) with what only a read model keeps
 // beside it — figures across entities (amounts awarded under a call, a grant's envelope
-// used) and a status for filtering. The state's fields and the extra ones sit side by side
-// in one JSON object.
-
-/// Encodes and decodes a view as its state's JSON object plus the view's own keys.
-protocol FlattenedView: Codable {
-    associatedtype State: Codable
-    associatedtype ExtraKeys: CodingKey
-    var state: State { get }
-    init(state: State, extras: KeyedDecodingContainer<ExtraKeys>) throws
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws
-}
-
-extension FlattenedView {
-    public init(from decoder: any Decoder) throws {
-        try self.init(state: try State(from: decoder), extras: try decoder.container(keyedBy: ExtraKeys.self))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try state.encode(to: encoder)
-        var container = encoder.container(keyedBy: ExtraKeys.self)
-        try encodeExtras(into: &container)
-    }
-}
+// used) and a status for filtering — side by side in one JSON object (`Flattened`).
 
 /// A call as read models show it.
-public struct CallView: Sendable, Hashable, FlattenedView {
+public struct CallView: Sendable, Hashable, Flattened {
     public var state: CallState
     public var grantsAwarded = 0
     public var amountAwarded = Money.zero
@@ -37,15 +15,17 @@ public struct CallView: Sendable, Hashable, FlattenedView {
 
     init(state: CallState) { self.state = state }
 
-    enum ExtraKeys: String, CodingKey { case grantsAwarded, amountAwarded, budgetFree }
+    public enum ExtraKeys: String, CodingKey { case grantsAwarded, amountAwarded, budgetFree }
 
-    init(state: CallState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public var base: CallState { state }
+
+    public init(base state: CallState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
         grantsAwarded = try extras.decode(Int.self, forKey: .grantsAwarded)
         amountAwarded = try extras.decode(Money.self, forKey: .amountAwarded)
     }
 
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(grantsAwarded, forKey: .grantsAwarded)
         try container.encode(amountAwarded, forKey: .amountAwarded)
         try container.encode(budgetFree, forKey: .budgetFree)
@@ -53,7 +33,7 @@ public struct CallView: Sendable, Hashable, FlattenedView {
 }
 
 /// A consortium as read models show it.
-public struct ConsortiumView: Sendable, Hashable, FlattenedView {
+public struct ConsortiumView: Sendable, Hashable, Flattened {
     public var state: ConsortiumState
     /// Set once an application of the consortium was awarded: membership is then fixed.
     public var awardedGrantIds: [String] = []
@@ -61,20 +41,22 @@ public struct ConsortiumView: Sendable, Hashable, FlattenedView {
 
     init(state: ConsortiumState) { self.state = state }
 
-    enum ExtraKeys: String, CodingKey { case awardedGrantIds }
+    public enum ExtraKeys: String, CodingKey { case awardedGrantIds }
 
-    init(state: ConsortiumState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public var base: ConsortiumState { state }
+
+    public init(base state: ConsortiumState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
         awardedGrantIds = try extras.decode([String].self, forKey: .awardedGrantIds)
     }
 
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(awardedGrantIds, forKey: .awardedGrantIds)
     }
 }
 
 /// An application as read models show it.
-public struct ApplicationView: Sendable, Hashable, FlattenedView {
+public struct ApplicationView: Sendable, Hashable, Flattened {
     public var state: ApplicationState
     public var grantId: String?
     /// The domain's status, or `awarded` once a grant was awarded on it.
@@ -82,21 +64,23 @@ public struct ApplicationView: Sendable, Hashable, FlattenedView {
 
     init(state: ApplicationState) { self.state = state }
 
-    enum ExtraKeys: String, CodingKey { case grantId, status }
+    public enum ExtraKeys: String, CodingKey { case grantId, status }
 
-    init(state: ApplicationState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public var base: ApplicationState { state }
+
+    public init(base state: ApplicationState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
         grantId = try extras.decodeIfPresent(String.self, forKey: .grantId)
     }
 
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encodeIfPresent(grantId, forKey: .grantId)
         try container.encode(status, forKey: .status)
     }
 }
 
 /// A grant with its tranches and sub-granting envelope use.
-public struct GrantView: Sendable, Hashable, FlattenedView {
+public struct GrantView: Sendable, Hashable, Flattened {
     public var state: GrantState
     public var envelopeUsed = Money.zero
     public var subGrants = 0
@@ -105,15 +89,17 @@ public struct GrantView: Sendable, Hashable, FlattenedView {
 
     init(state: GrantState) { self.state = state }
 
-    enum ExtraKeys: String, CodingKey { case envelopeUsed, envelopeFree, subGrants }
+    public enum ExtraKeys: String, CodingKey { case envelopeUsed, envelopeFree, subGrants }
 
-    init(state: GrantState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public var base: GrantState { state }
+
+    public init(base state: GrantState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
         envelopeUsed = try extras.decode(Money.self, forKey: .envelopeUsed)
         subGrants = try extras.decode(Int.self, forKey: .subGrants)
     }
 
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(envelopeUsed, forKey: .envelopeUsed)
         try container.encode(envelopeFree, forKey: .envelopeFree)
         try container.encode(subGrants, forKey: .subGrants)
@@ -121,19 +107,21 @@ public struct GrantView: Sendable, Hashable, FlattenedView {
 }
 
 /// A sub-grant with its payments.
-public struct SubGrantView: Sendable, Hashable, FlattenedView {
+public struct SubGrantView: Sendable, Hashable, Flattened {
     public var state: SubGrantState
     public var status: String { state.status }
 
     init(state: SubGrantState) { self.state = state }
 
-    enum ExtraKeys: String, CodingKey { case status }
+    public enum ExtraKeys: String, CodingKey { case status }
 
-    init(state: SubGrantState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public var base: SubGrantState { state }
+
+    public init(base state: SubGrantState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
     }
 
-    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
         try container.encode(status, forKey: .status)
     }
 }

@@ -1,0 +1,25 @@
+/// A value encoded as one JSON object holding the keys of a base value and its own, side by
+/// side: event data that adds derived fields to a command's (`GrantAwarded`), read-model
+/// documents that add figures to a domain state (`CallView`).
+public protocol Flattened: Codable {
+    associatedtype Base: Codable
+    associatedtype ExtraKeys: CodingKey
+    /// The value whose keys come first.
+    var base: Base { get }
+    /// Rebuilds the value from its base and the container of its own keys.
+    init(base: Base, extras: KeyedDecodingContainer<ExtraKeys>) throws
+    /// Writes its own keys.
+    func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws
+}
+
+extension Flattened {
+    public init(from decoder: any Decoder) throws {
+        try self.init(base: try Base(from: decoder), extras: try decoder.container(keyedBy: ExtraKeys.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try base.encode(to: encoder)
+        var container = encoder.container(keyedBy: ExtraKeys.self)
+        try encodeExtras(into: &container)
+    }
+}
