@@ -79,15 +79,9 @@ struct AuditReplayCommand: AsyncParsableCommand {
         commandName: "replay",
         abstract: "Replay the log up to a point and print every grant and sub-grant as it stood then.")
 
-    @Option(help: "A log position or an RFC 3339 timestamp (default: the head).") var asOf: String?
+    @Option(help: "A log position or an RFC 3339 timestamp (default: the head).") var asOf: CutOff?
     @Option(help: "text or json.") var format: OutputFormat = .text
     @OptionGroup(title: "Database") var database: DatabaseOptions
-
-    func validate() throws {
-        if let asOf, CutOff.parse(asOf) == nil {
-            throw ValidationError("--as-of \(asOf) is neither a log position nor an RFC 3339 timestamp")
-        }
-    }
 
     func run() async throws {
         let pool = database.makePool(maxConnections: 2)
@@ -96,7 +90,7 @@ struct AuditReplayCommand: AsyncParsableCommand {
         let replay: AuditReplay
         do {
             replay = try await withDatabaseErrors {
-                try await AuditReplay.replay(pool: pool, cutOff: asOf.flatMap(CutOff.parse) ?? .head) { reached, goal in
+                try await AuditReplay.replay(pool: pool, cutOff: asOf ?? .head) { reached, goal in
                     bar.update(goal == 0 ? 100 : Int(reached * 100 / goal))
                 }
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import GrantDomain
 import Logging
 import PostgresClient
 
@@ -94,4 +95,16 @@ func readInput(_ file: String) throws -> Data {
         throw ExitCode(1)
     }
     return contents
+}
+
+// Typed options: a bad date or cut-off is a usage error that names the option (exit 64).
+extension BusinessDate: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension CutOff: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let cutOff = CutOff.parse(argument) else { return nil }
+        self = cutOff
+    }
 }

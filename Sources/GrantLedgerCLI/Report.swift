@@ -27,21 +27,16 @@ struct ReportI3: AsyncParsableCommand {
             at that position) so the figure can be replayed and checked.
             """)
 
-    @Option(help: "First business date of the period (YYYY-MM-DD), inclusive.") var from: String
-    @Option(help: "Last business date of the period (YYYY-MM-DD), inclusive.") var to: String
-    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: String?
+    @Option(help: "First business date of the period (YYYY-MM-DD), inclusive.") var from: BusinessDate
+    @Option(help: "Last business date of the period (YYYY-MM-DD), inclusive.") var to: BusinessDate
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
     @Option(help: "Only calls of this programme (e.g. CSO-LA).") var programme: String?
     @Option(name: .customLong("call"), help: "Only this call.") var callId: String?
     @Option(help: "json, csv or table.") var format: ReportFormat = .json
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func validate() throws {
-        guard let from = BusinessDate(from) else { throw ValidationError("--from \(from) is not a date YYYY-MM-DD") }
-        guard let to = BusinessDate(to) else { throw ValidationError("--to \(to) is not a date YYYY-MM-DD") }
         if to < from { throw ValidationError("--to \(to) is before --from \(from)") }
-        if let asOf, CutOff.parse(asOf) == nil {
-            throw ValidationError("--as-of \(asOf) is neither a log position nor an RFC 3339 timestamp")
-        }
         for (flag, value) in [("--programme", programme), ("--call", callId)] {
             if let value, !FilterText.isValid(value) {
                 throw ValidationError("\(flag) must have 1-\(FilterText.maxLength) characters")
@@ -50,16 +45,13 @@ struct ReportI3: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let fromDate = BusinessDate(from), let toDate = BusinessDate(to) else {
-            throw ValidationError("--from and --to must be dates YYYY-MM-DD")
-        }
-        let query = I3Query(from: fromDate, to: toDate, programme: programme, callId: callId)
+        let query = I3Query(from: from, to: to, programme: programme, callId: callId)
         let pool = database.makePool(maxConnections: 2)
         defer { pool.close() }
         let report: I3Report
         do {
             report = try await withDatabaseErrors {
-                try await I3Reporter(pool: pool).report(query, cutOff: asOf.flatMap(CutOff.parse) ?? .head)
+                try await I3Reporter(pool: pool).report(query, cutOff: asOf ?? .head)
             }
         } catch let error as DomainError {
             throw reportRejection(error, format: format == .json ? .json : .text)
