@@ -121,126 +121,35 @@ struct FieldReader {
         .invalid("\(command): field \"\(key)\" is \(value.shortDescription), expected \(expectation)")
     }
 
-    /// The value of a required field: the optional readers throw for a missing one, so
-    /// nil cannot reach here, but no unwrap traps if it ever does.
-    private func present<T>(_ value: T?, _ key: String) throws(DomainError) -> T {
-        guard let value else { throw .invalid("\(command): missing field \"\(key)\"") }
-        return value
-    }
-
-    mutating func string(_ key: String, length: ClosedRange<Int> = 1...10_000) throws(DomainError) -> String {
-        try present(try optionalString(key, length: length, required: true), key)
-    }
-
-    mutating func optionalString(_ key: String, length: ClosedRange<Int> = 1...10_000, required: Bool = false)
-        throws(DomainError) -> String?
-    {
+    /// Reads a field: nil when it is absent and optional; `invalid` naming the field when
+    /// it is absent and required, or when `extract` finds no `expectation` in it.
+    private mutating func read<T>(
+        _ key: String, required: Bool, _ expectation: String, _ extract: (JSONValue) -> T?
+    ) throws(DomainError) -> T? {
         guard let value = try value(key, required: required) else { return nil }
-        // Lengths count Unicode scalars, as PostgreSQL's length() does.
-        guard case .string(let text) = value, length.contains(text.unicodeScalars.count) else {
-            throw fail(key, value, "a string of \(length.lowerBound)-\(length.upperBound) characters")
-        }
-        return text
+        guard let extracted = extract(value) else { throw fail(key, value, expectation) }
+        return extracted
     }
 
-    mutating func identifier(_ key: String) throws(DomainError) -> String {
-        try present(try optionalIdentifier(key, required: true), key)
-    }
-
-    mutating func optionalIdentifier(_ key: String, required: Bool = false) throws(DomainError) -> String? {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .string(let text) = value, Identifier.isValid(text) else {
-            throw fail(key, value, "an identifier matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-        }
-        return text
-    }
-
-    mutating func money(_ key: String) throws(DomainError) -> Money {
-        try present(try optionalMoney(key, required: true), key)
-    }
-
-    mutating func optionalMoney(_ key: String, required: Bool = false) throws(DomainError) -> Money? {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .string(let text) = value, let money = Money(text) else {
-            throw fail(key, value, "a money amount as a string, non-negative with at most 2 decimals (\"1250.50\")")
-        }
-        return money
-    }
-
-    mutating func optionalDate(_ key: String, required: Bool) throws(DomainError) -> BusinessDate? {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .string(let text) = value, let date = BusinessDate(text) else {
-            throw fail(key, value, "a date YYYY-MM-DD")
-        }
-        return date
-    }
-
-    mutating func optionalBool(_ key: String, required: Bool) throws(DomainError) -> Bool? {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .bool(let flag) = value else { throw fail(key, value, "true or false") }
-        return flag
-    }
-
-    mutating func integer(_ key: String, in range: ClosedRange<Int64>) throws(DomainError) -> Int64 {
-        try present(try optionalInteger(key, in: range, required: true), key)
-    }
-
-    mutating func optionalInteger(_ key: String, in range: ClosedRange<Int64>, required: Bool = false)
-        throws(DomainError) -> Int64?
-    {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .integer(let number) = value, range.contains(number) else {
-            throw fail(key, value, "an integer from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return number
-    }
-
-    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(DomainError)
-        -> E
-    where E.RawValue == String {
-        try present(try optionalEnumeration(key, type, required: true), key)
-    }
-
-    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(
-        _ key: String, _ type: E.Type, required: Bool = false
-    ) throws(DomainError) -> E? where E.RawValue == String {
-        guard let value = try value(key, required: required) else { return nil }
-        guard case .string(let text) = value, let parsed = E(rawValue: text) else {
-            throw fail(key, value, "one of " + E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
-        }
-        return parsed
-    }
-
-    mutating func members(_ key: String) throws(DomainError) -> [Member] {
-        let value = try present(try value(key, required: true), key)
-        guard case .array(let items) = value, !items.isEmpty else {
-            throw fail(key, value, "a non-empty list of {organisationId, role}")
-        }
-        var members: [Member] = []
-        for (index, item) in items.enumerated() {
-            guard case .object(let object) = item else {
-                throw fail("\(key)[\(index)]", item, "an object {organisationId, role}")
-            }
-            var reader = FieldReader(object, command: "\(command) \(key)[\(index)]")
-            let organisationId = try reader.identifier("organisationId")
-            let role = try reader.enumeration("role", MemberRole.self)
-            try reader.finish(allowingCommandKeys: false)
-            members.append(Member(organisationId: organisationId, role: role))
-        }
-        return members
+    private static func text(_ value: JSONValue) -> String? {
+        if case .string(let text) = value { return text }
+        return nil
     }
 
     /// Checks the shape of one field against its description (a missing required field, a
     /// wrong type, a bad identifier, date, money, enumeration value, length or range).
     mutating func check(_ field: FieldSpec) throws(DomainError) {
         let key = field.name
+        let required = field.required
         switch field.type {
         case .identifier:
-            _ = try optionalIdentifier(key, required: field.required)
+            _ = try read(key, required: required, "an identifier matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$") {
+                Self.text($0).flatMap { Identifier.isValid($0) ? $0 : nil }
+            }
         case .text(let length):
-            _ = try optionalString(key, length: length, required: field.required)
+            _ = try text(key, length: length, required: required)
         case .country:
-            if let country = try optionalString(key, length: 2...2, required: field.required),
+            if let country = try text(key, length: 2...2, required: required),
                 !country.utf8.allSatisfy({ (65...90).contains($0) })
             {
                 throw .invalid(
@@ -250,26 +159,66 @@ struct FieldReader {
         case .region, .bin:
             // Their validity depends on other fields (country, registration status): checked by
             // the organisation profile's rules, which name the field too.
-            _ = try optionalString(key, required: field.required)
+            _ = try text(key, length: 1...10_000, required: required)
         case .money:
-            _ = try optionalMoney(key, required: field.required)
+            _ = try money(key, required: required)
         case .positiveMoney:
-            if try optionalMoney(key, required: field.required) == .zero {
+            if try money(key, required: required) == .zero {
                 throw .rule("\(command): field \"\(key)\" is \"0\"; it must be more than 0")
             }
         case .date:
-            _ = try optionalDate(key, required: field.required)
+            _ = try read(key, required: required, "a date YYYY-MM-DD") { Self.text($0).flatMap(BusinessDate.init) }
         case .bool:
-            _ = try optionalBool(key, required: field.required)
+            _ = try read(key, required: required, "true or false") { value -> Bool? in
+                if case .bool(let flag) = value { return flag }
+                return nil
+            }
         case .integer(let range):
-            _ = try optionalInteger(key, in: range, required: field.required)
+            _ = try read(key, required: required, "an integer from \(range.lowerBound) to \(range.upperBound)") {
+                value -> Int64? in
+                if case .integer(let number) = value, range.contains(number) { return number }
+                return nil
+            }
         case .enumeration(let values):
-            guard let value = try value(key, required: field.required) else { return }
-            guard case .string(let text) = value, values.contains(text) || field.refusedByRule.contains(text) else {
-                throw fail(key, value, "one of " + values.map { "\"\($0)\"" }.joined(separator: ", "))
+            let admitted = values + field.refusedByRule
+            _ = try read(key, required: required, "one of " + values.map { "\"\($0)\"" }.joined(separator: ", ")) {
+                Self.text($0).flatMap { admitted.contains($0) ? $0 : nil }
             }
         case .members:
-            if field.required || fields[key] != nil { _ = try members(key) }
+            if required || fields[key] != nil { try members(key) }
+        }
+    }
+
+    /// Text of so many Unicode scalars, as PostgreSQL's length() counts them.
+    private mutating func text(_ key: String, length: ClosedRange<Int>, required: Bool) throws(DomainError) -> String? {
+        try read(key, required: required, "a string of \(length.lowerBound)-\(length.upperBound) characters") {
+            Self.text($0).flatMap { length.contains($0.unicodeScalars.count) ? $0 : nil }
+        }
+    }
+
+    private mutating func money(_ key: String, required: Bool) throws(DomainError) -> Money? {
+        try read(
+            key, required: required, "a money amount as a string, non-negative with at most 2 decimals (\"1250.50\")"
+        ) {
+            Self.text($0).flatMap(Money.init)
+        }
+    }
+
+    /// A non-empty list of `{organisationId, role}`, each checked like a field of its own.
+    private mutating func members(_ key: String) throws(DomainError) {
+        let items = try read(key, required: true, "a non-empty list of {organisationId, role}") {
+            value -> [JSONValue]? in
+            if case .array(let items) = value, !items.isEmpty { return items }
+            return nil
+        }
+        for (index, item) in (items ?? []).enumerated() {
+            guard case .object(let object) = item else {
+                throw fail("\(key)[\(index)]", item, "an object {organisationId, role}")
+            }
+            var reader = FieldReader(object, command: "\(command) \(key)[\(index)]")
+            try reader.check(FieldSpec("organisationId", .identifier))
+            try reader.check(.choice("role", MemberRole.self))
+            try reader.finish(allowingCommandKeys: false)
         }
     }
 

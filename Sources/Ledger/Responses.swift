@@ -55,26 +55,32 @@ public struct CommandResult: Codable, Sendable, Equatable {
     }
 }
 
-/// One event of the log with its payload (docs/domain.md §3).
-public struct LoggedEvent: Codable, Sendable, Equatable {
-    public var position: Int64
-    public var streamId: String
-    public var streamVersion: Int64
-    public var eventId: String
-    public var type: String
+/// One event of the log with its payload (docs/domain.md §3): the summary's keys and
+/// `data` and `metadata`, in one JSON object.
+public struct LoggedEvent: Codable, Sendable, Equatable, Flattened {
+    public var summary: EventSummary
     public var data: JSONValue
     public var metadata: JSONValue
-    public var recordedAt: String
 
     public init(_ event: RecordedEvent) {
-        position = event.position
-        streamId = event.streamID
-        streamVersion = event.streamVersion
-        eventId = event.eventID.uuidString.lowercased()
-        type = event.type
+        summary = EventSummary(event)
         data = JSONValue.parse(event.data) ?? .null
         metadata = JSONValue.parse(event.metadata) ?? .null
-        recordedAt = event.recordedAt.rfc3339
+    }
+
+    public var base: EventSummary { summary }
+
+    public enum ExtraKeys: String, CodingKey { case data, metadata }
+
+    public init(base: EventSummary, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+        summary = base
+        data = try extras.decode(JSONValue.self, forKey: .data)
+        metadata = try extras.decode(JSONValue.self, forKey: .metadata)
+    }
+
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+        try container.encode(data, forKey: .data)
+        try container.encode(metadata, forKey: .metadata)
     }
 }
 

@@ -82,6 +82,7 @@ public struct I3Reporter: Sendable {
             return I3Report(query: query, asOf: asOf, figures: memory.figures(query, cutoff: asOf.position))
         }
         let rendered = RenderedI3Report(report)
+        _ = rendered.json  // rendered once here, so that the cache knows what the entry weighs
         cache.put(query, cut, rendered)
         return rendered
     }
@@ -300,32 +301,29 @@ extension I3Report {
 /// A report with its JSON and CSV texts, each rendered once, when first asked for.
 public final class RenderedI3Report: Sendable {
     public let report: I3Report
-    private let renderings = NIOLockedValueBox<(json: String?, csv: String?)>((nil, nil))
+    private let renderings = NIOLockedValueBox<[Format: String]>([:])
+
+    private enum Format { case json, csv }
 
     init(_ report: I3Report) { self.report = report }
 
     /// The docs/domain.md §4 JSON.
-    public var json: String {
-        renderings.withLockedValue { texts in
-            if let json = texts.json { return json }
-            let json = report.json
-            texts.json = json
-            return json
-        }
-    }
+    public var json: String { rendered(.json) { $0.json } }
 
     /// The CSV rendering.
-    public var csv: String {
+    public var csv: String { rendered(.csv) { $0.csv } }
+
+    private func rendered(_ format: Format, _ render: (I3Report) -> String) -> String {
         renderings.withLockedValue { texts in
-            if let csv = texts.csv { return csv }
-            let csv = report.csv
-            texts.csv = csv
-            return csv
+            if let text = texts[format] { return text }
+            let text = render(report)
+            texts[format] = text
+            return text
         }
     }
 
     /// Bytes held, for the cache's bound.
-    var cost: Int { renderings.withLockedValue { ($0.json?.utf8.count ?? 0) + ($0.csv?.utf8.count ?? 0) } + 4_096 }
+    var cost: Int { renderings.withLockedValue { $0.values.map(\.utf8.count).reduce(4_096, +) } }
 }
 
 /// Recent reports by (query, cut-off), rendered. A report for a given query and cut-off never
@@ -335,12 +333,13 @@ final class ReportCache: Sendable {
         let query: I3Query
         let cut: Int64
     }
-    private let entries = BoundedCache<Key, RenderedI3Report>(maxEntries: 1_000)
+    /// At most 1,000 reports and 64 MiB of JSON (a CSV, rendered on demand, adds about as much).
+    private let entries = BoundedCache<Key, RenderedI3Report>(maxEntries: 1_000, maxCost: 64 << 20)
 
     func get(_ query: I3Query, _ cut: Int64) -> RenderedI3Report? { entries[Key(query: query, cut: cut)] }
 
     func put(_ query: I3Query, _ cut: Int64, _ report: RenderedI3Report) {
-        entries.set(Key(query: query, cut: cut), report)
+        entries.set(Key(query: query, cut: cut), report, cost: report.cost)
     }
 }
 
