@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
 /// A bounded pool of `PostgresConnection`s.
 ///
@@ -7,8 +8,7 @@ import Logging
 /// `acquireTimeout` seconds and then gets `PostgresError.Kind.poolTimeout` instead of
 /// hanging. Broken connections are dropped on release, so the pool recovers by itself once
 /// the server is back.
-public final class ConnectionPool: @unchecked Sendable {
-    // Safety: all mutable state lives in `state` and is only touched under `lock`.
+public final class ConnectionPool: Sendable {
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<PostgresConnection?, any Error>
@@ -22,8 +22,7 @@ public final class ConnectionPool: @unchecked Sendable {
         var closed = false
     }
 
-    private let lock = NSLock()
-    private var state = State()
+    private let state = NIOLockedValueBox(State())
     /// The libpq connection string or URI this pool connects with.
     public let conninfo: String
     /// The most connections open at once.
@@ -66,12 +65,12 @@ public final class ConnectionPool: @unchecked Sendable {
 
     /// Closes idle connections and refuses new work.
     public func close() {
-        lock.lock()
-        state.closed = true
-        state.idle.removeAll()
-        let waiters = state.waiters
-        state.waiters.removeAll()
-        lock.unlock()
+        let waiters = state.withLockedValue { state in
+            state.closed = true
+            state.idle.removeAll()
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
         for waiter in waiters {
             waiter.continuation.resume(throwing: PostgresError(kind: .poolTimeout, message: "pool closed"))
         }
@@ -84,7 +83,7 @@ public final class ConnectionPool: @unchecked Sendable {
     }
 
     private func acquire() async throws -> PostgresConnection {
-        let decision: Decision? = lock.withLock {
+        let decision: Decision? = state.withLockedValue { state in
             if state.closed { return nil }
             if let connection = state.idle.popLast() { return .reuse(connection) }
             if state.open < maxConnections {
@@ -122,25 +121,23 @@ public final class ConnectionPool: @unchecked Sendable {
 
     /// Gives up one open slot and, if someone waits, lets them open a connection in it.
     private func releaseSlot() {
-        lock.lock()
-        if !state.waiters.isEmpty {
-            let waiter = state.waiters.removeFirst()
-            lock.unlock()
-            waiter.continuation.resume(returning: nil)
-            return
+        let waiter: Waiter? = state.withLockedValue { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.open -= 1
+            return nil
         }
-        state.open -= 1
-        lock.unlock()
+        waiter?.continuation.resume(returning: nil)
     }
 
     private func waitForConnection() async throws -> PostgresConnection? {
         let timeout = acquireTimeout
         return try await withCheckedThrowingContinuation { continuation in
-            lock.lock()
-            let id = state.nextWaiterID
-            state.nextWaiterID += 1
-            state.waiters.append(Waiter(id: id, continuation: continuation))
-            lock.unlock()
+            let id = state.withLockedValue { state in
+                let id = state.nextWaiterID
+                state.nextWaiterID += 1
+                state.waiters.append(Waiter(id: id, continuation: continuation))
+                return id
+            }
             Task { [weak self] in
                 try? await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
                 self?.expire(waiterID: id)
@@ -149,13 +146,11 @@ public final class ConnectionPool: @unchecked Sendable {
     }
 
     private func expire(waiterID: UInt64) {
-        lock.lock()
-        guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else {
-            lock.unlock()
-            return
+        let expired: Waiter? = state.withLockedValue { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+            return state.waiters.remove(at: index)
         }
-        let waiter = state.waiters.remove(at: index)
-        lock.unlock()
+        guard let waiter = expired else { return }
         waiter.continuation.resume(
             throwing: PostgresError(
                 kind: .poolTimeout, message: "all \(maxConnections) connections busy for \(acquireTimeout)s"))
@@ -171,7 +166,7 @@ public final class ConnectionPool: @unchecked Sendable {
             releaseSlot()
             return
         }
-        let waiter: Waiter? = lock.withLock {
+        let waiter: Waiter? = state.withLockedValue { state in
             if state.closed {
                 state.open -= 1
                 return nil

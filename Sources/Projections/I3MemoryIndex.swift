@@ -1,5 +1,6 @@
 import Foundation
 import GrantDomain
+import NIOConcurrencyHelpers
 import PostgresClient
 
 /// The qualifying part of `rm_i3.accesses` (KZ, small) held in memory in compact form, so a
@@ -8,9 +9,8 @@ import PostgresClient
 ///
 /// It is derived from the read model only: `refresh` appends the rows projected since the
 /// last call and applies the cancellations recorded since, so it always equals the table
-/// up to `loadedUpTo`. Thread-safe; `figures` runs under a lock (a scan takes milliseconds).
-public final class I3MemoryIndex: @unchecked Sendable {
-    // Safety: all state below is only touched while holding `lock`.
+/// up to `loadedUpTo`. Thread-safe; `figures` runs under its lock (a scan takes milliseconds).
+public final class I3MemoryIndex: Sendable {
     private struct Access {
         var organisation: Int32
         var subGrant: Bool
@@ -22,69 +22,30 @@ public final class I3MemoryIndex: @unchecked Sendable {
         var cell: Int32
     }
 
-    private let lock = NSLock()
-    private var accesses: [Access] = []
-    private var organisations: [String: Int32] = [:]
-    private var calls: [String: Int32] = [:]
-    private var programmes: [String: Int32] = [:]
-    private var cells: [I3Cell] = []
-    private var cellIndex: [I3Cell: Int32] = [:]
-    private var accessBySubGrant: [String: Int] = [:]
-    private var rules: [(position: Int64, rules: ReportingRules)] = []
-    /// The read-model position the index reflects.
-    public private(set) var loadedUpTo: Int64 = 0
+    /// Everything the index holds, behind one lock.
+    private struct Storage {
+        var accesses: [Access] = []
+        var organisations: [String: Int32] = [:]
+        var calls: [String: Int32] = [:]
+        var programmes: [String: Int32] = [:]
+        var cells: [I3Cell] = []
+        var cellIndex: [I3Cell: Int32] = [:]
+        var accessBySubGrant: [String: Int] = [:]
+        var rules: [(position: Int64, rules: ReportingRules)] = []
+        var loadedUpTo: Int64 = 0
 
-    public init() {}
+        static func intern(_ key: String, in table: inout [String: Int32]) -> Int32 {
+            if let id = table[key] { return id }
+            let id = Int32(table.count)
+            table[key] = id
+            return id
+        }
 
-    private func intern(_ key: String, in table: inout [String: Int32]) -> Int32 {
-        if let id = table[key] { return id }
-        let id = Int32(table.count)
-        table[key] = id
-        return id
-    }
-
-    static func days(_ date: BusinessDate) -> Int32 {
-        // Days since 0000-03-01 in the proleptic Gregorian calendar: order-preserving.
-        let y = date.month <= 2 ? date.year - 1 : date.year
-        let m = date.month <= 2 ? date.month + 9 : date.month - 3
-        return Int32(365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + date.day - 1)
-    }
-
-    /// Loads what the read model holds beyond `loadedUpTo`, up to `checkpoint`.
-    public func refresh(upTo checkpoint: Int64, schema: String = "rm_i3", on connection: PostgresConnection)
-        async throws
-    {
-        // Two refreshes may race; only one applies a given window, the other tries again.
-        while try await refreshOnce(upTo: checkpoint, schema: schema, on: connection) == false {}
-    }
-
-    /// Returns false when another refresh applied the window first.
-    private func refreshOnce(upTo checkpoint: Int64, schema: String, on connection: PostgresConnection) async throws
-        -> Bool
-    {
-        let from = lock.withLock { loadedUpTo }
-        guard checkpoint > from else { return true }
-        let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, organisation_id, channel, access_date, call_id, programme, sub_grant_id,
-                           cancelled_position, leadership_gender, region_code, settlement, registration_status
-                    FROM \(schema).accesses
-                    WHERE position > $1 AND position <= $2 AND small AND country = 'KZ'
-                    ORDER BY position
-                    """, bindings: [String(from), String(checkpoint)]))
-        let cancellations = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT sub_grant_id, cancelled_position FROM \(schema).accesses
-                    WHERE cancelled_position > $1 AND cancelled_position <= $2 AND position <= $1
-                    """, bindings: [String(from), String(checkpoint)]))
-        let ruleRows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL:
-                    "SELECT position, small_max_annual_budget_cents, small_max_staff FROM \(schema).rules ORDER BY position"
-            ))
-        return try lock.withLock {
+        /// Appends the rows projected since `from` and applies the cancellations since;
+        /// false when another refresh applied the window first.
+        mutating func load(
+            rows: PostgresRows, cancellations: PostgresRows, ruleRows: PostgresRows, from: Int64, checkpoint: Int64
+        ) throws -> Bool {
             guard loadedUpTo == from else { return false }
             for row in rows {
                 guard let date = BusinessDate(try row.decode(String.self, 3)),
@@ -107,12 +68,12 @@ public final class I3MemoryIndex: @unchecked Sendable {
                 if let subGrantID { accessBySubGrant[subGrantID] = accesses.count }
                 accesses.append(
                     Access(
-                        organisation: intern(try row.decode(String.self, 1), in: &organisations),
+                        organisation: Storage.intern(try row.decode(String.self, 1), in: &organisations),
                         subGrant: try row.decode(String.self, 2) == AccessChannel.subGrant.rawValue,
-                        date: Self.days(date), position: try row.decode(Int64.self, 0),
+                        date: I3MemoryIndex.days(date), position: try row.decode(Int64.self, 0),
                         cancelled: try row.decodeIfPresent(Int64.self, "cancelled_position") ?? Int64.max,
-                        call: intern(try row.decode(String.self, 4), in: &calls),
-                        programme: intern(try row.decode(String.self, 5), in: &programmes), cell: cellID))
+                        call: Storage.intern(try row.decode(String.self, 4), in: &calls),
+                        programme: Storage.intern(try row.decode(String.self, 5), in: &programmes), cell: cellID))
             }
             for row in cancellations {
                 if let index = accessBySubGrant[try row.decode(String.self, 0)] {
@@ -130,13 +91,10 @@ public final class I3MemoryIndex: @unchecked Sendable {
             loadedUpTo = checkpoint
             return true
         }
-    }
 
-    /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
-    public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
-        lock.withLock {
-            let from = Self.days(query.from)
-            let to = Self.days(query.to)
+        func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
+            let from = I3MemoryIndex.days(query.from)
+            let to = I3MemoryIndex.days(query.to)
             let call: Int32? = query.callId.map { calls[$0] ?? -1 }
             let programme: Int32? = query.programme.map { programmes[$0] ?? -1 }
             let count = organisations.count
@@ -174,5 +132,63 @@ public final class I3MemoryIndex: @unchecked Sendable {
             let inForce = rules.last { $0.position <= cutoff }?.rules ?? .initial
             return I3Figures(rules: inForce, byChannel: [.consortium: consortium, .subGrant: subGrant], cells: result)
         }
+    }
+
+    private let storage = NIOLockedValueBox(Storage())
+    /// The read-model position the index reflects.
+    public var loadedUpTo: Int64 { storage.withLockedValue { $0.loadedUpTo } }
+
+    public init() {}
+
+    static func days(_ date: BusinessDate) -> Int32 {
+        // Days since 0000-03-01 in the proleptic Gregorian calendar: order-preserving.
+        let y = date.month <= 2 ? date.year - 1 : date.year
+        let m = date.month <= 2 ? date.month + 9 : date.month - 3
+        return Int32(365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + date.day - 1)
+    }
+
+    /// Loads what the read model holds beyond `loadedUpTo`, up to `checkpoint`.
+    public func refresh(upTo checkpoint: Int64, schema: String = "rm_i3", on connection: PostgresConnection)
+        async throws
+    {
+        // Two refreshes may race; only one applies a given window, the other tries again.
+        while try await refreshOnce(upTo: checkpoint, schema: schema, on: connection) == false {}
+    }
+
+    /// Returns false when another refresh applied the window first.
+    private func refreshOnce(upTo checkpoint: Int64, schema: String, on connection: PostgresConnection) async throws
+        -> Bool
+    {
+        let from = storage.withLockedValue { $0.loadedUpTo }
+        guard checkpoint > from else { return true }
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT position, organisation_id, channel, access_date, call_id, programme, sub_grant_id,
+                           cancelled_position, leadership_gender, region_code, settlement, registration_status
+                    FROM \(schema).accesses
+                    WHERE position > $1 AND position <= $2 AND small AND country = 'KZ'
+                    ORDER BY position
+                    """, bindings: [String(from), String(checkpoint)]))
+        let cancellations = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT sub_grant_id, cancelled_position FROM \(schema).accesses
+                    WHERE cancelled_position > $1 AND cancelled_position <= $2 AND position <= $1
+                    """, bindings: [String(from), String(checkpoint)]))
+        let ruleRows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT position, small_max_annual_budget_cents, small_max_staff FROM \(schema).rules ORDER BY position"
+            ))
+        return try storage.withLockedValue { storage in
+            try storage.load(
+                rows: rows, cancellations: cancellations, ruleRows: ruleRows, from: from, checkpoint: checkpoint)
+        }
+    }
+
+    /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
+    public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
+        storage.withLockedValue { $0.figures(query, cutoff: cutoff) }
     }
 }
