@@ -44,13 +44,6 @@ func errorJSON(_ error: DomainError) -> String {
     ResponseJSON.text(ErrorBody(code: error.code.rawValue, message: error.message))
 }
 
-/// Serializes plain JSON objects (dictionaries, arrays, strings, numbers, booleans) with sorted keys.
-func jsonText(_ object: Any) -> String {
-    let data =
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
-}
-
 /// Prints an accepted command's events.
 func printOutcome(_ outcome: CommandOutcome, format: OutputFormat) {
     switch format {

@@ -69,12 +69,14 @@ struct Import: AsyncParsableCommand {
         switch options.format {
         case .json:
             print(
-                jsonText([
-                    "accepted": accepted, "rejected": rejections.count, "alreadyApplied": replayed,
-                    "rejections": rejections.map {
-                        ["line": $0.line, "error": ["code": $0.error.code.rawValue, "message": $0.error.message]]
-                    },
-                ]))
+                ResponseJSON.text(
+                    ImportSummary(
+                        accepted: accepted, rejected: rejections.count, alreadyApplied: replayed,
+                        rejections: rejections.map {
+                            .init(
+                                line: $0.line,
+                                error: ErrorBody(code: $0.error.code.rawValue, message: $0.error.message).error)
+                        })))
         case .text:
             print("import: \(accepted) accepted, \(rejections.count) rejected, \(replayed) already applied")
         }
@@ -119,4 +121,16 @@ final class ProgressBar: Sendable {
     }
 
     func finish() { clear() }
+}
+
+/// What `import --format json` prints.
+struct ImportSummary: Encodable {
+    struct Rejection: Encodable {
+        var line: Int
+        var error: ErrorBody.Detail
+    }
+    var accepted: Int
+    var rejected: Int
+    var alreadyApplied: Int
+    var rejections: [Rejection]
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ledger
 import Projections
 
 /// `grantledger projections status|rebuild`.
@@ -21,9 +22,7 @@ struct ProjectionsStatus: AsyncParsableCommand {
         let statuses = try await withDatabaseErrors { try await ProjectionRunner(pool: pool).status() }
         switch format {
         case .json:
-            print(
-                jsonText(
-                    statuses.map { ["name": $0.name, "checkpoint": $0.checkpoint, "head": $0.head, "lag": $0.lag] }))
+            print(ResponseJSON.text(statuses))
         case .text:
             for status in statuses {
                 print(
