@@ -5,6 +5,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 database_up
+# The OpenAPI document is checked by the reference validator (a PyPI package).
+if ! python3 -c "import openapi_spec_validator" 2>/dev/null; then
+    python3 -m pip install -q openapi-spec-validator >/dev/null 2>&1 || echo "could not install openapi-spec-validator" >&2
+fi
 # Each test suite creates its own database; drop what an earlier run left behind.
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -Atc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'gl\_test\_%'" |
