@@ -98,6 +98,11 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         switch await services.readiness.check() {
         case .ready: return jsonResponse(.ok, #"{"status": "ready"}"#)
         case .notMigrated: return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").rendered
+        case .noMigrationFiles:
+            return APIError(
+                .serviceUnavailable, "unavailable",
+                "the migration files were not found at start-up (./sql, or set GRANTLEDGER_MIGRATIONS)"
+            ).rendered
         case .unavailable: return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").rendered
         }
     }
@@ -277,7 +282,7 @@ final class SingleFlight: Sendable {
 /// "ready" answer is reused for a second so that polling costs the database next to nothing.
 /// Failures are not reused: recovery shows at once.
 final class Readiness: Sendable {
-    enum State { case ready, notMigrated, unavailable }
+    enum State { case ready, notMigrated, noMigrationFiles, unavailable }
 
     private let lastReady = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let pool: ConnectionPool
@@ -285,7 +290,8 @@ final class Readiness: Sendable {
 
     init(pool: ConnectionPool) {
         self.pool = pool
-        self.versions = (try? Migrator(directory: Migrator.defaultDirectory()))?.migrations.map(\.version)
+        let versions = (try? Migrator(directory: Migrator.defaultDirectory()))?.migrations.map(\.version)
+        self.versions = versions?.isEmpty == false ? versions : nil
     }
 
     func check() async -> State {
@@ -306,7 +312,7 @@ final class Readiness: Sendable {
                 state = .unavailable
             }
         } else {
-            state = .notMigrated
+            state = .noMigrationFiles
         }
         lastReady.withLockedValue { $0 = state == .ready ? now : nil }
         return state
