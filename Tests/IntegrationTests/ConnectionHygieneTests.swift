@@ -9,9 +9,15 @@ import Testing
 struct ConnectionHygieneTests {
     struct Deliberate: Error {}
 
+    /// Granted advisory locks with this key in the test's own database (advisory locks are
+    /// per database; other suites append in theirs at the same time).
     func advisoryLocks(_ key: Int64, admin: PostgresConnection) async throws -> Int {
         try await admin.query(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = \(key)::oid"
+            """
+            SELECT count(*) FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND objid = \(key)::oid
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
         )[0].decode(Int.self, 0)
     }
 
@@ -24,12 +30,16 @@ struct ConnectionHygieneTests {
         // nextval(), inside the short session lock.
         try await admin.query("ALTER SEQUENCE events_position_seq MAXVALUE 5")
         let failing = try await PostgresConnection.connect(db.appURL)
+        let failingPID = try await failing.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
         await #expect(throws: (any Error).self) {
             _ = try await EventStore.append(
                 on: failing, [event("x"), event("x"), event("x")], expected: [:], commandID: nil, payloadDigest: nil)
         }
-        // The failed connection stays open, and holds nothing.
+        // The failed connection stays open, and holds no lock at all.
         #expect(await failing.isIdle)
+        let held = try await admin.query(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = \(failingPID)")
+        #expect(try held[0].decode(Int.self, 0) == 0)
         #expect(try await advisoryLocks(7_263_541, admin: admin) == 0)
         try await admin.query("ALTER SEQUENCE events_position_seq NO MAXVALUE")
 
