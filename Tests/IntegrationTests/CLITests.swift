@@ -25,31 +25,16 @@ struct CLI {
         let stderr: String
     }
 
+    /// Runs `grantledger` with this database (the test process's working directory, the
+    /// repository, is the child's too).
     func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
-        environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] = migrationURL
+        environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] = migrationURL ?? ""
         environment["GRANTLEDGER_ACTOR"] = "cli-test"
-        process.environment = environment
-        process.currentDirectoryURL = Self.repository
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        environment["GRANTLEDGER_MIGRATIONS"] = Self.repository.appendingPathComponent("sql").path
+        let result = try Subprocess.run(Self.executable.path, arguments, environment: environment, stdin: stdin)
+        return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     func json(_ result: Result) throws -> [String: Any] {

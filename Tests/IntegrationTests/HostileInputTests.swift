@@ -262,29 +262,28 @@ struct HostileInputTests {
 /// `grantledger serve` as a child process on a free loopback port, for tests that need the
 /// real server (its process, its event loops).
 final class LiveServer: @unchecked Sendable {
-    let process: Process
+    // Safety: `exitStatus` is only set by `isRunning` and `stop()`, which the owning test
+    // calls from one task.
+    let pid: pid_t
     let base: String
+    private var exitStatus: Int32?
 
-    private init(process: Process, base: String) {
-        self.process = process
+    private init(pid: pid_t, base: String) {
+        self.pid = pid
         self.base = base
     }
 
     static func start(databaseURL: String) throws -> LiveServer {
+        var environment = ProcessInfo.processInfo.environment
+        environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
+        environment["GRANTLEDGER_MIGRATIONS"] = CLI.repository.appendingPathComponent("sql").path
         for _ in 0..<10 {
             let port = Int.random(in: 20_000..<40_000)
-            let process = Process()
-            process.executableURL = CLI.executable
-            process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
-            process.environment = environment
-            process.currentDirectoryURL = CLI.repository
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let server = LiveServer(process: process, base: "http://127.0.0.1:\(port)")
-            for _ in 0..<200 where process.isRunning {
+            let pid = try Subprocess.spawn(
+                CLI.executable.path, ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"],
+                environment: environment)
+            let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)")
+            for _ in 0..<200 where server.isRunning {
                 if (try? server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }
                 Thread.sleep(forTimeInterval: 0.05)
             }
@@ -293,28 +292,23 @@ final class LiveServer: @unchecked Sendable {
         throw TestSetupError(message: "grantledger serve did not start")
     }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool {
+        if exitStatus == nil { exitStatus = Subprocess.poll(pid) }
+        return exitStatus == nil
+    }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        exitStatus = Subprocess.wait(pid)
     }
 
     /// Runs curl and returns the HTTP status and body.
     func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments
-        let out = Pipe()
-        curl.standardOutput = out
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        curl.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let result = try Subprocess.run(
+            "/usr/bin/curl", ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments,
+            environment: ProcessInfo.processInfo.environment)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 }
