@@ -93,21 +93,6 @@ public struct RecordedEvent: Sendable, Hashable {
     public var recordedAt: RecordingTime
     /// SHA-256 of the event's canonical form; nil where a read did not fetch it.
     public var hash: [UInt8]?
-
-    public init(
-        position: Int64, streamID: String, streamVersion: Int64, eventID: UUID, type: String,
-        data: String, metadata: String, recordedAt: RecordingTime, hash: [UInt8]?
-    ) {
-        self.position = position
-        self.streamID = streamID
-        self.streamVersion = streamVersion
-        self.eventID = eventID
-        self.type = type
-        self.data = data
-        self.metadata = metadata
-        self.recordedAt = recordedAt
-        self.hash = hash
-    }
 }
 
 /// What an append recorded.

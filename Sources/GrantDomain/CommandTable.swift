@@ -130,24 +130,11 @@ public struct CommandSpec: Sendable {
     public var summary: String
     public var fields: [FieldSpec]
     /// Fields that the values of others make required or forbidden.
-    public var conditions: [FieldCondition]
+    public var conditions: [FieldCondition] = []
     /// At least one of these fields must be given (`updateOrganisationProfile`).
-    public var atLeastOneOf: [String]
+    public var atLeastOneOf: [String] = []
     /// Rules between fields worth saying in help texts.
-    public var notes: String?
-
-    public init(
-        name: String, event: String, summary: String, fields: [FieldSpec], conditions: [FieldCondition] = [],
-        atLeastOneOf: [String] = [], notes: String? = nil
-    ) {
-        self.name = name
-        self.event = event
-        self.summary = summary
-        self.fields = fields
-        self.conditions = conditions
-        self.atLeastOneOf = atLeastOneOf
-        self.notes = notes
-    }
+    public var notes: String? = nil
 }
 
 /// The payload of one command: its description, the rules between its fields, and its place

@@ -37,7 +37,7 @@ public struct RegisterOrganisation: CommandPayload {
         ])
 
     public func validate() throws(DomainError) {
-        try OrganisationProfile(registration: self).validate(command: Self.spec.name)
+        try self.validate(command: Self.spec.name)
     }
 
     public var command: Command { .registerOrganisation(self) }

@@ -12,9 +12,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         return [.organisationRegistered(c)]
 
     case .updateOrganisationProfile(let c):
-        guard let profile = try await reader.organisation(c.organisationId) else {
-            throw DomainError.notFound("updateOrganisationProfile: organisation \"\(c.organisationId)\" does not exist")
-        }
+        let profile = try await existing(
+            reader.organisation(c.organisationId), "organisation", c.organisationId, in: "updateOrganisationProfile")
         try profile.applying(c).validate(command: "updateOrganisationProfile")
         return [.organisationProfileUpdated(c)]
 
@@ -41,33 +40,28 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         return [.callPublished(c)]
 
     case .closeCall(let c):
-        guard let call = try await reader.call(c.callId) else {
-            throw DomainError.notFound("closeCall: call \"\(c.callId)\" does not exist")
-        }
+        let call = try await existing(reader.call(c.callId), "call", c.callId, in: "closeCall")
         if let closed = call.closed {
             throw DomainError.rule("closeCall: call \"\(c.callId)\" was already closed on \(closed.closedOn)")
         }
-        if c.closedOn < call.call.publishedOn {
-            throw DomainError.rule(
-                "closeCall: \"closedOn\" \(c.closedOn) is before the call was published (\(call.call.publishedOn))")
-        }
+        try require(c.closedOn, "closedOn", notBefore: call.call.publishedOn, "the call was published", in: "closeCall")
         return [.callClosed(c)]
 
     case .formConsortium(let c):
         if try await reader.consortium(c.consortiumId) != nil {
             throw DomainError.alreadyExists("formConsortium: consortiumId \"\(c.consortiumId)\" already exists")
         }
-        for member in c.members where try await reader.organisation(member.organisationId) == nil {
-            throw DomainError.notFound(
-                "formConsortium: member organisation \"\(member.organisationId)\" does not exist")
+        for member in c.members {
+            _ = try await existing(
+                reader.organisation(member.organisationId), "member organisation", member.organisationId,
+                in: "formConsortium")
         }
         return [.consortiumFormed(c)]
 
     case .addConsortiumMember(let c):
         let consortium = try await changeableConsortium(c.consortiumId, command: "addConsortiumMember", reader: reader)
-        if try await reader.organisation(c.organisationId) == nil {
-            throw DomainError.notFound("addConsortiumMember: organisation \"\(c.organisationId)\" does not exist")
-        }
+        _ = try await existing(
+            reader.organisation(c.organisationId), "organisation", c.organisationId, in: "addConsortiumMember")
         if consortium.members.contains(where: { $0.organisationId == c.organisationId }) {
             throw DomainError.rule(
                 "addConsortiumMember: organisation \"\(c.organisationId)\" is already a member of \"\(c.consortiumId)\""
@@ -93,12 +87,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         if try await reader.application(c.applicationId) != nil {
             throw DomainError.alreadyExists("submitApplication: applicationId \"\(c.applicationId)\" already exists")
         }
-        guard let call = try await reader.call(c.callId) else {
-            throw DomainError.notFound("submitApplication: call \"\(c.callId)\" does not exist")
-        }
-        guard try await reader.consortium(c.consortiumId) != nil else {
-            throw DomainError.notFound("submitApplication: consortium \"\(c.consortiumId)\" does not exist")
-        }
+        let call = try await existing(reader.call(c.callId), "call", c.callId, in: "submitApplication")
+        _ = try await existing(reader.consortium(c.consortiumId), "consortium", c.consortiumId, in: "submitApplication")
         if let closed = call.closed {
             throw DomainError.rule(
                 "submitApplication: call \"\(c.callId)\" was closed on \(closed.closedOn) and takes no new applications"
@@ -109,11 +99,9 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
                 "submitApplication: \"submittedOn\" \(c.submittedOn) is after the call's deadline \(call.call.deadline)"
             )
         }
-        if c.submittedOn < call.call.publishedOn {
-            throw DomainError.rule(
-                "submitApplication: \"submittedOn\" \(c.submittedOn) is before the call was published (\(call.call.publishedOn))"
-            )
-        }
+        try require(
+            c.submittedOn, "submittedOn", notBefore: call.call.publishedOn, "the call was published",
+            in: "submitApplication")
         if c.requestedAmount < call.call.minGrant || c.requestedAmount > call.call.maxGrant {
             throw DomainError.rule(
                 "submitApplication: \"requestedAmount\" \(c.requestedAmount) is outside the call's range \(call.call.minGrant)..\(call.call.maxGrant)"
@@ -129,45 +117,34 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
 
     case .evaluateApplication(let c):
         let application = try await openApplication(c.applicationId, command: "evaluateApplication", reader: reader)
-        if c.evaluatedOn < application.submission.submittedOn {
-            throw DomainError.rule(
-                "evaluateApplication: \"evaluatedOn\" \(c.evaluatedOn) is before the application was submitted (\(application.submission.submittedOn))"
-            )
-        }
+        try require(
+            c.evaluatedOn, "evaluatedOn", notBefore: application.submission.submittedOn,
+            "the application was submitted", in: "evaluateApplication")
         return [.applicationEvaluated(c)]
 
     case .rejectApplication(let c):
         let application = try await openApplication(c.applicationId, command: "rejectApplication", reader: reader)
-        if c.rejectedOn < application.submission.submittedOn {
-            throw DomainError.rule(
-                "rejectApplication: \"rejectedOn\" \(c.rejectedOn) is before the application was submitted (\(application.submission.submittedOn))"
-            )
-        }
+        try require(
+            c.rejectedOn, "rejectedOn", notBefore: application.submission.submittedOn, "the application was submitted",
+            in: "rejectApplication")
         return [.applicationRejected(c)]
 
     case .withdrawApplication(let c):
         let application = try await openApplication(c.applicationId, command: "withdrawApplication", reader: reader)
-        if c.withdrawnOn < application.submission.submittedOn {
-            throw DomainError.rule(
-                "withdrawApplication: \"withdrawnOn\" \(c.withdrawnOn) is before the application was submitted (\(application.submission.submittedOn))"
-            )
-        }
+        try require(
+            c.withdrawnOn, "withdrawnOn", notBefore: application.submission.submittedOn,
+            "the application was submitted", in: "withdrawApplication")
         return [.applicationWithdrawn(c)]
 
     case .awardGrant(let c):
         return [.grantAwarded(try await award(c, reader: reader))]
 
     case .disburseGrant(let c):
-        guard let grant = try await reader.grant(c.grantId) else {
-            throw DomainError.notFound("disburseGrant: grant \"\(c.grantId)\" does not exist")
-        }
+        let grant = try await existing(reader.grant(c.grantId), "grant", c.grantId, in: "disburseGrant")
         if let closed = grant.closed {
             throw DomainError.rule("disburseGrant: grant \"\(c.grantId)\" was closed on \(closed.closedOn)")
         }
-        if c.paidOn < grant.award.awardedOn {
-            throw DomainError.rule(
-                "disburseGrant: \"paidOn\" \(c.paidOn) is before the grant was awarded (\(grant.award.awardedOn))")
-        }
+        try require(c.paidOn, "paidOn", notBefore: grant.award.awardedOn, "the grant was awarded", in: "disburseGrant")
         if grant.disbursed + c.amount > grant.award.amount {
             throw DomainError.rule(
                 "disburseGrant: tranche \(c.amount) would bring disbursements to \(grant.disbursed + c.amount), above the grant amount \(grant.award.amount)"
@@ -176,34 +153,26 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         return [.grantTrancheDisbursed(c)]
 
     case .closeGrant(let c):
-        guard let grant = try await reader.grant(c.grantId) else {
-            throw DomainError.notFound("closeGrant: grant \"\(c.grantId)\" does not exist")
-        }
+        let grant = try await existing(reader.grant(c.grantId), "grant", c.grantId, in: "closeGrant")
         if let closed = grant.closed {
             throw DomainError.rule("closeGrant: grant \"\(c.grantId)\" was already closed on \(closed.closedOn)")
         }
-        if c.closedOn < grant.award.awardedOn {
-            throw DomainError.rule(
-                "closeGrant: \"closedOn\" \(c.closedOn) is before the grant was awarded (\(grant.award.awardedOn))")
-        }
+        try require(c.closedOn, "closedOn", notBefore: grant.award.awardedOn, "the grant was awarded", in: "closeGrant")
         return [.grantClosed(c)]
 
     case .awardSubGrant(let c):
         return [.subGrantAwarded(try await award(c, reader: reader))]
 
     case .disburseSubGrant(let c):
-        guard let subGrant = try await reader.subGrant(c.subGrantId) else {
-            throw DomainError.notFound("disburseSubGrant: sub-grant \"\(c.subGrantId)\" does not exist")
-        }
+        let subGrant = try await existing(
+            reader.subGrant(c.subGrantId), "sub-grant", c.subGrantId, in: "disburseSubGrant")
         if let cancelled = subGrant.cancelled {
             throw DomainError.rule(
                 "disburseSubGrant: sub-grant \"\(c.subGrantId)\" was cancelled on \(cancelled.cancelledOn)")
         }
-        if c.paidOn < subGrant.award.awardedOn {
-            throw DomainError.rule(
-                "disburseSubGrant: \"paidOn\" \(c.paidOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))"
-            )
-        }
+        try require(
+            c.paidOn, "paidOn", notBefore: subGrant.award.awardedOn, "the sub-grant was awarded", in: "disburseSubGrant"
+        )
         if subGrant.disbursed + c.amount > subGrant.award.amount {
             throw DomainError.rule(
                 "disburseSubGrant: payment \(c.amount) would bring payments to \(subGrant.disbursed + c.amount), above the sub-grant amount \(subGrant.award.amount)"
@@ -212,9 +181,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         return [.subGrantDisbursed(c)]
 
     case .cancelSubGrant(let c):
-        guard let subGrant = try await reader.subGrant(c.subGrantId) else {
-            throw DomainError.notFound("cancelSubGrant: sub-grant \"\(c.subGrantId)\" does not exist")
-        }
+        let subGrant = try await existing(
+            reader.subGrant(c.subGrantId), "sub-grant", c.subGrantId, in: "cancelSubGrant")
         // Cancelling frees envelope: take the grant's guard too.
         _ = try await reader.grant(subGrant.award.grantId)
         if let cancelled = subGrant.cancelled {
@@ -226,11 +194,9 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
                 "cancelSubGrant: sub-grant \"\(c.subGrantId)\" has payments (\(subGrant.disbursed)); only an unpaid sub-grant can be cancelled"
             )
         }
-        if c.cancelledOn < subGrant.award.awardedOn {
-            throw DomainError.rule(
-                "cancelSubGrant: \"cancelledOn\" \(c.cancelledOn) is before the sub-grant was awarded (\(subGrant.award.awardedOn))"
-            )
-        }
+        try require(
+            c.cancelledOn, "cancelledOn", notBefore: subGrant.award.awardedOn, "the sub-grant was awarded",
+            in: "cancelSubGrant")
         return [.subGrantCancelled(c)]
     }
 }
@@ -238,9 +204,7 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
 private func changeableConsortium(_ id: String, command: String, reader: some StateReader) async throws
     -> ConsortiumState
 {
-    guard let consortium = try await reader.consortium(id) else {
-        throw DomainError.notFound("\(command): consortium \"\(id)\" does not exist")
-    }
+    let consortium = try await existing(reader.consortium(id), "consortium", id, in: command)
     if let grant = try await reader.grantAwards(ofConsortium: id).first {
         throw DomainError.rule(
             "\(command): consortium \"\(id)\" was awarded grant \"\(grant.grantId)\"; its membership is fixed")
@@ -250,9 +214,7 @@ private func changeableConsortium(_ id: String, command: String, reader: some St
 
 /// A live application that has not been awarded.
 private func openApplication(_ id: String, command: String, reader: some StateReader) async throws -> ApplicationState {
-    guard let application = try await reader.application(id) else {
-        throw DomainError.notFound("\(command): application \"\(id)\" does not exist")
-    }
+    let application = try await existing(reader.application(id), "application", id, in: command)
     if let rejected = application.rejected {
         throw DomainError.rule("\(command): application \"\(id)\" was rejected on \(rejected.rejectedOn)")
     }
@@ -270,26 +232,19 @@ private func award(_ c: AwardGrant, reader: some StateReader) async throws -> Gr
     if try await reader.grant(c.grantId) != nil {
         throw DomainError.alreadyExists("awardGrant: grantId \"\(c.grantId)\" already exists")
     }
-    guard let application = try await reader.application(c.applicationId) else {
-        throw DomainError.notFound("awardGrant: application \"\(c.applicationId)\" does not exist")
-    }
+    let application = try await existing(
+        reader.application(c.applicationId), "application", c.applicationId, in: "awardGrant")
     let submission = application.submission
-    guard let call = try await reader.call(submission.callId) else {
-        throw DomainError.notFound("awardGrant: call \"\(submission.callId)\" does not exist")
-    }
-    guard let consortium = try await reader.consortium(submission.consortiumId) else {
-        throw DomainError.notFound("awardGrant: consortium \"\(submission.consortiumId)\" does not exist")
-    }
+    let call = try await existing(reader.call(submission.callId), "call", submission.callId, in: "awardGrant")
+    let consortium = try await existing(
+        reader.consortium(submission.consortiumId), "consortium", submission.consortiumId, in: "awardGrant")
     _ = try await openApplication(c.applicationId, command: "awardGrant", reader: reader)
     if let holder = try await reader.grantId(withContractNumber: c.contractNumber) {
         throw DomainError.alreadyExists(
             "awardGrant: contractNumber \"\(c.contractNumber)\" is already used by grant \"\(holder)\"")
     }
-    if c.awardedOn < submission.submittedOn {
-        throw DomainError.rule(
-            "awardGrant: \"awardedOn\" \(c.awardedOn) is before the application was submitted (\(submission.submittedOn))"
-        )
-    }
+    try require(
+        c.awardedOn, "awardedOn", notBefore: submission.submittedOn, "the application was submitted", in: "awardGrant")
     if c.amount > submission.requestedAmount {
         throw DomainError.rule(
             "awardGrant: \"amount\" \(c.amount) exceeds the requested amount \(submission.requestedAmount)")
@@ -318,12 +273,8 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
     if try await reader.subGrant(c.subGrantId) != nil {
         throw DomainError.alreadyExists("awardSubGrant: subGrantId \"\(c.subGrantId)\" already exists")
     }
-    guard let grant = try await reader.grant(c.grantId) else {
-        throw DomainError.notFound("awardSubGrant: grant \"\(c.grantId)\" does not exist")
-    }
-    guard try await reader.organisation(c.organisationId) != nil else {
-        throw DomainError.notFound("awardSubGrant: organisation \"\(c.organisationId)\" does not exist")
-    }
+    let grant = try await existing(reader.grant(c.grantId), "grant", c.grantId, in: "awardSubGrant")
+    _ = try await existing(reader.organisation(c.organisationId), "organisation", c.organisationId, in: "awardSubGrant")
     if let closed = grant.closed {
         throw DomainError.rule("awardSubGrant: grant \"\(c.grantId)\" was closed on \(closed.closedOn)")
     }
@@ -337,9 +288,7 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
             "awardSubGrant: \"awardedOn\" \(c.awardedOn) is outside the grant period \(grant.award.startDate)..\(grant.award.endDate)"
         )
     }
-    guard let call = try await reader.call(grant.award.callId) else {
-        throw DomainError.notFound("awardSubGrant: call \"\(grant.award.callId)\" does not exist")
-    }
+    let call = try await existing(reader.call(grant.award.callId), "call", grant.award.callId, in: "awardSubGrant")
     guard let cap = call.call.maxSubGrant else {
         throw DomainError.rule("awardSubGrant: call \"\(call.call.callId)\" does not allow sub-granting")
     }
@@ -353,4 +302,18 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
         )
     }
     return SubGrantAwarded(command: c, callId: call.call.callId)
+}
+
+/// The entity a command names, which must exist: `command: kind "id" does not exist` otherwise.
+private func existing<T>(_ entity: T?, _ kind: String, _ id: String, in command: String) throws(DomainError) -> T {
+    guard let entity else { throw .notFound("\(command): \(kind) \"\(id)\" does not exist") }
+    return entity
+}
+
+/// Refuses a business date before the date of an earlier step of the same entity:
+/// `command: "field" date is before step (earliest)`.
+private func require(
+    _ date: BusinessDate, _ field: String, notBefore earliest: BusinessDate, _ step: String, in command: String
+) throws(DomainError) {
+    if date < earliest { throw .rule("\(command): \"\(field)\" \(date) is before \(step) (\(earliest))") }
 }

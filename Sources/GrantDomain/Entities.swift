@@ -1,31 +1,8 @@
-/// An organisation's profile: its registration as amended by later profile updates.
-public struct OrganisationProfile: Sendable, Hashable, Codable {
-    public var organisationId: String
-    public var name: String
-    public var country: String
-    public var regionCode: String?
-    public var settlement: Settlement?
-    public var registrationStatus: RegistrationStatus
-    public var bin: String?
-    public var leadershipGender: LeadershipGender
-    public var kind: OrganisationKind
-    public var annualBudgetEur: Money?
-    public var staffCount: Int64?
+/// An organisation's profile: its registration as amended by later profile updates. It has
+/// exactly the registration's fields, so it is the same type.
+public typealias OrganisationProfile = RegisterOrganisation
 
-    public init(registration r: RegisterOrganisation) {
-        organisationId = r.organisationId
-        name = r.name
-        country = r.country
-        regionCode = r.regionCode
-        settlement = r.settlement
-        registrationStatus = r.registrationStatus
-        bin = r.bin
-        leadershipGender = r.leadershipGender
-        kind = r.kind
-        annualBudgetEur = r.annualBudgetEur
-        staffCount = r.staffCount
-    }
-
+extension OrganisationProfile {
     /// The profile after `update`. An organisation that becomes unregistered loses its BIN.
     public func applying(_ update: UpdateOrganisationProfile) -> OrganisationProfile {
         var next = self
@@ -218,7 +195,7 @@ public enum Fold {
         var state: OrganisationProfile?
         for event in events {
             switch event {
-            case .organisationRegistered(let e): state = OrganisationProfile(registration: e)
+            case .organisationRegistered(let e): state = e
             case .organisationProfileUpdated(let e): state = state?.applying(e)
             default: break
             }

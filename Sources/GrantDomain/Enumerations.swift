@@ -27,9 +27,4 @@ public enum MemberRole: String, Sendable, Codable, CaseIterable {
 public struct Member: Sendable, Hashable, Codable {
     public var organisationId: String
     public var role: MemberRole
-
-    public init(organisationId: String, role: MemberRole) {
-        self.organisationId = organisationId
-        self.role = role
-    }
 }

@@ -124,7 +124,7 @@ public enum I3Reference {
         for (position, event) in visible {
             switch event {
             case .organisationRegistered(let e):
-                profiles[e.organisationId] = OrganisationProfile(registration: e)
+                profiles[e.organisationId] = e
             case .organisationProfileUpdated(let e):
                 profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
             case .reportingRulesSet(let e):

@@ -5,41 +5,53 @@ import GrantDomain
 import Logging
 import PostgresClient
 
-/// Connection flags shared by every command that talks to PostgreSQL.
-struct DatabaseOptions: ParsableArguments {
+/// Which PostgreSQL role a command connects as, and where its connection string comes from.
+protocol ConnectionRole {
+    /// What `--database-url` names, for help.
+    static var abstract: String { get }
+    /// The environment variable read when `--database-url` is not given.
+    static var environmentVariable: String { get }
+}
+
+/// The application role: every command that reads or appends.
+enum ApplicationRole: ConnectionRole {
+    static let abstract = "libpq connection URI or string."
+    static let environmentVariable = "GRANTLEDGER_DATABASE_URL"
+}
+
+/// The migration role, which may become the database owner (migrations, tokens, archive import).
+enum MigrationRole: ConnectionRole {
+    static let abstract = "libpq connection URI of the migration role."
+    static let environmentVariable = "GRANTLEDGER_MIGRATION_DATABASE_URL"
+}
+
+/// The connection flag of a command that talks to PostgreSQL as `Role`.
+struct ConnectionOptions<Role: ConnectionRole>: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
         help: ArgumentHelp(
-            "libpq connection URI or string.",
-            discussion: "Default: GRANTLEDGER_DATABASE_URL, else the PG* environment variables."))
+            Role.abstract,
+            discussion: "Default: \(Role.environmentVariable), else the PG* environment variables."))
     var databaseURL: String?
 
     /// The conninfo to use; an empty string lets libpq read the PG* variables.
     var conninfo: String {
-        if let databaseURL { return databaseURL }
-        return ProcessInfo.processInfo.environment["GRANTLEDGER_DATABASE_URL"] ?? ""
+        databaseURL ?? ProcessInfo.processInfo.environment[Role.environmentVariable] ?? ""
     }
+}
 
+/// Connection flags shared by every command that talks to PostgreSQL as the application.
+typealias DatabaseOptions = ConnectionOptions<ApplicationRole>
+/// Connection flags of the commands that act as the database owner.
+typealias OwnerDatabaseOptions = ConnectionOptions<MigrationRole>
+
+extension ConnectionOptions where Role == ApplicationRole {
     func makePool(maxConnections: Int = 4) -> ConnectionPool {
         ConnectionPool(conninfo: conninfo, maxConnections: maxConnections, acquireTimeout: 30)
     }
 }
 
-/// The connection flag of commands that act as the database owner (migrations, tokens,
-/// archive import): the migration role, which may become the owner.
-struct OwnerDatabaseOptions: ParsableArguments {
-    @Option(
-        name: .customLong("database-url"),
-        help: ArgumentHelp(
-            "libpq connection URI of the migration role.",
-            discussion: "Default: GRANTLEDGER_MIGRATION_DATABASE_URL, else the PG* environment variables."))
-    var databaseURL: String?
-
-    /// The conninfo to use; an empty string lets libpq read the PG* variables.
-    var conninfo: String {
-        databaseURL ?? ProcessInfo.processInfo.environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] ?? ""
-    }
-
+extension ConnectionOptions where Role == MigrationRole {
     /// A connection acting as the database owner.
     func connectAsOwner() async throws -> PostgresConnection {
         let connection = try await PostgresConnection.connect(conninfo)

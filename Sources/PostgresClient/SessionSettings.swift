@@ -8,21 +8,26 @@ import Foundation
 /// `pg_temp`, so a temporary table can never stand in for a log table in these sessions.
 public struct SessionSettings: Sendable, Hashable {
     /// `statement_timeout`: the longest one statement may run.
-    public var statementTimeout: String
+    public var statementTimeout = "60s"
     /// `lock_timeout`: the longest a statement waits for a lock.
-    public var lockTimeout: String
+    public var lockTimeout = "10s"
     /// `idle_in_transaction_session_timeout`: the longest a transaction may sit idle.
-    public var idleInTransactionTimeout: String
-
-    public init(statementTimeout: String, lockTimeout: String, idleInTransactionTimeout: String) {
-        self.statementTimeout = statementTimeout
-        self.lockTimeout = lockTimeout
-        self.idleInTransactionTimeout = idleInTransactionTimeout
-    }
+    public var idleInTransactionTimeout = "60s"
 
     /// 60 s per statement, 10 s per lock wait, 60 s idle in a transaction.
-    public static let standard = SessionSettings(
-        statementTimeout: "60s", lockTimeout: "10s", idleInTransactionTimeout: "60s")
+    public init() {}
+
+    /// 60 s per statement, 10 s per lock wait, 60 s idle in a transaction.
+    public static let standard = SessionSettings()
+
+    /// The environment variables that override each setting.
+    static var overrides: [(variable: String, setting: WritableKeyPath<SessionSettings, String>)] {
+        [
+            ("GRANTLEDGER_STATEMENT_TIMEOUT", \.statementTimeout),
+            ("GRANTLEDGER_LOCK_TIMEOUT", \.lockTimeout),
+            ("GRANTLEDGER_IDLE_IN_TRANSACTION_TIMEOUT", \.idleInTransactionTimeout),
+        ]
+    }
 
     /// The standard settings, each overridden by `GRANTLEDGER_STATEMENT_TIMEOUT`,
     /// `GRANTLEDGER_LOCK_TIMEOUT` or `GRANTLEDGER_IDLE_IN_TRANSACTION_TIMEOUT` when set.
@@ -30,12 +35,8 @@ public struct SessionSettings: Sendable, Hashable {
         -> SessionSettings
     {
         var settings = standard
-        if let value = environment["GRANTLEDGER_STATEMENT_TIMEOUT"], !value.isEmpty {
-            settings.statementTimeout = value
-        }
-        if let value = environment["GRANTLEDGER_LOCK_TIMEOUT"], !value.isEmpty { settings.lockTimeout = value }
-        if let value = environment["GRANTLEDGER_IDLE_IN_TRANSACTION_TIMEOUT"], !value.isEmpty {
-            settings.idleInTransactionTimeout = value
+        for (variable, setting) in overrides {
+            if let value = environment[variable], !value.isEmpty { settings[keyPath: setting] = value }
         }
         return settings
     }

@@ -102,7 +102,7 @@ public struct EntitiesProjection: Projection {
     static func evolve(_ w: inout Working, with event: DomainEvent) {
         switch event {
         case .organisationRegistered(let e):
-            w.organisations[e.organisationId] = OrganisationProfile(registration: e)
+            w.organisations[e.organisationId] = e
         case .organisationProfileUpdated(let e):
             w.organisations[e.organisationId] = w.organisations[e.organisationId]?.applying(e)
         case .reportingRulesSet:

@@ -44,7 +44,7 @@ public struct I3Projection: Projection {
             let position = projected.position
             switch projected.event {
             case .organisationRegistered(let e):
-                profiles[e.organisationId] = OrganisationProfile(registration: e)
+                profiles[e.organisationId] = e
                 changedProfiles.insert(e.organisationId)
             case .organisationProfileUpdated(let e):
                 profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)

@@ -46,7 +46,7 @@ struct ConnectionHygieneTests {
         // Another writer, unwilling to wait more than a second for any lock, appends.
         let next = try await PostgresConnection.connect(
             db.appURL,
-            settings: SessionSettings(statementTimeout: "5s", lockTimeout: "1s", idleInTransactionTimeout: "5s"))
+            settings: timeouts("5s", "1s", "5s"))
         let result = try await EventStore.append(
             on: next, [event("y")], expected: [:], commandID: "after-failure", payloadDigest: "d")
         #expect(result.events.count == 1)
@@ -78,7 +78,7 @@ struct ConnectionHygieneTests {
     @Test("pooled sessions carry the configured timeouts and a search path ending in pg_temp")
     func sessionSettings() async throws {
         let db = try await TestDatabase.make()
-        let custom = SessionSettings(statementTimeout: "7s", lockTimeout: "3s", idleInTransactionTimeout: "11s")
+        let custom = timeouts("7s", "3s", "11s")
         let pool = ConnectionPool(conninfo: db.appURL, maxConnections: 1, settings: custom)
         defer { pool.close() }
         let row = try await pool.withConnection { connection in
@@ -100,7 +100,7 @@ struct ConnectionHygieneTests {
         // A setting PostgreSQL refuses is a connection error that says so, not a half-set session.
         let bad = ConnectionPool(
             conninfo: db.appURL, maxConnections: 1,
-            settings: SessionSettings(statementTimeout: "soon", lockTimeout: "1s", idleInTransactionTimeout: "1s"))
+            settings: timeouts("soon", "1s", "1s"))
         defer { bad.close() }
         do {
             _ = try await bad.withConnection { try await $0.query("SELECT 1") }
@@ -123,4 +123,13 @@ struct ConnectionHygieneTests {
         }
         #expect(await connection.isIdle)
     }
+}
+
+/// Settings with the three timeouts given.
+private func timeouts(_ statement: String, _ lock: String, _ idle: String) -> SessionSettings {
+    var settings = SessionSettings()
+    settings.statementTimeout = statement
+    settings.lockTimeout = lock
+    settings.idleInTransactionTimeout = idle
+    return settings
 }
