@@ -47,7 +47,17 @@ let package = Package(
         ),
         .target(
             name: "GrantDomain",
+            swiftSettings: swiftSettings,
+            plugins: ["CommandTablePlugin"]
+        ),
+        .executableTarget(
+            name: "CommandTableGenerator",
             swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "CommandTablePlugin",
+            capability: .buildTool(),
+            dependencies: ["CommandTableGenerator"]
         ),
         .target(
             name: "Ledger",

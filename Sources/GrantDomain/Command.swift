@@ -1,52 +1,8 @@
 import Foundation
 
-/// A request for a change, as named in docs/domain.md §2.
-public enum Command: Sendable, Hashable {
-    case registerOrganisation(RegisterOrganisation)
-    case updateOrganisationProfile(UpdateOrganisationProfile)
-    case setReportingRules(ReportingRules)
-    case publishCall(PublishCall)
-    case closeCall(CloseCall)
-    case formConsortium(FormConsortium)
-    case addConsortiumMember(AddConsortiumMember)
-    case removeConsortiumMember(RemoveConsortiumMember)
-    case submitApplication(SubmitApplication)
-    case evaluateApplication(EvaluateApplication)
-    case rejectApplication(RejectApplication)
-    case withdrawApplication(WithdrawApplication)
-    case awardGrant(AwardGrant)
-    case disburseGrant(DisburseGrant)
-    case closeGrant(CloseGrant)
-    case awardSubGrant(AwardSubGrant)
-    case disburseSubGrant(DisburseSubGrant)
-    case cancelSubGrant(CancelSubGrant)
-
+extension Command {
     /// Every command name, in docs/domain.md order.
     public static var names: [String] { CommandTable.specs.map(\.name) }
-
-    /// The command's fields.
-    public var payload: any CommandPayload {
-        switch self {
-        case .registerOrganisation(let c): return c
-        case .updateOrganisationProfile(let c): return c
-        case .setReportingRules(let c): return c
-        case .publishCall(let c): return c
-        case .closeCall(let c): return c
-        case .formConsortium(let c): return c
-        case .addConsortiumMember(let c): return c
-        case .removeConsortiumMember(let c): return c
-        case .submitApplication(let c): return c
-        case .evaluateApplication(let c): return c
-        case .rejectApplication(let c): return c
-        case .withdrawApplication(let c): return c
-        case .awardGrant(let c): return c
-        case .disburseGrant(let c): return c
-        case .closeGrant(let c): return c
-        case .awardSubGrant(let c): return c
-        case .disburseSubGrant(let c): return c
-        case .cancelSubGrant(let c): return c
-        }
-    }
 
     /// The command's name (`"awardGrant"`).
     public var name: String { type(of: payload).spec.name }

@@ -75,11 +75,6 @@ public struct FieldSpec: Sendable, Hashable {
         self.refusedByRule = refusedByRule
     }
 
-    /// An optional field.
-    public static func optional(_ name: String, _ type: FieldType, help: String? = nil) -> FieldSpec {
-        FieldSpec(name, type, required: false, help: help)
-    }
-
     /// An enumeration field whose values are the cases of `E`, less those a rule refuses.
     public static func choice<E: RawRepresentable & CaseIterable>(
         _ name: String, _ type: E.Type, required: Bool = true, help: String? = nil, refusedByRule: [E] = []
@@ -190,16 +185,8 @@ extension CommandPayload {
     }
 }
 
-/// Every command, in docs/domain.md order.
+/// Every command, in docs/domain.md order: `payloads` is generated from Commands.table.
 public enum CommandTable {
-    public static let payloads: [any CommandPayload.Type] = [
-        RegisterOrganisation.self, UpdateOrganisationProfile.self, ReportingRules.self, PublishCall.self,
-        CloseCall.self, FormConsortium.self, AddConsortiumMember.self, RemoveConsortiumMember.self,
-        SubmitApplication.self, EvaluateApplication.self, RejectApplication.self, WithdrawApplication.self,
-        AwardGrant.self, DisburseGrant.self, CloseGrant.self, AwardSubGrant.self, DisburseSubGrant.self,
-        CancelSubGrant.self,
-    ]
-
     /// Every command's description, in docs/domain.md order.
     public static var specs: [CommandSpec] { payloads.map { $0.spec } }
 

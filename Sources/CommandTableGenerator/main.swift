@@ -1,0 +1,196 @@
+// Turns the command table (Sources/GrantDomain/Commands.table) into Swift: each payload type
+// with its `spec`, the `Command` and `DomainEvent` enumerations and `CommandTable.payloads`.
+// Run by the CommandTable build-tool plugin: `CommandTableGenerator <table> <output.swift>`.
+// The table's grammar is described at the top of the table itself.
+
+import Foundation
+
+struct Field {
+    var name: String
+    var swiftType: String
+    var optional: Bool
+    /// A `FieldType` expression, or `choice` / `choice(<arguments>)`.
+    var kind: String
+    var help: String?
+}
+
+struct Entry {
+    var name: String
+    var type: String
+    var event: String
+    var summary = ""
+    var stream = ""
+    var data: String?
+    var specLines: [String] = []
+    var fields: [Field] = []
+    var line: Int
+}
+
+struct TableError: Error, CustomStringConvertible {
+    var description: String
+}
+
+func lowerFirst(_ text: String) -> String { text.prefix(1).lowercased() + text.dropFirst() }
+
+func quoted(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+}
+
+func parse(_ text: String, path: String) throws -> [Entry] {
+    var entries: [Entry] = []
+    for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let number = index + 1
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        func fail(_ message: String) -> TableError { TableError(description: "\(path):\(number): \(message)") }
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        if line.hasPrefix("command ") {
+            // command <name>: <Type> -> <Event>
+            let parts = line.dropFirst("command ".count).split(separator: " ").map(String.init)
+            guard parts.count == 4, parts[0].hasSuffix(":"), parts[2] == "->" else {
+                throw fail("expected `command <name>: <Type> -> <Event>`")
+            }
+            entries.append(Entry(name: String(parts[0].dropLast()), type: parts[1], event: parts[3], line: number))
+            continue
+        }
+        guard var entry = entries.popLast() else { throw fail("a line outside any `command` entry") }
+        defer { entries.append(entry) }
+        if line.hasPrefix("summary ") {
+            entry.summary = String(line.dropFirst("summary ".count))
+        } else if line.hasPrefix("stream ") {
+            let stream = String(line.dropFirst("stream ".count))
+            if let open = stream.firstIndex(of: "("), stream.hasSuffix(")") {
+                let field = stream[stream.index(after: open)..<stream.index(before: stream.endIndex)]
+                entry.stream = "Streams.\(stream[..<open])(e.\(field))"
+            } else {
+                entry.stream = "Streams.\(stream)"
+            }
+        } else if line.hasPrefix("data ") {
+            entry.data = String(line.dropFirst("data ".count))
+        } else if raw.hasPrefix("spec") {
+            entry.specLines.append(String(raw.dropFirst(raw.hasPrefix("spec ") ? "spec ".count : "spec".count)))
+        } else {
+            // <field>[?]: <SwiftType> = <FieldType> [| help]
+            var definition = line
+            var help: String?
+            if let bar = line.range(of: " | ") {
+                help = String(line[bar.upperBound...])
+                definition = String(line[..<bar.lowerBound])
+            }
+            guard let colon = definition.firstIndex(of: ":"), let equals = definition.range(of: " = ") else {
+                throw fail("expected `<field>[?]: <SwiftType> = <FieldType> [| help]`")
+            }
+            var name = String(definition[..<colon])
+            let optional = name.hasSuffix("?")
+            if optional { name.removeLast() }
+            let swiftType = definition[definition.index(after: colon)..<equals.lowerBound]
+                .trimmingCharacters(in: .whitespaces)
+            let kind = String(definition[equals.upperBound...])
+            entry.fields.append(Field(name: name, swiftType: swiftType, optional: optional, kind: kind, help: help))
+        }
+    }
+    for entry in entries {
+        let missing = [("summary", entry.summary), ("stream", entry.stream)].filter { $0.1.isEmpty }.map(\.0)
+        if !missing.isEmpty || entry.fields.isEmpty {
+            throw TableError(
+                description: "\(path):\(entry.line): `\(entry.name)` lacks "
+                    + (missing + (entry.fields.isEmpty ? ["fields"] : [])).joined(separator: ", "))
+        }
+    }
+    return entries
+}
+
+func fieldSpec(_ field: Field) -> String {
+    let help = field.help.map { ", help: \(quoted($0))" } ?? ""
+    if field.kind == "choice" || field.kind.hasPrefix("choice(") {
+        let required = field.optional ? ", required: false" : ""
+        var extra = ""
+        if field.kind.hasPrefix("choice(") {
+            extra = ", " + field.kind.dropFirst("choice(".count).dropLast()
+        }
+        return ".choice(\(quoted(field.name)), \(field.swiftType).self\(required)\(help)\(extra))"
+    }
+    let required = field.optional ? ", required: false" : ""
+    return "FieldSpec(\(quoted(field.name)), \(field.kind)\(required)\(help))"
+}
+
+func render(_ entries: [Entry]) -> String {
+    var out = "// Generated from Commands.table by CommandTableGenerator. Do not edit.\n\nimport Foundation\n"
+    for e in entries {
+        let data =
+            e.data.map { ", whose data (`\($0)`) adds derived fields to this payload" }
+            ?? ", whose data is this payload"
+        out += "\n/// `\(e.name)`: \(e.summary)\n/// Records `\(e.event)`\(data).\n"
+        out += "public struct \(e.type): CommandPayload {\n"
+        for f in e.fields {
+            out += "    public var \(f.name): \(f.swiftType)\(f.optional ? "?" : "")\n"
+        }
+        let parameters = e.fields.map { "\($0.name): \($0.swiftType)\($0.optional ? "? = nil" : "")" }
+        out += "\n    public init(\(parameters.joined(separator: ", "))) {\n"
+        for f in e.fields { out += "        self.\(f.name) = \(f.name)\n" }
+        out += "    }\n"
+        out += "\n    public static let spec = CommandSpec(\n"
+        out += "        name: \(quoted(e.name)), event: \(quoted(e.event)), summary: \(quoted(e.summary)),\n"
+        out += "        fields: [\n"
+        for f in e.fields { out += "            \(fieldSpec(f)),\n" }
+        out += "        ]"
+        if !e.specLines.isEmpty {
+            out += ",\n        " + e.specLines.joined(separator: "\n        ")
+        }
+        out += ")\n\n    public var command: Command { .\(e.name)(self) }\n}\n"
+    }
+
+    out += "\n/// A request for a change, as named in docs/domain.md §2.\npublic enum Command: Sendable, Hashable {\n"
+    for e in entries { out += "    case \(e.name)(\(e.type))\n" }
+    out += "\n    /// The command's fields.\n    public var payload: any CommandPayload {\n        switch self {\n"
+    for e in entries { out += "        case .\(e.name)(let c): return c\n" }
+    out += "        }\n    }\n}\n"
+
+    out += "\n/// A recorded fact, as named in docs/domain.md §2.\npublic enum DomainEvent: Sendable, Hashable {\n"
+    for e in entries { out += "    case \(lowerFirst(e.event))(\(e.data ?? e.type))\n" }
+    out +=
+        "\n    /// The event type as stored (`\"GrantAwarded\"`).\n    public var type: String {\n        switch self {\n"
+    for e in entries { out += "        case .\(lowerFirst(e.event)): return \(quoted(e.event))\n" }
+    out +=
+        "        }\n    }\n\n    /// The stream the event belongs to.\n    public var streamID: String {\n        switch self {\n"
+    for e in entries {
+        let binding = e.stream.contains("(e.") ? "(let e)" : ""
+        out += "        case .\(lowerFirst(e.event))\(binding): return \(e.stream)\n"
+    }
+    out +=
+        "        }\n    }\n\n    /// The event's data.\n    var data: any Encodable & Sendable {\n        switch self {\n"
+    for e in entries { out += "        case .\(lowerFirst(e.event))(let e): return e\n" }
+    out += "        }\n    }\n\n"
+    out += "    /// Decodes a stored event; nil for a type this version does not know.\n"
+    out += "    /// - Throws: when the data does not fit the type.\n"
+    out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
+    out += "        let bytes = Data(data.utf8)\n"
+    out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try sharedDecoder.decode(t, from: bytes) }\n"
+    out += "        switch type {\n"
+    for e in entries {
+        out += "        case \(quoted(e.event)): return .\(lowerFirst(e.event))(try d(\(e.data ?? e.type).self))\n"
+    }
+    out += "        default: return nil\n        }\n    }\n}\n"
+
+    out += "\nextension CommandTable {\n    /// Every command, in docs/domain.md order.\n"
+    out += "    public static let payloads: [any CommandPayload.Type] = [\n"
+    for e in entries { out += "        \(e.type).self,\n" }
+    out += "    ]\n}\n"
+    return out
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3 else {
+    FileHandle.standardError.write(Data("usage: CommandTableGenerator <table> <output.swift>\n".utf8))
+    exit(2)
+}
+do {
+    let text = try String(contentsOfFile: arguments[1], encoding: .utf8)
+    let swift = render(try parse(text, path: arguments[1]))
+    let output = URL(fileURLWithPath: arguments[2])
+    if (try? String(contentsOf: output, encoding: .utf8)) != swift {
+        try swift.write(to: output, atomically: true, encoding: .utf8)
+    }
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
