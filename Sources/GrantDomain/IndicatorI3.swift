@@ -103,6 +103,15 @@ public enum I3Reference {
     public static func compute(_ log: [(position: Int64, event: DomainEvent)], query: I3Query, cutoff: Int64)
         -> I3Figures
     {
+        let (rules, rows) = organisations(log, query: query, cutoff: cutoff)
+        return I3Figures(rules: rules, rows: rows)
+    }
+
+    /// The counted organisations (docs/domain.md §8), each with its first qualifying access,
+    /// in report order, and the reporting rules in force at the cut-off.
+    public static func organisations(_ log: [(position: Int64, event: DomainEvent)], query: I3Query, cutoff: Int64)
+        -> (rules: ReportingRules, rows: [I3OrganisationRow])
+    {
         let visible = log.filter { $0.position <= cutoff }
         // A sub-grant cancelled at or before the cut-off never gave access.
         var cancelled = Set<String>()
@@ -110,12 +119,9 @@ public enum I3Reference {
 
         struct Access {
             let organisationId: String
-            let channel: AccessChannel
-            let date: BusinessDate
-            let position: Int64
             let profile: OrganisationProfile
             let small: Bool
-            let callId: String
+            let first: I3FirstAccess
         }
         var profiles: [String: OrganisationProfile] = [:]
         var rules = ReportingRules.initial
@@ -136,52 +142,52 @@ public enum I3Reference {
                     guard let profile = profiles[member.organisationId] else { continue }
                     accesses.append(
                         Access(
-                            organisationId: member.organisationId, channel: .consortium, date: e.awardedOn,
-                            position: position, profile: profile, small: profile.isSmall(under: rules), callId: e.callId
-                        ))
+                            organisationId: member.organisationId, profile: profile,
+                            small: profile.isSmall(under: rules),
+                            first: I3FirstAccess(
+                                channel: .consortium, businessDate: e.awardedOn, position: position,
+                                callId: e.callId, grantId: e.grantId, subGrantId: nil)))
                 }
             case .subGrantAwarded(let e):
                 guard !cancelled.contains(e.subGrantId), let profile = profiles[e.organisationId] else { continue }
                 accesses.append(
                     Access(
-                        organisationId: e.organisationId, channel: .subGrant, date: e.awardedOn, position: position,
-                        profile: profile, small: profile.isSmall(under: rules), callId: e.callId))
+                        organisationId: e.organisationId, profile: profile, small: profile.isSmall(under: rules),
+                        first: I3FirstAccess(
+                            channel: .subGrant, businessDate: e.awardedOn, position: position, callId: e.callId,
+                            grantId: e.grantId, subGrantId: e.subGrantId)))
             default:
                 break
             }
         }
         let qualifying = accesses.filter { access in
-            access.date >= query.from && access.date <= query.to && access.profile.country == "KZ" && access.small
-                && (query.callId == nil || access.callId == query.callId)
-                && (query.programme == nil || programmes[access.callId] == query.programme)
+            access.first.businessDate >= query.from && access.first.businessDate <= query.to
+                && access.profile.country == "KZ" && access.small
+                && (query.callId == nil || access.first.callId == query.callId)
+                && (query.programme == nil || programmes[access.first.callId] == query.programme)
         }
         var first: [String: Access] = [:]
-        var channels: [AccessChannel: Set<String>] = [:]
+        var channels: [String: Set<AccessChannel>] = [:]
         for access in qualifying {
-            channels[access.channel, default: []].insert(access.organisationId)
+            channels[access.organisationId, default: []].insert(access.first.channel)
             if let current = first[access.organisationId],
-                (current.date, current.position) <= (access.date, access.position)
+                (current.first.businessDate, current.first.position)
+                    <= (access.first.businessDate, access.first.position)
             {
                 continue
             }
             first[access.organisationId] = access
         }
-        var counts: [I3Cell: Int] = [:]
-        for access in first.values {
-            guard let region = access.profile.regionCode, let settlement = access.profile.settlement else { continue }
-            let key = I3Cell(
-                leadershipGender: access.profile.leadershipGender, regionCode: region, settlement: settlement,
-                registrationStatus: access.profile.registrationStatus, count: 0)
-            counts[key, default: 0] += 1
+        let rows = first.values.compactMap { access -> I3OrganisationRow? in
+            guard let region = access.profile.regionCode, let settlement = access.profile.settlement else { return nil }
+            return I3OrganisationRow(
+                organisationId: access.organisationId, name: access.profile.name,
+                place: I3Place(
+                    regionCode: region, leadershipGender: access.profile.leadershipGender, settlement: settlement,
+                    registrationStatus: access.profile.registrationStatus),
+                channels: AccessChannel.allCases.filter { channels[access.organisationId]?.contains($0) ?? false },
+                firstAccess: access.first)
         }
-        let cells = counts.map { key, count in
-            I3Cell(
-                leadershipGender: key.leadershipGender, regionCode: key.regionCode, settlement: key.settlement,
-                registrationStatus: key.registrationStatus, count: count)
-        }
-        return I3Figures(
-            rules: rules,
-            byChannel: Dictionary(uniqueKeysWithValues: AccessChannel.allCases.map { ($0, channels[$0]?.count ?? 0) }),
-            cells: cells)
+        return (rules, rows.sorted(by: I3OrganisationRow.ordered))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 
 /// Any JSON value, as parsed from a command, keeping numbers apart from booleans.
 public enum JSONValue: Sendable, Hashable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
@@ -228,5 +229,16 @@ struct FieldReader {
         where !used.contains(key) || (!allowingCommandKeys && (key == "command" || key == "commandId")) {
             throw .invalid("\(command): unknown field \"\(key)\"")
         }
+    }
+}
+
+/// The JSON the CLI (`--format json`) and the HTTP API answer with, as `Codable` types:
+/// one shape for both, and no JSON assembled by hand.
+public enum ResponseJSON {
+    /// Keys sorted, slashes unescaped: the same value always gives the same text.
+    public static func text(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 }

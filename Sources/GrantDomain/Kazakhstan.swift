@@ -11,6 +11,11 @@ public enum Region {
         ("KZ-75", "Almaty (city)"), ("KZ-79", "Shymkent (city)"),
     ]
 
+    /// The English name of a region code, nil for anything else.
+    public static func name(of code: String) -> String? { names[code] }
+
+    static let names = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0.name) })
+
     /// The twenty codes, sorted.
     public static let codes: [String] = all.map(\.code)
 

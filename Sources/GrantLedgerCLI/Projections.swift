@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GrantDomain
 import Ledger
 import Projections
 

@@ -159,27 +159,60 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/v1/indicators/i3") { request, context in
         _ = try context.require(.manager, .auditor, .viewer)
-        let query = request.uri.queryParameters
-        guard let fromText = query.get("from"), let from = BusinessDate(fromText) else {
-            throw APIError.invalid("query parameter from must be a date YYYY-MM-DD")
-        }
-        guard let toText = query.get("to"), let to = BusinessDate(toText), to >= from else {
-            throw APIError.invalid("query parameter to must be a date YYYY-MM-DD, not before from")
-        }
-        var cutOff = CutOff.head
-        if let asOf = query.get("asOf") {
-            guard let parsed = CutOff.parse(asOf) else {
-                throw APIError.invalid("asOf \(asOf) is neither a log position nor an RFC 3339 timestamp")
-            }
-            cutOff = parsed
-        }
-        let report = try await services.reporter.renderedReportFromReadModel(
-            I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff: cutOff)
+        let (query, cutOff) = try i3Inputs(request)
+        let report = try await services.reporter.renderedReportFromReadModel(query, cutOff: cutOff)
         let csv = request.headers[.accept]?.contains("text/csv") == true
         let body = ByteBuffer(string: csv ? report.csv : report.json)
         return Response(
             status: .ok, headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8"],
             body: ResponseBody(byteBuffer: body))
+    }
+
+    router.get("/v1/indicators/i3/organisations") { request, context in
+        _ = try context.require(.manager, .auditor, .viewer)
+        let (query, cutOff) = try i3Inputs(request)
+        let parameters = request.uri.queryParameters
+        let filter = I3RowFilter(
+            regionCode: try parameters.get("regionCode").map { code in
+                guard Region.isValid(code) else { throw APIError.invalid("regionCode must be an ISO 3166-2:KZ code") }
+                return code
+            },
+            leadershipGender: try enumeration(parameters, "leadershipGender"),
+            settlement: try enumeration(parameters, "settlement"),
+            registrationStatus: try enumeration(parameters, "registrationStatus"),
+            channel: try enumeration(parameters, "channel"))
+        var format: I3ListFormat = request.headers[.accept]?.contains("text/csv") == true ? .csv : .json
+        if parameters.get("format") != nil { format = try enumeration(parameters, "format") ?? format }
+        let bom: Bool
+        switch parameters.get("bom") {
+        case nil, "false": bom = false
+        case "true": bom = true
+        default: throw APIError.invalid("bom must be true or false")
+        }
+        let reporter = services.reporter
+        // Resolved before the answer starts, so that a bad cut-off is a 400, not a broken stream.
+        let cut = try await reporter.readModelCut(cutOff)
+        let list = I3OrganisationList(query: query, filter: filter, format: format, byteOrderMark: bom)
+        return Response(
+            status: .ok, headers: [.contentType: list.contentType],
+            body: ResponseBody { writer in
+                var buffer = ByteBuffer()
+                var count = 0
+                try await reporter.organisations(
+                    query, filter: filter, cutOff: .position(cut),
+                    header: { buffer.writeString(list.header(asOf: $0)) },
+                    row: { row in
+                        buffer.writeString(list.row(row, index: count))
+                        count += 1
+                        if buffer.readableBytes >= 64 << 10 {
+                            try await writer.write(buffer)
+                            buffer.clear()
+                        }
+                    })
+                buffer.writeString(list.footer(count: count))
+                try await writer.write(buffer)
+                try await writer.finish(nil)
+            })
     }
 
     router.get("/v1/events") { request, context in
@@ -322,4 +355,35 @@ final class Readiness: Sendable {
 extension HTTPField.Name {
     /// `Idempotency-Key`.
     static let idempotencyKey = HTTPField.Name("Idempotency-Key") ?? .contentType
+}
+
+/// The period, programme, call and cut-off of an I.3 request.
+func i3Inputs(_ request: Request) throws -> (I3Query, CutOff) {
+    let query = request.uri.queryParameters
+    guard let fromText = query.get("from"), let from = BusinessDate(fromText) else {
+        throw APIError.invalid("query parameter from must be a date YYYY-MM-DD")
+    }
+    guard let toText = query.get("to"), let to = BusinessDate(toText), to >= from else {
+        throw APIError.invalid("query parameter to must be a date YYYY-MM-DD, not before from")
+    }
+    var cutOff = CutOff.head
+    if let asOf = query.get("asOf") {
+        guard let parsed = CutOff.parse(asOf) else {
+            throw APIError.invalid("asOf \(asOf) is neither a log position nor an RFC 3339 timestamp")
+        }
+        cutOff = parsed
+    }
+    return (I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff)
+}
+
+/// An optional enumeration query parameter: nil when absent, `invalid` naming the values
+/// when it is none of them.
+func enumeration<E: RawRepresentable & CaseIterable>(_ parameters: Parameters, _ name: String) throws -> E?
+where E.RawValue == String {
+    guard let text = parameters.get(name) else { return nil }
+    guard let value = E(rawValue: text) else {
+        throw APIError.invalid(
+            "\(name) must be one of " + E.allCases.map(\.rawValue).joined(separator: ", ") + "; got \"\(text)\"")
+    }
+    return value
 }

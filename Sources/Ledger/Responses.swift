@@ -2,17 +2,6 @@ import EventStore
 import Foundation
 import GrantDomain
 
-/// The JSON the CLI (`--format json`) and the HTTP API answer with, as `Codable` types:
-/// one shape for both, and no JSON assembled by hand.
-public enum ResponseJSON {
-    /// Keys sorted, slashes unescaped: the same value always gives the same text.
-    public static func text(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
-    }
-}
-
 /// A docs/domain.md §5 error: `{"error": {"code", "message"}}`.
 public struct ErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {

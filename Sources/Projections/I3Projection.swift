@@ -21,6 +21,7 @@ public struct I3Projection: Projection {
         var date: BusinessDate
         var callId: String
         var programme: String
+        var grantId: String
         var subGrantId: String?
         var cancelledPosition: Int64?
         var profile: OrganisationProfile
@@ -61,7 +62,9 @@ public struct I3Projection: Projection {
                     accesses.append(
                         AccessRow(
                             position: position, organisationId: member.organisationId, channel: .consortium,
-                            date: e.awardedOn, callId: e.callId, programme: programmes[e.callId] ?? "", subGrantId: nil,
+                            date: e.awardedOn, callId: e.callId, programme: programmes[e.callId] ?? "",
+                            grantId: e.grantId,
+                            subGrantId: nil,
                             cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
                 }
             case .subGrantAwarded(let e):
@@ -70,7 +73,8 @@ public struct I3Projection: Projection {
                 accesses.append(
                     AccessRow(
                         position: position, organisationId: e.organisationId, channel: .subGrant, date: e.awardedOn,
-                        callId: e.callId, programme: programmes[e.callId] ?? "", subGrantId: e.subGrantId,
+                        callId: e.callId, programme: programmes[e.callId] ?? "", grantId: e.grantId,
+                        subGrantId: e.subGrantId,
                         cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
             case .subGrantCancelled(let e):
                 if let index = accessBySubGrant[e.subGrantId] {
@@ -192,7 +196,7 @@ public struct I3Projection: Projection {
                         INSERT INTO \(schema).accesses
                         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[],
                                              $7::text[], $8::bigint[], $9::text[], $10::boolean[], $11::text[],
-                                             $12::text[], $13::text[], $14::text[])
+                                             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
                         """,
                     bindings: [
                         column { String($0.position) }, column(\.organisationId), column(\.channel.rawValue),
@@ -200,7 +204,7 @@ public struct I3Projection: Projection {
                         column { $0.cancelledPosition.map(String.init) }, column(\.profile.country),
                         column { $0.small ? "t" : "f" }, column(\.profile.leadershipGender.rawValue),
                         column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
-                        column(\.profile.registrationStatus.rawValue),
+                        column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.grantId),
                     ]))
         }
         for cancellation in working.cancellations {

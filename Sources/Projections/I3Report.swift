@@ -223,11 +223,6 @@ extension I3Report {
 
     /// CSV for spreadsheets: one row per cell, then the marginals, with plain headers.
     public var csv: String {
-        func field(_ text: String) -> String {
-            text.contains(",") || text.contains("\"")
-                ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        let names = Dictionary(uniqueKeysWithValues: Region.all.map { ($0.code, $0.name) })
         var lines = [
             "Section,Leadership gender,Region code,Region,Settlement,Registration status,Channel,Organisations"
         ]
@@ -237,10 +232,10 @@ extension I3Report {
         ) {
             lines.append(
                 [
-                    section, gender, region, region.isEmpty ? "" : names[region] ?? "", settlement, status, channel,
+                    section, gender, region, Region.name(of: region) ?? "", settlement, status, channel,
                     String(count),
                 ]
-                .map(field).joined(separator: ","))
+                .map(CSV.field).joined(separator: ","))
         }
         let f = figures
         for cell in f.cells {

@@ -161,6 +161,22 @@ struct CLIReportTests {
         #expect(beyond.status == 10)
         #expect(try cli.run(["report", "i3", "--from", "2024-13-01", "--to", "2026-12-31"]).status == 64)
 
+        // The organisations behind the figure: as many rows as the total, in each format.
+        let period = ["--from", "2024-01-01", "--to", "2026-12-31"]
+        let listed = try cli.json(try cli.run(["report", "i3", "organisations"] + period))
+        #expect((listed["organisations"] as? [[String: Any]])?.count == total)
+        let listedCSV = try cli.run(["report", "i3", "organisations"] + period + ["--format", "csv", "--bom"])
+        #expect(listedCSV.stdout.hasPrefix("\u{FEFF}organisationId,name,"))
+        #expect(listedCSV.stdout.split(separator: "\n").count == total + 1)
+        let listedTable = try cli.run(["report", "i3", "organisations"] + period + ["--format", "table"])
+        #expect(listedTable.stdout.hasSuffix("\(total) organisations\n"))
+        let women = try cli.json(
+            try cli.run(["report", "i3", "organisations"] + period + ["--leadership-gender", "women"]))
+        #expect(
+            (women["organisations"] as? [[String: Any]])?.count
+                == (json["byLeadershipGender"] as? [String: Any])?["women"] as? Int)
+        #expect(try cli.run(["report", "i3", "organisations"] + period + ["--region-code", "KZ-99"]).status == 64)
+
         let status = try cli.run(["projections", "status", "--format", "json"])
         let statuses = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(Set(statuses.compactMap { $0["name"] as? String }) == ["entities", "i3"])

@@ -89,6 +89,10 @@ struct HTTPTests {
                 [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
             ),
             (
+                "/v1/indicators/i3/organisations?from=2024-01-01&to=2026-12-31", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+            ),
+            (
                 "/v1/events?after=0&limit=5", .get, nil,
                 [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
             ),
@@ -262,6 +266,67 @@ struct HTTPTests {
             let list = events["events"] as? [[String: Any]] ?? []
             #expect(list.compactMap { $0["position"] as? Int } == [11, 12, 13, 14, 15])
             #expect(events["next"] as? Int == 15)
+        }
+    }
+
+    @Test("the organisations behind I.3: JSON rows add up to the figure, CSV with a byte-order mark, filters")
+    func organisations() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            let period = "from=2024-01-01&to=2026-12-31&asOf=300"
+            let report = try await client.execute(
+                uri: "/v1/indicators/i3?\(period)", method: .get, headers: fixture.headers(.viewer)
+            ) { json($0.body) }
+            let list = try await client.execute(
+                uri: "/v1/indicators/i3/organisations?\(period)", method: .get, headers: fixture.headers(.viewer)
+            ) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+                return json(response.body)
+            }
+            let rows = list["organisations"] as? [[String: Any]] ?? []
+            let total = try #require(report["total"] as? Int)
+            #expect(total > 0)
+            #expect(rows.count == total)
+            #expect((list["asOf"] as? [String: Any])?["position"] as? Int == 300)
+            let first = try #require(rows.first)
+            #expect(
+                Set(first.keys) == [
+                    "organisationId", "name", "regionCode", "leadershipGender", "settlement", "registrationStatus",
+                    "channels", "firstAccess",
+                ])
+            let access = try #require(first["firstAccess"] as? [String: Any])
+            #expect((access["subGrantId"] != nil) == (access["channel"] as? String == "subGrant"))
+            // One cell's filter lists that cell's count.
+            let cell = try #require((report["cells"] as? [[String: Any]])?.first)
+            let filters = ["regionCode", "leadershipGender", "settlement", "registrationStatus"]
+                .map { "\($0)=\(cell[$0] as? String ?? "")" }.joined(separator: "&")
+            let inCell = try await client.execute(
+                uri: "/v1/indicators/i3/organisations?\(period)&\(filters)", method: .get,
+                headers: fixture.headers(.auditor)
+            ) { (json($0.body)["organisations"] as? [[String: Any]])?.count }
+            #expect(inCell == cell["count"] as? Int)
+            let csv = try await client.execute(
+                uri: "/v1/indicators/i3/organisations?\(period)&format=csv&bom=true", method: .get,
+                headers: fixture.headers(.manager)
+            ) { response in
+                #expect(response.headers[.contentType] == "text/csv; charset=utf-8")
+                return Array(response.body.readableBytesView)
+            }
+            #expect(Array(csv.prefix(3)) == [0xEF, 0xBB, 0xBF])
+            let csvLines = String(decoding: csv.dropFirst(3), as: UTF8.self).split(separator: "\n")
+            #expect(csvLines.first?.hasPrefix("organisationId,name,regionCode") == true)
+            #expect(csvLines.count == total + 1)
+            try await client.execute(
+                uri: "/v1/indicators/i3/organisations?\(period)&channel=grant", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .badRequest)
+                #expect(errorCode($0.body) == "invalid")
+            }
+            try await client.execute(
+                uri: "/v1/indicators/i3/organisations?from=2024-01-01&to=2026-12-31&asOf=99999999", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { #expect($0.status == .badRequest) }
         }
     }
 

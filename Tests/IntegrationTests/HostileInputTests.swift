@@ -328,6 +328,9 @@ struct OpenAPIParameterTests {
         if schema["format"] as? String == "date" {
             return (["1900-01-01", "2024-02-29"], ["", "2025-02-29", "1899-12-31"])
         }
+        if let values = schema["enum"] as? [String] {
+            return (values, ["", "none-of-them", (values.first ?? "") + "x", "a%00b"])
+        }
         if schema["type"] as? String == "integer" {
             let minimum = (schema["minimum"] as? Int) ?? 0
             let maximum = schema["maximum"] as? Int

@@ -222,6 +222,63 @@ struct I3EquivalenceTests {
         #expect(nonZero > 5)
     }
 
+    @Test(
+        "the listed organisations add up to the figure, cell by cell and channel by channel", arguments: [UInt64(5), 6])
+    func drillDown(seed: UInt64) async throws {
+        var generator = HistoryGenerator(seed: seed)
+        for _ in 0..<400 { await generator.step() }
+        let db = try await TestDatabase.make()
+        for event in generator.history.log {
+            _ = try await db.store.append([
+                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
+            ])
+        }
+        let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
+        let log = try recorded.map {
+            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
+        }
+        let reporter = I3Reporter(pool: db.pool)
+        var rng = SeededGenerator(state: seed &* 104_729)
+        var rowsSeen = 0
+        for _ in 0..<12 {
+            let cutoff = Int64.random(in: 1...Int64(log.count), using: &rng)
+            let query = I3Query(
+                from: BusinessDate("2024-\(String(format: "%02d", Int.random(in: 1...12, using: &rng)))-01")!,
+                to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &rng)])!,
+                programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &rng)])
+            let report = try await reporter.report(query, cutOff: .position(cutoff))
+            let (asOf, rows) = try await reporter.organisations(query, cutOff: .position(cutoff))
+            #expect(asOf == report.asOf)
+            #expect(rows.count == report.figures.total, "seed \(seed) cutoff \(cutoff) query \(query)")
+            // Every row is the reference fold's first qualifying access, in report order.
+            let reference = I3Reference.organisations(log, query: query, cutoff: cutoff)
+            #expect(rows == reference.rows, "seed \(seed) cutoff \(cutoff) query \(query)")
+            #expect(I3Figures(rules: report.figures.rules, rows: rows) == report.figures)
+            rowsSeen += rows.count
+            // Each cell's filter lists exactly that cell's count; each channel its byChannel.
+            for cell in report.figures.cells.prefix(6) {
+                let filter = I3RowFilter(
+                    regionCode: cell.regionCode, leadershipGender: cell.leadershipGender, settlement: cell.settlement,
+                    registrationStatus: cell.registrationStatus)
+                let listed = try await reporter.organisations(query, filter: filter, cutOff: .position(cutoff)).rows
+                #expect(listed.count == cell.count)
+                #expect(listed.allSatisfy(filter.admits))
+            }
+            for channel in AccessChannel.allCases {
+                let listed = try await reporter.organisations(
+                    query, filter: I3RowFilter(channel: channel), cutOff: .position(cutoff)
+                ).rows
+                #expect(listed.count == report.figures.byChannel[channel] ?? 0)
+            }
+            let gender = LeadershipGender.allCases[Int.random(in: 0..<4, using: &rng)]
+            let byGender = try await reporter.organisations(
+                query, filter: I3RowFilter(leadershipGender: gender), cutOff: .position(cutoff)
+            ).rows
+            #expect(byGender.count == report.figures.byLeadershipGender[gender] ?? 0)
+        }
+        #expect(rowsSeen > 20, "the histories must list organisations")
+    }
+
     @Test("a rebuilt projection answers exactly like the incrementally built one")
     func rebuildEquivalence() async throws {
         var generator = HistoryGenerator(seed: 42)
