@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient",
+                "EventStore", "GrantDomain", "PostgresClient", "Projections",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -1,3 +1,7 @@
+-- Signed-off figures and targets (docs/domain.md §9-§10) are listed from two more tables of
+-- the I.3 read model: each sign-off once, each target with every revision (the latest at or
+-- before a cut-off is in force there).
+--
 -- The organisations behind an I.3 figure (docs/domain.md §8) name each organisation as it
 -- stood at its first qualifying access, and the grant of that access: the access rows keep
 -- the organisation's name and the grant with the rest of the snapshot.
@@ -26,6 +30,19 @@ BEGIN
             INCLUDE (channel, cancelled_position, call_id, programme, leadership_gender, region_code, settlement,
                      registration_status, name, grant_id, sub_grant_id)
             WHERE small AND country = 'KZ'$f$, s);
+        EXECUTE format($f$CREATE TABLE %I.sign_offs (
+            report_id text PRIMARY KEY,
+            position  bigint NOT NULL,
+            doc       jsonb NOT NULL
+        )$f$, s);
+        EXECUTE format($f$CREATE TABLE %I.targets (
+            target_id text NOT NULL,
+            position  bigint NOT NULL,
+            doc       jsonb NOT NULL,
+            PRIMARY KEY (target_id, position)
+        )$f$, s);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %I.sign_offs, %I.targets TO grantledger_app',
+                       s, s);
         EXECUTE format('TRUNCATE %I.accesses, %I.profiles, %I.rules, %I.calls', s, s, s, s);
         EXECUTE format('UPDATE %I.checkpoint SET position = 0', s);
     END LOOP;

@@ -37,6 +37,11 @@ public struct StoreSession: Sendable {
         try await EventStore.readRange(on: connection, from: first, to: last)
     }
 
+    /// The position of the last event recorded and visible (0 for an empty log).
+    public func head() async throws -> Int64 {
+        try await connection.query("SELECT coalesce(max(position), 0) FROM events")[0].decode(Int64.self, 0)
+    }
+
     /// The type and data of every event of a stream, in version order.
     public func stream(_ streamID: String) async throws -> [(type: String, data: String)] {
         try await connection.query(

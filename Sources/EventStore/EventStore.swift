@@ -156,6 +156,17 @@ public struct EventStore: Sendable {
         ).map(decodeEvent)
     }
 
+    /// The events at `positions` (those that exist), in position order.
+    public static func read(positions: [Int64], on connection: PostgresConnection) async throws -> [RecordedEvent] {
+        guard !positions.isEmpty else { return [] }
+        return try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(eventColumns) FROM events WHERE position = ANY($1::bigint[]) ORDER BY position
+                    """, bindings: [textArray(positions.map(String.init))])
+        ).map(decodeEvent)
+    }
+
     private static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {
         var recorded: [RecordedEvent] = []
         var replayed = false

@@ -4,6 +4,13 @@ extension Command {
     /// Every command name, in docs/domain.md order.
     public static var names: [String] { CommandTable.specs.map(\.name) }
 
+    /// The log position whose indicator figures the command's rule reads (a sign-off's
+    /// `position`): the handler makes sure the log is sealed and projected that far.
+    public var readsIndicatorAt: Int64? {
+        if case .signOffIndicatorReport(let c) = self { return c.position }
+        return nil
+    }
+
     /// The command's name (`"awardGrant"`).
     public var name: String { type(of: payload).spec.name }
 

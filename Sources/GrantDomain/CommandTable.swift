@@ -28,6 +28,9 @@ public enum FieldType: Sendable, Hashable {
     case enumeration([String])
     /// A non-empty list of `{organisationId, role}`.
     case members
+    /// Minimum shares `{dimension: {value: share}}` (docs/domain.md §10): dimensions and
+    /// values of `ShareDimension`, shares decimal strings from 0 to 1 with at most 4 decimals.
+    case shares
 
     /// How the value is written, for help texts.
     public var formatHelp: String {
@@ -50,6 +53,10 @@ public enum FieldType: Sendable, Hashable {
         case .enumeration(let values): return "one of " + values.joined(separator: ", ")
         case .members:
             return "ORGANISATION_ID:ROLE, role one of " + MemberRole.allCases.map(\.rawValue).joined(separator: ", ")
+        case .shares:
+            return "a JSON object {dimension: {value: share}}, dimension one of "
+                + ShareDimension.allCases.map(\.rawValue).joined(separator: ", ")
+                + ", share a decimal from 0 to 1 with at most 4 decimals, e.g. {\"leadershipGender\": {\"women\": \"0.5\"}}"
         }
     }
 }

@@ -180,6 +180,26 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         }
         return [.subGrantDisbursed(c)]
 
+    case .signOffIndicatorReport(let c):
+        if let earlier = try await reader.indicatorReport(c.reportId) {
+            throw DomainError.alreadyExists(
+                "signOffIndicatorReport: reportId \"\(c.reportId)\" was already signed off on \(earlier.signedOffOn)")
+        }
+        if let callId = c.callId {
+            _ = try await existing(reader.call(callId), "call", callId, in: "signOffIndicatorReport")
+        }
+        let head = try await reader.logHead()
+        if c.position > head {
+            throw DomainError.rule(
+                "signOffIndicatorReport: \"position\" \(c.position) is beyond the last recorded event (position \(head))"
+            )
+        }
+        let (figures, asOf) = try await reader.indicatorFigures(c.query, at: c.position)
+        return [.indicatorReportSignedOff(IndicatorReportSignedOff(command: c, figures: figures, asOf: asOf))]
+
+    case .setIndicatorTarget(let c):
+        return [.indicatorTargetSet(c)]
+
     case .cancelSubGrant(let c):
         let subGrant = try await existing(
             reader.subGrant(c.subGrantId), "sub-grant", c.subGrantId, in: "cancelSubGrant")

@@ -28,4 +28,6 @@ public enum Streams {
     public static func grant(_ id: String) -> String { "grant-\(id)" }
     public static func subGrant(_ id: String) -> String { "subgrant-\(id)" }
     public static let reportingRules = "reporting-rules"
+    public static func indicatorReport(_ id: String) -> String { "indicator-report-\(id)" }
+    public static func indicatorTarget(_ id: String) -> String { "indicator-target-\(id)" }
 }

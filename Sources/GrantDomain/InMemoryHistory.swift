@@ -72,4 +72,19 @@ public struct InMemoryHistory: StateReader {
     public func grantId(withContractNumber contractNumber: String) async throws -> String? {
         awards { $0.contractNumber == contractNumber }.first?.grantId
     }
+    public func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff? {
+        for case .indicatorReportSignedOff(let e) in streams[Streams.indicatorReport(reportId)] ?? [] { return e }
+        return nil
+    }
+    public func logHead() async throws -> Int64 { Int64(log.count) }
+    /// The reference fold; an in-memory log has no chain, so the hash is empty.
+    public func indicatorFigures(_ query: I3Query, at position: Int64) async throws
+        -> (figures: I3Figures, asOf: LogPoint)
+    {
+        let positioned = log.enumerated().map { (position: Int64($0.offset + 1), event: $0.element) }
+        return (
+            I3Reference.compute(positioned, query: query, cutoff: position),
+            LogPoint(position: position, recordedAt: nil, hash: "")
+        )
+    }
 }

@@ -187,6 +187,39 @@ struct FieldReader {
             }
         case .members:
             if required || fields[key] != nil { try members(key) }
+        case .shares:
+            if required || fields[key] != nil { try shares(key) }
+        }
+    }
+
+    /// `{dimension: {value: share}}`, every dimension, value and share named when refused.
+    private mutating func shares(_ key: String) throws(DomainError) {
+        let dimensions = ShareDimension.allCases.map(\.rawValue)
+        let object = try read(key, required: true, "an object {dimension: {value: share}}") {
+            value -> [String: JSONValue]? in
+            if case .object(let object) = value { return object }
+            return nil
+        }
+        for (name, inner) in (object ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard let dimension = ShareDimension(rawValue: name) else {
+                throw .invalid(
+                    "\(command): field \"\(key)\" has dimension \(JSONValue.string(name).shortDescription), expected one of "
+                        + dimensions.joined(separator: ", "))
+            }
+            guard case .object(let shares) = inner else {
+                throw fail("\(key).\(name)", inner, "an object {value: share}")
+            }
+            for (value, share) in shares.sorted(by: { $0.key < $1.key }) {
+                guard dimension.values.contains(value) else {
+                    throw .invalid(
+                        "\(command): field \"\(key).\(name)\" has value \(JSONValue.string(value).shortDescription), expected one of "
+                            + dimension.values.joined(separator: ", "))
+                }
+                guard case .string(let text) = share, Share(text) != nil else {
+                    throw fail(
+                        "\(key).\(name).\(value)", share, "a share from 0 to 1 with at most 4 decimals, e.g. \"0.5\"")
+                }
+            }
         }
     }
 

@@ -22,4 +22,11 @@ public protocol StateReader: Sendable {
     func subGrants(ofGrant grantId: String) async throws -> [SubGrantState]
     /// The grant holding a contract number, if any; guarded by the contract number.
     func grantId(withContractNumber contractNumber: String) async throws -> String?
+    /// A recorded sign-off (docs/domain.md §9); guarded by its report id.
+    func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff?
+    /// The position of the last event recorded (0 for an empty log).
+    func logHead() async throws -> Int64
+    /// The §4 figures of `query` as the log stood at `position` (at most the head), with the
+    /// log's integrity fields there. Past positions never change, so no lock guards this.
+    func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint)
 }

@@ -77,6 +77,7 @@ func placeholder(_ type: FieldType) -> String {
     case .integer: return "n"
     case .enumeration(let values): return values.joined(separator: "|")
     case .members: return "org:role"
+    case .shares: return "json"
     }
 }
 
@@ -142,6 +143,11 @@ func parseFieldOptions(_ arguments: [String], spec: CommandSpec) throws -> [Stri
             fields[field.name] = Int64(value).map(JSONValue.integer) ?? .string(value)
         case .bool:
             fields[field.name] = value == "true" ? .bool(true) : value == "false" ? .bool(false) : .string(value)
+        case .shares:
+            guard let parsed = JSONValue.parse(value) else {
+                throw DomainError(.invalid, "\(spec.name): \(option) is not valid JSON")
+            }
+            fields[field.name] = parsed
         default:
             fields[field.name] = .string(value)
         }

@@ -20,7 +20,10 @@ struct ReportI3: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "i3",
         abstract: "Number of small Kazakhstani CSOs accessing EU funding (Roadmap indicator I.3).",
-        subcommands: [ReportI3Figures.self, ReportI3Organisations.self],
+        subcommands: [
+            ReportI3Figures.self, ReportI3Organisations.self, ReportI3SignOffs.self, ReportI3Restatement.self,
+            ReportI3Progress.self,
+        ],
         defaultSubcommand: ReportI3Figures.self)
 }
 
@@ -140,6 +143,143 @@ struct ReportI3Organisations: AsyncParsableCommand {
         }
         output.write(list.footer(count: count))
         output.flush()
+    }
+}
+
+/// `grantledger report i3 sign-offs`: the figures signed off (docs/domain.md §9).
+struct ReportI3SignOffs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-offs",
+        abstract: "The signed-off I.3 figures, or one of them with --report-id.",
+        discussion: """
+            A sign-off (command sign-off-indicator-report) records the figures the system \
+            computed at a position of the log, with the chain hash there. JSON gives each sign-off \
+            as recorded (figures, asOf, recorded.actor); table and CSV give one line each.
+            """)
+
+    @Option(help: "Show this sign-off only.") var reportId: String?
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        if let reportId, !Identifier.isValid(reportId) {
+            throw ValidationError("--report-id must be an identifier (docs/domain.md §1)")
+        }
+    }
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 2)
+        defer { pool.close() }
+        let records: [SignOffRecord]
+        do {
+            records = try await withDatabaseErrors {
+                let reporter = I3Reporter(pool: pool)
+                if let reportId {
+                    guard let record = try await reporter.signOff(reportId) else {
+                        throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
+                    }
+                    return [record]
+                }
+                return try await reporter.signOffs(cutOff: asOf ?? .head).signOffs
+            }
+        } catch let error as DomainError {
+            throw reportRejection(error, format: format == .json ? .json : .text)
+        }
+        switch format {
+        case .json: print(reportId != nil ? ResponseJSON.text(records[0]) : ResponseJSON.text(records))
+        case .csv: print(SignOffList.csv(records), terminator: "")
+        case .table: print(SignOffList.table(records), terminator: "")
+        }
+    }
+}
+
+/// Formats of the restatement.
+enum RestatementFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, table
+}
+
+/// `grantledger report i3 restatement`: how a signed-off figure moved since (docs/domain.md §9).
+struct ReportI3Restatement: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restatement",
+        abstract: "A signed-off I.3 figure against the figure now, with every organisation that changed and why.",
+        discussion: """
+            Compares the sign-off's figures with those at --as-of (default: the head): the delta \
+            of every key, and per organisation added, removed, moved (another cell) or with other \
+            channels, with the events that caused it (new qualifying accesses and cancellations \
+            recorded after the sign-off's position). The table format says it in words, one line \
+            per organisation, ready to paste into a report.
+            """)
+
+    @Option(help: "The sign-off to restate.") var reportId: String
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
+    @Option(help: "json or table.") var format: RestatementFormat = .json
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        if !Identifier.isValid(reportId) {
+            throw ValidationError("--report-id must be an identifier (docs/domain.md §1)")
+        }
+    }
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 2)
+        defer { pool.close() }
+        let restatement: Restatement
+        do {
+            restatement = try await withDatabaseErrors {
+                try await I3Reporter(pool: pool).restatement(reportId, cutOff: asOf ?? .head)
+            }
+        } catch let error as DomainError {
+            throw reportRejection(error, format: format == .json ? .json : .text)
+        }
+        switch format {
+        case .json: print(ResponseJSON.text(restatement))
+        case .table: print(restatement.table, terminator: "")
+        }
+    }
+}
+
+/// `grantledger report i3 progress`: targets in force against the actual figures (docs/domain.md §10).
+struct ReportI3Progress: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "progress",
+        abstract: "Progress against every I.3 target in force: actual, achieved and minimum shares.",
+        discussion: """
+            For every target in force at --as-of (default: the head; the latest revision of each \
+            targetId recorded by then), the I.3 total for its period and programme, achieved = \
+            actual ÷ target and each minimum share against the actual share, in exact decimal \
+            arithmetic to 4 decimals, rounding half away from zero.
+            """)
+
+    @Option(help: "Only targets of this programme.") var programme: String?
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        if let programme, !FilterText.isValid(programme) {
+            throw ValidationError("--programme must have 1-\(FilterText.maxLength) characters")
+        }
+    }
+
+    func run() async throws {
+        let pool = database.makePool(maxConnections: 2)
+        defer { pool.close() }
+        let progress: I3Progress
+        do {
+            progress = try await withDatabaseErrors {
+                try await I3Reporter(pool: pool).progress(programme: programme, cutOff: asOf ?? .head)
+            }
+        } catch let error as DomainError {
+            throw reportRejection(error, format: format == .json ? .json : .text)
+        }
+        switch format {
+        case .json: print(ResponseJSON.text(progress))
+        case .csv: print(progress.csv, terminator: "")
+        case .table: print(progress.table, terminator: "")
+        }
     }
 }
 

@@ -10,6 +10,8 @@ enum CommandSchemas {
     static let noNUL = "^[^\\u0000]*$"
     static let datePattern = "^(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
     static let moneyPattern = "^[0-9]{1,13}(\\.[0-9]{1,2})?$"
+    /// A share from 0 to 1 with at most 4 decimals (docs/domain.md §10).
+    static let sharePattern = "^(0(\\.[0-9]{1,4})?|1(\\.0{1,4})?)$"
 
     /// The component name of a command's schema: `RegisterOrganisationCommand`.
     static func componentName(_ spec: CommandSpec) -> String {
@@ -50,6 +52,19 @@ enum CommandSchemas {
                         "role": schema(.enumeration(MemberRole.allCases.map(\.rawValue))),
                     ],
                 ],
+            ]
+        case .shares:
+            let share: [String: Any] = ["type": "string", "pattern": sharePattern]
+            var dimensions: [String: Any] = [:]
+            for dimension in ShareDimension.allCases {
+                dimensions[dimension.rawValue] = [
+                    "type": "object", "additionalProperties": false,
+                    "properties": Dictionary(uniqueKeysWithValues: dimension.values.map { ($0, share) }),
+                ]
+            }
+            return [
+                "type": "object", "additionalProperties": false, "properties": dimensions,
+                "description": type.formatHelp,
             ]
         }
     }

@@ -215,6 +215,52 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             })
     }
 
+    router.get("/v1/indicators/i3/sign-offs") { request, context in
+        _ = try context.require(.manager, .auditor, .viewer)
+        let cutOff = try cutOffParameter(request)
+        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .csv, .table])
+        let records = try await services.reporter.signOffs(cutOff: cutOff).signOffs
+        switch format {
+        case .json: return jsonResponse(.ok, ResponseJSON.text(records))
+        case .csv: return textResponse(SignOffList.csv(records), contentType: "text/csv; charset=utf-8")
+        case .table: return textResponse(SignOffList.table(records), contentType: "text/plain; charset=utf-8")
+        }
+    }
+
+    router.get("/v1/indicators/i3/sign-offs/{reportId}") { _, context in
+        _ = try context.require(.manager, .auditor, .viewer)
+        let reportId = try context.parameters.require("reportId")
+        guard let record = try await services.reporter.signOff(reportId) else {
+            throw APIError.notFound("sign-off \"\(reportId)\" does not exist")
+        }
+        return jsonResponse(.ok, ResponseJSON.text(record))
+    }
+
+    router.get("/v1/indicators/i3/sign-offs/{reportId}/restatement") { request, context in
+        _ = try context.require(.manager, .auditor, .viewer)
+        let reportId = try context.parameters.require("reportId")
+        let cutOff = try cutOffParameter(request)
+        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .table])
+        let restatement = try await services.reporter.restatement(reportId, cutOff: cutOff)
+        switch format {
+        case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
+        default: return jsonResponse(.ok, ResponseJSON.text(restatement))
+        }
+    }
+
+    router.get("/v1/indicators/i3/progress") { request, context in
+        _ = try context.require(.manager, .auditor, .viewer)
+        let cutOff = try cutOffParameter(request)
+        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .csv, .table])
+        let progress = try await services.reporter.progress(
+            programme: request.uri.queryParameters.get("programme"), cutOff: cutOff)
+        switch format {
+        case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
+        case .csv: return textResponse(progress.csv, contentType: "text/csv; charset=utf-8")
+        case .table: return textResponse(progress.table, contentType: "text/plain; charset=utf-8")
+        }
+    }
+
     router.get("/v1/events") { request, context in
         _ = try context.require(.auditor)
         let query = request.uri.queryParameters
@@ -366,14 +412,42 @@ func i3Inputs(_ request: Request) throws -> (I3Query, CutOff) {
     guard let toText = query.get("to"), let to = BusinessDate(toText), to >= from else {
         throw APIError.invalid("query parameter to must be a date YYYY-MM-DD, not before from")
     }
-    var cutOff = CutOff.head
-    if let asOf = query.get("asOf") {
-        guard let parsed = CutOff.parse(asOf) else {
-            throw APIError.invalid("asOf \(asOf) is neither a log position nor an RFC 3339 timestamp")
-        }
-        cutOff = parsed
+    return (
+        I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")),
+        try cutOffParameter(request)
+    )
+}
+
+/// The `asOf` query parameter: the head when absent.
+func cutOffParameter(_ request: Request) throws -> CutOff {
+    guard let asOf = request.uri.queryParameters.get("asOf") else { return .head }
+    guard let parsed = CutOff.parse(asOf) else {
+        throw APIError.invalid("asOf \(asOf) is neither a log position nor an RFC 3339 timestamp")
     }
-    return (I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")), cutOff)
+    return parsed
+}
+
+/// Formats of the report answers.
+enum ReportTextFormat: String, CaseIterable {
+    case json, csv, table
+}
+
+/// The `format` query parameter (or `Accept: text/csv`), one of `allowed`; JSON by default.
+func textFormat(_ request: Request, allowed: [ReportTextFormat]) throws -> ReportTextFormat {
+    guard let text = request.uri.queryParameters.get("format") else {
+        let csv = request.headers[.accept]?.contains("text/csv") == true && allowed.contains(.csv)
+        return csv ? .csv : .json
+    }
+    guard let format = ReportTextFormat(rawValue: text), allowed.contains(format) else {
+        throw APIError.invalid("format must be one of " + allowed.map(\.rawValue).joined(separator: ", "))
+    }
+    return format
+}
+
+/// A text answer.
+func textResponse(_ text: String, contentType: String) -> Response {
+    Response(
+        status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
 }
 
 /// An optional enumeration query parameter: nil when absent, `invalid` naming the values

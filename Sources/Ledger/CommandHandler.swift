@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Logging
 import PostgresClient
+import Projections
 
 /// What an accepted command recorded.
 public struct CommandOutcome: Sendable {
@@ -39,6 +40,12 @@ public struct CommandHandler: Sendable {
         let metadataJSON = String(
             decoding: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]), as: UTF8.self)
 
+        if let position = request.command.readsIndicatorAt {
+            // The rule reads the I.3 read model at a past position: seal the log and project
+            // it that far first, so that the transaction below finds it there.
+            let head = try await EventStore(pool: pool).seal()
+            try await ProjectionRunner(pool: pool).catchUp(upTo: min(position, head.position))
+        }
         return try await pool.withConnection { connection in
             var attempt = 0
             while true {

@@ -1,6 +1,7 @@
 import EventStore
 import GrantDomain
 import PostgresClient
+import Projections
 
 /// Reads entity state for one decision, inside the handler's open transaction.
 ///
@@ -122,5 +123,24 @@ actor PostgresStateReader: StateReader {
     func grantId(withContractNumber contractNumber: String) async throws -> String? {
         try await lock("contract:" + contractNumber)
         return try await awards(field: "contractNumber", value: contractNumber).first?.grantId
+    }
+
+    func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff? {
+        for case .indicatorReportSignedOff(let e) in try await stream(Streams.indicatorReport(reportId)) { return e }
+        return nil
+    }
+
+    func logHead() async throws -> Int64 { try await session.head() }
+
+    /// From the I.3 read model on this transaction's connection; the handler has sealed the
+    /// log and caught the projections up to the position before the transaction began.
+    func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint) {
+        guard let answer = try await I3Reporter.signedFigures(query, at: position, on: session.connection) else {
+            throw DomainError(
+                .conflict,
+                "position \(position) is not yet sealed and projected (a command before it is still being committed); try again"
+            )
+        }
+        return answer
     }
 }

@@ -39,7 +39,10 @@ struct DecodedLogReader: Sendable {
             out.reserveCapacity(slice.count)
             for event in slice {
                 guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-                out.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
+                out.append(
+                    ProjectedEvent(
+                        position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata
+                    ))
             }
             return out
         }

@@ -28,7 +28,7 @@ public struct EntitiesProjection: Projection {
         switch event {
         case .organisationRegistered(let e): return [key(.organisation, e.organisationId)]
         case .organisationProfileUpdated(let e): return [key(.organisation, e.organisationId)]
-        case .reportingRulesSet: return []
+        case .reportingRulesSet, .indicatorReportSignedOff, .indicatorTargetSet: return []
         case .callPublished(let e): return [key(.call, e.callId)]
         case .callClosed(let e): return [key(.call, e.callId)]
         case .consortiumFormed(let e): return [key(.consortium, e.consortiumId)]
@@ -105,8 +105,8 @@ public struct EntitiesProjection: Projection {
             w.organisations[e.organisationId] = e
         case .organisationProfileUpdated(let e):
             w.organisations[e.organisationId] = w.organisations[e.organisationId]?.applying(e)
-        case .reportingRulesSet:
-            break
+        case .reportingRulesSet, .indicatorReportSignedOff, .indicatorTargetSet:
+            break  // indicator reports and targets live in rm_i3
         case .callPublished(let e):
             w.calls[e.callId] = CallView(state: CallState(call: e))
         case .callClosed(let e):

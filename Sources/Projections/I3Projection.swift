@@ -40,6 +40,8 @@ public struct I3Projection: Projection {
         var accessBySubGrant: [String: Int] = [:]
         /// Cancellations of sub-grants whose access row was written by an earlier batch.
         var cancellations: [(subGrantId: String, position: Int64)] = []
+        var signOffs: [SignOffRecord] = []
+        var targets: [TargetRecord] = []
 
         mutating func evolve(_ projected: ProjectedEvent) {
             let position = projected.position
@@ -76,6 +78,10 @@ public struct I3Projection: Projection {
                         callId: e.callId, programme: programmes[e.callId] ?? "", grantId: e.grantId,
                         subGrantId: e.subGrantId,
                         cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
+            case .indicatorReportSignedOff(let e):
+                signOffs.append(SignOffRecord(e, recorded: projected.recorded))
+            case .indicatorTargetSet(let e):
+                targets.append(TargetRecord(e, recorded: projected.recorded))
             case .subGrantCancelled(let e):
                 if let index = accessBySubGrant[e.subGrantId] {
                     accesses[index].cancelledPosition = position
@@ -205,6 +211,24 @@ public struct I3Projection: Projection {
                         column { $0.small ? "t" : "f" }, column(\.profile.leadershipGender.rawValue),
                         column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
                         column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.grantId),
+                    ]))
+        }
+        for record in working.signOffs {
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO \(schema).sign_offs VALUES ($1, $2, $3::jsonb)",
+                    bindings: [
+                        record.data.reportId, String(record.recorded.position),
+                        String(decoding: try encoder.encode(record), as: UTF8.self),
+                    ]))
+        }
+        for record in working.targets {
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO \(schema).targets VALUES ($1, $2, $3::jsonb)",
+                    bindings: [
+                        record.data.targetId, String(record.recorded.position),
+                        String(decoding: try encoder.encode(record), as: UTF8.self),
                     ]))
         }
         for cancellation in working.cancellations {

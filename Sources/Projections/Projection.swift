@@ -1,4 +1,5 @@
 import EventStore
+import Foundation
 import GrantDomain
 import PostgresClient
 
@@ -7,6 +8,19 @@ public struct ProjectedEvent: Sendable {
     public var position: Int64
     public var recordedAt: RecordingTime
     public var event: DomainEvent
+    /// The event's metadata as canonical JSON text (`actor`, `commandId`, ...).
+    public var metadata: String = "{}"
+
+    /// Who recorded the event, from the metadata; decoded only when asked for.
+    public var actor: String? {
+        struct Metadata: Decodable { var actor: String? }
+        return (try? JSONDecoder().decode(Metadata.self, from: Data(metadata.utf8)))?.actor
+    }
+
+    /// Where and when the event was recorded, and by whom.
+    public var recorded: Recorded {
+        Recorded(position: position, recordedAt: recordedAt.rfc3339, actor: actor)
+    }
 }
 
 /// A read model fed from the log, kept in its own PostgreSQL schema, `rm_<name>`, with a

@@ -105,7 +105,9 @@ public struct ProjectionRunner: Sendable {
         batch.reserveCapacity(events.count)
         for event in events {
             guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-            batch.append(ProjectedEvent(position: event.position, recordedAt: event.recordedAt, event: decoded))
+            batch.append(
+                ProjectedEvent(
+                    position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata))
         }
         try await projection.apply(batch, schema: schema, on: connection)
         try await connection.query(

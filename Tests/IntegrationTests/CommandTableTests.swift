@@ -26,6 +26,10 @@ struct CommandTableTests {
         case "integer": return (longest ? property["maximum"] : property["minimum"]) ?? 0
         case "array":
             return [["organisationId": "ORG-1", "role": "lead"]]
+        case "object":
+            // Minimum shares: nothing, or every dimension and value.
+            let nested = (property["properties"] as? [String: [String: Any]]) ?? [:]
+            return longest ? nested.mapValues { sample($0, longest: true) } : [String: Any]()
         default:
             break
         }
@@ -35,6 +39,7 @@ struct CommandTableTests {
         case "^[A-Z]{2}$"?: return "KZ"
         case "^[0-9]{12}$"?: return "950440001673"
         case "^[0-9]{1,13}(\\.[0-9]{1,2})?$"?: return longest ? "60000.00" : "1250.5"
+        case "^(0(\\.[0-9]{1,4})?|1(\\.0{1,4})?)$"?: return longest ? "0.4286" : "1"
         default: break
         }
         let length = (longest ? property["maxLength"] : property["minLength"]) as? Int ?? 1
@@ -184,6 +189,17 @@ struct CommandTableTests {
                     var nul = base
                     nul[field] = "a\u{0}b"
                     broken.append(("\(field) with U+0000", nul))
+                }
+                if property["type"] as? String == "object", let nested = property["properties"] as? [String: Any],
+                    let dimension = nested.keys.sorted().first
+                {
+                    // A share above 1, one with 5 decimals, a value the dimension lacks.
+                    for (value, share) in [("women", "1.5"), ("women", "0.12345"), ("nobody", "0.5")] {
+                        var badShare = base
+                        let key = dimension == "leadershipGender" ? value : value == "women" ? "rural" : value
+                        badShare[field] = [dimension: [key: share]]
+                        broken.append(("\(field) with \(dimension).\(key) \(share)", badShare))
+                    }
                 }
                 if let maximum = property["maximum"] as? Int {
                     var tooBig = base

@@ -368,15 +368,20 @@ struct OpenAPIParameterTests {
                     let schema = parameter["schema"] as? [String: Any], location == "query" || location == "path"
                 else { continue }
                 let (allowed, refused) = Self.edges(name, schema)
+                // Other path parameters at a plain value (an unknown id: 404 is then an answer).
+                let hasPathParameter = path.contains("{")
                 func uri(_ value: String) -> String {
-                    if location == "path" { return path.replacingOccurrences(of: "{\(name)}", with: value) }
+                    var filled = path
+                    if location == "path" { filled = filled.replacingOccurrences(of: "{\(name)}", with: value) }
+                    filled = filled.replacingOccurrences(of: "\\{[A-Za-z]+\\}", with: "x", options: .regularExpression)
+                    if location == "path" { return filled }
                     var query = base
                     query[name] = value
-                    return path + "?"
+                    return filled + "?"
                         + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
                 }
                 for value in allowed {
-                    cases.append((uri(value), true, location == "path", "\(path) \(name)=\(value.prefix(40))"))
+                    cases.append((uri(value), true, hasPathParameter, "\(path) \(name)=\(value.prefix(40))"))
                 }
                 for value in refused where location == "query" {
                     cases.append((uri(value), false, false, "\(path) \(name)=\(value.prefix(40))"))

@@ -1,0 +1,313 @@
+import Foundation
+
+// Signed-off figures, restatements, baselines and targets (docs/domain.md §9-§10).
+
+/// The indicators the system computes.
+public enum Indicator: String, Sendable, Codable, CaseIterable {
+    case i3 = "I.3"
+}
+
+/// A share from 0 to 1 with at most 4 decimals, exact: a whole number of ten-thousandths.
+/// Written as a JSON string (`"0.5"`, `"0.4286"`, `"1"`).
+public struct Share: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The share in ten-thousandths (0...10,000).
+    public let units: Int
+
+    public init?(units: Int) {
+        guard (0...10_000).contains(units) else { return nil }
+        self.units = units
+    }
+
+    /// Parses `0`, `1`, `0.5`, `0.4286`, `1.0000`; nil for anything else (more than 4
+    /// decimals, above 1, signs, exponents).
+    public init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        guard let whole = bytes.first, whole == UInt8(ascii: "0") || whole == UInt8(ascii: "1") else { return nil }
+        var units = Int(whole - 48) * 10_000
+        if bytes.count > 1 {
+            let fraction = bytes.dropFirst(2)
+            guard bytes[1] == UInt8(ascii: "."), (1...4).contains(fraction.count),
+                fraction.allSatisfy({ (48...57).contains($0) })
+            else { return nil }
+            var scale = 1_000
+            for digit in fraction {
+                units += Int(digit - 48) * scale
+                scale /= 10
+            }
+        }
+        self.init(units: units)
+    }
+
+    /// `numerator ÷ denominator` to 4 decimals, rounding half away from zero; nil when the
+    /// denominator is 0 or the quotient is above 1.
+    public init?(_ numerator: Int, over denominator: Int) {
+        guard denominator > 0, numerator >= 0 else { return nil }
+        self.init(units: (numerator * 20_000 + denominator) / (2 * denominator))
+    }
+
+    /// The shortest exact text: `"0.5"`, `"1"`, `"0"`, `"0.4286"`.
+    public var description: String { Self.text(units) }
+
+    /// Ten-thousandths as the shortest exact decimal text (also for values above 1).
+    static func text(_ units: Int) -> String {
+        let whole = units / 10_000
+        var fraction = String(units % 10_000)
+        if fraction == "0" { return String(whole) }
+        fraction = String(repeating: "0", count: 4 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(whole).\(fraction)"
+    }
+
+    public static func < (a: Share, b: Share) -> Bool { a.units < b.units }
+}
+
+extension Share: TextCoded {}
+
+/// A ratio to 4 decimals that may exceed 1 (`achieved` = actual ÷ target), written as a
+/// decimal string with exactly 4 decimals, e.g. `"1.2500"`.
+public struct Ratio: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Ten-thousandths.
+    public let units: Int
+
+    /// `numerator ÷ denominator`, rounding half away from zero; nil when the denominator is 0.
+    public init?(_ numerator: Int, over denominator: Int) {
+        guard denominator > 0, numerator >= 0 else { return nil }
+        units = (numerator * 20_000 + denominator) / (2 * denominator)
+    }
+
+    public var description: String {
+        let fraction = String(units % 10_000)
+        return "\(units / 10_000)." + String(repeating: "0", count: 4 - fraction.count) + fraction
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        let parts = text.split(separator: ".")
+        guard parts.count == 2, let whole = Int(parts[0]), let fraction = Int(parts[1]), parts[1].count == 4 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a ratio"))
+        }
+        units = whole * 10_000 + fraction
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// The dimensions a target may set minimum shares for, with their values.
+public enum ShareDimension: String, Sendable, CaseIterable {
+    case leadershipGender, registrationStatus, settlement, channel
+
+    public var values: [String] {
+        switch self {
+        case .leadershipGender: return LeadershipGender.allCases.map(\.rawValue)
+        case .registrationStatus: return RegistrationStatus.allCases.map(\.rawValue)
+        case .settlement: return Settlement.allCases.map(\.rawValue)
+        case .channel: return AccessChannel.allCases.map(\.rawValue)
+        }
+    }
+
+    /// The count of `value` in `figures` (for `channel`: `byChannel`).
+    public func count(of value: String, in figures: I3Figures) -> Int {
+        switch self {
+        case .leadershipGender: return LeadershipGender(rawValue: value).flatMap { figures.byLeadershipGender[$0] } ?? 0
+        case .registrationStatus:
+            return RegistrationStatus(rawValue: value).flatMap { figures.byRegistrationStatus[$0] } ?? 0
+        case .settlement: return Settlement(rawValue: value).flatMap { figures.bySettlement[$0] } ?? 0
+        case .channel: return AccessChannel(rawValue: value).flatMap { figures.byChannel[$0] } ?? 0
+        }
+    }
+}
+
+/// `{dimension: {value: share}}` (docs/domain.md §10).
+public typealias MinimumShares = [String: [String: Share]]
+
+/// A point of the log with its integrity fields: the chain hash there and when that event
+/// was recorded (RFC 3339), so that a figure can be replayed and checked.
+public struct LogPoint: Sendable, Hashable, Codable {
+    public var position: Int64
+    public var recordedAt: String?
+    public var hash: String
+
+    public init(position: Int64, recordedAt: String?, hash: String) {
+        self.position = position
+        self.recordedAt = recordedAt
+        self.hash = hash
+    }
+
+    enum CodingKeys: String, CodingKey { case position, recordedAt, hash }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(position, forKey: .position)
+        try c.encode(recordedAt, forKey: .recordedAt)  // null before the first event
+        try c.encode(hash, forKey: .hash)
+    }
+}
+
+extension SignOffIndicatorReport {
+    public func validate() throws(DomainError) {
+        if to < from { throw .rule("signOffIndicatorReport: \"to\" \(to) is before \"from\" \(from)") }
+    }
+
+    /// The I.3 query the sign-off covers.
+    public var query: I3Query { I3Query(from: from, to: to, programme: programme, callId: callId) }
+}
+
+extension SetIndicatorTarget {
+    public func validate() throws(DomainError) {
+        if to < from { throw .rule("setIndicatorTarget: \"to\" \(to) is before \"from\" \(from)") }
+    }
+
+    /// The I.3 query of the target's period and programme.
+    public var query: I3Query { I3Query(from: from, to: to, programme: programme) }
+}
+
+/// The data of `IndicatorReportSignedOff`: the command's fields, the figures the system
+/// computed at `position` (docs/domain.md §4 shape) and the log's integrity fields there.
+@dynamicMemberLookup
+public struct IndicatorReportSignedOff: Sendable, Hashable, Flattened {
+    public var command: SignOffIndicatorReport
+    /// Derived: the report at `position`.
+    public var figures: I3Figures
+    /// Derived: the chain at `position`.
+    public var asOf: LogPoint
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<SignOffIndicatorReport, T>) -> T { command[keyPath: keyPath] }
+
+    public var base: SignOffIndicatorReport { command }
+
+    public enum ExtraKeys: String, CodingKey { case figures, asOf }
+
+    public init(command: SignOffIndicatorReport, figures: I3Figures, asOf: LogPoint) {
+        self.command = command
+        self.figures = figures
+        self.asOf = asOf
+    }
+
+    public init(base command: SignOffIndicatorReport, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
+        self.command = command
+        figures = try derived.decode(I3Figures.self, forKey: .figures)
+        asOf = try derived.decode(LogPoint.self, forKey: .asOf)
+    }
+
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+        try container.encode(figures, forKey: .figures)
+        try container.encode(asOf, forKey: .asOf)
+    }
+}
+
+/// Ordered counts as a JSON object: every key of the report shape, zeros included.
+public struct CountObject: Codable, Hashable, Sendable {
+    public var pairs: [(key: String, count: Int)]
+
+    public init(_ pairs: [(key: String, count: Int)]) { self.pairs = pairs }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        pairs = try c.allKeys.map { ($0.stringValue, try c.decode(Int.self, forKey: $0)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for (key, count) in pairs { try c.encode(count, forKey: Key(stringValue: key)) }
+    }
+
+    public static func == (a: CountObject, b: CountObject) -> Bool { a.pairs.elementsEqual(b.pairs, by: ==) }
+    public func hash(into hasher: inout Hasher) {
+        for (key, count) in pairs {
+            hasher.combine(key)
+            hasher.combine(count)
+        }
+    }
+
+    public subscript(key: String) -> Int { pairs.first { $0.key == key }?.count ?? 0 }
+}
+
+extension I3Figures: Codable {
+    enum CodingKeys: String, CodingKey {
+        case rules, total, byChannel, byLeadershipGender, byRegistrationStatus, bySettlement, byRegion, cells
+    }
+
+    /// The margins of the report shape, each with every key (zeros included).
+    public var margins: [(name: String, counts: [(key: String, count: Int)])] {
+        [
+            ("byChannel", AccessChannel.allCases.map { ($0.rawValue, byChannel[$0] ?? 0) }),
+            ("byLeadershipGender", LeadershipGender.allCases.map { ($0.rawValue, byLeadershipGender[$0] ?? 0) }),
+            ("byRegistrationStatus", RegistrationStatus.allCases.map { ($0.rawValue, byRegistrationStatus[$0] ?? 0) }),
+            ("bySettlement", Settlement.allCases.map { ($0.rawValue, bySettlement[$0] ?? 0) }),
+            ("byRegion", Region.codes.map { ($0, byRegion[$0] ?? 0) }),
+        ]
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let channels = try c.decode([String: Int].self, forKey: .byChannel)
+        self.init(
+            rules: try c.decode(ReportingRules.self, forKey: .rules),
+            byChannel: Dictionary(
+                uniqueKeysWithValues: AccessChannel.allCases.map { ($0, channels[$0.rawValue] ?? 0) }),
+            cells: try c.decode([I3Cell].self, forKey: .cells))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rules, forKey: .rules)
+        try c.encode(total, forKey: .total)
+        for (name, counts) in margins {
+            guard let key = CodingKeys(rawValue: name) else { continue }
+            try c.encode(CountObject(counts), forKey: key)
+        }
+        try c.encode(cells, forKey: .cells)
+    }
+}
+
+/// Where, when and by whom an event was recorded.
+public struct Recorded: Sendable, Hashable, Codable {
+    public var position: Int64
+    public var recordedAt: String
+    public var actor: String?
+
+    public init(position: Int64, recordedAt: String, actor: String?) {
+        self.position = position
+        self.recordedAt = recordedAt
+        self.actor = actor
+    }
+}
+
+/// An event's data as read models list it: its fields, then `recorded`.
+public struct RecordedData<Data: Codable & Sendable & Hashable>: Sendable, Hashable, Flattened {
+    public var data: Data
+    public var recorded: Recorded
+
+    public init(_ data: Data, recorded: Recorded) {
+        self.data = data
+        self.recorded = recorded
+    }
+
+    public var base: Data { data }
+
+    public enum ExtraKeys: String, CodingKey { case recorded }
+
+    public init(base data: Data, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+        self.data = data
+        recorded = try extras.decode(Recorded.self, forKey: .recorded)
+    }
+
+    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
+        try container.encode(recorded, forKey: .recorded)
+    }
+}
+
+/// A sign-off as listed: the event's data and where it was recorded.
+public typealias SignOffRecord = RecordedData<IndicatorReportSignedOff>
+/// One revision of a target as listed.
+public typealias TargetRecord = RecordedData<SetIndicatorTarget>

@@ -1,0 +1,367 @@
+import EventStore
+import Foundation
+import GrantDomain
+import PostgresClient
+
+// Sign-offs, restatements and progress against targets (docs/domain.md §9-§10), from the
+// I.3 read model.
+
+/// How a signed-off figure moved for one organisation between the sign-off and now.
+public struct RestatementChange: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        case added, removed, moved, channels
+    }
+
+    /// Why: a new qualifying access, or the cancellation of one that qualified before.
+    public struct Cause: Sendable, Hashable, Codable {
+        public var position: Int64
+        public var type: String
+        public var recordedAt: String
+        public var businessDate: BusinessDate
+        public var grantId: String?
+        public var subGrantId: String?
+    }
+
+    public var organisationId: String
+    public var change: Kind
+    public var was: I3Place?
+    public var now: I3Place?
+    public var wasChannels: [AccessChannel]?
+    public var nowChannels: [AccessChannel]?
+    public var causes: [Cause]
+}
+
+/// A sign-off against the figures at a later cut-off (docs/domain.md §9).
+public struct Restatement: Sendable, Encodable {
+    public struct Period: Sendable, Encodable {
+        public var from: BusinessDate
+        public var to: BusinessDate
+    }
+    public struct Filters: Sendable, Encodable {
+        public var programme: String?
+        public var callId: String?
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(programme, forKey: .programme)
+            try c.encode(callId, forKey: .callId)
+        }
+
+        enum CodingKeys: String, CodingKey { case programme, callId }
+    }
+    public struct SignedOff: Sendable, Encodable {
+        public var position: Int64
+        public var signedOffOn: BusinessDate
+        public var actor: String?
+        public var total: Int
+        public var hash: String
+    }
+    public struct Current: Sendable, Encodable {
+        public var position: Int64
+        public var recordedAt: String?
+        public var hash: String
+        public var total: Int
+    }
+    /// current − signed-off for the total and every key of every margin, zeros included.
+    public struct Delta: Sendable, Encodable {
+        public var total: Int
+        var margins: [(name: String, counts: [(key: String, count: Int)])]
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: AnyKey.self)
+            try c.encode(total, forKey: AnyKey("total"))
+            for (name, counts) in margins { try c.encode(CountObject(counts), forKey: AnyKey(name)) }
+        }
+
+        /// The delta of one key of one margin.
+        public func value(_ margin: String, _ key: String) -> Int {
+            margins.first { $0.name == margin }?.counts.first { $0.key == key }?.count ?? 0
+        }
+    }
+
+    public var reportId: String
+    public var indicator: Indicator
+    public var period: Period
+    public var filters: Filters
+    public var signedOff: SignedOff
+    public var current: Current
+    public var delta: Delta
+    public var changes: [RestatementChange]
+
+    /// The figures signed off (as recorded) and now, for callers that check the arithmetic.
+    public var signedOffFigures: I3Figures
+    public var currentFigures: I3Figures
+
+    enum CodingKeys: String, CodingKey {
+        case reportId, indicator, period, filters, signedOff, current, delta, changes
+    }
+}
+
+/// A coding key for any string.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    var intValue: Int? { nil }
+    init?(intValue: Int) { nil }
+}
+
+/// Progress against every target in force at a cut-off (docs/domain.md §10).
+public struct I3Progress: Sendable, Encodable {
+    public struct ShareProgress: Sendable, Hashable, Encodable {
+        public var minimum: Share
+        /// The value's count ÷ `actual`, 4 decimals; nil (null) when `actual` is 0.
+        public var actual: Share?
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: AnyKey.self)
+            try c.encode(minimum, forKey: AnyKey("minimum"))
+            try c.encode(actual, forKey: AnyKey("actual"))
+        }
+    }
+    public struct TargetProgress: Sendable, Encodable {
+        public var targetId: String
+        public var indicator: Indicator
+        public var programme: String?
+        public var period: Restatement.Period
+        public var baseline: Int64?
+        public var baselineNote: String?
+        public var target: Int64
+        public var actual: Int
+        /// actual ÷ target, 4 decimals; nil (null) when the target is 0.
+        public var achieved: Ratio?
+        public var shares: [String: [String: ShareProgress]]
+        /// Where the revision in force was recorded.
+        public var recorded: Recorded
+
+        enum CodingKeys: String, CodingKey {
+            case targetId, indicator, programme, period, baseline, baselineNote, target, actual, achieved, shares,
+                recorded
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            // Every key present, null where there is no value.
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(targetId, forKey: .targetId)
+            try c.encode(indicator, forKey: .indicator)
+            try c.encode(programme, forKey: .programme)
+            try c.encode(period, forKey: .period)
+            try c.encode(baseline, forKey: .baseline)
+            try c.encode(baselineNote, forKey: .baselineNote)
+            try c.encode(target, forKey: .target)
+            try c.encode(actual, forKey: .actual)
+            try c.encode(achieved, forKey: .achieved)
+            try c.encode(shares, forKey: .shares)
+            try c.encode(recorded, forKey: .recorded)
+        }
+    }
+
+    public var asOf: AsOf
+    public var targets: [TargetProgress]
+}
+
+extension I3Reporter {
+    /// Every sign-off recorded at or before the cut-off, in the order they were recorded.
+    public func signOffs(cutOff: CutOff = .head) async throws -> (asOf: AsOf, signOffs: [SignOffRecord]) {
+        let cut = try await readModelCut(cutOff)
+        return try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT doc::text FROM rm_i3.sign_offs WHERE position <= \(cut) ORDER BY position")
+            let decoder = JSONDecoder()
+            let records = try rows.map {
+                try decoder.decode(SignOffRecord.self, from: Data(try $0.decode(String.self, 0).utf8))
+            }
+            return (try await Self.asOf(cut, on: connection), records)
+        }
+    }
+
+    /// One sign-off; nil when no sign-off has that id.
+    public func signOff(_ reportId: String) async throws -> SignOffRecord? {
+        let cut = try await readModelCut(.head)
+        return try await pool.withConnection { connection in
+            try await Self.signOff(reportId, cut: cut, on: connection)
+        }
+    }
+
+    static func signOff(_ reportId: String, cut: Int64, on connection: PostgresConnection) async throws
+        -> SignOffRecord?
+    {
+        let rows = try await connection.query(
+            "SELECT doc::text FROM rm_i3.sign_offs WHERE report_id = \(reportId) AND position <= \(cut)")
+        guard let text = rows.first?.text(0) else { return nil }
+        return try JSONDecoder().decode(SignOffRecord.self, from: Data(text.utf8))
+    }
+
+    /// The sign-off `reportId` against the figures at `cutOff` (default: the head).
+    /// - Throws: `DomainError.notFound` for an unknown report, `.invalid` for a cut-off
+    ///   before the sign-off's position or beyond the head.
+    public func restatement(_ reportId: String, cutOff: CutOff = .head) async throws -> Restatement {
+        let cut = try await readModelCut(cutOff)
+        return try await pool.withConnection { connection in
+            guard let record = try await Self.signOff(reportId, cut: Int64.max, on: connection) else {
+                throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
+            }
+            let signOff = record.data
+            let before = signOff.position
+            guard cut >= before else {
+                throw DomainError(
+                    .invalid,
+                    "asOf \(cut) is before the sign-off's position \(before); a restatement looks forward from it")
+            }
+            let asOf = try await Self.asOf(cut, on: connection)
+            let query = signOff.query
+            var then: [String: I3OrganisationRow] = [:]
+            var now: [String: I3OrganisationRow] = [:]
+            try await Self.organisations(
+                query, filter: I3RowFilter(), cutoff: before, schema: "rm_i3", on: connection
+            ) { then[$0.organisationId] = $0 }
+            try await Self.organisations(
+                query, filter: I3RowFilter(), cutoff: cut, schema: "rm_i3", on: connection
+            ) { now[$0.organisationId] = $0 }
+            var changes: [RestatementChange] = []
+            for id in Set(then.keys).union(now.keys).sorted() {
+                let was = then[id]
+                let current = now[id]
+                let kind: RestatementChange.Kind
+                switch (was, current) {
+                case (nil, .some): kind = .added
+                case (.some, nil): kind = .removed
+                case (.some(let a), .some(let b)) where a.place != b.place: kind = .moved
+                case (.some(let a), .some(let b)) where a.channels != b.channels: kind = .channels
+                default: continue
+                }
+                changes.append(
+                    RestatementChange(
+                        organisationId: id, change: kind, was: kind == .channels ? nil : was?.place,
+                        now: kind == .channels ? nil : current?.place, wasChannels: was?.channels,
+                        nowChannels: current?.channels, causes: []))
+            }
+            try await Self.attachCauses(&changes, query: query, after: before, upTo: cut, on: connection)
+            let currentFigures = I3Figures(rules: signOff.figures.rules, rows: Array(now.values))
+            let signed = signOff.figures
+            let delta = Restatement.Delta(
+                total: currentFigures.total - signed.total,
+                margins: zip(currentFigures.margins, signed.margins).map { current, old in
+                    (current.name, zip(current.counts, old.counts).map { ($0.key, $0.count - $1.count) })
+                })
+            return Restatement(
+                reportId: signOff.reportId, indicator: signOff.indicator,
+                period: .init(from: signOff.from, to: signOff.to),
+                filters: .init(programme: signOff.programme, callId: signOff.callId),
+                signedOff: .init(
+                    position: before, signedOffOn: signOff.signedOffOn, actor: record.recorded.actor,
+                    total: signed.total, hash: signOff.asOf.hash),
+                current: .init(
+                    position: asOf.position, recordedAt: asOf.recordedAt?.rfc3339, hash: asOf.hash,
+                    total: currentFigures.total),
+                delta: delta, changes: changes, signedOffFigures: signed, currentFigures: currentFigures)
+        }
+    }
+
+    /// The events in (after, upTo] that made each change: new qualifying accesses of the
+    /// organisation, and cancellations of its accesses that qualified at `after`.
+    static func attachCauses(
+        _ changes: inout [RestatementChange], query: I3Query, after: Int64, upTo: Int64,
+        on connection: PostgresConnection
+    ) async throws {
+        guard !changes.isEmpty else { return }
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT organisation_id, channel, access_date::text, position, cancelled_position, grant_id,
+                           sub_grant_id
+                    FROM rm_i3.accesses
+                    WHERE organisation_id = ANY($1::text[]) AND country = 'KZ' AND small
+                      AND access_date BETWEEN $2::date AND $3::date
+                      AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
+                      AND ((position > $6 AND position <= $7 AND (cancelled_position IS NULL OR cancelled_position > $7))
+                           OR (position <= $6 AND cancelled_position > $6 AND cancelled_position <= $7))
+                    """,
+                bindings: [
+                    textArray(changes.map(\.organisationId)), query.from.description, query.to.description,
+                    query.programme, query.callId, String(after), String(upTo),
+                ]))
+        struct Pending {
+            var organisationId: String
+            var position: Int64
+            var cancellation: Bool
+            var channel: AccessChannel
+            var accessDate: BusinessDate
+            var grantId: String?
+            var subGrantId: String?
+        }
+        var pending: [Pending] = []
+        for row in rows {
+            let position = try row.decode(Int64.self, 3)
+            let cancelled = row.text(4).flatMap { Int64($0) }
+            let isCancellation = position <= after
+            guard let channel = AccessChannel(rawValue: try row.decode(String.self, 1)),
+                let date = BusinessDate(try row.decode(String.self, 2))
+            else { throw PostgresError(kind: .decoding, message: "unexpected I.3 access row") }
+            pending.append(
+                Pending(
+                    organisationId: try row.decode(String.self, 0),
+                    position: isCancellation ? (cancelled ?? position) : position, cancellation: isCancellation,
+                    channel: channel, accessDate: date, grantId: row.text(5), subGrantId: row.text(6)))
+        }
+        // Recording times, and the business date of each cancellation, come from the log.
+        let events = try await EventStore.read(positions: Array(Set(pending.map(\.position))), on: connection)
+        let byPosition = Dictionary(uniqueKeysWithValues: events.map { ($0.position, $0) })
+        var causes: [String: [RestatementChange.Cause]] = [:]
+        for item in pending {
+            guard let event = byPosition[item.position] else { continue }
+            var date = item.accessDate
+            var type = item.channel == .consortium ? "GrantAwarded" : "SubGrantAwarded"
+            if item.cancellation {
+                type = event.type
+                if case .subGrantCancelled(let c)? = try DomainEvent.decode(type: event.type, data: event.data) {
+                    date = c.cancelledOn
+                }
+            }
+            causes[item.organisationId, default: []].append(
+                RestatementChange.Cause(
+                    position: item.position, type: type, recordedAt: event.recordedAt.rfc3339, businessDate: date,
+                    grantId: item.grantId, subGrantId: item.subGrantId))
+        }
+        for index in changes.indices {
+            changes[index].causes = (causes[changes[index].organisationId] ?? []).sorted { $0.position < $1.position }
+        }
+    }
+
+    /// Every target in force at the cut-off (the latest revision of each at or before it),
+    /// optionally of one programme, with its actual figure, achievement and shares.
+    public func progress(programme: String? = nil, cutOff: CutOff = .head) async throws -> I3Progress {
+        let cut = try await readModelCut(cutOff)
+        return try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT DISTINCT ON (target_id) doc::text FROM rm_i3.targets
+                WHERE position <= \(cut) ORDER BY target_id, position DESC
+                """)
+            let decoder = JSONDecoder()
+            var targets: [I3Progress.TargetProgress] = []
+            for row in rows {
+                let record = try decoder.decode(TargetRecord.self, from: Data(try row.decode(String.self, 0).utf8))
+                let target = record.data
+                if let programme, target.programme != programme { continue }
+                let figures = try await Self.figures(target.query, cutoff: cut, schema: "rm_i3", on: connection)
+                let actual = figures.total
+                var shares: [String: [String: I3Progress.ShareProgress]] = [:]
+                for (name, minimums) in target.minimumShares ?? [:] {
+                    guard let dimension = ShareDimension(rawValue: name) else { continue }
+                    for (value, minimum) in minimums {
+                        shares[name, default: [:]][value] = I3Progress.ShareProgress(
+                            minimum: minimum, actual: Share(dimension.count(of: value, in: figures), over: actual))
+                    }
+                }
+                targets.append(
+                    I3Progress.TargetProgress(
+                        targetId: target.targetId, indicator: target.indicator, programme: target.programme,
+                        period: .init(from: target.from, to: target.to), baseline: target.baseline,
+                        baselineNote: target.baselineNote, target: target.target, actual: actual,
+                        achieved: Ratio(actual, over: Int(target.target)), shares: shares, recorded: record.recorded))
+            }
+            return I3Progress(asOf: try await Self.asOf(cut, on: connection), targets: targets)
+        }
+    }
+}

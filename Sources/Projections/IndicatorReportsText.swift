@@ -1,0 +1,155 @@
+import GrantDomain
+
+// The text and CSV renderings of sign-offs, restatements and progress: what an officer
+// pastes into a report or opens in a spreadsheet.
+
+extension I3Place {
+    /// `KZ-43 women rural unregistered`.
+    public var words: String {
+        "\(regionCode) \(leadershipGender.rawValue) \(settlement.rawValue) \(registrationStatus.rawValue)"
+    }
+}
+
+extension RestatementChange.Cause {
+    /// `sub-grant S-77 awarded 2025-11-30, recorded 2026-02-03`.
+    public var words: String {
+        let recorded = "recorded " + recordedAt.prefix(10)
+        switch type {
+        case "SubGrantAwarded":
+            return "sub-grant \(subGrantId ?? "?") awarded \(businessDate), \(recorded)"
+        case "SubGrantCancelled":
+            return "sub-grant \(subGrantId ?? "?") cancelled \(businessDate), \(recorded)"
+        case "GrantAwarded":
+            return "grant \(grantId ?? "?") awarded \(businessDate) to its consortium, \(recorded)"
+        default:
+            return "\(type) at position \(position) (\(businessDate)), \(recorded)"
+        }
+    }
+}
+
+extension RestatementChange {
+    /// One line in words: `CSO-9 added: sub-grant S-77 awarded 2025-11-30, recorded 2026-02-03`.
+    public var words: String {
+        let what: String
+        switch change {
+        case .added: what = "added" + (now.map { " (\($0.words))" } ?? "")
+        case .removed: what = "removed" + (was.map { " (was \($0.words))" } ?? "")
+        case .moved: what = "moved from \(was?.words ?? "?") to \(now?.words ?? "?")"
+        case .channels:
+            let names = { (channels: [AccessChannel]?) in
+                (channels ?? []).map(\.rawValue).joined(separator: " and ")
+            }
+            what = "channels \(names(wasChannels)) → \(names(nowChannels))"
+        }
+        return "\(organisationId) \(what): " + causes.map(\.words).joined(separator: "; ")
+    }
+}
+
+private func signed(_ value: Int) -> String { value > 0 ? "+\(value)" : String(value) }
+
+extension Restatement {
+    /// The restatement for a report: the two figures, what moved in each margin, and one
+    /// line per organisation that changed, in words.
+    public var table: String {
+        var out: [String] = []
+        let scope =
+            "\(indicator.rawValue), \(period.from) to \(period.to)"
+            + (filters.programme.map { ", programme \($0)" } ?? "") + (filters.callId.map { ", call \($0)" } ?? "")
+        out.append("Restatement of sign-off \(reportId) (\(scope))")
+        out.append(
+            "signed off \(signedOff.signedOffOn)" + (signedOff.actor.map { " by \($0)" } ?? "")
+                + " at position \(signedOff.position): \(signedOff.total)")
+        out.append(
+            "now, at position \(current.position)" + (current.recordedAt.map { " (\($0))" } ?? "")
+                + ": \(current.total) (\(signed(delta.total)))")
+        let moved = delta.margins.flatMap { margin in
+            margin.counts.filter { $0.count != 0 }.map { "\(margin.name).\($0.key) \(signed($0.count))" }
+        }
+        if !moved.isEmpty { out.append("delta: " + moved.joined(separator: ", ")) }
+        out.append("")
+        if changes.isEmpty {
+            out.append("No organisation changed.")
+        } else {
+            out.append("\(changes.count) organisation\(changes.count == 1 ? "" : "s") changed:")
+            out.append(contentsOf: changes.map(\.words))
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+}
+
+extension I3Progress {
+    /// One line per target, then one per minimum share.
+    public var table: String {
+        var out = ["Progress against targets, as of position \(asOf.position)"]
+        if targets.isEmpty { out.append("No target is in force.") }
+        for t in targets {
+            out.append("")
+            out.append(
+                "\(t.targetId) (\(t.indicator.rawValue), \(t.programme ?? "all programmes"), \(t.period.from) to \(t.period.to))"
+            )
+            out.append(
+                "  target \(t.target), actual \(t.actual), achieved \(t.achieved?.description ?? "n/a")"
+                    + (t.baseline.map { ", baseline \($0)" } ?? ""))
+            for (dimension, values) in t.shares.sorted(by: { $0.key < $1.key }) {
+                for (value, share) in values.sorted(by: { $0.key < $1.key }) {
+                    let actual = share.actual?.description ?? "n/a"
+                    let flag = share.actual.map { $0 < share.minimum ? "  below minimum" : "" } ?? ""
+                    out.append("  \(dimension) \(value): minimum \(share.minimum), actual \(actual)\(flag)")
+                }
+            }
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// One row per target and share (a target without shares has one row).
+    public var csv: String {
+        var lines = [
+            "targetId,indicator,programme,from,to,baseline,target,actual,achieved,dimension,value,minimumShare,actualShare"
+        ]
+        for t in targets {
+            let head = [
+                t.targetId, t.indicator.rawValue, t.programme ?? "", t.period.from.description,
+                t.period.to.description, t.baseline.map(String.init) ?? "", String(t.target), String(t.actual),
+                t.achieved?.description ?? "",
+            ]
+            let shares = t.shares.sorted { $0.key < $1.key }.flatMap { dimension, values in
+                values.sorted { $0.key < $1.key }.map {
+                    [dimension, $0.key, $0.value.minimum.description, $0.value.actual?.description ?? ""]
+                }
+            }
+            for share in shares.isEmpty ? [["", "", "", ""]] : shares {
+                lines.append((head + share).map(CSV.field).joined(separator: ","))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The sign-offs as a table or CSV.
+public enum SignOffList {
+    public static func table(_ records: [SignOffRecord]) -> String {
+        if records.isEmpty { return "No sign-off recorded.\n" }
+        return records.map { r in
+            let s = r.data
+            return
+                "\(s.reportId)  \(s.indicator.rawValue) \(s.from) to \(s.to)"
+                + (s.programme.map { ", programme \($0)" } ?? "") + (s.callId.map { ", call \($0)" } ?? "")
+                + "  total \(s.figures.total) at position \(s.position)  signed off \(s.signedOffOn)"
+                + (r.recorded.actor.map { " by \($0)" } ?? "")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    public static func csv(_ records: [SignOffRecord]) -> String {
+        var lines = ["reportId,indicator,from,to,programme,callId,position,hash,total,signedOffOn,actor,note"]
+        for r in records {
+            let s = r.data
+            lines.append(
+                [
+                    s.reportId, s.indicator.rawValue, s.from.description, s.to.description, s.programme ?? "",
+                    s.callId ?? "", String(s.position), s.asOf.hash, String(s.figures.total),
+                    s.signedOffOn.description, r.recorded.actor ?? "", s.note ?? "",
+                ].map(CSV.field).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
