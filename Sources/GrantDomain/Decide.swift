@@ -198,6 +198,8 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
         return [.indicatorReportSignedOff(IndicatorReportSignedOff(command: c, figures: figures, asOf: asOf))]
 
     case .setIndicatorTarget(let c):
+        // A revision of an existing target is allowed; reading it queues concurrent revisions.
+        _ = try await reader.indicatorTarget(c.targetId)
         return [.indicatorTargetSet(c)]
 
     case .cancelSubGrant(let c):

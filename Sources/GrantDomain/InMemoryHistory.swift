@@ -76,6 +76,11 @@ public struct InMemoryHistory: StateReader {
         for case .indicatorReportSignedOff(let e) in streams[Streams.indicatorReport(reportId)] ?? [] { return e }
         return nil
     }
+    public func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget? {
+        var latest: SetIndicatorTarget?
+        for case .indicatorTargetSet(let e) in streams[Streams.indicatorTarget(targetId)] ?? [] { latest = e }
+        return latest
+    }
     public func logHead() async throws -> Int64 { Int64(log.count) }
     /// The reference fold; an in-memory log has no chain, so the hash is empty.
     public func indicatorFigures(_ query: I3Query, at position: Int64) async throws

@@ -24,6 +24,8 @@ public protocol StateReader: Sendable {
     func grantId(withContractNumber contractNumber: String) async throws -> String?
     /// A recorded sign-off (docs/domain.md §9); guarded by its report id.
     func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff?
+    /// The revision of a target in force (the latest); guarded by its target id.
+    func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget?
     /// The position of the last event recorded (0 for an empty log).
     func logHead() async throws -> Int64
     /// The §4 figures of `query` as the log stood at `position` (at most the head), with the

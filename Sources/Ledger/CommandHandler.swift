@@ -43,7 +43,13 @@ public struct CommandHandler: Sendable {
         if let position = request.command.readsIndicatorAt {
             // The rule reads the I.3 read model at a past position: seal the log and project
             // it that far first, so that the transaction below finds it there.
-            let head = try await EventStore(pool: pool).seal()
+            // Sealing waits for older transactions anywhere in the cluster: give it a moment.
+            let store = EventStore(pool: pool)
+            var head = try await store.seal()
+            for _ in 0..<50 where head.position < position {
+                try await Task.sleep(for: .milliseconds(100))
+                head = try await store.seal()
+            }
             try await ProjectionRunner(pool: pool).catchUp(upTo: min(position, head.position))
         }
         return try await pool.withConnection { connection in

@@ -130,6 +130,12 @@ actor PostgresStateReader: StateReader {
         return nil
     }
 
+    func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget? {
+        var latest: SetIndicatorTarget?
+        for case .indicatorTargetSet(let e) in try await stream(Streams.indicatorTarget(targetId)) { latest = e }
+        return latest
+    }
+
     func logHead() async throws -> Int64 { try await session.head() }
 
     /// From the I.3 read model on this transaction's connection; the handler has sealed the

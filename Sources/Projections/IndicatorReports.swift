@@ -237,7 +237,7 @@ extension I3Reporter {
                         nowChannels: current?.channels, causes: []))
             }
             try await Self.attachCauses(&changes, query: query, after: before, upTo: cut, on: connection)
-            let currentFigures = I3Figures(rules: signOff.figures.rules, rows: Array(now.values))
+            let currentFigures = try await Self.figures(query, cutoff: cut, schema: "rm_i3", on: connection)
             let signed = signOff.figures
             let delta = Restatement.Delta(
                 total: currentFigures.total - signed.total,

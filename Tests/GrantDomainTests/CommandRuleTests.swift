@@ -136,6 +136,23 @@ func award(_ overrides: [String: Any]) -> String {
     return command("awardGrant", fields)
 }
 
+func signOff(_ overrides: [String: Any]) -> String {
+    var fields: [String: Any] = [
+        "reportId": "R1", "indicator": "I.3", "from": "2025-01-01", "to": "2025-12-31", "position": 5,
+        "signedOffOn": "2026-01-20",
+    ]
+    fields.merge(overrides) { $1 }
+    return command("signOffIndicatorReport", fields)
+}
+func target(_ overrides: [String: Any]) -> String {
+    var fields: [String: Any] = [
+        "targetId": "T1", "indicator": "I.3", "from": "2025-01-01", "to": "2026-12-31", "baseline": 0, "target": 20,
+        "minimumShares": ["leadershipGender": ["women": "0.5"], "settlement": ["rural": "0.4"]],
+    ]
+    fields.merge(overrides) { $1 }
+    return command("setIndicatorTarget", fields)
+}
+
 let ruleCases: [RuleCase] = [
     // Organisations
     RuleCase("register: fresh id accepted", organisation("NEW"), nil),
@@ -445,6 +462,50 @@ let ruleCases: [RuleCase] = [
     RuleCase(
         "cancel unknown sub-grant",
         command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound),
+    // Sign-offs and targets (docs/domain.md §9-§10)
+    RuleCase("a sign-off at a recorded position", signOff([:]), nil),
+    RuleCase(
+        "a sign-off beyond the head", signOff(["position": 999]), .ruleViolated,
+        mentions: "\"position\" 999 is beyond the last recorded event"),
+    RuleCase("a sign-off at position 0", signOff(["position": 0]), .invalid, mentions: "field \"position\""),
+    RuleCase("a sign-off of an unknown indicator", signOff(["indicator": "I.4"]), .invalid, mentions: "\"indicator\""),
+    RuleCase("a sign-off of an unknown call", signOff(["callId": "C9"]), .notFound, mentions: "call \"C9\""),
+    RuleCase("a sign-off of a recorded call", signOff(["callId": "C1", "programme": "CSO-LA"]), nil),
+    RuleCase(
+        "a sign-off with from after to", signOff(["from": "2026-01-01", "to": "2025-12-31"]), .ruleViolated,
+        mentions: "\"to\" 2025-12-31 is before \"from\" 2026-01-01"),
+    RuleCase(
+        "a second sign-off with the same reportId", signOff(["position": 2]), setup: [signOff([:])], .alreadyExists,
+        mentions: "reportId \"R1\""),
+    RuleCase(
+        "a sign-off whose note is too long", signOff(["note": String(repeating: "n", count: 2001)]), .invalid,
+        mentions: "field \"note\""),
+    RuleCase("a target", target([:]), nil),
+    RuleCase("a target revised", target(["target": 30]), setup: [target([:])], nil),
+    RuleCase("a target of zero", target(["target": 0]), nil),
+    RuleCase(
+        "a target whose minimumShares is null", target(["minimumShares": NSNull()]), .invalid,
+        mentions: "field \"minimumShares\""),
+    RuleCase(
+        "a target with a share above 1", target(["minimumShares": ["settlement": ["rural": "1.5"]]]), .invalid,
+        mentions: "field \"minimumShares.settlement.rural\" is \"1.5\""),
+    RuleCase(
+        "a target with a share of 5 decimals", target(["minimumShares": ["leadershipGender": ["women": "0.12345"]]]),
+        .invalid, mentions: "field \"minimumShares.leadershipGender.women\""),
+    RuleCase(
+        "a target with a negative share", target(["minimumShares": ["channel": ["subGrant": "-0.1"]]]), .invalid,
+        mentions: "field \"minimumShares.channel.subGrant\""),
+    RuleCase(
+        "a target with an unknown dimension", target(["minimumShares": ["age": ["young": "0.5"]]]), .invalid,
+        mentions: "dimension \"age\""),
+    RuleCase(
+        "a target with an unknown value", target(["minimumShares": ["settlement": ["suburban": "0.5"]]]), .invalid,
+        mentions: "value \"suburban\""),
+    RuleCase(
+        "a target with from after to", target(["from": "2026-01-01", "to": "2025-12-31"]), .ruleViolated,
+        mentions: "\"to\" 2025-12-31 is before \"from\""),
+    RuleCase("a target of an unknown indicator", target(["indicator": "I.9"]), .invalid, mentions: "\"indicator\""),
+    RuleCase("a negative target", target(["target": -1]), .invalid, mentions: "field \"target\""),
 ]
 
 @Suite("Business rules of docs/domain.md §2")

@@ -73,4 +73,31 @@ struct ValueTests {
         #expect(Region.isValid("KZ-62"))
         #expect(!Region.isValid("KZ-02"))
     }
+
+    @Test(
+        "shares: 0 to 1 with at most 4 decimals, written in the shortest exact form",
+        arguments: [
+            ("0", "0"), ("1", "1"), ("0.5", "0.5"), ("0.5000", "0.5"), ("0.4286", "0.4286"), ("1.0000", "1"),
+            ("0.0001", "0.0001"), ("1.0001", nil), ("1.5", nil), ("0.12345", nil), ("-0.1", nil), (".5", nil),
+            ("0.", nil), ("2", nil), ("0,5", nil), ("", nil),
+        ] as [(String, String?)])
+    func shares(_ text: String, _ written: String?) {
+        #expect(Share(text)?.description == written)
+    }
+
+    @Test("shares and ratios of counts round half away from zero, to 4 decimals")
+    func rounding() {
+        #expect(Share(1, over: 3)?.description == "0.3333")
+        #expect(Share(2, over: 3)?.description == "0.6667")
+        #expect(Share(1, over: 20_000)?.description == "0.0001")  // 0.00005 rounds up
+        #expect(Share(1, over: 20_001)?.description == "0")  // 0.0000499… rounds down
+        #expect(Share(4, over: 7)?.description == "0.5714")
+        #expect(Share(3, over: 3)?.description == "1")
+        #expect(Share(1, over: 0) == nil)
+        #expect(Ratio(1, over: 3)?.description == "0.3333")
+        #expect(Ratio(5, over: 4)?.description == "1.2500")
+        #expect(Ratio(0, over: 4)?.description == "0.0000")
+        #expect(Ratio(3, over: 40_000)?.description == "0.0001")  // 0.000075 rounds up
+        #expect(Ratio(7, over: 0) == nil)
+    }
 }

@@ -1,0 +1,245 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Ledger
+import PostgresClient
+import Projections
+import Testing
+
+/// Sign-offs, restatements and targets (docs/domain.md §9-§10) against a real log.
+@Suite("Sign-offs, restatements and targets")
+struct IndicatorReportTests {
+    /// A random accepted history recorded in a fresh database, with its decoded log.
+    static func recordedHistory(seed: UInt64, steps: Int) async throws
+        -> (db: TestDatabase, log: [(position: Int64, event: DomainEvent)])
+    {
+        var generator = HistoryGenerator(seed: seed)
+        for _ in 0..<steps { await generator.step() }
+        let db = try await TestDatabase.make()
+        for event in generator.history.log {
+            _ = try await db.store.append([
+                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
+            ])
+        }
+        let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
+        let log = try recorded.map {
+            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
+        }
+        return (db, log)
+    }
+
+    static func run(_ fields: [String: Any], _ name: String, on db: TestDatabase, actor: String = "m.e.officer")
+        async throws -> CommandOutcome
+    {
+        var object = fields
+        object["command"] = name
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        return try await CommandHandler(pool: db.pool).handle(try CommandRequest.parse(text), actor: actor)
+    }
+
+    /// Applies a restatement's changes to the signed-off figures.
+    static func applying(_ changes: [RestatementChange], to figures: I3Figures) -> I3Figures {
+        var counts: [I3Place: Int] = [:]
+        for cell in figures.cells {
+            counts[
+                I3Place(
+                    regionCode: cell.regionCode, leadershipGender: cell.leadershipGender, settlement: cell.settlement,
+                    registrationStatus: cell.registrationStatus), default: 0] += cell.count
+        }
+        var channels = figures.byChannel
+        for change in changes {
+            if let was = change.was { counts[was, default: 0] -= 1 }
+            if let now = change.now { counts[now, default: 0] += 1 }
+            for channel in change.wasChannels ?? [] { channels[channel, default: 0] -= 1 }
+            for channel in change.nowChannels ?? [] { channels[channel, default: 0] += 1 }
+        }
+        return I3Figures(
+            rules: figures.rules, byChannel: channels,
+            cells: counts.map { place, count in
+                I3Cell(
+                    leadershipGender: place.leadershipGender, regionCode: place.regionCode,
+                    settlement: place.settlement, registrationStatus: place.registrationStatus, count: count)
+            })
+    }
+
+    /// Whether the event at a cause's position concerns the organisation the way the cause says.
+    static func concerns(_ event: DomainEvent, _ organisationId: String, log: [(position: Int64, event: DomainEvent)])
+        -> Bool
+    {
+        switch event {
+        case .grantAwarded(let e): return e.members.contains { $0.organisationId == organisationId }
+        case .subGrantAwarded(let e): return e.organisationId == organisationId
+        case .subGrantCancelled(let c):
+            return log.contains {
+                if case .subGrantAwarded(let e) = $0.event {
+                    e.subGrantId == c.subGrantId && e.organisationId == organisationId
+                } else {
+                    false
+                }
+            }
+        default: return false
+        }
+    }
+
+    @Test(
+        "restatements: the changes take the signed-off figures to the current ones; every cause is in between",
+        arguments: [UInt64(11), 12, 13])
+    func restatement(seed: UInt64) async throws {
+        let (db, log) = try await Self.recordedHistory(seed: seed, steps: 500)
+        let head = Int64(log.count)
+        let reporter = I3Reporter(pool: db.pool)
+        var rng = SeededGenerator(state: seed &* 6_700_417)
+        var changesSeen = 0
+        for index in 0..<8 {
+            let before = Int64.random(in: 1...head, using: &rng)
+            let after = Int64.random(in: before...head, using: &rng)
+            let query = I3Query(
+                from: BusinessDate("2024-\(String(format: "%02d", Int.random(in: 1...12, using: &rng)))-01")!,
+                to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &rng)])!,
+                programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &rng)])
+            var fields: [String: Any] = [
+                "reportId": "R-\(seed)-\(index)", "indicator": "I.3", "from": query.from.description,
+                "to": query.to.description, "position": before, "signedOffOn": "2026-01-20",
+            ]
+            if let programme = query.programme { fields["programme"] = programme }
+            let outcome = try await Self.run(fields, "signOffIndicatorReport", on: db)
+            // Readers see the gap-free prefix: wait until it reaches the sign-off.
+            _ = try await db.readAll(after: outcome.events[0].position - 1, count: 1)
+
+            // The recorded figures are the report at the position, and the reference fold's.
+            let record = try #require(try await reporter.signOff("R-\(seed)-\(index)"))
+            let atPosition = try await reporter.report(query, cutOff: .position(before))
+            #expect(record.data.figures == atPosition.figures)
+            #expect(record.data.figures == I3Reference.compute(log, query: query, cutoff: before))
+            #expect(record.data.asOf == atPosition.asOf.logPoint)
+            #expect(record.recorded.actor == "m.e.officer")
+
+            let restatement = try await reporter.restatement("R-\(seed)-\(index)", cutOff: .position(after))
+            let current = try await reporter.report(query, cutOff: .position(after))
+            #expect(restatement.currentFigures == current.figures)
+            #expect(restatement.current.position == after)
+            #expect(restatement.signedOff.position == before)
+            // Applying the changes to the signed-off cells and channels gives the current ones.
+            let applied = Self.applying(restatement.changes, to: record.data.figures)
+            #expect(applied.cells == current.figures.cells)
+            #expect(applied.byChannel == current.figures.byChannel)
+            #expect(restatement.delta.total == current.figures.total - atPosition.figures.total)
+            for (name, counts) in current.figures.margins {
+                let old = atPosition.figures.margins.first { $0.name == name }?.counts ?? []
+                for ((key, count), (_, was)) in zip(counts, old) {
+                    #expect(restatement.delta.value(name, key) == count - was, "\(name).\(key)")
+                }
+            }
+            for change in restatement.changes {
+                #expect(!change.causes.isEmpty, "\(change.organisationId) changed without a cause")
+                for cause in change.causes {
+                    #expect(cause.position > before && cause.position <= after)
+                    let event = try #require(log.first { $0.position == cause.position }?.event)
+                    #expect(event.type == cause.type)
+                    #expect(
+                        Self.concerns(event, change.organisationId, log: log), "\(cause) of \(change.organisationId)")
+                }
+                #expect(change.causes.map(\.position) == change.causes.map(\.position).sorted())
+            }
+            changesSeen += restatement.changes.count
+        }
+        #expect(changesSeen > 0, "the histories must restate something")
+    }
+
+    @Test("a sign-off's figures survive an export and import; the restatement at its own position is empty")
+    func signOffRoundTrip() async throws {
+        let (db, log) = try await Self.recordedHistory(seed: 21, steps: 300)
+        let query = I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2025-12-31")!)
+        _ = try await Self.run(
+            [
+                "reportId": "ANNUAL", "indicator": "I.3", "from": "2024-01-01", "to": "2025-12-31",
+                "position": log.count / 2, "signedOffOn": "2026-01-20", "note": "Отчёт для Делегации ЕС",
+            ], "signOffIndicatorReport", on: db)
+        _ = try await db.readAll(after: Int64(log.count), count: 1)
+        let reporter = I3Reporter(pool: db.pool)
+        let signed = try #require(try await reporter.signOff("ANNUAL"))
+        #expect(signed.data.note == "Отчёт для Делегации ЕС")
+        let unchanged = try await reporter.restatement("ANNUAL", cutOff: .position(Int64(log.count / 2)))
+        #expect(unchanged.changes.isEmpty)
+        #expect(unchanged.delta.total == 0)
+        let beforeIt = try? await reporter.restatement("ANNUAL", cutOff: .position(Int64(log.count / 2 - 1)))
+        #expect(beforeIt == nil)
+
+        let lines = LinesBox()
+        try await db.store.export(write: { lines.append($0) })
+        let copy = try await TestDatabase.make()
+        _ = try await EventStore.importArchive(lines.values.map { Substring($0) }, on: try await copy.owner())
+        let copied = I3Reporter(pool: copy.pool)
+        let imported = try #require(try await copied.signOff("ANNUAL"))
+        #expect(imported.data.figures == signed.data.figures)
+        let fresh = try await copied.report(query, cutOff: .position(Int64(log.count / 2)))
+        #expect(imported.data.figures == fresh.figures)
+        #expect(imported.data.asOf == fresh.asOf.logPoint)
+    }
+
+    @Test("targets: the latest revision is in force, programme filter, zero target, zero actual, shares rounded")
+    func targets() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let reporter = I3Reporter(pool: db.pool)
+        let period = I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2026-12-31")!)
+        let figures = try await reporter.report(period).figures
+        let first = try await Self.run(
+            [
+                "targetId": "T-ALL", "indicator": "I.3", "from": "2024-01-01", "to": "2026-12-31", "baseline": 0,
+                "target": 40, "minimumShares": ["leadershipGender": ["women": "0.5"], "settlement": ["rural": "0.4"]],
+            ], "setIndicatorTarget", on: db)
+        let revisedAt = first.events[0].position
+        _ = try await Self.run(
+            [
+                "targetId": "T-ALL", "indicator": "I.3", "from": "2024-01-01", "to": "2026-12-31", "baseline": 5,
+                "baselineNote": "Mapping of 2023", "target": 3 * figures.total,
+                "minimumShares": ["leadershipGender": ["women": "0.5"], "channel": ["subGrant": "0.75"]],
+            ], "setIndicatorTarget", on: db)
+        _ = try await Self.run(
+            [
+                "targetId": "T-ZERO", "indicator": "I.3", "programme": "EIDHR", "from": "2024-01-01",
+                "to": "2026-12-31", "target": 0,
+            ],
+            "setIndicatorTarget", on: db)
+        _ = try await Self.run(
+            [
+                "targetId": "T-EMPTY", "indicator": "I.3", "from": "2019-01-01", "to": "2019-12-31", "target": 10,
+                "minimumShares": ["settlement": ["rural": "0.3"]],
+            ], "setIndicatorTarget", on: db)
+
+        let progress = try await reporter.progress()
+        #expect(progress.targets.map(\.targetId) == ["T-ALL", "T-EMPTY", "T-ZERO"])
+        let all = try #require(progress.targets.first { $0.targetId == "T-ALL" })
+        // The latest revision is in force: its target, baseline and shares.
+        #expect(all.target == Int64(3 * figures.total))
+        #expect(all.baseline == 5)
+        #expect(all.actual == figures.total)
+        #expect(all.achieved == Ratio(figures.total, over: 3 * figures.total))
+        #expect(all.achieved?.description == "0.3333")
+        #expect(Set(all.shares.keys) == ["leadershipGender", "channel"])
+        let women = try #require(all.shares["leadershipGender"]?["women"])
+        #expect(women.minimum.description == "0.5")
+        #expect(women.actual == Share(figures.byLeadershipGender[.women] ?? 0, over: figures.total))
+        #expect(
+            all.shares["channel"]?["subGrant"]?.actual == Share(figures.byChannel[.subGrant] ?? 0, over: figures.total))
+        // A zero target has no achievement; a period without accesses has no shares.
+        let zero = try #require(progress.targets.first { $0.targetId == "T-ZERO" })
+        #expect(zero.achieved == nil)
+        #expect(zero.programme == "EIDHR")
+        let empty = try #require(progress.targets.first { $0.targetId == "T-EMPTY" })
+        #expect(empty.actual == 0)
+        #expect(empty.achieved?.description == "0.0000")
+        #expect(empty.shares["settlement"]?["rural"]?.actual == nil)
+        // Before the revision, the first version was in force.
+        let earlier = try await reporter.progress(cutOff: .position(revisedAt))
+        #expect(earlier.targets.map(\.targetId) == ["T-ALL"])
+        #expect(earlier.targets.first?.target == 40)
+        // The programme filter keeps that programme's targets only.
+        #expect(try await reporter.progress(programme: "EIDHR").targets.map(\.targetId) == ["T-ZERO"])
+        // JSON: nulls where there is no value.
+        let json = ResponseJSON.text(progress)
+        #expect(json.contains("\"achieved\":null"))
+        #expect(json.contains("\"actual\":null"))
+    }
+}
