@@ -52,6 +52,10 @@ echo "==> integrity"
 "$bin" audit verify
 echo "==> indicator I.3, 2024-01-01 to 2026-12-31"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format table
+echo "==> progress against the I.3 targets"
+"$bin" report i3 progress --format table
+echo "==> what changed since the 2025 figure was signed off"
+"$bin" report i3 restatement --report-id I3-2025-ANNUAL --format table
 cat <<MSG
 
 The same report as JSON or CSV:

@@ -230,6 +230,12 @@ public struct EventStore: Sendable {
         return try await connection.query(query).map(decodeEvent)
     }
 
+    /// The position of the last event committed and visible, gaps before it or not (0 for
+    /// an empty log); `head()` is the gap-free one readers use.
+    public func lastRecordedPosition() async throws -> Int64 {
+        try await pool.withConnection { try await StoreSession(connection: $0).head() }
+    }
+
     /// The last position a reader can see without gaps (0 for an empty log).
     public func head() async throws -> Int64 {
         try await pool.withConnection { try await Self.head(on: $0) }

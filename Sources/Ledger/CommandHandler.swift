@@ -43,14 +43,17 @@ public struct CommandHandler: Sendable {
         if let position = request.command.readsIndicatorAt {
             // The rule reads the I.3 read model at a past position: seal the log and project
             // it that far first, so that the transaction below finds it there.
-            // Sealing waits for older transactions anywhere in the cluster: give it a moment.
+            // Sealing waits for transactions older than the events anywhere in the cluster
+            // (see sql/007): wait for it, up to a minute, holding nothing meanwhile.
+            // A position beyond the last recorded event is refused by the rule: no wait then.
             let store = EventStore(pool: pool)
+            let goal = min(position, try await store.lastRecordedPosition())
             var head = try await store.seal()
-            for _ in 0..<50 where head.position < position {
+            for _ in 0..<600 where head.position < goal {
                 try await Task.sleep(for: .milliseconds(100))
                 head = try await store.seal()
             }
-            try await ProjectionRunner(pool: pool).catchUp(upTo: min(position, head.position))
+            try await ProjectionRunner(pool: pool).catchUp(upTo: min(goal, head.position))
         }
         return try await pool.withConnection { connection in
             var attempt = 0

@@ -10,7 +10,7 @@ struct AuditTests {
     /// A database holding the sample programme.
     func sampleDatabase() async throws -> TestDatabase {
         let db = try await TestDatabase.make()
-        let result = try CLI(databaseURL: db.appURL).run(
+        let result = try await CLI(databaseURL: db.appURL).run(
             ["import", CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path])
         #expect(result.status == 0)
         // Wait until the readers' horizon covers the whole import (see TestDatabase.readAll).

@@ -27,13 +27,13 @@ struct CLI {
 
     /// Runs `grantledger` with this database (the test process's working directory, the
     /// repository, is the child's too).
-    func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
         var environment = ProcessInfo.processInfo.environment
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
         environment["GRANTLEDGER_MIGRATION_DATABASE_URL"] = migrationURL ?? ""
         environment["GRANTLEDGER_ACTOR"] = "cli-test"
         environment["GRANTLEDGER_MIGRATIONS"] = Self.repository.appendingPathComponent("sql").path
-        let result = try Subprocess.run(Self.executable.path, arguments, environment: environment, stdin: stdin)
+        let result = try await Subprocess.run(Self.executable.path, arguments, environment: environment, stdin: stdin)
         return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
@@ -53,28 +53,30 @@ struct CLITests {
             "--region-code", "KZ-43", "--settlement", "rural", "--registration-status", "unregistered",
             "--leadership-gender", "women", "--kind", "informalGroup", "--format", "json",
         ]
-        let ok = try cli.run(register)
+        let ok = try await cli.run(register)
         #expect(ok.status == 0)
         let events = try cli.json(ok)["events"] as? [[String: Any]]
         #expect(events?.first?["type"] as? String == "OrganisationRegistered")
         #expect(events?.first?["streamId"] as? String == "organisation-O1")
         #expect(events?.first?["position"] as? Int != nil)
 
-        let taken = try cli.run(register)
+        let taken = try await cli.run(register)
         #expect(taken.status == 12)
         #expect((try cli.json(taken)["error"] as? [String: Any])?["code"] as? String == "alreadyExists")
 
-        let invalid = try cli.run(
+        let invalid = try await cli.run(
             ["submit", "-", "--format", "json"],
             stdin: #"{"command":"closeCall","callId":"C1","closedOn":"31.12.2025"}"#)
         #expect(invalid.status == 10)
         let message = (try cli.json(invalid)["error"] as? [String: Any])?["message"] as? String ?? ""
         #expect(message.contains("closedOn") && message.contains("31.12.2025"))
 
-        let missing = try cli.run(["close-call", "--call-id", "C1", "--closed-on", "2025-12-31", "--format", "json"])
+        let missing = try await cli.run([
+            "close-call", "--call-id", "C1", "--closed-on", "2025-12-31", "--format", "json",
+        ])
         #expect(missing.status == 11)
 
-        let rule = try cli.run(
+        let rule = try await cli.run(
             [
                 "publish-call", "--call-id", "C1", "--reference", "R", "--title", "T", "--programme", "EIDHR",
                 "--published-on", "2025-02-01", "--deadline", "2025-01-01", "--budget", "100", "--min-grant", "1",
@@ -82,7 +84,7 @@ struct CLITests {
             ])
         #expect(rule.status == 13)
 
-        let usage = try cli.run(["close-call", "--call-id"])
+        let usage = try await cli.run(["close-call", "--call-id"])
         #expect(usage.status == 64)
     }
 
@@ -101,7 +103,7 @@ struct CLITests {
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let first = try cli.run(["import", file.path, "--format", "json"])
+        let first = try await cli.run(["import", file.path, "--format", "json"])
         let summary = try cli.json(first)
         #expect(summary["accepted"] as? Int == 2)
         #expect(summary["rejected"] as? Int == 2)
@@ -109,13 +111,13 @@ struct CLITests {
         #expect(rejections.map { $0["line"] as? Int } == [2, 5])
         #expect(first.status == 10)
 
-        let again = try cli.run(["import", file.path, "--format", "json"])
+        let again = try await cli.run(["import", file.path, "--format", "json"])
         let second = try cli.json(again)
         #expect(second["accepted"] as? Int == 0)
         #expect(second["alreadyApplied"] as? Int == 2)
         #expect(try await db.committedEvents().count == 2)
 
-        let stopped = try cli.run(["import", file.path, "--stop-on-error"])
+        let stopped = try await cli.run(["import", file.path, "--stop-on-error"])
         #expect(stopped.stderr.contains("line 2:"))
         #expect(!stopped.stderr.contains("line 5:"))
     }
@@ -125,12 +127,12 @@ struct CLITests {
         let db = try await TestDatabase.make()
         let cli = CLI(databaseURL: db.appURL, migrationURL: db.ownerURL)
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
-        let result = try cli.run(["import", sample, "--format", "json"])
+        let result = try await cli.run(["import", sample, "--format", "json"])
         let summary = try cli.json(result)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(summary["rejected"] as? Int == 0)
         #expect((summary["accepted"] as? Int ?? 0) >= 300)
-        let verify = try cli.run(["audit", "verify"])
+        let verify = try await cli.run(["audit", "verify"])
         #expect(verify.status == 0)
         #expect(verify.stdout.contains("verified head:"))
     }
@@ -143,54 +145,59 @@ struct CLIReportTests {
         let db = try await TestDatabase.make()
         let cli = CLI(databaseURL: db.appURL, migrationURL: db.ownerURL)
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
-        #expect(try cli.run(["import", sample]).status == 0)
+        #expect(try await cli.run(["import", sample]).status == 0)
         let last = try await db.committedEvents().last?.position ?? 0
         _ = try await db.readAll(after: last - 1, count: 1)
 
-        let json = try cli.json(try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31"]))
+        let json = try cli.json(try await cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31"]))
         let total = try #require(json["total"] as? Int)
         #expect(total > 0)
-        let csv = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "csv"])
+        let csv = try await cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "csv"])
         #expect(csv.stdout.contains("\nTotal,,,,,,,\(total)\n"))
-        let table = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "table"])
+        let table = try await cli.run([
+            "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "table",
+        ])
         #expect(table.stdout.contains("TOTAL organisations: \(total)"))
         let early = try cli.json(
-            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "5"]))
+            try await cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "5"]))
         #expect(early["total"] as? Int == 0)
-        let beyond = try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "999999"])
+        let beyond = try await cli.run([
+            "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "999999",
+        ])
         #expect(beyond.status == 10)
-        #expect(try cli.run(["report", "i3", "--from", "2024-13-01", "--to", "2026-12-31"]).status == 64)
+        #expect(try await cli.run(["report", "i3", "--from", "2024-13-01", "--to", "2026-12-31"]).status == 64)
 
         // The organisations behind the figure: as many rows as the total, in each format.
         let period = ["--from", "2024-01-01", "--to", "2026-12-31"]
-        let listed = try cli.json(try cli.run(["report", "i3", "organisations"] + period))
+        let listed = try cli.json(try await cli.run(["report", "i3", "organisations"] + period))
         #expect((listed["organisations"] as? [[String: Any]])?.count == total)
-        let listedCSV = try cli.run(["report", "i3", "organisations"] + period + ["--format", "csv", "--bom"])
+        let listedCSV = try await cli.run(["report", "i3", "organisations"] + period + ["--format", "csv", "--bom"])
         #expect(listedCSV.stdout.hasPrefix("\u{FEFF}organisationId,name,"))
         #expect(listedCSV.stdout.split(separator: "\n").count == total + 1)
-        let listedTable = try cli.run(["report", "i3", "organisations"] + period + ["--format", "table"])
+        let listedTable = try await cli.run(["report", "i3", "organisations"] + period + ["--format", "table"])
         #expect(listedTable.stdout.hasSuffix("\(total) organisations\n"))
         let women = try cli.json(
-            try cli.run(["report", "i3", "organisations"] + period + ["--leadership-gender", "women"]))
+            try await cli.run(["report", "i3", "organisations"] + period + ["--leadership-gender", "women"]))
         #expect(
             (women["organisations"] as? [[String: Any]])?.count
                 == (json["byLeadershipGender"] as? [String: Any])?["women"] as? Int)
-        #expect(try cli.run(["report", "i3", "organisations"] + period + ["--region-code", "KZ-99"]).status == 64)
+        #expect(
+            try await cli.run(["report", "i3", "organisations"] + period + ["--region-code", "KZ-99"]).status == 64)
 
-        let status = try cli.run(["projections", "status", "--format", "json"])
+        let status = try await cli.run(["projections", "status", "--format", "json"])
         let statuses = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(Set(statuses.compactMap { $0["name"] as? String }) == ["entities", "i3"])
         #expect(statuses.allSatisfy { $0["lag"] as? Int == 0 })
 
-        let created = try cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"])
+        let created = try await cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"])
         #expect(created.status == 0)
         #expect(created.stdout.hasPrefix("glt_"))
-        #expect(try cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"]).status == 12)
+        #expect(try await cli.run(["token", "create", "--role", "auditor", "--name", "cli-auditor"]).status == 12)
         let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let store = TokenStore(pool: db.pool)
         #expect(try await store.identify(secret: secret)?.role == .auditor)
-        #expect(try cli.run(["token", "revoke", "cli-auditor"]).status == 0)
+        #expect(try await cli.run(["token", "revoke", "cli-auditor"]).status == 0)
         #expect(try await store.identify(secret: secret) == nil)
-        #expect(try cli.run(["token", "revoke", "cli-auditor"]).status == 11)
+        #expect(try await cli.run(["token", "revoke", "cli-auditor"]).status == 11)
     }
 }

@@ -108,11 +108,11 @@ struct CommandTableTests {
     }
 
     @Test("the served document is valid OpenAPI 3.1 for the reference validator")
-    func validDocument() throws {
+    func validDocument() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("gl-openapi-\(UUID().uuidString).json")
         try Data(OpenAPIDocument.json.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let result = try Subprocess.run(
+        let result = try await Subprocess.run(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -222,13 +222,13 @@ struct CommandTableTests {
     }
 
     @Test("every command's CLI subcommand has one option per field, and its help shows formats and limits")
-    func cliMatchesTable() throws {
+    func cliMatchesTable() async throws {
         let cli = CLI(databaseURL: "")
         for spec in CommandTable.specs {
             let kebab = spec.name.reduce(into: "") { out, character in
                 out += character.isUppercase ? "-" + character.lowercased() : String(character)
             }
-            let help = try cli.run([kebab, "--help"])
+            let help = try await cli.run([kebab, "--help"])
             #expect(help.status == 0, "\(kebab)")
             for field in spec.fields {
                 let option =
@@ -243,10 +243,10 @@ struct CommandTableTests {
         }
         // Help texts are wrapped at the terminal width: compare with single spaces.
         func words(_ text: String) -> String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
-        let publish = words(try cli.run(["publish-call", "--help"]).stdout)
+        let publish = words(try await cli.run(["publish-call", "--help"]).stdout)
         #expect(publish.contains("at most 60000"))
         #expect(publish.contains("YYYY-MM-DD"))
-        let register = words(try cli.run(["register-organisation", "--help"]).stdout)
+        let register = words(try await cli.run(["register-organisation", "--help"]).stdout)
         #expect(register.contains("informalGroup") && register.contains("undisclosed"))
     }
 }

@@ -75,16 +75,16 @@ struct CrashTests {
         let owner = try await PostgresConnection.connect(cluster.migrationURL)
         _ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: owner)
         let token = try await TokenStore.create(name: "crash-manager", role: .manager, on: owner)
-        let server = try LiveServer.start(databaseURL: cluster.appURL)
+        let server = try await LiveServer.start(databaseURL: cluster.appURL)
         defer { server.stop() }
 
         let total = 60
-        func send(_ index: Int) throws -> Int {
+        func send(_ index: Int) async throws -> Int {
             let body =
                 #"{"command":"registerOrganisation","commandId":"crash-\#(index)","organisationId":"ORG-CRASH-\#(index)","#
                 + #""name":"Crash \#(index)","country":"KZ","regionCode":"KZ-43","settlement":"rural","#
                 + #""registrationStatus":"unregistered","leadershipGender":"women","kind":"informalGroup"}"#
-            return try server.curl([
+            return try await server.curl([
                 "-X", "POST", "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
                 "--data-binary", body, "\(server.base)/v1/commands",
             ]).status
@@ -92,7 +92,7 @@ struct CrashTests {
         let ledger = Ledger()
         // Phase 1: a stream of commands, and the kill lands in the middle of it.
         let sender = Task.detached {
-            for index in 0..<20 { ledger.record(index, try send(index)) }
+            for index in 0..<20 { ledger.record(index, try await send(index)) }
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while ledger.acknowledged < 10 {
@@ -106,15 +106,15 @@ struct CrashTests {
         try cluster.kill()
         try await sender.value
         // Phase 2: while PostgreSQL is down, every command is answered 503, never 500.
-        for index in 20..<30 { ledger.record(index, try send(index)) }
+        for index in 20..<30 { ledger.record(index, try await send(index)) }
         try cluster.restart()
 
         // Phase 3: once the server answers again, the rest, then every command re-sent.
-        for _ in 0..<100 where try server.curl(["\(server.base)/readyz"]).status != 200 {
+        for _ in 0..<100 where try await server.curl(["\(server.base)/readyz"]).status != 200 {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        for index in 30..<total { ledger.record(index, try send(index)) }
-        for index in 0..<total { ledger.record(index, try send(index)) }
+        for index in 30..<total { ledger.record(index, try await send(index)) }
+        for index in 0..<total { ledger.record(index, try await send(index)) }
 
         let answers = ledger.all
         let statuses = answers.values.flatMap { $0 }

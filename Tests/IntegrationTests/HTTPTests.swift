@@ -93,6 +93,14 @@ struct HTTPTests {
                 [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
             ),
             (
+                "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/indicators/i3/progress", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+            ),
+            (
                 "/v1/events?after=0&limit=5", .get, nil,
                 [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
             ),
@@ -327,6 +335,95 @@ struct HTTPTests {
                 uri: "/v1/indicators/i3/organisations?from=2024-01-01&to=2026-12-31&asOf=99999999", method: .get,
                 headers: fixture.headers(.viewer)
             ) { #expect($0.status == .badRequest) }
+        }
+    }
+
+    @Test("the sample's sign-off, its restatement in JSON and words, progress against its targets")
+    func signOffsAndProgress() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            let list = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs", method: .get, headers: fixture.headers(.viewer)
+            ) { response in
+                (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [[String: Any]] ?? []
+            }
+            #expect(list.compactMap { $0["reportId"] as? String } == ["I3-2025-ANNUAL"])
+            let signOff = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL", method: .get, headers: fixture.headers(.auditor)
+            ) { json($0.body) }
+            let position = try #require(signOff["position"] as? Int)
+            #expect((signOff["asOf"] as? [String: Any])?["position"] as? Int == position)
+            #expect(((signOff["figures"] as? [String: Any])?["byRegion"] as? [String: Any])?.count == 20)
+            #expect((signOff["recorded"] as? [String: Any])?["actor"] as? String == "sample")
+
+            let restatement = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { json($0.body) }
+            let changes = restatement["changes"] as? [[String: Any]] ?? []
+            let byOrganisation = Dictionary(
+                uniqueKeysWithValues: changes.compactMap { c in (c["organisationId"] as? String).map { ($0, c) } })
+            #expect(byOrganisation["CSO-61-SOZAK-JASTAR"]?["change"] as? String == "added")
+            #expect(byOrganisation["CSO-62-STEP"]?["change"] as? String == "removed")
+            let cause = (byOrganisation["CSO-62-STEP"]?["causes"] as? [[String: Any]])?.first
+            #expect(cause?["type"] as? String == "SubGrantCancelled")
+            #expect(cause?["businessDate"] as? String == "2026-02-01")
+            #expect((restatement["signedOff"] as? [String: Any])?["position"] as? Int == position)
+            #expect(((restatement["delta"] as? [String: Any])?["byRegion"] as? [String: Any])?["KZ-62"] as? Int == -1)
+            let words = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement?format=table", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { String(buffer: $0.body) }
+            #expect(
+                words.contains(
+                    "CSO-61-SOZAK-JASTAR added (KZ-61 men rural unregistered): sub-grant SG-952 awarded 2025-11-30, recorded "
+                ))
+            #expect(
+                words.contains(
+                    "CSO-62-STEP removed (was KZ-62 mixed rural unregistered): sub-grant SG-951 cancelled 2026-02-01"))
+            try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement?asOf=\(position - 1)", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { #expect($0.status == .badRequest) }
+            try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/NOPE/restatement", method: .get, headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .notFound)
+                #expect(errorCode($0.body) == "notFound")
+            }
+
+            let progress = try await client.execute(
+                uri: "/v1/indicators/i3/progress", method: .get, headers: fixture.headers(.viewer)
+            ) { json($0.body) }
+            let targets = progress["targets"] as? [[String: Any]] ?? []
+            #expect(targets.compactMap { $0["targetId"] as? String } == ["I3-CSOLA", "I3-ROADMAP"])
+            let roadmap = try #require(targets.last)
+            #expect(roadmap["programme"] is NSNull)
+            #expect((roadmap["achieved"] as? String)?.count == 6)
+            let csv = try await client.execute(
+                uri: "/v1/indicators/i3/progress?programme=CSO-LA&format=csv", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { String(buffer: $0.body) }
+            #expect(csv.hasPrefix("targetId,indicator,programme,from,to,baseline,target,actual,achieved,"))
+            #expect(csv.contains("\nI3-CSOLA,I.3,CSO-LA,2024-01-01,2026-12-31,,60,"))
+            #expect(!csv.contains("I3-ROADMAP"))
+
+            // A sign-off over HTTP, and one beyond the head.
+            let body = { (id: String, at: Int) in
+                ByteBuffer(
+                    string: #"{"command":"signOffIndicatorReport","commandId":"so-\#(id)","reportId":"\#(id)","#
+                        + #""indicator":"I.3","from":"2024-01-01","to":"2024-12-31","position":\#(at),"#
+                        + #""signedOffOn":"2025-01-31"}"#)
+            }
+            try await client.execute(
+                uri: "/v1/commands", method: .post, headers: fixture.headers(.manager), body: body("I3-2024", 100)
+            ) { #expect($0.status == .created) }
+            try await client.execute(
+                uri: "/v1/commands", method: .post, headers: fixture.headers(.manager), body: body("I3-FUTURE", 999_999)
+            ) {
+                #expect(errorCode($0.body) == "ruleViolated")
+                #expect(String(buffer: $0.body).contains("\\\"position\\\" 999999"))
+            }
         }
     }
 

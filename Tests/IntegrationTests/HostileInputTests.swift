@@ -203,25 +203,27 @@ struct HostileInputTests {
         let db = try await TestDatabase.make()
         let cli = CLI(databaseURL: db.appURL)
         let sample = CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl").path
-        #expect(try cli.run(["import", sample]).status == 0)
+        #expect(try await cli.run(["import", sample]).status == 0)
         let before = try await db.committedEvents().count
-        let early = try cli.run([
+        let early = try await cli.run([
             "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1969-12-31T23:59:59.5Z",
         ])
         #expect(early.status == 0, "\(early.stderr)")
         #expect(try cli.json(early)["total"] as? Int == 0)
         #expect(
-            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1\u{301}"]).status
+            try await cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "1\u{301}"])
+                .status
                 != 0)
         let long = String(repeating: "p", count: 201)
         #expect(
-            try cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--programme", long]).status != 0
+            try await cli.run(["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--programme", long])
+                .status != 0
         )
-        let money = try cli.run(
+        let money = try await cli.run(
             ["submit", "-", "--format", "json"],
             stdin: #"{"command":"disburseGrant","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#)
         #expect(money.status == 10)
-        let nul = try cli.run(
+        let nul = try await cli.run(
             ["submit", "-"],
             stdin: #"{"command":"closeGrant","commandId":"c\u0000","grantId":"GR-01","closedOn":"2026-01-01"}"#)
         #expect(nul.status == 10)
@@ -231,23 +233,23 @@ struct HostileInputTests {
         bytes.insert(0xC3, at: 30)
         try Data(bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        #expect(try cli.run(["import", file.path]).status == 10)
-        #expect(try cli.run(["submit", file.path]).status == 10)
+        #expect(try await cli.run(["import", file.path]).status == 10)
+        #expect(try await cli.run(["submit", file.path]).status == 10)
         #expect(try await db.committedEvents().count == before)
     }
 
     @Test("the real server survives the two one-line crashes of the past and keeps serving")
     func liveServer() async throws {
         let fixture = try await HTTPFixture.make()
-        let server = try LiveServer.start(databaseURL: fixture.db.appURL)
+        let server = try await LiveServer.start(databaseURL: fixture.db.appURL)
         defer { server.stop() }
         let viewer = "Authorization: Bearer \(fixture.tokens[.viewer] ?? "")"
         let manager = "Authorization: Bearer \(fixture.tokens[.manager] ?? "")"
-        let crash1 = try server.curl([
+        let crash1 = try await server.curl([
             "-H", viewer, "\(server.base)/v1/indicators/i3?\(Self.period)&asOf=1969-12-31T23:59:59.5Z",
         ])
         #expect(crash1.status == 200)
-        let crash2 = try server.curl([
+        let crash2 = try await server.curl([
             "-X", "POST", "-H", manager, "-H", "Content-Type: application/json", "--data-binary",
             #"{"command":"disburseGrant","commandId":"live-1","grantId":"GR-01","amount":"1\u0301","paidOn":"2025-01-01"}"#,
             "\(server.base)/v1/commands",
@@ -255,7 +257,7 @@ struct HostileInputTests {
         #expect(crash2.status == 400)
         #expect(crash2.body.contains(#""invalid""#))
         #expect(server.isRunning)
-        #expect(try server.curl(["\(server.base)/healthz"]).status == 200)
+        #expect(try await server.curl(["\(server.base)/healthz"]).status == 200)
     }
 }
 
@@ -273,7 +275,7 @@ final class LiveServer: @unchecked Sendable {
         self.base = base
     }
 
-    static func start(databaseURL: String) throws -> LiveServer {
+    static func start(databaseURL: String) async throws -> LiveServer {
         var environment = ProcessInfo.processInfo.environment
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
         environment["GRANTLEDGER_MIGRATIONS"] = CLI.repository.appendingPathComponent("sql").path
@@ -284,8 +286,8 @@ final class LiveServer: @unchecked Sendable {
                 environment: environment)
             let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)")
             for _ in 0..<200 where server.isRunning {
-                if (try? server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }
-                Thread.sleep(forTimeInterval: 0.05)
+                if (try? await server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }
+                try await Task.sleep(nanoseconds: 50_000_000)
             }
             server.stop()
         }
@@ -304,8 +306,8 @@ final class LiveServer: @unchecked Sendable {
     }
 
     /// Runs curl and returns the HTTP status and body.
-    func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
-        let result = try Subprocess.run(
+    func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
+        let result = try await Subprocess.run(
             "/usr/bin/curl", ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments,
             environment: ProcessInfo.processInfo.environment)
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)

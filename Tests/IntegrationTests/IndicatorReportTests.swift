@@ -208,8 +208,13 @@ struct IndicatorReportTests {
                 "minimumShares": ["settlement": ["rural": "0.3"]],
             ], "setIndicatorTarget", on: db)
 
+        // Readers see the gap-free prefix: wait until it reaches the last revision.
+        let last = try await db.committedEvents().last?.position ?? 0
+        _ = try await db.readAll(after: last - 1, count: 1)
+
+        // The sample programme sets targets of its own (I3-...); these are the test's.
         let progress = try await reporter.progress()
-        #expect(progress.targets.map(\.targetId) == ["T-ALL", "T-EMPTY", "T-ZERO"])
+        #expect(progress.targets.map(\.targetId).filter { $0.hasPrefix("T-") } == ["T-ALL", "T-EMPTY", "T-ZERO"])
         let all = try #require(progress.targets.first { $0.targetId == "T-ALL" })
         // The latest revision is in force: its target, baseline and shares.
         #expect(all.target == Int64(3 * figures.total))
@@ -233,8 +238,8 @@ struct IndicatorReportTests {
         #expect(empty.shares["settlement"]?["rural"]?.actual == nil)
         // Before the revision, the first version was in force.
         let earlier = try await reporter.progress(cutOff: .position(revisedAt))
-        #expect(earlier.targets.map(\.targetId) == ["T-ALL"])
-        #expect(earlier.targets.first?.target == 40)
+        #expect(earlier.targets.map(\.targetId).filter { $0.hasPrefix("T-") } == ["T-ALL"])
+        #expect(earlier.targets.first { $0.targetId == "T-ALL" }?.target == 40)
         // The programme filter keeps that programme's targets only.
         #expect(try await reporter.progress(programme: "EIDHR").targets.map(\.targetId) == ["T-ZERO"])
         // JSON: nulls where there is no value.

@@ -23,7 +23,7 @@ enum Subprocess {
     /// Runs `executable` to completion.
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String], stdin: String? = nil
-    ) throws -> Result {
+    ) async throws -> Result {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -34,7 +34,7 @@ enum Subprocess {
         let pid = try spawn(
             executable, arguments, environment: environment, stdin: input.path, stdout: output.path,
             stderr: errors.path)
-        let status = wait(pid)
+        let status = await waitOffPool(pid)
         return Result(
             status: status,
             stdout: String(decoding: (try? Data(contentsOf: output)) ?? Data(), as: UTF8.self),
@@ -65,6 +65,15 @@ enum Subprocess {
     }
 
     /// Waits for `pid` to end and returns its exit status (128 + signal when killed).
+    /// `wait(_:)` on a thread of its own: a child may run for a long time (an import that
+    /// waits for the log to be sealed), and blocking a cooperative thread meanwhile would
+    /// starve the other tests' tasks, some of which hold the very transactions it waits for.
+    static func waitOffPool(_ pid: pid_t) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: wait(pid)) }.start()
+        }
+    }
+
     static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {

@@ -197,6 +197,7 @@ recipients = [s for s in small]
 rng.shuffle(recipients)
 sub_index = 0
 subgrants = []
+room = {}  # grantId -> envelope still free
 for gid, call, start, end, envelope, cid, max_sub in grants:
     if envelope == 0:
         continue
@@ -215,10 +216,12 @@ for gid, call, start, end, envelope, cid, max_sub in grants:
              purpose=f"Small grant for {rng.choice(THEMES)} activities")
         used += amount
         subgrants.append((sid, amount, awarded))
+    room[gid] = envelope - used
 
 # One sub-grant to a foreign group (not counted for I.3) and one cancelled before payment.
 emit("awardSubGrant", subGrantId="SG-900", grantId="GR-01", organisationId="CSO-KG-BISHKEK", awardedOn="2024-09-15",
      amount="5000", purpose="Cross-border youth exchange")
+room["GR-01"] -= 5000
 emit("cancelSubGrant", subGrantId=subgrants[3][0], cancelledOn="2025-01-20",
      reason="The group dissolved before the first payment")
 
@@ -245,5 +248,46 @@ for gid, call, start, end, envelope, cid, max_sub in grants[:3]:
     emit("disburseGrant", grantId=gid, amount="100000", paidOn=f"{int(start[:4]) + 1}-03-01")
 emit("closeCall", callId="CSOLA-2024", closedOn="2024-06-30")
 emit("closeCall", callId="EIDHR-2024", closedOn="2024-07-15")
+
+# --- Reporting (docs/domain.md sections 8-10) ------------------------------------------------
+# Two informal groups whose names are in Kazakh and Russian, reached by sub-grants in 2025.
+emit("registerOrganisation", organisationId="CSO-43-ARAL-AYEL", name="Арал әйелдер бастамасы", country="KZ",
+     regionCode="KZ-43", settlement="rural", registrationStatus="unregistered", leadershipGender="women",
+     kind="informalGroup")
+emit("registerOrganisation", organisationId="CSO-62-STEP", name="Инициативная группа «Степь» (Жезказган)",
+     country="KZ", regionCode="KZ-62", settlement="rural", registrationStatus="unregistered",
+     leadershipGender="mixed", kind="informalGroup")
+open_in_2025 = sorted((g for g in grants if g[2] <= "2025-09-01" and g[3] >= "2025-12-31"),
+                      key=lambda g: -room.get(g[0], 0))
+host, second = open_in_2025[0][0], open_in_2025[1][0]
+assert room[host] >= 13000 and room[second] >= 6000, "the sample's envelopes leave no room"
+emit("awardSubGrant", subGrantId="SG-950", grantId=host, organisationId="CSO-43-ARAL-AYEL", awardedOn="2025-09-01",
+     amount="8000", purpose="Қыздарға арналған цифрлық сауаттылық курстары")
+emit("disburseSubGrant", subGrantId="SG-950", amount="8000", paidOn="2025-09-15")
+emit("awardSubGrant", subGrantId="SG-951", grantId=second, organisationId="CSO-62-STEP", awardedOn="2025-10-15",
+     amount="6000", purpose="Мониторинг качества питьевой воды в сёлах")
+
+# Baseline and targets, set during implementation as the Roadmap foresees.
+emit("setIndicatorTarget", targetId="I3-ROADMAP", indicator="I.3", **{"from": "2024-01-01"}, to="2026-12-31",
+     baseline=0, baselineNote="No small CSO outside Astana and Almaty reached by EU funding before 2024 (baseline study)",
+     target=90, minimumShares={"leadershipGender": {"women": "0.5"}, "settlement": {"rural": "0.4"},
+                               "channel": {"subGrant": "0.6"}})
+emit("setIndicatorTarget", targetId="I3-CSOLA", indicator="I.3", programme="CSO-LA", **{"from": "2024-01-01"},
+     to="2026-12-31", target=60, minimumShares={"registrationStatus": {"unregistered": "0.3"}})
+
+# The figure for 2025 sent to the EU Delegation, as the log stood after everything above
+# (one event per command, so the position is the number of commands so far).
+emit("signOffIndicatorReport", reportId="I3-2025-ANNUAL", indicator="I.3", **{"from": "2025-01-01"}, to="2025-12-31",
+     position=counter, signedOffOn="2026-01-20", note="Annual report 2025 to the EU Delegation")
+
+# What the log learns afterwards: a sub-grant of November 2025 recorded late, to a group
+# reached for the first time, and the cancellation of SG-951 before its first payment.
+emit("registerOrganisation", organisationId="CSO-61-SOZAK-JASTAR", name="Созақ жастар орталығы", country="KZ",
+     regionCode="KZ-61", settlement="rural", registrationStatus="unregistered", leadershipGender="men",
+     kind="informalGroup")
+emit("awardSubGrant", subGrantId="SG-952", grantId=host, organisationId="CSO-61-SOZAK-JASTAR",
+     awardedOn="2025-11-30", amount="5000", purpose="Youth debate club in Sozak district")
+emit("cancelSubGrant", subGrantId="SG-951", cancelledOn="2026-02-01",
+     reason="The group could not open a bank account to receive the funds")
 
 print("\n".join(lines))
