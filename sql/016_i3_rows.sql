@@ -30,6 +30,9 @@ BEGIN
             INCLUDE (channel, cancelled_position, call_id, programme, leadership_gender, region_code, settlement,
                      registration_status, name, grant_id, sub_grant_id)
             WHERE small AND country = 'KZ'$f$, s);
+        -- A restatement looks for the accesses cancelled between two cut-offs.
+        EXECUTE format('CREATE INDEX accesses_cancelled ON %I.accesses (cancelled_position)
+                        WHERE cancelled_position IS NOT NULL', s);
         EXECUTE format($f$CREATE TABLE %I.sign_offs (
             report_id text PRIMARY KEY,
             position  bigint NOT NULL,

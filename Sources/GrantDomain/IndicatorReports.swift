@@ -38,13 +38,6 @@ public struct Share: Sendable, Hashable, Comparable, CustomStringConvertible {
         self.init(units: units)
     }
 
-    /// `numerator ÷ denominator` to 4 decimals, rounding half away from zero; nil when the
-    /// denominator is 0 or the quotient is above 1.
-    public init?(_ numerator: Int, over denominator: Int) {
-        guard denominator > 0, numerator >= 0 else { return nil }
-        self.init(units: (numerator * 20_000 + denominator) / (2 * denominator))
-    }
-
     /// The shortest exact text: `"0.5"`, `"1"`, `"0"`, `"0.4286"`.
     public var description: String { Self.text(units) }
 
@@ -123,26 +116,37 @@ public enum ShareDimension: String, Sendable, CaseIterable {
 /// `{dimension: {value: share}}` (docs/domain.md §10).
 public typealias MinimumShares = [String: [String: Share]]
 
+/// An optional value whose key is always written: `null` when there is no value (Swift's
+/// synthesized encoding leaves the key out instead). The report shapes list every key.
+@propertyWrapper
+public struct NullEncoded<Value: Codable & Sendable & Hashable>: Codable, Sendable, Hashable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
 /// A point of the log with its integrity fields: the chain hash there and when that event
-/// was recorded (RFC 3339), so that a figure can be replayed and checked.
+/// was recorded (RFC 3339; null before the first event), so that a figure can be replayed
+/// and checked.
 public struct LogPoint: Sendable, Hashable, Codable {
     public var position: Int64
-    public var recordedAt: String?
+    @NullEncoded public var recordedAt: String?
     public var hash: String
 
     public init(position: Int64, recordedAt: String?, hash: String) {
         self.position = position
         self.recordedAt = recordedAt
         self.hash = hash
-    }
-
-    enum CodingKeys: String, CodingKey { case position, recordedAt, hash }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(position, forKey: .position)
-        try c.encode(recordedAt, forKey: .recordedAt)  // null before the first event
-        try c.encode(hash, forKey: .hash)
     }
 }
 

@@ -103,7 +103,7 @@ struct AuditReplayCommand: AsyncParsableCommand {
             print(ResponseJSON.text(replay))
         case .text:
             print(
-                "as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0.rfc3339))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed"
+                "as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed"
             )
             print("grant\tcall\tamount\tdisbursed\tenvelope\tused\tfree\tstatus")
             for g in replay.grants {

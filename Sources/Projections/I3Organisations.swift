@@ -56,9 +56,10 @@ extension I3Reporter {
 
     /// docs/domain.md §8 over the read model: the first qualifying access of each counted
     /// organisation (the same walk as `figures`), its channels, the row filters.
+    /// - Parameter only: when given, only these organisations are considered.
     static func organisations(
-        _ query: I3Query, filter: I3RowFilter, cutoff: Int64, schema: String, on connection: PostgresConnection,
-        row: (I3OrganisationRow) async throws -> Void
+        _ query: I3Query, filter: I3RowFilter, cutoff: Int64, schema: String, only: [String]? = nil,
+        on connection: PostgresConnection, row: (I3OrganisationRow) async throws -> Void
     ) async throws {
         try await connection.transaction { connection in
             try await connection.query("SET LOCAL work_mem = '64MB'")
@@ -73,6 +74,7 @@ extension I3Reporter {
                             WHERE position <= $1 AND (cancelled_position IS NULL OR cancelled_position > $1)
                               AND access_date BETWEEN $2::date AND $3::date AND country = 'KZ' AND small
                               AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
+                              AND ($11::text[] IS NULL OR organisation_id = ANY($11::text[]))
                         ), firsts AS (
                             SELECT DISTINCT ON (organisation_id) *
                             FROM q ORDER BY organisation_id, access_date, position
@@ -99,7 +101,7 @@ extension I3Reporter {
                     bindings: [
                         String(cutoff), query.from.description, query.to.description, query.programme, query.callId,
                         filter.regionCode, filter.leadershipGender?.rawValue, filter.settlement?.rawValue,
-                        filter.registrationStatus?.rawValue, filter.channel?.rawValue,
+                        filter.registrationStatus?.rawValue, filter.channel?.rawValue, only.map { textArray($0) },
                     ]))
             while true {
                 let rows = try await connection.query(
@@ -161,30 +163,15 @@ public struct I3OrganisationList: Sendable {
             var from: BusinessDate
             var to: BusinessDate
         }
+        /// Every filter is listed, null when not set.
         struct Filters: Encodable {
-            var programme: String?
-            var callId: String?
-            var regionCode: String?
-            var leadershipGender: LeadershipGender?
-            var settlement: Settlement?
-            var registrationStatus: RegistrationStatus?
-            var channel: AccessChannel?
-
-            func encode(to encoder: any Encoder) throws {
-                // Every filter is listed, null when not set.
-                var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(programme, forKey: .programme)
-                try c.encode(callId, forKey: .callId)
-                try c.encode(regionCode, forKey: .regionCode)
-                try c.encode(leadershipGender, forKey: .leadershipGender)
-                try c.encode(settlement, forKey: .settlement)
-                try c.encode(registrationStatus, forKey: .registrationStatus)
-                try c.encode(channel, forKey: .channel)
-            }
-
-            enum CodingKeys: String, CodingKey {
-                case programme, callId, regionCode, leadershipGender, settlement, registrationStatus, channel
-            }
+            @NullEncoded var programme: String?
+            @NullEncoded var callId: String?
+            @NullEncoded var regionCode: String?
+            @NullEncoded var leadershipGender: LeadershipGender?
+            @NullEncoded var settlement: Settlement?
+            @NullEncoded var registrationStatus: RegistrationStatus?
+            @NullEncoded var channel: AccessChannel?
         }
         var indicator = "I.3"
         var period: Period

@@ -14,15 +14,12 @@ public struct I3Projection: Projection {
 
     public init() {}
 
+    /// One access: its facts (channel, date, position, call, grant, sub-grant), the call's
+    /// programme, and the snapshot of the organisation there.
     struct AccessRow {
-        var position: Int64
         var organisationId: String
-        var channel: AccessChannel
-        var date: BusinessDate
-        var callId: String
+        var access: I3FirstAccess
         var programme: String
-        var grantId: String
-        var subGrantId: String?
         var cancelledPosition: Int64?
         var profile: OrganisationProfile
         var small: Bool
@@ -63,21 +60,24 @@ public struct I3Projection: Projection {
                     guard let profile = profiles[member.organisationId] else { continue }
                     accesses.append(
                         AccessRow(
-                            position: position, organisationId: member.organisationId, channel: .consortium,
-                            date: e.awardedOn, callId: e.callId, programme: programmes[e.callId] ?? "",
-                            grantId: e.grantId,
-                            subGrantId: nil,
-                            cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
+                            organisationId: member.organisationId,
+                            access: I3FirstAccess(
+                                channel: .consortium, businessDate: e.awardedOn, position: position, callId: e.callId,
+                                grantId: e.grantId, subGrantId: nil),
+                            programme: programmes[e.callId] ?? "", cancelledPosition: nil, profile: profile,
+                            small: profile.isSmall(under: rules)))
                 }
             case .subGrantAwarded(let e):
                 guard let profile = profiles[e.organisationId] else { return }
                 accessBySubGrant[e.subGrantId] = accesses.count
                 accesses.append(
                     AccessRow(
-                        position: position, organisationId: e.organisationId, channel: .subGrant, date: e.awardedOn,
-                        callId: e.callId, programme: programmes[e.callId] ?? "", grantId: e.grantId,
-                        subGrantId: e.subGrantId,
-                        cancelledPosition: nil, profile: profile, small: profile.isSmall(under: rules)))
+                        organisationId: e.organisationId,
+                        access: I3FirstAccess(
+                            channel: .subGrant, businessDate: e.awardedOn, position: position, callId: e.callId,
+                            grantId: e.grantId, subGrantId: e.subGrantId),
+                        programme: programmes[e.callId] ?? "", cancelledPosition: nil, profile: profile,
+                        small: profile.isSmall(under: rules)))
             case .indicatorReportSignedOff(let e):
                 signOffs.append(SignOffRecord(e, recorded: projected.recorded))
             case .indicatorTargetSet(let e):
@@ -205,31 +205,23 @@ public struct I3Projection: Projection {
                                              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
                         """,
                     bindings: [
-                        column { String($0.position) }, column(\.organisationId), column(\.channel.rawValue),
-                        column { $0.date.description }, column(\.callId), column(\.programme), column(\.subGrantId),
+                        column { String($0.access.position) }, column(\.organisationId),
+                        column(\.access.channel.rawValue), column { $0.access.businessDate.description },
+                        column(\.access.callId), column(\.programme), column(\.access.subGrantId),
                         column { $0.cancelledPosition.map(String.init) }, column(\.profile.country),
                         column { $0.small ? "t" : "f" }, column(\.profile.leadershipGender.rawValue),
                         column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
-                        column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.grantId),
+                        column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.access.grantId),
                     ]))
         }
-        for record in working.signOffs {
+        let records =
+            try working.signOffs.map { ("sign_offs", $0.data.reportId, $0.recorded.position, try encoder.encode($0)) }
+            + working.targets.map { ("targets", $0.data.targetId, $0.recorded.position, try encoder.encode($0)) }
+        for (table, id, position, doc) in records {
             try await connection.query(
                 PostgresQuery(
-                    unsafeSQL: "INSERT INTO \(schema).sign_offs VALUES ($1, $2, $3::jsonb)",
-                    bindings: [
-                        record.data.reportId, String(record.recorded.position),
-                        String(decoding: try encoder.encode(record), as: UTF8.self),
-                    ]))
-        }
-        for record in working.targets {
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO \(schema).targets VALUES ($1, $2, $3::jsonb)",
-                    bindings: [
-                        record.data.targetId, String(record.recorded.position),
-                        String(decoding: try encoder.encode(record), as: UTF8.self),
-                    ]))
+                    unsafeSQL: "INSERT INTO \(schema).\(table) VALUES ($1, $2, $3::jsonb)",
+                    bindings: [id, String(position), String(decoding: doc, as: UTF8.self)]))
         }
         for cancellation in working.cancellations {
             try await connection.query(

@@ -5,28 +5,7 @@ import NIOConcurrencyHelpers
 import PostgresClient
 
 /// The point of the log a report stands on, with its integrity fields.
-public struct AsOf: Sendable, Hashable, Encodable {
-    /// The last event position included (0 for an empty log).
-    public var position: Int64
-    /// When that event was recorded.
-    public var recordedAt: RecordingTime?
-    /// The global chain hash at that position: replay the log up to here and compare.
-    public var hash: String
-
-    enum CodingKeys: String, CodingKey { case position, recordedAt, hash }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(position, forKey: .position)
-        try container.encode(recordedAt, forKey: .recordedAt)  // null before the first event
-        try container.encode(hash, forKey: .hash)
-    }
-}
-
-extension AsOf {
-    /// The same point in the domain's terms.
-    public var logPoint: LogPoint { LogPoint(position: position, recordedAt: recordedAt?.rfc3339, hash: hash) }
-}
+public typealias AsOf = LogPoint
 
 /// A computed I.3 report.
 public struct I3Report: Sendable, Hashable {
@@ -115,14 +94,14 @@ public struct I3Reporter: Sendable {
         guard checkpoint >= position, asOf.position == position else { return nil }
         let figures = try await Self.figures(
             query, cutoff: position, schema: "rm_i3", on: connection, inTransaction: true)
-        return (figures, asOf.logPoint)
+        return (figures, asOf)
     }
 
     static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
         guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
             return AsOf(position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString)
         }
-        return AsOf(position: point.position, recordedAt: point.recordedAt, hash: point.hash)
+        return AsOf(position: point.position, recordedAt: point.recordedAt?.rfc3339, hash: point.hash)
     }
 
     /// docs/domain.md §4 steps 3-5 over the read model, in SQL.
@@ -220,7 +199,7 @@ extension I3Report {
             (
                 "asOf",
                 object([
-                    ("position", String(asOf.position)), ("recordedAt", string(asOf.recordedAt?.rfc3339)),
+                    ("position", String(asOf.position)), ("recordedAt", string(asOf.recordedAt)),
                     ("hash", string(asOf.hash)),
                 ])
             ),
@@ -295,7 +274,7 @@ extension I3Report {
             "period \(query.from) to \(query.to)"
                 + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? ""))
         out.append(
-            "as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0.rfc3339))" } ?? "")
+            "as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0))" } ?? "")
                 + ", chain hash \(asOf.hash)")
         out.append(
             "rules: small = unregistered, or budget ≤ EUR \(f.rules.smallMaxAnnualBudgetEur) and staff ≤ \(f.rules.smallMaxStaff)"

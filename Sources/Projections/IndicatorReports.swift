@@ -38,16 +38,8 @@ public struct Restatement: Sendable, Encodable {
         public var to: BusinessDate
     }
     public struct Filters: Sendable, Encodable {
-        public var programme: String?
-        public var callId: String?
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(programme, forKey: .programme)
-            try c.encode(callId, forKey: .callId)
-        }
-
-        enum CodingKeys: String, CodingKey { case programme, callId }
+        @NullEncoded public var programme: String?
+        @NullEncoded public var callId: String?
     }
     public struct SignedOff: Sendable, Encodable {
         public var position: Int64
@@ -110,50 +102,24 @@ struct AnyKey: CodingKey {
 public struct I3Progress: Sendable, Encodable {
     public struct ShareProgress: Sendable, Hashable, Encodable {
         public var minimum: Share
-        /// The value's count ÷ `actual`, 4 decimals; nil (null) when `actual` is 0.
-        public var actual: Share?
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: AnyKey.self)
-            try c.encode(minimum, forKey: AnyKey("minimum"))
-            try c.encode(actual, forKey: AnyKey("actual"))
-        }
+        /// The value's count ÷ `actual`, with exactly 4 decimals; nil (null) when `actual` is 0.
+        @NullEncoded public var actual: Ratio?
     }
+    /// One target with its actual figure; every key is present, null where there is no value.
     public struct TargetProgress: Sendable, Encodable {
         public var targetId: String
         public var indicator: Indicator
-        public var programme: String?
+        @NullEncoded public var programme: String?
         public var period: Restatement.Period
-        public var baseline: Int64?
-        public var baselineNote: String?
+        @NullEncoded public var baseline: Int64?
+        @NullEncoded public var baselineNote: String?
         public var target: Int64
         public var actual: Int
         /// actual ÷ target, 4 decimals; nil (null) when the target is 0.
-        public var achieved: Ratio?
+        @NullEncoded public var achieved: Ratio?
         public var shares: [String: [String: ShareProgress]]
         /// Where the revision in force was recorded.
         public var recorded: Recorded
-
-        enum CodingKeys: String, CodingKey {
-            case targetId, indicator, programme, period, baseline, baselineNote, target, actual, achieved, shares,
-                recorded
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            // Every key present, null where there is no value.
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(targetId, forKey: .targetId)
-            try c.encode(indicator, forKey: .indicator)
-            try c.encode(programme, forKey: .programme)
-            try c.encode(period, forKey: .period)
-            try c.encode(baseline, forKey: .baseline)
-            try c.encode(baselineNote, forKey: .baselineNote)
-            try c.encode(target, forKey: .target)
-            try c.encode(actual, forKey: .actual)
-            try c.encode(achieved, forKey: .achieved)
-            try c.encode(shares, forKey: .shares)
-            try c.encode(recorded, forKey: .recorded)
-        }
     }
 
     public var asOf: AsOf
@@ -210,13 +176,21 @@ extension I3Reporter {
             }
             let asOf = try await Self.asOf(cut, on: connection)
             let query = signOff.query
+            // Only organisations with an access recorded or cancelled in between can change.
+            let candidates = try await connection.query(
+                """
+                SELECT DISTINCT organisation_id FROM rm_i3.accesses
+                WHERE (position > \(before) AND position <= \(cut))
+                   OR (cancelled_position > \(before) AND cancelled_position <= \(cut))
+                """
+            ).map { try $0.decode(String.self, 0) }
             var then: [String: I3OrganisationRow] = [:]
             var now: [String: I3OrganisationRow] = [:]
             try await Self.organisations(
-                query, filter: I3RowFilter(), cutoff: before, schema: "rm_i3", on: connection
+                query, filter: I3RowFilter(), cutoff: before, schema: "rm_i3", only: candidates, on: connection
             ) { then[$0.organisationId] = $0 }
             try await Self.organisations(
-                query, filter: I3RowFilter(), cutoff: cut, schema: "rm_i3", on: connection
+                query, filter: I3RowFilter(), cutoff: cut, schema: "rm_i3", only: candidates, on: connection
             ) { now[$0.organisationId] = $0 }
             var changes: [RestatementChange] = []
             for id in Set(then.keys).union(now.keys).sorted() {
@@ -252,7 +226,7 @@ extension I3Reporter {
                     position: before, signedOffOn: signOff.signedOffOn, actor: record.recorded.actor,
                     total: signed.total, hash: signOff.asOf.hash),
                 current: .init(
-                    position: asOf.position, recordedAt: asOf.recordedAt?.rfc3339, hash: asOf.hash,
+                    position: asOf.position, recordedAt: asOf.recordedAt, hash: asOf.hash,
                     total: currentFigures.total),
                 delta: delta, changes: changes, signedOffFigures: signed, currentFigures: currentFigures)
         }
@@ -351,7 +325,7 @@ extension I3Reporter {
                     guard let dimension = ShareDimension(rawValue: name) else { continue }
                     for (value, minimum) in minimums {
                         shares[name, default: [:]][value] = I3Progress.ShareProgress(
-                            minimum: minimum, actual: Share(dimension.count(of: value, in: figures), over: actual))
+                            minimum: minimum, actual: Ratio(dimension.count(of: value, in: figures), over: actual))
                     }
                 }
                 targets.append(

@@ -93,7 +93,7 @@ extension I3Progress {
             for (dimension, values) in t.shares.sorted(by: { $0.key < $1.key }) {
                 for (value, share) in values.sorted(by: { $0.key < $1.key }) {
                     let actual = share.actual?.description ?? "n/a"
-                    let flag = share.actual.map { $0 < share.minimum ? "  below minimum" : "" } ?? ""
+                    let flag = share.actual.map { $0.units < share.minimum.units ? "  below minimum" : "" } ?? ""
                     out.append("  \(dimension) \(value): minimum \(share.minimum), actual \(actual)\(flag)")
                 }
             }

@@ -85,15 +85,14 @@ struct ValueTests {
         #expect(Share(text)?.description == written)
     }
 
-    @Test("shares and ratios of counts round half away from zero, to 4 decimals")
+    @Test("ratios of counts round half away from zero, to exactly 4 decimals")
     func rounding() {
-        #expect(Share(1, over: 3)?.description == "0.3333")
-        #expect(Share(2, over: 3)?.description == "0.6667")
-        #expect(Share(1, over: 20_000)?.description == "0.0001")  // 0.00005 rounds up
-        #expect(Share(1, over: 20_001)?.description == "0")  // 0.0000499… rounds down
-        #expect(Share(4, over: 7)?.description == "0.5714")
-        #expect(Share(3, over: 3)?.description == "1")
-        #expect(Share(1, over: 0) == nil)
+        #expect(Ratio(2, over: 3)?.description == "0.6667")
+        #expect(Ratio(1, over: 20_000)?.description == "0.0001")  // 0.00005 rounds up
+        #expect(Ratio(1, over: 20_001)?.description == "0.0000")  // 0.0000499… rounds down
+        #expect(Ratio(4, over: 7)?.description == "0.5714")
+        #expect(Ratio(3, over: 3)?.description == "1.0000")
+        #expect(Ratio(1, over: 2)?.description == "0.5000")
         #expect(Ratio(1, over: 3)?.description == "0.3333")
         #expect(Ratio(5, over: 4)?.description == "1.2500")
         #expect(Ratio(0, over: 4)?.description == "0.0000")

@@ -111,7 +111,7 @@ struct IndicatorReportTests {
             let atPosition = try await reporter.report(query, cutOff: .position(before))
             #expect(record.data.figures == atPosition.figures)
             #expect(record.data.figures == I3Reference.compute(log, query: query, cutoff: before))
-            #expect(record.data.asOf == atPosition.asOf.logPoint)
+            #expect(record.data.asOf == atPosition.asOf)
             #expect(record.recorded.actor == "m.e.officer")
 
             let restatement = try await reporter.restatement("R-\(seed)-\(index)", cutOff: .position(after))
@@ -174,7 +174,7 @@ struct IndicatorReportTests {
         #expect(imported.data.figures == signed.data.figures)
         let fresh = try await copied.report(query, cutOff: .position(Int64(log.count / 2)))
         #expect(imported.data.figures == fresh.figures)
-        #expect(imported.data.asOf == fresh.asOf.logPoint)
+        #expect(imported.data.asOf == fresh.asOf)
     }
 
     @Test("targets: the latest revision is in force, programme filter, zero target, zero actual, shares rounded")
@@ -225,9 +225,9 @@ struct IndicatorReportTests {
         #expect(Set(all.shares.keys) == ["leadershipGender", "channel"])
         let women = try #require(all.shares["leadershipGender"]?["women"])
         #expect(women.minimum.description == "0.5")
-        #expect(women.actual == Share(figures.byLeadershipGender[.women] ?? 0, over: figures.total))
+        #expect(women.actual == Ratio(figures.byLeadershipGender[.women] ?? 0, over: figures.total))
         #expect(
-            all.shares["channel"]?["subGrant"]?.actual == Share(figures.byChannel[.subGrant] ?? 0, over: figures.total))
+            all.shares["channel"]?["subGrant"]?.actual == Ratio(figures.byChannel[.subGrant] ?? 0, over: figures.total))
         // A zero target has no achievement; a period without accesses has no shares.
         let zero = try #require(progress.targets.first { $0.targetId == "T-ZERO" })
         #expect(zero.achieved == nil)
