@@ -69,69 +69,24 @@ extension AwardGrant {
     }
 }
 
-/// The data of `GrantAwarded`: the command's fields plus what the award derived, side by
-/// side in one JSON object. The command's fields read through (`event.grantId`).
-@dynamicMemberLookup
-public struct GrantAwarded: Sendable, Hashable, Flattened {
-    public var command: AwardGrant
-    /// Derived: the call of the application.
+/// The data of `GrantAwarded`: the command's fields and what the award derived.
+public typealias GrantAwarded = Flat<AwardGrant, AwardDerived>
+
+/// What `awardGrant` derives from the history.
+public struct AwardDerived: Codable, Sendable, Hashable {
+    /// The call of the application.
     public var callId: String
-    /// Derived: the applying consortium.
+    /// The applying consortium.
     public var consortiumId: String
-    /// Derived: the consortium's members and roles as they stood at the award.
+    /// The consortium's members and roles as they stood at the award.
     public var members: [Member]
-
-    public subscript<T>(dynamicMember keyPath: KeyPath<AwardGrant, T>) -> T { command[keyPath: keyPath] }
-
-    public var base: AwardGrant { command }
-
-    public enum ExtraKeys: String, CodingKey { case callId, consortiumId, members }
-
-    init(command: AwardGrant, callId: String, consortiumId: String, members: [Member]) {
-        self.command = command
-        self.callId = callId
-        self.consortiumId = consortiumId
-        self.members = members
-    }
-
-    public init(base command: AwardGrant, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
-        self.command = command
-        callId = try derived.decode(String.self, forKey: .callId)
-        consortiumId = try derived.decode(String.self, forKey: .consortiumId)
-        members = try derived.decode([Member].self, forKey: .members)
-    }
-
-    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
-        try container.encode(callId, forKey: .callId)
-        try container.encode(consortiumId, forKey: .consortiumId)
-        try container.encode(members, forKey: .members)
-    }
 }
 
-/// The data of `SubGrantAwarded`: the command's fields plus the call of the grant.
-@dynamicMemberLookup
-public struct SubGrantAwarded: Sendable, Hashable, Flattened {
-    public var command: AwardSubGrant
-    /// Derived: the call the grant was awarded under.
+/// The data of `SubGrantAwarded`: the command's fields and the call of the grant.
+public typealias SubGrantAwarded = Flat<AwardSubGrant, SubGrantDerived>
+
+/// What `awardSubGrant` derives from the history.
+public struct SubGrantDerived: Codable, Sendable, Hashable {
+    /// The call the grant was awarded under.
     public var callId: String
-
-    public subscript<T>(dynamicMember keyPath: KeyPath<AwardSubGrant, T>) -> T { command[keyPath: keyPath] }
-
-    public var base: AwardSubGrant { command }
-
-    public enum ExtraKeys: String, CodingKey { case callId }
-
-    init(command: AwardSubGrant, callId: String) {
-        self.command = command
-        self.callId = callId
-    }
-
-    public init(base command: AwardSubGrant, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
-        self.command = command
-        callId = try derived.decode(String.self, forKey: .callId)
-    }
-
-    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
-        try container.encode(callId, forKey: .callId)
-    }
 }

@@ -195,7 +195,7 @@ public func decide(_ command: Command, reader: some StateReader) async throws ->
             )
         }
         let (figures, asOf) = try await reader.indicatorFigures(c.query, at: c.position)
-        return [.indicatorReportSignedOff(IndicatorReportSignedOff(command: c, figures: figures, asOf: asOf))]
+        return [.indicatorReportSignedOff(IndicatorReportSignedOff(c, SignOffDerived(figures: figures, asOf: asOf)))]
 
     case .setIndicatorTarget(let c):
         // A revision of an existing target is allowed; reading it queues concurrent revisions.
@@ -288,7 +288,7 @@ private func award(_ c: AwardGrant, reader: some StateReader) async throws -> Gr
         )
     }
     return GrantAwarded(
-        command: c, callId: call.call.callId, consortiumId: consortium.consortiumId, members: consortium.members)
+        c, AwardDerived(callId: call.call.callId, consortiumId: consortium.consortiumId, members: consortium.members))
 }
 
 private func award(_ c: AwardSubGrant, reader: some StateReader) async throws -> SubGrantAwarded {
@@ -323,7 +323,7 @@ private func award(_ c: AwardSubGrant, reader: some StateReader) async throws ->
             "awardSubGrant: \"amount\" \(c.amount) would bring sub-grants of \"\(c.grantId)\" to \(used + c.amount), above its envelope \(grant.award.subGrantingEnvelope) (\(grant.award.subGrantingEnvelope - used) free)"
         )
     }
-    return SubGrantAwarded(command: c, callId: call.call.callId)
+    return SubGrantAwarded(c, SubGrantDerived(callId: call.call.callId))
 }
 
 /// The entity a command names, which must exist: `command: kind "id" does not exist` otherwise.

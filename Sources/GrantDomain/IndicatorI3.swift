@@ -65,32 +65,20 @@ public struct I3Figures: Sendable, Hashable {
 
     public var total: Int { cells.map(\.count).reduce(0, +) }
 
-    public var byLeadershipGender: [LeadershipGender: Int] {
-        Dictionary(
-            uniqueKeysWithValues: LeadershipGender.allCases.map { g in
-                (g, cells.filter { $0.leadershipGender == g }.map(\.count).reduce(0, +))
-            })
-    }
-
+    public var byLeadershipGender: [LeadershipGender: Int] { margin(LeadershipGender.allCases, \.leadershipGender) }
     public var byRegistrationStatus: [RegistrationStatus: Int] {
-        Dictionary(
-            uniqueKeysWithValues: RegistrationStatus.allCases.map { s in
-                (s, cells.filter { $0.registrationStatus == s }.map(\.count).reduce(0, +))
-            })
+        margin(RegistrationStatus.allCases, \.registrationStatus)
     }
+    public var bySettlement: [Settlement: Int] { margin(Settlement.allCases, \.settlement) }
+    public var byRegion: [String: Int] { margin(Region.codes, \.regionCode) }
 
-    public var bySettlement: [Settlement: Int] {
-        Dictionary(
-            uniqueKeysWithValues: Settlement.allCases.map { s in
-                (s, cells.filter { $0.settlement == s }.map(\.count).reduce(0, +))
-            })
-    }
-
-    public var byRegion: [String: Int] {
-        Dictionary(
-            uniqueKeysWithValues: Region.codes.map { r in
-                (r, cells.filter { $0.regionCode == r }.map(\.count).reduce(0, +))
-            })
+    /// The cells' counts summed per value of one dimension, every value present.
+    private func margin<Key: Hashable>(_ keys: [Key], _ dimension: KeyPath<I3Cell, Key>) -> [Key: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: keys.map { ($0, 0) })
+        for cell in cells where counts[cell[keyPath: dimension]] != nil {
+            counts[cell[keyPath: dimension], default: 0] += cell.count
+        }
+        return counts
     }
 }
 

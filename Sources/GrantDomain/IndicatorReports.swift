@@ -170,36 +170,12 @@ extension SetIndicatorTarget {
 
 /// The data of `IndicatorReportSignedOff`: the command's fields, the figures the system
 /// computed at `position` (docs/domain.md §4 shape) and the log's integrity fields there.
-@dynamicMemberLookup
-public struct IndicatorReportSignedOff: Sendable, Hashable, Flattened {
-    public var command: SignOffIndicatorReport
-    /// Derived: the report at `position`.
+public typealias IndicatorReportSignedOff = Flat<SignOffIndicatorReport, SignOffDerived>
+
+/// What a sign-off derives: the report at its position, and the chain there.
+public struct SignOffDerived: Codable, Sendable, Hashable {
     public var figures: I3Figures
-    /// Derived: the chain at `position`.
     public var asOf: LogPoint
-
-    public subscript<T>(dynamicMember keyPath: KeyPath<SignOffIndicatorReport, T>) -> T { command[keyPath: keyPath] }
-
-    public var base: SignOffIndicatorReport { command }
-
-    public enum ExtraKeys: String, CodingKey { case figures, asOf }
-
-    public init(command: SignOffIndicatorReport, figures: I3Figures, asOf: LogPoint) {
-        self.command = command
-        self.figures = figures
-        self.asOf = asOf
-    }
-
-    public init(base command: SignOffIndicatorReport, extras derived: KeyedDecodingContainer<ExtraKeys>) throws {
-        self.command = command
-        figures = try derived.decode(I3Figures.self, forKey: .figures)
-        asOf = try derived.decode(LogPoint.self, forKey: .asOf)
-    }
-
-    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
-        try container.encode(figures, forKey: .figures)
-        try container.encode(asOf, forKey: .asOf)
-    }
 }
 
 /// Ordered counts as a JSON object: every key of the report shape, zeros included.
@@ -287,31 +263,14 @@ public struct Recorded: Sendable, Hashable, Codable {
     }
 }
 
-/// An event's data as read models list it: its fields, then `recorded`.
-public struct RecordedData<Data: Codable & Sendable & Hashable>: Sendable, Hashable, Flattened {
-    public var data: Data
+/// Where an event was recorded, as a field of its own.
+public struct RecordedField: Codable, Sendable, Hashable {
     public var recorded: Recorded
 
-    public init(_ data: Data, recorded: Recorded) {
-        self.data = data
-        self.recorded = recorded
-    }
-
-    public var base: Data { data }
-
-    public enum ExtraKeys: String, CodingKey { case recorded }
-
-    public init(base data: Data, extras: KeyedDecodingContainer<ExtraKeys>) throws {
-        self.data = data
-        recorded = try extras.decode(Recorded.self, forKey: .recorded)
-    }
-
-    public func encodeExtras(into container: inout KeyedEncodingContainer<ExtraKeys>) throws {
-        try container.encode(recorded, forKey: .recorded)
-    }
+    public init(recorded: Recorded) { self.recorded = recorded }
 }
 
 /// A sign-off as listed: the event's data and where it was recorded.
-public typealias SignOffRecord = RecordedData<IndicatorReportSignedOff>
+public typealias SignOffRecord = Flat<IndicatorReportSignedOff, RecordedField>
 /// One revision of a target as listed.
-public typealias TargetRecord = RecordedData<SetIndicatorTarget>
+public typealias TargetRecord = Flat<SetIndicatorTarget, RecordedField>

@@ -60,6 +60,26 @@ extension ConnectionOptions where Role == MigrationRole {
     }
 }
 
+/// An identifier given on the command line (docs/domain.md §1): refused before anything runs.
+struct IdentifierArgument: ExpressibleByArgument, Sendable {
+    let value: String
+
+    init?(argument: String) {
+        guard Identifier.isValid(argument) else { return nil }
+        value = argument
+    }
+}
+
+/// A filter value given on the command line: 1-200 characters without U+0000 (`FilterText`).
+struct FilterArgument: ExpressibleByArgument, Sendable {
+    let value: String
+
+    init?(argument: String) {
+        guard FilterText.isValid(argument) else { return nil }
+        value = argument
+    }
+}
+
 /// How results are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text

@@ -32,19 +32,14 @@ struct I3QueryOptions: ParsableArguments {
     @Option(help: "First business date of the period (YYYY-MM-DD), inclusive.") var from: BusinessDate
     @Option(help: "Last business date of the period (YYYY-MM-DD), inclusive.") var to: BusinessDate
     @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
-    @Option(help: "Only calls of this programme (e.g. CSO-LA).") var programme: String?
-    @Option(name: .customLong("call"), help: "Only this call.") var callId: String?
+    @Option(help: "Only calls of this programme (e.g. CSO-LA); 1-200 characters.") var programme: FilterArgument?
+    @Option(name: .customLong("call"), help: "Only this call; 1-200 characters.") var callId: FilterArgument?
 
     func validate() throws {
         if to < from { throw ValidationError("--to \(to) is before --from \(from)") }
-        for (flag, value) in [("--programme", programme), ("--call", callId)] {
-            if let value, !FilterText.isValid(value) {
-                throw ValidationError("\(flag) must have 1-\(FilterText.maxLength) characters")
-            }
-        }
     }
 
-    var query: I3Query { I3Query(from: from, to: to, programme: programme, callId: callId) }
+    var query: I3Query { I3Query(from: from, to: to, programme: programme?.value, callId: callId?.value) }
 }
 
 /// `grantledger report i3 [figures]`: the figure exactly as docs/domain.md §4 defines it.
@@ -64,15 +59,8 @@ struct ReportI3Figures: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
-        let report: I3Report
-        do {
-            report = try await withDatabaseErrors {
-                try await I3Reporter(pool: pool).report(i3.query, cutOff: i3.asOf ?? .head)
-            }
-        } catch let error as DomainError {
-            throw reportRejection(error, format: format == .json ? .json : .text)
+        let report = try await withReporter(database, json: format == .json) {
+            try await $0.report(i3.query, cutOff: i3.asOf ?? .head)
         }
         switch format {
         case .json: print(report.json)
@@ -124,22 +112,16 @@ struct ReportI3Organisations: AsyncParsableCommand {
             regionCode: regionCode, leadershipGender: leadershipGender, settlement: settlement,
             registrationStatus: registrationStatus, channel: channel)
         let list = I3OrganisationList(query: i3.query, filter: filter, format: format, byteOrderMark: bom)
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
         let output = BufferedOutput()
         var count = 0
-        do {
-            try await withDatabaseErrors {
-                try await I3Reporter(pool: pool).organisations(
-                    i3.query, filter: filter, cutOff: i3.asOf ?? .head,
-                    header: { output.write(list.header(asOf: $0)) },
-                    row: { row in
-                        output.write(list.row(row, index: count))
-                        count += 1
-                    })
-            }
-        } catch let error as DomainError {
-            throw reportRejection(error, format: format == .json ? .json : .text)
+        try await withReporter(database, json: format == .json) {
+            try await $0.organisations(
+                i3.query, filter: filter, cutOff: i3.asOf ?? .head,
+                header: { output.write(list.header(asOf: $0)) },
+                row: { row in
+                    output.write(list.row(row, index: count))
+                    count += 1
+                })
         }
         output.write(list.footer(count: count))
         output.flush()
@@ -157,36 +139,21 @@ struct ReportI3SignOffs: AsyncParsableCommand {
             as recorded (figures, asOf, recorded.actor); table and CSV give one line each.
             """)
 
-    @Option(help: "Show this sign-off only.") var reportId: String?
-    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
-    @Option(help: "json, csv or table.") var format: ReportFormat = .json
-    @OptionGroup(title: "Database") var database: DatabaseOptions
-
-    func validate() throws {
-        if let reportId, !Identifier.isValid(reportId) {
-            throw ValidationError("--report-id must be an identifier (docs/domain.md §1)")
-        }
-    }
+    @Option(help: "Show this sign-off only.") var reportId: IdentifierArgument?
+    @OptionGroup var report: ReportOptions
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
-        let records: [SignOffRecord]
-        do {
-            records = try await withDatabaseErrors {
-                let reporter = I3Reporter(pool: pool)
-                if let reportId {
-                    guard let record = try await reporter.signOff(reportId) else {
-                        throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
-                    }
-                    return [record]
+        let records: [SignOffRecord] = try await withReporter(report.database, json: report.format == .json) {
+            reporter in
+            if let reportId = reportId?.value {
+                guard let record = try await reporter.signOff(reportId) else {
+                    throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
                 }
-                return try await reporter.signOffs(cutOff: asOf ?? .head).signOffs
+                return [record]
             }
-        } catch let error as DomainError {
-            throw reportRejection(error, format: format == .json ? .json : .text)
+            return try await reporter.signOffs(cutOff: report.asOf ?? .head).signOffs
         }
-        switch format {
+        switch report.format {
         case .json: print(reportId != nil ? ResponseJSON.text(records[0]) : ResponseJSON.text(records))
         case .csv: print(SignOffList.csv(records), terminator: "")
         case .table: print(SignOffList.table(records), terminator: "")
@@ -212,27 +179,14 @@ struct ReportI3Restatement: AsyncParsableCommand {
             per organisation, ready to paste into a report.
             """)
 
-    @Option(help: "The sign-off to restate.") var reportId: String
+    @Option(help: "The sign-off to restate.") var reportId: IdentifierArgument
     @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
     @Option(help: "json or table.") var format: RestatementFormat = .json
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
-    func validate() throws {
-        if !Identifier.isValid(reportId) {
-            throw ValidationError("--report-id must be an identifier (docs/domain.md §1)")
-        }
-    }
-
     func run() async throws {
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
-        let restatement: Restatement
-        do {
-            restatement = try await withDatabaseErrors {
-                try await I3Reporter(pool: pool).restatement(reportId, cutOff: asOf ?? .head)
-            }
-        } catch let error as DomainError {
-            throw reportRejection(error, format: format == .json ? .json : .text)
+        let restatement = try await withReporter(database, json: format == .json) {
+            try await $0.restatement(reportId.value, cutOff: asOf ?? .head)
         }
         switch format {
         case .json: print(ResponseJSON.text(restatement))
@@ -253,33 +207,39 @@ struct ReportI3Progress: AsyncParsableCommand {
             arithmetic to 4 decimals, rounding half away from zero.
             """)
 
-    @Option(help: "Only targets of this programme.") var programme: String?
-    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
-    @Option(help: "json, csv or table.") var format: ReportFormat = .json
-    @OptionGroup(title: "Database") var database: DatabaseOptions
-
-    func validate() throws {
-        if let programme, !FilterText.isValid(programme) {
-            throw ValidationError("--programme must have 1-\(FilterText.maxLength) characters")
-        }
-    }
+    @Option(help: "Only targets of this programme; 1-200 characters.") var programme: FilterArgument?
+    @OptionGroup var report: ReportOptions
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
-        let progress: I3Progress
-        do {
-            progress = try await withDatabaseErrors {
-                try await I3Reporter(pool: pool).progress(programme: programme, cutOff: asOf ?? .head)
-            }
-        } catch let error as DomainError {
-            throw reportRejection(error, format: format == .json ? .json : .text)
+        let progress = try await withReporter(report.database, json: report.format == .json) {
+            try await $0.progress(programme: programme?.value, cutOff: report.asOf ?? .head)
         }
-        switch format {
+        switch report.format {
         case .json: print(ResponseJSON.text(progress))
         case .csv: print(progress.csv, terminator: "")
         case .table: print(progress.table, terminator: "")
         }
+    }
+}
+
+/// The cut-off, format and connection of a report.
+struct ReportOptions: ParsableArguments {
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+}
+
+/// Runs `body` with a reporter on its own small pool; database errors and §5 rejections end
+/// the command the CLI's way (exit status, and the §5 JSON body when `json`).
+func withReporter<T>(_ database: DatabaseOptions, json: Bool, _ body: (I3Reporter) async throws -> T) async throws
+    -> T
+{
+    let pool = database.makePool(maxConnections: 2)
+    defer { pool.close() }
+    do {
+        return try await withDatabaseErrors { try await body(I3Reporter(pool: pool)) }
+    } catch let error as DomainError {
+        throw reportRejection(error, format: json ? .json : .text)
     }
 }
 

@@ -35,16 +35,7 @@ struct DecodedLogReader: Sendable {
 
     static func decode(_ events: [RecordedEvent]) async throws -> [ProjectedEvent] {
         func run(_ slice: ArraySlice<RecordedEvent>) throws -> [ProjectedEvent] {
-            var out: [ProjectedEvent] = []
-            out.reserveCapacity(slice.count)
-            for event in slice {
-                guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-                out.append(
-                    ProjectedEvent(
-                        position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata
-                    ))
-            }
-            return out
+            try ProjectedEvent.decoding(slice)
         }
         guard events.count > 1_000 else { return try run(events[...]) }
         let half = events.count / 2

@@ -79,9 +79,9 @@ public struct I3Projection: Projection {
                         programme: programmes[e.callId] ?? "", cancelledPosition: nil, profile: profile,
                         small: profile.isSmall(under: rules)))
             case .indicatorReportSignedOff(let e):
-                signOffs.append(SignOffRecord(e, recorded: projected.recorded))
+                signOffs.append(SignOffRecord(e, RecordedField(recorded: projected.recorded)))
             case .indicatorTargetSet(let e):
-                targets.append(TargetRecord(e, recorded: projected.recorded))
+                targets.append(TargetRecord(e, RecordedField(recorded: projected.recorded)))
             case .subGrantCancelled(let e):
                 if let index = accessBySubGrant[e.subGrantId] {
                     accesses[index].cancelledPosition = position
@@ -215,8 +215,8 @@ public struct I3Projection: Projection {
                     ]))
         }
         let records =
-            try working.signOffs.map { ("sign_offs", $0.data.reportId, $0.recorded.position, try encoder.encode($0)) }
-            + working.targets.map { ("targets", $0.data.targetId, $0.recorded.position, try encoder.encode($0)) }
+            try working.signOffs.map { ("sign_offs", $0.reportId, $0.recorded.position, try encoder.encode($0)) }
+            + working.targets.map { ("targets", $0.targetId, $0.recorded.position, try encoder.encode($0)) }
         for (table, id, position, doc) in records {
             try await connection.query(
                 PostgresQuery(

@@ -167,7 +167,7 @@ extension I3Reporter {
             guard let record = try await Self.signOff(reportId, cut: Int64.max, on: connection) else {
                 throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
             }
-            let signOff = record.data
+            let signOff = record.base
             let before = signOff.position
             guard cut >= before else {
                 throw DomainError(
@@ -316,7 +316,7 @@ extension I3Reporter {
             var targets: [I3Progress.TargetProgress] = []
             for row in rows {
                 let record = try decoder.decode(TargetRecord.self, from: Data(try row.decode(String.self, 0).utf8))
-                let target = record.data
+                let target = record.base
                 if let programme, target.programme != programme { continue }
                 let figures = try await Self.figures(target.query, cutoff: cut, schema: "rm_i3", on: connection)
                 let actual = figures.total

@@ -130,7 +130,7 @@ public enum SignOffList {
     public static func table(_ records: [SignOffRecord]) -> String {
         if records.isEmpty { return "No sign-off recorded.\n" }
         return records.map { r in
-            let s = r.data
+            let s = r.base
             return
                 "\(s.reportId)  \(s.indicator.rawValue) \(s.from) to \(s.to)"
                 + (s.programme.map { ", programme \($0)" } ?? "") + (s.callId.map { ", call \($0)" } ?? "")
@@ -142,7 +142,7 @@ public enum SignOffList {
     public static func csv(_ records: [SignOffRecord]) -> String {
         var lines = ["reportId,indicator,from,to,programme,callId,position,hash,total,signedOffOn,actor,note"]
         for r in records {
-            let s = r.data
+            let s = r.base
             lines.append(
                 [
                     s.reportId, s.indicator.rawValue, s.from.description, s.to.description, s.programme ?? "",

@@ -17,6 +17,20 @@ public struct ProjectedEvent: Sendable {
         return (try? JSONDecoder().decode(Metadata.self, from: Data(metadata.utf8)))?.actor
     }
 
+    /// The events of types this version knows, decoded; others are passed over.
+    /// - Throws: when an event's data does not fit its type.
+    static func decoding(_ events: ArraySlice<RecordedEvent>) throws -> [ProjectedEvent] {
+        var out: [ProjectedEvent] = []
+        out.reserveCapacity(events.count)
+        for event in events {
+            guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
+            out.append(
+                ProjectedEvent(
+                    position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata))
+        }
+        return out
+    }
+
     /// Where and when the event was recorded, and by whom.
     public var recorded: Recorded {
         Recorded(position: position, recordedAt: recordedAt.rfc3339, actor: actor)

@@ -101,14 +101,7 @@ public struct ProjectionRunner: Sendable {
         if checkpoint >= goal { return nil }
         let events = try await EventStore.readAll(on: connection, after: checkpoint, limit: batchSize, upTo: goal)
         guard let last = events.last else { return nil }
-        var batch: [ProjectedEvent] = []
-        batch.reserveCapacity(events.count)
-        for event in events {
-            guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-            batch.append(
-                ProjectedEvent(
-                    position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata))
-        }
+        let batch = try ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)
         try await connection.query(
             PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)])

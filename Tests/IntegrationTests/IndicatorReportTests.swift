@@ -109,9 +109,9 @@ struct IndicatorReportTests {
             // The recorded figures are the report at the position, and the reference fold's.
             let record = try #require(try await reporter.signOff("R-\(seed)-\(index)"))
             let atPosition = try await reporter.report(query, cutOff: .position(before))
-            #expect(record.data.figures == atPosition.figures)
-            #expect(record.data.figures == I3Reference.compute(log, query: query, cutoff: before))
-            #expect(record.data.asOf == atPosition.asOf)
+            #expect(record.base.figures == atPosition.figures)
+            #expect(record.base.figures == I3Reference.compute(log, query: query, cutoff: before))
+            #expect(record.base.asOf == atPosition.asOf)
             #expect(record.recorded.actor == "m.e.officer")
 
             let restatement = try await reporter.restatement("R-\(seed)-\(index)", cutOff: .position(after))
@@ -120,7 +120,7 @@ struct IndicatorReportTests {
             #expect(restatement.current.position == after)
             #expect(restatement.signedOff.position == before)
             // Applying the changes to the signed-off cells and channels gives the current ones.
-            let applied = Self.applying(restatement.changes, to: record.data.figures)
+            let applied = Self.applying(restatement.changes, to: record.base.figures)
             #expect(applied.cells == current.figures.cells)
             #expect(applied.byChannel == current.figures.byChannel)
             #expect(restatement.delta.total == current.figures.total - atPosition.figures.total)
@@ -158,7 +158,7 @@ struct IndicatorReportTests {
         _ = try await db.readAll(after: Int64(log.count), count: 1)
         let reporter = I3Reporter(pool: db.pool)
         let signed = try #require(try await reporter.signOff("ANNUAL"))
-        #expect(signed.data.note == "Отчёт для Делегации ЕС")
+        #expect(signed.base.note == "Отчёт для Делегации ЕС")
         let unchanged = try await reporter.restatement("ANNUAL", cutOff: .position(Int64(log.count / 2)))
         #expect(unchanged.changes.isEmpty)
         #expect(unchanged.delta.total == 0)
@@ -171,10 +171,10 @@ struct IndicatorReportTests {
         _ = try await EventStore.importArchive(lines.values.map { Substring($0) }, on: try await copy.owner())
         let copied = I3Reporter(pool: copy.pool)
         let imported = try #require(try await copied.signOff("ANNUAL"))
-        #expect(imported.data.figures == signed.data.figures)
+        #expect(imported.base.figures == signed.base.figures)
         let fresh = try await copied.report(query, cutOff: .position(Int64(log.count / 2)))
-        #expect(imported.data.figures == fresh.figures)
-        #expect(imported.data.asOf == fresh.asOf)
+        #expect(imported.base.figures == fresh.figures)
+        #expect(imported.base.asOf == fresh.asOf)
     }
 
     @Test("targets: the latest revision is in force, programme filter, zero target, zero actual, shares rounded")
