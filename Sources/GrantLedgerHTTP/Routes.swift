@@ -193,22 +193,30 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         // Resolved before the answer starts, so that a bad cut-off is a 400, not a broken stream.
         let cut = try await reporter.readModelCut(cutOff)
         let list = I3OrganisationList(query: query, filter: filter, format: format, byteOrderMark: bom)
+        // From memory when the background service keeps the read model there; else streamed
+        // from the read model.
+        let fromMemory = try await reporter.organisationsFromMemory(query, filter: filter, cut: cut)
         return Response(
             status: .ok, headers: [.contentType: list.contentType],
             body: ResponseBody { writer in
                 var buffer = ByteBuffer()
                 var count = 0
-                try await reporter.organisations(
-                    query, filter: filter, cutOff: .position(cut),
-                    header: { buffer.writeString(list.header(asOf: $0)) },
-                    row: { row in
-                        buffer.writeString(list.row(row, index: count))
-                        count += 1
-                        if buffer.readableBytes >= 64 << 10 {
-                            try await writer.write(buffer)
-                            buffer.clear()
-                        }
-                    })
+                func add(_ row: I3OrganisationRow) async throws {
+                    buffer.writeString(list.row(row, index: count))
+                    count += 1
+                    if buffer.readableBytes >= 64 << 10 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+                if let (asOf, rows) = fromMemory {
+                    buffer.writeString(list.header(asOf: asOf))
+                    for row in rows { try await add(row) }
+                } else {
+                    try await reporter.organisations(
+                        query, filter: filter, cutOff: .position(cut),
+                        header: { buffer.writeString(list.header(asOf: $0)) }, row: add)
+                }
                 buffer.writeString(list.footer(count: count))
                 try await writer.write(buffer)
                 try await writer.finish(nil)

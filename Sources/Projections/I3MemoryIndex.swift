@@ -20,26 +20,51 @@ public final class I3MemoryIndex: Sendable {
         var call: Int32
         var programme: Int32
         var cell: Int32
+        /// The organisation's name in the snapshot, the grant, the sub-grant (-1: none).
+        var name: Int32
+        var grant: Int32
+        var subGrantID: Int32
+    }
+
+    /// Strings stored once, by number.
+    private struct Interned {
+        var ids: [String: Int32] = [:]
+        var values: [String] = []
+
+        mutating func id(_ value: String) -> Int32 {
+            if let id = ids[value] { return id }
+            let id = Int32(values.count)
+            ids[value] = id
+            values.append(value)
+            return id
+        }
+
+        subscript(id: Int32) -> String { values[Int(id)] }
+    }
+
+    /// The first qualifying access of each organisation (an index into `accesses`, -1 when
+    /// none) and its channels (bit 1 consortium, bit 2 sub-grant), for one query.
+    private struct Firsts {
+        var access: [Int32]
+        var channels: [UInt8]
     }
 
     /// Everything the index holds, behind one lock.
     private struct Storage {
         var accesses: [Access] = []
-        var organisations: [String: Int32] = [:]
-        var calls: [String: Int32] = [:]
-        var programmes: [String: Int32] = [:]
+        var organisations = Interned()
+        var calls = Interned()
+        var programmes = Interned()
+        var names = Interned()
+        var grants = Interned()
+        var subGrants = Interned()
+        /// Each business date seen, by its day number.
+        var dates: [Int32: BusinessDate] = [:]
         var cells: [I3Cell] = []
         var cellIndex: [I3Cell: Int32] = [:]
         var accessBySubGrant: [String: Int] = [:]
         var rules: [(position: Int64, rules: ReportingRules)] = []
         var loadedUpTo: Int64 = 0
-
-        static func intern(_ key: String, in table: inout [String: Int32]) -> Int32 {
-            if let id = table[key] { return id }
-            let id = Int32(table.count)
-            table[key] = id
-            return id
-        }
 
         /// Appends the rows projected since `from` and applies the cancellations since;
         /// false when another refresh applied the window first.
@@ -64,16 +89,19 @@ public final class I3MemoryIndex: Sendable {
                     cells.append(cell)
                     cellIndex[cell] = cellID
                 }
+                dates[I3MemoryIndex.days(date)] = date
                 let subGrantID = row.text(6)
                 if let subGrantID { accessBySubGrant[subGrantID] = accesses.count }
                 accesses.append(
                     Access(
-                        organisation: Storage.intern(try row.decode(String.self, 1), in: &organisations),
+                        organisation: organisations.id(try row.decode(String.self, 1)),
                         subGrant: try row.decode(String.self, 2) == AccessChannel.subGrant.rawValue,
                         date: I3MemoryIndex.days(date), position: try row.decode(Int64.self, 0),
                         cancelled: try row.decodeIfPresent(Int64.self, "cancelled_position") ?? Int64.max,
-                        call: Storage.intern(try row.decode(String.self, 4), in: &calls),
-                        programme: Storage.intern(try row.decode(String.self, 5), in: &programmes), cell: cellID))
+                        call: calls.id(try row.decode(String.self, 4)),
+                        programme: programmes.id(try row.decode(String.self, 5)), cell: cellID,
+                        name: names.id(row.text(12) ?? ""), grant: grants.id(row.text(13) ?? ""),
+                        subGrantID: subGrantID.map { subGrants.id($0) } ?? -1))
             }
             for row in cancellations {
                 if let index = accessBySubGrant[try row.decode(String.self, 0)] {
@@ -92,29 +120,41 @@ public final class I3MemoryIndex: Sendable {
             return true
         }
 
-        func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
+        /// docs/domain.md §4 steps 3-4 over the index: one pass over the accesses up to the cut-off.
+        func firsts(_ query: I3Query, cutoff: Int64) -> Firsts {
             let from = I3MemoryIndex.days(query.from)
             let to = I3MemoryIndex.days(query.to)
-            let call: Int32? = query.callId.map { calls[$0] ?? -1 }
-            let programme: Int32? = query.programme.map { programmes[$0] ?? -1 }
-            let count = organisations.count
+            let call: Int32? = query.callId.map { calls.ids[$0] ?? -1 }
+            let programme: Int32? = query.programme.map { programmes.ids[$0] ?? -1 }
+            let count = organisations.values.count
             var firstDate = [Int32](repeating: .max, count: count)
             var firstPosition = [Int64](repeating: .max, count: count)
-            var firstCell = [Int32](repeating: -1, count: count)
-            var channels = [UInt8](repeating: 0, count: count)
-            for access in accesses {
+            var firsts = Firsts(
+                access: [Int32](repeating: -1, count: count), channels: [UInt8](repeating: 0, count: count))
+            for (index, access) in accesses.enumerated() {
                 if access.position > cutoff { break }  // rows are in position order
                 guard access.cancelled > cutoff, access.date >= from, access.date <= to,
                     call == nil || access.call == call, programme == nil || access.programme == programme
                 else { continue }
                 let org = Int(access.organisation)
-                channels[org] |= access.subGrant ? 2 : 1
+                firsts.channels[org] |= access.subGrant ? 2 : 1
                 if (access.date, access.position) < (firstDate[org], firstPosition[org]) {
                     firstDate[org] = access.date
                     firstPosition[org] = access.position
-                    firstCell[org] = access.cell
+                    firsts.access[org] = Int32(index)
                 }
             }
+            return firsts
+        }
+
+        func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
+            let firsts = firsts(query, cutoff: cutoff)
+            let count = organisations.values.count
+            var firstCell = [Int32](repeating: -1, count: count)
+            for org in 0..<count where firsts.access[org] >= 0 {
+                firstCell[org] = accesses[Int(firsts.access[org])].cell
+            }
+            let channels = firsts.channels
             var cellCounts = [Int](repeating: 0, count: cells.count)
             var consortium = 0
             var subGrant = 0
@@ -131,6 +171,33 @@ public final class I3MemoryIndex: Sendable {
             }
             let inForce = rules.last { $0.position <= cutoff }?.rules ?? .initial
             return I3Figures(rules: inForce, byChannel: [.consortium: consortium, .subGrant: subGrant], cells: result)
+        }
+
+        /// docs/domain.md §8 over the index: the counted organisations the filter admits, in
+        /// report order.
+        func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64) -> [I3OrganisationRow] {
+            let firsts = firsts(query, cutoff: cutoff)
+            var rows: [I3OrganisationRow] = []
+            for org in 0..<organisations.values.count where firsts.access[org] >= 0 {
+                let access = accesses[Int(firsts.access[org])]
+                let cell = cells[Int(access.cell)]
+                let channels: [AccessChannel] =
+                    (firsts.channels[org] & 1 != 0 ? [.consortium] : [])
+                    + (firsts.channels[org] & 2 != 0 ? [.subGrant] : [])
+                let row = I3OrganisationRow(
+                    organisationId: organisations[Int32(org)], name: names[access.name],
+                    place: I3Place(
+                        regionCode: cell.regionCode, leadershipGender: cell.leadershipGender,
+                        settlement: cell.settlement, registrationStatus: cell.registrationStatus),
+                    channels: channels,
+                    firstAccess: I3FirstAccess(
+                        channel: access.subGrant ? .subGrant : .consortium,
+                        businessDate: dates[access.date] ?? query.from,
+                        position: access.position, callId: calls[access.call], grantId: grants[access.grant],
+                        subGrantId: access.subGrantID >= 0 ? subGrants[access.subGrantID] : nil))
+                if filter.admits(row) { rows.append(row) }
+            }
+            return rows.sorted(by: I3OrganisationRow.ordered)
         }
     }
 
@@ -165,7 +232,8 @@ public final class I3MemoryIndex: Sendable {
             PostgresQuery(
                 unsafeSQL: """
                     SELECT position, organisation_id, channel, access_date, call_id, programme, sub_grant_id,
-                           cancelled_position, leadership_gender, region_code, settlement, registration_status
+                           cancelled_position, leadership_gender, region_code, settlement, registration_status,
+                           name, grant_id
                     FROM \(schema).accesses
                     WHERE position > $1 AND position <= $2 AND small AND country = 'KZ'
                     ORDER BY position
@@ -190,5 +258,10 @@ public final class I3MemoryIndex: Sendable {
     /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
     public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
         storage.withLockedValue { $0.figures(query, cutoff: cutoff) }
+    }
+
+    /// docs/domain.md §8 over the index, for a cut-off ≤ `loadedUpTo`.
+    public func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64) -> [I3OrganisationRow] {
+        storage.withLockedValue { $0.organisations(query, filter: filter, cutoff: cutoff) }
     }
 }

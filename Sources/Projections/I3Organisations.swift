@@ -24,6 +24,20 @@ extension I3Reporter {
         }
     }
 
+    /// The server's path: the counted organisations from the in-memory index, when a
+    /// background service keeps the read model caught up through `cut` (nil otherwise; then
+    /// use the streaming read of the read model).
+    public func organisationsFromMemory(_ query: I3Query, filter: I3RowFilter, cut: Int64) async throws
+        -> (asOf: AsOf, rows: [I3OrganisationRow])?
+    {
+        guard let known = knownHead.value, cut <= known else { return nil }
+        return try await pool.withConnection { connection in
+            let asOf = try await Self.asOf(cut, on: connection)
+            try await memory.refresh(upTo: known, on: connection)
+            return (asOf, memory.organisations(query, filter: filter, cutoff: asOf.position))
+        }
+    }
+
     /// All counted organisations at the cut-off, with the point of the log they stand on.
     public func organisations(_ query: I3Query, filter: I3RowFilter = I3RowFilter(), cutOff: CutOff = .head)
         async throws -> (asOf: AsOf, rows: [I3OrganisationRow])
@@ -62,7 +76,9 @@ extension I3Reporter {
         on connection: PostgresConnection, row: (I3OrganisationRow) async throws -> Void
     ) async throws {
         try await connection.transaction { connection in
+            // Enough memory for the walk to stay off disk; no JIT (compiling costs more than it saves).
             try await connection.query("SET LOCAL work_mem = '64MB'")
+            try await connection.query("SET LOCAL jit = off")
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
@@ -75,6 +91,7 @@ extension I3Reporter {
                               AND access_date BETWEEN $2::date AND $3::date AND country = 'KZ' AND small
                               AND ($4::text IS NULL OR programme = $4) AND ($5::text IS NULL OR call_id = $5)
                               AND ($11::text[] IS NULL OR organisation_id = ANY($11::text[]))
+                            ORDER BY organisation_id, access_date, position
                         ), firsts AS (
                             SELECT DISTINCT ON (organisation_id) *
                             FROM q ORDER BY organisation_id, access_date, position

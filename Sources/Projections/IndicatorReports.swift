@@ -143,10 +143,18 @@ extension I3Reporter {
 
     /// One sign-off; nil when no sign-off has that id.
     public func signOff(_ reportId: String) async throws -> SignOffRecord? {
-        let cut = try await readModelCut(.head)
-        return try await pool.withConnection { connection in
-            try await Self.signOff(reportId, cut: cut, on: connection)
-        }
+        try await projectedSignOff(reportId)
+    }
+
+    /// The sign-off as the read model holds it. One just recorded may not be projected yet
+    /// (a server's read model follows the log in the background): then the log is sealed and
+    /// projected first, and the read model asked again.
+    func projectedSignOff(_ reportId: String) async throws -> SignOffRecord? {
+        let lookUp = { try await self.pool.withConnection { try await Self.signOff(reportId, cut: .max, on: $0) } }
+        if let record = try await lookUp() { return record }
+        let head = try await store.seal()
+        try await runner.catchUp(upTo: head.position)
+        return try await lookUp()
     }
 
     static func signOff(_ reportId: String, cut: Int64, on connection: PostgresConnection) async throws
@@ -162,11 +170,11 @@ extension I3Reporter {
     /// - Throws: `DomainError.notFound` for an unknown report, `.invalid` for a cut-off
     ///   before the sign-off's position or beyond the head.
     public func restatement(_ reportId: String, cutOff: CutOff = .head) async throws -> Restatement {
+        guard let record = try await projectedSignOff(reportId) else {
+            throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
+        }
         let cut = try await readModelCut(cutOff)
         return try await pool.withConnection { connection in
-            guard let record = try await Self.signOff(reportId, cut: Int64.max, on: connection) else {
-                throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
-            }
             let signOff = record.base
             let before = signOff.position
             guard cut >= before else {

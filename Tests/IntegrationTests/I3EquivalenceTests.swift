@@ -254,6 +254,11 @@ struct I3EquivalenceTests {
             let reference = I3Reference.organisations(log, query: query, cutoff: cutoff)
             #expect(rows == reference.rows, "seed \(seed) cutoff \(cutoff) query \(query)")
             #expect(I3Figures(rules: report.figures.rules, rows: rows) == report.figures)
+            // The server's path: the in-memory index gives the same rows.
+            reporter.knownHead.update(try await reporter.runner.checkpoint(of: "i3"))
+            let fromMemory = try await reporter.organisationsFromMemory(query, filter: I3RowFilter(), cut: cutoff)
+            #expect(fromMemory?.rows == rows, "in memory: seed \(seed) cutoff \(cutoff) query \(query)")
+            #expect(fromMemory?.asOf == asOf)
             rowsSeen += rows.count
             // Each cell's filter lists exactly that cell's count; each channel its byChannel.
             for cell in report.figures.cells.prefix(6) {
@@ -263,6 +268,8 @@ struct I3EquivalenceTests {
                 let listed = try await reporter.organisations(query, filter: filter, cutOff: .position(cutoff)).rows
                 #expect(listed.count == cell.count)
                 #expect(listed.allSatisfy(filter.admits))
+                let inMemory = try await reporter.organisationsFromMemory(query, filter: filter, cut: cutoff)?.rows
+                #expect(inMemory == listed)
             }
             for channel in AccessChannel.allCases {
                 let listed = try await reporter.organisations(
