@@ -51,6 +51,8 @@ else
 fi
 
 # --- The reports of docs/domain.md §8-§9 on the same programme --------------------------------
+# The drill-down at one connection is the answer time; at 8 the two cores are shared by wrk,
+# the server and PostgreSQL, so it measures throughput.
 period="from=2024-01-01&to=2025-12-31"
 auth=(-H "Authorization: Bearer $token")
 # One cell of the figure: the largest, so the drill-down lists the most rows a cell can.
@@ -66,16 +68,22 @@ echo
 echo "| reports of docs/domain.md §8-§9 | result | target |"
 echo "|---|---:|---:|"
 if command -v wrk >/dev/null 2>&1; then
-    out=$(wrk -t2 -c8 -d"${BENCH_HTTP_SECONDS:-15}"s --latency "${auth[@]}" \
-        "http://127.0.0.1:$port/v1/indicators/i3/organisations?$period&$cell_query")
-    echo "| drill-down of one cell ($cell_count rows), 8 connections, requests/s | $(echo "$out" | awk '/Requests\/sec/ {print $2}') | |"
-    echo "| drill-down of one cell, p99 latency | $(echo "$out" | awk '$1 == "99%" {print $2}') | < 50 ms |"
+    for connections in 1 8; do
+        out=$(wrk -t1 -c$connections -d"${BENCH_HTTP_SECONDS:-15}"s --latency "${auth[@]}" \
+            "http://127.0.0.1:$port/v1/indicators/i3/organisations?$period&$cell_query")
+        echo "| drill-down of one cell ($cell_count rows, JSON), $connections connection(s): requests/s | $(echo "$out" | awk '/Requests\/sec/ {print $2}') | |"
+        echo "| drill-down of one cell, $connections connection(s): p99 latency | $(echo "$out" | awk '$1 == "99%" {print $2}') | < 50 ms |"
+    done
 fi
 start=$(date +%s%N)
 rows=$(curl -fs "${auth[@]}" "http://127.0.0.1:$port/v1/indicators/i3/organisations?$period&format=csv" | wc -l)
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "| full organisation list, CSV over HTTP: $((rows - 1)) rows, ms | $ms | |"
-echo "| full organisation list, rows/s | $(( (rows - 1) * 1000 / (ms > 0 ? ms : 1) )) | ≥ 50000 |"
+echo "| full organisation list, CSV rows/s | $(( (rows - 1) * 1000 / (ms > 0 ? ms : 1) )) | ≥ 50000 |"
+start=$(date +%s%N)
+bytes=$(curl -fs "${auth[@]}" "http://127.0.0.1:$port/v1/indicators/i3/organisations?$period" | wc -c)
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "| full organisation list, JSON over HTTP ($bytes bytes), rows/s | $(( (rows - 1) * 1000 / (ms > 0 ? ms : 1) )) | ≥ 50000 |"
 # A sign-off 100,000 events before the head, restated at the head.
 head=$("$bin" projections status --format json | python3 -c 'import json, sys; print(max(p["checkpoint"] for p in json.load(sys.stdin)))')
 report="BENCH-$(date +%s)"
@@ -83,7 +91,8 @@ report="BENCH-$(date +%s)"
     --position $((head - 100000)) --signed-off-on 2026-01-20 >/dev/null
 for _ in 1 2 3 4 5; do
     start=$(date +%s%N)
-    curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:$port/v1/indicators/i3/sign-offs/$report/restatement"
+    curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:$port/v1/indicators/i3/sign-offs/$report/restatement" \
+        || { echo "restatement of $report failed" >&2; exit 1; }
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     worst=$(( ${worst:-0} > ms ? ${worst:-0} : ms ))
 done

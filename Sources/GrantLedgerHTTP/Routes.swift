@@ -211,7 +211,12 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
                 }
                 if let (asOf, rows) = fromMemory {
                     buffer.writeString(list.header(asOf: asOf))
-                    for row in rows { try await add(row) }
+                    for text in await list.render(rows) {
+                        buffer.writeString(text)
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                    count = rows.count
                 } else {
                     try await reporter.organisations(
                         query, filter: filter, cutOff: .position(cut),

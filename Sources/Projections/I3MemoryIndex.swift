@@ -9,7 +9,8 @@ import PostgresClient
 ///
 /// It is derived from the read model only: `refresh` appends the rows projected since the
 /// last call and applies the cancellations recorded since, so it always equals the table
-/// up to `loadedUpTo`. Thread-safe; `figures` runs under its lock (a scan takes milliseconds).
+/// up to `loadedUpTo`. Thread-safe: a refresh writes under a lock; a scan works on a
+/// copy-on-write snapshot taken under it, so scans run in parallel and never block a refresh.
 public final class I3MemoryIndex: Sendable {
     private struct Access {
         var organisation: Int32
@@ -175,27 +176,39 @@ public final class I3MemoryIndex: Sendable {
 
         /// docs/domain.md §8 over the index: the counted organisations the filter admits, in
         /// report order.
-        func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64) -> [I3OrganisationRow] {
+        func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64, only: [String]?)
+            -> [I3OrganisationRow]
+        {
             let firsts = firsts(query, cutoff: cutoff)
+            let considered = only.map { ids in Set(ids.compactMap { organisations.ids[$0] }) }
+            // The filter on the cells and channels first: only admitted rows are built.
+            let admittedCells = cells.map { cell in
+                (filter.regionCode.map { $0 == cell.regionCode } ?? true)
+                    && (filter.leadershipGender.map { $0 == cell.leadershipGender } ?? true)
+                    && (filter.settlement.map { $0 == cell.settlement } ?? true)
+                    && (filter.registrationStatus.map { $0 == cell.registrationStatus } ?? true)
+            }
+            let channelBit: UInt8? = filter.channel.map { $0 == .consortium ? 1 : 2 }
             var rows: [I3OrganisationRow] = []
             for org in 0..<organisations.values.count where firsts.access[org] >= 0 {
+                if let considered, !considered.contains(Int32(org)) { continue }
                 let access = accesses[Int(firsts.access[org])]
+                guard admittedCells[Int(access.cell)], channelBit.map({ firsts.channels[org] & $0 != 0 }) ?? true
+                else { continue }
                 let cell = cells[Int(access.cell)]
-                let channels: [AccessChannel] =
-                    (firsts.channels[org] & 1 != 0 ? [.consortium] : [])
-                    + (firsts.channels[org] & 2 != 0 ? [.subGrant] : [])
-                let row = I3OrganisationRow(
-                    organisationId: organisations[Int32(org)], name: names[access.name],
-                    place: I3Place(
-                        regionCode: cell.regionCode, leadershipGender: cell.leadershipGender,
-                        settlement: cell.settlement, registrationStatus: cell.registrationStatus),
-                    channels: channels,
-                    firstAccess: I3FirstAccess(
-                        channel: access.subGrant ? .subGrant : .consortium,
-                        businessDate: dates[access.date] ?? query.from,
-                        position: access.position, callId: calls[access.call], grantId: grants[access.grant],
-                        subGrantId: access.subGrantID >= 0 ? subGrants[access.subGrantID] : nil))
-                if filter.admits(row) { rows.append(row) }
+                rows.append(
+                    I3OrganisationRow(
+                        organisationId: organisations[Int32(org)], name: names[access.name],
+                        place: I3Place(
+                            regionCode: cell.regionCode, leadershipGender: cell.leadershipGender,
+                            settlement: cell.settlement, registrationStatus: cell.registrationStatus),
+                        channels: (firsts.channels[org] & 1 != 0 ? [.consortium] : [])
+                            + (firsts.channels[org] & 2 != 0 ? [.subGrant] : []),
+                        firstAccess: I3FirstAccess(
+                            channel: access.subGrant ? .subGrant : .consortium,
+                            businessDate: dates[access.date] ?? query.from, position: access.position,
+                            callId: calls[access.call], grantId: grants[access.grant],
+                            subGrantId: access.subGrantID >= 0 ? subGrants[access.subGrantID] : nil)))
             }
             return rows.sorted(by: I3OrganisationRow.ordered)
         }
@@ -257,11 +270,18 @@ public final class I3MemoryIndex: Sendable {
 
     /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
     public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
-        storage.withLockedValue { $0.figures(query, cutoff: cutoff) }
+        snapshot.figures(query, cutoff: cutoff)
     }
 
-    /// docs/domain.md §8 over the index, for a cut-off ≤ `loadedUpTo`.
-    public func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64) -> [I3OrganisationRow] {
-        storage.withLockedValue { $0.organisations(query, filter: filter, cutoff: cutoff) }
+    /// The storage as it stands: a copy that shares its arrays until the next refresh writes,
+    /// so that scans run outside the lock and in parallel.
+    private var snapshot: Storage { storage.withLockedValue { $0 } }
+
+    /// docs/domain.md §8 over the index, for a cut-off ≤ `loadedUpTo`; only the organisations
+    /// `only` names, when given.
+    public func organisations(_ query: I3Query, filter: I3RowFilter, cutoff: Int64, only: [String]? = nil)
+        -> [I3OrganisationRow]
+    {
+        snapshot.organisations(query, filter: filter, cutoff: cutoff, only: only)
     }
 }

@@ -194,12 +194,26 @@ extension I3Reporter {
             ).map { try $0.decode(String.self, 0) }
             var then: [String: I3OrganisationRow] = [:]
             var now: [String: I3OrganisationRow] = [:]
-            try await Self.organisations(
-                query, filter: I3RowFilter(), cutoff: before, schema: "rm_i3", only: candidates, on: connection
-            ) { then[$0.organisationId] = $0 }
-            try await Self.organisations(
-                query, filter: I3RowFilter(), cutoff: cut, schema: "rm_i3", only: candidates, on: connection
-            ) { now[$0.organisationId] = $0 }
+            let currentFigures: I3Figures
+            if let known = knownHead.value, cut <= known {
+                // The server's path: both lists and the figure from the in-memory index.
+                try await memory.refresh(upTo: known, on: connection)
+                for row in memory.organisations(query, filter: I3RowFilter(), cutoff: before, only: candidates) {
+                    then[row.organisationId] = row
+                }
+                for row in memory.organisations(query, filter: I3RowFilter(), cutoff: cut, only: candidates) {
+                    now[row.organisationId] = row
+                }
+                currentFigures = memory.figures(query, cutoff: cut)
+            } else {
+                try await Self.organisations(
+                    query, filter: I3RowFilter(), cutoff: before, schema: "rm_i3", only: candidates, on: connection
+                ) { then[$0.organisationId] = $0 }
+                try await Self.organisations(
+                    query, filter: I3RowFilter(), cutoff: cut, schema: "rm_i3", only: candidates, on: connection
+                ) { now[$0.organisationId] = $0 }
+                currentFigures = try await Self.figures(query, cutoff: cut, schema: "rm_i3", on: connection)
+            }
             var changes: [RestatementChange] = []
             for id in Set(then.keys).union(now.keys).sorted() {
                 let was = then[id]
@@ -219,7 +233,6 @@ extension I3Reporter {
                         nowChannels: current?.channels, causes: []))
             }
             try await Self.attachCauses(&changes, query: query, after: before, upTo: cut, on: connection)
-            let currentFigures = try await Self.figures(query, cutoff: cut, schema: "rm_i3", on: connection)
             let signed = signOff.figures
             let delta = Restatement.Delta(
                 total: currentFigures.total - signed.total,

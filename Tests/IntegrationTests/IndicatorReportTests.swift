@@ -115,6 +115,12 @@ struct IndicatorReportTests {
             #expect(record.recorded.actor == "m.e.officer")
 
             let restatement = try await reporter.restatement("R-\(seed)-\(index)", cutOff: .position(after))
+            // The server's path (the in-memory index) restates the same.
+            let server = I3Reporter(pool: db.pool)
+            server.knownHead.update(try await server.runner.checkpoint(of: "i3"))
+            let fromMemory = try await server.restatement("R-\(seed)-\(index)", cutOff: .position(after))
+            #expect(fromMemory.changes == restatement.changes)
+            #expect(fromMemory.currentFigures == restatement.currentFigures)
             let current = try await reporter.report(query, cutOff: .position(after))
             #expect(restatement.currentFigures == current.figures)
             #expect(restatement.current.position == after)
