@@ -259,6 +259,21 @@ struct I3EquivalenceTests {
             let fromMemory = try await reporter.organisationsFromMemory(query, filter: I3RowFilter(), cut: cutoff)
             #expect(fromMemory?.rows == rows, "in memory: seed \(seed) cutoff \(cutoff) query \(query)")
             #expect(fromMemory?.asOf == asOf)
+            // Rendered in batches (the server) or row by row (the CLI): the same document.
+            for format in I3ListFormat.allCases {
+                let list = I3OrganisationList(query: query, filter: I3RowFilter(), format: format)
+                let batched =
+                    list.header(asOf: asOf) + (await list.render(rows)).joined()
+                    + list.footer(count: rows.count)
+                let single =
+                    list.header(asOf: asOf) + rows.enumerated().map { list.row($1, index: $0) }.joined()
+                    + list.footer(count: rows.count)
+                #expect(batched == single, "\(format)")
+                if format == .json {
+                    let parsed = try JSONSerialization.jsonObject(with: Data(batched.utf8)) as? [String: Any]
+                    #expect((parsed?["organisations"] as? [Any])?.count == rows.count)
+                }
+            }
             rowsSeen += rows.count
             // Each cell's filter lists exactly that cell's count; each channel its byChannel.
             for cell in report.figures.cells.prefix(6) {
