@@ -10,11 +10,6 @@ struct Report: AsyncParsableCommand {
         abstract: "Indicator reports.", subcommands: [ReportI3.self])
 }
 
-/// Output formats of reports.
-enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case json, csv, table
-}
-
 /// `grantledger report i3`: indicator I.3 and the reports built on it.
 struct ReportI3: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,7 +69,7 @@ extension LeadershipGender: ExpressibleByArgument {}
 extension Settlement: ExpressibleByArgument {}
 extension RegistrationStatus: ExpressibleByArgument {}
 extension AccessChannel: ExpressibleByArgument {}
-extension I3ListFormat: ExpressibleByArgument {}
+extension ReportFormat: ExpressibleByArgument {}
 
 /// `grantledger report i3 organisations`: who is behind the figure (docs/domain.md §8).
 struct ReportI3Organisations: AsyncParsableCommand {
@@ -97,7 +92,7 @@ struct ReportI3Organisations: AsyncParsableCommand {
     var registrationStatus: RegistrationStatus?
     @Option(help: "Only organisations with a qualifying access through this channel.")
     var channel: AccessChannel?
-    @Option(help: "json, csv or table.") var format: I3ListFormat = .json
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
     @Flag(help: "Start CSV with a UTF-8 byte-order mark (for spreadsheet programs).") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
 

@@ -54,8 +54,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     // (a database that is down now only delays this; the background service retries).
     app.beforeServerStarts {
         do {
-            let head = try await services.store.seal()
-            try await services.reporter.runner.catchUp(upTo: head.position)
+            let head = try await services.reporter.runner.sealAndCatchUp()
             try await services.pool.withConnection {
                 try await services.reporter.memory.refresh(upTo: head.position, on: $0)
             }
@@ -83,8 +82,7 @@ struct ProjectionService: Service {
                 try await listener.listen(EventStore.notificationChannel)
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     // Seal first, so every projected position has its chain hash for asOf.
-                    let head = try await EventStore(pool: runner.pool).seal()
-                    try await runner.catchUp(upTo: head.position)
+                    let head = try await runner.sealAndCatchUp()
                     // Keep the in-memory I.3 index warm, so requests never wait for a load.
                     try await runner.pool.withConnection {
                         try await reporter.memory.refresh(upTo: head.position, on: $0)

@@ -181,8 +181,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             settlement: try enumeration(parameters, "settlement"),
             registrationStatus: try enumeration(parameters, "registrationStatus"),
             channel: try enumeration(parameters, "channel"))
-        var format: I3ListFormat = request.headers[.accept]?.contains("text/csv") == true ? .csv : .json
-        if parameters.get("format") != nil { format = try enumeration(parameters, "format") ?? format }
+        let format = try textFormat(request, allowed: ReportFormat.allCases)
         let bom: Bool
         switch parameters.get("bom") {
         case nil, "false": bom = false
@@ -231,7 +230,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/v1/indicators/i3/sign-offs") { request, context in
         _ = try context.require(.manager, .auditor, .viewer)
         let cutOff = try cutOffParameter(request)
-        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .csv, .table])
+        let format = try textFormat(request, allowed: [.json, .csv, .table])
         let records = try await services.reporter.signOffs(cutOff: cutOff).signOffs
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(records))
@@ -253,7 +252,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.manager, .auditor, .viewer)
         let reportId = try context.parameters.require("reportId")
         let cutOff = try cutOffParameter(request)
-        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .table])
+        let format = try textFormat(request, allowed: [.json, .table])
         let restatement = try await services.reporter.restatement(reportId, cutOff: cutOff)
         switch format {
         case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
@@ -264,7 +263,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/v1/indicators/i3/progress") { request, context in
         _ = try context.require(.manager, .auditor, .viewer)
         let cutOff = try cutOffParameter(request)
-        let format: ReportTextFormat = try textFormat(request, allowed: [.json, .csv, .table])
+        let format = try textFormat(request, allowed: [.json, .csv, .table])
         let progress = try await services.reporter.progress(
             programme: request.uri.queryParameters.get("programme"), cutOff: cutOff)
         switch format {
@@ -440,18 +439,13 @@ func cutOffParameter(_ request: Request) throws -> CutOff {
     return parsed
 }
 
-/// Formats of the report answers.
-enum ReportTextFormat: String, CaseIterable {
-    case json, csv, table
-}
-
 /// The `format` query parameter (or `Accept: text/csv`), one of `allowed`; JSON by default.
-func textFormat(_ request: Request, allowed: [ReportTextFormat]) throws -> ReportTextFormat {
+func textFormat(_ request: Request, allowed: [ReportFormat]) throws -> ReportFormat {
     guard let text = request.uri.queryParameters.get("format") else {
         let csv = request.headers[.accept]?.contains("text/csv") == true && allowed.contains(.csv)
         return csv ? .csv : .json
     }
-    guard let format = ReportTextFormat(rawValue: text), allowed.contains(format) else {
+    guard let format = ReportFormat(rawValue: text), allowed.contains(format) else {
         throw APIError.invalid("format must be one of " + allowed.map(\.rawValue).joined(separator: ", "))
     }
     return format

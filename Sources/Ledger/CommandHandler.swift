@@ -42,18 +42,11 @@ public struct CommandHandler: Sendable {
 
         if let position = request.command.readsIndicatorAt {
             // The rule reads the I.3 read model at a past position: seal the log and project
-            // it that far first, so that the transaction below finds it there.
-            // Sealing waits for transactions older than the events anywhere in the cluster
-            // (see sql/007): wait for it, up to a minute, holding nothing meanwhile.
-            // A position beyond the last recorded event is refused by the rule: no wait then.
-            let store = EventStore(pool: pool)
-            let goal = min(position, try await store.lastRecordedPosition())
-            var head = try await store.seal()
-            for _ in 0..<600 where head.position < goal {
-                try await Task.sleep(for: .milliseconds(100))
-                head = try await store.seal()
-            }
-            try await ProjectionRunner(pool: pool).catchUp(upTo: min(goal, head.position))
+            // it that far first (waiting up to a minute, holding nothing meanwhile), so that the
+            // transaction below finds it there. A position beyond the last recorded event is
+            // refused by the rule: no wait then.
+            let goal = min(position, try await EventStore(pool: pool).lastRecordedPosition())
+            try await ProjectionRunner(pool: pool).sealAndCatchUp(reaching: goal, patience: .seconds(60))
         }
         return try await pool.withConnection { connection in
             var attempt = 0

@@ -63,8 +63,7 @@ extension I3Reporter {
             if position <= checkpoint { return position }
         default: break
         }
-        let head = try await store.seal()
-        try await runner.catchUp(upTo: head.position)
+        let head = try await runner.sealAndCatchUp()
         return try await resolveCutOff(cutOff, head: head.position, store: store)
     }
 
@@ -152,8 +151,8 @@ extension I3Reporter {
     }
 }
 
-/// The formats of the organisation list.
-public enum I3ListFormat: String, Sendable, CaseIterable {
+/// The formats of the reports: the figure, the organisation list, sign-offs, progress.
+public enum ReportFormat: String, Sendable, CaseIterable {
     case json, csv, table
 }
 
@@ -162,7 +161,7 @@ public enum I3ListFormat: String, Sendable, CaseIterable {
 public struct I3OrganisationList: Sendable {
     public var query: I3Query
     public var filter: I3RowFilter
-    public var format: I3ListFormat
+    public var format: ReportFormat
     /// Start CSV with a UTF-8 byte-order mark, for spreadsheet programs that otherwise
     /// guess a legacy encoding and garble Cyrillic and Kazakh names.
     public var byteOrderMark: Bool
@@ -175,7 +174,7 @@ public struct I3OrganisationList: Sendable {
         return encoder
     }()
 
-    public init(query: I3Query, filter: I3RowFilter, format: I3ListFormat, byteOrderMark: Bool = false) {
+    public init(query: I3Query, filter: I3RowFilter, format: ReportFormat, byteOrderMark: Bool = false) {
         self.query = query
         self.filter = filter
         self.format = format

@@ -74,8 +74,7 @@ public struct I3Reporter: Sendable {
     /// Seals the chain, catches the projections up to the sealed head, and reports.
     /// - Throws: `DomainError.invalid` for a cut-off beyond the head.
     public func report(_ query: I3Query, cutOff: CutOff = .head) async throws -> I3Report {
-        let head = try await store.seal()
-        try await runner.catchUp(upTo: head.position)
+        let head = try await runner.sealAndCatchUp()
         let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         return try await pool.withConnection { connection in
             let asOf = try await Self.asOf(cut, on: connection)

@@ -152,8 +152,7 @@ extension I3Reporter {
     func projectedSignOff(_ reportId: String) async throws -> SignOffRecord? {
         let lookUp = { try await self.pool.withConnection { try await Self.signOff(reportId, cut: .max, on: $0) } }
         if let record = try await lookUp() { return record }
-        let head = try await store.seal()
-        try await runner.catchUp(upTo: head.position)
+        try await runner.sealAndCatchUp()
         return try await lookUp()
     }
 

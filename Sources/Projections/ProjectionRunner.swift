@@ -42,6 +42,27 @@ public struct ProjectionRunner: Sendable {
 
     /// Brings every projection up to `target` (default: as far as the log is readable).
     /// - Parameter progress: called with (projection name, position reached, target).
+    /// Seals the log's chain and catches every projection up to the sealed head, which it
+    /// returns: what a reader does before answering "at the head".
+    /// - Parameters:
+    ///   - position: when given, sealing is retried until it reaches this position or
+    ///     `patience` runs out. Sealing covers only events older than every transaction still
+    ///     open in the cluster (sql/007), so a long transaction elsewhere delays it.
+    @discardableResult
+    public func sealAndCatchUp(reaching position: Int64? = nil, patience: Duration = .zero) async throws
+        -> ChainHead
+    {
+        let store = EventStore(pool: pool)
+        var head = try await store.seal()
+        let deadline = ContinuousClock.now + patience
+        while let position, head.position < position, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            head = try await store.seal()
+        }
+        try await catchUp(upTo: head.position)
+        return head
+    }
+
     public func catchUp(upTo target: Int64? = nil, progress: @Sendable (String, Int64, Int64) -> Void = { _, _, _ in })
         async throws
     {

@@ -260,7 +260,7 @@ struct I3EquivalenceTests {
             #expect(fromMemory?.rows == rows, "in memory: seed \(seed) cutoff \(cutoff) query \(query)")
             #expect(fromMemory?.asOf == asOf)
             // Rendered in batches (the server) or row by row (the CLI): the same document.
-            for format in I3ListFormat.allCases {
+            for format in ReportFormat.allCases {
                 let list = I3OrganisationList(query: query, filter: I3RowFilter(), format: format)
                 let batched =
                     list.header(asOf: asOf) + (await list.render(rows)).joined()
