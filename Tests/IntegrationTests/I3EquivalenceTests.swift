@@ -179,14 +179,15 @@ struct HistoryGenerator {
     }
 }
 
-@Suite("I.3 from projections equals the reference fold")
-struct I3EquivalenceTests {
-    @Test("random histories, periods, filters and cut-offs", arguments: [UInt64(1), 2, 3, 4])
-    func equivalence(seed: UInt64) async throws {
+extension HistoryGenerator {
+    /// A random accepted history of `steps` steps, recorded in the real log of a fresh
+    /// database (one command's events per append), with the log decoded as recorded.
+    static func recorded(seed: UInt64, steps: Int) async throws
+        -> (generator: HistoryGenerator, db: TestDatabase, log: [(position: Int64, event: DomainEvent)])
+    {
         var generator = HistoryGenerator(seed: seed)
-        for _ in 0..<400 { await generator.step() }
+        for _ in 0..<steps { await generator.step() }
         let db = try await TestDatabase.make()
-        // Record the accepted history in the real log, in small batches of one command's events.
         for event in generator.history.log {
             _ = try await db.store.append([
                 NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
@@ -195,8 +196,17 @@ struct I3EquivalenceTests {
         let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
         #expect(recorded.count == generator.history.log.count)
         let log = try recorded.map {
-            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
+            (position: $0.position, event: try #require(try DomainEvent.decode(type: $0.type, data: $0.data)))
         }
+        return (generator, db, log)
+    }
+}
+
+@Suite("I.3 from projections equals the reference fold")
+struct I3EquivalenceTests {
+    @Test("random histories, periods, filters and cut-offs", arguments: [UInt64(1), 2, 3, 4])
+    func equivalence(seed: UInt64) async throws {
+        let (generator, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: 400)
 
         let reporter = I3Reporter(pool: db.pool)
         var rng = SeededGenerator(state: seed &* 7919)
@@ -225,18 +235,7 @@ struct I3EquivalenceTests {
     @Test(
         "the listed organisations add up to the figure, cell by cell and channel by channel", arguments: [UInt64(5), 6])
     func drillDown(seed: UInt64) async throws {
-        var generator = HistoryGenerator(seed: seed)
-        for _ in 0..<400 { await generator.step() }
-        let db = try await TestDatabase.make()
-        for event in generator.history.log {
-            _ = try await db.store.append([
-                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
-            ])
-        }
-        let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
-        let log = try recorded.map {
-            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
-        }
+        let (_, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: 400)
         let reporter = I3Reporter(pool: db.pool)
         var rng = SeededGenerator(state: seed &* 104_729)
         var rowsSeen = 0

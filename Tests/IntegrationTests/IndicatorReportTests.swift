@@ -9,25 +9,6 @@ import Testing
 /// Sign-offs, restatements and targets (docs/domain.md §9-§10) against a real log.
 @Suite("Sign-offs, restatements and targets")
 struct IndicatorReportTests {
-    /// A random accepted history recorded in a fresh database, with its decoded log.
-    static func recordedHistory(seed: UInt64, steps: Int) async throws
-        -> (db: TestDatabase, log: [(position: Int64, event: DomainEvent)])
-    {
-        var generator = HistoryGenerator(seed: seed)
-        for _ in 0..<steps { await generator.step() }
-        let db = try await TestDatabase.make()
-        for event in generator.history.log {
-            _ = try await db.store.append([
-                NewEvent(streamID: event.streamID, type: event.type, data: event.dataJSON, metadata: "{}")
-            ])
-        }
-        let recorded = try await db.readAll(after: 0, count: generator.history.log.count)
-        let log = try recorded.map {
-            (position: $0.position, event: try DomainEvent.decode(type: $0.type, data: $0.data)!)
-        }
-        return (db, log)
-    }
-
     static func run(_ fields: [String: Any], _ name: String, on db: TestDatabase, actor: String = "m.e.officer")
         async throws -> CommandOutcome
     {
@@ -85,7 +66,7 @@ struct IndicatorReportTests {
         "restatements: the changes take the signed-off figures to the current ones; every cause is in between",
         arguments: [UInt64(11), 12, 13])
     func restatement(seed: UInt64) async throws {
-        let (db, log) = try await Self.recordedHistory(seed: seed, steps: 500)
+        let (_, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: 500)
         let head = Int64(log.count)
         let reporter = I3Reporter(pool: db.pool)
         var rng = SeededGenerator(state: seed &* 6_700_417)
@@ -154,7 +135,7 @@ struct IndicatorReportTests {
 
     @Test("a sign-off's figures survive an export and import; the restatement at its own position is empty")
     func signOffRoundTrip() async throws {
-        let (db, log) = try await Self.recordedHistory(seed: 21, steps: 300)
+        let (_, db, log) = try await HistoryGenerator.recorded(seed: 21, steps: 300)
         let query = I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2025-12-31")!)
         _ = try await Self.run(
             [
