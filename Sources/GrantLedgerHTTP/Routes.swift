@@ -424,8 +424,14 @@ func i3Inputs(_ request: Request) throws -> (I3Query, CutOff) {
     guard let toText = query.get("to"), let to = BusinessDate(toText), to >= from else {
         throw APIError.invalid("query parameter to must be a date YYYY-MM-DD, not before from")
     }
+    // `call` is the CLI's `--call` in camelCase; `callId` the name the figure's endpoint had first.
+    let callId = query.get("callId")
+    let call = query.get("call")
+    if let callId, let call, callId != call {
+        throw APIError.invalid("query parameters callId and call name different calls; give one")
+    }
     return (
-        I3Query(from: from, to: to, programme: query.get("programme"), callId: query.get("callId")),
+        I3Query(from: from, to: to, programme: query.get("programme"), callId: callId ?? call),
         try cutOffParameter(request)
     )
 }

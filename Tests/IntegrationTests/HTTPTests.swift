@@ -324,6 +324,21 @@ struct HTTPTests {
             let csvLines = String(decoding: csv.dropFirst(3), as: UTF8.self).split(separator: "\n")
             #expect(csvLines.first?.hasPrefix("organisationId,name,regionCode") == true)
             #expect(csvLines.count == total + 1)
+            // `call` (the CLI's --call) and `callId` name the same filter.
+            var byCall: [Int?] = []
+            for parameter in ["callId", "call"] {
+                byCall.append(
+                    try await client.execute(
+                        uri: "/v1/indicators/i3/organisations?\(period)&\(parameter)=CSOLA-2024", method: .get,
+                        headers: fixture.headers(.viewer)
+                    ) { (json($0.body)["organisations"] as? [[String: Any]])?.count })
+            }
+            #expect(byCall[0] == byCall[1])
+            #expect((byCall[0] ?? 0) > 0 && (byCall[0] ?? 0) < total)
+            try await client.execute(
+                uri: "/v1/indicators/i3/organisations?\(period)&callId=CSOLA-2024&call=EIDHR-2024", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { #expect($0.status == .badRequest) }
             try await client.execute(
                 uri: "/v1/indicators/i3/organisations?\(period)&channel=grant", method: .get,
                 headers: fixture.headers(.viewer)
