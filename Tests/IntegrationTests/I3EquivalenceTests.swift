@@ -179,6 +179,21 @@ struct HistoryGenerator {
     }
 }
 
+extension SeededGenerator {
+    /// A random I.3 query over the generator's years: a period starting on the first of a
+    /// 2024 month, ending in 2024 or 2025, any programme or one, and (one time in four)
+    /// `sometimesCall` when given.
+    mutating func i3Query(sometimesCall call: String? = nil) -> I3Query {
+        let fromMonth = Int.random(in: 1...12, using: &self)
+        var query = I3Query(
+            from: BusinessDate("2024-\(String(format: "%02d", fromMonth))-01")!,
+            to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &self)])!,
+            programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &self)])
+        if let call, Int.random(in: 0..<4, using: &self) == 0 { query.callId = call }
+        return query
+    }
+}
+
 extension HistoryGenerator {
     /// A random accepted history of `steps` steps, recorded in the real log of a fresh
     /// database (one command's events per append), with the log decoded as recorded.
@@ -213,12 +228,7 @@ struct I3EquivalenceTests {
         var nonZero = 0
         for _ in 0..<25 {
             let cutoff = Int64.random(in: 1...Int64(log.count), using: &rng)
-            let fromMonth = Int.random(in: 1...12, using: &rng)
-            let query = I3Query(
-                from: BusinessDate("2024-\(String(format: "%02d", fromMonth))-01")!,
-                to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &rng)])!,
-                programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &rng)],
-                callId: Int.random(in: 0..<4, using: &rng) == 0 ? generator.calls.first : nil)
+            let query = rng.i3Query(sometimesCall: generator.calls.first)
             let expected = I3Reference.compute(log, query: query, cutoff: cutoff)
             let report = try await reporter.report(query, cutOff: .position(cutoff))
             #expect(report.figures == expected, "seed \(seed) cutoff \(cutoff) query \(query)")
@@ -241,10 +251,7 @@ struct I3EquivalenceTests {
         var rowsSeen = 0
         for _ in 0..<12 {
             let cutoff = Int64.random(in: 1...Int64(log.count), using: &rng)
-            let query = I3Query(
-                from: BusinessDate("2024-\(String(format: "%02d", Int.random(in: 1...12, using: &rng)))-01")!,
-                to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &rng)])!,
-                programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &rng)])
+            let query = rng.i3Query()
             let report = try await reporter.report(query, cutOff: .position(cutoff))
             let (asOf, rows) = try await reporter.organisations(query, cutOff: .position(cutoff))
             #expect(asOf == report.asOf)

@@ -74,10 +74,7 @@ struct IndicatorReportTests {
         for index in 0..<8 {
             let before = Int64.random(in: 1...head, using: &rng)
             let after = Int64.random(in: before...head, using: &rng)
-            let query = I3Query(
-                from: BusinessDate("2024-\(String(format: "%02d", Int.random(in: 1...12, using: &rng)))-01")!,
-                to: BusinessDate(["2024-12-31", "2025-06-30", "2025-12-31"][Int.random(in: 0..<3, using: &rng)])!,
-                programme: [nil, "CSO-LA", "EIDHR"][Int.random(in: 0..<3, using: &rng)])
+            let query = rng.i3Query()
             var fields: [String: Any] = [
                 "reportId": "R-\(seed)-\(index)", "indicator": "I.3", "from": query.from.description,
                 "to": query.to.description, "position": before, "signedOffOn": "2026-01-20",
