@@ -37,9 +37,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Transparency",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto")
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "EventStore",
             dependencies: [
-                "PostgresClient",
+                "PostgresClient", "Transparency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,7 +87,7 @@ let package = Package(
         .target(
             name: "GrantLedgerHTTP",
             dependencies: [
-                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient",
+                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient", "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -96,6 +103,7 @@ let package = Package(
             name: "GrantLedgerCLI",
             dependencies: [
                 "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
+                "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,9 +125,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TransparencyTests",
+            dependencies: [
+                "Transparency",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "EventStore", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
+                "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -134,6 +134,8 @@ extension EventStore {
             do { try await flush() } catch let error as PostgresError {
                 throw ArchiveError(line: nil, message: "the database refused a row: \(error)")
             }
+            // The imported events become the leaves of the Merkle tree, as sealing would make them.
+            try await connection.query("SELECT merkle_extend()")
             let report = try await verify(on: connection)
             guard report.ok else {
                 let position = report.firstBadPosition ?? 0

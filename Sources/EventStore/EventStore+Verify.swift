@@ -1,5 +1,6 @@
 import Crypto
 import PostgresClient
+import Transparency
 
 /// The outcome of recomputing the log's hashes.
 public struct VerificationReport: Sendable, Codable {
@@ -9,6 +10,8 @@ public struct VerificationReport: Sendable, Codable {
     public var eventsChecked: Int
     /// The verified head of the chain: note it to check later that the log only grew.
     public var head: ChainHead
+    /// The Merkle tree recomputed from the events checked so far: its size and root.
+    public var tree: TreeHead
     /// The first position found wrong, if any.
     public var firstBadPosition: Int64?
     /// What is wrong there.
@@ -50,20 +53,24 @@ extension EventStore {
             let last = max(lastEvent, lastSealed)
             var chain = [UInt8](repeating: 0, count: 32)
             var head = ChainHead(position: 0, hash: chain.hexString)
+            var tree = MerkleBuilder()
             var checked = 0
             var from: Int64 = 0
             let step: Int64 = 20_000
 
             func fail(_ position: Int64, _ problem: String) -> VerificationReport {
                 VerificationReport(
-                    ok: false, eventsChecked: checked, head: head, firstBadPosition: position, problem: problem)
+                    ok: false, eventsChecked: checked, head: head,
+                    tree: TreeHead(treeSize: tree.size, rootHash: tree.root), firstBadPosition: position,
+                    problem: problem)
             }
 
             while from < last {
                 let to = from + step
                 let rows = try await connection.query(
                     """
-                    SELECT coalesce(e.position, c.position) AS position, e.hash, e.canonical, c.chain_hash
+                    SELECT coalesce(e.position, c.position) AS position, e.hash, e.canonical, c.chain_hash,
+                           l.leaf_index
                     FROM (SELECT position, hash,
                                  jsonb_build_array(position, stream_id, stream_version, event_id::text, type,
                                      to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -72,8 +79,12 @@ extension EventStore {
                     FULL JOIN (SELECT position, chain_hash FROM event_chain
                                WHERE position > \(from) AND position <= \(to)) c
                       ON c.position = e.position
+                    LEFT JOIN merkle_leaves l ON l.position = coalesce(e.position, c.position)
                     ORDER BY 1
                     """)
+                let firstLeaf = tree.size
+                var computed: [Merkle.Node: Merkle.Hash] = [:]
+                var leafPositions: [Int64] = []
                 for row in rows {
                     let position = try row.decode(Int64.self, 0)
                     let stored = row.text(1).flatMap { [UInt8](postgresText: $0) }
@@ -103,6 +114,20 @@ extension EventStore {
                     }
                     chain = expected
                     head = ChainHead(position: position, hash: chain.hexString)
+                    guard let leaf = row.text(4).flatMap(Int64.init), leaf == tree.size else {
+                        return fail(
+                            position,
+                            "event at position \(position) is not leaf \(tree.size) of the Merkle tree (the tree was rewritten)")
+                    }
+                    for (node, hash) in tree.append(leafInput: recomputed) { computed[node] = hash }
+                    leafPositions.append(position)
+                }
+                if let (node, problem) = try await compareStoredNodes(
+                    computed, leaves: firstLeaf..<tree.size, on: connection)
+                {
+                    // Name the first event under the wrong subtree (its first leaf in this batch).
+                    let leaf = max(node.leaves.lowerBound, firstLeaf) - firstLeaf
+                    return fail(leafPositions[Int(min(leaf, Int64(leafPositions.count - 1)))], problem)
                 }
                 from = to
                 progress(min(from, last), last)
@@ -118,7 +143,58 @@ extension EventStore {
                     )
                 }
             }
-            return VerificationReport(ok: true, eventsChecked: checked, head: head, firstBadPosition: nil, problem: nil)
+            let stored = try await connection.query(
+                "SELECT (SELECT count(*) FROM merkle_leaves), (SELECT count(*) FROM merkle_nodes)")
+            let expectedNodes = (0..<63).reduce(Int64(0)) { $0 + (tree.size >> $1) }
+            if try stored[0].decode(Int64.self, 0) != tree.size || stored[0].decode(Int64.self, 1) != expectedNodes {
+                return fail(
+                    head.position,
+                    "the Merkle tree holds leaves or nodes beyond the \(tree.size) sealed events (the tree was rewritten)")
+            }
+            return VerificationReport(
+                ok: true, eventsChecked: checked, head: head, tree: TreeHead(treeSize: tree.size, rootHash: tree.root),
+                firstBadPosition: nil, problem: nil)
         }
+    }
+}
+
+extension EventStore {
+    /// Compares the complete subtrees closed by the leaves `leaves` with the stored ones;
+    /// returns what differs, if anything.
+    static func compareStoredNodes(
+        _ computed: [Merkle.Node: Merkle.Hash], leaves: Range<Int64>, on connection: PostgresConnection
+    ) async throws -> (Merkle.Node, String)? {
+        guard !leaves.isEmpty else { return nil }
+        // The subtrees a leaf closes at level L are those whose last leaf is in the range.
+        let levels = (0..<63).filter { (leaves.upperBound >> $0) > (leaves.lowerBound >> $0) }
+        let rows = try await connection.query(
+            """
+            SELECT n.level, n.node_index, n.hash
+            FROM unnest(\("{" + levels.map(String.init).joined(separator: ",") + "}")::int[],
+                        \("{" + levels.map { String(leaves.lowerBound >> $0) }.joined(separator: ",") + "}")::bigint[],
+                        \("{" + levels.map { String(leaves.upperBound >> $0) }.joined(separator: ",") + "}")::bigint[])
+                 AS q(level, low, high)
+            JOIN merkle_nodes n ON n.level = q.level AND n.node_index >= q.low AND n.node_index < q.high
+            ORDER BY n.level, n.node_index
+            """)
+        var seen: Set<Merkle.Node> = []
+        for row in rows {
+            let node = Merkle.Node(level: try row.decode(Int.self, 0), index: try row.decode(Int64.self, 1))
+            guard computed[node] == (try row.decode([UInt8].self, 2)) else {
+                return (
+                    node,
+                    "the stored Merkle subtree at level \(node.level), index \(node.index) does not follow from the events (the tree was rewritten)"
+                )
+            }
+            seen.insert(node)
+        }
+        let missing = computed.keys.filter { !seen.contains($0) }
+        if let first = missing.min(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
+            return (
+                first,
+                "the stored Merkle tree lacks \(missing.count) subtrees over leaves \(leaves.lowerBound)..<\(leaves.upperBound), the first at level \(first.level), index \(first.index)"
+            )
+        }
+        return nil
     }
 }

@@ -108,7 +108,7 @@ struct TamperTests {
         let grown = try await db.verify(reaching: 11, expectedHead: noted)
         #expect(grown.ok)
         #expect(grown.head.position == 11)
-        // Rewrite everything consistently: events, hashes and chain.
+        // Rewrite everything consistently: events, hashes, chain and Merkle tree.
         try await admin.query(#"UPDATE events SET data = '{"i": 0}' WHERE position = 2"#)
         try await admin.query(
             """
@@ -116,6 +116,8 @@ struct TamperTests {
                 event_id, type, data, metadata, recorded_at), 'UTF8'))
             """)
         try await admin.query("DELETE FROM event_chain")
+        try await admin.query("DELETE FROM merkle_leaves")
+        try await admin.query("DELETE FROM merkle_nodes")
         let rewritten = try await db.store.verify(expectedHead: noted)
         #expect(!rewritten.ok)
         #expect(rewritten.firstBadPosition == noted.position)
