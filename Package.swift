@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient", "Projections",
+                "EventStore", "GrantDomain", "PostgresClient", "Projections", "Transparency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import PostgresClient
 import Transparency
 
@@ -117,7 +118,8 @@ extension EventStore {
                     guard let leaf = row.text(4).flatMap(Int64.init), leaf == tree.size else {
                         return fail(
                             position,
-                            "event at position \(position) is not leaf \(tree.size) of the Merkle tree (the tree was rewritten)")
+                            "event at position \(position) is not leaf \(tree.size) of the Merkle tree (the tree was rewritten)"
+                        )
                     }
                     for (node, hash) in tree.append(leafInput: recomputed) { computed[node] = hash }
                     leafPositions.append(position)
@@ -149,7 +151,8 @@ extension EventStore {
             if try stored[0].decode(Int64.self, 0) != tree.size || stored[0].decode(Int64.self, 1) != expectedNodes {
                 return fail(
                     head.position,
-                    "the Merkle tree holds leaves or nodes beyond the \(tree.size) sealed events (the tree was rewritten)")
+                    "the Merkle tree holds leaves or nodes beyond the \(tree.size) sealed events (the tree was rewritten)"
+                )
             }
             return VerificationReport(
                 ok: true, eventsChecked: checked, head: head, tree: TreeHead(treeSize: tree.size, rootHash: tree.root),
@@ -196,5 +199,40 @@ extension EventStore {
             )
         }
         return nil
+    }
+}
+
+extension EventStore {
+    /// Checks that the tree recomputed by `verified` extends a checkpoint held since: a
+    /// consistency proof from the checkpoint's size to the verified size must join the held
+    /// root to the recomputed one.
+    /// - Returns: `verified`, or a failed report naming the break.
+    public func extends(_ held: Checkpoint, verified: VerificationReport) async throws -> VerificationReport {
+        var report = verified
+        func failed(_ problem: String) -> VerificationReport {
+            report.ok = false
+            report.problem = problem
+            report.firstBadPosition = report.head.position
+            return report
+        }
+        guard let root = Data(base64Encoded: verified.tree.rootHash).map(Array.init) else {
+            return failed("the recomputed root is unreadable")
+        }
+        guard held.treeSize <= verified.tree.treeSize else {
+            return failed(
+                "the log holds \(verified.tree.treeSize) sealed events, fewer than the \(held.treeSize) of the held checkpoint (events were deleted)"
+            )
+        }
+        if held.treeSize == 0 { return report }
+        let proof = try await pool.withConnection { connection in
+            try await Self.consistencyProof(from: held.treeSize, to: verified.tree.treeSize, on: connection)
+        }
+        do {
+            try proof.verify(fromRoot: held.rootHash, toRoot: root)
+        } catch {
+            return failed(
+                "the log is not an extension of the held checkpoint of \(held.treeSize) leaves (history was rewritten)")
+        }
+        return report
     }
 }

@@ -6,23 +6,28 @@ import Ledger
 import NIOConcurrencyHelpers
 import PostgresClient
 import Projections
+import Transparency
 
 /// `grantledger audit ...`: tools for auditors.
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the integrity of the log and reproduce past states.",
-        subcommands: [AuditVerify.self, AuditReplayCommand.self, AuditExport.self, AuditImport.self])
+        subcommands: [
+            AuditVerify.self, AuditReplayCommand.self, AuditExport.self, AuditImport.self, AuditKeygen.self,
+            AuditCheckpoint.self, AuditProve.self, AuditConsistency.self, AuditCheck.self,
+        ])
 }
 
 /// `grantledger audit verify`: recomputes every hash and the chain.
 struct AuditVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Recompute every event hash and the global chain; print the verified head.",
+        abstract: "Recompute every event hash, the global chain and the Merkle tree; print the verified head.",
         discussion: """
             Names the first bad position for an altered, deleted, inserted or reordered event. \
-            Note the printed head; later pass it as --expect-head POSITION:HASH to check that the \
-            log only grew since. Exits 21 when the check fails.
+            Note the printed head, or better keep a signed checkpoint (audit checkpoint): later \
+            pass --expect-head POSITION:HASH, or --checkpoint FILE --verifier-key KEY, to check \
+            that the log only grew since. Exits 21 when the check fails.
             """)
 
     @OptionGroup(title: "Database") var database: DatabaseOptions
@@ -30,12 +35,21 @@ struct AuditVerify: AsyncParsableCommand {
     @Option(help: "A head noted earlier, as POSITION:HASH.")
     var expectHead: String?
 
+    @Option(help: "A signed checkpoint held since: the recomputed tree must extend it.")
+    var checkpoint: String?
+
+    @Option(help: "The log's verifier key (NAME+HASH+KEY) or a file holding it; with --checkpoint.")
+    var verifierKey: String?
+
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     func validate() throws {
         if let expectHead, parseHead(expectHead) == nil {
             throw ValidationError("--expect-head must be POSITION:HASH, e.g. 1234:9f86d0…")
+        }
+        if (checkpoint == nil) != (verifierKey == nil) {
+            throw ValidationError("--checkpoint and --verifier-key go together")
         }
     }
 
@@ -46,13 +60,25 @@ struct AuditVerify: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The held checkpoint is read before the log, so a bad file fails fast.
+        let held = try checkpoint.map { path in
+            do {
+                return try Checkpoint.open(try readText(path), verifier: try readVerifierKey(verifierKey ?? ""))
+            } catch let error as TransparencyError {
+                printError("CHECKPOINT REFUSED: \(error)")
+                throw ExitCode(ExitStatus.integrity)
+            }
+        }
         let store = EventStore(pool: database.makePool())
-        let report = try await withDatabaseErrors {
+        var report = try await withDatabaseErrors {
             try await store.verify(expectedHead: expectHead.flatMap(parseHead)) { reached, last in
                 if stderrIsTerminal && format == .text {
                     FileHandle.standardError.write(Data("\rverifying: \(reached)/\(last)".utf8))
                 }
             }
+        }
+        if let held, report.ok {
+            report = try await withDatabaseErrors { try await store.extends(held, verified: report) }
         }
         if stderrIsTerminal && format == .text { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         switch format {
@@ -64,6 +90,8 @@ struct AuditVerify: AsyncParsableCommand {
             if report.ok {
                 print("log verified: \(report.eventsChecked) events, no alteration found")
                 print("verified head: \(report.head.position):\(report.head.hash)")
+                print("verified tree: \(report.tree.treeSize) leaves, root \(report.tree.rootHash)")
+                if let held { print("extends the held checkpoint of \(held.treeSize) leaves") }
             } else {
                 print("LOG INTEGRITY FAILURE at position \(report.firstBadPosition ?? 0): \(report.problem ?? "")")
                 print("last good head: \(report.head.position):\(report.head.hash)")

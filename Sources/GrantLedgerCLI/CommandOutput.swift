@@ -4,6 +4,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Transparency
 
 /// Flags shared by every command that records something.
 struct WriteOptions: ParsableArguments {
@@ -17,6 +18,8 @@ struct WriteOptions: ParsableArguments {
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
+
+    @OptionGroup(title: "Transparency log") var log: LogKeyOptions
 
     /// `--actor`, else `GRANTLEDGER_ACTOR`, else the OS user name.
     var resolvedActor: String {
@@ -44,11 +47,12 @@ func errorJSON(_ error: DomainError) -> String {
     ResponseJSON.text(ErrorBody(code: error.code.rawValue, message: error.message))
 }
 
-/// Prints an accepted command's events.
-func printOutcome(_ outcome: CommandOutcome, format: OutputFormat) {
+/// Prints an accepted command's events (in JSON with a signed receipt each when the log has
+/// a key).
+func printOutcome(_ outcome: CommandOutcome, format: OutputFormat, signer: NoteSigner?) throws {
     switch format {
     case .json:
-        print(ResponseJSON.text(CommandResult(outcome)))
+        print(ResponseJSON.text(try CommandResult(outcome, signer: signer)))
     case .text:
         print(outcome.replayed ? "already applied (commandId seen before); nothing new recorded:" : "recorded:")
         for event in outcome.events {
@@ -85,6 +89,8 @@ func runCommand(_ fields: [String: JSONValue], options: WriteOptions) async thro
 /// connection can be settled by re-sending it (`--command-id`, printed in that case).
 func apply(_ request: CommandRequest, options: WriteOptions) async throws {
     var request = request
+    // A key that cannot sign is refused before anything is recorded.
+    let signer = try options.log.signer()
     if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
     let pool = options.database.makePool(maxConnections: 1)
     defer { pool.close() }
@@ -93,7 +99,7 @@ func apply(_ request: CommandRequest, options: WriteOptions) async throws {
         let outcome = try await withDatabaseErrors {
             try await handler.handle(request, actor: options.resolvedActor)
         }
-        printOutcome(outcome, format: options.format)
+        try printOutcome(outcome, format: options.format, signer: signer)
     } catch let error as DomainError {
         throw reportRejection(error, format: options.format)
     }

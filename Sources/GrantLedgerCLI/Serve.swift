@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most database connections at once.") var maxConnections = 16
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @OptionGroup(title: "Database") var database: DatabaseOptions
+    @OptionGroup(title: "Transparency log") var log: LogKeyOptions
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
@@ -30,7 +31,9 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "grantledger")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = buildApplication(
-            ServerConfiguration(host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections),
+            ServerConfiguration(
+                host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
+                logSigner: try log.signer()),
             logger: logger)
         try await app.runService()
     }

@@ -5,6 +5,7 @@ import Logging
 import PostgresClient
 import Projections
 import ServiceLifecycle
+import Transparency
 
 /// The OpenAPI 3.1 document of the API: `openapi.json` in the repository, with the schema
 /// of every command put in from the command table (`CommandSchemas`).
@@ -24,11 +25,14 @@ public struct ServerConfiguration: Sendable {
     public var conninfo: String
     public var maxConnections: Int
     public var acquireTimeout: Double
+    /// The log's key: signs checkpoints and command receipts; none without it.
+    public var logSigner: NoteSigner?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
-        acquireTimeout: Double = 5
+        acquireTimeout: Double = 5, logSigner: NoteSigner? = nil
     ) {
+        self.logSigner = logSigner
         self.host = host
         self.port = port
         self.conninfo = conninfo
@@ -42,13 +46,17 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     let pool = ConnectionPool(
         conninfo: configuration.conninfo, maxConnections: configuration.maxConnections,
         acquireTimeout: configuration.acquireTimeout, logger: logger)
-    let services = ServerServices(pool: pool)
+    let services = ServerServices(pool: pool, logSigner: configuration.logSigner)
     let router = buildRouter(services)
     var app = Application(
         router: router,
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
-        services: [ProjectionService(conninfo: configuration.conninfo, reporter: services.reporter, logger: logger)],
+        services: [
+            ProjectionService(
+                conninfo: configuration.conninfo, reporter: services.reporter, checkpoints: services.checkpoints,
+                logger: logger)
+        ],
         logger: logger)
     // Serve no figure from a read model far behind the log: catch up once before listening
     // (a database that is down now only delays this; the background service retries).
@@ -59,6 +67,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                 try await services.reporter.memory.refresh(upTo: head.position, on: $0)
             }
             services.reporter.knownHead.update(head.position)
+            try await services.checkpoints.refresh()
         } catch {
             logger.warning("could not catch up before serving", metadata: ["error.description": "\(error)"])
         }
@@ -71,6 +80,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 struct ProjectionService: Service {
     let conninfo: String
     let reporter: I3Reporter
+    let checkpoints: CheckpointPublisher
     let logger: Logger
 
     var runner: ProjectionRunner { reporter.runner }
@@ -88,6 +98,7 @@ struct ProjectionService: Service {
                         try await reporter.memory.refresh(upTo: head.position, on: $0)
                     }
                     reporter.knownHead.update(head.position)
+                    try await checkpoints.refresh()
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }
             } catch {

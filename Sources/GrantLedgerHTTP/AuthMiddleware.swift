@@ -1,11 +1,11 @@
 import Hummingbird
 
 /// Resolves `Authorization: Bearer <token>` to an identity; every route except the health
-/// endpoints and `/openapi.json` needs one.
+/// endpoints, `/openapi.json` and the published checkpoint needs one.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = LedgerRequestContext
     let tokens: TokenCache
-    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/openapi.json"]
+    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/openapi.json", "/v1/audit/checkpoint"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response

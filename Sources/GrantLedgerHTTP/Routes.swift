@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PostgresClient
 import Projections
+import Transparency
 
 /// What the routes need.
 public struct ServerServices: Sendable {
@@ -19,9 +20,12 @@ public struct ServerServices: Sendable {
     let readiness: Readiness
     let verification = SingleFlight()
     let entities: EntityQueries
+    let checkpoints: CheckpointPublisher
 
-    public init(pool: ConnectionPool) {
+    /// - Parameter logSigner: the log's key: signs checkpoints and command receipts.
+    public init(pool: ConnectionPool, logSigner: NoteSigner? = nil) {
         self.pool = pool
+        self.checkpoints = CheckpointPublisher(signer: logSigner, pool: pool)
         self.handler = CommandHandler(pool: pool)
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)
@@ -134,7 +138,9 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
         }
         let outcome = try await services.handler.handle(command, actor: identity.name, correlationId: context.id)
-        return jsonResponse(outcome.replayed ? .ok : .created, ResponseJSON.text(CommandResult(outcome)))
+        return jsonResponse(
+            outcome.replayed ? .ok : .created,
+            ResponseJSON.text(try CommandResult(outcome, signer: services.checkpoints.signer)))
     }
 
     for resource in resources {
@@ -298,7 +304,65 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         }
         return jsonResponse(report.ok ? .ok : .conflict, ResponseJSON.text(report))
     }
+
+    router.get("/v1/audit/checkpoint") { _, _ in
+        // Public: publishing the log's heads is the point.
+        guard let note = try await services.checkpoints.checkpoint() else {
+            throw APIError.notFound(
+                "this server signs no checkpoints: start it with --log-key (grantledger audit keygen)")
+        }
+        return textResponse(note, contentType: "text/plain; charset=utf-8")
+    }
+
+    router.get("/v1/audit/proof/inclusion") { request, context in
+        _ = try context.require(.auditor)
+        let query = request.uri.queryParameters
+        guard let position = try sizeParameter(query, "position", required: true) else {
+            throw APIError.invalid("position is required")
+        }
+        let treeSize = try sizeParameter(query, "treeSize", required: false)
+        return jsonResponse(
+            .ok,
+            ResponseJSON.text(
+                try await proofErrors {
+                    try await services.store.inclusionProof(position: position, treeSize: treeSize)
+                }
+            ))
+    }
+
+    router.get("/v1/audit/proof/consistency") { request, context in
+        _ = try context.require(.auditor)
+        let query = request.uri.queryParameters
+        guard let from = try sizeParameter(query, "from", required: true) else {
+            throw APIError.invalid("from is required")
+        }
+        let to = try sizeParameter(query, "to", required: false)
+        return jsonResponse(
+            .ok,
+            ResponseJSON.text(try await proofErrors { try await services.store.consistencyProof(from: from, to: to) }))
+    }
     return router
+}
+
+/// A positive integer query parameter (a position or a tree size): 1 to 2^63 − 1.
+func sizeParameter(_ parameters: Parameters, _ name: String, required: Bool) throws -> Int64? {
+    guard let text = parameters.get(name) else {
+        if required { throw APIError.invalid("\(name) is required") }
+        return nil
+    }
+    guard text.utf8.count <= 19, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int64(text),
+        value >= 1
+    else { throw APIError.invalid("\(name) must be an integer from 1 to 9223372036854775807") }
+    return value
+}
+
+/// Maps a proof request the store cannot answer to 404 (no such event) or 400.
+func proofErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ProofRequestError {
+        throw error.notFound ? APIError.notFound(error.message) : APIError.invalid(error.message)
+    }
 }
 
 /// The `limit` query parameter: 1 to `ServerLimits.maxPageSize`, `default` when absent.

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import Transparency
 
 /// A docs/domain.md §5 error: `{"error": {"code", "message"}}`.
 public struct ErrorBody: Codable, Sendable, Equatable {
@@ -21,6 +22,10 @@ public struct EventSummary: Codable, Sendable, Equatable {
     public var streamVersion: Int64
     public var eventId: String
     public var recordedAt: String
+    /// The event's content hash (lowercase hex), the input of its Merkle leaf; where known.
+    public var hash: String?
+    /// A signed note over position, hash and recordedAt (`Receipt`), when the log has a key.
+    public var receipt: String?
 
     public init(_ event: RecordedEvent) {
         position = event.position
@@ -29,6 +34,7 @@ public struct EventSummary: Codable, Sendable, Equatable {
         streamVersion = event.streamVersion
         eventId = event.eventID.uuidString.lowercased()
         recordedAt = event.recordedAt.rfc3339
+        hash = event.hash.map(Hex.encode)
     }
 }
 
@@ -38,9 +44,18 @@ public struct CommandResult: Codable, Sendable, Equatable {
     public var replayed: Bool
     public var events: [EventSummary]
 
-    public init(_ outcome: CommandOutcome) {
+    /// - Parameter signer: the log's key; with one, every event carries a signed receipt.
+    public init(_ outcome: CommandOutcome, signer: NoteSigner? = nil) throws {
         replayed = outcome.replayed
-        events = outcome.events.map(EventSummary.init)
+        events = try outcome.events.map { event in
+            var summary = EventSummary(event)
+            if let signer, let hash = event.hash {
+                summary.receipt = try Receipt(
+                    origin: signer.name, position: event.position, hash: hash, recordedAt: summary.recordedAt
+                ).signed(by: signer)
+            }
+            return summary
+        }
     }
 }
 

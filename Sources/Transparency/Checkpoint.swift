@@ -48,7 +48,8 @@ public struct Checkpoint: Sendable, Equatable, Codable {
     public static func open(_ note: String, verifier: NoteVerifier) throws -> Checkpoint {
         let checkpoint = try Checkpoint(body: verifier.open(note))
         guard checkpoint.origin == verifier.name else {
-            throw TransparencyError("the checkpoint's origin \(checkpoint.origin) is not the key's name \(verifier.name)")
+            throw TransparencyError(
+                "the checkpoint's origin \(checkpoint.origin) is not the key's name \(verifier.name)")
         }
         return checkpoint
     }

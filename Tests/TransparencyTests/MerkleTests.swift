@@ -176,7 +176,8 @@ struct MerkleTests {
                     Self.rfcVerifyConsistency(
                         first: from, second: size, firstHash: fromRoot, secondHash: root, consistency: path))
                 #expect(
-                    Merkle.verifyConsistency(fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: path))
+                    Merkle.verifyConsistency(
+                        fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: path))
             }
         }
     }
@@ -255,11 +256,14 @@ struct MerkleTests {
             let from = Int64.random(in: 1..<size, using: &generator)
             let fromRoot = tree.root(from) ?? []
             let proof = tree.consistency(from, size) ?? []
-            #expect(Merkle.verifyConsistency(fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: proof))
             #expect(
-                !Merkle.verifyConsistency(fromSize: from, fromRoot: flip(fromRoot), toSize: size, toRoot: root, proof: proof))
+                Merkle.verifyConsistency(fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: proof))
             #expect(
-                !Merkle.verifyConsistency(fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: flip(root), proof: proof))
+                !Merkle.verifyConsistency(
+                    fromSize: from, fromRoot: flip(fromRoot), toSize: size, toRoot: root, proof: proof))
+            #expect(
+                !Merkle.verifyConsistency(
+                    fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: flip(root), proof: proof))
             #expect(
                 !Merkle.verifyConsistency(
                     fromSize: from, fromRoot: fromRoot, toSize: size + 1, toRoot: tree.root(size + 1) ?? root,
@@ -267,7 +271,9 @@ struct MerkleTests {
             let at = Int.random(in: 0..<proof.count, using: &generator)
             var altered = proof
             altered[at] = flip(altered[at])
-            #expect(!Merkle.verifyConsistency(fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: altered))
+            #expect(
+                !Merkle.verifyConsistency(
+                    fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: altered))
             #expect(
                 !Merkle.verifyConsistency(
                     fromSize: from, fromRoot: fromRoot, toSize: size, toRoot: root, proof: Array(proof.dropLast())))

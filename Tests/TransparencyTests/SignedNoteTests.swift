@@ -18,7 +18,8 @@ struct SignedNoteTests {
             """
         #expect(
             try verifier.open(note)
-                == "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n")
+                == "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+        )
         var altered = note
         altered = altered.replacingOccurrences(of: "answer", with: "Answer")
         #expect(throws: TransparencyError.self) { try verifier.open(altered) }
@@ -62,7 +63,8 @@ struct SignedNoteTests {
         let forged = try checkpoint.signed(by: other)
         let otherBlob = try #require(
             forged.split(separator: " ").last.flatMap { Data(base64Encoded: String($0.dropLast())) })
-        let spliced = checkpoint.body + "\n\u{2014} log.example "
+        let spliced =
+            checkpoint.body + "\n\u{2014} log.example "
             + Data(NoteSigner.bigEndian(verifier.keyHash) + otherBlob.dropFirst(4)).base64EncodedString() + "\n"
         #expect(throws: TransparencyError.self) { try Checkpoint.open(spliced, verifier: verifier) }
         // A changed body under the original signature.
@@ -86,7 +88,9 @@ struct SignedNoteTests {
             #expect(throws: TransparencyError.self) { try Checkpoint.open(broken, verifier: verifier) }
         }
         // A receipt is never read as a checkpoint, nor the reverse.
-        let receipt = Receipt(origin: "log.example", position: 5, hash: Array(repeating: 2, count: 32), recordedAt: "2026-01-01T00:00:00.000000Z")
+        let receipt = Receipt(
+            origin: "log.example", position: 5, hash: Array(repeating: 2, count: 32),
+            recordedAt: "2026-01-01T00:00:00.000000Z")
         let signedReceipt = try receipt.signed(by: signer)
         #expect(try Receipt.open(signedReceipt, verifier: verifier) == receipt)
         #expect(throws: TransparencyError.self) { try Checkpoint.open(signedReceipt, verifier: verifier) }
@@ -96,7 +100,9 @@ struct SignedNoteTests {
         #expect(throws: TransparencyError.self) {
             try NoteSigner(privateKey: "PRIVATE+KEY+log.example+00000000+\(privateParts[4])")
         }
-        #expect(throws: TransparencyError.self) { try NoteSigner(privateKey: "PRIVATE+KEY+log.example+\(privateParts[3])+AQID") }
+        #expect(throws: TransparencyError.self) {
+            try NoteSigner(privateKey: "PRIVATE+KEY+log.example+\(privateParts[3])+AQID")
+        }
         #expect(throws: TransparencyError.self) { try NoteSigner(generatingNamed: "with space") }
         #expect(throws: TransparencyError.self) { try NoteSigner(generatingNamed: "") }
     }

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Transparency
+
+/// `--log-key FILE`: the log's private key (written by `grantledger audit keygen`), which
+/// signs checkpoints and command receipts.
+struct LogKeyOptions: ParsableArguments {
+    @Option(
+        name: .customLong("log-key"),
+        help: ArgumentHelp(
+            "The log's private key file (grantledger audit keygen).",
+            discussion: "Default: the file named by GRANTLEDGER_LOG_KEY; without either, nothing is signed."))
+    var logKey: String?
+
+    /// The file to read: `--log-key`, else `GRANTLEDGER_LOG_KEY`.
+    var path: String? {
+        if let logKey, !logKey.isEmpty { return logKey }
+        let value = ProcessInfo.processInfo.environment["GRANTLEDGER_LOG_KEY"]
+        return value?.isEmpty == false ? value : nil
+    }
+
+    /// The signer, or nil when no key is configured.
+    ///
+    /// Refuses a key file that others may read or write: it signs the log's heads.
+    func signer() throws -> NoteSigner? {
+        guard let path else { return nil }
+        return try Self.load(path)
+    }
+
+    static func load(_ path: String) throws -> NoteSigner {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw ValidationError("cannot read the log key \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & 0o077 == 0 else {
+            throw ValidationError("the log key \(path) may be read or written by others; chmod 600 it")
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count < 4096,
+            let text = String(validating: data, as: UTF8.self)
+        else { throw ValidationError("cannot read the log key \(path)") }
+        do {
+            return try NoteSigner(privateKey: text)
+        } catch {
+            throw ValidationError("the log key \(path) is not a grantledger log key: \(error)")
+        }
+    }
+}

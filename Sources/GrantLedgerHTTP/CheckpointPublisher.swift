@@ -1,0 +1,50 @@
+import EventStore
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresClient
+import Transparency
+
+/// The latest signed checkpoint of the log, which the server publishes at
+/// `GET /v1/audit/checkpoint`.
+///
+/// The projection service calls `refresh()` after each catch-up: a new checkpoint is signed
+/// when the tree grew and the last one is at least `minimumInterval` old, so a growing log
+/// gets a fresh head every few seconds and an idle one costs nothing.
+final class CheckpointPublisher: Sendable {
+    let signer: NoteSigner?
+    let pool: ConnectionPool
+    let minimumInterval: TimeAmount
+    private let latest = NIOLockedValueBox<(note: String, treeSize: Int64, signedAt: NIODeadline)?>(nil)
+
+    init(signer: NoteSigner?, pool: ConnectionPool, minimumInterval: TimeAmount = .seconds(5)) {
+        self.signer = signer
+        self.pool = pool
+        self.minimumInterval = minimumInterval
+    }
+
+    /// Signs a checkpoint of the sealed tree if it is due; does nothing without a key.
+    func refresh() async throws {
+        guard let signer else { return }
+        if let last = latest.withLockedValue({ $0 }), NIODeadline.now() - last.signedAt < minimumInterval {
+            return
+        }
+        let head = try await pool.withConnection { connection in
+            let size = try await EventStore.treeSize(on: connection)
+            return (size, try await EventStore.root(size: size, on: connection))
+        }
+        if let last = latest.withLockedValue({ $0 }), last.treeSize >= head.0 { return }
+        let note = try Checkpoint(origin: signer.name, treeSize: head.0, rootHash: head.1).signed(by: signer)
+        latest.withLockedValue { current in
+            // Two refreshes may race; keep the larger tree.
+            if (current?.treeSize ?? -1) < head.0 { current = (note, head.0, .now()) }
+        }
+    }
+
+    /// The latest signed checkpoint, signing the first one if none was yet; nil without a key.
+    func checkpoint() async throws -> String? {
+        guard signer != nil else { return nil }
+        if latest.withLockedValue({ $0 }) == nil { try await refresh() }
+        return latest.withLockedValue { $0?.note }
+    }
+}
