@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient",
+                "EventStore", "GrantDomain", "PostgresClient", "Transparency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -68,20 +68,24 @@ public struct StoreSession: Sendable {
 
 extension EventStore {
     /// The sealed point of the log at or before `position`: the last event there, its
-    /// recording time and the chain hash through it; nil for an empty prefix.
+    /// recording time, the chain hash through it and the Merkle tree of the events up to it;
+    /// nil for an empty prefix.
     public static func sealedPoint(atOrBefore position: Int64, on connection: PostgresConnection) async throws
-        -> (position: Int64, recordedAt: RecordingTime?, hash: String)?
+        -> (position: Int64, recordedAt: RecordingTime?, hash: String, tree: TreeHead)?
     {
         let rows = try await connection.query(
             """
-            SELECT e.position, e.recorded_at, c.chain_hash
+            SELECT e.position, e.recorded_at, c.chain_hash, l.leaf_index + 1
             FROM events e JOIN event_chain c ON c.position = e.position
+            JOIN merkle_leaves l ON l.position = e.position
             WHERE e.position <= \(position) ORDER BY e.position DESC LIMIT 1
             """)
         guard let row = rows.first else { return nil }
+        let size = try row.decode(Int64.self, 3)
         return (
             try row.decode(Int64.self, 0), RecordingTime(postgresUTC: try row.decode(String.self, 1)),
-            try row.decode([UInt8].self, 2).hexString
+            try row.decode([UInt8].self, 2).hexString,
+            TreeHead(treeSize: size, rootHash: try await root(size: size, on: connection))
         )
     }
 }

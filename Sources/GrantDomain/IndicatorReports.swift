@@ -142,11 +142,18 @@ public struct LogPoint: Sendable, Hashable, Codable {
     public var position: Int64
     @NullEncoded public var recordedAt: String?
     public var hash: String
+    /// The Merkle tree of the log at this point: its size (the sealed events up to the
+    /// position) and RFC 9162 root, base64 as in a signed checkpoint. Absent only in
+    /// sign-offs recorded before the tree existed.
+    public var treeSize: Int64?
+    public var rootHash: String?
 
-    public init(position: Int64, recordedAt: String?, hash: String) {
+    public init(position: Int64, recordedAt: String?, hash: String, treeSize: Int64? = nil, rootHash: String? = nil) {
         self.position = position
         self.recordedAt = recordedAt
         self.hash = hash
+        self.treeSize = treeSize
+        self.rootHash = rootHash
     }
 }
 

@@ -161,6 +161,24 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             }
             return jsonResponse(.ok, doc)
         }
+        router.get("/v1/\(resource.path)/{id}/history") { request, context in
+            _ = try context.require(.auditor)
+            let id = try context.parameters.require("id")
+            let related: Bool
+            switch request.uri.queryParameters.get("related") {
+            case nil, "false": related = false
+            case "true": related = true
+            default: throw APIError.invalid("related must be true or false")
+            }
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let history = try await services.entities.history(resource.kind, id, related: related, cutOff: cutOff)
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(history))
+            case .csv: return textResponse(history.csv, contentType: "text/csv; charset=utf-8")
+            case .table: return textResponse(history.table, contentType: "text/plain; charset=utf-8")
+            }
+        }
     }
 
     router.get("/v1/indicators/i3") { request, context in

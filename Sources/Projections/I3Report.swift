@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import NIOConcurrencyHelpers
 import PostgresClient
+import Transparency
 
 /// The point of the log a report stands on, with its integrity fields.
 public typealias AsOf = LogPoint
@@ -98,9 +99,14 @@ public struct I3Reporter: Sendable {
 
     static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
         guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
-            return AsOf(position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString)
+            let empty = TreeHead(treeSize: 0, rootHash: Merkle.emptyRoot)
+            return AsOf(
+                position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString, treeSize: 0,
+                rootHash: empty.rootHash)
         }
-        return AsOf(position: point.position, recordedAt: point.recordedAt?.rfc3339, hash: point.hash)
+        return AsOf(
+            position: point.position, recordedAt: point.recordedAt?.rfc3339, hash: point.hash,
+            treeSize: point.tree.treeSize, rootHash: point.tree.rootHash)
     }
 
     /// docs/domain.md §4 steps 3-5 over the read model, in SQL.

@@ -47,12 +47,17 @@ public struct Restatement: Sendable, Encodable {
         public var actor: String?
         public var total: Int
         public var hash: String
+        /// The Merkle tree the signed figures stand on (absent for sign-offs older than it).
+        public var treeSize: Int64?
+        public var rootHash: String?
     }
     public struct Current: Sendable, Encodable {
         public var position: Int64
         public var recordedAt: String?
         public var hash: String
         public var total: Int
+        public var treeSize: Int64?
+        public var rootHash: String?
     }
     /// current − signed-off for the total and every key of every margin, zeros included.
     public struct Delta: Sendable, Encodable {
@@ -244,10 +249,11 @@ extension I3Reporter {
                 filters: .init(programme: signOff.programme, callId: signOff.callId),
                 signedOff: .init(
                     position: before, signedOffOn: signOff.signedOffOn, actor: record.recorded.actor,
-                    total: signed.total, hash: signOff.asOf.hash),
+                    total: signed.total, hash: signOff.asOf.hash, treeSize: signOff.asOf.treeSize,
+                    rootHash: signOff.asOf.rootHash),
                 current: .init(
                     position: asOf.position, recordedAt: asOf.recordedAt, hash: asOf.hash,
-                    total: currentFigures.total),
+                    total: currentFigures.total, treeSize: asOf.treeSize, rootHash: asOf.rootHash),
                 delta: delta, changes: changes, signedOffFigures: signed, currentFigures: currentFigures)
         }
     }

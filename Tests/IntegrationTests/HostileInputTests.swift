@@ -364,7 +364,16 @@ struct OpenAPIParameterTests {
             let names = Set(parameters.compactMap { $0["name"] as? String })
             // Required query parameters at a valid value; the one under test replaces its own.
             // (to must not be before from: a rule between two parameters, stated in words.)
-            let base = ["from": "1900-01-01", "to": "9999-12-31"].filter { names.contains($0.key) }
+            var base = ["from": "1900-01-01", "to": "9999-12-31"].filter { names.contains($0.key) }
+            // A parameter's own example, where it gives one, is its valid value (a proof's
+            // position, a consistency proof's sizes).
+            for parameter in parameters {
+                if let name = parameter["name"] as? String, let schema = parameter["schema"] as? [String: Any],
+                    let example = schema["example"]
+                {
+                    base[name] = "\(example)"
+                }
+            }
             for parameter in parameters {
                 guard let name = parameter["name"] as? String, let location = parameter["in"] as? String,
                     let schema = parameter["schema"] as? [String: Any], location == "query" || location == "path"

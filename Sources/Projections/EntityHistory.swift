@@ -1,0 +1,171 @@
+import EventStore
+import Foundation
+import GrantDomain
+import PostgresClient
+
+/// The history of one entity: the events of its stream in order and, with `related`, those
+/// of the entities that point at it (`audit history`, `GET /v1/{kinds}/{id}/history`).
+///
+/// Every event carries its position and leaf index, so any of them can be proved with
+/// `audit prove --position`.
+public struct EntityHistory: Sendable, Encodable {
+    public struct Entry: Sendable, Encodable {
+        public var position: Int64
+        /// The event's leaf in the Merkle tree (its rank in the sealed log).
+        public var leafIndex: Int64
+        public var streamId: String
+        /// True for an event of another entity's stream that points at this one.
+        public var related: Bool
+        public var type: String
+        /// The event's business dates, by field (`awardedOn`, `paidOn`, `startDate`, ...).
+        public var dates: [String: BusinessDate]
+        public var recordedAt: String
+        @NullEncoded public var actor: String?
+        @NullEncoded public var commandId: String?
+        /// The event's content hash (lowercase hex), the input of its Merkle leaf.
+        public var hash: String
+        /// The fields the event records (for an update, the new values); nulls left out.
+        public var changes: JSONValue
+    }
+
+    public var kind: String
+    public var id: String
+    public var related: Bool
+    public var asOf: AsOf
+    public var events: [Entry]
+}
+
+extension EntityKind {
+    /// The entity's stream.
+    public func stream(_ id: String) -> String {
+        switch self {
+        case .organisation: Streams.organisation(id)
+        case .call: Streams.call(id)
+        case .consortium: Streams.consortium(id)
+        case .application: Streams.application(id)
+        case .grant: Streams.grant(id)
+        case .subGrant: Streams.subGrant(id)
+        }
+    }
+
+    /// The data key by which the events of other entities point at this one: a sub-grant's
+    /// `grantId`, an application's `consortiumId`, a membership's `organisationId`...
+    /// For organisations the consortium and award snapshots' `members[].organisationId`
+    /// point too.
+    public var pointer: String {
+        switch self {
+        case .organisation: "organisationId"
+        case .call: "callId"
+        case .consortium: "consortiumId"
+        case .application: "applicationId"
+        case .grant: "grantId"
+        case .subGrant: "subGrantId"
+        }
+    }
+
+    /// The name used on the command line (`audit history sub-grant SG-1`).
+    public var argumentName: String { self == .subGrant ? "sub-grant" : rawValue }
+}
+
+extension EntityQueries {
+    /// The history of the entity `kind`/`id` up to `cutOff`, sealed first so that every
+    /// listed event is a leaf of the tree.
+    /// - Throws: `DomainError.notFound` when the entity has no event at the cut-off,
+    ///   `.invalid` for a cut-off beyond the head.
+    public func history(_ kind: EntityKind, _ id: String, related: Bool, cutOff: CutOff = .head) async throws
+        -> EntityHistory
+    {
+        let store = EventStore(pool: pool)
+        let head = try await store.seal()
+        let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
+        let stream = kind.stream(id)
+        return try await pool.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                WITH related AS (
+                    SELECT DISTINCT e.stream_id FROM events e
+                    WHERE \(related) AND e.position <= \(cut) AND e.stream_id <> \(stream)
+                      AND (e.data ->> \(kind.pointer) = \(id)
+                           OR (\(kind == .organisation)
+                               AND e.data -> 'members' @> jsonb_build_array(jsonb_build_object('organisationId', \(id)::text))))
+                )
+                SELECT e.position, l.leaf_index, e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
+                       e.metadata ->> 'commandId', e.hash, e.data::text
+                FROM events e JOIN merkle_leaves l ON l.position = e.position
+                WHERE e.position <= \(cut)
+                  AND (e.stream_id = \(stream) OR e.stream_id IN (SELECT stream_id FROM related))
+                ORDER BY e.position
+                """)
+            guard rows.contains(where: { $0.text(2) == stream }) else {
+                throw DomainError(.notFound, "\(kind.argumentName) \"\(id)\" has no event at position \(cut)")
+            }
+            let entries = try rows.map { row in
+                let type = try row.decode(String.self, 3)
+                let data = JSONValue.parse(try row.decode(String.self, 8)) ?? .object([:])
+                let streamID = try row.decode(String.self, 2)
+                return EntityHistory.Entry(
+                    position: try row.decode(Int64.self, 0), leafIndex: try row.decode(Int64.self, 1),
+                    streamId: streamID, related: streamID != stream, type: type,
+                    dates: Self.businessDates(of: type, in: data),
+                    recordedAt: RecordingTime(postgresUTC: try row.decode(String.self, 4))?.rfc3339 ?? "",
+                    actor: row.text(5), commandId: row.text(6), hash: try row.decode([UInt8].self, 7).hexString,
+                    changes: Self.withoutNulls(data))
+            }
+            return EntityHistory(
+                kind: kind.argumentName, id: id, related: related, asOf: try await I3Reporter.asOf(cut, on: connection),
+                events: entries)
+        }
+    }
+
+    /// The fields of each event type that are business dates, from the command table.
+    static let dateFields: [String: [String]] = Dictionary(
+        CommandTable.specs.map { spec in (spec.event, spec.fields.filter { $0.type == .date }.map(\.name)) },
+        uniquingKeysWith: { first, _ in first })
+
+    static func businessDates(of type: String, in data: JSONValue) -> [String: BusinessDate] {
+        guard case .object(let fields) = data else { return [:] }
+        var dates: [String: BusinessDate] = [:]
+        for name in dateFields[type] ?? [] {
+            if case .string(let text)? = fields[name], let date = BusinessDate(text) { dates[name] = date }
+        }
+        return dates
+    }
+
+    static func withoutNulls(_ value: JSONValue) -> JSONValue {
+        guard case .object(let fields) = value else { return value }
+        return .object(fields.filter { $0.value != .null })
+    }
+}
+
+extension EntityHistory {
+    /// The columns of the CSV and the table.
+    static let columns = [
+        "position", "leafIndex", "streamId", "related", "type", "dates", "recordedAt", "actor", "commandId", "hash",
+        "changes",
+    ]
+
+    func cells(_ entry: Entry) -> [String] {
+        [
+            String(entry.position), String(entry.leafIndex), entry.streamId, entry.related ? "yes" : "", entry.type,
+            entry.dates.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+            entry.recordedAt, entry.actor ?? "", entry.commandId ?? "", entry.hash, ResponseJSON.text(entry.changes),
+        ]
+    }
+
+    /// One row per event, with a header row; `changes` as JSON text.
+    public var csv: String {
+        ([Self.columns] + events.map(cells)).map { $0.map(CSV.field).joined(separator: ",") }
+            .joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// Tab-separated lines under a heading that names the point of the log.
+    public var table: String {
+        var lines = [
+            "history of \(kind) \(id)\(related ? " with related entities" : "") as of position \(asOf.position)"
+                + (asOf.treeSize.map { ", tree \($0) leaves, root \(asOf.rootHash ?? "")" } ?? ""),
+            Self.columns.joined(separator: "\t"),
+        ]
+        lines += events.map { cells($0).joined(separator: "\t") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
