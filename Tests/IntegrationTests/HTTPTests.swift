@@ -8,11 +8,14 @@ import Logging
 import NIOCore
 import PostgresClient
 import Testing
+import Transparency
 
 /// A test database with the sample programme, tokens of every role, and the application.
 struct HTTPFixture {
     let db: TestDatabase
     let tokens: [Role: String]
+    /// The log's key, when the server under test signs checkpoints and receipts.
+    var signer: NoteSigner? = nil
 
     static func make(sample: Bool = true) async throws -> HTTPFixture {
         let db = try await TestDatabase.make()
@@ -29,7 +32,8 @@ struct HTTPFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         return buildApplication(
-            ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2), logger: logger)
+            ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2, logSigner: signer),
+            logger: logger)
     }
 
     func headers(_ role: Role?, _ extra: HTTPFields = [:]) -> HTTPFields {

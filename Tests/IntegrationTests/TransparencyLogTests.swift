@@ -1,6 +1,12 @@
 import EventStore
 import Foundation
+import GrantLedgerHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import PostgresClient
+import Projections
 import Testing
 import Transparency
 
@@ -197,4 +203,284 @@ final class NIOLockedLines: @unchecked Sendable {
 
     func append(_ line: String) { lock.withLock { lines.append(line) } }
     var all: [String] { lock.withLock { lines } }
+}
+
+@Suite("Transparency log over HTTP and the CLI")
+struct TransparencyLogInterfaceTests {
+    @Test("the published checkpoint, receipts in command answers, and proofs that check against both")
+    func overHTTP() async throws {
+        let signer = try NoteSigner(generatingNamed: "http.example/log")
+        let base = try await HTTPFixture.make()
+        let fixture = HTTPFixture(db: base.db, tokens: base.tokens, signer: signer)
+        let app = fixture.application
+        try await app.test(.router) { client in
+            // Anyone may read the checkpoint; it opens with the verifier key.
+            let first = try await client.execute(uri: "/v1/audit/checkpoint", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                return try Checkpoint.open(String(buffer: response.body), verifier: signer.verifier)
+            }
+            #expect(first.treeSize == 371)
+            let sealed = try await fixture.db.store.treeHead()
+            #expect(first.treeSize == sealed.treeSize)
+            #expect(Data(first.rootHash).base64EncodedString() == sealed.rootHash)
+
+            // An accepted command carries a receipt per event, signed by the log.
+            let command =
+                #"{"command":"closeCall","callId":"CSOLA-2025-LA","closedOn":"2026-12-31","commandId":"receipt-1"}"#
+            let answer = try await client.execute(
+                uri: "/v1/commands", method: .post,
+                headers: fixture.headers(.manager, [.contentType: "application/json"]),
+                body: ByteBuffer(string: command)
+            ) { response in
+                #expect(response.status == .created, "\(String(buffer: response.body))")
+                return json(response.body)
+            }
+            let event = try #require((answer["events"] as? [[String: Any]])?.first)
+            let receipt = try Receipt.open(try #require(event["receipt"] as? String), verifier: signer.verifier)
+            #expect(receipt.position == event["position"] as? Int64 ?? Int64(event["position"] as? Int ?? 0))
+            #expect(Hex.encode(receipt.hash) == event["hash"] as? String)
+            #expect(receipt.recordedAt == event["recordedAt"] as? String)
+
+            // Later: the proof of that event, against a tree that holds it.
+            _ = try await fixture.db.readAll(after: receipt.position - 1, count: 1)
+            let proof = try await client.execute(
+                uri: "/v1/audit/proof/inclusion?position=\(receipt.position)", method: .get,
+                headers: fixture.headers(.auditor)
+            ) { response in
+                #expect(response.status == .ok)
+                return try JSONDecoder().decode(InclusionProof.self, from: Data(String(buffer: response.body).utf8))
+            }
+            #expect(proof.leafInputBytes == receipt.hash)
+            let root = try await fixture.db.pool.withConnection {
+                try await EventStore.root(size: proof.treeSize, on: $0)
+            }
+            #expect(throws: Never.self) { try proof.verify(root: root) }
+            // ... and the tree that holds it extends the first checkpoint.
+            let consistency = try await client.execute(
+                uri: "/v1/audit/proof/consistency?from=\(first.treeSize)&to=\(proof.treeSize)", method: .get,
+                headers: fixture.headers(.auditor)
+            ) { response in
+                #expect(response.status == .ok)
+                return try JSONDecoder().decode(ConsistencyProof.self, from: Data(String(buffer: response.body).utf8))
+            }
+            #expect(throws: Never.self) { try consistency.verify(fromRoot: first.rootHash, toRoot: root) }
+
+            // Refusals: roles, and what cannot be proved.
+            for (uri, role, status) in [
+                ("/v1/audit/proof/inclusion?position=1", Role.viewer, HTTPResponse.Status.forbidden),
+                ("/v1/audit/proof/inclusion?position=1", nil, .unauthorized),
+                ("/v1/audit/proof/inclusion", .auditor, .badRequest),
+                ("/v1/audit/proof/inclusion?position=0", .auditor, .badRequest),
+                ("/v1/audit/proof/inclusion?position=1e3", .auditor, .badRequest),
+                ("/v1/audit/proof/inclusion?position=99999", .auditor, .notFound),
+                ("/v1/audit/proof/inclusion?position=5&treeSize=4", .auditor, .badRequest),
+                ("/v1/audit/proof/inclusion?position=5&treeSize=9223372036854775807", .auditor, .badRequest),
+                ("/v1/audit/proof/inclusion?position=99999999999999999999", .auditor, .badRequest),
+                ("/v1/audit/proof/consistency?from=5&to=4", .auditor, .badRequest),
+                ("/v1/audit/proof/consistency", .auditor, .badRequest),
+                ("/v1/audit/proof/consistency?from=1", .manager, .forbidden),
+                ("/v1/grants/GR-02/history", .manager, .forbidden),
+                ("/v1/grants/NOPE/history", .auditor, .notFound),
+                ("/v1/grants/GR-02/history?related=yes", .auditor, .badRequest),
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers(role)) {
+                    #expect($0.status == status, "\(uri) as \(role?.rawValue ?? "anonymous")")
+                }
+            }
+
+            // A grant's history with its sub-grants, every event provable.
+            let history = try await client.execute(
+                uri: "/v1/grants/GR-02/history?related=true", method: .get, headers: fixture.headers(.auditor)
+            ) { response in
+                #expect(response.status == .ok)
+                return json(response.body)
+            }
+            let events = try #require(history["events"] as? [[String: Any]])
+            #expect(events.contains { $0["type"] as? String == "GrantAwarded" && $0["related"] as? Bool == false })
+            #expect(events.contains { $0["type"] as? String == "SubGrantAwarded" && $0["related"] as? Bool == true })
+            let asOf = try #require(history["asOf"] as? [String: Any])
+            #expect(asOf["treeSize"] as? Int == Int(proof.treeSize))
+            #expect(asOf["rootHash"] as? String == Data(root).base64EncodedString())
+        }
+        // Without a key there is no checkpoint and no receipt.
+        let unsigned = HTTPFixture(db: fixture.db, tokens: fixture.tokens)
+        try await unsigned.application.test(.router) { client in
+            try await client.execute(uri: "/v1/audit/checkpoint", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test("keygen, checkpoint, prove, consistency and check from the CLI; a tampered proof, event or key exits 21")
+    func overCLI() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let cli = CLI(databaseURL: db.appURL)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-tlog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+        }
+
+        let keygen = try await cli.run(["audit", "keygen", "--name", "cli.example/log", "--out", path("log.key")])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let verifierKey = keygen.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try NoteVerifier(verifierKey).name == "cli.example/log")
+        let mode = try FileManager.default.attributesOfItem(atPath: path("log.key"))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // An existing key is never overwritten.
+        let again = try await cli.run(["audit", "keygen", "--name", "cli.example/log", "--out", path("log.key")])
+        #expect(again.status == 12)
+        // A key others can read is refused.
+        try write("open.key", try String(contentsOfFile: path("log.key"), encoding: .utf8))
+        chmod(path("open.key"), 0o644)
+        let loose = try await cli.run(["audit", "checkpoint", "--log-key", path("open.key")])
+        #expect(loose.status != 0)
+        #expect(loose.stderr.contains("chmod 600"))
+
+        let checkpoint = try await cli.run(["audit", "checkpoint", "--log-key", path("log.key")])
+        #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
+        try write("old.checkpoint", checkpoint.stdout)
+        #expect(checkpoint.stdout.hasPrefix("cli.example/log\n371\n"))
+
+        // A command recorded with the key answers with a receipt.
+        let recorded = try await cli.run([
+            "close-call", "--call-id", "CSOLA-2025-LA", "--closed-on", "2026-12-31", "--format", "json", "--log-key",
+            path("log.key"),
+        ])
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let event = try #require((try cli.json(recorded)["events"] as? [[String: Any]])?.first)
+        let position = try #require(event["position"] as? Int)
+        try write("receipt", try #require(event["receipt"] as? String))
+        _ = try await db.readAll(after: Int64(position) - 1, count: 1)
+
+        let newer = try await cli.run(["audit", "checkpoint", "--log-key", path("log.key")])
+        try write("new.checkpoint", newer.stdout)
+        let size = try Checkpoint(body: String(newer.stdout.prefix { $0 != "\u{2014}" }.dropLast())).treeSize
+        #expect(size == 372)
+        let prove = try await cli.run(["audit", "prove", "--position", "\(position)", "--tree-size", "\(size)"])
+        #expect(prove.status == 0, "\(prove.stderr)")
+        try write("inclusion.json", prove.stdout)
+        let consistency = try await cli.run(["audit", "consistency", "--from", "371"])
+        #expect(consistency.status == 0, "\(consistency.stderr)")
+        try write("consistency.json", consistency.stdout)
+        let export = try await cli.run(["audit", "export"])
+        let line = try #require(
+            export.stdout.split(separator: "\n").first { $0.hasPrefix("{\"position\":\(position),") })
+        try write("event.json", String(line))
+
+        let check = [
+            "audit", "check", "--verifier-key", verifierKey, "--checkpoint", path("new.checkpoint"), "--inclusion",
+            path("inclusion.json"), "--event", path("event.json"), "--receipt", path("receipt"), "--consistency",
+            path("consistency.json"), "--old-checkpoint", path("old.checkpoint"),
+        ]
+        // No database is needed: the URL points nowhere.
+        let offline = CLI(databaseURL: "postgresql://nobody@127.0.0.1:1/none")
+        let passed = try await offline.run(check)
+        #expect(passed.status == 0, "\(passed.stdout)\(passed.stderr)")
+        #expect(passed.stdout.contains("only grew from 371 to 372"))
+
+        // Each altered input fails, naming what.
+        let otherKey = try NoteSigner(generatingNamed: "cli.example/log").verifier.text
+        try write("bad-event.json", String(line).replacingOccurrences(of: "CSOLA-2025-LA", with: "EIDHR-2024"))
+        let proofJSON = try String(contentsOfFile: path("inclusion.json"), encoding: .utf8)
+        try write(
+            "bad-inclusion.json",
+            proofJSON.replacingOccurrences(of: "\"leafIndex\":\(position - 1)", with: "\"leafIndex\":3"))
+        try write("bad-checkpoint", newer.stdout.replacingOccurrences(of: "\n372\n", with: "\n373\n"))
+        for (index, value, what) in [
+            (2, otherKey, "checkpoint"),
+            (4, path("bad-checkpoint"), "checkpoint"),
+            (6, path("bad-inclusion.json"), "inclusion"),
+            (8, path("bad-event.json"), "inclusion"),
+            (10, path("old.checkpoint"), "inclusion"),  // a receipt that is no receipt
+            (14, path("new.checkpoint"), "consistency"),  // the wrong old checkpoint
+        ] {
+            var arguments = check
+            arguments[index + 1] = value
+            let failed = try await offline.run(arguments)
+            #expect(failed.status == 21, "\(arguments[index]) \(value): \(failed.stdout)")
+            #expect(failed.stdout.contains("FAILED: \(what)"), "\(failed.stdout)")
+        }
+
+        // audit verify against the held checkpoint: passes, then fails once history is rewritten.
+        let verify = try await cli.run([
+            "audit", "verify", "--checkpoint", path("old.checkpoint"), "--verifier-key", verifierKey,
+        ])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("extends the held checkpoint of 371 leaves"))
+        let admin = try await db.admin()
+        try await admin.query("SET session_replication_role = replica")
+        try await admin.query(#"UPDATE events SET metadata = '{"actor": "someone else"}' WHERE position = 100"#)
+        try await admin.query(
+            """
+            UPDATE events SET hash = sha256(convert_to(event_canonical(position, stream_id, stream_version,
+                event_id, type, data, metadata, recorded_at), 'UTF8'))
+            """)
+        try await admin.query("DELETE FROM merkle_nodes")
+        try await admin.query("DELETE FROM merkle_leaves")
+        try await admin.query("DELETE FROM event_chain")
+        let rewritten = try await cli.run([
+            "audit", "verify", "--checkpoint", path("old.checkpoint"), "--verifier-key", verifierKey,
+        ])
+        #expect(rewritten.status == 21, "\(rewritten.stdout)")
+        #expect(rewritten.stdout.contains("not an extension of the held checkpoint"))
+        let plain = try await cli.run(["audit", "verify"])
+        #expect(plain.status == 0, "the rows alone are consistent: \(plain.stdout)")
+    }
+
+    @Test(
+        "the history of every entity of a random history lists exactly its stream; --related matches a scan of the log")
+    func histories() async throws {
+        let (_, db, _) = try await HistoryGenerator.recorded(seed: 11, steps: 160)
+        let all = try await db.pool.withConnection { connection in
+            try await connection.query("SELECT position, stream_id, data::text FROM events ORDER BY position").map {
+                (
+                    position: try $0.decode(Int64.self, 0), stream: try $0.decode(String.self, 1),
+                    data: (try? JSONSerialization.jsonObject(with: Data(try $0.decode(String.self, 2).utf8)))
+                        as? [String: Any] ?? [:]
+                )
+            }
+        }
+        let queries = EntityQueries(pool: db.pool)
+        let prefixes: [(EntityKind, String)] = [
+            (.organisation, "organisation-"), (.call, "call-"), (.consortium, "consortium-"),
+            (.application, "application-"), (.grant, "grant-"), (.subGrant, "subgrant-"),
+        ]
+        var checked = 0
+        for (kind, prefix) in prefixes {
+            let ids = Set(all.map(\.stream).filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
+            for id in ids.sorted() {
+                let own = all.filter { $0.stream == prefix + id }.map(\.position)
+                let history = try await queries.history(kind, id, related: false)
+                #expect(history.events.map(\.position) == own, "\(kind) \(id)")
+                #expect(history.events.allSatisfy { !$0.related })
+                // Related, by a direct scan: streams with an event naming the id in the
+                // entity's pointer field (or, for organisations, in a members list).
+                let pointing = Set(
+                    all.filter { row in
+                        guard row.stream != prefix + id else { return false }
+                        if row.data[kind.pointer] as? String == id { return true }
+                        guard kind == .organisation, let members = row.data["members"] as? [[String: Any]] else {
+                            return false
+                        }
+                        return members.contains { $0["organisationId"] as? String == id }
+                    }.map(\.stream))
+                let expected = all.filter { $0.stream == prefix + id || pointing.contains($0.stream) }.map(\.position)
+                let related = try await queries.history(kind, id, related: true)
+                #expect(related.events.map(\.position) == expected, "\(kind) \(id) related")
+                #expect(related.events.filter { !$0.related }.map(\.position) == own)
+                checked += 1
+            }
+        }
+        #expect(checked > 40)
+        // A past cut-off lists only what was recorded by then.
+        let middle = all[all.count / 2].position
+        let someGrant = try #require(all.first { $0.stream.hasPrefix("grant-") })
+        let early = try await queries.history(
+            .grant, String(someGrant.stream.dropFirst("grant-".count)), related: true, cutOff: .position(middle))
+        #expect(early.events.allSatisfy { $0.position <= middle })
+        #expect(early.asOf.position <= middle)
+    }
 }
