@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "GrantLedgerBenchmark",
             dependencies: [
-                "EventStore", "PostgresClient", "GrantDomain", "Projections",
+                "EventStore", "PostgresClient", "GrantDomain", "Projections", "Transparency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

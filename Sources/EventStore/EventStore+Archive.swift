@@ -135,7 +135,13 @@ extension EventStore {
                 throw ArchiveError(line: nil, message: "the database refused a row: \(error)")
             }
             // The imported events become the leaves of the Merkle tree, as sealing would make them.
-            try await connection.query("SELECT merkle_extend()")
+            try await connection.query(
+                """
+                SELECT merkle_extend(
+                    (SELECT array_agg(c.position ORDER BY c.position) FROM event_chain c),
+                    (SELECT array_agg(e.hash ORDER BY c.position)
+                     FROM event_chain c JOIN events e ON e.position = c.position))
+                """)
             let report = try await verify(on: connection)
             guard report.ok else {
                 let position = report.firstBadPosition ?? 0

@@ -39,19 +39,33 @@ extension EventStore {
     public static func treeHead(atOrBefore position: Int64, on connection: PostgresConnection) async throws
         -> TreeHead
     {
-        let rows = try await connection.query(
-            """
-            SELECT leaf_index + 1 FROM merkle_leaves WHERE position <= \(position)
-            ORDER BY position DESC LIMIT 1
-            """)
-        let size = try rows.first?.decode(Int64.self, 0) ?? 0
+        let size = try await treeSize(atOrBefore: position, on: connection)
         return TreeHead(treeSize: size, rootHash: try await root(size: size, on: connection))
     }
 
-    /// The number of leaves: every sealed event.
+    /// The number of leaves: every sealed event. The last group of 16 leaves and the sealed
+    /// events from its first position give it.
     public static func treeSize(on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.query(
-            "SELECT leaf_index + 1 FROM merkle_leaves ORDER BY leaf_index DESC LIMIT 1")
+            """
+            SELECT g.group_index * 16
+                   + (SELECT count(*) FROM event_chain c WHERE c.position >= g.first_position)
+            FROM merkle_groups g ORDER BY g.group_index DESC LIMIT 1
+            """)
+        return try rows.first?.decode(Int64.self, 0) ?? 0
+    }
+
+    /// The number of sealed events at or before `position`: the size of the tree that
+    /// ends there.
+    public static func treeSize(atOrBefore position: Int64, on connection: PostgresConnection) async throws -> Int64 {
+        let rows = try await connection.query(
+            """
+            SELECT g.group_index * 16
+                   + (SELECT count(*) FROM event_chain c
+                      WHERE c.position >= g.first_position AND c.position <= \(position))
+            FROM merkle_groups g WHERE g.first_position <= \(position)
+            ORDER BY g.first_position DESC LIMIT 1
+            """)
         return try rows.first?.decode(Int64.self, 0) ?? 0
     }
 
@@ -76,8 +90,14 @@ extension EventStore {
     {
         let rows = try await connection.query(
             """
-            SELECT l.leaf_index, e.hash FROM merkle_leaves l JOIN events e ON e.position = l.position
-            WHERE l.position = \(position)
+            SELECT g.group_index * 16
+                   + (SELECT count(*) FROM event_chain c
+                      WHERE c.position >= g.first_position AND c.position < \(position)),
+                   e.hash
+            FROM event_chain s JOIN events e ON e.position = s.position
+            JOIN LATERAL (SELECT * FROM merkle_groups g WHERE g.first_position <= s.position
+                          ORDER BY g.first_position DESC LIMIT 1) g ON true
+            WHERE s.position = \(position)
             """)
         guard let row = rows.first else {
             throw ProofRequestError(message: "position \(position) is not a sealed event of the log", notFound: true)
@@ -119,27 +139,61 @@ extension EventStore {
         return ConsistencyProof(fromSize: from, toSize: to, proof: path)
     }
 
-    /// The hashes of subtrees of RFC 9162's recursion, in one query for all the stored
-    /// complete subtrees they need.
+    /// The hashes of subtrees of RFC 9162's recursion: the stored complete subtrees they
+    /// need (16 leaves or more) in one query, the smaller ones from their groups' events in
+    /// another.
     static func subtreeHashes(_ ranges: [Range<Int64>], on connection: PostgresConnection) async throws
         -> [Merkle.Hash]
     {
-        let needed = Array(Set(ranges.flatMap(Merkle.nodes(for:))))
+        let needed = Set(ranges.flatMap(Merkle.nodes(for:)))
         guard !needed.isEmpty else { return [] }
-        let rows = try await connection.query(
-            """
-            SELECT n.level, n.node_index, n.hash
-            FROM unnest(\("{" + needed.map { String($0.level) }.joined(separator: ",") + "}")::int[],
-                        \("{" + needed.map { String($0.index) }.joined(separator: ",") + "}")::bigint[]) AS q(level, node_index)
-            JOIN merkle_nodes n ON n.level = q.level AND n.node_index = q.node_index
-            """)
-        var stored: [Merkle.Node: Merkle.Hash] = [:]
-        for row in rows {
-            stored[Merkle.Node(level: try row.decode(Int.self, 0), index: try row.decode(Int64.self, 1))] =
-                try row.decode([UInt8].self, 2)
+        let stored = needed.filter { $0.level >= groupLevel }
+        let small = needed.filter { $0.level < groupLevel }
+        var hashes: [Merkle.Node: Merkle.Hash] = [:]
+        if !stored.isEmpty {
+            let rows = try await connection.query(
+                """
+                SELECT n.level, n.node_index, n.hash
+                FROM unnest(\("{" + stored.map { String($0.level) }.joined(separator: ",") + "}")::int[],
+                            \("{" + stored.map { String($0.index) }.joined(separator: ",") + "}")::bigint[])
+                     AS q(level, node_index)
+                JOIN merkle_nodes n ON n.level = q.level AND n.node_index = q.node_index
+                """)
+            for row in rows {
+                hashes[Merkle.Node(level: try row.decode(Int.self, 0), index: try row.decode(Int64.self, 1))] =
+                    try row.decode([UInt8].self, 2)
+            }
+        }
+        if !small.isEmpty {
+            let groups = Set(small.map { $0.leaves.lowerBound >> Int64(groupLevel) })
+            let rows = try await connection.query(
+                """
+                SELECT g.group_index, e.hash
+                FROM unnest(\("{" + groups.map(String.init).joined(separator: ",") + "}")::bigint[]) AS q(group_index)
+                JOIN merkle_groups g ON g.group_index = q.group_index
+                CROSS JOIN LATERAL (SELECT c.position FROM event_chain c WHERE c.position >= g.first_position
+                                    ORDER BY c.position LIMIT 16) c
+                JOIN events e ON e.position = c.position
+                ORDER BY g.group_index, c.position
+                """)
+            var leaves: [Int64: [Merkle.Hash]] = [:]
+            for row in rows {
+                leaves[try row.decode(Int64.self, 0), default: []].append(
+                    Merkle.leafHash(try row.decode([UInt8].self, 1)))
+            }
+            for node in small {
+                let group = node.leaves.lowerBound >> Int64(groupLevel)
+                let offset = Int(node.leaves.lowerBound - (group << Int64(groupLevel)))
+                guard let inGroup = leaves[group], inGroup.count >= offset + node.leaves.count else { continue }
+                var level = Array(inGroup[offset..<(offset + node.leaves.count)])
+                while level.count > 1 {
+                    level = stride(from: 0, to: level.count, by: 2).map { Merkle.nodeHash(level[$0], level[$0 + 1]) }
+                }
+                hashes[node] = level[0]
+            }
         }
         return try ranges.map { range in
-            guard let hash = Merkle.subtreeHash(range, from: stored) else {
+            guard let hash = Merkle.subtreeHash(range, from: hashes) else {
                 throw ProofRequestError(
                     message:
                         "the stored tree lacks a subtree of leaves \(range.lowerBound)..<\(range.upperBound); run audit verify",
@@ -148,4 +202,8 @@ extension EventStore {
             return hash
         }
     }
+
+    /// The level of the smallest stored subtree: leaves come in groups of 2^4 = 16
+    /// (sql/017_merkle_tree.sql).
+    public static let groupLevel = 4
 }

@@ -75,13 +75,12 @@ extension EventStore {
     {
         let rows = try await connection.query(
             """
-            SELECT e.position, e.recorded_at, c.chain_hash, l.leaf_index + 1
+            SELECT e.position, e.recorded_at, c.chain_hash
             FROM events e JOIN event_chain c ON c.position = e.position
-            JOIN merkle_leaves l ON l.position = e.position
             WHERE e.position <= \(position) ORDER BY e.position DESC LIMIT 1
             """)
         guard let row = rows.first else { return nil }
-        let size = try row.decode(Int64.self, 3)
+        let size = try await treeSize(atOrBefore: try row.decode(Int64.self, 0), on: connection)
         return (
             try row.decode(Int64.self, 0), RecordingTime(postgresUTC: try row.decode(String.self, 1)),
             try row.decode([UInt8].self, 2).hexString,

@@ -71,7 +71,7 @@ extension EventStore {
                 let rows = try await connection.query(
                     """
                     SELECT coalesce(e.position, c.position) AS position, e.hash, e.canonical, c.chain_hash,
-                           l.leaf_index
+                           g.group_index
                     FROM (SELECT position, hash,
                                  jsonb_build_array(position, stream_id, stream_version, event_id::text, type,
                                      to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -80,7 +80,7 @@ extension EventStore {
                     FULL JOIN (SELECT position, chain_hash FROM event_chain
                                WHERE position > \(from) AND position <= \(to)) c
                       ON c.position = e.position
-                    LEFT JOIN merkle_leaves l ON l.position = coalesce(e.position, c.position)
+                    LEFT JOIN merkle_groups g ON g.first_position = coalesce(e.position, c.position)
                     ORDER BY 1
                     """)
                 let firstLeaf = tree.size
@@ -115,13 +115,18 @@ extension EventStore {
                     }
                     chain = expected
                     head = ChainHead(position: position, hash: chain.hexString)
-                    guard let leaf = row.text(4).flatMap(Int64.init), leaf == tree.size else {
+                    // Leaves come in groups of 16, each stored with its first leaf's position.
+                    let group = row.text(4).flatMap(Int64.init)
+                    let startsGroup = tree.size % (1 << Self.groupLevel) == 0
+                    guard group == (startsGroup ? tree.size >> Self.groupLevel : nil) else {
                         return fail(
                             position,
                             "event at position \(position) is not leaf \(tree.size) of the Merkle tree (the tree was rewritten)"
                         )
                     }
-                    for (node, hash) in tree.append(leafInput: recomputed) { computed[node] = hash }
+                    for (node, hash) in tree.append(leafInput: recomputed) where node.level >= Self.groupLevel {
+                        computed[node] = hash
+                    }
                     leafPositions.append(position)
                 }
                 if let (node, problem) = try await compareStoredNodes(
@@ -146,12 +151,15 @@ extension EventStore {
                 }
             }
             let stored = try await connection.query(
-                "SELECT (SELECT count(*) FROM merkle_leaves), (SELECT count(*) FROM merkle_nodes)")
-            let expectedNodes = (0..<63).reduce(Int64(0)) { $0 + (tree.size >> $1) }
-            if try stored[0].decode(Int64.self, 0) != tree.size || stored[0].decode(Int64.self, 1) != expectedNodes {
+                "SELECT (SELECT count(*) FROM merkle_groups), (SELECT count(*) FROM merkle_nodes)")
+            let groupSize = Int64(1) << Self.groupLevel
+            let expectedGroups = (tree.size + groupSize - 1) / groupSize
+            let expectedNodes = (Self.groupLevel..<63).reduce(Int64(0)) { $0 + (tree.size >> $1) }
+            if try stored[0].decode(Int64.self, 0) != expectedGroups || stored[0].decode(Int64.self, 1) != expectedNodes
+            {
                 return fail(
                     head.position,
-                    "the Merkle tree holds leaves or nodes beyond the \(tree.size) sealed events (the tree was rewritten)"
+                    "the Merkle tree holds groups or nodes beyond the \(tree.size) sealed events (the tree was rewritten)"
                 )
             }
             return VerificationReport(
@@ -169,7 +177,7 @@ extension EventStore {
     ) async throws -> (Merkle.Node, String)? {
         guard !leaves.isEmpty else { return nil }
         // The subtrees a leaf closes at level L are those whose last leaf is in the range.
-        let levels = (0..<63).filter { (leaves.upperBound >> $0) > (leaves.lowerBound >> $0) }
+        let levels = (groupLevel..<63).filter { (leaves.upperBound >> $0) > (leaves.lowerBound >> $0) }
         let rows = try await connection.query(
             """
             SELECT n.level, n.node_index, n.hash

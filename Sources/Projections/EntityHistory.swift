@@ -89,9 +89,15 @@ extension EntityQueries {
                            OR (\(kind == .organisation)
                                AND e.data -> 'members' @> jsonb_build_array(jsonb_build_object('organisationId', \(id)::text))))
                 )
-                SELECT e.position, l.leaf_index, e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
+                SELECT e.position,
+                       (SELECT g.group_index * 16
+                               + (SELECT count(*) FROM event_chain c
+                                  WHERE c.position >= g.first_position AND c.position < e.position)
+                        FROM merkle_groups g WHERE g.first_position <= e.position
+                        ORDER BY g.first_position DESC LIMIT 1),
+                       e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
                        e.metadata ->> 'commandId', e.hash, e.data::text
-                FROM events e JOIN merkle_leaves l ON l.position = e.position
+                FROM events e JOIN event_chain s ON s.position = e.position
                 WHERE e.position <= \(cut)
                   AND (e.stream_id = \(stream) OR e.stream_id IN (SELECT stream_id FROM related))
                 ORDER BY e.position

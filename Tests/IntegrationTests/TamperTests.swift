@@ -116,7 +116,7 @@ struct TamperTests {
                 event_id, type, data, metadata, recorded_at), 'UTF8'))
             """)
         try await admin.query("DELETE FROM event_chain")
-        try await admin.query("DELETE FROM merkle_leaves")
+        try await admin.query("DELETE FROM merkle_groups")
         try await admin.query("DELETE FROM merkle_nodes")
         let rewritten = try await db.store.verify(expectedHead: noted)
         #expect(!rewritten.ok)

@@ -144,7 +144,7 @@ struct TransparencyLogTests {
                 event_id, type, data, metadata, recorded_at), 'UTF8'))
             """)
         try await admin.query("DELETE FROM merkle_nodes")
-        try await admin.query("DELETE FROM merkle_leaves")
+        try await admin.query("DELETE FROM merkle_groups")
         try await admin.query("DELETE FROM event_chain")
 
         // The rows alone look fine: the rewrite is consistent.
@@ -419,7 +419,7 @@ struct TransparencyLogInterfaceTests {
                 event_id, type, data, metadata, recorded_at), 'UTF8'))
             """)
         try await admin.query("DELETE FROM merkle_nodes")
-        try await admin.query("DELETE FROM merkle_leaves")
+        try await admin.query("DELETE FROM merkle_groups")
         try await admin.query("DELETE FROM event_chain")
         let rewritten = try await cli.run([
             "audit", "verify", "--checkpoint", path("old.checkpoint"), "--verifier-key", verifierKey,
