@@ -50,6 +50,18 @@ echo "==> sample programme (deploy/sample/programme.jsonl)"
 "$bin" import deploy/sample/programme.jsonl
 echo "==> integrity"
 "$bin" audit verify
+echo "==> transparency log: a signed checkpoint, an inclusion proof, checked offline"
+# The log's signing key stays in .pgdata/ (mode 600, never overwritten); its verifier key
+# is what auditors keep.
+if [ ! -f "$state/log.key" ]; then
+    "$bin" audit keygen --name grantledger.local/log --out "$state/log.key" >"$state/log.pub"
+fi
+echo "verifier key: $(cat "$state/log.pub")"
+"$bin" audit checkpoint --log-key "$state/log.key" | tee "$state/checkpoint"
+"$bin" audit prove --position 367 >"$state/inclusion-367.json"
+"$bin" audit export | grep '^{"position":367,' >"$state/event-367.json"
+"$bin" audit check --verifier-key "$(cat "$state/log.pub")" --checkpoint "$state/checkpoint" \
+    --inclusion "$state/inclusion-367.json" --event "$state/event-367.json"
 echo "==> indicator I.3, 2024-01-01 to 2026-12-31"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format table
 echo "==> progress against the I.3 targets"
@@ -73,7 +85,7 @@ token=$("$bin" token create --role viewer --name "quickstart-$(date +%Y%m%d%H%M%
 # The server never runs as root: as root, it runs as the system user "grantledger" (created
 # here if missing), from a copy of the binary, its resources and sql/ in a fresh folder that
 # user can read but not change. The database URL reaches it through the environment only.
-serve=("$bin" serve --host 127.0.0.1 --port "$port")
+serve=("$bin" serve --host 127.0.0.1 --port "$port" --log-key "$state/log.key")
 export GRANTLEDGER_MIGRATIONS="$repo/sql"
 if [ "$(id -u)" -eq 0 ]; then
     if ! id grantledger >/dev/null 2>&1; then
@@ -84,9 +96,12 @@ if [ "$(id -u)" -eq 0 ]; then
     cp -R "$repo/.build/release/grantledger_GrantLedgerHTTP.resources" "$runtime/" 2>/dev/null || true
     cp -R "$repo/sql" "$runtime/sql"
     chmod -R go-w,a+rX "$runtime"
+    # The signing key: a copy only the server's user can read.
+    install -m 600 -o grantledger "$state/log.key" "$runtime/log.key"
     echo "$runtime" >"$state/server.runtime"
     export GRANTLEDGER_MIGRATIONS="$runtime/sql"
-    serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port")
+    serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port"
+        --log-key "$runtime/log.key")
 fi
 (cd / && exec nohup "${serve[@]}") >"$state/server.log" 2>&1 &
 echo $! >"$pidfile"
@@ -102,5 +117,6 @@ A viewer token, shown once (create more: grantledger token create --role manager
 Try:
   curl -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/indicators/i3?from=2024-01-01&to=2026-12-31"
   curl http://127.0.0.1:$port/openapi.json
+  curl http://127.0.0.1:$port/v1/audit/checkpoint        # the latest signed checkpoint, public
 Stop it with: deploy/run.sh stop
 MSG
