@@ -80,15 +80,22 @@ extension EntityQueries {
         let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         let stream = kind.stream(id)
         return try await pool.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                WITH related AS (
+            // The streams that point at the entity: one scan of the log up to the cut-off.
+            var streams = [stream]
+            if related {
+                streams += try await connection.query(
+                    """
                     SELECT DISTINCT e.stream_id FROM events e
-                    WHERE \(related) AND e.position <= \(cut) AND e.stream_id <> \(stream)
+                    WHERE e.position <= \(cut) AND e.stream_id <> \(stream)
                       AND (e.data ->> \(kind.pointer) = \(id)
                            OR (\(kind == .organisation)
                                AND e.data -> 'members' @> jsonb_build_array(jsonb_build_object('organisationId', \(id)::text))))
-                )
+                    """
+                ).map { try $0.decode(String.self, 0) }
+            }
+            // Their events by stream (the stream index), each with its leaf index.
+            let rows = try await connection.query(
+                """
                 SELECT e.position,
                        (SELECT g.group_index * 16
                                + (SELECT count(*) FROM event_chain c
@@ -98,8 +105,7 @@ extension EntityQueries {
                        e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
                        e.metadata ->> 'commandId', e.hash, e.data::text
                 FROM events e JOIN event_chain s ON s.position = e.position
-                WHERE e.position <= \(cut)
-                  AND (e.stream_id = \(stream) OR e.stream_id IN (SELECT stream_id FROM related))
+                WHERE e.position <= \(cut) AND e.stream_id = ANY(\(textArray(streams))::text[])
                 ORDER BY e.position
                 """)
             guard rows.contains(where: { $0.text(2) == stream }) else {

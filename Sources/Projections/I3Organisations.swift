@@ -227,7 +227,8 @@ public struct I3OrganisationList: Sendable {
             return
                 "Organisations counted in I.3, period \(query.from) to \(query.to)"
                 + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? "")
-                + ", as of position \(asOf.position)\n"
+                + ", as of position \(asOf.position)"
+                + (asOf.treeSize.map { " (tree \($0) leaves, root \(asOf.rootHash ?? ""))" } ?? "") + "\n"
         }
     }
 

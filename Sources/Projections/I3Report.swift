@@ -205,7 +205,8 @@ extension I3Report {
                 "asOf",
                 object([
                     ("position", String(asOf.position)), ("recordedAt", string(asOf.recordedAt)),
-                    ("hash", string(asOf.hash)),
+                    ("hash", string(asOf.hash)), ("treeSize", asOf.treeSize.map(String.init) ?? "null"),
+                    ("rootHash", string(asOf.rootHash)),
                 ])
             ),
             (
@@ -280,7 +281,8 @@ extension I3Report {
                 + (query.programme.map { ", programme \($0)" } ?? "") + (query.callId.map { ", call \($0)" } ?? ""))
         out.append(
             "as of position \(asOf.position)" + (asOf.recordedAt.map { " (\($0))" } ?? "")
-                + ", chain hash \(asOf.hash)")
+                + ", chain hash \(asOf.hash)"
+                + (asOf.treeSize.map { ", tree \($0) leaves, root \(asOf.rootHash ?? "")" } ?? ""))
         out.append(
             "rules: small = unregistered, or budget ≤ EUR \(f.rules.smallMaxAnnualBudgetEur) and staff ≤ \(f.rules.smallMaxStaff)"
         )

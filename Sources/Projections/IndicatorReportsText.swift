@@ -80,7 +80,10 @@ extension Restatement {
 extension I3Progress {
     /// One line per target, then one per minimum share.
     public var table: String {
-        var out = ["Progress against targets, as of position \(asOf.position)"]
+        var out = [
+            "Progress against targets, as of position \(asOf.position)"
+                + (asOf.treeSize.map { " (tree \($0) leaves, root \(asOf.rootHash ?? ""))" } ?? "")
+        ]
         if targets.isEmpty { out.append("No target is in force.") }
         for t in targets {
             out.append("")

@@ -9,7 +9,7 @@ import Foundation
 /// ```
 /// each line ending in a newline. The origin is the name of the log's key. grantledger writes
 /// no extension lines and refuses a checkpoint that has any.
-public struct Checkpoint: Sendable, Equatable, Codable {
+public struct Checkpoint: SignedBody, Sendable, Equatable, Codable {
     public var origin: String
     public var treeSize: Int64
     public var rootHash: Merkle.Hash
@@ -40,18 +40,29 @@ public struct Checkpoint: Sendable, Equatable, Codable {
         }
         self.init(origin: String(lines[0]), treeSize: size, rootHash: Array(root))
     }
+}
 
-    /// Signs this checkpoint.
+/// A note body the log signs: a checkpoint or a receipt, whose first line is the origin.
+public protocol SignedBody {
+    /// The log's name; it must be the signing key's name.
+    var origin: String { get }
+    /// The note's text.
+    var body: String { get }
+    /// Reads a note's text, refusing anything but exactly this body's lines.
+    init(body: String) throws
+}
+
+extension SignedBody {
+    /// Signs this body with the log's key.
     public func signed(by signer: NoteSigner) throws -> String { try signer.sign(body) }
 
-    /// Opens a signed checkpoint: checks the signature and that the origin is the key's name.
-    public static func open(_ note: String, verifier: NoteVerifier) throws -> Checkpoint {
-        let checkpoint = try Checkpoint(body: verifier.open(note))
-        guard checkpoint.origin == verifier.name else {
-            throw TransparencyError(
-                "the checkpoint's origin \(checkpoint.origin) is not the key's name \(verifier.name)")
+    /// Opens a signed note: checks the signature and that the origin is the key's name.
+    public static func open(_ note: String, verifier: NoteVerifier) throws -> Self {
+        let opened = try Self(body: verifier.open(note))
+        guard opened.origin == verifier.name else {
+            throw TransparencyError("the note's origin \(opened.origin) is not the key's name \(verifier.name)")
         }
-        return checkpoint
+        return opened
     }
 }
 
@@ -66,7 +77,7 @@ public struct Checkpoint: Sendable, Equatable, Codable {
 /// <recordedAt, RFC 3339 UTC with microseconds>
 /// ```
 /// Its second line keeps it from ever reading as a checkpoint.
-public struct Receipt: Sendable, Equatable, Codable {
+public struct Receipt: SignedBody, Sendable, Equatable, Codable {
     public static let kind = "grantledger event receipt"
 
     public var origin: String
@@ -99,16 +110,6 @@ public struct Receipt: Sendable, Equatable, Codable {
         }
         guard !lines[4].isEmpty else { throw TransparencyError("the receipt's recordedAt is empty") }
         self.init(origin: String(lines[0]), position: position, hash: hash, recordedAt: String(lines[4]))
-    }
-
-    public func signed(by signer: NoteSigner) throws -> String { try signer.sign(body) }
-
-    public static func open(_ note: String, verifier: NoteVerifier) throws -> Receipt {
-        let receipt = try Receipt(body: verifier.open(note))
-        guard receipt.origin == verifier.name else {
-            throw TransparencyError("the receipt's origin \(receipt.origin) is not the key's name \(verifier.name)")
-        }
-        return receipt
     }
 }
 

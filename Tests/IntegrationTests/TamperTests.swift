@@ -110,14 +110,7 @@ struct TamperTests {
         #expect(grown.head.position == 11)
         // Rewrite everything consistently: events, hashes, chain and Merkle tree.
         try await admin.query(#"UPDATE events SET data = '{"i": 0}' WHERE position = 2"#)
-        try await admin.query(
-            """
-            UPDATE events SET hash = sha256(convert_to(event_canonical(position, stream_id, stream_version,
-                event_id, type, data, metadata, recorded_at), 'UTF8'))
-            """)
-        try await admin.query("DELETE FROM event_chain")
-        try await admin.query("DELETE FROM merkle_groups")
-        try await admin.query("DELETE FROM merkle_nodes")
+        try await TestDatabase.makeConsistent(admin)
         let rewritten = try await db.store.verify(expectedHead: noted)
         #expect(!rewritten.ok)
         #expect(rewritten.firstBadPosition == noted.position)

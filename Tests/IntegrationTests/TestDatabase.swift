@@ -122,6 +122,22 @@ struct TestDatabase: Sendable {
     }
 }
 
+extension TestDatabase {
+    /// What a superuser covering a rewrite would do, on a connection with the append-only
+    /// triggers off: recompute every event's hash from its rows, and drop the chain and the
+    /// Merkle tree so that the next seal rebuilds both over the rewritten log.
+    static func makeConsistent(_ admin: PostgresConnection) async throws {
+        try await admin.query(
+            """
+            UPDATE events SET hash = sha256(convert_to(event_canonical(position, stream_id, stream_version,
+                event_id, type, data, metadata, recorded_at), 'UTF8'))
+            """)
+        try await admin.query("DELETE FROM merkle_nodes")
+        try await admin.query("DELETE FROM merkle_groups")
+        try await admin.query("DELETE FROM event_chain")
+    }
+}
+
 struct TestSetupError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }

@@ -138,14 +138,7 @@ struct TransparencyLogTests {
                 """)
         }
         // Make everything consistent again: hashes, chain and tree from the rewritten rows.
-        try await admin.query(
-            """
-            UPDATE events SET hash = sha256(convert_to(event_canonical(position, stream_id, stream_version,
-                event_id, type, data, metadata, recorded_at), 'UTF8'))
-            """)
-        try await admin.query("DELETE FROM merkle_nodes")
-        try await admin.query("DELETE FROM merkle_groups")
-        try await admin.query("DELETE FROM event_chain")
+        try await TestDatabase.makeConsistent(admin)
 
         // The rows alone look fine: the rewrite is consistent.
         let rows = try await db.store.verify()
@@ -302,6 +295,32 @@ struct TransparencyLogInterfaceTests {
             let asOf = try #require(history["asOf"] as? [String: Any])
             #expect(asOf["treeSize"] as? Int == Int(proof.treeSize))
             #expect(asOf["rootHash"] as? String == Data(root).base64EncodedString())
+            // Every listed event is provable at the leaf the history names.
+            for entry in events.prefix(5) {
+                let position = try #require(entry["position"] as? Int)
+                let proved = try await fixture.db.store.inclusionProof(position: Int64(position))
+                #expect(entry["leafIndex"] as? Int == Int(proved.leafIndex))
+            }
+
+            // Published figures name their tree head: the I.3 report at a past position, and
+            // the sample's sign-off, recorded with the tree at its position.
+            let report = try await client.execute(
+                uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31&asOf=300", method: .get,
+                headers: fixture.headers(.viewer)
+            ) { json($0.body) }
+            let signOff = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL", method: .get, headers: fixture.headers(.viewer)
+            ) { json($0.body) }
+            for (answer, position) in [(report, 300), (signOff, 367)] {
+                let asOf = try #require(answer["asOf"] as? [String: Any], "\(answer)")
+                let head = try await fixture.db.pool.withConnection {
+                    try await EventStore.treeHead(atOrBefore: Int64(position), on: $0)
+                }
+                #expect(asOf["position"] as? Int == position)
+                #expect(asOf["treeSize"] as? Int == position)
+                #expect(asOf["treeSize"] as? Int == Int(head.treeSize))
+                #expect(asOf["rootHash"] as? String == head.rootHash)
+            }
         }
         // Without a key there is no checkpoint and no receipt.
         let unsigned = HTTPFixture(db: fixture.db, tokens: fixture.tokens)
@@ -413,14 +432,7 @@ struct TransparencyLogInterfaceTests {
         let admin = try await db.admin()
         try await admin.query("SET session_replication_role = replica")
         try await admin.query(#"UPDATE events SET metadata = '{"actor": "someone else"}' WHERE position = 100"#)
-        try await admin.query(
-            """
-            UPDATE events SET hash = sha256(convert_to(event_canonical(position, stream_id, stream_version,
-                event_id, type, data, metadata, recorded_at), 'UTF8'))
-            """)
-        try await admin.query("DELETE FROM merkle_nodes")
-        try await admin.query("DELETE FROM merkle_groups")
-        try await admin.query("DELETE FROM event_chain")
+        try await TestDatabase.makeConsistent(admin)
         let rewritten = try await cli.run([
             "audit", "verify", "--checkpoint", path("old.checkpoint"), "--verifier-key", verifierKey,
         ])
