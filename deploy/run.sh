@@ -58,10 +58,13 @@ if [ ! -f "$state/log.key" ]; then
 fi
 echo "verifier key: $(cat "$state/log.pub")"
 "$bin" audit checkpoint --log-key "$state/log.key" | tee "$state/checkpoint"
-"$bin" audit prove --position 367 >"$state/inclusion-367.json"
-"$bin" audit export | grep '^{"position":367,' >"$state/event-367.json"
+# The award of the sample's late sub-grant SG-952: its position from its history (CSV, first
+# column of the first row), its inclusion proof, and the exported event itself.
+award=$("$bin" audit history sub-grant SG-952 --format csv | sed -n 2p | cut -d, -f1)
+"$bin" audit prove --position "$award" | tee "$state/inclusion-SG-952.json"
+"$bin" audit export | grep "^{\"position\":$award," >"$state/event-SG-952.json"
 "$bin" audit check --verifier-key "$(cat "$state/log.pub")" --checkpoint "$state/checkpoint" \
-    --inclusion "$state/inclusion-367.json" --event "$state/event-367.json"
+    --inclusion "$state/inclusion-SG-952.json" --event "$state/event-SG-952.json"
 echo "==> indicator I.3, 2024-01-01 to 2026-12-31"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format table
 echo "==> progress against the I.3 targets"
