@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import NIOConcurrencyHelpers
+import PostgresClient
 
 /// `grantledger import FILE.jsonl`: many commands, one per line, applied in order.
 struct Import: AsyncParsableCommand {
@@ -23,6 +24,9 @@ struct Import: AsyncParsableCommand {
     var stopOnError = false
 
     @OptionGroup var options: WriteOptions
+
+    /// Commands per transaction.
+    static let batchSize = 100
 
     func validate() throws {
         if options.commandId != nil {
@@ -46,7 +50,47 @@ struct Import: AsyncParsableCommand {
         var replayed = 0
         var rejections: [(line: Int, error: DomainError)] = []
 
-        for (index, line) in lines.enumerated() {
+        // Commands go in batches of `batchSize`, one transaction each with a savepoint per
+        // command (CommandHandler.handleBatch): a rejected line rolls back alone and the batch
+        // shares one commit. A sign-off, which waits for the read model, goes on its own.
+        var pending: [(line: Int, request: CommandRequest)] = []
+        var stopped = false
+        func reject(_ line: Int, _ error: DomainError) {
+            rejections.append((line, error))
+            if options.format == .text {
+                progress.clear()
+                printError("line \(line): \(error.code.rawValue): \(error.message)")
+            }
+            if stopOnError { stopped = true }
+        }
+        func count(_ outcome: CommandOutcome) {
+            if outcome.replayed { replayed += 1 } else { accepted += 1 }
+        }
+        func flush() async throws {
+            guard !pending.isEmpty, !stopped else { return }
+            let batch = pending
+            pending.removeAll(keepingCapacity: true)
+            let results: [Result<CommandOutcome, DomainError>] = try await withDatabaseErrors {
+                do {
+                    return try await handler.handleBatch(
+                        batch.map(\.request), actor: actor, stopOnError: stopOnError)
+                } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
+                    printError(
+                        "lines \(batch[0].line)-\(batch[batch.count - 1].line): the connection broke during their commit; "
+                            + "they may or may not be recorded. Run the import again: lines with a commandId are applied once."
+                    )
+                    throw ExitCode(ExitStatus.database)
+                }
+            }
+            for (entry, result) in zip(batch, results) {
+                switch result {
+                case .success(let outcome): count(outcome)
+                case .failure(let error): reject(entry.line, error)
+                }
+            }
+        }
+
+        for (index, line) in lines.enumerated() where !stopped {
             progress.update(index)
             let text = line?.trimmingCharacters(in: .whitespaces)
             if text?.isEmpty == true { continue }
@@ -54,17 +98,22 @@ struct Import: AsyncParsableCommand {
                 guard let text else { throw DomainError(.invalid, "the line is not valid UTF-8") }
                 var request = try CommandRequest.parse(text)
                 if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
-                let outcome = try await withDatabaseErrors { try await handler.handle(request, actor: actor) }
-                if outcome.replayed { replayed += 1 } else { accepted += 1 }
-            } catch let error as DomainError {
-                rejections.append((index + 1, error))
-                if options.format == .text {
-                    progress.clear()
-                    printError("line \(index + 1): \(error.code.rawValue): \(error.message)")
+                if request.command.readsIndicatorAt != nil {
+                    try await flush()
+                    guard !stopped else { break }
+                    count(try await withDatabaseErrors { try await handler.handle(request, actor: actor) })
+                } else {
+                    pending.append((index + 1, request))
+                    if pending.count == Self.batchSize { try await flush() }
                 }
-                if stopOnError { break }
+            } catch let error as DomainError {
+                // A line that does not parse is rejected in its place: the lines before it
+                // are applied first, so that the rejections come in line order.
+                try await flush()
+                if !stopped { reject(index + 1, error) }
             }
         }
+        try await flush()
         progress.finish()
         switch options.format {
         case .json:

@@ -33,13 +33,7 @@ public struct CommandHandler: Sendable {
     public func handle(_ request: CommandRequest, actor: String, correlationId: String? = nil) async throws
         -> CommandOutcome
     {
-        let digest = EventStore.digest(request.command.canonicalPayload)
-        var metadata: [String: String] = ["actor": actor]
-        if let commandId = request.commandId { metadata["commandId"] = commandId }
-        if let correlationId { metadata["correlationId"] = correlationId }
-        let metadataJSON = String(
-            decoding: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]), as: UTF8.self)
-
+        let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
         if let position = request.command.readsIndicatorAt {
             // The rule reads the I.3 read model at a past position: seal the log and project
             // it that far first (waiting up to a minute, holding nothing meanwhile), so that the
@@ -88,40 +82,134 @@ public struct CommandHandler: Sendable {
         return false
     }
 
+    /// The payload digest that makes the command id idempotent, and the events' metadata.
+    static func prepare(_ request: CommandRequest, actor: String, correlationId: String?) throws -> (
+        digest: String, metadataJSON: String
+    ) {
+        let digest = EventStore.digest(request.command.canonicalPayload)
+        var metadata: [String: String] = ["actor": actor]
+        if let commandId = request.commandId { metadata["commandId"] = commandId }
+        if let correlationId { metadata["correlationId"] = correlationId }
+        let metadataJSON = String(
+            decoding: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]), as: UTF8.self)
+        return (digest, metadataJSON)
+    }
+
     private func attemptOnce(
         _ request: CommandRequest, digest: String, metadataJSON: String, connection: PostgresConnection
     ) async throws -> CommandOutcome {
         let outcome: CommandOutcome = try await connection.transaction { connection in
-            let session = StoreSession(connection: connection)
-            if let commandId = request.commandId {
-                // The same lock append_events takes: retries of one command wait for each other.
-                try await session.lock(.command(commandId))
-                if let known = try await session.acceptedCommand(commandId) {
-                    guard known.payloadDigest == digest else {
-                        throw DomainError(
-                            .conflict, "commandId \"\(commandId)\" was already used with a different payload")
-                    }
-                    let events = try await session.events(from: known.firstPosition, to: known.lastPosition)
-                    return CommandOutcome(events: events, replayed: true)
-                }
-            }
-            let reader = PostgresStateReader(session: session)
-            let decided = try await decide(request.command, reader: reader)
-            let versions = await reader.versions
-            var expected: [String: ExpectedVersion] = [:]
-            for event in decided {
-                expected[event.streamID] = .exact(versions[event.streamID] ?? 0)
-            }
-            let newEvents = decided.map {
-                NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
-            }
-            let result = try await session.append(
-                newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
-            return CommandOutcome(events: result.events, replayed: result.replayed)
+            try await Self.apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
         }
         if !outcome.replayed {
             try? await EventStore.notify(on: connection)
         }
         return outcome
+    }
+
+    /// Replays a known command id, or decides and appends, inside the caller's transaction.
+    static func apply(
+        _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
+    )
+        async throws -> CommandOutcome
+    {
+        let session = StoreSession(connection: connection)
+        if let commandId = request.commandId {
+            // The same lock append_events takes: retries of one command wait for each other.
+            try await session.lock(.command(commandId))
+            if let known = try await session.acceptedCommand(commandId) {
+                guard known.payloadDigest == digest else {
+                    throw DomainError(
+                        .conflict, "commandId \"\(commandId)\" was already used with a different payload")
+                }
+                let events = try await session.events(from: known.firstPosition, to: known.lastPosition)
+                return CommandOutcome(events: events, replayed: true)
+            }
+        }
+        let reader = PostgresStateReader(session: session)
+        let decided = try await decide(request.command, reader: reader)
+        let versions = await reader.versions
+        var expected: [String: ExpectedVersion] = [:]
+        for event in decided {
+            expected[event.streamID] = .exact(versions[event.streamID] ?? 0)
+        }
+        let newEvents = decided.map {
+            NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
+        }
+        let result = try await session.append(
+            newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
+        return CommandOutcome(events: result.events, replayed: result.replayed)
+    }
+}
+
+extension CommandHandler {
+    /// Applies `requests` in order in one transaction, each under its own savepoint: a
+    /// rejected command rolls back alone, and one commit (one WAL flush) serves them all.
+    ///
+    /// Every command gets exactly the answer `handle` would give it, in the same order:
+    /// idempotent replays, §5 rejections, retries of a lost race (at the savepoint). The
+    /// transaction holds the positions lock from its first statement to its commit, so that
+    /// its events take positions after every earlier writer's and before every later one's,
+    /// as readers need (docs/architecture.md, "Positions readers can trust"); other writers
+    /// wait for the batch's commit, so batches stay short (`import` sends 100 commands).
+    /// Commands that read the I.3 read model at a past position (sign-offs) are not batched:
+    /// use `handle` for them.
+    /// - Parameter stopOnError: stop at the first rejection; the commands before it commit.
+    /// - Returns: one result per command applied, in order (fewer than `requests` when
+    ///   stopped).
+    /// - Throws: database errors, `.commitOutcomeUnknown` when the commit's fate is unknown.
+    public func handleBatch(_ requests: [CommandRequest], actor: String, stopOnError: Bool = false) async throws
+        -> [Result<CommandOutcome, DomainError>]
+    {
+        let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
+        let results: [Result<CommandOutcome, DomainError>] = try await pool.withConnection { connection in
+            let results = try await connection.transaction { connection in
+                try await AdvisoryLock.positions.lockForTransaction(on: connection)
+                var results: [Result<CommandOutcome, DomainError>] = []
+                for (request, (digest, metadataJSON)) in zip(requests, prepared) {
+                    let result = try await Self.applyAtSavepoint(
+                        request, digest: digest, metadataJSON: metadataJSON, on: connection)
+                    results.append(result)
+                    if stopOnError, case .failure = result { break }
+                }
+                return results
+            }
+            if results.contains(where: { (try? $0.get())?.replayed == false }) {
+                try? await EventStore.notify(on: connection)
+            }
+            return results
+        }
+        return results
+    }
+
+    /// One command of a batch: applied, or rolled back to its savepoint with its §5 answer.
+    static func applyAtSavepoint(
+        _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
+    ) async throws -> Result<CommandOutcome, DomainError> {
+        var attempt = 0
+        while true {
+            attempt += 1
+            try await connection.query("SAVEPOINT command")
+            do {
+                let outcome = try await apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
+                try await connection.query("RELEASE SAVEPOINT command")
+                return .success(outcome)
+            } catch {
+                try await connection.query("ROLLBACK TO SAVEPOINT command")
+                try await connection.query("RELEASE SAVEPOINT command")
+                if let rejection = error as? DomainError { return .failure(rejection) }
+                if case EventStoreError.commandIDReused = error {
+                    return .failure(
+                        DomainError(
+                            .conflict,
+                            "commandId \"\(request.commandId ?? "")\" was already used with a different payload"))
+                }
+                guard isRetryable(error) else { throw error }
+                if attempt >= maxAttempts {
+                    return .failure(
+                        DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again"))
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,142 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Ledger
+import PostgresClient
+import Testing
+
+/// `grantledger import` applies commands in batches (one transaction, a savepoint per
+/// command). These tests hold it to what applying the same lines one by one answers.
+@Suite("Import in batches")
+struct ImportBatchTests {
+    /// The sample programme with hostile lines mixed in at seeded places: replays, a reused
+    /// command id with another payload, rule violations, unknown references, broken JSON.
+    static func mixedLines(seed: UInt64) throws -> [String] {
+        let sample = try String(
+            contentsOf: CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl"), encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+        var generator = SeededGenerator(state: seed)
+        var lines = sample
+        let hostile = [
+            sample[1],  // a replay of an earlier line
+            #"{"command": "registerOrganisation", "commandId": "sample-0002", "organisationId": "X-1", "name": "Other", "country": "KZ", "regionCode": "KZ-43", "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women", "kind": "informalGroup"}"#,
+            #"{"command": "disburseGrant", "commandId": "over-1", "grantId": "GR-01", "amount": "999999999", "paidOn": "2025-07-01"}"#,
+            #"{"command": "disburseGrant", "commandId": "ghost-1", "grantId": "GR-404", "amount": "1", "paidOn": "2025-07-01"}"#,
+            #"{"command": "disburseGrant", "grantId": "GR-01", "amount": "1", "paidOn": "2025-07-01""#,
+            "",
+            #"{"command": "closeCall", "commandId": "close-early", "callId": "CSOLA-2025-LA", "closedOn": "2025-01-01"}"#,
+        ]
+        for line in hostile {
+            lines.insert(line, at: Int.random(in: 1...lines.count, using: &generator))
+        }
+        return lines
+    }
+
+    /// The log's content in order, without what differs between two databases (event ids,
+    /// recording times, hashes, and the integrity fields a sign-off records).
+    static func content(_ db: TestDatabase) async throws -> [String] {
+        try await db.pool.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT position, stream_id, stream_version, type, (data - 'asOf')::text, metadata::text
+                FROM events ORDER BY position
+                """
+            ).map { row in (0..<6).map { row.text($0) ?? "" }.joined(separator: "|") }
+        }
+    }
+
+    @Test(
+        "the same counts, rejections and log as one command at a time, for hostile lines anywhere",
+        arguments: [1, 2, 3])
+    func sameAsOneByOne(seed: UInt64) async throws {
+        let lines = try Self.mixedLines(seed: seed)
+        // One at a time, through the handler.
+        let reference = try await TestDatabase.make()
+        let handler = CommandHandler(pool: reference.pool)
+        var expected: (accepted: Int, replayed: Int, rejected: [[String: String]]) = (0, 0, [])
+        for (index, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            do {
+                let outcome = try await handler.handle(try CommandRequest.parse(line), actor: "cli-test")
+                if outcome.replayed { expected.replayed += 1 } else { expected.accepted += 1 }
+            } catch let error as DomainError {
+                expected.rejected.append([
+                    "line": String(index + 1), "code": error.code.rawValue, "message": error.message,
+                ])
+            }
+        }
+        // In batches, through the CLI.
+        let batched = try await TestDatabase.make()
+        let cli = CLI(databaseURL: batched.appURL)
+        let result = try await cli.run(["import", "-", "--format", "json"], stdin: lines.joined(separator: "\n"))
+        #expect(result.status != 0, "hostile lines are rejected")
+        let summary = try cli.json(result)
+        #expect(summary["accepted"] as? Int == expected.accepted)
+        #expect(summary["alreadyApplied"] as? Int == expected.replayed)
+        let rejections = (summary["rejections"] as? [[String: Any]] ?? []).map { entry -> [String: String] in
+            let error = entry["error"] as? [String: Any] ?? [:]
+            return [
+                "line": String(entry["line"] as? Int ?? 0), "code": error["code"] as? String ?? "",
+                "message": error["message"] as? String ?? "",
+            ]
+        }
+        #expect(rejections == expected.rejected)
+        #expect(expected.rejected.count >= 5)
+        let (got, want) = (try await Self.content(batched), try await Self.content(reference))
+        #expect(got.count == want.count)
+        let firstDifference = zip(got, want).first { $0.0 != $0.1 }
+        #expect(firstDifference == nil, "\(String(describing: firstDifference))")
+        // Running it again records nothing new: every accepted line is a replay now, except
+        // the one without a commandId.
+        let again = try await cli.run(["import", "-", "--format", "json"], stdin: lines.joined(separator: "\n"))
+        #expect(try cli.json(again)["accepted"] as? Int ?? -1 <= 1)
+    }
+
+    @Test("--stop-on-error stops at the first rejection; the lines before it are recorded, none after")
+    func stopOnError() async throws {
+        let sample = try String(
+            contentsOf: CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl"), encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+        var lines = Array(sample.prefix(150))
+        lines.insert(
+            #"{"command": "disburseGrant", "commandId": "ghost-1", "grantId": "GR-404", "amount": "1", "paidOn": "2025-07-01"}"#,
+            at: 130)
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let result = try await cli.run(
+            ["import", "-", "--stop-on-error", "--format", "json"], stdin: lines.joined(separator: "\n"))
+        #expect(result.status == 11)
+        let summary = try cli.json(result)
+        #expect(summary["accepted"] as? Int == 130)
+        #expect(summary["rejected"] as? Int == 1)
+        let events = try await db.committedEvents()
+        let metadata = try await db.pool.withConnection { connection in
+            try await connection.query("SELECT max(metadata->>'commandId') FROM events")[0].text(0)
+        }
+        #expect(!events.isEmpty)
+        #expect(metadata == "sample-0130")
+    }
+
+    @Test("while a batch holds the positions lock, no other writer takes a position; after it, they all follow")
+    func otherWritersWaitForTheBatch() async throws {
+        let db = try await TestDatabase.make()
+        let batch = try await PostgresConnection.connect(db.appURL)
+        try await batch.query("BEGIN")
+        try await AdvisoryLock.positions.lockForTransaction(on: batch)
+        let first = try await EventStore.append(
+            on: batch, [event("batch-a")], expected: [:], commandID: nil, payloadDigest: nil)
+        // Another writer now waits for the lock rather than take a position in between.
+        let other = try await PostgresConnection.connect(db.appURL)
+        try await other.query("SET lock_timeout = '300ms'")
+        await #expect(throws: (any Error).self) {
+            _ = try await EventStore.append(
+                on: other, [event("other")], expected: [:], commandID: nil, payloadDigest: nil)
+        }
+        let second = try await EventStore.append(
+            on: batch, [event("batch-b")], expected: [:], commandID: nil, payloadDigest: nil)
+        try await batch.query("COMMIT")
+        let after = try await db.store.append([event("other")])
+        let batchPositions = (first.events + second.events).map(\.position)
+        #expect(batchPositions == batchPositions.sorted())
+        #expect(after.events.allSatisfy { position in batchPositions.allSatisfy { $0 < position.position } })
+    }
+}
