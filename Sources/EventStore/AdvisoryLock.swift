@@ -35,8 +35,11 @@ public enum AdvisoryLock: Sendable, Hashable {
 
     /// Takes the lock until the end of the caller's transaction.
     public func lockForTransaction(on connection: PostgresConnection) async throws {
-        try await connection.query(wrapped("SELECT pg_advisory_xact_lock(", ")"))
+        try await connection.query(transactionLock)
     }
+
+    /// The statement that takes the lock until the end of the transaction.
+    var transactionLock: PostgresQuery { wrapped("SELECT pg_advisory_xact_lock(", ")") }
 
     /// Takes the lock for the session; release it with `unlock(on:)`.
     public func lockForSession(on connection: PostgresConnection) async throws {

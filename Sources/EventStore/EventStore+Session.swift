@@ -22,10 +22,24 @@ public struct StoreSession: Sendable {
         try await lock.lockForTransaction(on: connection)
     }
 
-    /// The record of an accepted command id, if any.
-    public func acceptedCommand(_ commandID: String) async throws -> AcceptedCommand? {
-        let rows = try await connection.query(
-            "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandID)")
+    /// Takes `lock` until the transaction ends, then runs `query`: one round trip (libpq
+    /// pipeline mode), the statements still one after the other in the transaction.
+    func locked(_ lock: AdvisoryLock, _ query: PostgresQuery) async throws -> PostgresRows {
+        let results = try await connection.pipeline([lock.transactionLock, query])
+        _ = try results[0].get()
+        return try results[1].get()
+    }
+
+    /// Takes the command id's lock (retries and replays of one command wait for each
+    /// other), then reads the record of its earlier acceptance, if any.
+    public func lockAcceptedCommand(_ commandID: String) async throws -> AcceptedCommand? {
+        try Self.acceptedCommand(
+            try await locked(
+                .command(commandID),
+                "SELECT payload_digest, first_position, last_position FROM commands WHERE command_id = \(commandID)"))
+    }
+
+    static func acceptedCommand(_ rows: PostgresRows) throws -> AcceptedCommand? {
         guard let row = rows.first else { return nil }
         return AcceptedCommand(
             payloadDigest: try row.decode(String.self, 0), firstPosition: try row.decode(Int64.self, 1),
@@ -42,11 +56,15 @@ public struct StoreSession: Sendable {
         try await connection.query("SELECT coalesce(max(position), 0) FROM events")[0].decode(Int64.self, 0)
     }
 
-    /// The type and data of every event of a stream, in version order.
-    public func stream(_ streamID: String) async throws -> [(type: String, data: String)] {
-        try await connection.query(
-            "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version"
-        ).map { (try $0.decode(String.self, 0), try $0.decode(String.self, 1)) }
+    /// The type and data of every event of a stream, in version order; with `lock`, taken
+    /// first in the same round trip.
+    public func stream(_ streamID: String, locking lock: AdvisoryLock? = nil) async throws -> [(
+        type: String, data: String
+    )] {
+        let query: PostgresQuery = "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version"
+        let rows: PostgresRows
+        if let lock { rows = try await locked(lock, query) } else { rows = try await connection.query(query) }
+        return try rows.map { (try $0.decode(String.self, 0), try $0.decode(String.self, 1)) }
     }
 
     /// The data of the events of `type` whose top-level `field` equals `value`, in log order

@@ -26,7 +26,7 @@ struct Import: AsyncParsableCommand {
     @OptionGroup var options: WriteOptions
 
     /// Commands per transaction.
-    static let batchSize = 100
+    static let batchSize = 32
 
     func validate() throws {
         if options.commandId != nil {

@@ -116,8 +116,7 @@ public struct CommandHandler: Sendable {
         let session = StoreSession(connection: connection)
         if let commandId = request.commandId {
             // The same lock append_events takes: retries of one command wait for each other.
-            try await session.lock(.command(commandId))
-            if let known = try await session.acceptedCommand(commandId) {
+            if let known = try await session.lockAcceptedCommand(commandId) {
                 guard known.payloadDigest == digest else {
                     throw DomainError(
                         .conflict, "commandId \"\(commandId)\" was already used with a different payload")
@@ -151,7 +150,7 @@ extension CommandHandler {
     /// transaction holds the positions lock from its first statement to its commit, so that
     /// its events take positions after every earlier writer's and before every later one's,
     /// as readers need (docs/architecture.md, "Positions readers can trust"); other writers
-    /// wait for the batch's commit, so batches stay short (`import` sends 100 commands).
+    /// wait for the batch's commit, so batches stay short (`import` sends 32 commands).
     /// Commands that read the I.3 read model at a past position (sign-offs) are not batched:
     /// use `handle` for them.
     /// - Parameter stopOnError: stop at the first rejection; the commands before it commit.

@@ -27,10 +27,13 @@ actor PostgresStateReader: StateReader {
         try await session.lock(.entity(key))
     }
 
-    /// Locks the stream, reads and decodes it, and remembers its version.
+    /// Locks the stream, reads and decodes it, and remembers its version. The lock and the
+    /// read go in one round trip.
     private func stream(_ streamID: String) async throws -> [DomainEvent] {
-        try await lock(streamID)
-        let events = try await unlockedStream(streamID)
+        let lockNow = locked.insert(streamID).inserted
+        let events = try await session.stream(streamID, locking: lockNow ? .entity(streamID) : nil).compactMap {
+            try DomainEvent.decode(type: $0.type, data: $0.data)
+        }
         versions[streamID] = Int64(events.count)
         return events
     }
