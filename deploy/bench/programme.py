@@ -10,8 +10,12 @@ accepted when imported into an empty database. Roughly: registrations (55%), one
 sub-grants within the envelopes (27%) and their first payments (8%).
 """
 import json
+import os
 import random
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sample"))
+from kzbin import bin_for  # noqa: E402
 
 target = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 rng = random.Random(20000)
@@ -26,18 +30,6 @@ def emit(command, **fields):
     global counter
     counter += 1
     out.write(json.dumps({"command": command, "commandId": f"bench-{counter:07d}", **fields}) + "\n")
-
-
-def bin_for(seed):
-    """A valid 12-digit BIN (docs/domain.md section 7) from a seed number."""
-    while True:
-        body = [int(c) for c in f"{seed:011d}"[-11:]]
-        s = sum(d * w for d, w in zip(body, range(1, 12))) % 11
-        if s == 10:
-            s = sum(d * w for d, w in zip(body, [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2])) % 11
-        if s != 10:
-            return "".join(map(str, body)) + str(s)
-        seed += 1
 
 
 grants = max(1, target // 40)

@@ -8,6 +8,8 @@ Deterministic: the same file every run. Regenerate with
 import json
 import random
 
+from kzbin import bin_for
+
 rng = random.Random(2024)
 lines = []
 counter = 0
@@ -17,18 +19,6 @@ def emit(command, **fields):
     global counter
     counter += 1
     lines.append(json.dumps({"command": command, "commandId": f"sample-{counter:04d}", **fields}, ensure_ascii=False))
-
-
-def bin_for(seed):
-    """A valid 12-digit BIN (docs/domain.md section 7) built from a seed number."""
-    while True:
-        body = [int(c) for c in f"{seed:011d}"[-11:]]
-        s = sum(d * w for d, w in zip(body, range(1, 12))) % 11
-        if s == 10:
-            s = sum(d * w for d, w in zip(body, [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2])) % 11
-        if s != 10:
-            return "".join(map(str, body)) + str(s)
-        seed += 1
 
 
 REGIONS = [
