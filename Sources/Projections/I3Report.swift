@@ -21,6 +21,9 @@ public struct I3Reporter: Sendable {
     public let runner: ProjectionRunner
     let store: EventStore
     private let cache = ReportCache()
+    /// The point of the log at a sealed cut-off (chain hash, tree size and root), which never
+    /// changes once sealed: most reports of a server stand on the same few cut-offs.
+    private let points = BoundedCache<Int64, AsOf>(maxEntries: 1_024)
     /// The qualifying accesses in memory, for `reportFromReadModel`.
     public let memory = I3MemoryIndex()
     /// Set by a background service that keeps the read model sealed and caught up: the
@@ -62,7 +65,13 @@ public struct I3Reporter: Sendable {
         }
         if let cached = cache.get(query, cut) { return cached }
         let report = try await pool.withConnection { connection in
-            let asOf = try await Self.asOf(cut, on: connection)
+            let asOf: AsOf
+            if let known = points[cut] {
+                asOf = known
+            } else {
+                asOf = try await Self.asOf(cut, on: connection)
+                points.set(cut, asOf)
+            }
             try await memory.refresh(upTo: checkpoint, on: connection)
             return I3Report(query: query, asOf: asOf, figures: memory.figures(query, cutoff: asOf.position))
         }
