@@ -47,10 +47,11 @@ public final class I3MemoryIndex: Sendable {
     /// none) and its channels (bit 1 consortium, bit 2 sub-grant), for one query.
     private struct Firsts {
         var access: [Int32]
+        /// The cell of that access (-1 when none).
+        var cell: [Int32]
         var channels: [UInt8]
     }
 
-    /// Everything the index holds, behind one lock.
     /// The scanned fields of the accesses, a column each.
     private struct ScanColumns {
         var positions: [Int64] = []
@@ -61,6 +62,7 @@ public final class I3MemoryIndex: Sendable {
         var programmes: [Int32] = []
         /// The channel as a bit: 1 consortium, 2 sub-grant.
         var bits: [UInt8] = []
+        var cells: [Int32] = []
 
         mutating func append(_ access: Access) {
             positions.append(access.position)
@@ -70,6 +72,7 @@ public final class I3MemoryIndex: Sendable {
             calls.append(access.call)
             programmes.append(access.programme)
             bits.append(access.subGrant ? 2 : 1)
+            cells.append(access.cell)
         }
 
         /// How many accesses have a position at or before `cutoff` (positions ascend).
@@ -88,7 +91,7 @@ public final class I3MemoryIndex: Sendable {
             _ body: (
                 UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int32>,
                 UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>,
-                UnsafeBufferPointer<UInt8>
+                UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Int32>
             ) -> T
         ) -> T {
             positions.withUnsafeBufferPointer { p in
@@ -97,7 +100,9 @@ public final class I3MemoryIndex: Sendable {
                         organisations.withUnsafeBufferPointer { o in
                             calls.withUnsafeBufferPointer { k in
                                 programmes.withUnsafeBufferPointer { g in
-                                    bits.withUnsafeBufferPointer { b in body(p, c, d, o, k, g, b) }
+                                    bits.withUnsafeBufferPointer { b in
+                                        cells.withUnsafeBufferPointer { e in body(p, c, d, o, k, g, b, e) }
+                                    }
                                 }
                             }
                         }
@@ -107,6 +112,7 @@ public final class I3MemoryIndex: Sendable {
         }
     }
 
+    /// Everything the index holds, behind one lock.
     private struct Storage {
         var accesses: [Access] = []
         var organisations = Interned()
@@ -153,14 +159,14 @@ public final class I3MemoryIndex: Sendable {
                 let subGrantID = row.text(6)
                 if let subGrantID { accessBySubGrant[subGrantID] = accesses.count }
                 let access = Access(
-                        organisation: organisations.id(try row.decode(String.self, 1)),
-                        subGrant: try row.decode(String.self, 2) == AccessChannel.subGrant.rawValue,
-                        date: I3MemoryIndex.days(date), position: try row.decode(Int64.self, 0),
-                        cancelled: try row.decodeIfPresent(Int64.self, "cancelled_position") ?? Int64.max,
-                        call: calls.id(try row.decode(String.self, 4)),
-                        programme: programmes.id(try row.decode(String.self, 5)), cell: cellID,
-                        name: names.id(row.text(12) ?? ""), grant: grants.id(row.text(13) ?? ""),
-                        subGrantID: subGrantID.map { subGrants.id($0) } ?? -1)
+                    organisation: organisations.id(try row.decode(String.self, 1)),
+                    subGrant: try row.decode(String.self, 2) == AccessChannel.subGrant.rawValue,
+                    date: I3MemoryIndex.days(date), position: try row.decode(Int64.self, 0),
+                    cancelled: try row.decodeIfPresent(Int64.self, "cancelled_position") ?? Int64.max,
+                    call: calls.id(try row.decode(String.self, 4)),
+                    programme: programmes.id(try row.decode(String.self, 5)), cell: cellID,
+                    name: names.id(row.text(12) ?? ""), grant: grants.id(row.text(13) ?? ""),
+                    subGrantID: subGrantID.map { subGrants.id($0) } ?? -1)
                 accesses.append(access)
                 scan.append(access)
             }
@@ -191,49 +197,47 @@ public final class I3MemoryIndex: Sendable {
             let count = organisations.values.count
             var firstDate = [Int32](repeating: .max, count: count)
             var access = [Int32](repeating: -1, count: count)
+            var firstCell = [Int32](repeating: -1, count: count)
             var channels = [UInt8](repeating: 0, count: count)
             // Rows are in position order: those up to the cut-off are a prefix.
             let end = scan.prefix(upTo: cutoff)
-            scan.withColumns { positions, cancelled, dates, organisations, calls, programmes, bits in
+            scan.withColumns { _, cancelled, dates, organisations, calls, programmes, bits, cells in
                 firstDate.withUnsafeMutableBufferPointer { firstDate in
                     access.withUnsafeMutableBufferPointer { access in
-                        channels.withUnsafeMutableBufferPointer { channels in
-                            for index in 0..<end {
-                                let date = dates[index]
-                                guard date >= from, date <= to, cancelled[index] > cutoff,
-                                    call == nil || calls[index] == call,
-                                    programme == nil || programmes[index] == programme
-                                else { continue }
-                                let org = Int(organisations[index])
-                                channels[org] |= bits[index]
-                                // In position order, an equal date later is never the first.
-                                if date < firstDate[org] {
-                                    firstDate[org] = date
-                                    access[org] = Int32(index)
+                        firstCell.withUnsafeMutableBufferPointer { firstCell in
+                            channels.withUnsafeMutableBufferPointer { channels in
+                                for index in 0..<end {
+                                    let date = dates[index]
+                                    guard date >= from, date <= to, cancelled[index] > cutoff,
+                                        call == nil || calls[index] == call,
+                                        programme == nil || programmes[index] == programme
+                                    else { continue }
+                                    let org = Int(organisations[index])
+                                    channels[org] |= bits[index]
+                                    // In position order, an equal date later is never the first.
+                                    if date < firstDate[org] {
+                                        firstDate[org] = date
+                                        access[org] = Int32(index)
+                                        firstCell[org] = cells[index]
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-            return Firsts(access: access, channels: channels)
+            return Firsts(access: access, cell: firstCell, channels: channels)
         }
 
         func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
             let firsts = firsts(query, cutoff: cutoff)
-            let count = organisations.values.count
-            var firstCell = [Int32](repeating: -1, count: count)
-            for org in 0..<count where firsts.access[org] >= 0 {
-                firstCell[org] = accesses[Int(firsts.access[org])].cell
-            }
-            let channels = firsts.channels
             var cellCounts = [Int](repeating: 0, count: cells.count)
             var consortium = 0
             var subGrant = 0
-            for org in 0..<count where firstCell[org] >= 0 {
-                cellCounts[Int(firstCell[org])] += 1
-                if channels[org] & 1 != 0 { consortium += 1 }
-                if channels[org] & 2 != 0 { subGrant += 1 }
+            for (cell, channels) in zip(firsts.cell, firsts.channels) where cell >= 0 {
+                cellCounts[Int(cell)] += 1
+                consortium += Int(channels & 1)
+                subGrant += Int(channels >> 1 & 1)
             }
             let result = cells.enumerated().compactMap { index, cell -> I3Cell? in
                 guard cellCounts[index] > 0 else { return nil }
