@@ -172,7 +172,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             }
             let cutOff = try cutOffParameter(request)
             let format = try textFormat(request, allowed: [.json, .csv, .table])
-            let history = try await services.entities.history(resource.kind, id, related: related, cutOff: cutOff)
+            let after = try positionParameter(request, "after") ?? 0
+            let limit = try pageSize(request, default: ServerLimits.maxPageSize)
+            let history = try await services.entities.history(
+                resource.kind, id, related: related, cutOff: cutOff, after: after, limit: limit)
             switch format {
             case .json: return jsonResponse(.ok, ResponseJSON.text(history))
             case .csv: return textResponse(history.csv, contentType: "text/csv; charset=utf-8")
@@ -299,14 +302,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/v1/events") { request, context in
         _ = try context.require(.auditor)
-        let query = request.uri.queryParameters
-        let after =
-            try query.get("after").map { text -> Int64 in
-                guard case .position(let value)? = CutOff.parse(text) else {
-                    throw APIError.invalid("after must be a position ≥ 0")
-                }
-                return value
-            } ?? 0
+        let after = try positionParameter(request, "after") ?? 0
         let limit = try pageSize(request, default: 100)
         let events = try await services.store.readAll(after: after, limit: limit)
         return jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
@@ -380,6 +376,16 @@ func proofErrors<T>(_ body: () async throws -> T) async throws -> T {
         return try await body()
     } catch let error as ProofRequestError {
         throw error.notFound ? APIError.notFound(error.message) : APIError.invalid(error.message)
+    }
+}
+
+/// A log position given as a query parameter (`after`): nil when absent.
+func positionParameter(_ request: Request, _ name: String) throws -> Int64? {
+    try request.uri.queryParameters.get(name).map { text -> Int64 in
+        guard case .position(let value)? = CutOff.parse(text) else {
+            throw APIError.invalid("\(name) must be a position ≥ 0")
+        }
+        return value
     }
 }
 

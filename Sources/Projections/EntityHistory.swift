@@ -33,6 +33,8 @@ public struct EntityHistory: Sendable, Encodable {
     public var related: Bool
     public var asOf: AsOf
     public var events: [Entry]
+    /// With a page size: the position to continue after, or null when this page is the last.
+    @NullEncoded public var next: Int64?
 }
 
 extension EntityKind {
@@ -72,9 +74,12 @@ extension EntityQueries {
     /// listed event is a leaf of the tree.
     /// - Throws: `DomainError.notFound` when the entity has no event at the cut-off,
     ///   `.invalid` for a cut-off beyond the head.
-    public func history(_ kind: EntityKind, _ id: String, related: Bool, cutOff: CutOff = .head) async throws
-        -> EntityHistory
-    {
+    /// - Parameters:
+    ///   - after: list only the events after this position (a page's `next`).
+    ///   - limit: at most this many events (nil: all); `next` then says where to go on.
+    public func history(
+        _ kind: EntityKind, _ id: String, related: Bool, cutOff: CutOff = .head, after: Int64 = 0, limit: Int? = nil
+    ) async throws -> EntityHistory {
         let store = EventStore(pool: pool)
         let head = try await store.seal()
         let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
@@ -105,13 +110,20 @@ extension EntityQueries {
                        e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
                        e.metadata ->> 'commandId', e.hash, e.data::text
                 FROM events e JOIN event_chain s ON s.position = e.position
-                WHERE e.position <= \(cut) AND e.stream_id = ANY(\(textArray(streams))::text[])
+                WHERE e.position <= \(cut) AND e.position > \(after)
+                  AND e.stream_id = ANY(\(textArray(streams))::text[])
                 ORDER BY e.position
+                LIMIT \(limit.map { Int64($0) + 1 } ?? Int64.max)
                 """)
-            guard rows.contains(where: { $0.text(2) == stream }) else {
+            // The entity exists at the cut-off when its own stream has an event there.
+            let exists = try await connection.query(
+                "SELECT 1 FROM events WHERE stream_id = \(stream) AND position <= \(cut) LIMIT 1")
+            guard !exists.isEmpty else {
                 throw DomainError(.notFound, "\(kind.argumentName) \"\(id)\" has no event at position \(cut)")
             }
-            let entries = try rows.map { row in
+            let page = limit.map { Array(rows.prefix($0)) } ?? Array(rows)
+            let more = limit.map { rows.count > $0 } ?? false
+            let entries = try page.map { row in
                 let type = try row.decode(String.self, 3)
                 let data = JSONValue.parse(try row.decode(String.self, 8)) ?? .object([:])
                 let streamID = try row.decode(String.self, 2)
@@ -125,7 +137,7 @@ extension EntityQueries {
             }
             return EntityHistory(
                 kind: kind.argumentName, id: id, related: related, asOf: try await I3Reporter.asOf(cut, on: connection),
-                events: entries)
+                events: entries, next: more ? entries.last?.position : nil)
         }
     }
 

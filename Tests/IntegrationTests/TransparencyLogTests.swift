@@ -295,6 +295,22 @@ struct TransparencyLogInterfaceTests {
             let asOf = try #require(history["asOf"] as? [String: Any])
             #expect(asOf["treeSize"] as? Int == Int(proof.treeSize))
             #expect(asOf["rootHash"] as? String == Data(root).base64EncodedString())
+            // In pages of 2, the same events, and `next` null on the last page.
+            var paged: [Int] = []
+            var after = 0
+            for _ in 0..<100 {
+                let page = try await client.execute(
+                    uri: "/v1/grants/GR-02/history?related=true&limit=2&after=\(after)", method: .get,
+                    headers: fixture.headers(.auditor)
+                ) { json($0.body) }
+                let positions = (page["events"] as? [[String: Any]] ?? []).compactMap { $0["position"] as? Int }
+                #expect(positions.count <= 2)
+                paged += positions
+                guard let next = page["next"] as? Int else { break }
+                #expect(next == positions.last)
+                after = next
+            }
+            #expect(paged == events.compactMap { $0["position"] as? Int })
             // Every listed event is provable at the leaf the history names.
             for entry in events.prefix(5) {
                 let position = try #require(entry["position"] as? Int)
