@@ -67,25 +67,38 @@ struct Import: AsyncParsableCommand {
             if outcome.replayed { replayed += 1 } else { accepted += 1 }
         }
         func flush() async throws {
-            guard !pending.isEmpty, !stopped else { return }
-            let batch = pending
+            var remaining = pending[...]
             pending.removeAll(keepingCapacity: true)
-            let results: [Result<CommandOutcome, DomainError>] = try await withDatabaseErrors {
-                do {
-                    return try await handler.handleBatch(
-                        batch.map(\.request), actor: actor, stopOnError: stopOnError)
-                } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
-                    printError(
-                        "lines \(batch[0].line)-\(batch[batch.count - 1].line): the connection broke during their commit; "
-                            + "they may or may not be recorded. Run the import again: lines with a commandId are applied once."
-                    )
-                    throw ExitCode(ExitStatus.database)
+            while let first = remaining.first, !stopped {
+                let batch = remaining
+                let results: [Result<CommandOutcome, DomainError>] = try await withDatabaseErrors {
+                    do {
+                        return try await handler.handleBatch(
+                            batch.map(\.request), actor: actor, stopOnError: stopOnError)
+                    } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
+                        printError(
+                            "lines \(first.line)-\(batch[batch.endIndex - 1].line): the connection broke during their commit; "
+                                + "they may or may not be recorded. Run the import again: lines with a commandId are applied once."
+                        )
+                        throw ExitCode(ExitStatus.database)
+                    }
                 }
-            }
-            for (entry, result) in zip(batch, results) {
-                switch result {
-                case .success(let outcome): count(outcome)
-                case .failure(let error): reject(entry.line, error)
+                for (entry, result) in zip(batch, results) {
+                    switch result {
+                    case .success(let outcome): count(outcome)
+                    case .failure(let error): reject(entry.line, error)
+                    }
+                }
+                remaining = remaining.dropFirst(results.count)
+                // A batch ends early when a command loses a race; one that lost at the very
+                // start goes alone, with the usual retries, so that the import always moves on.
+                if results.isEmpty, !stopped {
+                    do {
+                        count(try await withDatabaseErrors { try await handler.handle(first.request, actor: actor) })
+                    } catch let error as DomainError {
+                        reject(first.line, error)
+                    }
+                    remaining = remaining.dropFirst()
                 }
             }
         }

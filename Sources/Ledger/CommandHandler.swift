@@ -146,28 +146,33 @@ extension CommandHandler {
     /// rejected command rolls back alone, and one commit (one WAL flush) serves them all.
     ///
     /// Every command gets exactly the answer `handle` would give it, in the same order:
-    /// idempotent replays, §5 rejections, retries of a lost race (at the savepoint). The
-    /// transaction holds the positions lock from its first statement to its commit, so that
-    /// its events take positions after every earlier writer's and before every later one's,
-    /// as readers need (docs/architecture.md, "Positions readers can trust"); other writers
-    /// wait for the batch's commit, so batches stay short (`import` sends 32 commands).
+    /// idempotent replays and §5 rejections. The transaction holds the positions lock from
+    /// its first statement to its commit, so that its events take positions after every
+    /// earlier writer's and before every later one's, as readers need
+    /// (docs/architecture.md, "Positions readers can trust"); other writers wait for the
+    /// batch's commit, so batches stay short (`import` sends 32 commands). A command that
+    /// loses a race (a deadlock with a writer waiting for that lock, a concurrent version)
+    /// ends the batch early: the commands before it commit, and the caller goes on from it
+    /// in a new transaction, or alone with `handle` when it was the batch's first.
     /// Commands that read the I.3 read model at a past position (sign-offs) are not batched:
     /// use `handle` for them.
     /// - Parameter stopOnError: stop at the first rejection; the commands before it commit.
-    /// - Returns: one result per command applied, in order (fewer than `requests` when
-    ///   stopped).
+    /// - Returns: one result per command applied, in order: fewer than `requests` when
+    ///   stopped at a rejection or ended by a lost race.
     /// - Throws: database errors, `.commitOutcomeUnknown` when the commit's fate is unknown.
     public func handleBatch(_ requests: [CommandRequest], actor: String, stopOnError: Bool = false) async throws
         -> [Result<CommandOutcome, DomainError>]
     {
         let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
-        let results: [Result<CommandOutcome, DomainError>] = try await pool.withConnection { connection in
+        return try await pool.withConnection { connection in
             let results = try await connection.transaction { connection in
                 try await AdvisoryLock.positions.lockForTransaction(on: connection)
                 var results: [Result<CommandOutcome, DomainError>] = []
                 for (request, (digest, metadataJSON)) in zip(requests, prepared) {
-                    let result = try await Self.applyAtSavepoint(
-                        request, digest: digest, metadataJSON: metadataJSON, on: connection)
+                    guard
+                        let result = try await Self.applyAtSavepoint(
+                            request, digest: digest, metadataJSON: metadataJSON, on: connection)
+                    else { break }
                     results.append(result)
                     if stopOnError, case .failure = result { break }
                 }
@@ -178,37 +183,30 @@ extension CommandHandler {
             }
             return results
         }
-        return results
     }
 
-    /// One command of a batch: applied, or rolled back to its savepoint with its §5 answer.
+    /// One command of a batch: applied, or rolled back to its savepoint with its §5 answer;
+    /// nil, rolled back, when it lost a race (the batch ends there).
     static func applyAtSavepoint(
         _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
-    ) async throws -> Result<CommandOutcome, DomainError> {
-        var attempt = 0
-        while true {
-            attempt += 1
-            try await connection.query("SAVEPOINT command")
-            do {
-                let outcome = try await apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
-                try await connection.query("RELEASE SAVEPOINT command")
-                return .success(outcome)
-            } catch {
-                try await connection.query("ROLLBACK TO SAVEPOINT command")
-                try await connection.query("RELEASE SAVEPOINT command")
-                if let rejection = error as? DomainError { return .failure(rejection) }
-                if case EventStoreError.commandIDReused = error {
-                    return .failure(
-                        DomainError(
-                            .conflict,
-                            "commandId \"\(request.commandId ?? "")\" was already used with a different payload"))
-                }
-                guard isRetryable(error) else { throw error }
-                if attempt >= maxAttempts {
-                    return .failure(
-                        DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again"))
-                }
+    ) async throws -> Result<CommandOutcome, DomainError>? {
+        try await connection.query("SAVEPOINT command")
+        do {
+            let outcome = try await apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
+            try await connection.query("RELEASE SAVEPOINT command")
+            return .success(outcome)
+        } catch {
+            try await connection.query("ROLLBACK TO SAVEPOINT command")
+            try await connection.query("RELEASE SAVEPOINT command")
+            if let rejection = error as? DomainError { return .failure(rejection) }
+            if case EventStoreError.commandIDReused = error {
+                return .failure(
+                    DomainError(
+                        .conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
+                )
             }
+            guard isRetryable(error) else { throw error }
+            return nil
         }
     }
 }

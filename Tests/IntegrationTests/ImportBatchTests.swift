@@ -140,3 +140,49 @@ struct ImportBatchTests {
         #expect(after.events.allSatisfy { position in batchPositions.allSatisfy { $0 < position.position } })
     }
 }
+
+@Suite("Import in batches: a lost race")
+struct ImportBatchRaceTests {
+    @Test("a deadlock with a writer waiting for the positions lock ends the batch early, never wrongly")
+    func deadlockEndsTheBatch() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let handler = CommandHandler(pool: db.pool)
+        let register = try CommandRequest.parse(
+            #"{"command": "registerOrganisation", "commandId": "race-1", "organisationId": "RACE-1", "name": "Race group", "country": "KZ", "regionCode": "KZ-43", "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women", "kind": "informalGroup"}"#
+        )
+        let disburse = try CommandRequest.parse(
+            #"{"command": "disburseGrant", "commandId": "race-2", "grantId": "GR-01", "amount": "1000", "paidOn": "2025-07-01"}"#
+        )
+        // Another writer holds the grant's lock and will append: it waits for the positions
+        // lock the batch holds, while the batch waits for the grant's lock.
+        let other = try await PostgresConnection.connect(db.appURL)
+        try await other.query("BEGIN")
+        try await other.query("SELECT pg_advisory_xact_lock(hashtextextended('grant-GR-01', 0))")
+        let batch = Task { try await handler.handleBatch([register, disburse], actor: "race") }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let otherAppended: Bool
+        do {
+            _ = try await EventStore.append(
+                on: other, [event("race-other")], expected: [:], commandID: nil, payloadDigest: nil)
+            otherAppended = true
+        } catch {
+            otherAppended = false  // the other writer was the deadlock's victim
+        }
+        try await other.query(otherAppended ? "COMMIT" : "ROLLBACK")
+        let results = try await batch.value
+        // Either the batch was the victim and ended after the first command, or it went on.
+        #expect(results.count == 1 || results.count == 2)
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "no command is rejected for a lost race")
+        if results.count == 1 {
+            _ = try await handler.handle(disburse, actor: "race")
+        }
+        let events = try await db.committedEvents()
+        #expect(events.filter { $0.streamID == "organisation-RACE-1" }.count == 1)
+        let tranches = try await db.pool.withConnection { connection in
+            try await connection.query("SELECT count(*) FROM events WHERE metadata->>'commandId' = 'race-2'")[0]
+                .decode(Int.self, 0)
+        }
+        #expect(tranches == 1)
+    }
+}
