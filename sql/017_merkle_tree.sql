@@ -63,6 +63,20 @@ AS $$
             || sha256('\x01'::bytea || sha256('\x01'::bytea || a[13] || a[14]) || sha256('\x01'::bytea || a[15] || a[16]))))
 $$;
 
+-- merkle_leaves_before: the number of sealed events before position p: the leaf index of
+-- the sealed event at p, or the size of the tree of the events before it. The last group
+-- starting before p, plus its sealed events before p (at most 16 rows read).
+CREATE FUNCTION public.merkle_leaves_before(p bigint) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce((
+        SELECT g.group_index * 16
+               + (SELECT pg_catalog.count(*) FROM public.event_chain c
+                  WHERE c.position >= g.first_position AND c.position < p)
+        FROM public.merkle_groups g WHERE g.first_position < p
+        ORDER BY g.first_position DESC LIMIT 1), 0)
+$$;
+
 -- merkle_extend: adds the sealed events at p_positions (ascending, all after the tree's
 -- last leaf, their content hashes in p_hashes) as the next leaves; returns the tree size.
 -- Runs under the sealing lock (re-entrant inside seal_events()). Only the owner runs it:
@@ -181,6 +195,8 @@ REVOKE ALL ON public.merkle_groups, public.merkle_nodes FROM PUBLIC;
 GRANT SELECT ON public.merkle_groups, public.merkle_nodes TO grantledger_app;
 REVOKE ALL ON FUNCTION public.merkle_extend(bigint[], bytea[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.merkle_root16(bytea[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.merkle_leaves_before(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.merkle_leaves_before(bigint) TO grantledger_app;
 
 -- The events sealed before this migration become the first leaves.
 SELECT public.merkle_extend(

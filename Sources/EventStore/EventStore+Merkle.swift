@@ -58,15 +58,11 @@ extension EventStore {
     /// The number of sealed events at or before `position`: the size of the tree that
     /// ends there.
     public static func treeSize(atOrBefore position: Int64, on connection: PostgresConnection) async throws -> Int64 {
-        let rows = try await connection.query(
+        try await connection.query(
             """
-            SELECT g.group_index * 16
-                   + (SELECT count(*) FROM event_chain c
-                      WHERE c.position >= g.first_position AND c.position <= \(position))
-            FROM merkle_groups g WHERE g.first_position <= \(position)
-            ORDER BY g.first_position DESC LIMIT 1
-            """)
-        return try rows.first?.decode(Int64.self, 0) ?? 0
+            SELECT merkle_leaves_before(\(position))
+                   + (SELECT count(*) FROM event_chain WHERE position = \(position))
+            """)[0].decode(Int64.self, 0)
     }
 
     /// The root of the tree of `size` leaves, from O(log n) stored subtrees.
@@ -90,13 +86,8 @@ extension EventStore {
     {
         let rows = try await connection.query(
             """
-            SELECT g.group_index * 16
-                   + (SELECT count(*) FROM event_chain c
-                      WHERE c.position >= g.first_position AND c.position < \(position)),
-                   e.hash
+            SELECT merkle_leaves_before(s.position), e.hash
             FROM event_chain s JOIN events e ON e.position = s.position
-            JOIN LATERAL (SELECT * FROM merkle_groups g WHERE g.first_position <= s.position
-                          ORDER BY g.first_position DESC LIMIT 1) g ON true
             WHERE s.position = \(position)
             """)
         guard let row = rows.first else {

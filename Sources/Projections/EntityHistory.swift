@@ -101,13 +101,7 @@ extension EntityQueries {
             // Their events by stream (the stream index), each with its leaf index.
             let rows = try await connection.query(
                 """
-                SELECT e.position,
-                       (SELECT g.group_index * 16
-                               + (SELECT count(*) FROM event_chain c
-                                  WHERE c.position >= g.first_position AND c.position < e.position)
-                        FROM merkle_groups g WHERE g.first_position <= e.position
-                        ORDER BY g.first_position DESC LIMIT 1),
-                       e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
+                SELECT e.position, merkle_leaves_before(e.position), e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
                        e.metadata ->> 'commandId', e.hash, e.data::text
                 FROM events e JOIN event_chain s ON s.position = e.position
                 WHERE e.position <= \(cut) AND e.position > \(after)
