@@ -29,15 +29,17 @@ final class CheckpointPublisher: Sendable {
         if let last = latest.withLockedValue({ $0 }), NIODeadline.now() - last.signedAt < minimumInterval {
             return
         }
-        let head = try await pool.withConnection { connection in
+        // The size first: an idle log costs one query, the root only when the tree grew.
+        let head: (size: Int64, root: Merkle.Hash)? = try await pool.withConnection { connection in
             let size = try await EventStore.treeSize(on: connection)
+            if let last = latest.withLockedValue({ $0 }), last.treeSize >= size { return nil }
             return (size, try await EventStore.root(size: size, on: connection))
         }
-        if let last = latest.withLockedValue({ $0 }), last.treeSize >= head.0 { return }
-        let note = try Checkpoint(origin: signer.name, treeSize: head.0, rootHash: head.1).signed(by: signer)
+        guard let head else { return }
+        let note = try Checkpoint(origin: signer.name, treeSize: head.size, rootHash: head.root).signed(by: signer)
         latest.withLockedValue { current in
             // Two refreshes may race; keep the larger tree.
-            if (current?.treeSize ?? -1) < head.0 { current = (note, head.0, .now()) }
+            if (current?.treeSize ?? -1) < head.size { current = (note, head.size, .now()) }
         }
     }
 

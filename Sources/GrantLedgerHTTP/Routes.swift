@@ -330,11 +330,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/v1/audit/proof/inclusion") { request, context in
         _ = try context.require(.auditor)
-        let query = request.uri.queryParameters
-        guard let position = try sizeParameter(query, "position", required: true) else {
+        guard let position = try sizeParameter(request, "position", required: true) else {
             throw APIError.invalid("position is required")
         }
-        let treeSize = try sizeParameter(query, "treeSize", required: false)
+        let treeSize = try sizeParameter(request, "treeSize", required: false)
         return jsonResponse(
             .ok,
             ResponseJSON.text(
@@ -346,11 +345,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 
     router.get("/v1/audit/proof/consistency") { request, context in
         _ = try context.require(.auditor)
-        let query = request.uri.queryParameters
-        guard let from = try sizeParameter(query, "from", required: true) else {
+        guard let from = try sizeParameter(request, "from", required: true) else {
             throw APIError.invalid("from is required")
         }
-        let to = try sizeParameter(query, "to", required: false)
+        let to = try sizeParameter(request, "to", required: false)
         return jsonResponse(
             .ok,
             ResponseJSON.text(try await proofErrors { try await services.store.consistencyProof(from: from, to: to) }))
@@ -359,14 +357,12 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
 }
 
 /// A positive integer query parameter (a position or a tree size): 1 to 2^63 − 1.
-func sizeParameter(_ parameters: Parameters, _ name: String, required: Bool) throws -> Int64? {
-    guard let text = parameters.get(name) else {
+func sizeParameter(_ request: Request, _ name: String, required: Bool) throws -> Int64? {
+    guard let value = try positionParameter(request, name) else {
         if required { throw APIError.invalid("\(name) is required") }
         return nil
     }
-    guard text.utf8.count <= 19, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int64(text),
-        value >= 1
-    else { throw APIError.invalid("\(name) must be an integer from 1 to 9223372036854775807") }
+    guard value >= 1 else { throw APIError.invalid("\(name) must be an integer from 1 to 9223372036854775807") }
     return value
 }
 
