@@ -140,8 +140,11 @@ public struct NoteVerifier: Sendable, Equatable {
         let block = note[separator.upperBound...]
         try SignedNote.checkText(text)
         guard block.hasSuffix("\n") else { throw TransparencyError("the signature block does not end in a newline") }
+        let lines = block.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
+        // As Go's note.Open: more signatures than any real note carries is refused unread.
+        guard lines.count <= 100 else { throw TransparencyError("a note carries at most 100 signatures") }
         var verified = false
-        for line in block.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in lines {
             guard line.hasPrefix("\u{2014} ") else {
                 throw TransparencyError("malformed signature line (expected '\u{2014} <name> <signature>')")
             }

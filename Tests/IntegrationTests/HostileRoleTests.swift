@@ -89,6 +89,34 @@ struct HostileRoleTests {
         try await expectIntact(db, head: head)
     }
 
+    @Test("the Merkle tree can be neither written, nor extended, nor switched off by the application role")
+    func merkleTree() async throws {
+        let (db, head) = try await setup()
+        let tree = try await db.store.treeHead()
+        #expect(tree.treeSize == 12)
+        let app = try await PostgresConnection.connect(db.appURL)
+        for statement in [
+            "INSERT INTO merkle_nodes (level, node_index, hash) VALUES (4, 99, '\\x00')",
+            "UPDATE merkle_nodes SET hash = '\\x00'",
+            "DELETE FROM merkle_nodes",
+            "TRUNCATE merkle_nodes",
+            "INSERT INTO merkle_groups (group_index, first_position) VALUES (7, 1000)",
+            "UPDATE merkle_groups SET first_position = first_position + 1",
+            "DELETE FROM merkle_groups",
+            "TRUNCATE merkle_groups",
+            "ALTER TABLE merkle_nodes DISABLE TRIGGER merkle_nodes_append_only",
+            // Only seal_events() extends the tree, with the events it seals itself.
+            "SELECT merkle_extend(ARRAY[1000]::bigint[], ARRAY['\\x00'::bytea])",
+            "SELECT merkle_root16(ARRAY['\\x00'::bytea])",
+            "CREATE OR REPLACE FUNCTION public.merkle_leaves_before(p bigint) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint'",
+        ] {
+            await expectRefused(statement, on: app)
+        }
+        try await expectIntact(db, head: head)
+        #expect(try await db.store.treeHead() == tree)
+        #expect(try await db.store.verify().tree == tree)
+    }
+
     @Test("the definer functions ignore a schema named after the owner and temporary look-alikes")
     func pinnedSearchPath() async throws {
         let (db, head) = try await setup()
