@@ -239,6 +239,20 @@ public final class I3MemoryIndex: Sendable {
                 consortium += Int(channels & 1)
                 subGrant += Int(channels >> 1 & 1)
             }
+            return figures(cellCounts: cellCounts, consortium: consortium, subGrant: subGrant, cutoff: cutoff)
+        }
+
+        /// The same figures from a period index that stands for `cutoff`.
+        func figures(_ query: I3Query, cutoff: Int64, using index: I3PeriodIndex) -> I3Figures {
+            let counts = index.counts(
+                from: I3MemoryIndex.days(query.from), to: I3MemoryIndex.days(query.to),
+                programme: query.programme.map { programmes.ids[$0] ?? -1 },
+                call: query.callId.map { calls.ids[$0] ?? -1 }, cellCount: cells.count)
+            return figures(
+                cellCounts: counts.cells, consortium: counts.channels[1], subGrant: counts.channels[2], cutoff: cutoff)
+        }
+
+        private func figures(cellCounts: [Int], consortium: Int, subGrant: Int, cutoff: Int64) -> I3Figures {
             let result = cells.enumerated().compactMap { index, cell -> I3Cell? in
                 guard cellCounts[index] > 0 else { return nil }
                 var counted = cell
@@ -247,6 +261,14 @@ public final class I3MemoryIndex: Sendable {
             }
             let inForce = rules.last { $0.position <= cutoff }?.rules ?? .initial
             return I3Figures(rules: inForce, byChannel: [.consortium: consortium, .subGrant: subGrant], cells: result)
+        }
+
+        /// The period index of the accesses as they stand.
+        func periodIndex() -> I3PeriodIndex {
+            I3PeriodIndex(
+                builtAt: loadedUpTo, positions: scan.positions, cancelled: scan.cancelled, dates: scan.dates,
+                organisations: scan.organisations, programmes: scan.programmes, calls: scan.calls, bits: scan.bits,
+                cells: scan.cells)
         }
 
         /// docs/domain.md §8 over the index: the counted organisations the filter admits, in
@@ -343,9 +365,78 @@ public final class I3MemoryIndex: Sendable {
         }
     }
 
-    /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`.
+    /// docs/domain.md §4 steps 3-5 over the index, for a cut-off ≤ `loadedUpTo`: from the
+    /// period index when one stands for the cut-off (at the head, once built), else by the
+    /// full scan. A head that moved starts a rebuild of the period index in the background,
+    /// at most one at a time and one a second, so writes never wait on it.
     public func figures(_ query: I3Query, cutoff: Int64) -> I3Figures {
+        let snapshot = snapshot
+        if let index = periodIndex(standingFor: cutoff, in: snapshot, build: .inBackground) {
+            return snapshot.figures(query, cutoff: cutoff, using: index)
+        }
+        return snapshot.figures(query, cutoff: cutoff)
+    }
+
+    /// `figures(_:cutoff:)` by the full scan only.
+    public func figuresByScan(_ query: I3Query, cutoff: Int64) -> I3Figures {
         snapshot.figures(query, cutoff: cutoff)
+    }
+
+    /// `figures(_:cutoff:)` by the period index only, built now if it is behind; nil when the
+    /// cut-off is before the latest access or cancellation loaded.
+    public func figuresByPeriodIndex(_ query: I3Query, cutoff: Int64) -> I3Figures? {
+        let snapshot = snapshot
+        return periodIndex(standingFor: cutoff, in: snapshot, build: .now).map {
+            snapshot.figures(query, cutoff: cutoff, using: $0)
+        }
+    }
+
+    private enum Build { case now, inBackground }
+
+    private struct PeriodState {
+        var index: I3PeriodIndex?
+        var building = false
+        var lastBuild = ContinuousClock.now - .seconds(1)
+    }
+
+    private let period = NIOLockedValueBox(PeriodState())
+
+    /// The period index if it answers for `cutoff` over `snapshot`: it reflects every access
+    /// and cancellation at or before the cut-off, and none after it.
+    private func periodIndex(standingFor cutoff: Int64, in snapshot: Storage, build: Build) -> I3PeriodIndex? {
+        func answers(_ index: I3PeriodIndex) -> Bool {
+            index.latestChange <= cutoff && (cutoff <= index.builtAt || index.builtAt == snapshot.loadedUpTo)
+        }
+        let current = period.withLockedValue { $0.index }
+        if let current, answers(current) { return current }
+        // An index of this very state that does not answer: the cut-off is in the past.
+        if let current, current.builtAt >= snapshot.loadedUpTo { return nil }
+        switch build {
+        case .now:
+            let index = snapshot.periodIndex()
+            install(index)
+            return answers(index) ? index : nil
+        case .inBackground:
+            let start = period.withLockedValue { state in
+                guard !state.building, ContinuousClock.now - state.lastBuild >= .seconds(1) else { return false }
+                state.building = true
+                return true
+            }
+            if start {
+                Task.detached(priority: .background) { [self] in
+                    install(snapshot.periodIndex())
+                }
+            }
+            return nil
+        }
+    }
+
+    private func install(_ index: I3PeriodIndex) {
+        period.withLockedValue { state in
+            if (state.index?.builtAt ?? -1) < index.builtAt { state.index = index }
+            state.building = false
+            state.lastBuild = .now
+        }
     }
 
     /// The storage as it stands: a copy that shares its arrays until the next refresh writes,

@@ -243,6 +243,49 @@ struct I3EquivalenceTests {
     }
 
     @Test(
+        "at the head, the period index answers any period and filter as the reference fold",
+        arguments: [UInt64(7), 8, 9])
+    func periodIndex(seed: UInt64) async throws {
+        let (generator, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: 500)
+        let reporter = I3Reporter(pool: db.pool)
+        let head = Int64(log.count)
+        _ = try await reporter.report(I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2024-01-01")!))
+        try await db.pool.withConnection { try await reporter.memory.refresh(upTo: head, on: $0) }
+        var rng = SeededGenerator(state: seed &* 31_337)
+        var nonZero = 0
+        for round in 0..<60 {
+            var query = rng.i3Query(sometimesCall: generator.calls.randomElement(using: &rng))
+            // Any day as a bound, not only month starts; sometimes an empty or inverted period.
+            if round % 3 == 0 {
+                let day = { (year: Int) in
+                    BusinessDate(
+                        "\(year)-\(String(format: "%02d-%02d", Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng)))"
+                    )!
+                }
+                query.from = day(2024)
+                query.to = day(Int.random(in: 2024...2025, using: &rng))
+            }
+            let expected = I3Reference.compute(log, query: query, cutoff: head)
+            let indexed = try #require(reporter.memory.figuresByPeriodIndex(query, cutoff: head))
+            #expect(indexed == expected, "seed \(seed) query \(query)")
+            #expect(reporter.memory.figuresByScan(query, cutoff: head) == expected, "seed \(seed) query \(query)")
+            if expected.total > 0 { nonZero += 1 }
+        }
+        #expect(nonZero > 20)
+        // A cut-off before the latest access or cancellation is not the index's to answer.
+        let latest = try await db.pool.withConnection {
+            try await $0.query(
+                "SELECT max(greatest(position, coalesce(cancelled_position, 0))) FROM rm_i3.accesses WHERE small AND country = 'KZ'"
+            )[0].decode(Int64.self, 0)
+        }
+        let query = I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2025-12-31")!)
+        #expect(reporter.memory.figuresByPeriodIndex(query, cutoff: latest - 1) == nil)
+        #expect(
+            reporter.memory.figuresByPeriodIndex(query, cutoff: latest)
+                == I3Reference.compute(log, query: query, cutoff: latest))
+    }
+
+    @Test(
         "the listed organisations add up to the figure, cell by cell and channel by channel", arguments: [UInt64(5), 6])
     func drillDown(seed: UInt64) async throws {
         let (_, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: 400)
