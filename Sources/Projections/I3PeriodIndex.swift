@@ -28,6 +28,10 @@ struct I3PeriodIndex: Sendable {
     private var bits: [UInt8] = []
     /// The date of the organisation's access just before, in the scope; `Int32.min` for none.
     private var previous = Previous()
+    /// Without filters: the accesses by cell and by channel, each with its previous date in a
+    /// wavelet matrix, so a period costs a few binary searches per cell, not a pass.
+    private var byCell: GroupedCounts
+    private var byChannel: GroupedCounts
 
     private struct Previous: Sendable {
         var any: [Int32] = []
@@ -74,6 +78,10 @@ struct I3PeriodIndex: Sendable {
             self.calls.append(calls[index])
             self.bits.append(bits[index])
         }
+        byCell = GroupedCounts(
+            groups: Int(self.cells.max() ?? -1) + 1, keys: self.cells, dates: self.dates, previous: previous.any)
+        byChannel = GroupedCounts(
+            groups: 3, keys: self.bits.map(Int32.init), dates: self.dates, previous: previous.anyInChannel)
     }
 
     /// An organisation within a scope: a kind (any, programme, call; each with or without
@@ -109,6 +117,12 @@ struct I3PeriodIndex: Sendable {
         var cellCounts = [Int](repeating: 0, count: cellCount)
         var channelCounts = [Int](repeating: 0, count: 3)
         guard from <= to else { return (cellCounts, channelCounts) }
+        if programme == nil && call == nil {
+            for (cell, count) in byCell.counts(from: from, to: to).enumerated() where cell < cellCount {
+                cellCounts[cell] = count
+            }
+            return (cellCounts, byChannel.counts(from: from, to: to))
+        }
         let range = lowerBound(from)..<lowerBound(to == .max ? to : to + 1)
         // The scope the filters ask for: a call within a programme is the call's scope.
         let first: [Int32]
@@ -127,5 +141,63 @@ struct I3PeriodIndex: Sendable {
             if firstInChannel[index] < from { channelCounts[Int(bits[index])] += 1 }
         }
         return (cellCounts, channelCounts)
+    }
+}
+
+/// Accesses grouped by a key (a cell, a channel), by date within each group, each with the
+/// date of the access before it: per group, how many accesses of a period have a previous
+/// date before the period's start.
+struct GroupedCounts: Sendable {
+    /// Where each group starts in `dates`; one more entry than groups.
+    private var starts: [Int]
+    /// Group by group, dates ascending.
+    private var dates: [Int32]
+    /// The previous dates in the same order, as 0 for none or 1 + days after `firstDay`.
+    private var previous: WaveletMatrix
+    private var firstDay: Int32
+
+    /// `keys`, `dates` and `previous` are per access, in date order; keys are in `0..<groups`.
+    init(groups: Int, keys: [Int32], dates: [Int32], previous: [Int32]) {
+        var starts = [Int](repeating: 0, count: max(groups, 0) + 1)
+        for key in keys { starts[Int(key) + 1] += 1 }
+        for group in 0..<max(groups, 0) { starts[group + 1] += starts[group] }
+        var next = starts
+        var order = [Int](repeating: 0, count: keys.count)
+        // A stable counting sort: within a group, date order stays.
+        for (index, key) in keys.enumerated() {
+            order[next[Int(key)]] = index
+            next[Int(key)] += 1
+        }
+        let firstDay = dates.first ?? 0
+        let lastDay = dates.last ?? 0
+        let span = UInt32(max(lastDay - firstDay, 0)) + 1
+        self.starts = starts
+        self.dates = order.map { dates[$0] }
+        self.firstDay = firstDay
+        self.previous = WaveletMatrix(
+            order.map { previous[$0] == .min ? 0 : UInt32(previous[$0] - firstDay) + 1 },
+            width: max(1, UInt32.bitWidth - span.leadingZeroBitCount))
+    }
+
+    /// Per group, the accesses dated in `from...to` whose previous date is before `from`.
+    func counts(from: Int32, to: Int32) -> [Int] {
+        // Values below the bound: none (0), or a previous date before `from`.
+        let bound = UInt64(max(1, Int64(from) - Int64(firstDay) + 1))
+        return (0..<starts.count - 1).map { group in
+            let range = starts[group]..<starts[group + 1]
+            let low = lowerBound(from, in: range)
+            let high = to == .max ? range.upperBound : lowerBound(to + 1, in: range)
+            return previous.count(in: low..<high, below: bound)
+        }
+    }
+
+    private func lowerBound(_ date: Int32, in range: Range<Int>) -> Int {
+        var low = range.lowerBound
+        var high = range.upperBound
+        while low < high {
+            let middle = (low + high) / 2
+            if dates[middle] < date { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }
