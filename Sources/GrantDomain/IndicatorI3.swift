@@ -65,18 +65,20 @@ public struct I3Figures: Sendable, Hashable {
 
     public var total: Int { cells.map(\.count).reduce(0, +) }
 
-    public var byLeadershipGender: [LeadershipGender: Int] { margin(LeadershipGender.allCases, \.leadershipGender) }
+    public var byLeadershipGender: [LeadershipGender: Int] { margin(LeadershipGender.allCases) { $0.leadershipGender } }
     public var byRegistrationStatus: [RegistrationStatus: Int] {
-        margin(RegistrationStatus.allCases, \.registrationStatus)
+        margin(RegistrationStatus.allCases) { $0.registrationStatus }
     }
-    public var bySettlement: [Settlement: Int] { margin(Settlement.allCases, \.settlement) }
-    public var byRegion: [String: Int] { margin(Region.codes, \.regionCode) }
+    public var bySettlement: [Settlement: Int] { margin(Settlement.allCases) { $0.settlement } }
+    public var byRegion: [String: Int] { margin(Region.codes) { $0.regionCode } }
 
     /// The cells' counts summed per value of one dimension, every value present.
-    private func margin<Key: Hashable>(_ keys: [Key], _ dimension: KeyPath<I3Cell, Key>) -> [Key: Int] {
+    @inline(__always)
+    private func margin<Key: Hashable>(_ keys: [Key], _ dimension: (I3Cell) -> Key) -> [Key: Int] {
         var counts = Dictionary(uniqueKeysWithValues: keys.map { ($0, 0) })
-        for cell in cells where counts[cell[keyPath: dimension]] != nil {
-            counts[cell[keyPath: dimension], default: 0] += cell.count
+        for cell in cells {
+            let key = dimension(cell)
+            if let count = counts[key] { counts[key] = count + cell.count }
         }
         return counts
     }

@@ -64,7 +64,22 @@ public struct I3Reporter: Sendable {
         default: return RenderedI3Report(try await report(query, cutOff: cutOff))
         }
         if let cached = cache.get(query, cut) { return cached }
-        let report = try await pool.withConnection { connection in
+        let report: I3Report
+        if let known = points[cut], memory.loadedUpTo >= checkpoint {
+            // The point is known and the index loaded: no connection needed.
+            report = I3Report(query: query, asOf: known, figures: memory.figures(query, cutoff: known.position))
+        } else {
+            report = try await reportTakingConnection(query, cut: cut, checkpoint: checkpoint)
+        }
+        let rendered = RenderedI3Report(report)
+        _ = rendered.json  // rendered once here, so that the cache knows what the entry weighs
+        cache.put(query, cut, rendered)
+        return rendered
+    }
+
+    /// The report at `cut`, loading the point of the log and the index's rows as needed.
+    private func reportTakingConnection(_ query: I3Query, cut: Int64, checkpoint: Int64) async throws -> I3Report {
+        try await pool.withConnection { connection in
             let asOf: AsOf
             if let known = points[cut] {
                 asOf = known
@@ -75,10 +90,6 @@ public struct I3Reporter: Sendable {
             try await memory.refresh(upTo: checkpoint, on: connection)
             return I3Report(query: query, asOf: asOf, figures: memory.figures(query, cutoff: asOf.position))
         }
-        let rendered = RenderedI3Report(report)
-        _ = rendered.json  // rendered once here, so that the cache knows what the entry weighs
-        cache.put(query, cut, rendered)
-        return rendered
     }
 
     /// Seals the chain, catches the projections up to the sealed head, and reports.
@@ -199,12 +210,25 @@ extension I3Report {
             "{" + pairs.map { "\(jsonQuoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
         }
         let f = figures
-        let cells = f.cells.map { cell in
-            object([
-                ("leadershipGender", string(cell.leadershipGender.rawValue)), ("regionCode", string(cell.regionCode)),
-                ("settlement", string(cell.settlement.rawValue)),
-                ("registrationStatus", string(cell.registrationStatus.rawValue)), ("count", String(cell.count)),
-            ])
+        let (byGender, byStatus, bySettlement, byRegion) =
+            (f.byLeadershipGender, f.byRegistrationStatus, f.bySettlement, f.byRegion)
+        // The cells are most of the text: written straight into one string (enumeration values
+        // are plain ASCII and need no escaping), as `object` would write them.
+        var cells = ""
+        cells.reserveCapacity(f.cells.count * 128)
+        for (index, cell) in f.cells.enumerated() {
+            if index > 0 { cells += ", " }
+            cells += "{\"leadershipGender\": \""
+            cells += cell.leadershipGender.rawValue
+            cells += "\", \"regionCode\": "
+            cells += jsonQuoted(cell.regionCode)
+            cells += ", \"settlement\": \""
+            cells += cell.settlement.rawValue
+            cells += "\", \"registrationStatus\": \""
+            cells += cell.registrationStatus.rawValue
+            cells += "\", \"count\": "
+            cells += String(cell.count)
+            cells += "}"
         }
         return object([
             ("indicator", string("I.3")),
@@ -229,15 +253,15 @@ extension I3Report {
             ("byChannel", object(AccessChannel.allCases.map { ($0.rawValue, String(f.byChannel[$0] ?? 0)) })),
             (
                 "byLeadershipGender",
-                object(LeadershipGender.allCases.map { ($0.rawValue, String(f.byLeadershipGender[$0] ?? 0)) })
+                object(LeadershipGender.allCases.map { ($0.rawValue, String(byGender[$0] ?? 0)) })
             ),
             (
                 "byRegistrationStatus",
-                object(RegistrationStatus.allCases.map { ($0.rawValue, String(f.byRegistrationStatus[$0] ?? 0)) })
+                object(RegistrationStatus.allCases.map { ($0.rawValue, String(byStatus[$0] ?? 0)) })
             ),
-            ("bySettlement", object(Settlement.allCases.map { ($0.rawValue, String(f.bySettlement[$0] ?? 0)) })),
-            ("byRegion", object(Region.codes.map { ($0, String(f.byRegion[$0] ?? 0)) })),
-            ("cells", "[" + cells.joined(separator: ", ") + "]"),
+            ("bySettlement", object(Settlement.allCases.map { ($0.rawValue, String(bySettlement[$0] ?? 0)) })),
+            ("byRegion", object(Region.codes.map { ($0, String(byRegion[$0] ?? 0)) })),
+            ("cells", "[" + cells + "]"),
         ])
     }
 
@@ -258,6 +282,8 @@ extension I3Report {
                 .map(CSV.field).joined(separator: ","))
         }
         let f = figures
+        let (byGender, byStatus, bySettlement, byRegion) =
+            (f.byLeadershipGender, f.byRegistrationStatus, f.bySettlement, f.byRegion)
         for cell in f.cells {
             row(
                 "Cell", cell.leadershipGender.rawValue, cell.regionCode, cell.settlement.rawValue,
@@ -268,15 +294,15 @@ extension I3Report {
             row("By channel", "", "", "", "", channel.rawValue, count: f.byChannel[channel] ?? 0)
         }
         for gender in LeadershipGender.allCases {
-            row("By leadership gender", gender.rawValue, count: f.byLeadershipGender[gender] ?? 0)
+            row("By leadership gender", gender.rawValue, count: byGender[gender] ?? 0)
         }
         for status in RegistrationStatus.allCases {
-            row("By registration status", "", "", "", status.rawValue, "", count: f.byRegistrationStatus[status] ?? 0)
+            row("By registration status", "", "", "", status.rawValue, "", count: byStatus[status] ?? 0)
         }
         for settlement in Settlement.allCases {
-            row("By settlement", "", "", settlement.rawValue, "", "", count: f.bySettlement[settlement] ?? 0)
+            row("By settlement", "", "", settlement.rawValue, "", "", count: bySettlement[settlement] ?? 0)
         }
-        for region in Region.codes { row("By region", "", region, "", "", "", count: f.byRegion[region] ?? 0) }
+        for region in Region.codes { row("By region", "", region, "", "", "", count: byRegion[region] ?? 0) }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -307,8 +333,9 @@ extension I3Report {
         line("by registration", RegistrationStatus.allCases.map { ($0.rawValue, f.byRegistrationStatus[$0] ?? 0) })
         line("by settlement", Settlement.allCases.map { ($0.rawValue, f.bySettlement[$0] ?? 0) })
         out.append("by region")
+        let byRegion = f.byRegion
         for (code, name) in Region.all {
-            out.append("  \(code)  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.byRegion[code] ?? 0)")
+            out.append("  \(code)  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(byRegion[code] ?? 0)")
         }
         return out.joined(separator: "\n")
     }
