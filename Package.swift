@@ -85,9 +85,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Exports",
+            dependencies: [
+                "GrantDomain", "EventStore", "PostgresClient", "Projections",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GrantLedgerHTTP",
             dependencies: [
-                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient", "Transparency",
+                "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -102,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "GrantLedgerCLI",
             dependencies: [
-                "EventStore", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
+                "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
                 "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -135,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EventStore", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
+                "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
                 "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -11,6 +11,32 @@ public enum Region {
         ("KZ-75", "Almaty (city)"), ("KZ-79", "Shymkent (city)"),
     ]
 
+    /// Code → (Kazakh, Russian) official names, docs/domain.md §11.
+    static let localNames: [String: (kk: String, ru: String)] = [
+        "KZ-10": ("Абай облысы", "область Абай"), "KZ-11": ("Ақмола облысы", "Акмолинская область"),
+        "KZ-15": ("Ақтөбе облысы", "Актюбинская область"), "KZ-19": ("Алматы облысы", "Алматинская область"),
+        "KZ-23": ("Атырау облысы", "Атырауская область"),
+        "KZ-27": ("Батыс Қазақстан облысы", "Западно-Казахстанская область"),
+        "KZ-31": ("Жамбыл облысы", "Жамбылская область"), "KZ-33": ("Жетісу облысы", "область Жетісу"),
+        "KZ-35": ("Қарағанды облысы", "Карагандинская область"), "KZ-39": ("Қостанай облысы", "Костанайская область"),
+        "KZ-43": ("Қызылорда облысы", "Кызылординская область"),
+        "KZ-47": ("Маңғыстау облысы", "Мангистауская область"), "KZ-55": ("Павлодар облысы", "Павлодарская область"),
+        "KZ-59": ("Солтүстік Қазақстан облысы", "Северо-Казахстанская область"),
+        "KZ-61": ("Түркістан облысы", "Туркестанская область"), "KZ-62": ("Ұлытау облысы", "область Ұлытау"),
+        "KZ-63": ("Шығыс Қазақстан облысы", "Восточно-Казахстанская область"),
+        "KZ-71": ("Астана қаласы", "город Астана"), "KZ-75": ("Алматы қаласы", "город Алматы"),
+        "KZ-79": ("Шымкент қаласы", "город Шымкент"),
+    ]
+
+    /// The name of a region code in `language`, nil for anything else.
+    public static func name(of code: String, in language: ReportLanguage) -> String? {
+        switch language {
+        case .en: return names[code]
+        case .kk: return localNames[code]?.kk
+        case .ru: return localNames[code]?.ru
+        }
+    }
+
     /// The English name of a region code, nil for anything else.
     public static func name(of code: String) -> String? { names[code] }
 
@@ -54,5 +80,29 @@ public enum Identifier {
         }
         guard alphanumeric(bytes[0]) else { return false }
         return bytes.dropFirst().allSatisfy { alphanumeric($0) || $0 == 46 || $0 == 95 || $0 == 45 }
+    }
+}
+
+/// The languages reports are written in: English (the default), Kazakh, Russian.
+public enum ReportLanguage: String, Sendable, CaseIterable {
+    case en, kk, ru
+
+    /// The first supported language of an HTTP `Accept-Language` value, by quality then
+    /// order (`kk-KZ` counts as `kk`); nil when none is supported.
+    public init?(acceptLanguage header: String) {
+        var best: (language: ReportLanguage, quality: Double)?
+        for part in header.split(separator: ",").prefix(50) {
+            let pieces = part.split(separator: ";").map { $0.filter { $0 != " " && $0 != "\t" } }
+            guard let tag = pieces.first?.lowercased(),
+                let language = ReportLanguage(rawValue: String(tag.prefix { $0 != "-" && $0 != "_" }))
+            else { continue }
+            var quality = 1.0
+            for parameter in pieces.dropFirst() where parameter.hasPrefix("q=") {
+                quality = Double(parameter.dropFirst(2)).flatMap { (0...1).contains($0) ? $0 : nil } ?? 0
+            }
+            if quality > 0, quality > (best?.quality ?? 0) { best = (language, quality) }
+        }
+        guard let best else { return nil }
+        self = best.language
     }
 }

@@ -15,7 +15,7 @@ struct GrantLedger: AsyncParsableCommand {
             64 bad command-line usage; 1 anything else.
             """,
         subcommands: [Migrate.self, Submit.self, Import.self] + domainSubcommands + [
-            Show.self, List.self, Report.self, ProjectionsCommand.self, Audit.self, Serve.self, Token.self,
+            Show.self, List.self, Report.self, Export.self, ProjectionsCommand.self, Audit.self, Serve.self, Token.self,
         ]
     )
 }

@@ -36,39 +36,32 @@ public struct AuditReplay: Sendable, Encodable {
     )
         async throws -> AuditReplay
     {
-        let store = EventStore(pool: pool)
-        let head = try await store.seal()
-        let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         var grants: [String: GrantState] = [:]
         var grantOrder: [String] = []
         var subGrants: [String: SubGrantState] = [:]
         var subGrantOrder: [String] = []
         var count = 0
-        try await DecodedLogReader(store: store).forEachBatch(upTo: cut) { batch in
-            for projected in batch {
-                count += 1
-                let event = projected.event
-                switch event {
-                case .grantAwarded(let e):
-                    grants[e.grantId] = GrantState(award: e)
-                    grantOrder.append(e.grantId)
-                case .grantTrancheDisbursed(let e): grants[e.grantId]?.apply(event)
-                case .grantClosed(let e): grants[e.grantId]?.apply(event)
-                case .subGrantAwarded(let e):
-                    subGrants[e.subGrantId] = SubGrantState(award: e)
-                    subGrantOrder.append(e.subGrantId)
-                case .subGrantDisbursed(let e): subGrants[e.subGrantId]?.apply(event)
-                case .subGrantCancelled(let e): subGrants[e.subGrantId]?.apply(event)
-                default: break
-                }
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) { projected in
+            count += 1
+            let event = projected.event
+            switch event {
+            case .grantAwarded(let e):
+                grants[e.grantId] = GrantState(award: e)
+                grantOrder.append(e.grantId)
+            case .grantTrancheDisbursed(let e): grants[e.grantId]?.apply(event)
+            case .grantClosed(let e): grants[e.grantId]?.apply(event)
+            case .subGrantAwarded(let e):
+                subGrants[e.subGrantId] = SubGrantState(award: e)
+                subGrantOrder.append(e.subGrantId)
+            case .subGrantDisbursed(let e): subGrants[e.subGrantId]?.apply(event)
+            case .subGrantCancelled(let e): subGrants[e.subGrantId]?.apply(event)
+            default: break
             }
-            if let last = batch.last { progress(last.position, cut) }
         }
         var used: [String: Money] = [:]
         for state in subGrants.values where state.cancelled == nil {
             used[state.award.grantId, default: .zero] += state.award.amount
         }
-        let asOf = try await pool.withConnection { try await I3Reporter.asOf(cut, on: $0) }
         return AuditReplay(
             asOf: asOf, eventsReplayed: count,
             grants: grantOrder.compactMap { id in
@@ -88,5 +81,25 @@ public struct AuditReplay: Sendable, Encodable {
                         amount: $0.award.amount, disbursed: $0.disbursed, status: $0.status)
                 }
             })
+    }
+}
+
+/// Replays the log from the start up to a cut-off, for those who check or export it whole.
+public enum LogReplay {
+    /// Seals the log, resolves `cutOff` and calls `body` with every event up to it, in order.
+    /// - Returns: the point of the log replayed to, with its integrity fields.
+    /// - Throws: `DomainError.invalid` for a cut-off beyond the head.
+    public static func replay(
+        pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in },
+        _ body: (ProjectedEvent) throws -> Void
+    ) async throws -> AsOf {
+        let store = EventStore(pool: pool)
+        let head = try await store.seal()
+        let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
+        try await DecodedLogReader(store: store).forEachBatch(upTo: cut) { batch in
+            for projected in batch { try body(projected) }
+            if let last = batch.last { progress(last.position, cut) }
+        }
+        return try await pool.withConnection { try await I3Reporter.asOf(cut, on: $0) }
     }
 }

@@ -1,0 +1,65 @@
+import GrantDomain
+
+/// What the exports need from the log, folded up to a cut-off: organisations as they stand,
+/// calls, and every grant and sub-grant with its payments, in award order.
+public struct ExportLedger: Sendable {
+    public private(set) var organisations: [String: OrganisationProfile] = [:]
+    public private(set) var calls: [String: CallState] = [:]
+    public private(set) var grants: [GrantState] = []
+    public private(set) var subGrants: [SubGrantState] = []
+    private var grantIndex: [String: Int] = [:]
+    private var subGrantIndex: [String: Int] = [:]
+
+    public init() {}
+
+    /// Folds the next event of the log.
+    public mutating func apply(_ event: DomainEvent) {
+        switch event {
+        case .organisationRegistered(let e): organisations[e.organisationId] = e
+        case .organisationProfileUpdated(let e):
+            organisations[e.organisationId] = organisations[e.organisationId]?.applying(e)
+        case .callPublished(let e): calls[e.callId] = CallState(call: e)
+        case .callClosed(let e): calls[e.callId]?.apply(event)
+        case .grantAwarded(let e):
+            grantIndex[e.grantId] = grants.count
+            grants.append(GrantState(award: e))
+        case .grantTrancheDisbursed(let e): grantIndex[e.grantId].map { grants[$0].apply(event) }
+        case .grantClosed(let e): grantIndex[e.grantId].map { grants[$0].apply(event) }
+        case .subGrantAwarded(let e):
+            subGrantIndex[e.subGrantId] = subGrants.count
+            subGrants.append(SubGrantState(award: e))
+        case .subGrantDisbursed(let e): subGrantIndex[e.subGrantId].map { subGrants[$0].apply(event) }
+        case .subGrantCancelled(let e): subGrantIndex[e.subGrantId].map { subGrants[$0].apply(event) }
+        default: break
+        }
+    }
+
+    /// The grants under calls of `programme` (all of them for nil), in award order.
+    public func grants(inProgramme programme: String?) -> [GrantState] {
+        grants.filter { programme == nil || calls[$0.award.callId]?.call.programme == programme }
+    }
+
+    /// The sub-grants of `grantId`, in award order.
+    public func subGrants(of grantId: String) -> [SubGrantState] {
+        subGrants.filter { $0.award.grantId == grantId }
+    }
+
+    /// The organisation's name as it stands, or its identifier when unknown.
+    public func name(of organisationId: String) -> String {
+        organisations[organisationId]?.name ?? organisationId
+    }
+
+    /// The org-id.guide identifier of a registered Kazakhstani organisation (`KZ-BIN-<bin>`),
+    /// nil for any other.
+    public func orgIdentifier(of organisationId: String) -> String? {
+        guard let profile = organisations[organisationId], profile.country == "KZ", let bin = profile.bin else {
+            return nil
+        }
+        return "KZ-BIN-\(bin)"
+    }
+
+    /// The lead of a grant's consortium as recorded at the award.
+    public static func lead(of grant: GrantState) -> String? {
+        grant.award.members.first { $0.role == .lead }?.organisationId
+    }
+}

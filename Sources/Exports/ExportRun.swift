@@ -1,0 +1,43 @@
+import EventStore
+import Foundation
+import GrantDomain
+import NIOConcurrencyHelpers
+import PostgresClient
+import Projections
+
+/// Reads what an export needs from the log at a cut-off.
+public enum ExportRun {
+    /// The ledger replayed up to `cutOff`, with the point of the log it stands on.
+    public static func ledger(
+        pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    ) async throws -> (ledger: ExportLedger, asOf: LogPoint) {
+        var ledger = ExportLedger()
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) { ledger.apply($0.event) }
+        return (ledger, asOf)
+    }
+
+    /// I.3 for a call over a calendar year at exactly `position`, from the same reporter as
+    /// `report i3`: the figures are the report's. Each (call, year) is computed once.
+    public static func i3(reporter: I3Reporter, at position: Int64) -> @Sendable (String, Int) async throws -> I3Figures
+    {
+        let cache = NIOLockedValueBox<[String: I3Figures]>([:])
+        return { callId, year in
+            let key = "\(year) \(callId)"
+            if let known = cache.withLockedValue({ $0[key] }) { return known }
+            guard let from = BusinessDate("\(String(format: "%04d", year))-01-01"),
+                let to = BusinessDate("\(String(format: "%04d", year))-12-31")
+            else { throw DomainError(.invalid, "year \(year) is out of range") }
+            let report = try await reporter.report(
+                I3Query(from: from, to: to, programme: nil, callId: callId), cutOff: .position(position))
+            cache.withLockedValue { $0[key] = report.figures }
+            return report.figures
+        }
+    }
+
+    /// The current time as RFC 3339 in UTC, whole seconds.
+    public static var now: String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date())
+    }
+}
