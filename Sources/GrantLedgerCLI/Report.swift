@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventStore
+import Exports
 import Foundation
 import GrantDomain
 import Projections
@@ -50,20 +51,32 @@ struct ReportI3Figures: AsyncParsableCommand {
             """)
 
     @OptionGroup var i3: I3QueryOptions
-    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Option(help: "json, csv, table, svg (a picture) or html (a printable page).") var format: FigureFormat = .json
+    @Option(help: "The language of svg and html: en, kk or ru.") var lang: ReportLanguage = .en
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let report = try await withReporter(database, json: format == .json) {
-            try await $0.report(i3.query, cutOff: i3.asOf ?? .head)
+        let output = try await withReporter(database, json: format == .json) { reporter -> String in
+            let report = try await reporter.report(i3.query, cutOff: i3.asOf ?? .head)
+            switch format {
+            case .json: return report.json + "\n"
+            case .csv: return (bom ? "\u{FEFF}" : "") + report.csv
+            case .table: return report.table + "\n"
+            case .svg: return I3Picture(report: report, language: lang).svgDocument
+            case .html: return try await I3PicturePage.make(report, language: lang, reporter: reporter).html
+            }
         }
-        switch format {
-        case .json: print(report.json)
-        case .csv: print(report.csv, terminator: "")
-        case .table: print(report.table)
-        }
+        FileHandle.standardOutput.write(Data(output.utf8))
     }
 }
+
+/// The formats of the I.3 figure: the report formats and the two pictures.
+enum FigureFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, csv, table, svg, html
+}
+
+extension ReportLanguage: ExpressibleByArgument {}
 
 extension LeadershipGender: ExpressibleByArgument {}
 extension Settlement: ExpressibleByArgument {}
@@ -150,15 +163,10 @@ struct ReportI3SignOffs: AsyncParsableCommand {
         }
         switch report.format {
         case .json: print(reportId != nil ? ResponseJSON.text(records[0]) : ResponseJSON.text(records))
-        case .csv: print(SignOffList.csv(records), terminator: "")
+        case .csv: print(report.byteOrderMark + SignOffList.csv(records), terminator: "")
         case .table: print(SignOffList.table(records), terminator: "")
         }
     }
-}
-
-/// Formats of the restatement.
-enum RestatementFormat: String, ExpressibleByArgument, CaseIterable {
-    case json, table
 }
 
 /// `grantledger report i3 restatement`: how a signed-off figure moved since (docs/domain.md §9).
@@ -176,7 +184,8 @@ struct ReportI3Restatement: AsyncParsableCommand {
 
     @Option(help: "The sign-off to restate.") var reportId: IdentifierArgument
     @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
-    @Option(help: "json or table.") var format: RestatementFormat = .json
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
@@ -185,6 +194,7 @@ struct ReportI3Restatement: AsyncParsableCommand {
         }
         switch format {
         case .json: print(ResponseJSON.text(restatement))
+        case .csv: print((bom ? "\u{FEFF}" : "") + restatement.csv, terminator: "")
         case .table: print(restatement.table, terminator: "")
         }
     }
@@ -211,7 +221,7 @@ struct ReportI3Progress: AsyncParsableCommand {
         }
         switch report.format {
         case .json: print(ResponseJSON.text(progress))
-        case .csv: print(progress.csv, terminator: "")
+        case .csv: print(report.byteOrderMark + progress.csv, terminator: "")
         case .table: print(progress.table, terminator: "")
         }
     }
@@ -221,7 +231,11 @@ struct ReportI3Progress: AsyncParsableCommand {
 struct ReportOptions: ParsableArguments {
     @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
     @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    /// What a CSV starts with: U+FEFF with --bom, else nothing.
+    var byteOrderMark: String { bom && format == .csv ? "\u{FEFF}" : "" }
 }
 
 /// Runs `body` with a reporter on its own small pool; database errors and §5 rejections end

@@ -63,17 +63,28 @@ struct List: AsyncParsableCommand {
     @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityArgument
     @Option(help: "Only entities under this parent.") var parent: String?
     @Option(help: "Only entities with this status (e.g. open, closed, awarded, cancelled).") var status: String?
-    @Option(help: "text or json (JSON Lines, one document per line).") var format: OutputFormat = .text
+    @Option(help: "text, json (JSON Lines, one document per line) or csv (a column per field).")
+    var format: ListFormat = .text
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
         let rows = try await readEntities(database) { [kind, parent, status] in
             try await $0.list(kind.kind, parent: parent, status: status)
         }
-        let lines = rows.map { row in
-            format == .json ? row.document : "\(row.id)\t\(row.parent ?? "")\t\(row.status ?? "")"
+        switch format {
+        case .csv:
+            FileHandle.standardOutput.write(Data(EntityQueries.csv(kind.kind, rows: rows, byteOrderMark: bom).utf8))
+        case .json:
+            for row in rows { print(row.document) }
+        case .text:
+            print("id\tparent\tstatus")
+            for row in rows { print("\(row.id)\t\(row.parent ?? "")\t\(row.status ?? "")") }
         }
-        if format == .text { print("id\tparent\tstatus") }
-        for line in lines { print(line) }
     }
+}
+
+/// How `list` prints.
+enum ListFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, csv
 }

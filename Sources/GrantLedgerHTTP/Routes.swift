@@ -1,4 +1,5 @@
 import EventStore
+import Exports
 import Foundation
 import GrantDomain
 import HTTPTypes
@@ -187,12 +188,23 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/v1/indicators/i3") { request, context in
         _ = try context.require(.manager, .auditor, .viewer)
         let (query, cutOff) = try i3Inputs(request)
+        let accept = request.headers[.accept] ?? ""
+        let bom = try bomParameter(request)
+        let language = try languageParameter(request)
         let report = try await services.reporter.renderedReportFromReadModel(query, cutOff: cutOff)
-        let csv = request.headers[.accept]?.contains("text/csv") == true
-        let body = ByteBuffer(string: csv ? report.csv : report.json)
-        return Response(
-            status: .ok, headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: body))
+        if accept.contains("image/svg+xml") {
+            return textResponse(
+                I3Picture(report: report.report, language: language).svgDocument,
+                contentType: "image/svg+xml; charset=utf-8", language: language)
+        }
+        if accept.contains("text/html") {
+            let page = try await I3PicturePage.make(report.report, language: language, reporter: services.reporter)
+            return textResponse(page.html, contentType: "text/html; charset=utf-8", language: language)
+        }
+        if accept.contains("text/csv") {
+            return textResponse((bom ? "\u{FEFF}" : "") + report.csv, contentType: "text/csv; charset=utf-8")
+        }
+        return textResponse(report.json, contentType: "application/json; charset=utf-8")
     }
 
     router.get("/v1/indicators/i3/organisations") { request, context in
@@ -209,12 +221,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             registrationStatus: try enumeration(parameters, "registrationStatus"),
             channel: try enumeration(parameters, "channel"))
         let format = try textFormat(request, allowed: ReportFormat.allCases)
-        let bom: Bool
-        switch parameters.get("bom") {
-        case nil, "false": bom = false
-        case "true": bom = true
-        default: throw APIError.invalid("bom must be true or false")
-        }
+        let bom = try bomParameter(request)
         let reporter = services.reporter
         // Resolved before the answer starts, so that a bad cut-off is a 400, not a broken stream.
         let cut = try await reporter.readModelCut(cutOff)
@@ -424,6 +431,7 @@ func listResources(
     let after = query.get("cursor").map(cursorAfter)
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
+    let bom = try bomParameter(request)
     try await services.reporter.runner.catchUp()
     let rows = try await services.entities.list(
         resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
@@ -431,6 +439,14 @@ func listResources(
     var next: String?
     if rows.count > limit, let last = page.last?.id {
         next = Data(last.utf8).base64EncodedString()
+    }
+    if request.headers[.accept]?.contains("text/csv") == true {
+        // A page as CSV; the cursor of the next page, if any, in a header.
+        var response = textResponse(
+            EntityQueries.csv(resource.kind, rows: Array(page), byteOrderMark: bom),
+            contentType: "text/csv; charset=utf-8")
+        if let next, let name = HTTPField.Name("Grantledger-Next-Cursor") { response.headers[name] = next }
+        return response
     }
     let items = page.map { JSONValue.parse($0.document) ?? .null }
     return jsonResponse(.ok, ResponseJSON.text(EntityPage(items: items, nextCursor: next)))
@@ -541,10 +557,32 @@ func textFormat(_ request: Request, allowed: [ReportFormat]) throws -> ReportFor
     return format
 }
 
-/// A text answer.
-func textResponse(_ text: String, contentType: String) -> Response {
-    Response(
-        status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+/// A text answer; with its `Content-Language` when it is written in one.
+func textResponse(_ text: String, contentType: String, language: ReportLanguage? = nil) -> Response {
+    var headers: HTTPFields = [.contentType: contentType]
+    if let language { headers[.contentLanguage] = language.rawValue }
+    return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+}
+
+/// The `bom` query parameter: true puts a UTF-8 byte-order mark before a CSV answer.
+func bomParameter(_ request: Request) throws -> Bool {
+    switch request.uri.queryParameters.get("bom") {
+    case nil, "false": return false
+    case "true": return true
+    default: throw APIError.invalid("bom must be true or false")
+    }
+}
+
+/// The language of a picture: `?lang=` (en, kk or ru), else the first supported language of
+/// `Accept-Language`, else English.
+func languageParameter(_ request: Request) throws -> ReportLanguage {
+    if let text = request.uri.queryParameters.get("lang") {
+        guard let language = ReportLanguage(rawValue: text) else {
+            throw APIError.invalid("lang must be one of en, kk, ru; got \"\(text)\"")
+        }
+        return language
+    }
+    return request.headers[.acceptLanguage].flatMap(ReportLanguage.init(acceptLanguage:)) ?? .en
 }
 
 /// An optional enumeration query parameter: nil when absent, `invalid` naming the values

@@ -1,3 +1,5 @@
+import Foundation
+import GrantDomain
 import PostgresClient
 
 /// The `rm_entities` read model as the CLI's `show`/`list` and the HTTP resources read it:
@@ -49,6 +51,66 @@ public struct EntityQueries: Sendable {
                     id: try row.decode(String.self, 0), parent: row.text(1), status: row.text(2),
                     document: try row.decode(String.self, 3))
             }
+        }
+    }
+}
+
+extension EntityQueries {
+    /// Listed entities as CSV for spreadsheets: `id`, `parent`, `status`, then the fields of
+    /// the command that created the entity, in docs/domain.md order, then what the read model
+    /// derives and later events recorded (sorted by name; a nested record's fields count as
+    /// the document's own). Money stays a decimal string and dates ISO; a list or object
+    /// is written as its JSON. With `byteOrderMark`, the text starts with U+FEFF.
+    public static func csv(_ kind: EntityKind, rows: [Row], byteOrderMark: Bool = false) -> String {
+        let documents = rows.map { row -> [String: JSONValue] in
+            guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(row.document.utf8))
+            else { return [:] }
+            // A record nested in the document (a grant's `award`, a call's `call`, a
+            // cancellation) lends its fields, without overriding the document's own.
+            var flat = fields.filter { if case .object = $0.value { false } else { true } }
+            for key in fields.keys.sorted() {
+                guard case .object(let nested)? = fields[key] else { continue }
+                for (name, value) in nested where flat[name] == nil { flat[name] = value }
+            }
+            return flat
+        }
+        let declared = CommandTable.specs.first { $0.name == kind.creatingCommand }?.fields.map(\.name) ?? []
+        let derived = Set(documents.flatMap(\.keys)).subtracting(declared).subtracting(["id", "parent", "status"])
+        let columns = declared + derived.sorted()
+        var lines = [(["id", "parent", "status"] + columns).map(CSV.field).joined(separator: ",")]
+        for (row, document) in zip(rows, documents) {
+            let cells =
+                [row.id, row.parent ?? "", row.status ?? ""] + columns.map { document[$0].map(Self.cell) ?? "" }
+            lines.append(cells.map(CSV.field).joined(separator: ","))
+        }
+        return (byteOrderMark ? "\u{FEFF}" : "") + lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func cell(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return ""
+        case .bool(let value): return value ? "true" : "false"
+        case .integer(let value): return String(value)
+        case .number(let value): return String(value)
+        case .string(let value): return value
+        case .array, .object:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+    }
+}
+
+extension EntityKind {
+    /// The command whose event creates an entity of this kind.
+    var creatingCommand: String {
+        switch self {
+        case .organisation: "registerOrganisation"
+        case .call: "publishCall"
+        case .consortium: "formConsortium"
+        case .application: "submitApplication"
+        case .grant: "awardGrant"
+        case .subGrant: "awardSubGrant"
         }
     }
 }

@@ -302,9 +302,21 @@ public struct I3OrganisationList: Sendable {
 
 /// CSV (RFC 4180) fields.
 public enum CSV {
-    /// The field, quoted when it holds a comma, a quote or a line break.
+    /// The field, quoted when it holds a comma, a quote or a line break. A text that a
+    /// spreadsheet would run as a formula (it starts with `=`, `+`, `@`, a tab, a carriage
+    /// return, or a `-` that does not start a number) gets a leading `'`, as OWASP advises.
     public static func field(_ text: String) -> String {
-        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-            ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        let safe = startsFormula(text) ? "'" + text : text
+        return safe.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            ? "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : safe
+    }
+
+    static func startsFormula(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first else { return false }
+        switch first {
+        case "=", "+", "@", "\t", "\r": return true
+        case "-": return Double(text) == nil
+        default: return false
+        }
     }
 }

@@ -156,3 +156,45 @@ public enum SignOffList {
         return lines.joined(separator: "\n") + "\n"
     }
 }
+
+extension Restatement {
+    /// CSV for spreadsheets: the delta of the total and of every margin key, then one row per
+    /// organisation that changed, with where it was and is now and the positions that caused it.
+    public var csv: String {
+        var lines = [
+            [
+                "Section", "Key", "Organisation", "Change", "Delta", "Was region", "Was leadership gender",
+                "Was settlement", "Was registration status", "Now region", "Now leadership gender", "Now settlement",
+                "Now registration status", "Was channels", "Now channels", "Caused by positions",
+            ].map(CSV.field).joined(separator: ",")
+        ]
+        func place(_ place: I3Place?) -> [String] {
+            guard let place else { return ["", "", "", ""] }
+            return [
+                place.regionCode, place.leadershipGender.rawValue, place.settlement.rawValue,
+                place.registrationStatus.rawValue,
+            ]
+        }
+        let blank = [String](repeating: "", count: 11)
+        lines.append((["Delta", "total", "", "", String(delta.total)] + blank).map(CSV.field).joined(separator: ","))
+        for margin in delta.margins {
+            for (key, count) in margin.counts {
+                lines.append(
+                    (["Delta", "\(margin.name).\(key)", "", "", String(count)] + blank).map(CSV.field)
+                        .joined(separator: ","))
+            }
+        }
+        for change in changes {
+            let cells =
+                ["Change", "", change.organisationId, change.change.rawValue, ""] + place(change.was)
+                + place(change.now)
+                + [
+                    (change.wasChannels ?? []).map(\.rawValue).joined(separator: " "),
+                    (change.nowChannels ?? []).map(\.rawValue).joined(separator: " "),
+                    change.causes.map { String($0.position) }.joined(separator: " "),
+                ]
+            lines.append(cells.map(CSV.field).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
