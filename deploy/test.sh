@@ -9,6 +9,29 @@ database_up
 if ! python3 -c "import openapi_spec_validator" 2>/dev/null; then
     python3 -m pip install -q openapi-spec-validator >/dev/null 2>&1 || echo "could not install openapi-spec-validator" >&2
 fi
+# The export tests check the files with real validators: xmllint for the IATI schema, a
+# headless browser for the HTML report (Debian packages), and Python's jsonschema with
+# rfc3339-validator for the 360Giving schema (Debian's python3-jsonschema cannot check
+# date-time formats), in a virtual environment of the repository's own.
+missing=()
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "installing ${missing[*]} ..." >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 ||
+            echo "could not install ${missing[*]}" >&2
+    else
+        echo "missing ${missing[*]}: install them (apt-get install ${missing[*]})" >&2
+    fi
+fi
+venv="$repo/.venv-tests"
+if ! "$venv/bin/python3" -c "import jsonschema, rfc3339_validator" 2>/dev/null; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q jsonschema rfc3339-validator >/dev/null 2>&1 ||
+        echo "could not set up $venv with jsonschema and rfc3339-validator" >&2
+fi
+export GRANTLEDGER_TEST_PYTHON="$venv/bin/python3"
+
 # Each test suite creates its own database; drop what an earlier run left behind.
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -Atc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'gl\_test\_%'" |
