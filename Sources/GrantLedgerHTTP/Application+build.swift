@@ -66,6 +66,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
             try await services.pool.withConnection {
                 try await services.reporter.memory.refresh(upTo: head.position, on: $0)
             }
+            // The first reports at the head take the period index, not the scan.
+            services.reporter.memory.buildPeriodIndex()
             services.reporter.knownHead.update(head.position)
             try await services.checkpoints.refresh()
         } catch {

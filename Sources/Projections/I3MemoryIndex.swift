@@ -391,6 +391,11 @@ public final class I3MemoryIndex: Sendable {
         }
     }
 
+    /// Builds the period index of the accesses as loaded now, on this thread.
+    public func buildPeriodIndex() {
+        install(snapshot.periodIndex())
+    }
+
     private enum Build { case now, inBackground }
 
     private struct PeriodState {
