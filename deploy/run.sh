@@ -71,12 +71,26 @@ echo "==> progress against the I.3 targets"
 "$bin" report i3 progress --format table
 echo "==> what changed since the 2025 figure was signed off"
 "$bin" report i3 restatement --report-id I3-2025-ANNUAL --format table
+echo "==> the field's formats: the I.3 page, an IATI activity file, a 360Giving package"
+out="$state/exports"
+mkdir -p "$out"
+"$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html >"$out/i3.html"
+"$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html --lang kk >"$out/i3.kk.html"
+"$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html --lang ru >"$out/i3.ru.html"
+"$bin" export iati --reporting-org-ref XI-IATI-EC_INTPA --reporting-org-name "European Union" \
+    --out "$out/iati.xml"
+"$bin" export 360giving --funder-id XI-IATI-EC_INTPA --funder-name "European Union" \
+    --prefix 360G-grantledger --out "$out/360giving.json"
 cat <<MSG
+  $out/i3.html       (also i3.kk.html and i3.ru.html: Kazakh and Russian)
+  $out/iati.xml      (IATI 2.03)
+  $out/360giving.json (360Giving 1.4)
 
-The same report as JSON or CSV:
+The same report as JSON, CSV or a picture:
   eval "\$(deploy/db.sh env)"
   .build/release/grantledger report i3 --from 2024-01-01 --to 2026-12-31 --format json
-  .build/release/grantledger report i3 --from 2024-01-01 --to 2026-12-31 --format csv > i3.csv
+  .build/release/grantledger report i3 --from 2024-01-01 --to 2026-12-31 --format csv --bom > i3.csv
+  .build/release/grantledger report i3 --from 2024-01-01 --to 2026-12-31 --format svg --lang kk > i3.svg
 As the log stood at an earlier point: add --as-of POSITION (or an RFC 3339 time).
 MSG
 
