@@ -154,7 +154,7 @@ struct GroupedCounts: Sendable {
     private var dates: [Int32]
     /// The previous dates in the same order, as 0 for none or 1 + days after `firstDay`.
     private var previous: WaveletMatrix
-    private var firstDay: Int32
+    private var firstDay: Int64
 
     /// `keys`, `dates` and `previous` are per access, in date order; keys are in `0..<groups`.
     init(groups: Int, keys: [Int32], dates: [Int32], previous: [Int32]) {
@@ -168,21 +168,24 @@ struct GroupedCounts: Sendable {
             order[next[Int(key)]] = index
             next[Int(key)] += 1
         }
-        let firstDay = dates.first ?? 0
-        let lastDay = dates.last ?? 0
+        // Days are counted from the earliest date or previous date (in the index a previous
+        // date is always an access's date, but the counts hold for any input).
+        let known = previous.lazy.filter { $0 != .min }
+        let firstDay = Int64(min(dates.first ?? 0, known.min() ?? .max))
+        let lastDay = Int64(max(dates.last ?? 0, known.max() ?? .min))
         let span = UInt32(max(lastDay - firstDay, 0)) + 1
         self.starts = starts
         self.dates = order.map { dates[$0] }
         self.firstDay = firstDay
         self.previous = WaveletMatrix(
-            order.map { previous[$0] == .min ? 0 : UInt32(previous[$0] - firstDay) + 1 },
+            order.map { previous[$0] == .min ? 0 : UInt32(Int64(previous[$0]) - firstDay) + 1 },
             width: max(1, UInt32.bitWidth - span.leadingZeroBitCount))
     }
 
     /// Per group, the accesses dated in `from...to` whose previous date is before `from`.
     func counts(from: Int32, to: Int32) -> [Int] {
         // Values below the bound: none (0), or a previous date before `from`.
-        let bound = UInt64(max(1, Int64(from) - Int64(firstDay) + 1))
+        let bound = UInt64(max(1, Int64(from) - firstDay + 1))
         return (0..<starts.count - 1).map { group in
             let range = starts[group]..<starts[group + 1]
             let low = lowerBound(from, in: range)

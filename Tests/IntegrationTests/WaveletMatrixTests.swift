@@ -6,7 +6,7 @@ import Testing
 struct WaveletMatrixTests {
     @Test("counts values below a bound in any range exactly as a scan does", arguments: [1, 3, 5, 11])
     func againstAScan(width: Int) {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(state: UInt64(width) &* 2_654_435_761)
         for size in [0, 1, 2, 63, 64, 65, 127, 128, 129, 1_000] {
             let values = (0..<size).map { _ in UInt32.random(in: 0..<(1 << UInt32(width)), using: &rng) }
             let matrix = WaveletMatrix(values, width: width)
@@ -21,9 +21,11 @@ struct WaveletMatrixTests {
         }
     }
 
-    @Test("grouped counts: per group, the period's accesses whose previous date is before it")
-    func grouped() {
-        var rng = SystemRandomNumberGenerator()
+    @Test(
+        "grouped counts: per group, the period's accesses whose previous date is before it",
+        arguments: [UInt64(1), 2, 3, 4, 5])
+    func grouped(seed: UInt64) {
+        var rng = SeededGenerator(state: seed &* 40_503)
         let n = 2_000
         var dates = (0..<n).map { _ in Int32.random(in: 700_000...700_800, using: &rng) }
         dates.sort()
