@@ -68,7 +68,8 @@ struct ProjectionsRebuild: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 1)
+        // Two connections: the projections are written at once, one on each.
+        let pool = database.makePool(maxConnections: 2)
         defer { pool.close() }
         let start = Date()
         let bar = ProgressBar(total: 100, label: "rebuild", enabled: stderrIsTerminal)

@@ -167,36 +167,60 @@ public struct EntitiesProjection: Projection {
             for projected in batch { EntitiesProjection.evolve(&working, with: projected.event) }
         }
 
-        func write(schema: String, on connection: PostgresConnection) async throws {
+        func writer() -> BulkWrite {
+            let working = self.working
+            return { schema, connection in try await Bulk.write(working, schema: schema, on: connection) }
+        }
+
+        /// Encodes chunks of 10,000 entities on tasks of their own, two ahead of the chunk
+        /// being written: the JSON encoding (Swift) and the inserts (PostgreSQL) overlap.
+        static func write(_ working: Working, schema: String, on connection: PostgresConnection) async throws {
             let keys = working.changed.sorted()
-            var start = 0
-            while start < keys.count {
-                let end = min(start + 10_000, keys.count)
-                var chunk = working
-                chunk.changed = Set(keys[start..<end])
-                try await projection.save(chunk, schema: schema, on: connection)
-                start = end
+            var chunks = stride(from: 0, to: keys.count, by: 10_000).map {
+                Array(keys[$0..<min($0 + 10_000, keys.count)])
+            }[...]
+            var pending: [Task<Rows, any Error>] = []
+            func startNext() {
+                guard let chunk = chunks.popFirst() else { return }
+                pending.append(Task { try EntitiesProjection.rows(working, keys: chunk) })
+            }
+            startNext()
+            startNext()
+            while !pending.isEmpty {
+                let rows = try await pending.removeFirst().value
+                startNext()
+                try await EntitiesProjection.insert(rows, schema: schema, on: connection)
             }
         }
     }
 
     func save(_ w: Working, schema: String, on connection: PostgresConnection) async throws {
         guard !w.changed.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try await Self.insert(try Self.rows(w, keys: w.changed.sorted()), schema: schema, on: connection)
+    }
+
+    /// The columns of entities rows, a text array each, ready to insert.
+    struct Rows: Sendable {
         var kinds: [String?] = []
         var ids: [String?] = []
         var parents: [String?] = []
         var statuses: [String?] = []
         var docs: [String?] = []
+    }
+
+    /// The rows of the entities `keys` names, their documents encoded.
+    static func rows(_ w: Working, keys: [String]) throws -> Rows {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var rows = Rows()
         func add(_ kind: EntityKind, _ id: String, parent: String?, status: String?, _ doc: some Encodable) throws {
-            kinds.append(kind.rawValue)
-            ids.append(id)
-            parents.append(parent)
-            statuses.append(status)
-            docs.append(String(decoding: try encoder.encode(doc), as: UTF8.self))
+            rows.kinds.append(kind.rawValue)
+            rows.ids.append(id)
+            rows.parents.append(parent)
+            rows.statuses.append(status)
+            rows.docs.append(String(decoding: try encoder.encode(doc), as: UTF8.self))
         }
-        for key in w.changed.sorted() {
+        for key in keys {
             let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
             let id = parts[1]
             switch EntityKind(rawValue: parts[0]) {
@@ -223,6 +247,10 @@ public struct EntitiesProjection: Projection {
                 continue
             }
         }
+        return rows
+    }
+
+    static func insert(_ rows: Rows, schema: String, on connection: PostgresConnection) async throws {
         try await connection.query(
             PostgresQuery(
                 unsafeSQL: """
@@ -230,6 +258,9 @@ public struct EntitiesProjection: Projection {
                     SELECT k, i, p, s, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(k, i, p, s, d)
                     ON CONFLICT (kind, id) DO UPDATE SET parent = excluded.parent, status = excluded.status, doc = excluded.doc
                     """,
-                bindings: [textArray(kinds), textArray(ids), textArray(parents), textArray(statuses), textArray(docs)]))
+                bindings: [
+                    textArray(rows.kinds), textArray(rows.ids), textArray(rows.parents), textArray(rows.statuses),
+                    textArray(rows.docs),
+                ]))
     }
 }

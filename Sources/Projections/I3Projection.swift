@@ -159,8 +159,9 @@ public struct I3Projection: Projection {
             for projected in batch { working.evolve(projected) }
         }
 
-        func write(schema: String, on connection: PostgresConnection) async throws {
-            try await projection.write(working, schema: schema, on: connection)
+        func writer() -> BulkWrite {
+            let (projection, working) = (self.projection, self.working)
+            return { schema, connection in try await projection.write(working, schema: schema, on: connection) }
         }
     }
 

@@ -52,9 +52,14 @@ public protocol Projection: Sendable {
     func makeBulkBuilder() -> any BulkProjectionBuilder
 }
 
-/// Builds a projection from scratch in memory: `add` every batch in log order, then
-/// `write` into the empty schema.
+/// Builds a projection from scratch in memory: `add` every batch in log order, then take
+/// its `writer` and run it into the empty schema.
 public protocol BulkProjectionBuilder: AnyObject {
     func add(_ batch: [ProjectedEvent])
-    func write(schema: String, on connection: PostgresConnection) async throws
+    /// Writes everything added so far; a value of its own, so that several projections'
+    /// writes run at once, each on its own connection.
+    func writer() -> BulkWrite
 }
+
+/// Writes a bulk-built projection into `schema` on `connection`.
+public typealias BulkWrite = @Sendable (_ schema: String, _ connection: PostgresConnection) async throws -> Void

@@ -196,33 +196,40 @@ public struct ProjectionRunner: Sendable {
             projecting += Date().timeIntervalSince(projectStart)
             if let last = batch.last { progress("rebuild", last.position, goal) }
         }
-        try await pool.withConnection { connection in
-            let read = Date().timeIntervalSince(started)
-            for (projection, builder) in zip(chosen, builders) {
-                let build = Self.schema(projection, building: true)
-                let writeStart = Date()
-                defer {
-                    logger.info(
-                        "rebuild wrote projection",
-                        metadata: [
-                            "projection.name": "\(projection.name)",
-                            "seconds": "\(Int(Date().timeIntervalSince(writeStart) * 1000) / 1000)",
-                        ])
+        let read = Date().timeIntervalSince(started)
+        logger.info(
+            "rebuild read the log",
+            metadata: [
+                "events.last": "\(after)", "seconds.total": "\(Int(read))", "seconds.projecting": "\(Int(projecting))",
+            ])
+        // Each projection is written on a connection of its own, all at once.
+        let writes = zip(chosen, builders).map { ($0.name, Self.schema($0, building: true), $1.writer()) }
+        let (pool, logger) = (self.pool, self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (name, build, write) in writes {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        let writeStart = Date()
+                        try await connection.transaction { connection in
+                            try await write(build, connection)
+                            try await connection.query(
+                                PostgresQuery(
+                                    unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]
+                                ))
+                        }
+                        try await connection.query("SELECT analyze_read_model(\(build))")
+                        logger.info(
+                            "rebuild wrote projection",
+                            metadata: [
+                                "projection.name": "\(name)",
+                                "seconds": "\(Int(Date().timeIntervalSince(writeStart) * 1000) / 1000)",
+                            ])
+                    }
                 }
-                try await connection.transaction { connection in
-                    try await builder.write(schema: build, on: connection)
-                    try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]))
-                }
-                try await connection.query("SELECT analyze_read_model(\(build))")
             }
-            logger.info(
-                "rebuild read the log",
-                metadata: [
-                    "events.last": "\(after)", "seconds.total": "\(Int(read))",
-                    "seconds.projecting": "\(Int(projecting))",
-                ])
+            try await group.waitForAll()
+        }
+        try await pool.withConnection { connection in
             for projection in chosen {
                 let live = Self.schema(projection)
                 let build = Self.schema(projection, building: true)
