@@ -17,23 +17,40 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Most database connections at once.") var maxConnections = 16
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "text (the default), or json: one JSON object per line, for log shippers.")
+    var logFormat: LogFormat = .text
+    @Option(help: "Also serve GET /metrics on this port, on 127.0.0.1 only and without a token.")
+    var metricsPort: Int?
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
 
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
+        if let metricsPort {
+            guard (1...65535).contains(metricsPort), metricsPort != port else {
+                throw ValidationError("--metrics-port must be 1-65535 and not --port")
+            }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
     }
 
     func run() async throws {
-        var logger = Logger(label: "grantledger")
+        var logger =
+            switch logFormat {
+            case .text: Logger(label: "grantledger")
+            case .json: Logger(label: "grantledger") { JSONLogHandler(label: $0) }
+            }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = buildApplication(
             ServerConfiguration(
                 host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
-                logSigner: try log.signer()),
+                logSigner: try log.signer(), metricsPort: metricsPort),
             logger: logger)
         try await app.runService()
     }

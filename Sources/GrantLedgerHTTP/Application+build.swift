@@ -27,12 +27,15 @@ public struct ServerConfiguration: Sendable {
     public var acquireTimeout: Double
     /// The log's key: signs checkpoints and command receipts; none without it.
     public var logSigner: NoteSigner?
+    /// A second port, on loopback only, that serves `GET /metrics` without a token.
+    public var metricsPort: Int?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
-        acquireTimeout: Double = 5, logSigner: NoteSigner? = nil
+        acquireTimeout: Double = 5, logSigner: NoteSigner? = nil, metricsPort: Int? = nil
     ) {
         self.logSigner = logSigner
+        self.metricsPort = metricsPort
         self.host = host
         self.port = port
         self.conninfo = conninfo
@@ -43,6 +46,7 @@ public struct ServerConfiguration: Sendable {
 
 /// Builds the HTTP application with its background services (projection catch-up).
 public func buildApplication(_ configuration: ServerConfiguration, logger: Logger) -> some ApplicationProtocol {
+    ServerMetrics.bootstrap()
     let pool = ConnectionPool(
         conninfo: configuration.conninfo, maxConnections: configuration.maxConnections,
         acquireTimeout: configuration.acquireTimeout, logger: logger)
@@ -58,6 +62,17 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                 logger: logger)
         ],
         logger: logger)
+    if let metricsPort = configuration.metricsPort {
+        // For a scraper on the same machine: loopback only, so no token is needed.
+        let metricsRouter = Router()
+        metricsRouter.get("/metrics") { _, _ in metricsResponse(services) }
+        app.addServices(
+            Application(
+                router: metricsRouter,
+                configuration: ApplicationConfiguration(
+                    address: .hostname("127.0.0.1", port: metricsPort), serverName: "grantledger-metrics"),
+                logger: logger))
+    }
     // Serve no figure from a read model far behind the log: catch up once before listening
     // (a database that is down now only delays this; the background service retries).
     app.beforeServerStarts {
@@ -88,11 +103,22 @@ struct ProjectionService: Service {
     var runner: ProjectionRunner { reporter.runner }
 
     func run() async throws {
+        // The cache's answers already counted in the metrics.
+        var reported = (hits: 0, misses: 0)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let listener = try await PostgresConnection.connect(conninfo, logger: logger)
                 try await listener.listen(EventStore.notificationChannel)
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    // What piled up since the last round, for the operator, before catching up.
+                    let lag = try await runner.lag()
+                    ServerMetrics.background(
+                        projections: lag.projections, unsealed: lag.unsealed, pool: runner.pool.statistics)
+                    let cache = reporter.cacheCounts
+                    ServerMetrics.reportCache(
+                        hits: cache.hits - reported.hits, misses: (cache.lookups - cache.hits) - reported.misses,
+                        totalHits: cache.hits, total: cache.lookups)
+                    reported = (cache.hits, cache.lookups - cache.hits)
                     // Seal first, so every projected position has its chain hash for asOf.
                     let head = try await runner.sealAndCatchUp()
                     // Keep the in-memory I.3 index warm, so requests never wait for a load.

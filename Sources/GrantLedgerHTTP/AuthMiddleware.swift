@@ -22,6 +22,7 @@ struct AuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.identity = identity
+        context.notes.actor = identity.name
         context.logger[metadataKey: "auth.token.name"] = .string(identity.name)
         return try await next(request, context)
     }

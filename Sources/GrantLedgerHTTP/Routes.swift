@@ -86,7 +86,8 @@ public func routeTable() -> [String] {
 public func buildRouter(_ services: ServerServices) -> Router<LedgerRequestContext> {
     let router = Router(context: LedgerRequestContext.self)
     router.addMiddleware {
-        LogRequestsMiddleware(.info)
+        AccessLogMiddleware()
+        MetricsMiddleware()
         ErrorMiddleware()
         QueryGuardMiddleware()
         AuthMiddleware(tokens: services.tokens)
@@ -111,6 +112,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         case .unavailable: return APIError(.serviceUnavailable, "unavailable", "the database is unavailable").rendered
         }
     }
+    router.get("/metrics") { _, context in
+        _ = try context.require(.auditor)
+        return metricsResponse(services)
+    }
     router.get("/openapi.json") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/json"],
@@ -118,30 +123,18 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     }
 
     router.post("/v1/commands") { request, context in
-        let identity = try context.require(.manager)
-        var request = request
-        let body = try await request.collectBody(upTo: ServerLimits.maxBodyBytes)
-        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
-            throw APIError.invalid("the request body is not valid UTF-8")
+        // Counted by outcome and docs/domain.md §5 code, refusals of any kind included.
+        do {
+            let (response, replayed) = try await submitCommand(request, context, services)
+            ServerMetrics.command(replayed ? "replayed" : "accepted", code: "ok")
+            return response
+        } catch let error as DomainError {
+            ServerMetrics.command("rejected", code: error.code.rawValue)
+            throw error
+        } catch let error as APIError {
+            ServerMetrics.command("rejected", code: error.code)
+            throw error
         }
-        var command = try CommandRequest.parse(text)
-        if let key = request.headers[.idempotencyKey] {
-            guard CommandID.isValid(key) else {
-                throw APIError.invalid("Idempotency-Key must have 1-128 characters and no U+0000")
-            }
-            if let inBody = command.commandId, inBody != key {
-                throw APIError.invalid("Idempotency-Key \"\(key)\" differs from the body's commandId \"\(inBody)\"")
-            }
-            command.commandId = key
-        }
-        // Without a key a client that loses the answer cannot re-send safely (docs/domain.md §1).
-        guard command.commandId != nil else {
-            throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
-        }
-        let outcome = try await services.handler.handle(command, actor: identity.name, correlationId: context.id)
-        return jsonResponse(
-            outcome.replayed ? .ok : .created,
-            ResponseJSON.text(try CommandResult(outcome, signer: services.checkpoints.signer)))
     }
 
     for resource in resources {
@@ -423,6 +416,39 @@ func cursorAfter(_ cursor: String) -> String {
 }
 
 /// One page of a collection, ordered by id, with an opaque cursor for the next page.
+/// `POST /v1/commands`: the answer, and whether it replays an earlier one.
+func submitCommand(_ request: Request, _ context: LedgerRequestContext, _ services: ServerServices) async throws
+    -> (Response, Bool)
+{
+    let identity = try context.require(.manager)
+    var request = request
+    let body = try await request.collectBody(upTo: ServerLimits.maxBodyBytes)
+    guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+        throw APIError.invalid("the request body is not valid UTF-8")
+    }
+    var command = try CommandRequest.parse(text)
+    if let key = request.headers[.idempotencyKey] {
+        guard CommandID.isValid(key) else {
+            throw APIError.invalid("Idempotency-Key must have 1-128 characters and no U+0000")
+        }
+        if let inBody = command.commandId, inBody != key {
+            throw APIError.invalid("Idempotency-Key \"\(key)\" differs from the body's commandId \"\(inBody)\"")
+        }
+        command.commandId = key
+    }
+    // Without a key a client that loses the answer cannot re-send safely (docs/domain.md §1).
+    guard command.commandId != nil else {
+        throw APIError.invalid("\(command.command.name): send a commandId in the body or an Idempotency-Key header")
+    }
+    let start = ContinuousClock.now
+    let outcome = try await services.handler.handle(command, actor: identity.name, correlationId: context.id)
+    if !outcome.replayed { ServerMetrics.append(ContinuousClock.now - start) }
+    let response = jsonResponse(
+        outcome.replayed ? .ok : .created,
+        ResponseJSON.text(try CommandResult(outcome, signer: services.checkpoints.signer)))
+    return (response, outcome.replayed)
+}
+
 func listResources(
     _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices
 ) async throws -> Response {
@@ -555,6 +581,12 @@ func textFormat(_ request: Request, allowed: [ReportFormat]) throws -> ReportFor
         throw APIError.invalid("format must be one of " + allowed.map(\.rawValue).joined(separator: ", "))
     }
     return format
+}
+
+/// `GET /metrics`: the Prometheus text exposition, the pool's gauges read just now.
+func metricsResponse(_ services: ServerServices) -> Response {
+    ServerMetrics.pool(services.pool.statistics)
+    return textResponse(ServerMetrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
 }
 
 /// A text answer; with its `Content-Language` when it is written in one.

@@ -63,6 +63,11 @@ public final class ConnectionPool: Sendable {
         }
     }
 
+    /// Connections open and lent out, and callers waiting for one, now.
+    public var statistics: (open: Int, inUse: Int, waiting: Int) {
+        state.withLockedValue { ($0.open, $0.open - $0.idle.count, $0.waiters.count) }
+    }
+
     /// Closes idle connections and refuses new work.
     public func close() {
         let waiters = state.withLockedValue { state in

@@ -24,6 +24,8 @@ public struct I3Reporter: Sendable {
     /// The point of the log at a sealed cut-off (chain hash, tree size and root), which never
     /// changes once sealed: most reports of a server stand on the same few cut-offs.
     private let points = BoundedCache<Int64, AsOf>(maxEntries: 1_024)
+    /// The report cache's hits and lookups since the start.
+    public var cacheCounts: (hits: Int, lookups: Int) { cache.counts.withLockedValue { $0 } }
     /// The qualifying accesses in memory, for `reportFromReadModel`.
     public let memory = I3MemoryIndex()
     /// Set by a background service that keeps the read model sealed and caught up: the
@@ -378,8 +380,17 @@ final class ReportCache: Sendable {
     }
     /// At most 1,000 reports and 64 MiB of JSON (a CSV, rendered on demand, adds about as much).
     private let entries = BoundedCache<Key, RenderedI3Report>(maxEntries: 1_000, maxCost: 64 << 20)
+    /// Hits and lookups since the start, for the operator's metrics.
+    let counts = NIOLockedValueBox((hits: 0, lookups: 0))
 
-    func get(_ query: I3Query, _ cut: Int64) -> RenderedI3Report? { entries[Key(query: query, cut: cut)] }
+    func get(_ query: I3Query, _ cut: Int64) -> RenderedI3Report? {
+        let found = entries[Key(query: query, cut: cut)]
+        counts.withLockedValue { counts in
+            counts.lookups += 1
+            if found != nil { counts.hits += 1 }
+        }
+        return found
+    }
 
     func put(_ query: I3Query, _ cut: Int64, _ report: RenderedI3Report) {
         entries.set(Key(query: query, cut: cut), report, cost: report.cost)

@@ -148,6 +148,36 @@ public struct ProjectionRunner: Sendable {
     }
 
     /// Checkpoint, head and lag of every projection.
+    /// For the operator: per projection, the events not yet projected and how long the
+    /// oldest of them has waited; and the events appended but not yet sealed.
+    public func lag() async throws -> (projections: [(name: String, events: Int64, seconds: Double)], unsealed: Int64) {
+        let statuses = try await status()
+        return try await pool.withConnection { connection in
+            var projections: [(name: String, events: Int64, seconds: Double)] = []
+            for status in statuses {
+                var seconds = 0.0
+                if status.lag > 0 {
+                    let milliseconds =
+                        try await connection.query(
+                            """
+                            SELECT greatest(extract(epoch FROM now() - recorded_at) * 1000, 0)::bigint FROM events
+                            WHERE position > \(status.checkpoint) ORDER BY position LIMIT 1
+                            """
+                        ).first?.decode(Int64.self, 0) ?? 0
+                    seconds = Double(milliseconds) / 1000
+                }
+                projections.append((status.name, status.lag, seconds))
+            }
+            let unsealed = try await connection.query(
+                """
+                SELECT (SELECT coalesce(max(position), 0) FROM events)
+                     - (SELECT coalesce(max(position), 0) FROM event_chain)
+                """
+            )[0].decode(Int64.self, 0)
+            return (projections, max(unsealed, 0))
+        }
+    }
+
     public func status() async throws -> [ProjectionStatus] {
         try await pool.withConnection { connection in
             let head = try await Self.readableHead(on: connection)

@@ -275,15 +275,21 @@ final class LiveServer: @unchecked Sendable {
         self.base = base
     }
 
-    static func start(databaseURL: String) async throws -> LiveServer {
+    /// - Parameters:
+    ///   - arguments: more options for `serve` (a later `--log-level` wins over `error`).
+    ///   - stderr: where the server's log goes.
+    static func start(databaseURL: String, arguments: [String] = [], stderr: String = "/dev/null") async throws
+        -> LiveServer
+    {
         var environment = ProcessInfo.processInfo.environment
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
         environment["GRANTLEDGER_MIGRATIONS"] = CLI.repository.appendingPathComponent("sql").path
         for _ in 0..<10 {
             let port = Int.random(in: 20_000..<40_000)
             let pid = try Subprocess.spawn(
-                CLI.executable.path, ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"],
-                environment: environment)
+                CLI.executable.path,
+                ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"] + arguments,
+                environment: environment, stderr: stderr)
             let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)")
             for _ in 0..<200 where server.isRunning {
                 if (try? await server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }

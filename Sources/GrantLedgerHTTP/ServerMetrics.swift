@@ -1,0 +1,83 @@
+import CoreMetrics
+import Foundation
+import NIOConcurrencyHelpers
+import Projections
+import Prometheus
+
+/// The server's metrics, through swift-metrics onto a Prometheus registry that `GET /metrics`
+/// exposes in the Prometheus text format (docs/operations.md lists them with the alerts to
+/// set). Requests by route and status with latency histograms come from Hummingbird's
+/// `MetricsMiddleware`; the rest is grantledger's own.
+public enum ServerMetrics {
+    /// The registry `/metrics` exposes; swift-metrics is bootstrapped onto it once per process.
+    public static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Command and request latencies: from a millisecond to ten seconds.
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .milliseconds(2_500), .seconds(5), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+    }()
+
+    /// Makes swift-metrics report to `registry` (the first call in the process does it).
+    public static func bootstrap() { _ = bootstrapped }
+
+    /// The Prometheus text exposition of every metric.
+    public static func exposition() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// A command answered: `outcome` accepted, replayed (a resent commandId) or rejected,
+    /// with its docs/domain.md §5 code for a rejection.
+    static func command(_ outcome: String, code: String) {
+        Counter(label: "grantledger_commands_total", dimensions: [("outcome", outcome), ("code", code)]).increment()
+    }
+
+    /// How long a command took from the handler's start to its commit (locks, reads, the
+    /// append and the commit).
+    static func append(_ duration: Duration) {
+        Timer(label: "grantledger_command_append_duration_seconds").recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The I.3 report cache's answers since the last call: counted, and the ratio of hits
+    /// since the start.
+    static func reportCache(hits: Int, misses: Int, totalHits: Int, total: Int) {
+        if hits > 0 {
+            Counter(label: "grantledger_i3_cache_requests_total", dimensions: [("result", "hit")]).increment(by: hits)
+        }
+        if misses > 0 {
+            Counter(label: "grantledger_i3_cache_requests_total", dimensions: [("result", "miss")])
+                .increment(by: misses)
+        }
+        if total > 0 { Gauge(label: "grantledger_i3_cache_hit_ratio").record(Double(totalHits) / Double(total)) }
+    }
+
+    /// What the background service sees on each round.
+    static func background(
+        projections: [(name: String, events: Int64, seconds: Double)], unsealed: Int64,
+        pool: (open: Int, inUse: Int, waiting: Int)
+    ) {
+        for projection in projections {
+            Gauge(label: "grantledger_projection_lag_events", dimensions: [("projection", projection.name)])
+                .record(projection.events)
+            Gauge(label: "grantledger_projection_lag_seconds", dimensions: [("projection", projection.name)])
+                .record(projection.seconds)
+        }
+        Gauge(label: "grantledger_unsealed_events").record(unsealed)
+        Self.pool(pool)
+    }
+
+    /// The connection pool now.
+    static func pool(_ pool: (open: Int, inUse: Int, waiting: Int)) {
+        Gauge(label: "grantledger_pool_connections_open").record(pool.open)
+        Gauge(label: "grantledger_pool_connections_in_use").record(pool.inUse)
+        Gauge(label: "grantledger_pool_waiting").record(pool.waiting)
+    }
+}
