@@ -10,12 +10,13 @@ if ! python3 -c "import openapi_spec_validator" 2>/dev/null; then
     python3 -m pip install -q openapi-spec-validator >/dev/null 2>&1 || echo "could not install openapi-spec-validator" >&2
 fi
 # The export tests check the files with real validators: xmllint for the IATI schema, a
-# headless browser for the HTML report (Debian packages), and Python's jsonschema with
+# headless browser for the HTML report, systemd-analyze for the units (Debian packages), and Python's jsonschema with
 # rfc3339-validator for the 360Giving schema (Debian's python3-jsonschema cannot check
 # date-time formats), in a virtual environment of the repository's own.
 missing=()
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "installing ${missing[*]} ..." >&2
