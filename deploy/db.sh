@@ -7,6 +7,10 @@
 #   deploy/db.sh down    stop the cluster
 #   deploy/db.sh kill    stop it the hard way (pg_ctl -m immediate), as a crash would
 #   deploy/db.sh wipe    stop the cluster and delete its folder
+#   deploy/db.sh replica up|down
+#                        a hot standby of the cluster (pg_basebackup -R, streaming
+#                        replication) on the next free port, for reads from a replica; `env`
+#                        then also prints GRANTLEDGER_READ_DATABASE_URL
 #
 # GRANTLEDGER_PGDATA names another folder than .pgdata/ for the cluster's state: the tests
 # make a second, throwaway cluster that way, to crash it without disturbing the first.
@@ -198,9 +202,73 @@ export GRANTLEDGER_DATABASE_URL='postgresql://grantledger_app:$APP_PASSWORD@127.
 export GRANTLEDGER_MIGRATION_DATABASE_URL='postgresql://grantledger_migrator:$OWNER_PASSWORD@127.0.0.1:$PGPORT_GRANTLEDGER/grantledger'
 export GRANTLEDGER_ADMIN_DATABASE_URL='postgresql://postgres@/postgres?host=$PGSOCKET_GRANTLEDGER&port=$PGPORT_GRANTLEDGER'
 ENV
+    if replica_running; then
+        local port
+        port=$(cat "$state/replica.port")
+        cat <<ENV
+export GRANTLEDGER_READ_DATABASE_URL='postgresql://grantledger_app:$APP_PASSWORD@127.0.0.1:$port/grantledger'
+export GRANTLEDGER_REPLICA_ADMIN_DATABASE_URL='postgresql://postgres@/postgres?host=$(dirname "$data")/replica-socket&port=$port'
+ENV
+    fi
+}
+
+# The standby's folder, beside the primary's.
+replica_data() { echo "$(dirname "$data")/replica"; }
+
+replica_running() {
+    local rdata
+    rdata=$(replica_data)
+    [ -f "$rdata/postmaster.pid" ] && as_pg "$(pg_bin)/pg_ctl" -D "$rdata" status >/dev/null 2>&1
+}
+
+# A hot standby: a base backup of the running cluster with -R (standby.signal and the
+# primary's conninfo, over the primary's socket as the local superuser, which initdb's
+# pg_hba trusts for replication), started on the next free port. Roles, passwords and
+# databases are the primary's: the application role reads there with the same password.
+replica_up() {
+    is_running || { log "the primary is not running; run 'deploy/db.sh up'"; exit 1; }
+    load_env
+    local bin rdata rsocket port
+    bin=$(pg_bin)
+    rdata=$(replica_data)
+    rsocket="$(dirname "$data")/replica-socket"
+    if [ ! -f "$rdata/PG_VERSION" ]; then
+        port=$(free_port $((PGPORT_GRANTLEDGER + 1)))
+        mkdir -p "$rdata"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$rdata"
+        chmod 700 "$rdata"
+        log "base backup of the primary into $rdata"
+        as_pg "$bin/pg_basebackup" -h "$PGSOCKET_GRANTLEDGER" -p "$PGPORT_GRANTLEDGER" -U postgres -D "$rdata" \
+            -R -X stream -c fast >/dev/null
+        echo "$port" >"$state/replica.port"
+    fi
+    port=$(cat "$state/replica.port")
+    if [ ! -d "$rsocket" ]; then
+        mkdir "$rsocket"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$rsocket"
+    fi
+    chmod 700 "$rsocket"
+    if ! replica_running; then
+        log "starting the hot standby on 127.0.0.1:$port"
+        as_pg "$bin/pg_ctl" -D "$rdata" -l "$rdata/postgres.log" -w -t 60 \
+            -o "-p $port -k $rsocket -c listen_addresses=127.0.0.1 -c max_connections=200 -c hot_standby=on" \
+            start >/dev/null
+    fi
+    log "hot standby up: host 127.0.0.1 port $port (reads: GRANTLEDGER_READ_DATABASE_URL in 'deploy/db.sh env')"
+}
+
+replica_down() {
+    local rdata
+    rdata=$(replica_data)
+    if replica_running; then
+        log "stopping the hot standby"
+        as_pg "$(pg_bin)/pg_ctl" -D "$rdata" -m fast -w stop >/dev/null
+    fi
+    rm -rf "$rdata" "$(dirname "$data")/replica-socket" "$state/replica.port"
 }
 
 down() {
+    replica_running && replica_down
     if is_running; then
         log "stopping PostgreSQL"
         as_pg "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null
@@ -237,5 +305,12 @@ case "${1:-}" in
     down) down ;;
     kill) kill_hard ;;
     wipe) wipe ;;
-    *) echo "usage: deploy/db.sh up|env|down|kill|wipe" >&2; exit 2 ;;
+    replica)
+        case "${2:-}" in
+            up) replica_up ;;
+            down) replica_down ;;
+            *) echo "usage: deploy/db.sh replica up|down" >&2; exit 2 ;;
+        esac
+        ;;
+    *) echo "usage: deploy/db.sh up|env|down|kill|wipe|replica up|down" >&2; exit 2 ;;
 esac
