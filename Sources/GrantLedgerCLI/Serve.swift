@@ -21,6 +21,12 @@ struct Serve: AsyncParsableCommand {
     var logFormat: LogFormat = .text
     @Option(help: "Also serve GET /metrics on this port, on 127.0.0.1 only and without a token.")
     var metricsPort: Int?
+    @Option(
+        name: .customLong("read-database-url"),
+        help: ArgumentHelp(
+            "A hot standby for reads (reports, lists, shows, events, proofs); repeat for several. Default: GRANTLEDGER_READ_DATABASE_URL (comma-separated), which keeps passwords off the command line.",
+            valueName: "url"))
+    var readDatabaseURLs: [String] = []
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
 
@@ -35,9 +41,19 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--metrics-port must be 1-65535 and not --port")
             }
         }
+        for url in readDatabaseURLs where url.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            throw ValidationError("--read-database-url must not contain control characters")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
+    }
+
+    /// The standbys: the options, else the environment's comma-separated list.
+    var readConninfos: [String] {
+        if !readDatabaseURLs.isEmpty { return readDatabaseURLs }
+        let listed = ProcessInfo.processInfo.environment["GRANTLEDGER_READ_DATABASE_URL"] ?? ""
+        return listed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     func run() async throws {
@@ -50,7 +66,7 @@ struct Serve: AsyncParsableCommand {
         let app = buildApplication(
             ServerConfiguration(
                 host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
-                logSigner: try log.signer(), metricsPort: metricsPort),
+                logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos),
             logger: logger)
         try await app.runService()
     }

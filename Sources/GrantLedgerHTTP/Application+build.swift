@@ -29,13 +29,16 @@ public struct ServerConfiguration: Sendable {
     public var logSigner: NoteSigner?
     /// A second port, on loopback only, that serves `GET /metrics` without a token.
     public var metricsPort: Int?
+    /// Hot standbys that answer reads (reports, lists, shows, events, proofs).
+    public var readConninfos: [String]
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
-        acquireTimeout: Double = 5, logSigner: NoteSigner? = nil, metricsPort: Int? = nil
+        acquireTimeout: Double = 5, logSigner: NoteSigner? = nil, metricsPort: Int? = nil, readConninfos: [String] = []
     ) {
         self.logSigner = logSigner
         self.metricsPort = metricsPort
+        self.readConninfos = readConninfos
         self.host = host
         self.port = port
         self.conninfo = conninfo
@@ -50,7 +53,10 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     let pool = ConnectionPool(
         conninfo: configuration.conninfo, maxConnections: configuration.maxConnections,
         acquireTimeout: configuration.acquireTimeout, logger: logger)
-    let services = ServerServices(pool: pool, logSigner: configuration.logSigner)
+    let replicas = ReadReplicas(
+        conninfos: configuration.readConninfos, maxConnections: configuration.maxConnections,
+        acquireTimeout: configuration.acquireTimeout, logger: logger)
+    let services = ServerServices(pool: pool, logSigner: configuration.logSigner, replicas: replicas)
     let router = buildRouter(services)
     var app = Application(
         router: router,
@@ -59,7 +65,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         services: [
             ProjectionService(
                 conninfo: configuration.conninfo, reporter: services.reporter, checkpoints: services.checkpoints,
-                logger: logger)
+                loadsIndex: replicas.isEmpty, logger: logger),
+            ReplicaService(replicas: replicas, logger: logger),
         ],
         logger: logger)
     if let metricsPort = configuration.metricsPort {
@@ -78,11 +85,16 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     app.beforeServerStarts {
         do {
             let head = try await services.reporter.runner.sealAndCatchUp()
-            try await services.pool.withConnection {
-                try await services.reporter.memory.refresh(upTo: head.position, on: $0)
+            if replicas.isEmpty {
+                try await services.pool.withConnection {
+                    try await services.reporter.memory.refresh(upTo: head.position, on: $0)
+                }
+                // The first reports at the head take the period index, not the scan.
+                services.reporter.memory.buildPeriodIndex()
+            } else {
+                await replicas.refresh(logger: logger)
+                for replica in replicas.replicas { replica.reporter.memory.buildPeriodIndex() }
             }
-            // The first reports at the head take the period index, not the scan.
-            services.reporter.memory.buildPeriodIndex()
             services.reporter.knownHead.update(head.position)
             try await services.checkpoints.refresh()
         } catch {
@@ -98,6 +110,8 @@ struct ProjectionService: Service {
     let conninfo: String
     let reporter: I3Reporter
     let checkpoints: CheckpointPublisher
+    /// False when replicas answer the reports: each replica keeps its own index then.
+    let loadsIndex: Bool
     let logger: Logger
 
     var runner: ProjectionRunner { reporter.runner }
@@ -122,8 +136,10 @@ struct ProjectionService: Service {
                     // Seal first, so every projected position has its chain hash for asOf.
                     let head = try await runner.sealAndCatchUp()
                     // Keep the in-memory I.3 index warm, so requests never wait for a load.
-                    try await runner.pool.withConnection {
-                        try await reporter.memory.refresh(upTo: head.position, on: $0)
+                    if loadsIndex {
+                        try await runner.pool.withConnection {
+                            try await reporter.memory.refresh(upTo: head.position, on: $0)
+                        }
                     }
                     reporter.knownHead.update(head.position)
                     try await checkpoints.refresh()

@@ -5,6 +5,7 @@ import GrantDomain
 import HTTPTypes
 import Hummingbird
 import Ledger
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresClient
@@ -22,10 +23,17 @@ public struct ServerServices: Sendable {
     let verification = SingleFlight()
     let entities: EntityQueries
     let checkpoints: CheckpointPublisher
+    /// Hot standbys for reads; none by default.
+    let replicas: ReadReplicas
 
-    /// - Parameter logSigner: the log's key: signs checkpoints and command receipts.
-    public init(pool: ConnectionPool, logSigner: NoteSigner? = nil) {
+    /// - Parameters:
+    ///   - logSigner: the log's key: signs checkpoints and command receipts.
+    ///   - replicas: hot standbys that answer reads.
+    public init(pool: ConnectionPool, logSigner: NoteSigner? = nil, replicas: ReadReplicas? = nil) {
         self.pool = pool
+        self.replicas =
+            replicas
+            ?? ReadReplicas(conninfos: [], maxConnections: 1, acquireTimeout: 1, logger: Logger(label: "replicas"))
         self.checkpoints = CheckpointPublisher(signer: logSigner, pool: pool)
         self.handler = CommandHandler(pool: pool)
         self.store = EventStore(pool: pool)
@@ -142,18 +150,16 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             _ = try context.require(.manager, .auditor, .viewer)
             return try await listResources(resource, request: request, services: services)
         }
-        router.get("/v1/\(resource.path)/{id}") { _, context in
+        router.get("/v1/\(resource.path)/{id}") { request, context in
             _ = try context.require(.manager, .auditor, .viewer)
             let id = try context.parameters.require("id")
-            try await services.reporter.runner.catchUp()
-            let rows = try await services.pool.withConnection {
-                try await $0.query(
-                    "SELECT doc::text FROM rm_entities.entities WHERE kind = \(resource.kind.rawValue) AND id = \(id)")
+            let (doc, position) = try await readEntities(try ReadRequirement(request), services) {
+                try await $0.document(resource.kind, id: id)
             }
-            guard let doc = rows.first?.text(0) else {
+            guard let doc else {
                 throw APIError.notFound("\(resource.kind.rawValue) \"\(id)\" does not exist")
             }
-            return jsonResponse(.ok, doc)
+            return withPosition(jsonResponse(.ok, doc), position)
         }
         router.get("/v1/\(resource.path)/{id}/history") { request, context in
             _ = try context.require(.auditor)
@@ -184,7 +190,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         let accept = request.headers[.accept] ?? ""
         let bom = try bomParameter(request)
         let language = try languageParameter(request)
-        let report = try await services.reporter.renderedReportFromReadModel(query, cutOff: cutOff)
+        let report = try await i3Report(query, cutOff: cutOff, try ReadRequirement(request), services)
         if accept.contains("image/svg+xml") {
             return textResponse(
                 I3Picture(report: report.report, language: language).svgDocument,
@@ -304,7 +310,21 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.auditor)
         let after = try positionParameter(request, "after") ?? 0
         let limit = try pageSize(request, default: 100)
-        let events = try await services.store.readAll(after: after, limit: limit)
+        let requirement = try ReadRequirement(request)
+        var store = services.store
+        if !services.replicas.isEmpty {
+            if let replica = await services.replicas.replica(\.events, reaching: requirement.minimum) {
+                store = replica.store
+            } else if !requirement.fallback {
+                throw requirement.unavailable()
+            }
+        }
+        let events: [RecordedEvent]
+        do {
+            events = try await store.readAll(after: after, limit: limit)
+        } catch  where store.pool !== services.pool {
+            events = try await services.store.readAll(after: after, limit: limit)
+        }
         return jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
     }
 
@@ -338,7 +358,9 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             .ok,
             ResponseJSON.text(
                 try await proofErrors {
-                    try await services.store.inclusionProof(position: position, treeSize: treeSize)
+                    try await fromReplicaFirst(services) {
+                        try await $0.inclusionProof(position: position, treeSize: treeSize)
+                    }
                 }
             ))
     }
@@ -351,9 +373,21 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         let to = try sizeParameter(request, "to", required: false)
         return jsonResponse(
             .ok,
-            ResponseJSON.text(try await proofErrors { try await services.store.consistencyProof(from: from, to: to) }))
+            ResponseJSON.text(
+                try await proofErrors {
+                    try await fromReplicaFirst(services) { try await $0.consistencyProof(from: from, to: to) }
+                }))
     }
     return router
+}
+
+/// A proof from a healthy replica when there is one; from the primary when there is none,
+/// when the replica has not sealed that far yet, or when it fails.
+func fromReplicaFirst<T>(_ services: ServerServices, _ prove: (EventStore) async throws -> T) async throws -> T {
+    if let replica = services.replicas.ready(\.events, reaching: 0), let proof = try? await prove(replica.store) {
+        return proof
+    }
+    return try await prove(services.store)
 }
 
 /// A positive integer query parameter (a position or a tree size): 1 to 2^63 − 1.
@@ -458,9 +492,9 @@ func listResources(
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
     let bom = try bomParameter(request)
-    try await services.reporter.runner.catchUp()
-    let rows = try await services.entities.list(
-        resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
+    let (rows, position) = try await readEntities(try ReadRequirement(request), services) {
+        try await $0.list(resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
+    }
     let page = rows.prefix(limit)
     var next: String?
     if rows.count > limit, let last = page.last?.id {
@@ -472,10 +506,65 @@ func listResources(
             EntityQueries.csv(resource.kind, rows: Array(page), byteOrderMark: bom),
             contentType: "text/csv; charset=utf-8")
         if let next, let name = HTTPField.Name("Grantledger-Next-Cursor") { response.headers[name] = next }
-        return response
+        return withPosition(response, position)
     }
     let items = page.map { JSONValue.parse($0.document) ?? .null }
-    return jsonResponse(.ok, ResponseJSON.text(EntityPage(items: items, nextCursor: next)))
+    return withPosition(jsonResponse(.ok, ResponseJSON.text(EntityPage(items: items, nextCursor: next))), position)
+}
+
+/// The `Grantledger-Position` header: the point of the log a list or show stands on (the
+/// read model's checkpoint where it was read).
+func withPosition(_ response: Response, _ position: Int64) -> Response {
+    var response = response
+    if let name = HTTPField.Name("Grantledger-Position") { response.headers[name] = String(position) }
+    return response
+}
+
+/// Runs `read` on the entity read model of a replica that has reached the request's
+/// `minPosition`, else (allowed to fall back) on the primary, caught up first. Returns what
+/// it read and the read model's position there.
+func readEntities<T: Sendable>(
+    _ requirement: ReadRequirement, _ services: ServerServices, _ read: (EntityQueries) async throws -> T
+) async throws -> (T, Int64) {
+    if !services.replicas.isEmpty {
+        if let replica = await services.replicas.replica(\.entities, reaching: requirement.minimum) {
+            let position = replica.reached.withLockedValue { $0.entities }
+            if let value = try? await read(replica.entities) { return (value, position) }
+        }
+        guard requirement.fallback else { throw requirement.unavailable() }
+    }
+    try await services.reporter.runner.catchUp()
+    let position = try await services.reporter.runner.checkpoint(of: "entities")
+    return (try await read(services.entities), position)
+}
+
+/// The I.3 figure from a replica that has reached what the request needs (its `minPosition`
+/// and a position cut-off), else (allowed to fall back) from the primary.
+func i3Report(_ query: I3Query, cutOff: CutOff, _ requirement: ReadRequirement, _ services: ServerServices)
+    async throws -> RenderedI3Report
+{
+    var needed = requirement.minimum
+    if case .position(let position) = cutOff { needed = max(needed, position) }
+    if !services.replicas.isEmpty {
+        if let replica = await services.replicas.replica(\.i3, reaching: needed) {
+            do {
+                return try await replica.reporter.renderedReportFromReadModel(query, cutOff: cutOff)
+            } catch let error as DomainError {
+                throw error  // the request's own fault (a cut-off beyond the head)
+            } catch {
+                // The replica failed or could not answer read-only: the primary answers.
+            }
+        }
+        guard requirement.fallback else { throw requirement.unavailable() }
+    }
+    let reporter = services.reporter
+    if requirement.minimum > (reporter.knownHead.value ?? 0) {
+        // The client's own write is not projected yet: catch up to it, for a bounded time.
+        let head = try await reporter.runner.sealAndCatchUp(
+            reaching: requirement.minimum, patience: ReadReplicas.patience)
+        reporter.knownHead.update(head.position)
+    }
+    return try await reporter.renderedReportFromReadModel(query, cutOff: cutOff)
 }
 
 /// Runs one piece of work at a time; a caller arriving meanwhile is turned away.

@@ -74,6 +74,15 @@ public enum ServerMetrics {
         Self.pool(pool)
     }
 
+    /// A read replica as last seen: its replay lag (absent while it cannot be reached) and
+    /// whether reads may go to it.
+    static func replica(_ name: String, lagSeconds: Double?, healthy: Bool) {
+        if let lagSeconds {
+            Gauge(label: "grantledger_replica_lag_seconds", dimensions: [("replica", name)]).record(lagSeconds)
+        }
+        Gauge(label: "grantledger_replica_up", dimensions: [("replica", name)]).record(healthy ? 1 : 0)
+    }
+
     /// The connection pool now.
     static func pool(_ pool: (open: Int, inUse: Int, waiting: Int)) {
         Gauge(label: "grantledger_pool_connections_open").record(pool.open)

@@ -278,10 +278,13 @@ final class LiveServer: @unchecked Sendable {
     /// - Parameters:
     ///   - arguments: more options for `serve` (a later `--log-level` wins over `error`).
     ///   - stderr: where the server's log goes.
-    static func start(databaseURL: String, arguments: [String] = [], stderr: String = "/dev/null") async throws
-        -> LiveServer
-    {
-        var environment = ProcessInfo.processInfo.environment
+    ///   - environment: more variables for the server (URLs with passwords go here, never
+    ///     on its command line).
+    static func start(
+        databaseURL: String, arguments: [String] = [], stderr: String = "/dev/null",
+        environment extra: [String: String] = [:]
+    ) async throws -> LiveServer {
+        var environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
         environment["GRANTLEDGER_MIGRATIONS"] = CLI.repository.appendingPathComponent("sql").path
         for _ in 0..<10 {
