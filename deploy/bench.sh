@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in release mode and runs them against the local cluster:
 #  1. grantledger-benchmark: the event store beside raw PostgreSQL, projections, I.3, replay;
-#  2. the HTTP API under wrk: GET /v1/indicators/i3 at 64 keep-alive connections.
+#  2. the HTTP API under wrk: GET /v1/indicators/i3 at 64 keep-alive connections;
+#  3. the rows of issue #12 (import, POST, uncached I.3, the CLI's I.3, memory) and of
+#     issue #14 (two instances reading from a hot standby; BENCH_SKIP_REPLICA=1 skips it).
 # BENCH_SECONDS (default 5) per write measurement; BENCH_READ_EVENTS (default 1000000);
 # BENCH_PROJECTION_EVENTS (default 1000000); BENCH_ORGANISATIONS (default 100000);
 # BENCH_HTTP_SECONDS (default 15).
@@ -154,3 +156,51 @@ if command -v wrk >/dev/null 2>&1; then
     done
 fi
 echo "| server resident memory after all of the above (1000000 events, 100000 organisations), MiB | $(( $(ps -o rss= -p $server) / 1024 )) | | | < 1024 |"
+
+# --- Two instances with reads on a hot standby (issue #14) --------------------------------
+# A standby of the cluster (deploy/db.sh replica up), two `serve` processes reading the I.3
+# figure from it, uncached I.3 from one of them, then from both at once.
+if command -v wrk >/dev/null 2>&1 && [ -z "${BENCH_SKIP_REPLICA:-}" ]; then
+    "$repo/deploy/db.sh" replica up >/dev/null 2>&1 || { echo "could not make a standby" >&2; exit 1; }
+    eval "$("$repo/deploy/db.sh" env)"
+    GRANTLEDGER_READ_DATABASE_URL=$(with_database "$GRANTLEDGER_READ_DATABASE_URL" grantledger_bench_projections)
+    export GRANTLEDGER_READ_DATABASE_URL
+    GRANTLEDGER_DATABASE_URL=$(with_database "$GRANTLEDGER_DATABASE_URL" grantledger_bench_projections)
+    export GRANTLEDGER_DATABASE_URL
+    instances=()
+    ports=()
+    for n in 1 2; do
+        p=$(free_port $((port + 10 * n)))
+        "$bin" serve --port "$p" --log-level warning >>"$server_log" 2>&1 &
+        instances+=($!)
+        ports+=("$p")
+    done
+    trap 'kill -TERM $server "${instances[@]}" 2>/dev/null || true; "$repo/deploy/db.sh" replica down >/dev/null 2>&1 || true' EXIT
+    # Ready when the standby answers (fallback=false: only a replica may).
+    for p in "${ports[@]}"; do
+        for _ in $(seq 600); do
+            curl -fs -o /dev/null -H "Authorization: Bearer $token" \
+                "http://127.0.0.1:$p/v1/indicators/i3?from=2024-01-01&to=2025-12-31&fallback=false" && break
+            sleep 0.5
+        done
+    done
+    one=$(TOKEN=$token wrk -t2 -c16 -d"${BENCH_HTTP_SECONDS:-15}"s --latency -s "$repo/deploy/bench/i3-periods.lua" \
+        "http://127.0.0.1:${ports[0]}" | awk '/Requests\/sec/ {print $2}')
+    first=$(mktemp -t grantledger-bench-wrk.XXXXXX)
+    second=$(mktemp -t grantledger-bench-wrk.XXXXXX)
+    TOKEN=$token wrk -t1 -c8 -d"${BENCH_HTTP_SECONDS:-15}"s -s "$repo/deploy/bench/i3-periods.lua" \
+        "http://127.0.0.1:${ports[0]}" >"$first" &
+    first_wrk=$!
+    TOKEN=$token wrk -t1 -c8 -d"${BENCH_HTTP_SECONDS:-15}"s -s "$repo/deploy/bench/i3-periods.lua" \
+        "http://127.0.0.1:${ports[1]}" >"$second"
+    wait "$first_wrk"
+    both=$(awk '/Requests\/sec/ {sum += $2} END {printf "%.2f", sum}' "$first" "$second")
+    rm -f "$first" "$second"
+    echo
+    echo "| two instances, I.3 from a hot standby | result | target |"
+    echo "|---|---:|---:|"
+    echo "| one instance, a different period per request, 16 connections: requests/s | $one | |"
+    echo "| two instances at once, 8 connections each: requests/s | $both | |"
+    echo "| two ÷ one | $(ratio "$both" "$one") | ≥ 1.6× |"
+    echo "| resident memory of each instance (its own I.3 index from the standby), MiB | $(for i in "${instances[@]}"; do echo $(( $(ps -o rss= -p "$i") / 1024 )); done | paste -sd ' ') | |"
+fi

@@ -233,27 +233,35 @@ replica_up() {
     rdata=$(replica_data)
     rsocket="$(dirname "$data")/replica-socket"
     if [ ! -f "$rdata/PG_VERSION" ]; then
-        port=$(free_port $((PGPORT_GRANTLEDGER + 1)))
         mkdir -p "$rdata"
         [ "$(id -u)" -eq 0 ] && chown postgres "$rdata"
         chmod 700 "$rdata"
         log "base backup of the primary into $rdata"
         as_pg "$bin/pg_basebackup" -h "$PGSOCKET_GRANTLEDGER" -p "$PGPORT_GRANTLEDGER" -U postgres -D "$rdata" \
             -R -X stream -c fast >/dev/null
-        echo "$port" >"$state/replica.port"
+        # The primary's log came along with its folder; the standby writes its own.
+        rm -f "$rdata/postgres.log"
     fi
-    port=$(cat "$state/replica.port")
     if [ ! -d "$rsocket" ]; then
         mkdir "$rsocket"
         [ "$(id -u)" -eq 0 ] && chown postgres "$rsocket"
     fi
     chmod 700 "$rsocket"
-    if ! replica_running; then
+    # The port is chosen as the standby starts, and again if another server took it meanwhile.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        replica_running && break
+        port=$(free_port $((PGPORT_GRANTLEDGER + 1)))
         log "starting the hot standby on 127.0.0.1:$port"
-        as_pg "$bin/pg_ctl" -D "$rdata" -l "$rdata/postgres.log" -w -t 60 \
+        if as_pg "$bin/pg_ctl" -D "$rdata" -l "$rdata/postgres.log" -w -t 60 \
             -o "-p $port -k $rsocket -c listen_addresses=127.0.0.1 -c max_connections=200 -c hot_standby=on" \
-            start >/dev/null
-    fi
+            start >/dev/null; then
+            echo "$port" >"$state/replica.port"
+            break
+        fi
+        [ "$attempt" -eq 5 ] && { log "the standby did not start; see $rdata/postgres.log"; exit 1; }
+    done
+    port=$(cat "$state/replica.port")
     log "hot standby up: host 127.0.0.1 port $port (reads: GRANTLEDGER_READ_DATABASE_URL in 'deploy/db.sh env')"
 }
 

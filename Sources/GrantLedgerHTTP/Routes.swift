@@ -221,9 +221,15 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             channel: try enumeration(parameters, "channel"))
         let format = try textFormat(request, allowed: ReportFormat.allCases)
         let bom = try bomParameter(request)
-        let reporter = services.reporter
-        // Resolved before the answer starts, so that a bad cut-off is a 400, not a broken stream.
-        let cut = try await reporter.readModelCut(cutOff)
+        // The reporter (a replica's, or the primary's) and the cut, resolved before the answer
+        // starts, so that a bad cut-off is a 400, not a broken stream.
+        let chosen: (reporter: I3Reporter, cut: Int64) = try await onReporter(
+            try ReadRequirement(request), cutOff: cutOff, services
+        ) { reporter in
+            let cut: Int64 = try await reporter.readModelCut(cutOff)
+            return (reporter, cut)
+        }
+        let (reporter, cut) = chosen
         let list = I3OrganisationList(query: query, filter: filter, format: format, byteOrderMark: bom)
         // From memory when the background service keeps the read model there; else streamed
         // from the read model.
@@ -264,18 +270,26 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.manager, .auditor, .viewer)
         let cutOff = try cutOffParameter(request)
         let format = try textFormat(request, allowed: [.json, .csv, .table])
-        let records = try await services.reporter.signOffs(cutOff: cutOff).signOffs
+        let bom = try bomParameter(request)
+        let records: [SignOffRecord] = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+            try await $0.signOffs(cutOff: cutOff).signOffs
+        }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(records))
-        case .csv: return textResponse(SignOffList.csv(records), contentType: "text/csv; charset=utf-8")
+        case .csv:
+            let csv: String = SignOffList.csv(records)
+            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
         case .table: return textResponse(SignOffList.table(records), contentType: "text/plain; charset=utf-8")
         }
     }
 
-    router.get("/v1/indicators/i3/sign-offs/{reportId}") { _, context in
+    router.get("/v1/indicators/i3/sign-offs/{reportId}") { request, context in
         _ = try context.require(.manager, .auditor, .viewer)
         let reportId = try context.parameters.require("reportId")
-        guard let record = try await services.reporter.signOff(reportId) else {
+        let found: SignOffRecord? = try await onReporter(try ReadRequirement(request), cutOff: .head, services) {
+            try await $0.signOff(reportId)
+        }
+        guard let record = found else {
             throw APIError.notFound("sign-off \"\(reportId)\" does not exist")
         }
         return jsonResponse(.ok, ResponseJSON.text(record))
@@ -285,11 +299,17 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.manager, .auditor, .viewer)
         let reportId = try context.parameters.require("reportId")
         let cutOff = try cutOffParameter(request)
-        let format = try textFormat(request, allowed: [.json, .table])
-        let restatement = try await services.reporter.restatement(reportId, cutOff: cutOff)
+        let format = try textFormat(request, allowed: [.json, .csv, .table])
+        let bom = try bomParameter(request)
+        let restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+            try await $0.restatement(reportId, cutOff: cutOff)
+        }
         switch format {
         case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
-        default: return jsonResponse(.ok, ResponseJSON.text(restatement))
+        case .csv:
+            let csv: String = restatement.csv
+            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
+        case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
         }
     }
 
@@ -297,11 +317,16 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         _ = try context.require(.manager, .auditor, .viewer)
         let cutOff = try cutOffParameter(request)
         let format = try textFormat(request, allowed: [.json, .csv, .table])
-        let progress = try await services.reporter.progress(
-            programme: request.uri.queryParameters.get("programme"), cutOff: cutOff)
+        let programme = request.uri.queryParameters.get("programme")
+        let bom = try bomParameter(request)
+        let progress: I3Progress = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+            try await $0.progress(programme: programme, cutOff: cutOff)
+        }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
-        case .csv: return textResponse(progress.csv, contentType: "text/csv; charset=utf-8")
+        case .csv:
+            let csv: String = progress.csv
+            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
         case .table: return textResponse(progress.table, contentType: "text/plain; charset=utf-8")
         }
     }
@@ -543,16 +568,29 @@ func readEntities<T: Sendable>(
 func i3Report(_ query: I3Query, cutOff: CutOff, _ requirement: ReadRequirement, _ services: ServerServices)
     async throws -> RenderedI3Report
 {
+    try await onReporter(requirement, cutOff: cutOff, services) {
+        try await $0.renderedReportFromReadModel(query, cutOff: cutOff)
+    }
+}
+
+/// Runs a report on the reporter of a replica that has reached what the request needs (its
+/// `minPosition` and a position cut-off), else (allowed to fall back) on the primary's,
+/// caught up to `minPosition` first for a bounded time. A replica that fails, or cannot
+/// answer read-only (a cut-off it has not projected), hands the report to the primary.
+func onReporter<T: Sendable>(
+    _ requirement: ReadRequirement, cutOff: CutOff, _ services: ServerServices,
+    _ report: (I3Reporter) async throws -> T
+) async throws -> T {
     var needed = requirement.minimum
     if case .position(let position) = cutOff { needed = max(needed, position) }
     if !services.replicas.isEmpty {
         if let replica = await services.replicas.replica(\.i3, reaching: needed) {
             do {
-                return try await replica.reporter.renderedReportFromReadModel(query, cutOff: cutOff)
+                return try await report(replica.reporter)
             } catch let error as DomainError {
-                throw error  // the request's own fault (a cut-off beyond the head)
+                throw error  // the request's own fault (a cut-off beyond the head, an unknown id)
             } catch {
-                // The replica failed or could not answer read-only: the primary answers.
+                // The primary answers.
             }
         }
         guard requirement.fallback else { throw requirement.unavailable() }
@@ -564,7 +602,7 @@ func i3Report(_ query: I3Query, cutOff: CutOff, _ requirement: ReadRequirement, 
             reaching: requirement.minimum, patience: ReadReplicas.patience)
         reporter.knownHead.update(head.position)
     }
-    return try await reporter.renderedReportFromReadModel(query, cutOff: cutOff)
+    return try await report(reporter)
 }
 
 /// Runs one piece of work at a time; a caller arriving meanwhile is turned away.

@@ -446,6 +446,16 @@ struct ExportTests {
                 uri: i3 + "&bom=true", method: .get, headers: fixture.headers(.viewer, [.accept: "text/csv"])
             ) { String(buffer: $0.body) }
             #expect(csv.hasPrefix("\u{FEFF}Section,"))
+            // The restatement of the sample's sign-off as a spreadsheet.
+            let restatement = try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement?bom=true", method: .get,
+                headers: fixture.headers(.viewer, [.accept: "text/csv"])
+            ) { response in
+                #expect(response.status == .ok)
+                return String(buffer: response.body)
+            }
+            #expect(restatement.hasPrefix("\u{FEFF}Section,Key,Organisation,Change,Delta"))
+            #expect(restatement.contains("\nDelta,total,"))
             // A list page as CSV, the next cursor in a header.
             let (page, next) = try await client.execute(
                 uri: "/v1/organisations?limit=5&bom=true", method: .get,

@@ -268,11 +268,14 @@ final class LiveServer: @unchecked Sendable {
     // calls from one task.
     let pid: pid_t
     let base: String
+    /// The loopback port of `/metrics` without a token, when asked for.
+    let metricsPort: Int?
     private var exitStatus: Int32?
 
-    private init(pid: pid_t, base: String) {
+    private init(pid: pid_t, base: String, metricsPort: Int?) {
         self.pid = pid
         self.base = base
+        self.metricsPort = metricsPort
     }
 
     /// - Parameters:
@@ -281,26 +284,36 @@ final class LiveServer: @unchecked Sendable {
     ///   - environment: more variables for the server (URLs with passwords go here, never
     ///     on its command line).
     static func start(
-        databaseURL: String, arguments: [String] = [], stderr: String = "/dev/null",
+        databaseURL: String, arguments: [String] = [], stderr: String? = nil, metricsPort: Bool = false,
         environment extra: [String: String] = [:]
     ) async throws -> LiveServer {
         var environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         environment["GRANTLEDGER_DATABASE_URL"] = databaseURL
         environment["GRANTLEDGER_MIGRATIONS"] = CLI.repository.appendingPathComponent("sql").path
+        // The server's log: the caller's file, or one of ours, whose end a failure reports.
+        let log =
+            stderr
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("gl-serve-\(UUID().uuidString)").path
+        defer { if stderr == nil { try? FileManager.default.removeItem(atPath: log) } }
         for _ in 0..<10 {
-            let port = Int.random(in: 20_000..<40_000)
+            // Below Linux's ephemeral range (32768-60999), where outgoing connections take ports.
+            let port = Int.random(in: 20_000..<32_000)
+            let metrics = metricsPort ? Int.random(in: 20_000..<32_000) : nil
+            if metrics == port { continue }
             let pid = try Subprocess.spawn(
                 CLI.executable.path,
-                ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"] + arguments,
-                environment: environment, stderr: stderr)
-            let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)")
-            for _ in 0..<200 where server.isRunning {
+                ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"]
+                    + (metrics.map { ["--metrics-port", String($0)] } ?? []) + arguments,
+                environment: environment, stderr: log)
+            let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)", metricsPort: metrics)
+            for _ in 0..<300 where server.isRunning {
                 if (try? await server.curl(["\(server.base)/healthz"]))?.status == 200 { return server }
                 try await Task.sleep(nanoseconds: 50_000_000)
             }
             server.stop()
         }
-        throw TestSetupError(message: "grantledger serve did not start")
+        let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2_000) ?? ""
+        throw TestSetupError(message: "grantledger serve did not start: \(tail)")
     }
 
     var isRunning: Bool {

@@ -145,9 +145,8 @@ struct OperationsTests {
     @Test("/metrics: Prometheus text for auditors; command counters move by exactly the commands sent")
     func metrics() async throws {
         let fixture = try await EnvelopeScenario.make()
-        let metricsPort = Int.random(in: 40_000..<50_000)
-        let server = try await LiveServer.start(
-            databaseURL: fixture.db.appURL, arguments: ["--metrics-port", String(metricsPort)])
+        let server = try await LiveServer.start(databaseURL: fixture.db.appURL, metricsPort: true)
+        let metricsPort = try #require(server.metricsPort)
         defer { server.stop() }
         let manager = try #require(fixture.tokens[.manager])
         let auditor = "Authorization: Bearer \(fixture.tokens[.auditor] ?? "")"
