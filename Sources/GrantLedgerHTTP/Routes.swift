@@ -558,8 +558,14 @@ func readEntities<T: Sendable>(
         }
         guard requirement.fallback else { throw requirement.unavailable() }
     }
-    try await services.reporter.runner.catchUp()
-    let position = try await services.reporter.runner.checkpoint(of: "entities")
+    let runner = services.reporter.runner
+    if requirement.minimum > 0 {
+        // The client's own write: sealed and projected first, for a bounded time.
+        _ = try await runner.sealAndCatchUp(reaching: requirement.minimum, patience: ReadReplicas.patience)
+    } else {
+        try await runner.catchUp()
+    }
+    let position = try await runner.checkpoint(of: "entities")
     return (try await read(services.entities), position)
 }
 

@@ -372,6 +372,9 @@ struct ExportTests {
             "unregistered", "--leadership-gender", "women", "--kind", "informalGroup",
         ])
         #expect(hostile.status == 0, "\(hostile.stderr)")
+        // Readers see it once no older transaction in the cluster is open (the gap-free read).
+        let last = try await db.committedEvents().last?.position ?? 1
+        _ = try await db.readAll(after: last - 1, count: 1)
         let list = try await cli.run(["list", "organisation", "--format", "csv", "--bom"])
         #expect(list.status == 0)
         #expect(list.stdout.hasPrefix("\u{FEFF}id,parent,status,organisationId,name,country,regionCode"))

@@ -302,7 +302,11 @@ final class LiveServer: @unchecked Sendable {
             if metrics == port { continue }
             let pid = try Subprocess.spawn(
                 CLI.executable.path,
-                ["serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error"]
+                // Few connections each: many test servers share the test cluster's 200.
+                [
+                    "serve", "--host", "127.0.0.1", "--port", String(port), "--log-level", "error", "--max-connections",
+                    "4",
+                ]
                     + (metrics.map { ["--metrics-port", String($0)] } ?? []) + arguments,
                 environment: environment, stderr: log)
             let server = LiveServer(pid: pid, base: "http://127.0.0.1:\(port)", metricsPort: metrics)

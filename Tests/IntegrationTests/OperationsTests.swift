@@ -136,10 +136,13 @@ struct OperationsTests {
         // The other instance serves, reads and writes.
         #expect(try await b.curl(["\(b.base)/readyz"]).status == 200)
         #expect(try await b.post(organisation("after-kill"), token: manager) == 201)
+        // Read one's own write: minPosition, the log's head now.
+        let head = try await fixture.db.committedEvents().last?.position ?? 0
         let listed = try await b.curl([
-            "-H", "Authorization: Bearer \(fixture.tokens[.viewer] ?? "")", "\(b.base)/v1/organisations/after-kill",
+            "-H", "Authorization: Bearer \(fixture.tokens[.viewer] ?? "")",
+            "\(b.base)/v1/organisations/after-kill?minPosition=\(head)",
         ])
-        #expect(listed.status == 200)
+        #expect(listed.status == 200, "\(listed.body)")
     }
 
     @Test("/metrics: Prometheus text for auditors; command counters move by exactly the commands sent")
