@@ -65,7 +65,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         services: [
             ProjectionService(
                 conninfo: configuration.conninfo, reporter: services.reporter, checkpoints: services.checkpoints,
-                loadsIndex: replicas.isEmpty, logger: logger),
+                loadsIndex: replicas.isEmpty, cacheCounts: { services.reportCacheCounts }, logger: logger),
             ReplicaService(replicas: replicas, logger: logger),
         ],
         logger: logger)
@@ -112,13 +112,13 @@ struct ProjectionService: Service {
     let checkpoints: CheckpointPublisher
     /// False when replicas answer the reports: each replica keeps its own index then.
     let loadsIndex: Bool
+    /// The I.3 report caches' counts, for the metrics.
+    let cacheCounts: @Sendable () -> (hits: Int, lookups: Int)
     let logger: Logger
 
     var runner: ProjectionRunner { reporter.runner }
 
     func run() async throws {
-        // The cache's answers already counted in the metrics.
-        var reported = (hits: 0, misses: 0)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let listener = try await PostgresConnection.connect(conninfo, logger: logger)
@@ -128,11 +128,7 @@ struct ProjectionService: Service {
                     let lag = try await runner.lag()
                     ServerMetrics.background(
                         projections: lag.projections, unsealed: lag.unsealed, pool: runner.pool.statistics)
-                    let cache = reporter.cacheCounts
-                    ServerMetrics.reportCache(
-                        hits: cache.hits - reported.hits, misses: (cache.lookups - cache.hits) - reported.misses,
-                        totalHits: cache.hits, total: cache.lookups)
-                    reported = (cache.hits, cache.lookups - cache.hits)
+                    ServerMetrics.reportCache(cacheCounts())
                     // Seal first, so every projected position has its chain hash for asOf.
                     let head = try await runner.sealAndCatchUp()
                     // Keep the in-memory I.3 index warm, so requests never wait for a load.

@@ -26,6 +26,13 @@ public struct ServerServices: Sendable {
     /// Hot standbys for reads; none by default.
     let replicas: ReadReplicas
 
+    /// The I.3 report caches' hits and lookups, the primary's and every replica's.
+    var reportCacheCounts: (hits: Int, lookups: Int) {
+        ([reporter] + replicas.replicas.map(\.reporter)).map(\.cacheCounts).reduce((0, 0)) {
+            ($0.0 + $1.hits, $0.1 + $1.lookups)
+        }
+    }
+
     /// - Parameters:
     ///   - logSigner: the log's key: signs checkpoints and command receipts.
     ///   - replicas: hot standbys that answer reads.
@@ -716,9 +723,11 @@ func textFormat(_ request: Request, allowed: [ReportFormat]) throws -> ReportFor
     return format
 }
 
-/// `GET /metrics`: the Prometheus text exposition, the pool's gauges read just now.
+/// `GET /metrics`: the Prometheus text exposition, the pool's gauges and the I.3 cache's
+/// counts read just now.
 func metricsResponse(_ services: ServerServices) -> Response {
     ServerMetrics.pool(services.pool.statistics)
+    ServerMetrics.reportCache(services.reportCacheCounts)
     return textResponse(ServerMetrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
 }
 

@@ -46,9 +46,15 @@ public enum ServerMetrics {
             duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
-    /// The I.3 report cache's answers since the last call: counted, and the ratio of hits
-    /// since the start.
-    static func reportCache(hits: Int, misses: Int, totalHits: Int, total: Int) {
+    /// The I.3 report cache's hits and lookups so far (a reporter's running totals): the
+    /// counters move by what is new since the last call, and the ratio is set. Called on each
+    /// background round and on each scrape, so a scrape always shows the cache as it is.
+    static func reportCache(_ counts: (hits: Int, lookups: Int)) {
+        let (hits, misses) = cacheReported.withLockedValue { reported in
+            let new = (max(counts.hits - reported.hits, 0), max((counts.lookups - counts.hits) - reported.misses, 0))
+            reported = (max(reported.hits, counts.hits), max(reported.misses, counts.lookups - counts.hits))
+            return new
+        }
         if hits > 0 {
             Counter(label: "grantledger_i3_cache_requests_total", dimensions: [("result", "hit")]).increment(by: hits)
         }
@@ -56,8 +62,12 @@ public enum ServerMetrics {
             Counter(label: "grantledger_i3_cache_requests_total", dimensions: [("result", "miss")])
                 .increment(by: misses)
         }
-        if total > 0 { Gauge(label: "grantledger_i3_cache_hit_ratio").record(Double(totalHits) / Double(total)) }
+        if counts.lookups > 0 {
+            Gauge(label: "grantledger_i3_cache_hit_ratio").record(Double(counts.hits) / Double(counts.lookups))
+        }
     }
+
+    private static let cacheReported = NIOLockedValueBox((hits: 0, misses: 0))
 
     /// What the background service sees on each round.
     static func background(
