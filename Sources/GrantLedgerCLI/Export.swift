@@ -3,6 +3,7 @@ import EventStore
 import Exports
 import Foundation
 import GrantDomain
+import PostgresClient
 import Projections
 
 /// `grantledger export ...`: the ledger in the field's publishing formats.
@@ -58,19 +59,14 @@ struct ExportIATI: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let pool = database.makePool(maxConnections: 2)
-        defer { pool.close() }
-        let text = try await exporting(export) {
-            let (ledger, asOf) = try await ExportRun.ledger(pool: pool, cutOff: export.asOf ?? .head)
+        try await export.run(database, counting: "activities") { ledger, grants, asOf, pool in
             let document = IATIActivities(
                 reportingOrg: .init(
                     ref: reportingOrgRef.value, name: reportingOrgName.value, type: reportingOrgType.value),
                 asOf: asOf, generatedAt: ExportRun.now,
                 i3: ExportRun.i3(reporter: I3Reporter(pool: pool), at: asOf.position))
-            let grants = ledger.grants(inProgramme: export.programme?.value)
-            return (try await document.document(ledger, grants: grants), "\(grants.count) activities", asOf)
+            return try await document.document(ledger, grants: grants)
         }
-        try write(text, to: export.out)
     }
 }
 
@@ -93,27 +89,40 @@ struct ExportGiving: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
+        try await export.run(database, counting: "grants") { ledger, grants, asOf, _ in
+            try GivingPackage(funderID: funderId.value, funderName: funderName.value, prefix: prefix.value, asOf: asOf)
+                .document(ledger, grants: grants)
+        }
+    }
+}
+
+extension ExportOptions {
+    /// Replays the log to the cut-off, renders the grants of the programme with `render`, and
+    /// writes the text; refusals become the CLI's exit codes. With `--out`, says on standard
+    /// error how many `counting` were written and at which point of the log.
+    func run(
+        _ database: DatabaseOptions, counting: String,
+        _ render: (ExportLedger, [GrantState], LogPoint, ConnectionPool) async throws -> String
+    ) async throws {
         let pool = database.makePool(maxConnections: 2)
         defer { pool.close() }
-        let text = try await exporting(export) {
-            let (ledger, asOf) = try await ExportRun.ledger(pool: pool, cutOff: export.asOf ?? .head)
-            let package = GivingPackage(
-                funderID: funderId.value, funderName: funderName.value, prefix: prefix.value, asOf: asOf)
-            let grants = ledger.grants(inProgramme: export.programme?.value)
-            return (try package.document(ledger, grants: grants), "\(grants.count) grants", asOf)
+        let text = try await exporting {
+            let (ledger, asOf) = try await ExportRun.ledger(pool: pool, cutOff: asOf ?? .head)
+            let grants = ledger.grants(inProgramme: programme?.value)
+            let text = try await render(ledger, grants, asOf, pool)
+            if out != nil {
+                printError("\(grants.count) \(counting) as of position \(asOf.position), chain hash \(asOf.hash)")
+            }
+            return text
         }
-        try write(text, to: export.out)
+        try write(text, to: out)
     }
 }
 
 /// Runs an export, turning its refusals into the CLI's exit codes.
-private func exporting(_ options: ExportOptions, _ body: () async throws -> (String, String, LogPoint)) async throws
-    -> String
-{
+private func exporting(_ body: () async throws -> String) async throws -> String {
     do {
-        let (text, summary, asOf) = try await withDatabaseErrors { try await body() }
-        if options.out != nil { printError("\(summary) as of position \(asOf.position), chain hash \(asOf.hash)") }
-        return text
+        return try await withDatabaseErrors { try await body() }
     } catch let error as DomainError {
         throw reportRejection(error, format: .text)
     } catch let error as IATIActivities.ExportError {
