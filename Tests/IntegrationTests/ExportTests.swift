@@ -1,5 +1,4 @@
 import EventStore
-import Exports
 import Foundation
 import FoundationXML
 import GrantDomain
@@ -11,6 +10,8 @@ import NIOCore
 import PostgresClient
 import Projections
 import Testing
+
+@testable import Exports
 
 /// The real validators the export tests call; `deploy/test.sh` installs them.
 enum Validators {
@@ -155,6 +156,20 @@ struct ExportTests {
             }
         }
         #expect(sums == LedgerSums(replay))
+    }
+
+    @Test("hostile text stays well-formed XML: markup escaped, NUL and controls replaced, marks and emoji kept")
+    func hostileXMLText() throws {
+        let hostile = "a\u{0}b\u{1}c\u{B}<x>&amp;\"q\"'\u{FFFE}]]>e\u{301} 🇰🇿\tend\n"
+        var writer = XMLWriter()
+        writer.open("root", ["name": hostile])
+        writer.narrative(hostile)
+        writer.comment("--" + hostile + "--")
+        writer.close("root")
+        let document = try XMLDocument(data: Data(writer.text.utf8))
+        let expected = "a\u{FFFD}b\u{FFFD}c\u{FFFD}<x>&amp;\"q\"'\u{FFFD}]]>e\u{301} 🇰🇿\tend\n"
+        #expect(document.string("/root/narrative") == expected)
+        #expect(document.string("/root/@name") == expected)
     }
 
     @Test("IATI: the sample programme's file is valid against the 2.03 schema and adds up to the ledger")
