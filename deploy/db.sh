@@ -155,7 +155,7 @@ ENV
         fi
         log "starting PostgreSQL on 127.0.0.1:$port"
         as_pg "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 60 \
-            -o "-p $port -k $socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+            -o "-p $port -k $socket -c listen_addresses=127.0.0.1 -c max_connections=400" start >/dev/null
     fi
     local psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$socket" -p "$port" -U postgres)
     # Passwords travel on standard input (psql variables), never on a command line.
@@ -254,7 +254,7 @@ replica_up() {
         port=$(free_port $((PGPORT_GRANTLEDGER + 1)))
         log "starting the hot standby on 127.0.0.1:$port"
         if as_pg "$bin/pg_ctl" -D "$rdata" -l "$rdata/postgres.log" -w -t 60 \
-            -o "-p $port -k $rsocket -c listen_addresses=127.0.0.1 -c max_connections=200 -c hot_standby=on" \
+            -o "-p $port -k $rsocket -c listen_addresses=127.0.0.1 -c max_connections=400 -c hot_standby=on" \
             start >/dev/null; then
             echo "$port" >"$state/replica.port"
             break
