@@ -39,7 +39,7 @@ public enum AdvisoryLock: Sendable, Hashable {
     }
 
     /// The statement that takes the lock until the end of the transaction.
-    var transactionLock: PostgresQuery { wrapped("SELECT pg_advisory_xact_lock(", ")") }
+    public var transactionLock: PostgresQuery { wrapped("SELECT pg_advisory_xact_lock(", ")") }
 
     /// Takes the lock for the session; release it with `unlock(on:)`.
     public func lockForSession(on connection: PostgresConnection) async throws {

@@ -50,9 +50,11 @@ public struct InMemoryHistory: StateReader {
         }
     }
 
-    public func grantAwards(ofCall callId: String) async throws -> [GrantAwarded] { awards { $0.callId == callId } }
-    public func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded] {
-        awards { $0.consortiumId == consortiumId }
+    public func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts] {
+        awards { $0.callId == callId }.map(GrantAwardFacts.init)
+    }
+    public func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwardFacts] {
+        awards { $0.consortiumId == consortiumId }.map(GrantAwardFacts.init)
     }
     public func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState]
     {

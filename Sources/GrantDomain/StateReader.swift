@@ -12,10 +12,10 @@ public protocol StateReader: Sendable {
     func application(_ id: String) async throws -> ApplicationState?
     func grant(_ id: String) async throws -> GrantState?
     func subGrant(_ id: String) async throws -> SubGrantState?
-    /// Awards made under a call (immutable facts); guarded by the call.
-    func grantAwards(ofCall callId: String) async throws -> [GrantAwarded]
-    /// Awards made to a consortium (immutable facts); guarded by the consortium.
-    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded]
+    /// Awards made under a call (immutable facts), in log order; guarded by the call.
+    func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts]
+    /// Awards made to a consortium (immutable facts), in log order; guarded by the consortium.
+    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwardFacts]
     /// Applications of a consortium to a call; guarded by the consortium.
     func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState]
     /// Sub-grants of a grant, cancelled ones included; guarded by the grant.
@@ -31,4 +31,23 @@ public protocol StateReader: Sendable {
     /// The §4 figures of `query` as the log stood at `position` (at most the head), with the
     /// log's integrity fields there. Past positions never change, so no lock guards this.
     func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint)
+}
+
+/// What the rules read of an earlier grant award: which application it answered and how
+/// much it committed. A call's budget check reads every award of the call, so readers
+/// fetch these fields alone, not the whole recorded award with its member snapshot.
+public struct GrantAwardFacts: Sendable, Hashable {
+    public var grantId: String
+    public var applicationId: String
+    public var amount: Money
+
+    public init(grantId: String, applicationId: String, amount: Money) {
+        self.grantId = grantId
+        self.applicationId = applicationId
+        self.amount = amount
+    }
+
+    public init(_ award: GrantAwarded) {
+        self.init(grantId: award.grantId, applicationId: award.applicationId, amount: award.amount)
+    }
 }

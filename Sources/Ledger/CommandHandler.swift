@@ -166,7 +166,7 @@ extension CommandHandler {
         let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
         return try await pool.withConnection { connection in
             let results = try await connection.transaction { connection in
-                try await AdvisoryLock.positions.lockForTransaction(on: connection)
+                try await connection.pipelineAll([AdvisoryLock.positions.transactionLock, "SAVEPOINT command"])
                 var results: [Result<CommandOutcome, DomainError>] = []
                 for (request, (digest, metadataJSON)) in zip(requests, prepared) {
                     guard
@@ -185,19 +185,19 @@ extension CommandHandler {
         }
     }
 
-    /// One command of a batch: applied, or rolled back to its savepoint with its §5 answer;
-    /// nil, rolled back, when it lost a race (the batch ends there).
+    /// One command of a batch, under the savepoint the batch keeps open: applied (the
+    /// savepoint released and a new one set for the next command, in one round trip), or
+    /// rolled back to it with its §5 answer (it stays set for the next command); nil, rolled
+    /// back, when it lost a race (the batch ends there). The batch's commit ends the last one.
     static func applyAtSavepoint(
         _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
     ) async throws -> Result<CommandOutcome, DomainError>? {
-        try await connection.query("SAVEPOINT command")
         do {
             let outcome = try await apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
-            try await connection.query("RELEASE SAVEPOINT command")
+            try await connection.pipelineAll(["RELEASE SAVEPOINT command", "SAVEPOINT command"])
             return .success(outcome)
         } catch {
             try await connection.query("ROLLBACK TO SAVEPOINT command")
-            try await connection.query("RELEASE SAVEPOINT command")
             if let rejection = error as? DomainError { return .failure(rejection) }
             if case EventStoreError.commandIDReused = error {
                 return .failure(

@@ -38,9 +38,13 @@ actor PostgresStateReader: StateReader {
         return events
     }
 
-    /// Reads a stream without locking it (for facts guarded by another entity's lock).
-    private func unlockedStream(_ streamID: String) async throws -> [DomainEvent] {
-        try await session.stream(streamID).compactMap { try DomainEvent.decode(type: $0.type, data: $0.data) }
+    /// Reads streams without locking them (for facts guarded by another entity's lock), in
+    /// one round trip however many there are: each stream's events, in the order of `streamIDs`.
+    private func unlockedStreams(_ streamIDs: [String]) async throws -> [[DomainEvent]] {
+        let found = try await session.streams(streamIDs)
+        return try streamIDs.map { id in
+            try (found[id] ?? []).compactMap { try DomainEvent.decode(type: $0.type, data: $0.data) }
+        }
     }
 
     private func dataOf(type: String, field: String, equals value: String) async throws -> [String] {
@@ -71,56 +75,58 @@ actor PostgresStateReader: StateReader {
         Fold.subGrant(try await stream(Streams.subGrant(id)))
     }
 
-    private func awards(field: String, value: String) async throws -> [GrantAwarded] {
-        try await dataOf(type: "GrantAwarded", field: field, equals: value).compactMap { data in
-            guard case .grantAwarded(let award)? = try DomainEvent.decode(type: "GrantAwarded", data: data) else {
-                return nil
+    /// The facts of the awards whose `field` equals `value`, read from the three fields
+    /// alone (a call's budget check reads every award of the call).
+    private func awards(field: String, value: String) async throws -> [GrantAwardFacts] {
+        try await session.fields(
+            ["grantId", "applicationId", "amount"], ofType: "GrantAwarded", where: field, equals: value
+        ).map { row in
+            guard let amount = Money(row[2]) else {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: [], debugDescription: "a recorded GrantAwarded has no valid amount"))
             }
-            return award
+            return GrantAwardFacts(grantId: row[0], applicationId: row[1], amount: amount)
         }
     }
 
-    func grantAwards(ofCall callId: String) async throws -> [GrantAwarded] {
+    func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts] {
         try await lock(Streams.call(callId))
         return try await awards(field: "callId", value: callId)
     }
 
-    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwarded] {
+    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwardFacts] {
         try await lock(Streams.consortium(consortiumId))
         return try await awards(field: "consortiumId", value: consortiumId)
     }
 
     func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
         try await lock(Streams.consortium(consortiumId))
-        var result: [ApplicationState] = []
+        var ids: [String] = []
         for data in try await dataOf(type: "ApplicationSubmitted", field: "consortiumId", equals: consortiumId) {
             guard
                 case .applicationSubmitted(let submission)? = try DomainEvent.decode(
                     type: "ApplicationSubmitted", data: data),
                 submission.callId == callId
             else { continue }
-            // Not locked: only rejection or withdrawal can change it, which can only make a
-            // live application stop being live; a stale read is merely conservative.
-            if let state = Fold.application(try await unlockedStream(Streams.application(submission.applicationId))) {
-                result.append(state)
-            }
+            ids.append(Streams.application(submission.applicationId))
         }
-        return result
+        // Not locked: only rejection or withdrawal can change one, which can only make a live
+        // application stop being live; a stale read is merely conservative.
+        return try await unlockedStreams(ids).compactMap(Fold.application)
     }
 
     func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
         try await lock(Streams.grant(grantId))
-        var result: [SubGrantState] = []
+        var ids: [String] = []
         for data in try await dataOf(type: "SubGrantAwarded", field: "grantId", equals: grantId) {
             guard case .subGrantAwarded(let award)? = try DomainEvent.decode(type: "SubGrantAwarded", data: data) else {
                 continue
             }
-            // Cancellation, the only change that matters to the envelope, also locks the grant.
-            if let state = Fold.subGrant(try await unlockedStream(Streams.subGrant(award.subGrantId))) {
-                result.append(state)
-            }
+            ids.append(Streams.subGrant(award.subGrantId))
         }
-        return result
+        // Not locked: cancellation, the only change that matters to the envelope, also locks
+        // the grant.
+        return try await unlockedStreams(ids).compactMap(Fold.subGrant)
     }
 
     func grantId(withContractNumber contractNumber: String) async throws -> String? {

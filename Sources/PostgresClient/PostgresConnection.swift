@@ -123,6 +123,11 @@ public final class PostgresConnection: @unchecked Sendable {
         return try consume(result)
     }
 
+    /// `pipeline`, for statements that must all succeed: throws the first one's error.
+    public func pipelineAll(_ queries: [PostgresQuery]) async throws {
+        for result in try await pipeline(queries) { _ = try result.get() }
+    }
+
     /// Sends several statements in one round trip (libpq pipeline mode), each as its own
     /// transaction, and returns each one's rows or error in order.
     ///
