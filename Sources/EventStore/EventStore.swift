@@ -112,7 +112,8 @@ public struct EventStore: Sendable {
         }
     }
 
-    static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
+    /// The statement `notify(on:)` runs: send it with a commit (`transaction(after:)`).
+    public static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
 
     /// Wakes readers listening on `notificationChannel`.
     public static func notify(on connection: PostgresConnection) async throws {

@@ -98,13 +98,10 @@ public struct CommandHandler: Sendable {
     private func attemptOnce(
         _ request: CommandRequest, digest: String, metadataJSON: String, connection: PostgresConnection
     ) async throws -> CommandOutcome {
-        let outcome: CommandOutcome = try await connection.transaction { connection in
+        // Readers are woken with the commit, in its round trip (needlessly for a replay).
+        try await connection.transaction(after: EventStore.notifyQuery) { connection in
             try await Self.apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
         }
-        if !outcome.replayed {
-            try? await EventStore.notify(on: connection)
-        }
-        return outcome
     }
 
     /// Replays a known command id, or decides and appends, inside the caller's transaction.
@@ -165,7 +162,7 @@ extension CommandHandler {
     {
         let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
         return try await pool.withConnection { connection in
-            let results = try await connection.transaction { connection in
+            try await connection.transaction(after: EventStore.notifyQuery) { connection in
                 try await connection.pipelineAll([AdvisoryLock.positions.transactionLock, "SAVEPOINT command"])
                 var results: [Result<CommandOutcome, DomainError>] = []
                 for (request, (digest, metadataJSON)) in zip(requests, prepared) {
@@ -178,10 +175,6 @@ extension CommandHandler {
                 }
                 return results
             }
-            if results.contains(where: { (try? $0.get())?.replayed == false }) {
-                try? await EventStore.notify(on: connection)
-            }
-            return results
         }
     }
 

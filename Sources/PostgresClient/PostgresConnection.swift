@@ -385,8 +385,12 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it throws.
+    /// - Parameter after: a statement sent with the `COMMIT`, in the same round trip, that
+    ///   runs once the commit is done, outside the transaction (a `NOTIFY`, say); its failure
+    ///   is ignored.
     public func transaction<T>(
-        isolation: String = "READ COMMITTED", _ body: (PostgresConnection) async throws -> T
+        isolation: String = "READ COMMITTED", after: PostgresQuery? = nil,
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)"))
         let value: T
@@ -397,7 +401,11 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         do {
-            try await query("COMMIT")
+            if let after {
+                _ = try await pipeline(["COMMIT", after])[0].get()
+            } else {
+                try await query("COMMIT")
+            }
         } catch let error as PostgresError where error.kind == .connectionLost || error.kind == .connectionFailed {
             // The server may have committed before the connection broke, or not: only a
             // later read can tell.
