@@ -84,17 +84,9 @@ public struct StoreSession: Sendable {
         return result
     }
 
-    /// The data of the events of `type` whose top-level `field` equals `value`, in log order
-    /// (served by the partial indexes of sql/009).
-    public func data(ofType type: String, where field: String, equals value: String) async throws -> [String] {
-        try await connection.query(
-            "SELECT data FROM events WHERE type = \(type) AND data->>\(field) = \(value) ORDER BY position"
-        ).map { try $0.decode(String.self, 0) }
-    }
-
     /// The top-level `fields` (as text, "" when absent) of the events of `type` whose
-    /// top-level `field` equals `value`, in log order: what a rule needs of many events,
-    /// without sending and decoding the whole of each.
+    /// top-level `field` equals `value`, in log order (served by the partial indexes of
+    /// sql/009): what a rule needs of many events, without sending and decoding each whole.
     public func fields(_ fields: [String], ofType type: String, where field: String, equals value: String)
         async throws -> [[String]]
     {

@@ -47,10 +47,6 @@ actor PostgresStateReader: StateReader {
         }
     }
 
-    private func dataOf(type: String, field: String, equals value: String) async throws -> [String] {
-        try await session.data(ofType: type, where: field, equals: value)
-    }
-
     func organisation(_ id: String) async throws -> OrganisationProfile? {
         Fold.organisation(try await stream(Streams.organisation(id)))
     }
@@ -101,15 +97,9 @@ actor PostgresStateReader: StateReader {
 
     func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
         try await lock(Streams.consortium(consortiumId))
-        var ids: [String] = []
-        for data in try await dataOf(type: "ApplicationSubmitted", field: "consortiumId", equals: consortiumId) {
-            guard
-                case .applicationSubmitted(let submission)? = try DomainEvent.decode(
-                    type: "ApplicationSubmitted", data: data),
-                submission.callId == callId
-            else { continue }
-            ids.append(Streams.application(submission.applicationId))
-        }
+        let ids = try await session.fields(
+            ["applicationId", "callId"], ofType: "ApplicationSubmitted", where: "consortiumId", equals: consortiumId
+        ).filter { $0[1] == callId }.map { Streams.application($0[0]) }
         // Not locked: only rejection or withdrawal can change one, which can only make a live
         // application stop being live; a stale read is merely conservative.
         return try await unlockedStreams(ids).compactMap(Fold.application)
@@ -117,13 +107,8 @@ actor PostgresStateReader: StateReader {
 
     func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
         try await lock(Streams.grant(grantId))
-        var ids: [String] = []
-        for data in try await dataOf(type: "SubGrantAwarded", field: "grantId", equals: grantId) {
-            guard case .subGrantAwarded(let award)? = try DomainEvent.decode(type: "SubGrantAwarded", data: data) else {
-                continue
-            }
-            ids.append(Streams.subGrant(award.subGrantId))
-        }
+        let ids = try await session.fields(["subGrantId"], ofType: "SubGrantAwarded", where: "grantId", equals: grantId)
+            .map { Streams.subGrant($0[0]) }
         // Not locked: cancellation, the only change that matters to the envelope, also locks
         // the grant.
         return try await unlockedStreams(ids).compactMap(Fold.subGrant)
