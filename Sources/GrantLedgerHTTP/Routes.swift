@@ -208,7 +208,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             return textResponse(page.html, contentType: "text/html; charset=utf-8", language: language)
         }
         if accept.contains("text/csv") {
-            return textResponse((bom ? "\u{FEFF}" : "") + report.csv, contentType: "text/csv; charset=utf-8")
+            return csvResponse(report.csv, byteOrderMark: bom)
         }
         return textResponse(report.json, contentType: "application/json; charset=utf-8")
     }
@@ -283,9 +283,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(records))
-        case .csv:
-            let csv: String = SignOffList.csv(records)
-            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
+        case .csv: return csvResponse(SignOffList.csv(records), byteOrderMark: bom)
         case .table: return textResponse(SignOffList.table(records), contentType: "text/plain; charset=utf-8")
         }
     }
@@ -313,9 +311,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         }
         switch format {
         case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
-        case .csv:
-            let csv: String = restatement.csv
-            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
+        case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
         case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
         }
     }
@@ -331,9 +327,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
-        case .csv:
-            let csv: String = progress.csv
-            return textResponse(bom ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
+        case .csv: return csvResponse(progress.csv, byteOrderMark: bom)
         case .table: return textResponse(progress.table, contentType: "text/plain; charset=utf-8")
         }
     }
@@ -343,21 +337,19 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         let after = try positionParameter(request, "after") ?? 0
         let limit = try pageSize(request, default: 100)
         let requirement = try ReadRequirement(request)
-        var store = services.store
+        func page(_ events: [RecordedEvent]) -> Response {
+            jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
+        }
+        // From a standby that has reached minPosition; from the primary when there is none
+        // (unless told not to fall back) or when the standby fails.
         if !services.replicas.isEmpty {
             if let replica = await services.replicas.replica(\.events, reaching: requirement.minimum) {
-                store = replica.store
+                if let events = try? await replica.store.readAll(after: after, limit: limit) { return page(events) }
             } else if !requirement.fallback {
                 throw requirement.unavailable()
             }
         }
-        let events: [RecordedEvent]
-        do {
-            events = try await store.readAll(after: after, limit: limit)
-        } catch  where store.pool !== services.pool {
-            events = try await services.store.readAll(after: after, limit: limit)
-        }
-        return jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
+        return page(try await services.store.readAll(after: after, limit: limit))
     }
 
     router.get("/v1/audit/verify") { _, context in
@@ -481,7 +473,6 @@ func cursorAfter(_ cursor: String) -> String {
     return cursor
 }
 
-/// One page of a collection, ordered by id, with an opaque cursor for the next page.
 /// `POST /v1/commands`: the answer, and whether it replays an earlier one.
 func submitCommand(_ request: Request, _ context: LedgerRequestContext, _ services: ServerServices) async throws
     -> (Response, Bool)
@@ -515,6 +506,7 @@ func submitCommand(_ request: Request, _ context: LedgerRequestContext, _ servic
     return (response, outcome.replayed)
 }
 
+/// One page of a collection, ordered by id, with an opaque cursor for the next page.
 func listResources(
     _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices
 ) async throws -> Response {
@@ -729,6 +721,11 @@ func metricsResponse(_ services: ServerServices) -> Response {
     ServerMetrics.pool(services.pool.statistics)
     ServerMetrics.reportCache(services.reportCacheCounts)
     return textResponse(ServerMetrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+}
+
+/// A CSV answer, with a byte-order mark first when asked for (`?bom=true`).
+func csvResponse(_ csv: String, byteOrderMark: Bool) -> Response {
+    textResponse(byteOrderMark ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
 }
 
 /// A text answer; with its `Content-Language` when it is written in one.

@@ -147,7 +147,6 @@ public struct ProjectionRunner: Sendable {
         }
     }
 
-    /// Checkpoint, head and lag of every projection.
     /// For the operator: per projection, the events not yet projected and how long the
     /// oldest of them has waited; and the events appended but not yet sealed.
     public func lag() async throws -> (projections: [(name: String, events: Int64, seconds: Double)], unsealed: Int64) {
@@ -178,6 +177,7 @@ public struct ProjectionRunner: Sendable {
         }
     }
 
+    /// Checkpoint, head and lag of every projection.
     public func status() async throws -> [ProjectionStatus] {
         try await pool.withConnection { connection in
             let head = try await Self.readableHead(on: connection)
