@@ -7,8 +7,9 @@ import PostgresClient
 public enum AdvisoryLock: Sendable, Hashable {
     /// Keeps two migrators apart (session-level, released by the migrator).
     case migrations
-    /// Transaction id and positions taken together; only inside `append_events()`
-    /// (sql/013). Listed here so that its number is known, not to be taken from Swift.
+    /// Transaction id and positions taken together; only inside `append_events()` and
+    /// `begin_append_batch()` (sql/013, sql/018). Listed here so that its number is known,
+    /// not to be taken from Swift: a batch begins with `EventStore.beginBatch(on:)`.
     case positions
     /// Sealing the chain; only inside `seal_events()` (sql/007, sql/013).
     case sealing

@@ -112,6 +112,23 @@ public struct EventStore: Sendable {
         }
     }
 
+    /// The statement that opens an append batch (`beginBatch(on:)`); send it first in the
+    /// transaction, pipelined with what follows if you like.
+    public static let beginBatchQuery: PostgresQuery = "SELECT begin_append_batch()"
+
+    /// Makes the caller's open transaction an append batch: several `append(on:...)` calls
+    /// in one transaction. It must come before the transaction's first write; it holds the
+    /// positions lock until the transaction ends, so other writers wait for the batch's
+    /// commit and positions stay in the order readers rely on (sql/018). Without it, an
+    /// append in a transaction that has already written is refused.
+    public static func beginBatch(on connection: PostgresConnection) async throws {
+        do {
+            try await connection.query(beginBatchQuery)
+        } catch {
+            throw EventStoreError.translate(error)
+        }
+    }
+
     /// The statement `notify(on:)` runs: send it with a commit (`transaction(after:)`).
     public static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
 

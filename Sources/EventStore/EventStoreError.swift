@@ -6,6 +6,9 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
     case wrongExpectedVersion(String)
     /// The command id was already accepted with a different payload.
     case commandIDReused(String)
+    /// The transaction had written before the append without `EventStore.beginBatch(on:)`:
+    /// its id would be older than its positions (sql/018).
+    case appendOutOfOrder(String)
     /// A migration file that was applied earlier has changed since.
     case migrationChanged(String)
     /// Anything the database said that is not one of the above.
@@ -15,6 +18,7 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .wrongExpectedVersion(let message): return "conflict: \(message)"
         case .commandIDReused(let message): return "conflict: \(message)"
+        case .appendOutOfOrder(let message): return message
         case .migrationChanged(let message): return message
         case .database(let error): return error.description
         }
@@ -28,6 +32,8 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
             return EventStoreError.wrongExpectedVersion(error.message)
         case ("GL002", _):
             return EventStoreError.commandIDReused(error.message)
+        case ("GL006", _):
+            return EventStoreError.appendOutOfOrder(error.message)
         case ("23505", "events_stream_version_key"):
             return EventStoreError.wrongExpectedVersion("a concurrent writer appended to the same stream first")
         default:

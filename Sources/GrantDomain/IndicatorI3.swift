@@ -102,56 +102,80 @@ public enum I3Reference {
     public static func organisations(_ log: [(position: Int64, event: DomainEvent)], query: I3Query, cutoff: Int64)
         -> (rules: ReportingRules, rows: [I3OrganisationRow])
     {
-        let visible = log.filter { $0.position <= cutoff }
-        // A sub-grant cancelled at or before the cut-off never gave access.
-        var cancelled = Set<String>()
-        for case (_, .subGrantCancelled(let c)) in visible { cancelled.insert(c.subGrantId) }
+        var fold = I3Fold()
+        for (position, event) in log where position <= cutoff { fold.apply(event, at: position) }
+        return fold.organisations(query)
+    }
+}
 
-        struct Access {
-            let organisationId: String
-            let profile: OrganisationProfile
-            let small: Bool
-            let first: I3FirstAccess
-        }
-        var profiles: [String: OrganisationProfile] = [:]
-        var rules = ReportingRules.initial
-        var programmes: [String: String] = [:]
-        var accesses: [Access] = []
-        for (position, event) in visible {
-            switch event {
-            case .organisationRegistered(let e):
-                profiles[e.organisationId] = e
-            case .organisationProfileUpdated(let e):
-                profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
-            case .reportingRulesSet(let e):
-                rules = e
-            case .callPublished(let e):
-                programmes[e.callId] = e.programme
-            case .grantAwarded(let e):
-                for member in e.members where member.role != .associate {
-                    guard let profile = profiles[member.organisationId] else { continue }
-                    accesses.append(
-                        Access(
-                            organisationId: member.organisationId, profile: profile,
-                            small: profile.isSmall(under: rules),
-                            first: I3FirstAccess(
-                                channel: .consortium, businessDate: e.awardedOn, position: position,
-                                callId: e.callId, grantId: e.grantId, subGrantId: nil)))
-                }
-            case .subGrantAwarded(let e):
-                guard !cancelled.contains(e.subGrantId), let profile = profiles[e.organisationId] else { continue }
+/// The reference computation as a fold: `apply` every event of the log up to a cut-off in
+/// order, then ask for any number of queries. Holds one entry per access (award member or
+/// sub-grant), not the log, so that a sign-off or an export can compute its figures from
+/// the events themselves at any size of log.
+public struct I3Fold: Sendable {
+    struct Access: Sendable {
+        let organisationId: String
+        let profile: OrganisationProfile
+        let small: Bool
+        let first: I3FirstAccess
+    }
+    private var profiles: [String: OrganisationProfile] = [:]
+    private var rules = ReportingRules.initial
+    private var programmes: [String: String] = [:]
+    private var accesses: [Access] = []
+    /// A sub-grant cancelled at or before the cut-off never gave access.
+    private var cancelled = Set<String>()
+
+    public init() {}
+
+    /// Folds the event recorded at `position` (events must come in log order).
+    public mutating func apply(_ event: DomainEvent, at position: Int64) {
+        switch event {
+        case .organisationRegistered(let e):
+            profiles[e.organisationId] = e
+        case .organisationProfileUpdated(let e):
+            profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
+        case .reportingRulesSet(let e):
+            rules = e
+        case .callPublished(let e):
+            programmes[e.callId] = e.programme
+        case .grantAwarded(let e):
+            for member in e.members where member.role != .associate {
+                guard let profile = profiles[member.organisationId] else { continue }
                 accesses.append(
                     Access(
-                        organisationId: e.organisationId, profile: profile, small: profile.isSmall(under: rules),
+                        organisationId: member.organisationId, profile: profile, small: profile.isSmall(under: rules),
                         first: I3FirstAccess(
-                            channel: .subGrant, businessDate: e.awardedOn, position: position, callId: e.callId,
-                            grantId: e.grantId, subGrantId: e.subGrantId)))
-            default:
-                break
+                            channel: .consortium, businessDate: e.awardedOn, position: position, callId: e.callId,
+                            grantId: e.grantId, subGrantId: nil)))
             }
+        case .subGrantAwarded(let e):
+            guard let profile = profiles[e.organisationId] else { return }
+            accesses.append(
+                Access(
+                    organisationId: e.organisationId, profile: profile, small: profile.isSmall(under: rules),
+                    first: I3FirstAccess(
+                        channel: .subGrant, businessDate: e.awardedOn, position: position, callId: e.callId,
+                        grantId: e.grantId, subGrantId: e.subGrantId)))
+        case .subGrantCancelled(let c):
+            cancelled.insert(c.subGrantId)
+        default:
+            break
         }
+    }
+
+    /// The §4 figures of `query` over what was folded.
+    public func figures(_ query: I3Query) -> I3Figures {
+        let (rules, rows) = organisations(query)
+        return I3Figures(rules: rules, rows: rows)
+    }
+
+    /// The counted organisations (docs/domain.md §8), each with its first qualifying access,
+    /// in report order, and the reporting rules in force.
+    public func organisations(_ query: I3Query) -> (rules: ReportingRules, rows: [I3OrganisationRow]) {
         let qualifying = accesses.filter { access in
-            access.first.businessDate >= query.from && access.first.businessDate <= query.to
+            !(access.first.subGrantId.map(cancelled.contains) ?? false)
+                && access.first.businessDate >= query.from && access.first.businessDate <= query.to
                 && access.profile.country == "KZ" && access.small
                 && (query.callId == nil || access.first.callId == query.callId)
                 && (query.programme == nil || programmes[access.first.callId] == query.programme)

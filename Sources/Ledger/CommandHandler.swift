@@ -34,13 +34,26 @@ public struct CommandHandler: Sendable {
         -> CommandOutcome
     {
         let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
-        if let position = request.command.readsIndicatorAt {
-            // The rule reads the I.3 read model at a past position: seal the log and project
-            // it that far first (waiting up to a minute, holding nothing meanwhile), so that the
-            // transaction below finds it there. A position beyond the last recorded event is
-            // refused by the rule: no wait then.
-            let goal = min(position, try await EventStore(pool: pool).lastRecordedPosition())
-            try await ProjectionRunner(pool: pool).sealAndCatchUp(reaching: goal, patience: .seconds(60))
+        var figures: PostgresStateReader.SignedFigures?
+        if case .signOffIndicatorReport(let signOff) = request.command {
+            // The rule records I.3 at a past position, computed from the events themselves
+            // (never from a read model the application role can write): seal the log that far
+            // (waiting up to a minute, holding nothing meanwhile), then fold it. The figures
+            // at a sealed position never change, so they are computed before the transaction.
+            // A position beyond the last recorded event is refused by the rule: no wait then.
+            let store = EventStore(pool: pool)
+            let goal = min(signOff.position, try await store.lastRecordedPosition())
+            var head = try await store.seal()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while head.position < goal, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                head = try await store.seal()
+            }
+            if goal == signOff.position, head.position >= goal,
+                let (computed, asOf) = try await LogFigures.signOff(signOff.query, at: goal, pool: pool)
+            {
+                figures = .init(query: signOff.query, position: goal, figures: computed, asOf: asOf)
+            }
         }
         return try await pool.withConnection { connection in
             var attempt = 0
@@ -48,7 +61,7 @@ public struct CommandHandler: Sendable {
                 attempt += 1
                 do {
                     return try await attemptOnce(
-                        request, digest: digest, metadataJSON: metadataJSON, connection: connection)
+                        request, digest: digest, metadataJSON: metadataJSON, figures: figures, connection: connection)
                 } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
                     logger.debug(
                         "retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
@@ -96,17 +109,19 @@ public struct CommandHandler: Sendable {
     }
 
     private func attemptOnce(
-        _ request: CommandRequest, digest: String, metadataJSON: String, connection: PostgresConnection
+        _ request: CommandRequest, digest: String, metadataJSON: String, figures: PostgresStateReader.SignedFigures?,
+        connection: PostgresConnection
     ) async throws -> CommandOutcome {
         // Readers are woken with the commit, in its round trip (needlessly for a replay).
         try await connection.transaction(after: EventStore.notifyQuery) { connection in
-            try await Self.apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
+            try await Self.apply(request, digest: digest, metadataJSON: metadataJSON, figures: figures, on: connection)
         }
     }
 
     /// Replays a known command id, or decides and appends, inside the caller's transaction.
     static func apply(
-        _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
+        _ request: CommandRequest, digest: String, metadataJSON: String,
+        figures: PostgresStateReader.SignedFigures? = nil, on connection: PostgresConnection
     )
         async throws -> CommandOutcome
     {
@@ -122,7 +137,7 @@ public struct CommandHandler: Sendable {
                 return CommandOutcome(events: events, replayed: true)
             }
         }
-        let reader = PostgresStateReader(session: session)
+        let reader = PostgresStateReader(session: session, signedFigures: figures)
         let decided = try await decide(request.command, reader: reader)
         let versions = await reader.versions
         var expected: [String: ExpectedVersion] = [:]
@@ -143,15 +158,15 @@ extension CommandHandler {
     /// rejected command rolls back alone, and one commit (one WAL flush) serves them all.
     ///
     /// Every command gets exactly the answer `handle` would give it, in the same order:
-    /// idempotent replays and §5 rejections. The transaction holds the positions lock from
-    /// its first statement to its commit, so that its events take positions after every
+    /// idempotent replays and §5 rejections. The transaction begins as an append batch
+    /// (`EventStore.beginBatchQuery`), which holds the positions lock to its commit, so that its events take positions after every
     /// earlier writer's and before every later one's, as readers need
     /// (docs/architecture.md, "Positions readers can trust"); other writers wait for the
     /// batch's commit, so batches stay short (`import` sends 32 commands). A command that
     /// loses a race (a deadlock with a writer waiting for that lock, a concurrent version)
     /// ends the batch early: the commands before it commit, and the caller goes on from it
     /// in a new transaction, or alone with `handle` when it was the batch's first.
-    /// Commands that read the I.3 read model at a past position (sign-offs) are not batched:
+    /// Commands that fold the log to a past position (sign-offs) are not batched:
     /// use `handle` for them.
     /// - Parameter stopOnError: stop at the first rejection; the commands before it commit.
     /// - Returns: one result per command applied, in order: fewer than `requests` when
@@ -163,7 +178,7 @@ extension CommandHandler {
         let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
         return try await pool.withConnection { connection in
             try await connection.transaction(after: EventStore.notifyQuery) { connection in
-                try await connection.pipelineAll([AdvisoryLock.positions.transactionLock, "SAVEPOINT command"])
+                try await connection.pipelineAll([EventStore.beginBatchQuery, "SAVEPOINT command"])
                 var results: [Result<CommandOutcome, DomainError>] = []
                 for (request, (digest, metadataJSON)) in zip(requests, prepared) {
                     guard

@@ -18,8 +18,18 @@ actor PostgresStateReader: StateReader {
     /// Version of each stream read, for expected-version checks.
     private(set) var versions: [String: Int64] = [:]
 
-    init(session: StoreSession) {
+    /// A sign-off's figures, computed from the log before the transaction began.
+    struct SignedFigures: Sendable {
+        var query: I3Query
+        var position: Int64
+        var figures: I3Figures
+        var asOf: LogPoint
+    }
+    private let signedFigures: SignedFigures?
+
+    init(session: StoreSession, signedFigures: SignedFigures? = nil) {
         self.session = session
+        self.signedFigures = signedFigures
     }
 
     private func lock(_ key: String) async throws {
@@ -31,20 +41,40 @@ actor PostgresStateReader: StateReader {
     /// read go in one round trip.
     private func stream(_ streamID: String) async throws -> [DomainEvent] {
         let lockNow = locked.insert(streamID).inserted
-        let events = try await session.stream(streamID, locking: lockNow ? .entity(streamID) : nil).compactMap {
-            try DomainEvent.decode(type: $0.type, data: $0.data)
+        let stored = try await session.stream(streamID, locking: lockNow ? .entity(streamID) : nil)
+        versions[streamID] = Int64(stored.count)
+        return try Self.decoded(stored, of: streamID)
+    }
+
+    /// The stream's events of this version's types. An event that does not decode as its
+    /// type (quarantined: docs/architecture.md, "Threat model") makes the command undecidable:
+    /// refused with a clear answer, never a server error.
+    static func decoded(_ stored: [(type: String, data: String)], of streamID: String) throws -> [DomainEvent] {
+        var events: [DomainEvent] = []
+        for (index, event) in stored.enumerated() {
+            switch DomainEvent.decodeOrQuarantine(position: 0, type: event.type, data: event.data) {
+            case .event(let decoded): events.append(decoded)
+            case .unknown: continue
+            case .quarantined(let bad):
+                throw quarantined(streamID, version: index + 1, type: event.type, reason: bad.reason)
+            }
         }
-        versions[streamID] = Int64(events.count)
         return events
+    }
+
+    static func quarantined(_ streamID: String, version: Int, type: String, reason: String) -> DomainError {
+        DomainError(
+            .ruleViolated,
+            "the history of \(streamID) holds an event that does not read as its type (version \(version), \(type): \(reason)); "
+                + "no command can be checked against it until an auditor has looked (audit verify, GET /v1/audit/quarantine)"
+        )
     }
 
     /// Reads streams without locking them (for facts guarded by another entity's lock), in
     /// one round trip however many there are: each stream's events, in the order of `streamIDs`.
     private func unlockedStreams(_ streamIDs: [String]) async throws -> [[DomainEvent]] {
         let found = try await session.streams(streamIDs)
-        return try streamIDs.map { id in
-            try (found[id] ?? []).compactMap { try DomainEvent.decode(type: $0.type, data: $0.data) }
-        }
+        return try streamIDs.map { id in try Self.decoded(found[id] ?? [], of: id) }
     }
 
     func organisation(_ id: String) async throws -> OrganisationProfile? {
@@ -78,8 +108,8 @@ actor PostgresStateReader: StateReader {
             ["grantId", "applicationId", "amount"], ofType: "GrantAwarded", where: field, equals: value
         ).map { row in
             guard let amount = Money(row[2]) else {
-                throw DecodingError.dataCorrupted(
-                    .init(codingPath: [], debugDescription: "a recorded GrantAwarded has no valid amount"))
+                throw Self.quarantined(
+                    Streams.grant(row[0]), version: 1, type: "GrantAwarded", reason: "amount: not a decimal amount")
             }
             return GrantAwardFacts(grantId: row[0], applicationId: row[1], amount: amount)
         }
@@ -132,15 +162,15 @@ actor PostgresStateReader: StateReader {
 
     func logHead() async throws -> Int64 { try await session.head() }
 
-    /// From the I.3 read model on this transaction's connection; the handler has sealed the
-    /// log and caught the projections up to the position before the transaction began.
+    /// Computed from the events up to `position` by the handler before the transaction
+    /// began (`LogFigures`); never read from a read model.
     func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint) {
-        guard let answer = try await I3Reporter.signedFigures(query, at: position, on: session.connection) else {
+        guard let signedFigures, signedFigures.query == query, signedFigures.position == position else {
             throw DomainError(
                 .conflict,
-                "position \(position) is not yet sealed and projected (a command before it is still being committed); try again"
+                "position \(position) is not yet sealed (a command before it is still being committed); try again"
             )
         }
-        return answer
+        return (signedFigures.figures, signedFigures.asOf)
     }
 }

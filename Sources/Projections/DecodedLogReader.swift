@@ -12,7 +12,12 @@ struct DecodedLogReader: Sendable {
     /// Calls `body` with consecutive decoded batches of every event after `start` up to `cutoff`.
     /// - Returns: the last position read (`start` when there was nothing).
     @discardableResult
-    func forEachBatch(after start: Int64 = 0, upTo cutoff: Int64, _ body: ([ProjectedEvent]) throws -> Void)
+    /// Events that do not decode as their type are left out of the batches and handed to
+    /// `quarantined` instead.
+    func forEachBatch(
+        after start: Int64 = 0, upTo cutoff: Int64, quarantined: ([QuarantinedEvent]) -> Void = { _ in },
+        _ body: ([ProjectedEvent]) throws -> Void
+    )
         async throws
         -> Int64
     {
@@ -28,19 +33,19 @@ struct DecodedLogReader: Sendable {
             reached = last.position
             let next = reached
             pending = next < cutoff ? Task { try await store.readAll(after: next, limit: size, upTo: cutoff) } : nil
-            try body(try await Self.decode(events))
+            let (decoded, bad) = await Self.decode(events)
+            if !bad.isEmpty { quarantined(bad) }
+            try body(decoded)
         }
         return reached
     }
 
-    static func decode(_ events: [RecordedEvent]) async throws -> [ProjectedEvent] {
-        func run(_ slice: ArraySlice<RecordedEvent>) throws -> [ProjectedEvent] {
-            try ProjectedEvent.decoding(slice)
-        }
-        guard events.count > 1_000 else { return try run(events[...]) }
+    static func decode(_ events: [RecordedEvent]) async -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent]) {
+        guard events.count > 1_000 else { return ProjectedEvent.decoding(events[...]) }
         let half = events.count / 2
-        async let first = run(events[..<half])
-        async let second = run(events[half...])
-        return try await first + second
+        async let first = ProjectedEvent.decoding(events[..<half])
+        async let second = ProjectedEvent.decoding(events[half...])
+        let (a, b) = await (first, second)
+        return (a.events + b.events, a.quarantined + b.quarantined)
     }
 }

@@ -119,7 +119,8 @@ public struct I3Reporter: Sendable {
         return (figures, asOf)
     }
 
-    static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
+    /// The sealed point of the log at or before `cut`, with its integrity fields.
+    public static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
         guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
             let empty = TreeHead(treeSize: 0, rootHash: Merkle.emptyRoot)
             return AsOf(

@@ -17,18 +17,27 @@ public struct ProjectedEvent: Sendable {
         return (try? JSONDecoder().decode(Metadata.self, from: Data(metadata.utf8)))?.actor
     }
 
-    /// The events of types this version knows, decoded; others are passed over.
-    /// - Throws: when an event's data does not fit its type.
-    static func decoding(_ events: ArraySlice<RecordedEvent>) throws -> [ProjectedEvent] {
+    /// The events of types this version knows, decoded; others are passed over. An event of
+    /// a known type whose data does not fit it is not projected (treated as absent) and is
+    /// returned in `quarantined`: one malformed event never stops a projection.
+    static func decoding(_ events: ArraySlice<RecordedEvent>) -> (
+        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
+    ) {
         var out: [ProjectedEvent] = []
+        var quarantined: [QuarantinedEvent] = []
         out.reserveCapacity(events.count)
         for event in events {
-            guard let decoded = try DomainEvent.decode(type: event.type, data: event.data) else { continue }
-            out.append(
-                ProjectedEvent(
-                    position: event.position, recordedAt: event.recordedAt, event: decoded, metadata: event.metadata))
+            switch DomainEvent.decodeOrQuarantine(position: event.position, type: event.type, data: event.data) {
+            case .event(let decoded):
+                out.append(
+                    ProjectedEvent(
+                        position: event.position, recordedAt: event.recordedAt, event: decoded,
+                        metadata: event.metadata))
+            case .unknown: continue
+            case .quarantined(let bad): quarantined.append(bad)
+            }
         }
-        return out
+        return (out, quarantined)
     }
 
     /// Where and when the event was recorded, and by whom.

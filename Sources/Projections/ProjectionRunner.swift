@@ -122,12 +122,32 @@ public struct ProjectionRunner: Sendable {
         if checkpoint >= goal { return nil }
         let events = try await EventStore.readAll(on: connection, after: checkpoint, limit: batchSize, upTo: goal)
         guard let last = events.last else { return nil }
-        let batch = try ProjectedEvent.decoding(events[...])
+        let (batch, quarantined) = ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)
+        try await Self.record(quarantined, schema: schema, on: connection)
         try await connection.query(
             PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)])
         )
         return last.position
+    }
+
+    /// Lists the events a batch passed over because they do not decode as their type, in the
+    /// read model's `quarantine` table (sql/019): what `GET /v1/audit/quarantine`, `/readyz`
+    /// and the metrics read.
+    static func record(_ quarantined: [QuarantinedEvent], schema: String, on connection: PostgresConnection)
+        async throws
+    {
+        guard !quarantined.isEmpty else { return }
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(schema).quarantine (position, type, reason)
+                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
+                    """,
+                bindings: [
+                    textArray(quarantined.map { String($0.position) }), textArray(quarantined.map(\.type)),
+                    textArray(quarantined.map(\.reason)),
+                ]))
     }
 
     /// Empties the build twin of a projection's schema (created by the migrations) and sets
@@ -220,7 +240,10 @@ public struct ProjectionRunner: Sendable {
         let builders = chosen.map { $0.makeBulkBuilder() }
         let started = Date()
         var projecting: TimeInterval = 0
-        let after = try await DecodedLogReader(store: EventStore(pool: pool)).forEachBatch(upTo: goal) { batch in
+        var quarantined: [QuarantinedEvent] = []
+        let after = try await DecodedLogReader(store: EventStore(pool: pool)).forEachBatch(
+            upTo: goal, quarantined: { quarantined += $0 }
+        ) { batch in
             let projectStart = Date()
             for builder in builders { builder.add(batch) }
             projecting += Date().timeIntervalSince(projectStart)
@@ -234,6 +257,7 @@ public struct ProjectionRunner: Sendable {
             ])
         // Each projection is written on a connection of its own, all at once.
         let writes = zip(chosen, builders).map { ($0.name, Self.schema($0, building: true), $1.writer()) }
+        let passedOver = quarantined
         let (pool, logger) = (self.pool, self.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (name, build, write) in writes {
@@ -242,6 +266,7 @@ public struct ProjectionRunner: Sendable {
                         let writeStart = Date()
                         try await connection.transaction { connection in
                             try await write(build, connection)
+                            try await Self.record(passedOver, schema: build, on: connection)
                             try await connection.query(
                                 PostgresQuery(
                                     unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]

@@ -168,6 +168,62 @@ struct HostileRoleTests {
         #expect(after.head.position == 13)
     }
 
+    @Test("an append in a transaction that took its id first is refused, so sealing never passes an accepted event")
+    func appendOrder() async throws {
+        let (db, head) = try await setup()
+        // The attack: two sessions take transaction ids, a manager's command appends and
+        // commits, then the first session appends with its old id and commits while the
+        // second stays open. Sealing would then take the attacker's later position and pass
+        // the manager's for good.
+        let attacker = try await PostgresConnection.connect(db.appURL)
+        let holder = try await PostgresConnection.connect(db.appURL)
+        try await attacker.query("BEGIN")
+        try await attacker.query("SELECT pg_current_xact_id()")
+        try await holder.query("BEGIN")
+        try await holder.query("SELECT pg_current_xact_id()")
+        let managers = try await db.store.append([event("organisation-M-1", "E", #"{"m":1}"#)])
+        await #expect(throws: EventStoreError.self) {
+            _ = try await EventStore.append(
+                on: attacker, [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+        }
+        try await attacker.query("ROLLBACK")
+        // A write to a read model gives a transaction its id as well.
+        try await attacker.query("BEGIN")
+        try await attacker.query("INSERT INTO rm_i3.calls (call_id, programme) VALUES ('EVIL', 'EVIL')")
+        do {
+            _ = try await EventStore.append(
+                on: attacker, [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+            Issue.record("an append after a write was accepted")
+        } catch EventStoreError.appendOutOfOrder {
+        }
+        try await attacker.query("ROLLBACK")
+        // A batch must begin before the transaction's first write.
+        try await attacker.query("BEGIN")
+        try await attacker.query("SELECT pg_current_xact_id()")
+        await #expect(throws: EventStoreError.self) { try await EventStore.beginBatch(on: attacker) }
+        try await attacker.query("ROLLBACK")
+        // Twice in one transaction without a batch: the second append is refused.
+        try await attacker.query("BEGIN")
+        _ = try await EventStore.append(
+            on: attacker, [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+        await #expect(throws: EventStoreError.self) {
+            _ = try await EventStore.append(
+                on: attacker, [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+        }
+        try await attacker.query("ROLLBACK")
+        try await holder.query("COMMIT")
+
+        let position = managers.events[0].position
+        let report = try await db.verify(reaching: position)
+        #expect(report.ok, "\(report.problem ?? "")")
+        #expect(report.head.position >= position)
+        let proof = try await db.store.inclusionProof(position: position)
+        #expect(proof.leafIndex == 12)
+        let recorded = try await db.committedEvents()
+        #expect(!recorded.contains { $0.streamID == "s-evil" || $0.streamID == "s-twice" })
+        try await expectIntact(db, head: head)
+    }
+
     @Test("a viewer token cannot be turned into a manager token by the application role")
     func tokenRoles() async throws {
         let db = try await TestDatabase.make()

@@ -121,7 +121,7 @@ struct ImportBatchTests {
         let db = try await TestDatabase.make()
         let batch = try await PostgresConnection.connect(db.appURL)
         try await batch.query("BEGIN")
-        try await AdvisoryLock.positions.lockForTransaction(on: batch)
+        try await EventStore.beginBatch(on: batch)
         let first = try await EventStore.append(
             on: batch, [event("batch-a")], expected: [:], commandID: nil, payloadDigest: nil)
         // Another writer now waits for the lock rather than take a position in between.
