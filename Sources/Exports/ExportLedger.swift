@@ -9,11 +9,15 @@ public struct ExportLedger: Sendable {
     public private(set) var subGrants: [SubGrantState] = []
     private var grantIndex: [String: Int] = [:]
     private var subGrantIndex: [String: Int] = [:]
+    /// I.3 folded from the same events (docs/domain.md §14: an export's indicator values
+    /// come from the log, never from a read model).
+    public private(set) var i3 = I3Fold()
 
     public init() {}
 
-    /// Folds the next event of the log.
-    public mutating func apply(_ event: DomainEvent) {
+    /// Folds the next event of the log, recorded at `position`.
+    public mutating func apply(_ event: DomainEvent, at position: Int64) {
+        i3.apply(event, at: position)
         switch event {
         case .organisationRegistered(let e): organisations[e.organisationId] = e
         case .organisationProfileUpdated(let e):

@@ -12,25 +12,27 @@ public enum ExportRun {
         pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> (ledger: ExportLedger, asOf: LogPoint) {
         var ledger = ExportLedger()
-        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) { ledger.apply($0.event) }
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) {
+            ledger.apply($0.event, at: $0.position)
+        }
         return (ledger, asOf)
     }
 
-    /// I.3 for a call over a calendar year at exactly `position`, from the same reporter as
-    /// `report i3`: the figures are the report's. Each (call, year) is computed once.
-    public static func i3(reporter: I3Reporter, at position: Int64) -> @Sendable (String, Int) async throws -> I3Figures
-    {
+    /// I.3 for a call over a calendar year, folded from the same events as the ledger: the
+    /// figures `report i3 --call` gives for that year at the ledger's cut-off, computed from
+    /// the log itself, never from a read model. Each (call, year) is computed once.
+    public static func i3(_ ledger: ExportLedger) -> @Sendable (String, Int) async throws -> I3Figures {
         let cache = NIOLockedValueBox<[String: I3Figures]>([:])
+        let fold = ledger.i3
         return { callId, year in
             let key = "\(year) \(callId)"
             if let known = cache.withLockedValue({ $0[key] }) { return known }
             guard let from = BusinessDate("\(String(format: "%04d", year))-01-01"),
                 let to = BusinessDate("\(String(format: "%04d", year))-12-31")
             else { throw DomainError(.invalid, "year \(year) is out of range") }
-            let report = try await reporter.report(
-                I3Query(from: from, to: to, programme: nil, callId: callId), cutOff: .position(position))
-            cache.withLockedValue { $0[key] = report.figures }
-            return report.figures
+            let figures = fold.figures(I3Query(from: from, to: to, programme: nil, callId: callId))
+            cache.withLockedValue { $0[key] = figures }
+            return figures
         }
     }
 

@@ -41,6 +41,12 @@ struct AuditVerify: AsyncParsableCommand {
     @Option(help: "The log's verifier key (NAME+HASH+KEY) or a file holding it; with --checkpoint.")
     var verifierKey: String?
 
+    @Flag(
+        help:
+            "Also recompute every read model from the log and name each row that differs from its tables (forged, altered or missing)."
+    )
+    var readModels = false
+
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
@@ -80,12 +86,15 @@ struct AuditVerify: AsyncParsableCommand {
         if let held, report.ok {
             report = try await withDatabaseErrors { try await store.extends(held, verified: report) }
         }
+        // Every event must also read as its type: one that does not is listed (the
+        // projections pass it over), and the check fails.
+        let pool = store.pool
+        let quarantined = try await withDatabaseErrors { try await LogReplay.quarantined(pool: pool) }
+        let checks = readModels ? try await withDatabaseErrors { try await ReadModelCheck.run(pool: pool) } : nil
         if stderrIsTerminal && format == .text { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try Self.json(report, quarantined: quarantined, readModels: checks))
         case .text:
             if report.ok {
                 print("log verified: \(report.eventsChecked) events, no alteration found")
@@ -96,8 +105,45 @@ struct AuditVerify: AsyncParsableCommand {
                 print("LOG INTEGRITY FAILURE at position \(report.firstBadPosition ?? 0): \(report.problem ?? "")")
                 print("last good head: \(report.head.position):\(report.head.hash)")
             }
+            for event in quarantined {
+                print("QUARANTINED EVENT at position \(event.position) (\(event.type)): \(event.reason)")
+            }
+            for check in checks ?? [] {
+                if check.ok {
+                    print(
+                        "read model \(check.readModel) at position \(check.position): \(check.rows) rows, as the log gives them"
+                    )
+                } else {
+                    print(
+                        "READ MODEL DIFFERS: \(check.readModel) at position \(check.position): \(check.differing) of its rows differ from the log's"
+                    )
+                    for difference in check.differences {
+                        print(
+                            "  \(check.readModel).\(difference.table) \(difference.key): \(difference.problem.rawValue)"
+                        )
+                    }
+                }
+            }
         }
-        if !report.ok { throw ExitCode(ExitStatus.integrity) }
+        if !report.ok || !quarantined.isEmpty || !(checks ?? []).allSatisfy(\.ok) {
+            throw ExitCode(ExitStatus.integrity)
+        }
+    }
+
+    /// The report's JSON with `quarantined` (always) and `readModels` (with --read-models).
+    static func json(_ report: VerificationReport, quarantined: [QuarantinedEvent], readModels: [ReadModelCheck]?)
+        throws -> String
+    {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard var object = try JSONSerialization.jsonObject(with: encoder.encode(report)) as? [String: Any] else {
+            return String(decoding: try encoder.encode(report), as: UTF8.self)
+        }
+        object["quarantined"] = try JSONSerialization.jsonObject(with: encoder.encode(quarantined))
+        if let readModels { object["readModels"] = try JSONSerialization.jsonObject(with: encoder.encode(readModels)) }
+        object["ok"] = report.ok && quarantined.isEmpty && (readModels ?? []).allSatisfy(\.ok)
+        return String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 }
 

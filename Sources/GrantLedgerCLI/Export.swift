@@ -64,7 +64,7 @@ struct ExportIATI: AsyncParsableCommand {
                 reportingOrg: .init(
                     ref: reportingOrgRef.value, name: reportingOrgName.value, type: reportingOrgType.value),
                 asOf: asOf, generatedAt: ExportRun.now,
-                i3: ExportRun.i3(reporter: I3Reporter(pool: pool), at: asOf.position))
+                i3: ExportRun.i3(ledger))
             return try await document.document(ledger, grants: grants)
         }
     }

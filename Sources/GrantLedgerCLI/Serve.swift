@@ -27,6 +27,13 @@ struct Serve: AsyncParsableCommand {
             "A hot standby for reads (reports, lists, shows, events, proofs); repeat for several. Default: GRANTLEDGER_READ_DATABASE_URL (comma-separated), which keeps passwords off the command line.",
             valueName: "url"))
     var readDatabaseURLs: [String] = []
+    @Option(
+        help:
+            "Seconds between recomputations of every read model from the log, compared row by row with its tables (/metrics, /readyz); 0 turns them off."
+    )
+    var readModelCheckInterval = 3600
+    @Option(help: "Seconds after which an HTTP connection that sends nothing (idle, or a request half sent) is closed.")
+    var idleTimeout = 30
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
 
@@ -44,6 +51,10 @@ struct Serve: AsyncParsableCommand {
         for url in readDatabaseURLs where url.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             throw ValidationError("--read-database-url must not contain control characters")
         }
+        guard readModelCheckInterval >= 0 else {
+            throw ValidationError("--read-model-check-interval must be 0 or more")
+        }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1-3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
@@ -57,6 +68,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var configuration = ServerConfiguration(
+            host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
+            logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos)
+        configuration.readModelCheckInterval = .seconds(readModelCheckInterval)
+        configuration.idleTimeout = .seconds(idleTimeout)
         var logger =
             switch logFormat {
             case .text: Logger(label: "grantledger")
@@ -64,9 +80,7 @@ struct Serve: AsyncParsableCommand {
             }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = buildApplication(
-            ServerConfiguration(
-                host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
-                logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos),
+            configuration,
             logger: logger)
         try await app.runService()
     }

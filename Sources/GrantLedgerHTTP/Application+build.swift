@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import PostgresClient
 import Projections
 import ServiceLifecycle
@@ -31,6 +32,10 @@ public struct ServerConfiguration: Sendable {
     public var metricsPort: Int?
     /// Hot standbys that answer reads (reports, lists, shows, events, proofs).
     public var readConninfos: [String]
+    /// How often every read model is recomputed from the log and compared (zero: never).
+    public var readModelCheckInterval: Duration = .seconds(3600)
+    /// An HTTP connection that sends nothing for this long, idle or half-sent, is closed.
+    public var idleTimeout: Duration = .seconds(30)
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
@@ -60,13 +65,17 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     let router = buildRouter(services)
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
         services: [
             ProjectionService(
                 conninfo: configuration.conninfo, reporter: services.reporter, checkpoints: services.checkpoints,
-                loadsIndex: replicas.isEmpty, cacheCounts: { services.reportCacheCounts }, logger: logger),
+                integrity: services.integrity, loadsIndex: replicas.isEmpty,
+                cacheCounts: { services.reportCacheCounts }, logger: logger),
             ReplicaService(replicas: replicas, logger: logger),
+            ReadModelCheckService(
+                pool: pool, watch: services.integrity, interval: configuration.readModelCheckInterval, logger: logger),
         ],
         logger: logger)
     if let metricsPort = configuration.metricsPort {
@@ -110,6 +119,7 @@ struct ProjectionService: Service {
     let conninfo: String
     let reporter: I3Reporter
     let checkpoints: CheckpointPublisher
+    let integrity: IntegrityWatch
     /// False when replicas answer the reports: each replica keeps its own index then.
     let loadsIndex: Bool
     /// The I.3 report caches' counts, for the metrics.
@@ -139,6 +149,7 @@ struct ProjectionService: Service {
                     }
                     reporter.knownHead.update(head.position)
                     try await checkpoints.refresh()
+                    try await integrity.refreshQuarantine(pool: runner.pool)
                     _ = try await listener.waitForNotifications(timeout: 1)
                 }
             } catch {

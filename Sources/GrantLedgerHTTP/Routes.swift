@@ -20,6 +20,8 @@ public struct ServerServices: Sendable {
     public let reporter: I3Reporter
     let tokens: TokenCache
     let readiness: Readiness
+    /// Quarantined events and the last read-model check (`/readyz`, `/metrics`).
+    let integrity = IntegrityWatch()
     let verification = SingleFlight()
     let entities: EntityQueries
     let checkpoints: CheckpointPublisher
@@ -117,7 +119,10 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     router.get("/healthz") { _, _ in jsonResponse(.ok, #"{"status": "up"}"#) }
     router.get("/readyz") { _, _ in
         switch await services.readiness.check() {
-        case .ready: return jsonResponse(.ok, #"{"status": "ready"}"#)
+        case .ready:
+            // Degraded (quarantined events, a read model that differs from the log) still
+            // serves: the answer says so, with the reasons, and stays 200.
+            return jsonResponse(.ok, services.integrity.degradation ?? #"{"status": "ready"}"#)
         case .notMigrated: return APIError(.serviceUnavailable, "unavailable", "migrations are not applied").rendered
         case .noMigrationFiles:
             return APIError(
@@ -361,6 +366,19 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
             throw busy
         }
         return jsonResponse(report.ok ? .ok : .conflict, ResponseJSON.text(report))
+    }
+
+    router.get("/v1/audit/quarantine") { _, context in
+        _ = try context.require(.auditor)
+        let quarantined = try await services.pool.withConnection { connection in
+            try await connection.query("SELECT position, type, reason FROM rm_entities.quarantine ORDER BY position")
+                .map {
+                    QuarantinedEvent(
+                        position: try $0.decode(Int64.self, 0), type: try $0.decode(String.self, 1),
+                        reason: try $0.decode(String.self, 2))
+                }
+        }
+        return jsonResponse(.ok, #"{"quarantined": \#(ResponseJSON.text(quarantined))}"#)
     }
 
     router.get("/v1/audit/checkpoint") { _, _ in

@@ -94,6 +94,16 @@ public enum ServerMetrics {
     }
 
     /// The connection pool now.
+    /// Events the read models passed over because they do not decode as their type.
+    static func quarantined(_ count: Int) {
+        Gauge(label: "grantledger_quarantined_events").record(count)
+    }
+
+    /// Rows of a read model that differ from the log's recomputation at the last check.
+    static func readModelDifferences(_ readModel: String, _ count: Int) {
+        Gauge(label: "grantledger_read_model_differences", dimensions: [("read_model", readModel)]).record(count)
+    }
+
     static func pool(_ pool: (open: Int, inUse: Int, waiting: Int)) {
         Gauge(label: "grantledger_pool_connections_open").record(pool.open)
         Gauge(label: "grantledger_pool_connections_in_use").record(pool.inUse)

@@ -102,4 +102,14 @@ public enum LogReplay {
         }
         return try await pool.withConnection { try await I3Reporter.asOf(cut, on: $0) }
     }
+
+    /// Every event up to the readable head that does not decode as its type, in log order.
+    public static func quarantined(pool: ConnectionPool) async throws -> [QuarantinedEvent] {
+        let store = EventStore(pool: pool)
+        var quarantined: [QuarantinedEvent] = []
+        try await DecodedLogReader(store: store).forEachBatch(upTo: try await store.head(), quarantined: &quarantined) {
+            _ in
+        }
+        return quarantined
+    }
 }

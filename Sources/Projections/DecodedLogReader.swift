@@ -12,10 +12,10 @@ struct DecodedLogReader: Sendable {
     /// Calls `body` with consecutive decoded batches of every event after `start` up to `cutoff`.
     /// - Returns: the last position read (`start` when there was nothing).
     @discardableResult
-    /// Events that do not decode as their type are left out of the batches and handed to
+    /// Events that do not decode as their type are left out of the batches and added to
     /// `quarantined` instead.
     func forEachBatch(
-        after start: Int64 = 0, upTo cutoff: Int64, quarantined: ([QuarantinedEvent]) -> Void = { _ in },
+        after start: Int64 = 0, upTo cutoff: Int64, quarantined: inout [QuarantinedEvent],
         _ body: ([ProjectedEvent]) throws -> Void
     )
         async throws
@@ -34,10 +34,19 @@ struct DecodedLogReader: Sendable {
             let next = reached
             pending = next < cutoff ? Task { try await store.readAll(after: next, limit: size, upTo: cutoff) } : nil
             let (decoded, bad) = await Self.decode(events)
-            if !bad.isEmpty { quarantined(bad) }
+            quarantined += bad
             try body(decoded)
         }
         return reached
+    }
+
+    /// `forEachBatch` for readers that pass quarantined events over without listing them.
+    @discardableResult
+    func forEachBatch(after start: Int64 = 0, upTo cutoff: Int64, _ body: ([ProjectedEvent]) throws -> Void)
+        async throws -> Int64
+    {
+        var ignored: [QuarantinedEvent] = []
+        return try await forEachBatch(after: start, upTo: cutoff, quarantined: &ignored, body)
     }
 
     static func decode(_ events: [RecordedEvent]) async -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent]) {

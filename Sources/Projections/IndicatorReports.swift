@@ -146,35 +146,34 @@ extension I3Reporter {
         }
     }
 
-    /// One sign-off; nil when no sign-off has that id.
+    /// One sign-off, as the log records it; nil when no sign-off has that id.
     public func signOff(_ reportId: String) async throws -> SignOffRecord? {
-        try await projectedSignOff(reportId)
+        try await recordedSignOff(reportId)
     }
 
-    /// The sign-off as the read model holds it. One just recorded may not be projected yet
-    /// (a server's read model follows the log in the background): then the log is sealed and
-    /// projected first, and the read model asked again.
-    func projectedSignOff(_ reportId: String) async throws -> SignOffRecord? {
-        let lookUp = { try await self.pool.withConnection { try await Self.signOff(reportId, cut: .max, on: $0) } }
-        if let record = try await lookUp() { return record }
-        try await runner.sealAndCatchUp()
-        return try await lookUp()
-    }
-
-    static func signOff(_ reportId: String, cut: Int64, on connection: PostgresConnection) async throws
-        -> SignOffRecord?
-    {
-        let rows = try await connection.query(
-            "SELECT doc::text FROM rm_i3.sign_offs WHERE report_id = \(reportId) AND position <= \(cut)")
-        guard let text = rows.first?.text(0) else { return nil }
-        return try JSONDecoder().decode(SignOffRecord.self, from: Data(text.utf8))
+    /// The sign-off read from its stream in the log, not from the read model (which the
+    /// application role can write): the figures a restatement starts from are the ones
+    /// recorded, hashed and receipted (docs/domain.md §14).
+    func recordedSignOff(_ reportId: String) async throws -> SignOffRecord? {
+        for event in try await EventStore(pool: pool).readStream(Streams.indicatorReport(reportId)) {
+            guard
+                case .event(.indicatorReportSignedOff(let signOff)) = DomainEvent.decodeOrQuarantine(
+                    position: event.position, type: event.type, data: event.data)
+            else { continue }
+            let recorded = ProjectedEvent(
+                position: event.position, recordedAt: event.recordedAt, event: .indicatorReportSignedOff(signOff),
+                metadata: event.metadata
+            ).recorded
+            return SignOffRecord(signOff, RecordedField(recorded: recorded))
+        }
+        return nil
     }
 
     /// The sign-off `reportId` against the figures at `cutOff` (default: the head).
     /// - Throws: `DomainError.notFound` for an unknown report, `.invalid` for a cut-off
     ///   before the sign-off's position or beyond the head.
     public func restatement(_ reportId: String, cutOff: CutOff = .head) async throws -> Restatement {
-        guard let record = try await projectedSignOff(reportId) else {
+        guard let record = try await recordedSignOff(reportId) else {
             throw DomainError(.notFound, "sign-off \"\(reportId)\" does not exist")
         }
         let cut = try await readModelCut(cutOff)

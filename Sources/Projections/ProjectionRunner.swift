@@ -242,7 +242,7 @@ public struct ProjectionRunner: Sendable {
         var projecting: TimeInterval = 0
         var quarantined: [QuarantinedEvent] = []
         let after = try await DecodedLogReader(store: EventStore(pool: pool)).forEachBatch(
-            upTo: goal, quarantined: { quarantined += $0 }
+            upTo: goal, quarantined: &quarantined
         ) { batch in
             let projectStart = Date()
             for builder in builders { builder.add(batch) }

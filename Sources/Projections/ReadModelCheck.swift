@@ -62,7 +62,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
         // The bulk of the log is folded outside the transaction, up to the checkpoint seen
         // now; the transaction below folds the rest, up to the checkpoint its snapshot sees.
         var built = try await pool.withConnection { try await checkpoint(live, on: $0) }
-        try await reader.forEachBatch(upTo: built, quarantined: { quarantined += $0 }) { builder.add($0) }
+        try await reader.forEachBatch(upTo: built, quarantined: &quarantined) { builder.add($0) }
         return try await pool.withConnection { connection in
             // Rolled back whatever happens: the twin never keeps a row.
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -92,9 +92,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
                 kind: .server, message: "\(live) moved back from \(built) to \(position) during the check")
         }
         if position > built {
-            var more: [QuarantinedEvent] = []
-            try await reader.forEachBatch(after: built, upTo: position, quarantined: { more += $0 }) { builder.add($0) }
-            quarantined += more
+            try await reader.forEachBatch(after: built, upTo: position, quarantined: &quarantined) { builder.add($0) }
             built = position
         }
         let tables = try await connection.query(

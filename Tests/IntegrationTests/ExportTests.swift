@@ -90,7 +90,7 @@ struct ExportTests {
         let (ledger, asOf, replay, reporter) = try await exported(db)
         let document = IATIActivities(
             reportingOrg: reportingOrg, asOf: asOf, generatedAt: "2026-11-26T12:00:00Z",
-            i3: ExportRun.i3(reporter: reporter, at: asOf.position))
+            i3: ExportRun.i3(ledger))
         return (try await document.document(ledger, grants: ledger.grants), ledger, asOf, replay, reporter)
     }
 
