@@ -67,8 +67,9 @@ struct ReadModelCheckService: Service {
     func run() async throws {
         guard interval > .zero else { return }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Ends at once on graceful shutdown (SIGTERM), not after the interval.
             do {
-                try await Task.sleep(for: interval)
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
                 return
             }
