@@ -82,9 +82,9 @@ public struct I3Picture: Sendable {
             let ink = count * 2 > largest ? "#ffffff" : "#1a1a1a"
             let name = Region.name(of: code, in: language) ?? code
             out.append(
-                "<g data-region=\"\(code)\" data-value=\"\(count)\"><title>\(escape(name)): \(count)</title>"
+                "<g data-region=\"\(escape(code))\" data-value=\"\(count)\"><title>\(escape(name)): \(count)</title>"
                     + "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(size)\" height=\"\(size)\" rx=\"6\" fill=\"\(shade)\" stroke=\"#8c8c8c\" stroke-width=\"1\"/>"
-                    + "<text x=\"\(x + size / 2)\" y=\"\(y + 28)\" font-size=\"12\" text-anchor=\"middle\" fill=\"\(ink)\">\(code)</text>"
+                    + "<text x=\"\(x + size / 2)\" y=\"\(y + 28)\" font-size=\"12\" text-anchor=\"middle\" fill=\"\(ink)\">\(escape(code))</text>"
                     + "<text x=\"\(x + size / 2)\" y=\"\(y + 52)\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\" fill=\"\(ink)\">\(count)</text></g>"
             )
         }
@@ -115,7 +115,7 @@ public struct I3Picture: Sendable {
         var y = 150
         let barLargest = max(groups.flatMap { $0.2.map(\.2) }.max() ?? 0, 1)
         for (key, title, values) in groups {
-            out.append("<g data-chart=\"\(key)\">")
+            out.append("<g data-chart=\"\(escape(key))\">")
             out.append(
                 "<text x=\"\(barLeft - 150)\" y=\"\(y)\" font-size=\"13\" font-weight=\"bold\" fill=\"#1a1a1a\">\(escape(title))</text>"
             )
@@ -123,7 +123,7 @@ public struct I3Picture: Sendable {
             for (value, label, count) in values {
                 let length = count * barWidth / barLargest
                 out.append(
-                    "<g data-value-of=\"\(value)\" data-value=\"\(count)\">"
+                    "<g data-value-of=\"\(escape(value))\" data-value=\"\(count)\">"
                         + "<text x=\"\(barLeft - 8)\" y=\"\(y + 13)\" font-size=\"12\" text-anchor=\"end\" fill=\"#333333\">\(escape(label))</text>"
                         + "<rect x=\"\(barLeft)\" y=\"\(y + 2)\" width=\"\(max(length, 1))\" height=\"14\" fill=\"#2b6cb0\"/>"
                         + "<text x=\"\(barLeft + max(length, 1) + 6)\" y=\"\(y + 13)\" font-size=\"12\" fill=\"#1a1a1a\">\(count)</text></g>"
@@ -189,7 +189,7 @@ public struct I3Picture: Sendable {
         out.append("<meta charset=\"utf-8\">")
         out.append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
         out.append(
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"\(contentSecurityPolicy)\">"
         )
         out.append("<title>\(escape(text.title)) — \(report.query.from) – \(report.query.to)</title>")
         out.append(
@@ -242,7 +242,7 @@ public struct I3Picture: Sendable {
         out.append("</tr></thead><tbody>")
         for cell in f.cells {
             out.append(
-                "<tr><td>\(cell.regionCode) \(escape(Region.name(of: cell.regionCode, in: language) ?? ""))</td>"
+                "<tr><td>\(escape(cell.regionCode)) \(escape(Region.name(of: cell.regionCode, in: language) ?? ""))</td>"
                     + "<td>\(escape(text.value(cell.leadershipGender.rawValue)))</td>"
                     + "<td>\(escape(text.value(cell.settlement.rawValue)))</td>"
                     + "<td>\(escape(text.value(cell.registrationStatus.rawValue)))</td>"
@@ -283,6 +283,12 @@ public struct I3Picture: Sendable {
 }
 
 /// Escapes text for XML and HTML; what XML 1.0 cannot carry becomes U+FFFD.
+/// What the pages may do: nothing but their own inline style and data images; no form may
+/// post anywhere, no base may redirect links. Sent as a header over HTTP too (a meta policy
+/// cannot say `frame-ancestors`).
+public let contentSecurityPolicy =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
+
 func escape(_ value: String) -> String {
     XMLWriter.escape(value)
 }

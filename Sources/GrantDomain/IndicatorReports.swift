@@ -279,5 +279,14 @@ public struct RecordedField: Codable, Sendable, Hashable {
 
 /// A sign-off as listed: the event's data and where it was recorded.
 public typealias SignOffRecord = Flat<IndicatorReportSignedOff, RecordedField>
+
+extension Flat where Extras == RecordedField {
+    /// The same record without the name of who recorded it (for viewers, docs/domain.md §15).
+    public var withoutActor: Self {
+        var copy = self
+        copy.extras.recorded.actor = nil
+        return copy
+    }
+}
 /// One revision of a target as listed.
 public typealias TargetRecord = Flat<SetIndicatorTarget, RecordedField>

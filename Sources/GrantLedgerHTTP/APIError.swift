@@ -1,4 +1,5 @@
 import EventStore
+import Exports
 import GrantDomain
 import HTTPTypes
 import Hummingbird
@@ -117,5 +118,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         context.logger.error("database error", metadata: ["db.sqlstate": "\(error.sqlState ?? "")"])
         return APIError(.internalServerError, "internal", "internal error").rendered
+    }
+}
+
+/// Headers every answer carries: no content sniffing (a JSON or CSV answer is never run as
+/// a page), and the pages' content security policy (nothing runs, no form posts, no frame).
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var response = try await next(request, context)
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.contentSecurityPolicy] = contentSecurityPolicy + "; frame-ancestors 'none'"
+        return response
     }
 }

@@ -160,6 +160,16 @@ struct ReadRequirement {
         }
     }
 
+    /// Refuses (400) a `minPosition` beyond the last event recorded: no write of the client's
+    /// can be there, and waiting for it would only re-seal the log for nothing. One query.
+    func refuseBeyondLog(_ store: EventStore) async throws {
+        guard minimum > 0 else { return }
+        let last = try await store.lastRecordedPosition()
+        guard minimum <= last else {
+            throw APIError.invalid("minPosition \(minimum) is beyond the last recorded event (position \(last))")
+        }
+    }
+
     /// The 503 of a read that may not fall back.
     func unavailable() -> APIError {
         var error = APIError(

@@ -103,6 +103,7 @@ public func routeTable() -> [String] {
 public func buildRouter(_ services: ServerServices) -> Router<LedgerRequestContext> {
     let router = Router(context: LedgerRequestContext.self)
     router.addMiddleware {
+        SecurityHeadersMiddleware()
         AccessLogMiddleware()
         MetricsMiddleware()
         ErrorMiddleware()
@@ -279,13 +280,13 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     }
 
     router.get("/v1/indicators/i3/sign-offs") { request, context in
-        _ = try context.require(.manager, .auditor, .viewer)
+        let viewer = try context.require(.manager, .auditor, .viewer).role == .viewer
         let cutOff = try cutOffParameter(request)
         let format = try textFormat(request, allowed: [.json, .csv, .table])
         let bom = try bomParameter(request)
         let records: [SignOffRecord] = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
             try await $0.signOffs(cutOff: cutOff).signOffs
-        }
+        }.map { viewer ? $0.withoutActor : $0 }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(records))
         case .csv: return csvResponse(SignOffList.csv(records), byteOrderMark: bom)
@@ -294,7 +295,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     }
 
     router.get("/v1/indicators/i3/sign-offs/{reportId}") { request, context in
-        _ = try context.require(.manager, .auditor, .viewer)
+        let viewer = try context.require(.manager, .auditor, .viewer).role == .viewer
         let reportId = try context.parameters.require("reportId")
         let found: SignOffRecord? = try await onReporter(try ReadRequirement(request), cutOff: .head, services) {
             try await $0.signOff(reportId)
@@ -302,18 +303,19 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         guard let record = found else {
             throw APIError.notFound("sign-off \"\(reportId)\" does not exist")
         }
-        return jsonResponse(.ok, ResponseJSON.text(record))
+        return jsonResponse(.ok, ResponseJSON.text(viewer ? record.withoutActor : record))
     }
 
     router.get("/v1/indicators/i3/sign-offs/{reportId}/restatement") { request, context in
-        _ = try context.require(.manager, .auditor, .viewer)
+        let viewer = try context.require(.manager, .auditor, .viewer).role == .viewer
         let reportId = try context.parameters.require("reportId")
         let cutOff = try cutOffParameter(request)
         let format = try textFormat(request, allowed: [.json, .csv, .table])
         let bom = try bomParameter(request)
-        let restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+        var restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
             try await $0.restatement(reportId, cutOff: cutOff)
         }
+        if viewer { restatement.signedOff.actor = nil }
         switch format {
         case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
         case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
@@ -322,14 +324,16 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
     }
 
     router.get("/v1/indicators/i3/progress") { request, context in
-        _ = try context.require(.manager, .auditor, .viewer)
+        let viewer = try context.require(.manager, .auditor, .viewer).role == .viewer
         let cutOff = try cutOffParameter(request)
         let format = try textFormat(request, allowed: [.json, .csv, .table])
         let programme = request.uri.queryParameters.get("programme")
         let bom = try bomParameter(request)
-        let progress: I3Progress = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+        var progress: I3Progress = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
             try await $0.progress(programme: programme, cutOff: cutOff)
         }
+        // Viewers see no actor names (docs/domain.md §15).
+        if viewer { for index in progress.targets.indices { progress.targets[index].recorded.actor = nil } }
         switch format {
         case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
         case .csv: return csvResponse(progress.csv, byteOrderMark: bom)
@@ -342,6 +346,7 @@ func registerRoutes(_ router: RouteRegistry, _ services: ServerServices) -> Rout
         let after = try positionParameter(request, "after") ?? 0
         let limit = try pageSize(request, default: 100)
         let requirement = try ReadRequirement(request)
+        try await requirement.refuseBeyondLog(services.store)
         func page(_ events: [RecordedEvent]) -> Response {
             jsonResponse(.ok, ResponseJSON.text(EventPage(events: events, after: after)))
         }
@@ -568,6 +573,7 @@ func withPosition(_ response: Response, _ position: Int64) -> Response {
 func readEntities<T: Sendable>(
     _ requirement: ReadRequirement, _ services: ServerServices, _ read: (EntityQueries) async throws -> T
 ) async throws -> (T, Int64) {
+    try await requirement.refuseBeyondLog(services.store)
     if !services.replicas.isEmpty {
         if let replica = await services.replicas.replica(\.entities, reaching: requirement.minimum) {
             let position = replica.reached.withLockedValue { $0.entities }
@@ -604,6 +610,7 @@ func onReporter<T: Sendable>(
     _ requirement: ReadRequirement, cutOff: CutOff, _ services: ServerServices,
     _ report: (I3Reporter) async throws -> T
 ) async throws -> T {
+    try await requirement.refuseBeyondLog(services.store)
     var needed = requirement.minimum
     if case .position(let position) = cutOff { needed = max(needed, position) }
     if !services.replicas.isEmpty {

@@ -302,21 +302,40 @@ public struct I3OrganisationList: Sendable {
 
 /// CSV (RFC 4180) fields.
 public enum CSV {
-    /// The field, quoted when it holds a comma, a quote or a line break. A text that a
-    /// spreadsheet would run as a formula (it starts with `=`, `+`, `@`, a tab, a carriage
-    /// return, or a `-` that does not start a number) gets a leading `'`, as OWASP advises.
+    /// The field as written: a number (an optional `-`, digits, an optional decimal part)
+    /// bare, so that spreadsheets read it as one; every other text quoted, with quotes
+    /// doubled. Text a spreadsheet could run as a formula is neutralised with a `'` (OWASP's
+    /// advice) wherever a cell could begin: at the start, and after every `,`, `;`, tab or
+    /// line break, leading spaces skipped. Excel in Russian and Kazakh locales splits on `;`,
+    /// so `Aral women;=cmd|' /C calc'!A0` must not reach it as a second cell that begins `=`.
     public static func field(_ text: String) -> String {
-        let safe = startsFormula(text) ? "'" + text : text
-        return safe.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-            ? "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : safe
+        if isNumber(text) { return text }
+        var out = "\""
+        var cellStart = true
+        for character in text {
+            if cellStart, character == " " {
+                out.append(character)
+                continue
+            }
+            if cellStart, Self.formulaStarts.contains(character) { out.append("'") }
+            cellStart = Self.cellBreaks.contains(character)
+            if character == "\"" { out.append("\"") }
+            out.append(character)
+        }
+        return out + "\""
     }
 
-    static func startsFormula(_ text: String) -> Bool {
-        guard let first = text.unicodeScalars.first else { return false }
-        switch first {
-        case "=", "+", "@", "\t", "\r": return true
-        case "-": return Double(text) == nil
-        default: return false
-        }
+    /// What a spreadsheet may run as a formula at the start of a cell.
+    static let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r", "\r\n"]
+    /// What may end a cell for some reader (a CRLF is one Character in Swift).
+    static let cellBreaks: Set<Character> = [",", ";", "\t", "\r", "\n", "\r\n"]
+
+    /// True for `-?[0-9]+(\.[0-9]+)?`.
+    static func isNumber(_ text: String) -> Bool {
+        var digits = Substring(text)
+        if digits.first == "-" { digits = digits.dropFirst() }
+        let parts = digits.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else { return false }
+        return parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 }

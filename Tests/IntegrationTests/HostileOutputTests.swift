@@ -1,0 +1,150 @@
+import EventStore
+import Foundation
+import GrantLedgerHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PostgresClient
+import Projections
+import Testing
+
+/// What leaves the system must not attack its reader: spreadsheets, browsers, the database
+/// behind a viewer's request.
+@Suite("Hostile output")
+struct HostileOutputTests {
+    static let payloads = [
+        "Aral women;=cmd|' /C calc'!A0", "=1+1", "+SUM(A1)", "-2+3", "@SUM(A1)", "a,=b", "a\t=b", "a; =b", "a;\t+b",
+        "x\"y;=z", "line\n=2", "\t=x", "Арал; -1", "ok", "",
+    ]
+
+    /// Cells as a naive reader cuts them: on `,`, `;` and tab, quotes left in place.
+    static func naiveCells(_ line: String) -> [String] {
+        line.split(omittingEmptySubsequences: false, whereSeparator: { ",;\t\n".contains($0) })
+            .map { String($0.drop(while: { $0 == " " })) }
+    }
+
+    @Test("CSV: every text cell quoted; no cell a spreadsheet could split off starts a formula")
+    func csvCells() {
+        for payload in Self.payloads {
+            let field = CSV.field(payload)
+            #expect(field.hasPrefix("\"") && field.hasSuffix("\""), "\(payload) → \(field)")
+            for cell in Self.naiveCells(field) {
+                #expect(!["=", "+", "-", "@"].contains(cell.first.map(String.init) ?? ""), "\(payload) → \(field)")
+            }
+            // RFC 4180 reading gives the text back, with the neutralising quotes only.
+            let inner = String(field.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
+            #expect(inner.replacingOccurrences(of: "'", with: "") == payload.replacingOccurrences(of: "'", with: ""))
+        }
+        // Numbers stay numbers.
+        #expect(CSV.field("42") == "42")
+        #expect(CSV.field("-12.50") == "-12.50")
+        #expect(CSV.field("1e5") == "\"1e5\"")
+    }
+
+    @Test("CSV from the CLI: a hostile organisation name opens as text")
+    func csvFromTheCLI() async throws {
+        let db = try await TestDatabase.make()
+        let cli = CLI(databaseURL: db.appURL)
+        let registered = try await cli.run([
+            "register-organisation", "--organisation-id", "CSO-CSV-1", "--name", "Aral women;=cmd|' /C calc'!A0",
+            "--country", "KZ", "--region-code", "KZ-43", "--settlement", "rural", "--registration-status",
+            "unregistered", "--leadership-gender", "women", "--kind", "informalGroup",
+        ])
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let listed = try await cli.run(["list", "organisation", "--format", "csv"])
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("Aral women;'=cmd"))
+        for line in listed.stdout.split(separator: "\n") {
+            for cell in Self.naiveCells(String(line)) {
+                #expect(!["=", "+", "@"].contains(cell.first.map(String.init) ?? ""), "\(line)")
+            }
+        }
+    }
+
+    @Test("pages escape what the read model holds; answers carry CSP with form-action 'none' and nosniff")
+    func pagesAndHeaders() async throws {
+        let fixture = try await HTTPFixture.make()
+        let app = try await PostgresConnection.connect(fixture.db.appURL)
+        _ = try await ProjectionRunner(pool: fixture.db.pool).sealAndCatchUp()
+        try await app.query(
+            """
+            INSERT INTO rm_i3.accesses (position, organisation_id, channel, access_date, call_id, programme,
+                country, small, leadership_gender, region_code, settlement, registration_status, name)
+            VALUES (1, 'FORGED-HTML', 'subGrant', '2025-06-01', 'CALL-2025-01', 'P', 'KZ', true, 'women',
+                    '<script>alert(1)</script><meta http-equiv="refresh" content="0;url=https://example.org">',
+                    'rural', 'unregistered', 'x')
+            """)
+        try await fixture.application.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/indicators/i3?from=2024-01-01&to=2026-12-31", method: .get,
+                headers: fixture.headers(.viewer, [.accept: "text/html"])
+            ) { response in
+                #expect(response.status == .ok)
+                let page = String(buffer: response.body)
+                #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+                #expect(!page.contains("<script>"))
+                #expect(!page.contains("<meta http-equiv=\"refresh\""))
+                #expect(page.contains("form-action 'none'"))
+                #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                let policy = response.headers[.contentSecurityPolicy] ?? ""
+                #expect(policy.contains("form-action 'none'"))
+                #expect(policy.contains("frame-ancestors 'none'"))
+                #expect(policy.contains("default-src 'none'"))
+            }
+            try await client.execute(uri: "/v1/grants", method: .get, headers: fixture.headers(.viewer)) {
+                #expect($0.headers[.xContentTypeOptions] == "nosniff")
+            }
+        }
+    }
+
+    @Test("minPosition beyond the last recorded event is refused at once (it used to re-seal for 2 s, then answer)")
+    func minPositionBeyondTheLog() async throws {
+        let fixture = try await HTTPFixture.make(sample: false)
+        _ = try await fixture.db.store.append([event("organisation-A", "Happened")])
+        try await fixture.application.test(.router) { client in
+            for path in [
+                "/v1/grants?minPosition=9007199254740992", "/v1/grants/GR-1?minPosition=9007199254740992",
+                "/v1/indicators/i3?from=2025-01-01&to=2025-12-31&minPosition=9007199254740992",
+                "/v1/events?minPosition=9007199254740992",
+            ] {
+                try await client.execute(uri: path, method: .get, headers: fixture.headers(.auditor)) { response in
+                    #expect(response.status == .badRequest, "\(path)")
+                    #expect(errorCode(response.body) == "invalid")
+                    #expect(String(buffer: response.body).contains("beyond the last recorded event (position 1)"))
+                }
+            }
+            // At the last recorded position it is answered.
+            try await client.execute(uri: "/v1/grants?minPosition=1", method: .get, headers: fixture.headers(.auditor))
+            {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    @Test("viewers see no actor names; auditors do")
+    func viewersSeeNoActors() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            for path in [
+                "/v1/indicators/i3/sign-offs", "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL",
+                "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", "/v1/indicators/i3/progress",
+                "/v1/indicators/i3/sign-offs?format=csv", "/v1/indicators/i3/sign-offs?format=table",
+            ] {
+                var viewerBody = ""
+                try await client.execute(uri: path, method: .get, headers: fixture.headers(.viewer)) { response in
+                    #expect(response.status == .ok, "\(path)")
+                    viewerBody = String(buffer: response.body)
+                }
+                var auditorBody = ""
+                try await client.execute(uri: path, method: .get, headers: fixture.headers(.auditor)) { response in
+                    auditorBody = String(buffer: response.body)
+                }
+                // The sample programme is recorded by the actor "sample".
+                func mentions(_ body: String) -> Int { body.components(separatedBy: "sample").count - 1 }
+                #expect(!viewerBody.contains("\"actor\""), "\(path): \(viewerBody.prefix(300))")
+                #expect(mentions(auditorBody) > mentions(viewerBody), "\(path): the viewer sees who recorded")
+            }
+        }
+    }
+}
