@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import Transparency
 
 /// Why an archive could not be imported.
 public struct ArchiveError: Error, Sendable, CustomStringConvertible {
@@ -56,11 +57,16 @@ extension EventStore {
     /// the first bad line.
     ///
     /// Needs a role that may insert into the log directly (the migration role).
+    ///
+    /// Recomputing hashes shows that the file is consistent, not that it is the log it claims
+    /// to be: anyone can edit an event and recompute every hash after it. Give `held` (a
+    /// signed checkpoint of the original log) or `expectedHead` (a head noted from it) to
+    /// refuse an archive that does not extend it.
     /// - Parameter lines: the file's lines, in order.
     /// - Returns: the verified head.
     public static func importArchive(
-        _ lines: [Substring], on connection: PostgresConnection,
-        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+        _ lines: [Substring], on connection: PostgresConnection, extending held: Checkpoint? = nil,
+        expectedHead: ChainHead? = nil, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> ChainHead {
         struct Entry: Decodable {
             var position: Int64
@@ -120,6 +126,20 @@ extension EventStore {
                 else {
                     throw ArchiveError(line: index + 1, message: "hash or chainHash is not 64 hex digits")
                 }
+                guard RecordingTime(archived: entry.recordedAt) != nil else {
+                    throw ArchiveError(
+                        line: index + 1,
+                        message:
+                            "recordedAt \(entry.recordedAt.prefix(40).debugDescription) is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)"
+                    )
+                }
+                guard entry.position >= 1, entry.streamVersion >= 1, !entry.streamId.isEmpty, !entry.type.isEmpty,
+                    !entry.streamId.utf8.contains(0), !entry.type.utf8.contains(0)
+                else {
+                    throw ArchiveError(
+                        line: index + 1,
+                        message: "position and streamVersion must be ≥ 1, streamId and type non-empty text")
+                }
                 previous = entry.position
                 lineOfPosition[entry.position] = index + 1
                 batch.append(text)
@@ -149,6 +169,22 @@ extension EventStore {
                     line: lineOfPosition[position]
                         ?? lineOfPosition.filter { $0.key > position }.min { $0.key < $1.key }?.value,
                     message: report.problem ?? "integrity check failed")
+            }
+            if let expectedHead {
+                let rows = try await connection.query(
+                    "SELECT chain_hash FROM event_chain WHERE position = \(expectedHead.position)")
+                guard let stored = rows.first, try stored.decode([UInt8].self, 0).hexString == expectedHead.hash else {
+                    throw ArchiveError(
+                        line: lineOfPosition[expectedHead.position],
+                        message:
+                            "the archive's chain does not pass through the expected head \(expectedHead.position):\(expectedHead.hash)"
+                    )
+                }
+            }
+            if let held {
+                if let problem = try await Self.extensionProblem(of: held, verified: report, on: connection) {
+                    throw ArchiveError(line: nil, message: problem)
+                }
             }
             if previous > 0 {
                 try await connection.query("SELECT setval('events_position_seq', \(previous))")

@@ -217,30 +217,36 @@ extension EventStore {
     /// - Returns: `verified`, or a failed report naming the break.
     public func extends(_ held: Checkpoint, verified: VerificationReport) async throws -> VerificationReport {
         var report = verified
-        func failed(_ problem: String) -> VerificationReport {
+        let problem = try await pool.withConnection { connection in
+            try await Self.extensionProblem(of: held, verified: verified, on: connection)
+        }
+        if let problem {
             report.ok = false
             report.problem = problem
             report.firstBadPosition = report.head.position
-            return report
         }
+        return report
+    }
+
+    /// Why the verified log on `connection` is not an extension of `held`; nil when it is.
+    static func extensionProblem(of held: Checkpoint, verified: VerificationReport, on connection: PostgresConnection)
+        async throws -> String?
+    {
         guard let root = Data(base64Encoded: verified.tree.rootHash).map(Array.init) else {
-            return failed("the recomputed root is unreadable")
+            return "the recomputed root is unreadable"
         }
         guard held.treeSize <= verified.tree.treeSize else {
-            return failed(
+            return
                 "the log holds \(verified.tree.treeSize) sealed events, fewer than the \(held.treeSize) of the held checkpoint (events were deleted)"
-            )
         }
-        if held.treeSize == 0 { return report }
-        let proof = try await pool.withConnection { connection in
-            try await Self.consistencyProof(from: held.treeSize, to: verified.tree.treeSize, on: connection)
-        }
+        if held.treeSize == 0 { return nil }
+        let proof = try await Self.consistencyProof(from: held.treeSize, to: verified.tree.treeSize, on: connection)
         do {
             try proof.verify(fromRoot: held.rootHash, toRoot: root)
         } catch {
-            return failed(
-                "the log is not an extension of the held checkpoint of \(held.treeSize) leaves (history was rewritten)")
+            return
+                "the log is not an extension of the held checkpoint of \(held.treeSize) leaves (history was rewritten)"
         }
-        return report
+        return nil
     }
 }

@@ -36,6 +36,42 @@ public struct RecordingTime: Sendable, Hashable, Comparable, Codable, CustomStri
         self.rfc3339 = parsed
     }
 
+    /// Reads an archive's `recordedAt` strictly: `YYYY-MM-DDTHH:MM:SS` with an optional
+    /// fraction of 1 to 6 digits and `Z`, a real calendar date from year 0001 to 9999 and a
+    /// real time. Anything PostgreSQL would also take (`infinity`, `epoch`, `now`, a time
+    /// without a zone, an offset) is refused before PostgreSQL sees it.
+    public init?(archived text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 27, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func digits(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                guard bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            let year = digits(0..<4), let month = digits(5..<7), let day = digits(8..<10),
+            let hour = digits(11..<13), let minute = digits(14..<16), let second = digits(17..<19),
+            year >= 1, (1...12).contains(month), hour < 24, minute < 60, second < 60
+        else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(day) else { return nil }
+        var fraction = ""
+        if bytes.count > 20 {
+            guard bytes[19] == UInt8(ascii: "."), bytes.count >= 22, digits(20..<(bytes.count - 1)) != nil else {
+                return nil
+            }
+            fraction = String(decoding: bytes[20..<(bytes.count - 1)], as: UTF8.self)
+        }
+        self.rfc3339 =
+            String(decoding: bytes[0..<19], as: UTF8.self) + "."
+            + fraction.padding(toLength: 6, withPad: "0", startingAt: 0) + "Z"
+    }
+
     public static func < (lhs: RecordingTime, rhs: RecordingTime) -> Bool { lhs.rfc3339 < rhs.rfc3339 }
 
     public var description: String { rfc3339 }

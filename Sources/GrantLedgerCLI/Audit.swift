@@ -266,24 +266,62 @@ struct AuditImport: AsyncParsableCommand {
         abstract: "Load an exported log into an empty database, verifying the whole chain before committing.",
         discussion: """
             Needs the migration role (it writes the log directly): --database-url, else \
-            GRANTLEDGER_MIGRATION_DATABASE_URL. A tampered file is refused whole, naming the \
-            first bad line; exit code 21.
+            GRANTLEDGER_MIGRATION_DATABASE_URL; an administrator's task, on an admin host, not \
+            the server's. A tampered file is refused whole, naming the first bad line; exit \
+            code 21. Recomputing the hashes proves the file consistent, not authentic: anyone \
+            can edit an event and recompute every hash after it. Give a signed checkpoint of the \
+            original log (--checkpoint with --verifier-key) or a head noted from it \
+            (--expect-head) to refuse an archive that does not extend it; without one the \
+            import says that it checked consistency only.
             """)
 
     @Argument(help: "A file written by 'grantledger audit export'.") var file: String
+    @Option(help: "A signed checkpoint of the original log: the archive must extend it.") var checkpoint: String?
+    @Option(help: "The log's verifier key (NAME+HASH+KEY) or a file holding it; with --checkpoint.")
+    var verifierKey: String?
+    @Option(help: "A head noted from the original log, as POSITION:HASH: the archive's chain must pass through it.")
+    var expectHead: String?
     @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
+    func validate() throws {
+        if (checkpoint == nil) != (verifierKey == nil) {
+            throw ValidationError("--checkpoint and --verifier-key go together")
+        }
+        if let expectHead, AuditVerify().parseHead(expectHead) == nil {
+            throw ValidationError("--expect-head must be POSITION:HASH, e.g. 1234:9f86d0…")
+        }
+    }
+
     func run() async throws {
+        let held = try checkpoint.map { path in
+            do {
+                return try Checkpoint.open(try readText(path), verifier: try readVerifierKey(verifierKey ?? ""))
+            } catch let error as TransparencyError {
+                printError("CHECKPOINT REFUSED: \(error)")
+                throw ExitCode(ExitStatus.integrity)
+            }
+        }
+        let head = expectHead.flatMap { AuditVerify().parseHead($0) }
         guard let data = FileManager.default.contents(atPath: file) else {
             printError("error: cannot read \(file)")
             throw ExitCode(1)
         }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         do {
-            let head = try await withDatabaseErrors {
-                try await EventStore.importArchive(lines, on: try await database.connectAsOwner())
+            let imported = try await withDatabaseErrors {
+                try await EventStore.importArchive(
+                    lines, on: try await database.connectAsOwner(), extending: held, expectedHead: head)
             }
-            print("imported and verified; head \(head.position):\(head.hash)")
+            print("imported and verified; head \(imported.position):\(imported.hash)")
+            if let held {
+                print("extends the held checkpoint of \(held.treeSize) leaves: the archive is the log that signed it")
+            } else if let head {
+                print("passes through the expected head \(head.position):\(head.hash)")
+            } else {
+                print(
+                    "consistency checked only, not authenticity: an archive whose events were edited and whose hashes were all recomputed imports the same; give --checkpoint and --verifier-key (or --expect-head) to check its origin"
+                )
+            }
         } catch let error as ArchiveError {
             printError("refused: \(error)")
             throw ExitCode(ExitStatus.integrity)

@@ -512,3 +512,78 @@ struct TransparencyLogInterfaceTests {
         #expect(early.asOf.position <= middle)
     }
 }
+
+@Suite("Archives prove their origin")
+struct ArchiveOriginTests {
+    @Test(
+        "audit import --checkpoint refuses a forged archive whose hashes were recomputed; recordedAt is read strictly")
+    func forgedArchive() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let cli = CLI(databaseURL: db.appURL)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-archive-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+        let keygen = try await cli.run(["audit", "keygen", "--name", "archive.example/log", "--out", path("log.key")])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let verifierKey = keygen.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await db.verify(reaching: try await db.committedEvents().last?.position ?? 1)
+        let checkpoint = try await cli.run(["audit", "checkpoint", "--log-key", path("log.key")])
+        try checkpoint.stdout.write(toFile: path("held.checkpoint"), atomically: true, encoding: .utf8)
+        let genuine = try await cli.run(["audit", "export"])
+        #expect(genuine.status == 0)
+        let head = try await db.store.verify().head
+
+        // The forger edits one event and recomputes every hash, the chain and the tree.
+        let admin = try await db.admin()
+        try await admin.query("SET session_replication_role = replica")
+        try await admin.query(
+            #"UPDATE events SET data = jsonb_set(data, '{name}', '"Forged name"') WHERE position = (SELECT min(position) FROM events WHERE type = 'OrganisationRegistered')"#
+        )
+        try await TestDatabase.makeConsistent(admin)
+        _ = try await db.store.seal()
+        let forged = try await cli.run(["audit", "export"])
+        #expect(forged.status == 0)
+        #expect(forged.stdout != genuine.stdout)
+        try genuine.stdout.write(toFile: path("genuine.jsonl"), atomically: true, encoding: .utf8)
+        try forged.stdout.write(toFile: path("forged.jsonl"), atomically: true, encoding: .utf8)
+
+        func importInto(_ file: String, _ extra: [String]) async throws -> CLI.Result {
+            let target = try await TestDatabase.make()
+            return try await CLI(databaseURL: target.appURL, migrationURL: target.ownerURL).run(
+                ["audit", "import", path(file)] + extra)
+        }
+        let withCheckpoint = ["--checkpoint", path("held.checkpoint"), "--verifier-key", verifierKey]
+        let genuineImport = try await importInto("genuine.jsonl", withCheckpoint)
+        #expect(genuineImport.status == 0, "\(genuineImport.stderr)")
+        #expect(genuineImport.stdout.contains("extends the held checkpoint"))
+        let forgedImport = try await importInto("forged.jsonl", withCheckpoint)
+        #expect(forgedImport.status == 21, "\(forgedImport.stdout)")
+        #expect(forgedImport.stderr.contains("not an extension of the held checkpoint"))
+        let forgedByHead = try await importInto("forged.jsonl", ["--expect-head", "\(head.position):\(head.hash)"])
+        #expect(forgedByHead.status == 21)
+        #expect(forgedByHead.stderr.contains("does not pass through the expected head"))
+        let unchecked = try await importInto("forged.jsonl", [])
+        #expect(unchecked.status == 0)
+        #expect(unchecked.stdout.contains("consistency checked only, not authenticity"))
+
+        // recordedAt is RFC 3339 UTC, or the line is refused before PostgreSQL reads it.
+        let lines = genuine.stdout.split(separator: "\n").map(String.init)
+        let first = try #require(lines.first)
+        let recordedAt = try #require(
+            (try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])?["recordedAt"] as? String)
+        for hostile in [
+            "infinity", "-infinity", "epoch", "now", "2025-01-01T00:00:00", "2025-01-01 00:00:00+00",
+            "2025-02-30T00:00:00Z", "2025-01-01T00:00:00+05:00", "0000-01-01T00:00:00Z", "2025-01-01T24:00:00Z",
+        ] {
+            let edited = ([first.replacingOccurrences(of: recordedAt, with: hostile)] + lines.dropFirst())
+                .joined(separator: "\n")
+            try edited.write(toFile: path("hostile.jsonl"), atomically: true, encoding: .utf8)
+            let refused = try await importInto("hostile.jsonl", [])
+            #expect(refused.status == 21, "\(hostile): \(refused.stdout)")
+            #expect(refused.stderr.contains("line 1: recordedAt"), "\(hostile): \(refused.stderr)")
+        }
+    }
+}
