@@ -52,17 +52,23 @@ export GRANTLEDGER_DATABASE_URL GRANTLEDGER_MIGRATION_DATABASE_URL
 bin="$repo/.build/release/grantledger"
 port=$(free_port 18080)
 token=$("$bin" token create --role viewer --name "bench-$(date +%s)")
+# Tokens never go on a command line (any user can read argv in the process list): curl
+# reads the header from a file only this user can read, wrk from the environment.
+auth_header=$(mktemp)
+chmod 600 "$auth_header"
+trap 'rm -f "$auth_header"' EXIT
+printf 'Authorization: Bearer %s\n' "$token" >"$auth_header"
 server_log=$(mktemp -t grantledger-bench-server.XXXXXX)
 "$bin" serve --port "$port" --log-level warning >"$server_log" 2>&1 &
 server=$!
-trap 'kill -TERM $server 2>/dev/null || true; echo "server log: $server_log" >&2' EXIT
+trap 'rm -f "$auth_header"; kill -TERM $server 2>/dev/null || true; echo "server log: $server_log" >&2' EXIT
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 uri="http://127.0.0.1:$port/v1/indicators/i3?from=2024-01-01&to=2025-12-31"
 start=$(date +%s%N)
-curl -fs -o /dev/null -H "Authorization: Bearer $token" "$uri"
+curl -fs -o /dev/null -H @"$auth_header" "$uri"
 single=$(( ($(date +%s%N) - start) / 1000000 ))
 if command -v wrk >/dev/null 2>&1; then
-    out=$(wrk -t2 -c64 -d"${BENCH_HTTP_SECONDS:-15}"s --latency -H "Authorization: Bearer $token" "$uri")
+    out=$(TOKEN=$token wrk -t2 -c64 -d"${BENCH_HTTP_SECONDS:-15}"s --latency -s "$repo/deploy/bench/auth.lua" "$uri")
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     errors=$(echo "$out" | awk '/Non-2xx/ {print $5}')
@@ -81,7 +87,7 @@ fi
 # The drill-down at one connection is the answer time; at 8 the two cores are shared by wrk,
 # the server and PostgreSQL, so it measures throughput.
 period="from=2024-01-01&to=2025-12-31"
-auth=(-H "Authorization: Bearer $token")
+auth=(-H @"$auth_header")
 # One cell of the figure: the largest, so the drill-down lists the most rows a cell can.
 cell=$(curl -fs "${auth[@]}" "http://127.0.0.1:$port/v1/indicators/i3?$period" | python3 -c '
 import json, sys
@@ -175,11 +181,11 @@ if command -v wrk >/dev/null 2>&1 && [ -z "${BENCH_SKIP_REPLICA:-}" ]; then
         instances+=($!)
         ports+=("$p")
     done
-    trap 'kill -TERM $server "${instances[@]}" 2>/dev/null || true; "$repo/deploy/db.sh" replica down >/dev/null 2>&1 || true' EXIT
+    trap 'rm -f "$auth_header"; kill -TERM $server "${instances[@]}" 2>/dev/null || true; "$repo/deploy/db.sh" replica down >/dev/null 2>&1 || true' EXIT
     # Ready when the standby answers (fallback=false: only a replica may).
     for p in "${ports[@]}"; do
         for _ in $(seq 600); do
-            curl -fs -o /dev/null -H "Authorization: Bearer $token" \
+            curl -fs -o /dev/null -H @"$auth_header" \
                 "http://127.0.0.1:$p/v1/indicators/i3?from=2024-01-01&to=2025-12-31&fallback=false" && break
             sleep 0.5
         done

@@ -178,6 +178,11 @@ ALTER ROLE grantledger NOLOGIN NOCREATEDB NOCREATEROLE PASSWORD NULL;
 ALTER ROLE grantledger_migrator LOGIN NOINHERIT NOCREATEDB NOCREATEROLE PASSWORD :'migrator_pw';
 GRANT grantledger TO grantledger_migrator;
 ALTER ROLE grantledger_app LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'app_pw';
+-- A session of the application role idle for 2 minutes is ended, and with it any session
+-- lock it holds (an idle session holding the positions lock would stall every writer).
+-- The pool closes connections idle for a minute first. Only a default: a compromised role
+-- can SET it off in its own sessions (docs/architecture.md, "Threat model").
+ALTER ROLE grantledger_app SET idle_session_timeout = '2min';
 SELECT 'CREATE DATABASE grantledger OWNER grantledger'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'grantledger') \gexec
 SQL

@@ -120,7 +120,10 @@ if [ "$(id -u)" -eq 0 ]; then
     serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port"
         --log-key "$runtime/log.key")
 fi
-(cd / && exec nohup "${serve[@]}") >"$state/server.log" 2>&1 &
+# The server gets the application role's URL only: never the migration role's (which can
+# rewrite history) nor the cluster administrator's.
+(cd / && exec env -u GRANTLEDGER_MIGRATION_DATABASE_URL -u GRANTLEDGER_ADMIN_DATABASE_URL nohup "${serve[@]}") \
+    >"$state/server.log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break

@@ -151,6 +151,8 @@ struct ProjectionService: Service {
                     try await checkpoints.refresh()
                     try await integrity.refreshQuarantine(pool: runner.pool)
                     _ = try await listener.waitForNotifications(timeout: 1)
+                    // The listening session must not look idle to idle_session_timeout.
+                    try await listener.query("SELECT 1")
                 }
             } catch {
                 logger.warning("projection catch-up failed; retrying", metadata: ["error.description": "\(error)"])

@@ -15,7 +15,8 @@ public final class ConnectionPool: Sendable {
     }
 
     private struct State {
-        var idle: [PostgresConnection] = []
+        /// Free connections, each with the moment it was returned.
+        var idle: [(connection: PostgresConnection, since: ContinuousClock.Instant)] = []
         var open = 0
         var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
@@ -31,6 +32,10 @@ public final class ConnectionPool: Sendable {
     public let acquireTimeout: Double
     /// The session settings (timeouts, search path) each new connection starts with.
     public let settings: SessionSettings
+    /// A free connection idle for longer is closed rather than lent: the database ends
+    /// sessions idle for 2 minutes (`idle_session_timeout` of the application role,
+    /// deploy/db.sh), so that no forgotten session holds a lock for long.
+    public static let maxIdle: Duration = .seconds(60)
     private let logger: Logger
 
     /// Creates a pool; no connection is opened until one is needed.
@@ -88,15 +93,25 @@ public final class ConnectionPool: Sendable {
     }
 
     private func acquire() async throws -> PostgresConnection {
-        let decision: Decision? = state.withLockedValue { state in
-            if state.closed { return nil }
-            if let connection = state.idle.popLast() { return .reuse(connection) }
+        let now = ContinuousClock.now
+        let (decision, stale): (Decision?, [PostgresConnection]) = state.withLockedValue { state in
+            if state.closed { return (nil, []) }
+            // Connections idle too long are closed (the server may have ended them already);
+            // their slots are taken over by this caller or freed.
+            var stale: [PostgresConnection] = []
+            while let oldest = state.idle.first, now - oldest.since > Self.maxIdle {
+                stale.append(state.idle.removeFirst().connection)
+                state.open -= 1
+            }
+            if let entry = state.idle.popLast() { return (.reuse(entry.connection), stale) }
             if state.open < maxConnections {
                 state.open += 1
-                return .open
+                return (.open, stale)
             }
-            return .wait
+            return (.wait, stale)
         }
+        if !stale.isEmpty { logger.debug("closing idle database connections", metadata: ["count": "\(stale.count)"]) }
+        _ = stale  // closed when released here (a PostgresConnection closes on deinit)
         guard let decision else {
             throw PostgresError(kind: .poolTimeout, message: "pool closed")
         }
@@ -179,7 +194,7 @@ public final class ConnectionPool: Sendable {
             if !state.waiters.isEmpty {
                 return state.waiters.removeFirst()
             }
-            state.idle.append(connection)
+            state.idle.append((connection, ContinuousClock.now))
             return nil
         }
         waiter?.continuation.resume(returning: connection)

@@ -392,8 +392,10 @@ struct ExportTests {
         _ = try await db.readAll(after: last - 1, count: 1)
         let list = try await cli.run(["list", "organisation", "--format", "csv", "--bom"])
         #expect(list.status == 0)
-        #expect(list.stdout.hasPrefix("\u{FEFF}id,parent,status,organisationId,name,country,regionCode"))
-        #expect(list.stdout.contains(#"FORMULA,KZ-43,"#))
+        #expect(
+            list.stdout.hasPrefix(
+                "\u{FEFF}\"id\",\"parent\",\"status\",\"organisationId\",\"name\",\"country\",\"regionCode\""))
+        #expect(list.stdout.contains(#""FORMULA","KZ-43","#))
         #expect(list.stdout.contains(#""'=HYPERLINK(""http://x"",""click"")""#))
         #expect(!list.stdout.contains("\n=") && !list.stdout.contains(",=HYPERLINK"))
         let rows = list.stdout.split(separator: "\n")
@@ -402,11 +404,11 @@ struct ExportTests {
         // Money stays a decimal string and dates ISO.
         let grants = try await cli.run(["list", "grant", "--format", "csv"])
         #expect(grants.stdout.split(separator: "\n").first?.contains("amount") == true)
-        #expect(grants.stdout.range(of: #",20[0-9]{2}-[0-9]{2}-[0-9]{2},"#, options: .regularExpression) != nil)
+        #expect(grants.stdout.range(of: #","20[0-9]{2}-[0-9]{2}-[0-9]{2}","#, options: .regularExpression) != nil)
         let report = try await cli.run([
             "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "csv", "--bom",
         ])
-        #expect(report.stdout.hasPrefix("\u{FEFF}Section,"))
+        #expect(report.stdout.hasPrefix("\u{FEFF}\"Section\","))
         let svg = try await cli.run([
             "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--format", "svg", "--lang", "ru",
         ])
@@ -463,7 +465,7 @@ struct ExportTests {
             let csv = try await client.execute(
                 uri: i3 + "&bom=true", method: .get, headers: fixture.headers(.viewer, [.accept: "text/csv"])
             ) { String(buffer: $0.body) }
-            #expect(csv.hasPrefix("\u{FEFF}Section,"))
+            #expect(csv.hasPrefix("\u{FEFF}\"Section\","))
             // The restatement of the sample's sign-off as a spreadsheet.
             let restatement = try await client.execute(
                 uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement?bom=true", method: .get,
@@ -472,8 +474,8 @@ struct ExportTests {
                 #expect(response.status == .ok)
                 return String(buffer: response.body)
             }
-            #expect(restatement.hasPrefix("\u{FEFF}Section,Key,Organisation,Change,Delta"))
-            #expect(restatement.contains("\nDelta,total,"))
+            #expect(restatement.hasPrefix("\u{FEFF}\"Section\",\"Key\",\"Organisation\",\"Change\",\"Delta\""))
+            #expect(restatement.contains("\n\"Delta\",\"total\","))
             // A list page as CSV, the next cursor in a header.
             let (page, next) = try await client.execute(
                 uri: "/v1/organisations?limit=5&bom=true", method: .get,

@@ -270,8 +270,8 @@ struct HTTPTests {
                 #expect(response.headers[.contentType]?.hasPrefix("text/csv") == true)
                 return String(buffer: response.body)
             }
-            #expect(csv.hasPrefix("Section,"))
-            #expect(csv.contains("\nTotal,"))
+            #expect(csv.hasPrefix("\"Section\","))
+            #expect(csv.contains("\n\"Total\","))
             let events = try await client.execute(
                 uri: "/v1/events?after=10&limit=5", method: .get, headers: fixture.headers(.auditor)
             ) { json($0.body) }
@@ -326,7 +326,7 @@ struct HTTPTests {
             }
             #expect(Array(csv.prefix(3)) == [0xEF, 0xBB, 0xBF])
             let csvLines = String(decoding: csv.dropFirst(3), as: UTF8.self).split(separator: "\n")
-            #expect(csvLines.first?.hasPrefix("organisationId,name,regionCode") == true)
+            #expect(csvLines.first?.hasPrefix("\"organisationId\",\"name\",\"regionCode\"") == true)
             #expect(csvLines.count == total + 1)
             // `call` (the CLI's --call) and `callId` name the same filter.
             var byCall: [Int?] = []
@@ -423,8 +423,11 @@ struct HTTPTests {
                 uri: "/v1/indicators/i3/progress?programme=CSO-LA&format=csv", method: .get,
                 headers: fixture.headers(.viewer)
             ) { String(buffer: $0.body) }
-            #expect(csv.hasPrefix("targetId,indicator,programme,from,to,baseline,target,actual,achieved,"))
-            #expect(csv.contains("\nI3-CSOLA,I.3,CSO-LA,2024-01-01,2026-12-31,,60,"))
+            #expect(
+                csv.hasPrefix(
+                    "\"targetId\",\"indicator\",\"programme\",\"from\",\"to\",\"baseline\",\"target\",\"actual\",\"achieved\","
+                ))
+            #expect(csv.contains("\n\"I3-CSOLA\",\"I.3\",\"CSO-LA\",\"2024-01-01\",\"2026-12-31\",\"\",60,"))
             #expect(!csv.contains("I3-ROADMAP"))
 
             // A sign-off over HTTP, and one beyond the head.

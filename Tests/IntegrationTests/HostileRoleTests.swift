@@ -224,6 +224,15 @@ struct HostileRoleTests {
         try await expectIntact(db, head: head)
     }
 
+    @Test("an idle session of the application role is ended after 2 minutes, releasing any lock it holds")
+    func idleSessions() async throws {
+        let db = try await TestDatabase.make()
+        let app = try await PostgresConnection.connect(db.appURL)
+        #expect(try await app.query("SHOW idle_session_timeout")[0].decode(String.self, 0) == "2min")
+        // The pool gives up its idle connections before the database would end them.
+        #expect(ConnectionPool.maxIdle < .seconds(120))
+    }
+
     @Test("a viewer token cannot be turned into a manager token by the application role")
     func tokenRoles() async throws {
         let db = try await TestDatabase.make()

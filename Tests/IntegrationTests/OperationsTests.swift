@@ -270,7 +270,7 @@ struct OperationsTests {
         try manager.copyItem(
             atPath: "/usr/lib/systemd/system", toPath: root.appendingPathComponent("usr/lib/systemd/system").path)
         try manager.copyItem(at: CLI.executable, to: root.appendingPathComponent("usr/local/bin/grantledger"))
-        for file in ["grantledger.env", "log.key"] {
+        for file in ["grantledger.env", "migrate.env", "log.key"] {
             manager.createFile(atPath: root.appendingPathComponent("etc/grantledger/\(file)").path, contents: Data())
         }
         var contents: [String: String] = [:]
@@ -296,6 +296,27 @@ struct OperationsTests {
         ] {
             #expect(service.contains(directive), "\(directive)")
         }
+        // The server never holds the migration role's password: its unit loads only its own
+        // environment file, cannot see the migration one, and that file's example is the
+        // only place the migration URL appears.
+        let environmentFiles = service.split(separator: "\n").filter { $0.hasPrefix("EnvironmentFile=") }
+        #expect(environmentFiles == ["EnvironmentFile=/etc/grantledger/grantledger.env"])
+        #expect(service.contains("InaccessiblePaths=-/etc/grantledger/migrate.env"))
+        let migrate = try #require(contents["grantledger-migrate.service"])
+        #expect(
+            migrate.split(separator: "\n").filter { $0.hasPrefix("EnvironmentFile=") } == [
+                "EnvironmentFile=/etc/grantledger/migrate.env"
+            ])
+        #expect(migrate.contains("DynamicUser=yes") && !migrate.contains("User=grantledger\n"))
+        let serverEnvironment = try String(
+            contentsOf: units.appendingPathComponent("grantledger.env.example"), encoding: .utf8)
+        let migrateEnvironment = try String(
+            contentsOf: units.appendingPathComponent("migrate.env.example"), encoding: .utf8)
+        func settings(_ text: String) -> [String] {
+            text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "=" }) }
+        }
+        #expect(settings(serverEnvironment) == ["GRANTLEDGER_DATABASE_URL"])
+        #expect(settings(migrateEnvironment) == ["GRANTLEDGER_MIGRATION_DATABASE_URL"])
         // Stopping waits longer than a drain can take (the pool's 5 s wait and a request).
         let stop = service.split(separator: "\n").first { $0.hasPrefix("TimeoutStopSec=") }
         #expect((stop.flatMap { Int($0.dropFirst("TimeoutStopSec=".count)) } ?? 0) > 30)
