@@ -37,7 +37,7 @@ export GRANTLEDGER_TEST_PYTHON="$venv/bin/python3"
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -Atc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'gl\_test\_%'" |
     while read -r name; do
-        psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$name\""
+        psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done
 
 cd "$repo"
