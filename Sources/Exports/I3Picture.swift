@@ -412,11 +412,15 @@ struct Labels: Sendable {
 /// The HTML page of a report with what it shows beside the figure: the targets in force for
 /// its programme and the latest sign-off of the same period and filters.
 public enum I3PicturePage {
-    public static func make(_ report: I3Report, language: ReportLanguage, reporter: I3Reporter) async throws
-        -> I3Picture
-    {
+    /// - Parameter figures: when given (a page to publish), every target's actual figure is
+    ///   taken from it (the log's fold) rather than from the read model.
+    public static func make(
+        _ report: I3Report, language: ReportLanguage, reporter: I3Reporter,
+        figures: (@Sendable (I3Query) -> I3Figures)? = nil
+    ) async throws -> I3Picture {
         let cut = CutOff.position(report.asOf.position)
-        let progress = try await reporter.progress(programme: report.query.programme, cutOff: cut)
+        var progress = try await reporter.progress(programme: report.query.programme, cutOff: cut)
+        if let figures { progress.targets = progress.targets.map { $0.recomputed(with: figures) } }
         let signOffs = try await reporter.signOffs(cutOff: cut).signOffs
         let q = report.query
         let latest = signOffs.last {

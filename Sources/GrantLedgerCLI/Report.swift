@@ -3,6 +3,7 @@ import EventStore
 import Exports
 import Foundation
 import GrantDomain
+import Ledger
 import Projections
 
 /// `grantledger report ...`.
@@ -58,13 +59,20 @@ struct ReportI3Figures: AsyncParsableCommand {
 
     func run() async throws {
         let output = try await withReporter(database, json: format == .json) { reporter -> String in
-            let report = try await reporter.report(i3.query, cutOff: i3.asOf ?? .head)
+            var report = try await reporter.report(i3.query, cutOff: i3.asOf ?? .head)
             switch format {
             case .json: return report.json + "\n"
             case .csv: return (bom ? "\u{FEFF}" : "") + report.csv
             case .table: return report.table + "\n"
-            case .svg: return I3Picture(report: report, language: lang).svgDocument
-            case .html: return try await I3PicturePage.make(report, language: lang, reporter: reporter).html
+            case .svg, .html:
+                // A picture or page is made to be published: its figures are folded from the
+                // log itself at the report's cut-off, never taken from a read model.
+                let fold = try await LogFigures.i3(upTo: report.asOf.position, pool: reporter.pool)
+                report.figures = fold.figures(report.query)
+                if format == .svg { return I3Picture(report: report, language: lang).svgDocument }
+                return try await I3PicturePage.make(
+                    report, language: lang, reporter: reporter, figures: { fold.figures($0) }
+                ).html
             }
         }
         FileHandle.standardOutput.write(Data(output.utf8))

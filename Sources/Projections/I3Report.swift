@@ -271,7 +271,10 @@ extension I3Report {
     /// CSV for spreadsheets: one row per cell, then the marginals, with plain headers.
     public var csv: String {
         var lines = [
-            "Section,Leadership gender,Region code,Region,Settlement,Registration status,Channel,Organisations"
+            [
+                "Section", "Leadership gender", "Region code", "Region", "Settlement", "Registration status", "Channel",
+                "Organisations",
+            ].map(CSV.field).joined(separator: ",")
         ]
         func row(
             _ section: String, _ gender: String = "", _ region: String = "", _ settlement: String = "",

@@ -131,6 +131,44 @@ public struct I3Progress: Sendable, Encodable {
     public var targets: [TargetProgress]
 }
 
+extension I3Progress.TargetProgress {
+    /// The target's revision `record` against `figures` (the target's period and programme).
+    public init(_ record: TargetRecord, figures: I3Figures) {
+        let target = record.base
+        let actual = figures.total
+        var shares: [String: [String: I3Progress.ShareProgress]] = [:]
+        for (name, minimums) in target.minimumShares ?? [:] {
+            guard let dimension = ShareDimension(rawValue: name) else { continue }
+            for (value, minimum) in minimums {
+                shares[name, default: [:]][value] = I3Progress.ShareProgress(
+                    minimum: minimum, actual: Ratio(dimension.count(of: value, in: figures), over: actual))
+            }
+        }
+        self.init(
+            targetId: target.targetId, indicator: target.indicator, programme: target.programme,
+            period: .init(from: target.from, to: target.to), baseline: target.baseline,
+            baselineNote: target.baselineNote, target: target.target, actual: actual,
+            achieved: Ratio(actual, over: Int(target.target)), shares: shares, recorded: record.recorded)
+    }
+
+    /// The same target with its actual figures from `figures` (folded from the log).
+    public func recomputed(with figures: (I3Query) -> I3Figures) -> Self {
+        let query = I3Query(from: period.from, to: period.to, programme: programme, callId: nil)
+        var copy = self
+        let fresh = figures(query)
+        copy.actual = fresh.total
+        copy.achieved = Ratio(fresh.total, over: Int(target))
+        for (name, values) in shares {
+            guard let dimension = ShareDimension(rawValue: name) else { continue }
+            for (value, share) in values {
+                copy.shares[name]?[value] = I3Progress.ShareProgress(
+                    minimum: share.minimum, actual: Ratio(dimension.count(of: value, in: fresh), over: fresh.total))
+            }
+        }
+        return copy
+    }
+}
+
 extension I3Reporter {
     /// Every sign-off recorded at or before the cut-off, in the order they were recorded.
     public func signOffs(cutOff: CutOff = .head) async throws -> (asOf: AsOf, signOffs: [SignOffRecord]) {
@@ -344,21 +382,7 @@ extension I3Reporter {
                 let target = record.base
                 if let programme, target.programme != programme { continue }
                 let figures = try await Self.figures(target.query, cutoff: cut, schema: "rm_i3", on: connection)
-                let actual = figures.total
-                var shares: [String: [String: I3Progress.ShareProgress]] = [:]
-                for (name, minimums) in target.minimumShares ?? [:] {
-                    guard let dimension = ShareDimension(rawValue: name) else { continue }
-                    for (value, minimum) in minimums {
-                        shares[name, default: [:]][value] = I3Progress.ShareProgress(
-                            minimum: minimum, actual: Ratio(dimension.count(of: value, in: figures), over: actual))
-                    }
-                }
-                targets.append(
-                    I3Progress.TargetProgress(
-                        targetId: target.targetId, indicator: target.indicator, programme: target.programme,
-                        period: .init(from: target.from, to: target.to), baseline: target.baseline,
-                        baselineNote: target.baselineNote, target: target.target, actual: actual,
-                        achieved: Ratio(actual, over: Int(target.target)), shares: shares, recorded: record.recorded))
+                targets.append(I3Progress.TargetProgress(record, figures: figures))
             }
             return I3Progress(asOf: try await Self.asOf(cut, on: connection), targets: targets)
         }

@@ -107,7 +107,10 @@ extension I3Progress {
     /// One row per target and share (a target without shares has one row).
     public var csv: String {
         var lines = [
-            "targetId,indicator,programme,from,to,baseline,target,actual,achieved,dimension,value,minimumShare,actualShare"
+            [
+                "targetId", "indicator", "programme", "from", "to", "baseline", "target", "actual", "achieved",
+                "dimension", "value", "minimumShare", "actualShare",
+            ].map(CSV.field).joined(separator: ",")
         ]
         for t in targets {
             let head = [

@@ -483,7 +483,7 @@ struct ExportTests {
             ) { response in
                 (String(buffer: response.body), response.headers[HTTPField.Name("Grantledger-Next-Cursor")!])
             }
-            #expect(page.hasPrefix("\u{FEFF}id,parent,status,organisationId,name"))
+            #expect(page.hasPrefix("\u{FEFF}\"id\",\"parent\",\"status\",\"organisationId\",\"name\""))
             #expect(page.split(separator: "\n").count == 6)
             let cursor = try #require(next)
             let second = try await client.execute(

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import Glibc
 import GrantLedgerHTTP
 import HTTPTypes
 import Hummingbird
@@ -52,6 +53,8 @@ struct HostileOutputTests {
             "unregistered", "--leadership-gender", "women", "--kind", "informalGroup",
         ])
         #expect(registered.status == 0, "\(registered.stderr)")
+        // Readers see it once no older transaction in the cluster is open (the gap-free read).
+        _ = try await db.readAll(after: (try await db.committedEvents().last?.position ?? 1) - 1, count: 1)
         let listed = try await cli.run(["list", "organisation", "--format", "csv"])
         #expect(listed.status == 0)
         #expect(listed.stdout.contains("Aral women;'=cmd"))
@@ -146,5 +149,69 @@ struct HostileOutputTests {
                 #expect(mentions(auditorBody) > mentions(viewerBody), "\(path): the viewer sees who recorded")
             }
         }
+    }
+}
+
+@Suite("Slow clients")
+struct SlowClientTests {
+    /// A TCP connection to 127.0.0.1:`port`, or nil.
+    static func connect(port: Int) -> Int32? {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(socket)
+            return nil
+        }
+        return socket
+    }
+
+    /// Whether the server closed `socket` within `seconds` (end of file, or a reset).
+    static func closedByServer(_ socket: Int32, within seconds: Int) -> Bool {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let read = recv(socket, &buffer, buffer.count, 0)
+            if read == 0 { return true }  // end of file: closed
+            if read < 0 { return errno == ECONNRESET }  // a timeout means still open
+        }
+    }
+
+    @Test("300 half-sent and idle connections are closed after the idle timeout; the server still answers")
+    func halfSentConnections() async throws {
+        let db = try await TestDatabase.make()
+        let server = try await LiveServer.start(databaseURL: db.appURL, arguments: ["--idle-timeout", "2"])
+        defer { server.stop() }
+        let port = try #require(Int(server.base.split(separator: ":").last ?? ""))
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        for index in 0..<300 {
+            guard let socket = Self.connect(port: port) else { continue }
+            sockets.append(socket)
+            // Two thirds send half a request (a head with no end, or a body shorter than
+            // announced); the rest send nothing at all.
+            let partial: String
+            switch index % 3 {
+            case 0: partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            case 1: partial = "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"command\""
+            default: partial = ""
+            }
+            _ = partial.withCString { send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        }
+        #expect(sockets.count == 300)
+        // All of them closed by the server: well after the 2 s idle timeout, long before ours.
+        var closed = 0
+        for socket in sockets where Self.closedByServer(socket, within: closed == 0 ? 15 : 5) { closed += 1 }
+        #expect(closed == sockets.count, "\(sockets.count - closed) connections stayed open")
+        #expect(try await server.curl(["\(server.base)/healthz"]).status == 200)
     }
 }
