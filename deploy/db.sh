@@ -252,11 +252,15 @@ replica_up() {
         [ "$(id -u)" -eq 0 ] && chown postgres "$rsocket"
     fi
     chmod 700 "$rsocket"
-    # The port is chosen as the standby starts, and again if another server took it meanwhile.
-    local attempt
+    # The port is chosen as the standby starts, and again if another server took it meanwhile
+    # or the address cannot be bound (54330+ lies in Linux's ephemeral range, so an outgoing
+    # connection's local port can hold it without listening): each attempt starts past the
+    # port that failed.
+    local attempt next=$((PGPORT_GRANTLEDGER + 1))
     for attempt in 1 2 3 4 5; do
         replica_running && break
-        port=$(free_port $((PGPORT_GRANTLEDGER + 1)))
+        port=$(free_port "$next")
+        next=$((port + 1))
         log "starting the hot standby on 127.0.0.1:$port"
         if as_pg "$bin/pg_ctl" -D "$rdata" -l "$rdata/postgres.log" -w -t 60 \
             -o "-p $port -k $rsocket -c listen_addresses=127.0.0.1 -c max_connections=400 -c hot_standby=on" \

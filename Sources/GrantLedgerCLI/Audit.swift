@@ -67,14 +67,7 @@ struct AuditVerify: AsyncParsableCommand {
 
     func run() async throws {
         // The held checkpoint is read before the log, so a bad file fails fast.
-        let held = try checkpoint.map { path in
-            do {
-                return try Checkpoint.open(try readText(path), verifier: try readVerifierKey(verifierKey ?? ""))
-            } catch let error as TransparencyError {
-                printError("CHECKPOINT REFUSED: \(error)")
-                throw ExitCode(ExitStatus.integrity)
-            }
-        }
+        let held = try checkpoint.map { try openHeldCheckpoint($0, verifierKey: verifierKey ?? "") }
         let store = EventStore(pool: database.makePool())
         var report = try await withDatabaseErrors {
             try await store.verify(expectedHead: expectHead.flatMap(parseHead)) { reached, last in
@@ -144,6 +137,16 @@ struct AuditVerify: AsyncParsableCommand {
         object["ok"] = report.ok && quarantined.isEmpty && (readModels ?? []).allSatisfy(\.ok)
         return String(
             decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+/// A checkpoint held since, opened with the log's verifier key; exit 21 when it does not open.
+func openHeldCheckpoint(_ path: String, verifierKey: String) throws -> Checkpoint {
+    do {
+        return try Checkpoint.open(try readText(path), verifier: try readVerifierKey(verifierKey))
+    } catch let error as TransparencyError {
+        printError("CHECKPOINT REFUSED: \(error)")
+        throw ExitCode(ExitStatus.integrity)
     }
 }
 
@@ -293,14 +296,7 @@ struct AuditImport: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let held = try checkpoint.map { path in
-            do {
-                return try Checkpoint.open(try readText(path), verifier: try readVerifierKey(verifierKey ?? ""))
-            } catch let error as TransparencyError {
-                printError("CHECKPOINT REFUSED: \(error)")
-                throw ExitCode(ExitStatus.integrity)
-            }
-        }
+        let held = try checkpoint.map { try openHeldCheckpoint($0, verifierKey: verifierKey ?? "") }
         let head = expectHead.flatMap { AuditVerify().parseHead($0) }
         guard let data = FileManager.default.contents(atPath: file) else {
             printError("error: cannot read \(file)")
