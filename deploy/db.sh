@@ -237,6 +237,12 @@ replica_up() {
     bin=$(pg_bin)
     rdata=$(replica_data)
     rsocket="$(dirname "$data")/replica-socket"
+    # A standby copy that is not running is stale (an interrupted run left it): the WAL it
+    # would need next may be recycled on the primary already. Start from a fresh backup.
+    if [ -f "$rdata/PG_VERSION" ] && ! replica_running; then
+        log "removing the stopped standby's stale copy"
+        rm -rf "$rdata"
+    fi
     if [ ! -f "$rdata/PG_VERSION" ]; then
         mkdir -p "$rdata"
         [ "$(id -u)" -eq 0 ] && chown postgres "$rdata"

@@ -215,3 +215,18 @@ struct SlowClientTests {
         #expect(try await server.curl(["\(server.base)/healthz"]).status == 200)
     }
 }
+
+@Suite("Secrets off command lines")
+struct SecretsOffCommandLinesTests {
+    @Test("deploy/bench.sh passes tokens to curl and wrk through a file and the environment, never argv")
+    func benchmarkTokens() throws {
+        let script = try String(
+            contentsOf: CLI.repository.appendingPathComponent("deploy/bench.sh"), encoding: .utf8)
+        let lines = script.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+        let offending = lines.filter { line in
+            (line.contains("curl") || line.contains("wrk")) && line.contains("Bearer")
+        }
+        #expect(offending.isEmpty, "\(offending)")
+        #expect(lines.contains { $0.contains("printf 'Authorization: Bearer %s") && $0.contains(">\"$auth_header\"") })
+    }
+}

@@ -212,3 +212,40 @@ struct ReadModelTrustTests {
         }
     }
 }
+
+@Suite("The server's periodic read-model check")
+struct ReadModelCheckServiceTests {
+    @Test("a forged read-model row shows in /metrics and makes /readyz say degraded, still 200")
+    func forgeryShows() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let server = try await LiveServer.start(
+            databaseURL: db.appURL, arguments: ["--read-model-check-interval", "1"], metricsPort: true)
+        defer { server.stop() }
+        let metrics = "http://127.0.0.1:\(try #require(server.metricsPort))/metrics"
+        let app = try await PostgresConnection.connect(db.appURL)
+        try await app.query(
+            """
+            INSERT INTO rm_entities.entities (kind, id, parent, status, doc)
+            VALUES ('grant', 'GR-FORGED', NULL, 'active', '{"grantId": "GR-FORGED"}')
+            """)
+        var readiness = ""
+        var exposition = ""
+        for _ in 0..<100 {
+            let ready = try await server.curl(["\(server.base)/readyz"])
+            #expect(ready.status == 200)
+            readiness = ready.body
+            exposition = try await server.curl([metrics]).body
+            if readiness.contains("degraded"),
+                exposition.contains(#"grantledger_read_model_differences{read_model="entities"} 1"#)
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(readiness.contains(#""status": "degraded""#), "\(readiness)")
+        #expect(readiness.contains(#""readModelDifferences": 1"#), "\(readiness)")
+        #expect(exposition.contains(#"grantledger_read_model_differences{read_model="entities"} 1"#))
+        #expect(exposition.contains(#"grantledger_read_model_differences{read_model="i3"} 0"#))
+    }
+}
