@@ -3,7 +3,6 @@ import Foundation
 import GrantDomain
 import Logging
 import PostgresClient
-import Projections
 
 /// What an accepted command recorded.
 public struct CommandOutcome: Sendable {

@@ -1,7 +1,6 @@
 import EventStore
 import GrantDomain
 import PostgresClient
-import Projections
 
 /// Reads entity state for one decision, inside the handler's open transaction.
 ///

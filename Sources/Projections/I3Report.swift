@@ -106,19 +106,6 @@ public struct I3Reporter: Sendable {
         }
     }
 
-    /// The figures of `query` at exactly `position`, with the log's integrity fields there,
-    /// for a sign-off: nil unless the log is sealed and the read model projected through it.
-    public static func signedFigures(_ query: I3Query, at position: Int64, on connection: PostgresConnection)
-        async throws -> (figures: I3Figures, asOf: LogPoint)?
-    {
-        let checkpoint = try await connection.query("SELECT position FROM rm_i3.checkpoint")[0].decode(Int64.self, 0)
-        let asOf = try await Self.asOf(position, on: connection)
-        guard checkpoint >= position, asOf.position == position else { return nil }
-        let figures = try await Self.figures(
-            query, cutoff: position, schema: "rm_i3", on: connection, inTransaction: true)
-        return (figures, asOf)
-    }
-
     /// The sealed point of the log at or before `cut`, with its integrity fields.
     public static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
         guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
@@ -133,11 +120,9 @@ public struct I3Reporter: Sendable {
     }
 
     /// docs/domain.md §4 steps 3-5 over the read model, in SQL.
-    /// - Parameter inTransaction: true when the caller already holds a transaction open on
-    ///   `connection` (a command's): the query then runs in it, with the session's work_mem.
-    static func figures(
-        _ query: I3Query, cutoff: Int64, schema: String, on connection: PostgresConnection, inTransaction: Bool = false
-    ) async throws -> I3Figures {
+    static func figures(_ query: I3Query, cutoff: Int64, schema: String, on connection: PostgresConnection)
+        async throws -> I3Figures
+    {
         func select(_ connection: PostgresConnection) async throws -> PostgresRows {
             try await connection.query(
                 PostgresQuery(
@@ -165,13 +150,10 @@ public struct I3Reporter: Sendable {
                     ]))
         }
         // Enough memory for the per-organisation walk to stay off disk, for this query only.
-        let rows =
-            inTransaction
-            ? try await select(connection)
-            : try await connection.transaction { connection in
-                try await connection.query("SET LOCAL work_mem = '64MB'")
-                return try await select(connection)
-            }
+        let rows = try await connection.transaction { connection in
+            try await connection.query("SET LOCAL work_mem = '64MB'")
+            return try await select(connection)
+        }
         var cells: [I3Cell] = []
         var channels: [AccessChannel: Int] = [.consortium: 0, .subGrant: 0]
         for row in rows {
