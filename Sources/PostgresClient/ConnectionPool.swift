@@ -110,8 +110,9 @@ public final class ConnectionPool: Sendable {
             }
             return (.wait, stale)
         }
+        // The stale connections close as they are released at the end of this scope (a
+        // PostgresConnection frees its libpq handle in deinit), outside the pool's lock.
         if !stale.isEmpty { logger.debug("closing idle database connections", metadata: ["count": "\(stale.count)"]) }
-        _ = stale  // closed when released here (a PostgresConnection closes on deinit)
         guard let decision else {
             throw PostgresError(kind: .poolTimeout, message: "pool closed")
         }
