@@ -67,7 +67,7 @@ struct ReportI3Figures: AsyncParsableCommand {
             case .svg, .html:
                 // A picture or page is made to be published: its figures are folded from the
                 // log itself at the report's cut-off, never taken from a read model.
-                let fold = try await LogFigures.i3(upTo: report.asOf.position, pool: reporter.pool)
+                let (fold, _) = try await LogFigures.i3(upTo: report.asOf.position, pool: reporter.pool)
                 report.figures = fold.figures(report.query)
                 if format == .svg { return I3Picture(report: report, language: lang).svgDocument }
                 return try await I3PicturePage.make(

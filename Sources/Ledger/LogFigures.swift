@@ -4,45 +4,29 @@ import PostgresClient
 import Projections
 
 /// Figures computed from the events themselves, never from a table the application role can
-/// write (docs/domain.md §14, last rule): what a sign-off records and an export publishes.
+/// write (docs/domain.md §14, last rule): what a sign-off records and a published page shows.
 /// An auditor gets the same from `audit export` alone, with the same fold.
 public enum LogFigures {
-    /// The I.3 fold of every event up to `position`, read from the gap-free prefix of the
-    /// log (call it once the log is sealed that far). Events that do not decode as their
-    /// type are treated as absent, as the projections treat them.
-    /// - Throws: `DomainError.conflict` when the readable log does not reach `position` yet.
-    public static func i3(upTo position: Int64, pool: ConnectionPool, batchSize: Int = 20_000) async throws -> I3Fold {
-        let store = EventStore(pool: pool)
-        let head = try await store.head()
-        guard head >= position else {
-            throw DomainError(
-                .conflict,
-                "position \(position) is not yet readable (a command before it is still being committed); try again")
-        }
+    /// The I.3 fold of every event up to `position`, replayed from the log as audits and
+    /// exports replay it (`LogReplay`: sealed, gap-free, decoded in parallel; events that do
+    /// not decode as their type are absent, as in the projections), with the point of the log
+    /// it stands on.
+    /// - Throws: `DomainError.invalid` for a position beyond the sealed head.
+    public static func i3(upTo position: Int64, pool: ConnectionPool) async throws -> (fold: I3Fold, asOf: LogPoint) {
         var fold = I3Fold()
-        var after: Int64 = 0
-        while after < position {
-            let events = try await store.readAll(after: after, limit: batchSize, upTo: position)
-            guard let last = events.last else { break }
-            for event in events {
-                if case .event(let decoded) = DomainEvent.decodeOrQuarantine(
-                    position: event.position, type: event.type, data: event.data)
-                {
-                    fold.apply(decoded, at: event.position)
-                }
-            }
-            after = last.position
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: .position(position)) {
+            fold.apply($0.event, at: $0.position)
         }
-        return fold
+        return (fold, asOf)
     }
 
-    /// A sign-off's figures at `position`, with the log's integrity fields there; nil when
-    /// `position` is not sealed yet.
+    /// A sign-off's figures at `position`, with the log's integrity fields there; nil when no
+    /// event stands sealed at exactly `position` yet.
     static func signOff(_ query: I3Query, at position: Int64, pool: ConnectionPool) async throws
         -> (figures: I3Figures, asOf: LogPoint)?
     {
-        let asOf = try await pool.withConnection { try await I3Reporter.asOf(position, on: $0) }
+        let (fold, asOf) = try await i3(upTo: position, pool: pool)
         guard asOf.position == position else { return nil }
-        return (try await i3(upTo: position, pool: pool).figures(query), asOf)
+        return (fold.figures(query), asOf)
     }
 }
