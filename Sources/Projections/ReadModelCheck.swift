@@ -40,7 +40,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
 
     public var ok: Bool { differing == 0 }
 
-    /// Checks every projection of `runner`; `limit` bounds the rows named per table.
+    /// Checks every one of `projections`; `limit` bounds the rows named per table.
     public static func run(
         pool: ConnectionPool, projections: [any Projection] = ProjectionRunner.standard, limit: Int = 100
     ) async throws -> [ReadModelCheck] {
@@ -106,7 +106,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
         var differing = 0
         var differences: [Difference] = []
         for table in tables {
-            let result = try await compare(table, live: live, twin: twin, limit: limit, on: connection)
+            let result = try await compareTable(table, live: live, twin: twin, limit: limit, on: connection)
             rows += result.rows
             differing += result.differing
             differences += result.named
@@ -124,7 +124,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
 
     /// The rows of `table` that differ between the live schema and the twin, named by the
     /// primary key.
-    static func compare(_ table: String, live: String, twin: String, limit: Int, on connection: PostgresConnection)
+    static func compareTable(_ table: String, live: String, twin: String, limit: Int, on connection: PostgresConnection)
         async throws -> (rows: Int, differing: Int, named: [Difference])
     {
         let keyColumns = try await connection.query(
