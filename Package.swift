@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient", "Projections", "Transparency",
+                "EventStore", "GrantDomain", "PostgresClient", "Transparency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -82,6 +82,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "GrantDomain", "PostgresClient", "Transparency",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -51,8 +51,9 @@ public struct StoreSession: Sendable {
         try await EventStore.readRange(on: connection, from: first, to: last)
     }
 
-    /// The position of the last event recorded and visible (0 for an empty log).
-    public func head() async throws -> Int64 {
+    /// The position of the last event appended and visible, gaps before it or not (0 for
+    /// an empty log).
+    public func lastAppended() async throws -> Int64 {
         try await connection.query("SELECT coalesce(max(position), 0) FROM events")[0].decode(Int64.self, 0)
     }
 

@@ -25,6 +25,12 @@ public struct EventStore: Sendable {
         position, stream_id, stream_version, event_id, type, data, metadata, recorded_at, hash
         """
 
+    /// The one predicate that keeps a read to the gap-free prefix of the log: events whose
+    /// writing transaction is older than every transaction still running. Positions and
+    /// transaction ids are handed out together (`append_events`), so an event that commits
+    /// late is seen by a later read, never jumped over.
+    static let gapFree = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+
     /// The columns of a bulk read: the hash is left out (verification reads it on its own).
     static let bulkColumns = """
         position, stream_id, stream_version, event_id, type, data, metadata, recorded_at
@@ -242,30 +248,27 @@ public struct EventStore: Sendable {
         let query: PostgresQuery = """
             SELECT \(unescaped: bulkColumns) FROM events
             WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              AND \(unescaped: Self.gapFree)
             ORDER BY position LIMIT \(limit)
             """
         return try await connection.query(query).map(decodeEvent)
     }
 
-    /// The position of the last event committed and visible, gaps before it or not (0 for
-    /// an empty log); `head()` is the gap-free one readers use.
-    public func lastRecordedPosition() async throws -> Int64 {
-        try await pool.withConnection { try await StoreSession(connection: $0).head() }
+    /// The position of the last event appended and visible, gaps before it or not (0 for
+    /// an empty log); `gapFreeHead()` is the one readers use, `seal()` the sealed one.
+    public func lastAppended() async throws -> Int64 {
+        try await pool.withConnection { try await StoreSession(connection: $0).lastAppended() }
     }
 
     /// The last position a reader can see without gaps (0 for an empty log).
-    public func head() async throws -> Int64 {
-        try await pool.withConnection { try await Self.head(on: $0) }
+    public func gapFreeHead() async throws -> Int64 {
+        try await pool.withConnection { try await Self.gapFreeHead(on: $0) }
     }
 
-    /// `head()` on a given connection.
-    public static func head(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query(
-            """
-            SELECT coalesce(max(position), 0) FROM events
-            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            """)[0].decode(Int64.self, 0)
+    /// `gapFreeHead()` on a given connection.
+    public static func gapFreeHead(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query("SELECT coalesce(max(position), 0) FROM events WHERE \(unescaped: Self.gapFree)")[0]
+            .decode(Int64.self, 0)
     }
 
     /// Resolves a cut-off against the sealed `head`: the head itself, a position (refused
@@ -289,8 +292,7 @@ public struct EventStore: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT coalesce(max(position), 0) FROM events
-                WHERE recorded_at <= \(time.rfc3339)::timestamptz
-                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                WHERE recorded_at <= \(time.rfc3339)::timestamptz AND \(unescaped: Self.gapFree)
                 """)
             return try rows[0].decode(Int64.self, 0)
         }

@@ -118,4 +118,14 @@ public struct Migrator: Sendable {
         let versions = Set(try applied.map { try $0.decode(Int.self, 0) })
         return migrations.allSatisfy { versions.contains($0.version) }
     }
+
+    /// How many migration files are not recorded as applied: one query, for a readiness probe
+    /// polled often (`isUpToDate` also copes with a database never migrated).
+    public func pendingCount(on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            """
+            SELECT count(*) FROM unnest(\("{" + migrations.map { String($0.version) }.joined(separator: ",") + "}")::int[]) v
+            WHERE v NOT IN (SELECT version FROM schema_migrations)
+            """)[0].decode(Int.self, 0)
+    }
 }

@@ -114,7 +114,7 @@ let raw8 = try await measure(writers: 8, rawInsert)
 
 log("loading \(readEvents) events for the read test ...")
 try await owner.query("TRUNCATE raw_events")
-let existing = try await store.head()
+let existing = try await store.gapFreeHead()
 try await owner.query(
     """
     INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,

@@ -4,6 +4,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Projections
 import Transparency
 
 /// Flags shared by every command that records something.
@@ -94,7 +95,7 @@ func apply(_ request: CommandRequest, options: WriteOptions) async throws {
     if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
     let pool = options.database.makePool(maxConnections: 1)
     defer { pool.close() }
-    let handler = CommandHandler(pool: pool)
+    let handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
     do {
         let outcome = try await withDatabaseErrors {
             try await handler.handle(request, actor: options.resolvedActor)

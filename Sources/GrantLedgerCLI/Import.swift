@@ -4,6 +4,7 @@ import GrantDomain
 import Ledger
 import NIOConcurrencyHelpers
 import PostgresClient
+import Projections
 
 /// `grantledger import FILE.jsonl`: many commands, one per line, applied in order.
 struct Import: AsyncParsableCommand {
@@ -25,9 +26,6 @@ struct Import: AsyncParsableCommand {
 
     @OptionGroup var options: WriteOptions
 
-    /// Commands per transaction.
-    static let batchSize = 32
-
     func validate() throws {
         if options.commandId != nil {
             throw ValidationError("--command-id does not apply to import; put a commandId on each line")
@@ -42,91 +40,53 @@ struct Import: AsyncParsableCommand {
         }
         let pool = options.database.makePool(maxConnections: 1)
         defer { pool.close() }
-        let handler = CommandHandler(pool: pool)
-        let actor = options.resolvedActor
+        let handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
         let progress = ProgressBar(
             total: lines.count, label: "import", enabled: stderrIsTerminal && options.format == .text)
-        var accepted = 0
-        var replayed = 0
-        var rejections: [(line: Int, error: DomainError)] = []
-
-        // Commands go in batches of `batchSize`, one transaction each with a savepoint per
-        // command (CommandHandler.handleBatch): a rejected line rolls back alone and the batch
-        // shares one commit. A sign-off, which waits for the read model, goes on its own.
-        var pending: [(line: Int, request: CommandRequest)] = []
-        var stopped = false
-        func reject(_ line: Int, _ error: DomainError) {
-            rejections.append((line, error))
-            if options.format == .text {
-                progress.clear()
-                printError("line \(line): \(error.code.rawValue): \(error.message)")
-            }
-            if stopOnError { stopped = true }
-        }
-        func count(_ outcome: CommandOutcome) {
-            if outcome.replayed { replayed += 1 } else { accepted += 1 }
-        }
-        func flush() async throws {
-            var remaining = pending[...]
-            pending.removeAll(keepingCapacity: true)
-            while let first = remaining.first, !stopped {
-                let batch = remaining
-                let results: [Result<CommandOutcome, DomainError>] = try await withDatabaseErrors {
-                    do {
-                        return try await handler.handleBatch(
-                            batch.map(\.request), actor: actor, stopOnError: stopOnError)
-                    } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
-                        printError(
-                            "lines \(first.line)-\(batch[batch.endIndex - 1].line): the connection broke during their commit; "
-                                + "they may or may not be recorded. Run the import again: lines with a commandId are applied once."
-                        )
-                        throw ExitCode(ExitStatus.database)
-                    }
-                }
-                for (entry, result) in zip(batch, results) {
-                    switch result {
-                    case .success(let outcome): count(outcome)
-                    case .failure(let error): reject(entry.line, error)
-                    }
-                }
-                remaining = remaining.dropFirst(results.count)
-                // A batch ends early when a command loses a race; one that lost at the very
-                // start goes alone, with the usual retries, so that the import always moves on.
-                if results.isEmpty, !stopped {
-                    do {
-                        count(try await withDatabaseErrors { try await handler.handle(first.request, actor: actor) })
-                    } catch let error as DomainError {
-                        reject(first.line, error)
-                    }
-                    remaining = remaining.dropFirst()
-                }
-            }
-        }
-
-        for (index, line) in lines.enumerated() where !stopped {
-            progress.update(index)
+        // Blank lines are skipped; every other line is a command or the rejection it already is.
+        var requests: [Result<CommandRequest, DomainError>] = []
+        var lineNumbers: [Int] = []
+        for (index, line) in lines.enumerated() {
             let text = line?.trimmingCharacters(in: .whitespaces)
             if text?.isEmpty == true { continue }
-            do {
+            lineNumbers.append(index + 1)
+            do throws(DomainError) {
                 guard let text else { throw DomainError(.invalid, "the line is not valid UTF-8") }
                 var request = try CommandRequest.parse(text)
                 if request.commandId == nil { request.commandId = CommandRequest.makeCommandID() }
-                if request.command.readsIndicatorAt != nil {
-                    try await flush()
-                    guard !stopped else { break }
-                    count(try await withDatabaseErrors { try await handler.handle(request, actor: actor) })
-                } else {
-                    pending.append((index + 1, request))
-                    if pending.count == Self.batchSize { try await flush() }
-                }
-            } catch let error as DomainError {
-                // A line that does not parse is rejected in its place: the lines before it
-                // are applied first, so that the rejections come in line order.
-                try await flush()
-                if !stopped { reject(index + 1, error) }
+                requests.append(.success(request))
+            } catch {
+                requests.append(.failure(error))
             }
         }
-        try await flush()
+        var accepted = 0
+        var replayed = 0
+        var rejections: [(line: Int, error: DomainError)] = []
+        do {
+            try await withDatabaseErrors {
+                try await handler.handle(
+                    requests, actor: options.resolvedActor, stopOnError: stopOnError,
+                    progress: { progress.update(lineNumbers[$0]) }
+                ) { index, answer in
+                    switch answer {
+                    case .success(let outcome):
+                        if outcome.replayed { replayed += 1 } else { accepted += 1 }
+                    case .failure(let error):
+                        rejections.append((lineNumbers[index], error))
+                        if options.format == .text {
+                            progress.clear()
+                            printError("line \(lineNumbers[index]): \(error.code.rawValue): \(error.message)")
+                        }
+                    }
+                }
+            }
+        } catch let unknown as CommandHandler.OutcomeUnknown {
+            printError(
+                "lines \(lineNumbers[unknown.indices.lowerBound])-\(lineNumbers[unknown.indices.upperBound]): "
+                    + "the connection broke during their commit; they may or may not be recorded. "
+                    + "Run the import again: lines with a commandId are applied once.")
+            throw ExitCode(ExitStatus.database)
+        }
         progress.finish()
         switch options.format {
         case .json:

@@ -70,9 +70,24 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
             address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
         services: [
             ProjectionService(
-                conninfo: configuration.conninfo, reporter: services.reporter, checkpoints: services.checkpoints,
-                integrity: services.integrity, loadsIndex: replicas.isEmpty,
-                cacheCounts: { services.reportCacheCounts }, logger: logger),
+                conninfo: configuration.conninfo, runner: services.reporter.runner, logger: logger,
+                observe: { lag in
+                    ServerMetrics.background(
+                        projections: lag.projections, unsealed: lag.unsealed, pool: pool.statistics)
+                    ServerMetrics.reportCache(services.reportCacheCounts)
+                },
+                caughtUp: { head in
+                    // Keep the in-memory I.3 index warm, so requests never wait for a load
+                    // (each replica keeps its own when replicas answer the reports).
+                    if replicas.isEmpty {
+                        try await pool.withConnection {
+                            try await services.reporter.memory.refresh(upTo: head.position, on: $0)
+                        }
+                    }
+                    services.reporter.knownHead.update(head.position)
+                    try await services.checkpoints.refresh()
+                    try await services.integrity.refreshQuarantine(runner: services.reporter.runner)
+                }),
             ReplicaService(replicas: replicas, logger: logger),
             ReadModelCheckService(
                 pool: pool, watch: services.integrity, interval: configuration.readModelCheckInterval, logger: logger),
@@ -111,53 +126,4 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         }
     }
     return app
-}
-
-/// Keeps the read models caught up: woken by NOTIFY from appends, polling every second as
-/// a fallback, reconnecting when the database comes back.
-struct ProjectionService: Service {
-    let conninfo: String
-    let reporter: I3Reporter
-    let checkpoints: CheckpointPublisher
-    let integrity: IntegrityWatch
-    /// False when replicas answer the reports: each replica keeps its own index then.
-    let loadsIndex: Bool
-    /// The I.3 report caches' counts, for the metrics.
-    let cacheCounts: @Sendable () -> (hits: Int, lookups: Int)
-    let logger: Logger
-
-    var runner: ProjectionRunner { reporter.runner }
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let listener = try await PostgresConnection.connect(conninfo, logger: logger)
-                try await listener.listen(EventStore.notificationChannel)
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    // What piled up since the last round, for the operator, before catching up.
-                    let lag = try await runner.lag()
-                    ServerMetrics.background(
-                        projections: lag.projections, unsealed: lag.unsealed, pool: runner.pool.statistics)
-                    ServerMetrics.reportCache(cacheCounts())
-                    // Seal first, so every projected position has its chain hash for asOf.
-                    let head = try await runner.sealAndCatchUp()
-                    // Keep the in-memory I.3 index warm, so requests never wait for a load.
-                    if loadsIndex {
-                        try await runner.pool.withConnection {
-                            try await reporter.memory.refresh(upTo: head.position, on: $0)
-                        }
-                    }
-                    reporter.knownHead.update(head.position)
-                    try await checkpoints.refresh()
-                    try await integrity.refreshQuarantine(pool: runner.pool)
-                    _ = try await listener.waitForNotifications(timeout: 1)
-                    // The listening session must not look idle to idle_session_timeout.
-                    try await listener.query("SELECT 1")
-                }
-            } catch {
-                logger.warning("projection catch-up failed; retrying", metadata: ["error.description": "\(error)"])
-                try? await Task.sleep(nanoseconds: 1_000_000_000)
-            }
-        }
-    }
 }

@@ -1,19 +1,19 @@
 import Hummingbird
 
-/// Resolves `Authorization: Bearer <token>` to an identity; every route except the health
-/// endpoints, `/openapi.json` and the published checkpoint needs one.
+/// Resolves `Authorization: Bearer <token>` to the caller's identity. A request without
+/// the header goes on anonymous (the public routes answer it; `RequireRole` refuses it
+/// everywhere else); a header that names no live token is refused at once.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = LedgerRequestContext
     let tokens: TokenCache
-    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/openapi.json", "/v1/audit/checkpoint"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if Self.publicPaths.contains(request.uri.path) {
+        guard let header = request.headers[.authorization] else {
             return try await next(request, context)
         }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard header.hasPrefix("Bearer ") else {
             throw APIError.unauthorized("send Authorization: Bearer <token>")
         }
         let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
@@ -28,13 +28,29 @@ struct AuthMiddleware: RouterMiddleware {
     }
 }
 
-extension LedgerRequestContext {
-    /// Throws 403 unless the caller has one of `roles`.
-    func require(_ roles: Role...) throws -> Identity {
-        guard let identity else { throw APIError.unauthorized("send Authorization: Bearer <token>") }
+/// Admits only callers with one of `roles`: 401 without a token, 403 with another role.
+/// Every route group but the public one carries one (`RouteRegistry.group`).
+struct RequireRole: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+    let roles: [Role]
+
+    init(_ roles: [Role]) { self.roles = roles }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let identity = try context.requireIdentity()
         guard roles.contains(identity.role) else {
             throw APIError.forbidden("role \(identity.role.rawValue) may not do this")
         }
+        return try await next(request, context)
+    }
+}
+
+extension LedgerRequestContext {
+    /// The caller, or 401 when the request carries no token.
+    func requireIdentity() throws -> Identity {
+        guard let identity else { throw APIError.unauthorized("send Authorization: Bearer <token>") }
         return identity
     }
 }

@@ -22,10 +22,8 @@ final class IntegrityWatch: Sendable {
     var differing: Int { current.checks.map(\.differing).reduce(0, +) }
 
     /// The number of quarantined events in the entities read model (one query).
-    func refreshQuarantine(pool: ConnectionPool) async throws {
-        let count = try await pool.withConnection { connection in
-            try await connection.query("SELECT count(*) FROM rm_entities.quarantine")[0].decode(Int.self, 0)
-        }
+    func refreshQuarantine(runner: ProjectionRunner) async throws {
+        let count = try await runner.quarantinedCount()
         state.withLockedValue { $0.quarantined = count }
         ServerMetrics.quarantined(count)
     }

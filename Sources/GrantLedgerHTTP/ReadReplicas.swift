@@ -90,21 +90,12 @@ public final class ReadReplicas: Sendable {
         for replica in replicas {
             do {
                 let reached = try await replica.pool.withConnection { connection in
-                    let row = try await connection.query(
-                        """
-                        SELECT (SELECT position FROM rm_i3.checkpoint), (SELECT position FROM rm_entities.checkpoint),
-                               (SELECT coalesce(max(position), 0) FROM events
-                                WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())),
-                               CASE WHEN pg_last_wal_receive_lsn() IS NULL
-                                         OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                                    ELSE coalesce((extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint, 0)
-                               END
-                        """)[0]
-                    let i3 = try row.decode(Int64.self, 0)
+                    let i3 = try await ProjectionRunner.checkpoint(ofSchema: "rm_i3", on: connection)
+                    let entities = try await ProjectionRunner.checkpoint(ofSchema: "rm_entities", on: connection)
+                    let events = try await StoreSession(connection: connection).gapFreeHead()
+                    let lag = try await connection.replayLag()
                     try await replica.reporter.memory.refresh(upTo: i3, on: connection)
-                    return Reached(
-                        healthy: true, i3: i3, entities: try row.decode(Int64.self, 1),
-                        events: try row.decode(Int64.self, 2), lagSeconds: Double(try row.decode(Int64.self, 3)) / 1000)
+                    return Reached(healthy: true, i3: i3, entities: entities, events: events, lagSeconds: lag)
                 }
                 replica.reporter.knownHead.update(reached.i3)
                 replica.reached.withLockedValue { $0 = reached }
@@ -164,7 +155,7 @@ struct ReadRequirement {
     /// can be there, and waiting for it would only re-seal the log for nothing. One query.
     func refuseBeyondLog(_ store: EventStore) async throws {
         guard minimum > 0 else { return }
-        let last = try await store.lastRecordedPosition()
+        let last = try await store.lastAppended()
         guard minimum <= last else {
             throw APIError.invalid("minPosition \(minimum) is beyond the last recorded event (position \(last))")
         }

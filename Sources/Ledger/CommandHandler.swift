@@ -18,12 +18,26 @@ public struct CommandOutcome: Sendable {
 /// on an expected version or a deadlock between two commands is retried a bounded number
 /// of times; after that the command is rejected with `conflict`.
 public struct CommandHandler: Sendable {
+    /// The I.3 figures of the sealed log at a position (nil when no event stands sealed there
+    /// yet), computed from the events themselves: what a sign-off records (§14's last rule).
+    /// The composition root passes the read side's fold (`LogFigures.signOffProvider`), so
+    /// that the ledger never imports the projections.
+    public typealias SignOffFigures =
+        @Sendable (_ query: I3Query, _ position: Int64) async throws -> (
+            figures: I3Figures, asOf: LogPoint
+        )?
+
     public let pool: ConnectionPool
+    let signOffFigures: SignOffFigures
     let logger: Logger
     static let maxAttempts = 5
 
-    public init(pool: ConnectionPool, logger: Logger = Logger(label: "grantledger.commands")) {
+    public init(
+        pool: ConnectionPool, signOffFigures: @escaping SignOffFigures,
+        logger: Logger = Logger(label: "grantledger.commands")
+    ) {
         self.pool = pool
+        self.signOffFigures = signOffFigures
         self.logger = logger
     }
 
@@ -41,7 +55,7 @@ public struct CommandHandler: Sendable {
             // at a sealed position never change, so they are computed before the transaction.
             // A position beyond the last recorded event is refused by the rule: no wait then.
             let store = EventStore(pool: pool)
-            let goal = min(signOff.position, try await store.lastRecordedPosition())
+            let goal = min(signOff.position, try await store.lastAppended())
             var head = try await store.seal()
             let deadline = ContinuousClock.now + .seconds(60)
             while head.position < goal, ContinuousClock.now < deadline {
@@ -49,7 +63,7 @@ public struct CommandHandler: Sendable {
                 head = try await store.seal()
             }
             if goal == signOff.position, head.position >= goal,
-                let (computed, asOf) = try await LogFigures.signOff(signOff.query, at: goal, pool: pool)
+                let (computed, asOf) = try await signOffFigures(signOff.query, goal)
             {
                 figures = .init(query: signOff.query, position: goal, figures: computed, asOf: asOf)
             }

@@ -159,10 +159,10 @@ actor PostgresStateReader: StateReader {
         return latest
     }
 
-    func logHead() async throws -> Int64 { try await session.head() }
+    func logHead() async throws -> Int64 { try await session.lastAppended() }
 
     /// Computed from the events up to `position` by the handler before the transaction
-    /// began (`LogFigures`); never read from a read model.
+    /// began (`CommandHandler.signOffFigures`); never read from a read model.
     func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint) {
         guard let signedFigures, signedFigures.query == query, signedFigures.position == position else {
             throw DomainError(

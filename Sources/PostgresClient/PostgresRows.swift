@@ -70,6 +70,20 @@ public struct PostgresRow: Sendable {
     }
 }
 
+extension PostgresRow {
+    /// Decodes the row's columns from the first, in order, as a tuple of their types:
+    /// `let (position, type) = try row.decode((Int64, String).self)`. Throws on NULL or
+    /// malformed text, naming the column.
+    public func decode<each T: PostgresDecodable>(_ types: (repeat each T).Type) throws -> (repeat each T) {
+        var index = 0
+        func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
+            defer { index += 1 }
+            return try decode(type, index)
+        }
+        return (repeat try next((each T).self))
+    }
+}
+
 /// A type that can be read from PostgreSQL's text output format.
 public protocol PostgresDecodable {
     /// Parses the text form; nil when it does not fit.

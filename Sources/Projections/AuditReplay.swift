@@ -107,7 +107,9 @@ public enum LogReplay {
     public static func quarantined(pool: ConnectionPool) async throws -> [QuarantinedEvent] {
         let store = EventStore(pool: pool)
         var quarantined: [QuarantinedEvent] = []
-        try await DecodedLogReader(store: store).forEachBatch(upTo: try await store.head(), quarantined: &quarantined) {
+        try await DecodedLogReader(store: store).forEachBatch(
+            upTo: try await store.gapFreeHead(), quarantined: &quarantined
+        ) {
             _ in
         }
         return quarantined

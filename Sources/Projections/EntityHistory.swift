@@ -85,49 +85,28 @@ extension EntityQueries {
         let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
         let stream = kind.stream(id)
         return try await pool.withConnection { connection in
-            // The streams that point at the entity: one scan of the log up to the cut-off.
+            let session = StoreSession(connection: connection)
+            // The streams that point at the entity, then their events by stream.
             var streams = [stream]
             if related {
-                streams += try await connection.query(
-                    """
-                    SELECT DISTINCT e.stream_id FROM events e
-                    WHERE e.position <= \(cut) AND e.stream_id <> \(stream)
-                      AND (e.data ->> \(kind.pointer) = \(id)
-                           OR (\(kind == .organisation)
-                               AND e.data -> 'members' @> jsonb_build_array(jsonb_build_object('organisationId', \(id)::text))))
-                    """
-                ).map { try $0.decode(String.self, 0) }
+                streams += try await session.streams(
+                    naming: id, under: kind.pointer, asMember: kind == .organisation, except: stream, upTo: cut)
             }
-            // Their events by stream (the stream index), each with its leaf index.
-            let rows = try await connection.query(
-                """
-                SELECT e.position, merkle_leaves_before(e.position), e.stream_id, e.type, e.recorded_at, e.metadata ->> 'actor',
-                       e.metadata ->> 'commandId', e.hash, e.data::text
-                FROM events e JOIN event_chain s ON s.position = e.position
-                WHERE e.position <= \(cut) AND e.position > \(after)
-                  AND e.stream_id = ANY(\(textArray(streams))::text[])
-                ORDER BY e.position
-                LIMIT \(limit.map { Int64($0) + 1 } ?? Int64.max)
-                """)
+            let rows = try await session.sealedEvents(
+                of: streams, after: after, upTo: cut, limit: limit.map { Int64($0) + 1 } ?? Int64.max)
             // The entity exists at the cut-off when its own stream has an event there.
-            let exists = try await connection.query(
-                "SELECT 1 FROM events WHERE stream_id = \(stream) AND position <= \(cut) LIMIT 1")
-            guard !exists.isEmpty else {
+            guard try await session.streamExists(stream, at: cut) else {
                 throw DomainError(.notFound, "\(kind.argumentName) \"\(id)\" has no event at position \(cut)")
             }
-            let page = limit.map { Array(rows.prefix($0)) } ?? Array(rows)
+            let page = limit.map { Array(rows.prefix($0)) } ?? rows
             let more = limit.map { rows.count > $0 } ?? false
-            let entries = try page.map { row in
-                let type = try row.decode(String.self, 3)
-                let data = JSONValue.parse(try row.decode(String.self, 8)) ?? .object([:])
-                let streamID = try row.decode(String.self, 2)
+            let entries = page.map { row in
+                let data = JSONValue.parse(row.data) ?? .object([:])
                 return EntityHistory.Entry(
-                    position: try row.decode(Int64.self, 0), leafIndex: try row.decode(Int64.self, 1),
-                    streamId: streamID, related: streamID != stream, type: type,
-                    dates: Self.businessDates(of: type, in: data),
-                    recordedAt: RecordingTime(postgresUTC: try row.decode(String.self, 4))?.rfc3339 ?? "",
-                    actor: row.text(5), commandId: row.text(6), hash: try row.decode([UInt8].self, 7).hexString,
-                    changes: Self.withoutNulls(data))
+                    position: row.position, leafIndex: row.leafIndex, streamId: row.streamID,
+                    related: row.streamID != stream, type: row.type, dates: Self.businessDates(of: row.type, in: data),
+                    recordedAt: row.recordedAt?.rfc3339 ?? "", actor: row.actor, commandId: row.commandID,
+                    hash: row.hash.hexString, changes: Self.withoutNulls(data))
             }
             return EntityHistory(
                 kind: kind.argumentName, id: id, related: related, asOf: try await I3Reporter.asOf(cut, on: connection),

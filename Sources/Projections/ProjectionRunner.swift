@@ -76,9 +76,7 @@ public struct ProjectionRunner: Sendable {
             for projection in projections {
                 let schema = Self.schema(projection)
                 // Cheap check first: most calls find the projection already caught up.
-                let checkpoint = try await connection.query(
-                    PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
-                if checkpoint >= goal { continue }
+                if try await Self.checkpoint(ofSchema: schema, on: connection) >= goal { continue }
                 try await run(projection, schema: schema, upTo: goal, on: connection, progress: progress)
             }
         }
@@ -86,17 +84,33 @@ public struct ProjectionRunner: Sendable {
 
     /// The checkpoint of one projection (0 when it does not exist yet).
     public func checkpoint(of name: String) async throws -> Int64 {
-        try await pool.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT count(*) FROM pg_namespace WHERE nspname = \("rm_" + name)")
-            guard try rows[0].decode(Int.self, 0) > 0 else { return 0 }
-            return try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM rm_\(name).checkpoint"))[0]
-                .decode(Int64.self, 0)
-        }
+        try await pool.withConnection { try await Self.checkpointIfExists(ofSchema: "rm_" + name, on: $0) }
+    }
+
+    /// The position a read model's schema has projected up to: the one place that reads
+    /// `<schema>.checkpoint`. Schema names come from the projections, never from input.
+    public static func checkpoint(ofSchema schema: String, on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0]
+            .decode(Int64.self, 0)
+    }
+
+    /// `checkpoint(ofSchema:on:)`, or 0 when the schema does not exist (not migrated yet).
+    static func checkpointIfExists(ofSchema schema: String, on connection: PostgresConnection) async throws -> Int64 {
+        let rows = try await connection.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")
+        guard try rows[0].decode(Int.self, 0) > 0 else { return 0 }
+        return try await checkpoint(ofSchema: schema, on: connection)
+    }
+
+    /// Moves a read model's schema's checkpoint to `position`, in the caller's transaction.
+    static func setCheckpoint(_ position: Int64, ofSchema schema: String, on connection: PostgresConnection)
+        async throws
+    {
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(position)]))
     }
 
     static func readableHead(on connection: PostgresConnection) async throws -> Int64 {
-        try await EventStore.head(on: connection)
+        try await EventStore.gapFreeHead(on: connection)
     }
 
     private func run(
@@ -117,17 +131,14 @@ public struct ProjectionRunner: Sendable {
         async throws -> Int64?
     {
         try await AdvisoryLock.projection(schema).lockForTransaction(on: connection)
-        let checkpoint = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0].decode(Int64.self, 0)
+        let checkpoint = try await Self.checkpoint(ofSchema: schema, on: connection)
         if checkpoint >= goal { return nil }
         let events = try await EventStore.readAll(on: connection, after: checkpoint, limit: batchSize, upTo: goal)
         guard let last = events.last else { return nil }
         let (batch, quarantined) = ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)
         try await Self.record(quarantined, schema: schema, on: connection)
-        try await connection.query(
-            PostgresQuery(unsafeSQL: "UPDATE \(schema).checkpoint SET position = $1", bindings: [String(last.position)])
-        )
+        try await Self.setCheckpoint(last.position, ofSchema: schema, on: connection)
         return last.position
     }
 
@@ -150,6 +161,25 @@ public struct ProjectionRunner: Sendable {
                 ]))
     }
 
+    /// The events the entities read model passed over (`record`), in log order: every read
+    /// model passes over the same ones.
+    public func quarantined() async throws -> [QuarantinedEvent] {
+        try await pool.withConnection { connection in
+            try await connection.query("SELECT position, type, reason FROM rm_entities.quarantine ORDER BY position")
+                .map {
+                    let (position, type, reason) = try $0.decode((Int64, String, String).self)
+                    return QuarantinedEvent(position: position, type: type, reason: reason)
+                }
+        }
+    }
+
+    /// How many events the entities read model passed over: one query.
+    public func quarantinedCount() async throws -> Int {
+        try await pool.withConnection { connection in
+            try await connection.query("SELECT count(*) FROM rm_entities.quarantine")[0].decode(Int.self, 0)
+        }
+    }
+
     /// Empties the build twin of a projection's schema (created by the migrations) and sets
     /// its checkpoint back to 0.
     static func emptyBuildSchema(of projection: any Projection, on connection: PostgresConnection) async throws {
@@ -163,7 +193,7 @@ public struct ProjectionRunner: Sendable {
                 let list = tables.map { build + ".\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                 try await connection.query(PostgresQuery(unsafeSQL: "TRUNCATE " + list.joined(separator: ", ")))
             }
-            try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(build).checkpoint SET position = 0"))
+            try await Self.setCheckpoint(0, ofSchema: build, on: connection)
         }
     }
 
@@ -172,28 +202,13 @@ public struct ProjectionRunner: Sendable {
     public func lag() async throws -> (projections: [(name: String, events: Int64, seconds: Double)], unsealed: Int64) {
         let statuses = try await status()
         return try await pool.withConnection { connection in
+            let session = StoreSession(connection: connection)
             var projections: [(name: String, events: Int64, seconds: Double)] = []
             for status in statuses {
-                var seconds = 0.0
-                if status.lag > 0 {
-                    let milliseconds =
-                        try await connection.query(
-                            """
-                            SELECT greatest(extract(epoch FROM now() - recorded_at) * 1000, 0)::bigint FROM events
-                            WHERE position > \(status.checkpoint) ORDER BY position LIMIT 1
-                            """
-                        ).first?.decode(Int64.self, 0) ?? 0
-                    seconds = Double(milliseconds) / 1000
-                }
+                let seconds = status.lag > 0 ? try await session.secondsWaiting(after: status.checkpoint) : 0
                 projections.append((status.name, status.lag, seconds))
             }
-            let unsealed = try await connection.query(
-                """
-                SELECT (SELECT coalesce(max(position), 0) FROM events)
-                     - (SELECT coalesce(max(position), 0) FROM event_chain)
-                """
-            )[0].decode(Int64.self, 0)
-            return (projections, max(unsealed, 0))
+            return (projections, try await session.unsealedCount())
         }
     }
 
@@ -204,15 +219,7 @@ public struct ProjectionRunner: Sendable {
             var result: [ProjectionStatus] = []
             for projection in projections {
                 let schema = Self.schema(projection)
-                let exists =
-                    try await connection.query(
-                        "SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")[0].decode(Int.self, 0) > 0
-                let checkpoint =
-                    exists
-                    ? try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[
-                        0
-                    ]
-                    .decode(Int64.self, 0) : 0
+                let checkpoint = try await Self.checkpointIfExists(ofSchema: schema, on: connection)
                 result.append(
                     ProjectionStatus(name: projection.name, checkpoint: checkpoint, head: head, lag: head - checkpoint))
             }
@@ -267,10 +274,7 @@ public struct ProjectionRunner: Sendable {
                         try await connection.transaction { connection in
                             try await write(build, connection)
                             try await Self.record(passedOver, schema: build, on: connection)
-                            try await connection.query(
-                                PostgresQuery(
-                                    unsafeSQL: "UPDATE \(build).checkpoint SET position = $1", bindings: [String(after)]
-                                ))
+                            try await Self.setCheckpoint(after, ofSchema: build, on: connection)
                         }
                         try await connection.query("SELECT analyze_read_model(\(build))")
                         logger.info(

@@ -61,7 +61,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
         var quarantined: [QuarantinedEvent] = []
         // The bulk of the log is folded outside the transaction, up to the checkpoint seen
         // now; the transaction below folds the rest, up to the checkpoint its snapshot sees.
-        var built = try await pool.withConnection { try await checkpoint(live, on: $0) }
+        var built = try await pool.withConnection { try await ProjectionRunner.checkpoint(ofSchema: live, on: $0) }
         try await reader.forEachBatch(upTo: built, quarantined: &quarantined) { builder.add($0) }
         return try await pool.withConnection { connection in
             // Rolled back whatever happens: the twin never keeps a row.
@@ -85,7 +85,7 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
         _ name: String, live: String, twin: String, built: inout Int64, builder: any BulkProjectionBuilder,
         reader: DecodedLogReader, quarantined: inout [QuarantinedEvent], limit: Int, on connection: PostgresConnection
     ) async throws -> ReadModelCheck {
-        let position = try await checkpoint(live, on: connection)
+        let position = try await ProjectionRunner.checkpoint(ofSchema: live, on: connection)
         guard position >= built else {
             // A rebuild swapped in tables that stand earlier; the next run checks them.
             throw PostgresError(
@@ -113,11 +113,6 @@ public struct ReadModelCheck: Sendable, Codable, Hashable {
         }
         return ReadModelCheck(
             readModel: name, position: position, rows: rows, differing: differing, differences: differences)
-    }
-
-    static func checkpoint(_ schema: String, on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query(PostgresQuery(unsafeSQL: "SELECT position FROM \(schema).checkpoint"))[0]
-            .decode(Int64.self, 0)
     }
 
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }

@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Projections
 import Testing
 
 /// `grantledger import` applies commands in batches (one transaction, a savepoint per
@@ -52,7 +53,8 @@ struct ImportBatchTests {
         let lines = try Self.mixedLines(seed: seed)
         // One at a time, through the handler.
         let reference = try await TestDatabase.make()
-        let handler = CommandHandler(pool: reference.pool)
+        let handler = CommandHandler(
+            pool: reference.pool, signOffFigures: LogFigures.signOffProvider(pool: reference.pool))
         var expected: (accepted: Int, replayed: Int, rejected: [[String: String]]) = (0, 0, [])
         for (index, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             do {
@@ -147,7 +149,7 @@ struct ImportBatchRaceTests {
     func deadlockEndsTheBatch() async throws {
         let db = try await TestDatabase.make()
         try await db.importSample()
-        let handler = CommandHandler(pool: db.pool)
+        let handler = CommandHandler(pool: db.pool, signOffFigures: LogFigures.signOffProvider(pool: db.pool))
         let register = try CommandRequest.parse(
             #"{"command": "registerOrganisation", "commandId": "race-1", "organisationId": "RACE-1", "name": "Race group", "country": "KZ", "regionCode": "KZ-43", "settlement": "rural", "registrationStatus": "unregistered", "leadershipGender": "women", "kind": "informalGroup"}"#
         )

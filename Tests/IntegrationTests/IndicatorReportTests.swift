@@ -15,7 +15,8 @@ struct IndicatorReportTests {
         var object = fields
         object["command"] = name
         let text = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
-        return try await CommandHandler(pool: db.pool).handle(try CommandRequest.parse(text), actor: actor)
+        return try await CommandHandler(pool: db.pool, signOffFigures: LogFigures.signOffProvider(pool: db.pool))
+            .handle(try CommandRequest.parse(text), actor: actor)
     }
 
     /// Applies a restatement's changes to the signed-off figures.

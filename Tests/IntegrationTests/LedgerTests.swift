@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Projections
 import Testing
 
 /// Runs docs/domain.md JSON commands through the real handler.
@@ -12,7 +13,8 @@ struct LedgerFixture {
 
     static func make() async throws -> LedgerFixture {
         let db = try await TestDatabase.make()
-        return LedgerFixture(db: db, handler: CommandHandler(pool: db.pool))
+        return LedgerFixture(
+            db: db, handler: CommandHandler(pool: db.pool, signOffFigures: LogFigures.signOffProvider(pool: db.pool)))
     }
 
     @discardableResult

@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Projections
 import Synchronization
 import Testing
 
@@ -28,7 +29,8 @@ enum EnvelopeScenario {
 
     static func make() async throws -> HTTPFixture {
         let fixture = try await HTTPFixture.make(sample: false)
-        let handler = CommandHandler(pool: fixture.db.pool)
+        let handler = CommandHandler(
+            pool: fixture.db.pool, signOffFigures: LogFigures.signOffProvider(pool: fixture.db.pool))
         for line in setup { _ = try await handler.handle(try CommandRequest.parse(line), actor: "setup") }
         return fixture
     }

@@ -169,7 +169,7 @@ struct ReadModelTrustTests {
         #expect(verify.stdout.contains("QUARANTINED EVENT at position \(position) (GrantAwarded)"))
 
         // A command on its stream: a clear 422, never a 500; other commands still work.
-        let handler = CommandHandler(pool: db.pool)
+        let handler = CommandHandler(pool: db.pool, signOffFigures: LogFigures.signOffProvider(pool: db.pool))
         await #expect(throws: DomainError.self) {
             _ = try await handler.handle(
                 try CommandRequest.parse(

@@ -3,6 +3,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import PostgresClient
+import Projections
 import Testing
 
 /// A fresh database on the test cluster, migrated, for one suite or test.
@@ -107,7 +108,7 @@ struct TestDatabase: Sendable {
     func importSample() async throws {
         let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             .appendingPathComponent("deploy/sample/programme.jsonl")
-        let handler = CommandHandler(pool: pool)
+        let handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
         for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") where !line.isEmpty {
             _ = try await handler.handle(try CommandRequest.parse(String(line)), actor: "sample")
         }

@@ -1,7 +1,6 @@
 import EventStore
 import GrantDomain
 import PostgresClient
-import Projections
 
 /// Figures computed from the events themselves, never from a table the application role can
 /// write (docs/domain.md §14, last rule): what a sign-off records and a published page shows.
@@ -22,11 +21,19 @@ public enum LogFigures {
 
     /// A sign-off's figures at `position`, with the log's integrity fields there; nil when no
     /// event stands sealed at exactly `position` yet.
-    static func signOff(_ query: I3Query, at position: Int64, pool: ConnectionPool) async throws
+    public static func signOff(_ query: I3Query, at position: Int64, pool: ConnectionPool) async throws
         -> (figures: I3Figures, asOf: LogPoint)?
     {
         let (fold, asOf) = try await i3(upTo: position, pool: pool)
         guard asOf.position == position else { return nil }
         return (fold.figures(query), asOf)
+    }
+
+    /// `signOff` over `pool`, as the ledger's `CommandHandler` takes it: the composition root
+    /// (the server, the CLI) hands it in, so that the write side never imports the read side.
+    public static func signOffProvider(pool: ConnectionPool)
+        -> @Sendable (I3Query, Int64) async throws -> (figures: I3Figures, asOf: LogPoint)?
+    {
+        { query, position in try await signOff(query, at: position, pool: pool) }
     }
 }

@@ -1,0 +1,107 @@
+import EventStore
+import Exports
+import Foundation
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresClient
+import Projections
+import Transparency
+
+/// The collection resources: URL segment, entity kind, and the query filter that maps to
+/// the entity's parent.
+let resources: [(path: String, kind: EntityKind, parentFilter: String?)] = [
+    ("organisations", .organisation, "region"),
+    ("calls", .call, "programme"),
+    ("consortia", .consortium, nil),
+    ("applications", .application, "callId"),
+    ("grants", .grant, "callId"),
+    ("sub-grants", .subGrant, "grantId"),
+]
+
+extension RouteRegistry {
+    /// The entity collections (`/v1/grants`, `/v1/grants/{id}`): every role reads them; an
+    /// entity's history is for auditors.
+    func addEntityRoutes(_ services: ServerServices) {
+        let readers = group(.manager, .auditor, .viewer)
+        let auditors = group(.auditor)
+        for resource in resources {
+            readers.get("/v1/\(resource.path)") { request, context in
+                return try await listResources(resource, request: request, services: services)
+            }
+            readers.get("/v1/\(resource.path)/{id}") { request, context in
+                let id = try context.parameters.require("id")
+                let (doc, position) = try await readEntities(try ReadRequirement(request), services) {
+                    try await $0.document(resource.kind, id: id)
+                }
+                guard let doc else {
+                    throw APIError.notFound("\(resource.kind.rawValue) \"\(id)\" does not exist")
+                }
+                return withPosition(jsonResponse(.ok, doc), position)
+            }
+            auditors.get("/v1/\(resource.path)/{id}/history") { request, context in
+                let id = try context.parameters.require("id")
+                let related: Bool
+                switch request.uri.queryParameters.get("related") {
+                case nil, "false": related = false
+                case "true": related = true
+                default: throw APIError.invalid("related must be true or false")
+                }
+                let cutOff = try cutOffParameter(request)
+                let format = try textFormat(request, allowed: [.json, .csv, .table])
+                let after = try positionParameter(request, "after") ?? 0
+                let limit = try pageSize(request, default: ServerLimits.maxPageSize)
+                let history = try await services.entities.history(
+                    resource.kind, id, related: related, cutOff: cutOff, after: after, limit: limit)
+                switch format {
+                case .json: return jsonResponse(.ok, ResponseJSON.text(history))
+                case .csv: return textResponse(history.csv, contentType: "text/csv; charset=utf-8")
+                case .table: return textResponse(history.table, contentType: "text/plain; charset=utf-8")
+                }
+            }
+        }
+
+    }
+}
+
+/// One page of a collection, ordered by id, with an opaque cursor for the next page.
+func listResources(
+    _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices
+) async throws -> Response {
+    let query = request.uri.queryParameters
+    let limit = try pageSize(request, default: 50)
+    let after = query.get("cursor").map(cursorAfter)
+    let parent = resource.parentFilter.flatMap { query.get($0) }
+    let status = query.get("status")
+    let bom = try bomParameter(request)
+    let (rows, position) = try await readEntities(try ReadRequirement(request), services) {
+        try await $0.list(resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
+    }
+    let page = rows.prefix(limit)
+    var next: String?
+    if rows.count > limit, let last = page.last?.id {
+        next = Data(last.utf8).base64EncodedString()
+    }
+    if request.headers[.accept]?.contains("text/csv") == true {
+        // A page as CSV; the cursor of the next page, if any, in a header.
+        var response = textResponse(
+            EntityQueries.csv(resource.kind, rows: Array(page), byteOrderMark: bom),
+            contentType: "text/csv; charset=utf-8")
+        if let next, let name = HTTPField.Name("Grantledger-Next-Cursor") { response.headers[name] = next }
+        return withPosition(response, position)
+    }
+    let items = page.map { JSONValue.parse($0.document) ?? .null }
+    return withPosition(jsonResponse(.ok, ResponseJSON.text(EntityPage(items: items, nextCursor: next))), position)
+}
+
+/// The `Grantledger-Position` header: the point of the log a list or show stands on (the
+/// read model's checkpoint where it was read).
+func withPosition(_ response: Response, _ position: Int64) -> Response {
+    var response = response
+    if let name = HTTPField.Name("Grantledger-Position") { response.headers[name] = String(position) }
+    return response
+}

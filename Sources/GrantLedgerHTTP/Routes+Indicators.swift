@@ -1,0 +1,167 @@
+import EventStore
+import Exports
+import Foundation
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresClient
+import Projections
+import Transparency
+
+extension RouteRegistry {
+    /// Indicator I.3: the figure, the organisations behind it, sign-offs, restatements and
+    /// progress against targets; every role reads them (viewers see no actor names).
+    func addIndicatorRoutes(_ services: ServerServices) {
+        let routes = group(.manager, .auditor, .viewer)
+        routes.get("/v1/indicators/i3") { request, context in
+            let (query, cutOff) = try i3Inputs(request)
+            let accept = request.headers[.accept] ?? ""
+            let bom = try bomParameter(request)
+            let language = try languageParameter(request)
+            let report = try await i3Report(query, cutOff: cutOff, try ReadRequirement(request), services)
+            if accept.contains("image/svg+xml") {
+                return textResponse(
+                    I3Picture(report: report.report, language: language).svgDocument,
+                    contentType: "image/svg+xml; charset=utf-8", language: language)
+            }
+            if accept.contains("text/html") {
+                let page = try await I3PicturePage.make(report.report, language: language, reporter: services.reporter)
+                return textResponse(page.html, contentType: "text/html; charset=utf-8", language: language)
+            }
+            if accept.contains("text/csv") {
+                return csvResponse(report.csv, byteOrderMark: bom)
+            }
+            return textResponse(report.json, contentType: "application/json; charset=utf-8")
+        }
+
+        routes.get("/v1/indicators/i3/organisations") { request, context in
+            let (query, cutOff) = try i3Inputs(request)
+            let parameters = request.uri.queryParameters
+            let filter = I3RowFilter(
+                regionCode: try parameters.get("regionCode").map { code in
+                    guard Region.isValid(code) else {
+                        throw APIError.invalid("regionCode must be an ISO 3166-2:KZ code")
+                    }
+                    return code
+                },
+                leadershipGender: try enumeration(parameters, "leadershipGender"),
+                settlement: try enumeration(parameters, "settlement"),
+                registrationStatus: try enumeration(parameters, "registrationStatus"),
+                channel: try enumeration(parameters, "channel"))
+            let format = try textFormat(request, allowed: ReportFormat.allCases)
+            let bom = try bomParameter(request)
+            // The reporter (a replica's, or the primary's) and the cut, resolved before the answer
+            // starts, so that a bad cut-off is a 400, not a broken stream.
+            let chosen: (reporter: I3Reporter, cut: Int64) = try await onReporter(
+                try ReadRequirement(request), cutOff: cutOff, services
+            ) { reporter in
+                let cut: Int64 = try await reporter.readModelCut(cutOff)
+                return (reporter, cut)
+            }
+            let (reporter, cut) = chosen
+            let list = I3OrganisationList(query: query, filter: filter, format: format, byteOrderMark: bom)
+            // From memory when the background service keeps the read model there; else streamed
+            // from the read model.
+            let fromMemory = try await reporter.organisationsFromMemory(query, filter: filter, cut: cut)
+            return Response(
+                status: .ok, headers: [.contentType: list.contentType],
+                body: ResponseBody { writer in
+                    var buffer = ByteBuffer()
+                    var count = 0
+                    func add(_ row: I3OrganisationRow) async throws {
+                        buffer.writeString(list.row(row, index: count))
+                        count += 1
+                        if buffer.readableBytes >= 64 << 10 {
+                            try await writer.write(buffer)
+                            buffer.clear()
+                        }
+                    }
+                    if let (asOf, rows) = fromMemory {
+                        buffer.writeString(list.header(asOf: asOf))
+                        for text in await list.render(rows) {
+                            buffer.writeString(text)
+                            try await writer.write(buffer)
+                            buffer.clear()
+                        }
+                        count = rows.count
+                    } else {
+                        try await reporter.organisations(
+                            query, filter: filter, cutOff: .position(cut),
+                            header: { buffer.writeString(list.header(asOf: $0)) }, row: add)
+                    }
+                    buffer.writeString(list.footer(count: count))
+                    try await writer.write(buffer)
+                    try await writer.finish(nil)
+                })
+        }
+
+        routes.get("/v1/indicators/i3/sign-offs") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            let records: [SignOffRecord] = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services)
+            {
+                try await $0.signOffs(cutOff: cutOff).signOffs
+            }.map { viewer ? $0.withoutActor : $0 }
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(records))
+            case .csv: return csvResponse(SignOffList.csv(records), byteOrderMark: bom)
+            case .table: return textResponse(SignOffList.table(records), contentType: "text/plain; charset=utf-8")
+            }
+        }
+
+        routes.get("/v1/indicators/i3/sign-offs/{reportId}") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let reportId = try context.parameters.require("reportId")
+            let found: SignOffRecord? = try await onReporter(try ReadRequirement(request), cutOff: .head, services) {
+                try await $0.signOff(reportId)
+            }
+            guard let record = found else {
+                throw APIError.notFound("sign-off \"\(reportId)\" does not exist")
+            }
+            return jsonResponse(.ok, ResponseJSON.text(viewer ? record.withoutActor : record))
+        }
+
+        routes.get("/v1/indicators/i3/sign-offs/{reportId}/restatement") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let reportId = try context.parameters.require("reportId")
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            var restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services)
+            {
+                try await $0.restatement(reportId, cutOff: cutOff)
+            }
+            if viewer { restatement.signedOff.actor = nil }
+            switch format {
+            case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
+            case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
+            case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
+            }
+        }
+
+        routes.get("/v1/indicators/i3/progress") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let programme = request.uri.queryParameters.get("programme")
+            let bom = try bomParameter(request)
+            var progress: I3Progress = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+                try await $0.progress(programme: programme, cutOff: cutOff)
+            }
+            // Viewers see no actor names (docs/domain.md §15).
+            if viewer { for index in progress.targets.indices { progress.targets[index].recorded.actor = nil } }
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
+            case .csv: return csvResponse(progress.csv, byteOrderMark: bom)
+            case .table: return textResponse(progress.table, contentType: "text/plain; charset=utf-8")
+            }
+        }
+
+    }
+}

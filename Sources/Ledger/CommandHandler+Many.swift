@@ -1,0 +1,80 @@
+import GrantDomain
+import PostgresClient
+
+extension CommandHandler {
+    /// Commands per transaction when many are applied (`handle(_:actor:stopOnError:)`).
+    public static let batchSize = 32
+
+    /// The commit of the commands at `indices` broke off with the connection: they may or
+    /// may not be recorded. Those carrying a `commandId` are applied once when sent again.
+    public struct OutcomeUnknown: Error, Sendable {
+        public var indices: ClosedRange<Int>
+    }
+
+    /// Applies many commands in order, with exactly the answers `handle` would give each one
+    /// in turn (idempotent replays, §5 rejections), batched: runs of up to `batchSize`
+    /// commands share one transaction (`handleBatch`); a command that reads the log at a past
+    /// position (a sign-off) goes alone; an entry that is already a rejection (a line that
+    /// did not parse) is reported in its place, after the commands before it are applied.
+    /// A batch that ends early on a lost race goes on from there, the losing command alone
+    /// with `handle`'s retries, so that the run always moves on.
+    /// - Parameters:
+    ///   - requests: the commands, or the rejection an entry already is.
+    ///   - stopOnError: stop at the first rejection; the commands before it stay applied.
+    ///   - progress: called with the index of each entry as it is reached.
+    ///   - result: called once per entry reached, in order, with its index and its answer.
+    /// - Throws: `OutcomeUnknown` when a commit's fate is unknown; database errors as they come.
+    public func handle(
+        _ requests: [Result<CommandRequest, DomainError>], actor: String, stopOnError: Bool = false,
+        progress: (Int) -> Void = { _ in },
+        result: (Int, Result<CommandOutcome, DomainError>) -> Void
+    ) async throws {
+        var pending: [(index: Int, request: CommandRequest)] = []
+        var stopped = false
+        func report(_ index: Int, _ answer: Result<CommandOutcome, DomainError>) {
+            result(index, answer)
+            if stopOnError, case .failure = answer { stopped = true }
+        }
+        func alone(_ index: Int, _ request: CommandRequest) async throws {
+            do {
+                report(index, .success(try await handle(request, actor: actor)))
+            } catch let error as DomainError {
+                report(index, .failure(error))
+            }
+        }
+        func flush() async throws {
+            var remaining = pending[...]
+            pending.removeAll(keepingCapacity: true)
+            while let first = remaining.first, !stopped {
+                let batch = remaining
+                let results: [Result<CommandOutcome, DomainError>]
+                do {
+                    results = try await handleBatch(batch.map(\.request), actor: actor, stopOnError: stopOnError)
+                } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
+                    throw OutcomeUnknown(indices: first.index...batch[batch.endIndex - 1].index)
+                }
+                for (entry, answer) in zip(batch, results) { report(entry.index, answer) }
+                remaining = remaining.dropFirst(results.count)
+                if results.isEmpty, !stopped {
+                    try await alone(first.index, first.request)
+                    remaining = remaining.dropFirst()
+                }
+            }
+        }
+        for (index, entry) in requests.enumerated() where !stopped {
+            progress(index)
+            switch entry {
+            case .failure(let rejection):
+                try await flush()
+                if !stopped { report(index, .failure(rejection)) }
+            case .success(let request) where request.command.readsIndicatorAt != nil:
+                try await flush()
+                if !stopped { try await alone(index, request) }
+            case .success(let request):
+                pending.append((index, request))
+                if pending.count == Self.batchSize { try await flush() }
+            }
+        }
+        try await flush()
+    }
+}
