@@ -5,6 +5,16 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+/// What the tests that run against PostgreSQL (and their support library) import.
+let storeTestDependencies: [Target.Dependency] = [
+    "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP", "Transparency",
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "HummingbirdTesting", package: "hummingbird"),
+    .product(name: "HTTPTypes", package: "swift-http-types"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "Logging", package: "swift-log"),
+]
+
 let package = Package(
     name: "grantledger",
     platforms: [.macOS(.v14)],
@@ -145,17 +155,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the database and system tests share: test databases copied from one migrated
+        // template, the CLI and the server as child processes, fixtures, validators.
+        .target(
+            name: "TestSupport",
+            dependencies: storeTestDependencies,
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
+        // Everything that touches the store, against a real PostgreSQL (deploy/test.sh --fast).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: [
-                "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
-                "Transparency",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["TestSupport"] + storeTestDependencies,
+            swiftSettings: swiftSettings
+        ),
+        // The whole system: killed processes and clusters, a hot standby, a real browser,
+        // systemd; left out by deploy/test.sh --fast, run by .ci/run.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: ["TestSupport"] + storeTestDependencies,
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a real, local PostgreSQL that this script starts.
-# Extra arguments go to `swift test` (e.g. --filter TamperTests).
+# --fast leaves out the SystemTests target (killed processes and clusters, a hot standby,
+# a real browser, systemd): what a change to the domain, the store or the API needs.
+# Other arguments go to `swift test` (e.g. --filter TamperTests).
 set -euo pipefail
+fast=()
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    fast=(--skip '^SystemTests\.')
+fi
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 database_up
@@ -35,11 +42,11 @@ export GRANTLEDGER_TEST_PYTHON="$venv/bin/python3"
 
 # Each test suite creates its own database; drop what an earlier run left behind.
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -Atc \
-    "SELECT datname FROM pg_database WHERE datname LIKE 'gl\_test\_%'" |
+    "SELECT datname FROM pg_database WHERE datname LIKE 'gl\_test\_%' OR datname LIKE 'gl\_template\_%'" |
     while read -r name; do
         psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done
 
 cd "$repo"
 swift build --build-tests
-swift test --skip-build "$@"
+swift test --skip-build "${fast[@]}" "$@"

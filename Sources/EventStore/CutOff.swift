@@ -1,3 +1,5 @@
+import Foundation
+
 /// A knowledge cut-off: how much of the log a report or replay may see.
 public enum CutOff: Sendable, Hashable {
     /// The head of the log.
@@ -82,6 +84,12 @@ extension RecordingTime {
         let first = Int64(Self.daysFromCivil(year: 1, month: 1, day: 1)) * 86_400_000_000
         let last = Int64(Self.daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
         self.init(microsecondsSinceEpoch: min(max(seconds * 1_000_000 + micros, first), last))
+    }
+
+    /// The instant `date`, to the microsecond: the one RFC 3339 writer for times the
+    /// system stamps itself (an export's `generatedAt`).
+    public init(date: Date) {
+        self.init(microsecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)))
     }
 
     /// The fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) of an instant in the years

@@ -34,7 +34,7 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
             return EventStoreError.commandIDReused(error.message)
         case ("GL006", _):
             return EventStoreError.appendOutOfOrder(error.message)
-        case ("23505", "events_stream_version_key"):
+        case (SQLState.uniqueViolation, "events_stream_version_key"):
             return EventStoreError.wrongExpectedVersion("a concurrent writer appended to the same stream first")
         default:
             return EventStoreError.database(error)

@@ -36,10 +36,8 @@ public enum ExportRun {
         }
     }
 
-    /// The current time as RFC 3339 in UTC, whole seconds.
+    /// The current time as RFC 3339 in UTC, to the microsecond.
     public static var now: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
+        RecordingTime(date: Date()).rfc3339
     }
 }

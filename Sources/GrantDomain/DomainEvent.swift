@@ -21,12 +21,12 @@ extension DomainEvent {
 
 /// Stream names, one per entity.
 public enum Streams {
-    public static func organisation(_ id: String) -> String { "organisation-\(id)" }
-    public static func call(_ id: String) -> String { "call-\(id)" }
-    public static func consortium(_ id: String) -> String { "consortium-\(id)" }
-    public static func application(_ id: String) -> String { "application-\(id)" }
-    public static func grant(_ id: String) -> String { "grant-\(id)" }
-    public static func subGrant(_ id: String) -> String { "subgrant-\(id)" }
+    public static func organisation(_ id: String) -> String { EntityKind.organisation.stream(id) }
+    public static func call(_ id: String) -> String { EntityKind.call.stream(id) }
+    public static func consortium(_ id: String) -> String { EntityKind.consortium.stream(id) }
+    public static func application(_ id: String) -> String { EntityKind.application.stream(id) }
+    public static func grant(_ id: String) -> String { EntityKind.grant.stream(id) }
+    public static func subGrant(_ id: String) -> String { EntityKind.subGrant.stream(id) }
     public static let reportingRules = "reporting-rules"
     public static func indicatorReport(_ id: String) -> String { "indicator-report-\(id)" }
     public static func indicatorTarget(_ id: String) -> String { "indicator-target-\(id)" }

@@ -5,7 +5,7 @@ import Projections
 
 extension EntityKind: ExpressibleByArgument {
     public init?(argument: String) {
-        guard let kind = EntityKind.allCases.first(where: { $0.argumentName == argument }) else { return nil }
+        guard let kind = EntityTable.kind(cliName: argument) else { return nil }
         self = kind
     }
 

@@ -62,7 +62,7 @@ struct ReportI3Figures: AsyncParsableCommand {
             var report = try await reporter.report(i3.query, cutOff: i3.asOf ?? .head)
             switch format {
             case .json: return report.json + "\n"
-            case .csv: return (bom ? "\u{FEFF}" : "") + report.csv
+            case .csv: return CSV.document(report.csv, byteOrderMark: bom)
             case .table: return report.table + "\n"
             case .svg, .html:
                 // A picture or page is made to be published: its figures are folded from the
@@ -202,7 +202,7 @@ struct ReportI3Restatement: AsyncParsableCommand {
         }
         switch format {
         case .json: print(ResponseJSON.text(restatement))
-        case .csv: print((bom ? "\u{FEFF}" : "") + restatement.csv, terminator: "")
+        case .csv: print(CSV.document(restatement.csv, byteOrderMark: bom), terminator: "")
         case .table: print(restatement.table, terminator: "")
         }
     }
@@ -243,7 +243,7 @@ struct ReportOptions: ParsableArguments {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     /// What a CSV starts with: U+FEFF with --bom, else nothing.
-    var byteOrderMark: String { bom && format == .csv ? "\u{FEFF}" : "" }
+    var byteOrderMark: String { bom && format == .csv ? CSV.byteOrderMark : "" }
 }
 
 /// Runs `body` with a reporter on its own small pool; database errors and §5 rejections end

@@ -5,23 +5,6 @@ import Ledger
 import PostgresClient
 import Projections
 
-/// Entity kinds as the CLI names them.
-enum EntityArgument: String, ExpressibleByArgument, CaseIterable {
-    case organisation, call, consortium, application, grant
-    case subGrant = "sub-grant"
-
-    var kind: EntityKind {
-        switch self {
-        case .organisation: return .organisation
-        case .call: return .call
-        case .consortium: return .consortium
-        case .application: return .application
-        case .grant: return .grant
-        case .subGrant: return .subGrant
-        }
-    }
-}
-
 /// Reads `rm_entities` after catching the projections up.
 /// Catches the read models up, then asks `EntityQueries`.
 func readEntities<T>(_ database: DatabaseOptions, _ body: @escaping (EntityQueries) async throws -> T) async throws -> T
@@ -38,12 +21,12 @@ struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show one organisation, call, consortium, application, grant or sub-grant as JSON.",
         discussion: "Grants include amounts disbursed and the sub-granting envelope used and free.")
-    @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityArgument
+    @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityKind
     @Argument(help: "The identifier.") var id: String
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        let found = try await readEntities(database) { try await $0.document(kind.kind, id: id, pretty: true) }
+        let found = try await readEntities(database) { try await $0.document(kind, id: id, pretty: true) }
         guard let doc = found else {
             print(ResponseJSON.text(ErrorBody(code: "notFound", message: "\(kind.rawValue) \"\(id)\" does not exist")))
             throw ExitCode(ExitStatus.notFound)
@@ -60,7 +43,7 @@ struct List: AsyncParsableCommand {
             --parent filters by the owning entity: the call of applications and grants, the \
             grant of sub-grants, the programme of calls, the region (or country) of organisations.
             """)
-    @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityArgument
+    @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityKind
     @Option(help: "Only entities under this parent.") var parent: String?
     @Option(help: "Only entities with this status (e.g. open, closed, awarded, cancelled).") var status: String?
     @Option(help: "text, json (JSON Lines, one document per line) or csv (a column per field).")
@@ -70,11 +53,11 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         let rows = try await readEntities(database) { [kind, parent, status] in
-            try await $0.list(kind.kind, parent: parent, status: status)
+            try await $0.list(kind, parent: parent, status: status)
         }
         switch format {
         case .csv:
-            FileHandle.standardOutput.write(Data(EntityQueries.csv(kind.kind, rows: rows, byteOrderMark: bom).utf8))
+            FileHandle.standardOutput.write(Data(EntityQueries.csv(kind, rows: rows, byteOrderMark: bom).utf8))
         case .json:
             for row in rows { print(row.document) }
         case .text:

@@ -14,7 +14,7 @@ import Transparency
 
 /// A CSV answer, with a byte-order mark first when asked for (`?bom=true`).
 func csvResponse(_ csv: String, byteOrderMark: Bool) -> Response {
-    textResponse(byteOrderMark ? "\u{FEFF}" + csv : csv, contentType: "text/csv; charset=utf-8")
+    textResponse(CSV.document(csv, byteOrderMark: byteOrderMark), contentType: "text/csv; charset=utf-8")
 }
 
 /// A text answer; with its `Content-Language` when it is written in one.

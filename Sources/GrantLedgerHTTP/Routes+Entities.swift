@@ -12,16 +12,9 @@ import PostgresClient
 import Projections
 import Transparency
 
-/// The collection resources: URL segment, entity kind, and the query filter that maps to
-/// the entity's parent.
-let resources: [(path: String, kind: EntityKind, parentFilter: String?)] = [
-    ("organisations", .organisation, "region"),
-    ("calls", .call, "programme"),
-    ("consortia", .consortium, nil),
-    ("applications", .application, "callId"),
-    ("grants", .grant, "callId"),
-    ("sub-grants", .subGrant, "grantId"),
-]
+/// The collection resources, from the entity table: URL segment, entity kind, and the
+/// query filter that maps to the entity's parent.
+let resources = EntityTable.specs.map { (path: $0.path, kind: $0.kind, parentFilter: $0.parentFilter) }
 
 extension RouteRegistry {
     /// The entity collections (`/v1/grants`, `/v1/grants/{id}`): every role reads them; an

@@ -100,9 +100,9 @@ public struct CommandHandler: Sendable {
 
     static func isRetryable(_ error: any Error) -> Bool {
         if case EventStoreError.wrongExpectedVersion = error { return true }
-        if case EventStoreError.database(let db) = error { return db.sqlState == "40P01" || db.sqlState == "40001" }
+        if case EventStoreError.database(let db) = error { return db.isLostRace }
         if let db = error as? PostgresError {
-            return db.sqlState == "40P01" || db.sqlState == "40001"
+            return db.isLostRace
                 || (db.isUniqueViolation && db.constraint == "commands_pkey")
         }
         return false

@@ -62,7 +62,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     /// True for SQLSTATE 23505 (`unique_violation`).
-    public var isUniqueViolation: Bool { sqlState == "23505" }
+    public var isUniqueViolation: Bool { sqlState == SQLState.uniqueViolation }
+
+    /// True for a deadlock or a serialization failure: the transaction lost a race and may
+    /// be tried again.
+    public var isLostRace: Bool { sqlState == SQLState.deadlockDetected || sqlState == SQLState.serializationFailure }
 
     /// True when the failure is about reaching the server rather than the statement:
     /// connection failures, lost connections (with or without a SQLSTATE), an exhausted
@@ -70,6 +74,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isUnavailable: Bool {
         kind == .connectionFailed || kind == .connectionLost || kind == .poolTimeout
             || sqlState?.hasPrefix("08") == true || sqlState?.hasPrefix("57P") == true
-            || sqlState == "57014" || sqlState == "55P03" || sqlState == "53300"
+            || sqlState == SQLState.queryCanceled || sqlState == SQLState.lockNotAvailable
+            || sqlState == SQLState.tooManyConnections
     }
+}
+
+/// The SQLSTATE codes the code acts on, by PostgreSQL's names (Appendix A of its manual).
+public enum SQLState {
+    public static let uniqueViolation = "23505"
+    public static let serializationFailure = "40001"
+    public static let deadlockDetected = "40P01"
+    public static let queryCanceled = "57014"
+    public static let lockNotAvailable = "55P03"
+    public static let objectInUse = "55006"
+    public static let tooManyConnections = "53300"
 }

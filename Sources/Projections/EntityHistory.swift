@@ -37,38 +37,6 @@ public struct EntityHistory: Sendable, Encodable {
     @NullEncoded public var next: Int64?
 }
 
-extension EntityKind {
-    /// The entity's stream.
-    public func stream(_ id: String) -> String {
-        switch self {
-        case .organisation: Streams.organisation(id)
-        case .call: Streams.call(id)
-        case .consortium: Streams.consortium(id)
-        case .application: Streams.application(id)
-        case .grant: Streams.grant(id)
-        case .subGrant: Streams.subGrant(id)
-        }
-    }
-
-    /// The data key by which the events of other entities point at this one: a sub-grant's
-    /// `grantId`, an application's `consortiumId`, a membership's `organisationId`...
-    /// For organisations the consortium and award snapshots' `members[].organisationId`
-    /// point too.
-    public var pointer: String {
-        switch self {
-        case .organisation: "organisationId"
-        case .call: "callId"
-        case .consortium: "consortiumId"
-        case .application: "applicationId"
-        case .grant: "grantId"
-        case .subGrant: "subGrantId"
-        }
-    }
-
-    /// The name used on the command line (`audit history sub-grant SG-1`).
-    public var argumentName: String { self == .subGrant ? "sub-grant" : rawValue }
-}
-
 extension EntityQueries {
     /// The history of the entity `kind`/`id` up to `cutOff`, sealed first so that every
     /// listed event is a leaf of the tree.

@@ -83,7 +83,7 @@ extension EntityQueries {
                 [row.id, row.parent ?? "", row.status ?? ""] + columns.map { document[$0].map(Self.cell) ?? "" }
             lines.append(cells.map(CSV.field).joined(separator: ","))
         }
-        return (byteOrderMark ? "\u{FEFF}" : "") + lines.joined(separator: "\n") + "\n"
+        return CSV.document(lines.joined(separator: "\n") + "\n", byteOrderMark: byteOrderMark)
     }
 
     private static func cell(_ value: JSONValue) -> String {
@@ -97,20 +97,6 @@ extension EntityQueries {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        }
-    }
-}
-
-extension EntityKind {
-    /// The command whose event creates an entity of this kind.
-    var creatingCommand: String {
-        switch self {
-        case .organisation: "registerOrganisation"
-        case .call: "publishCall"
-        case .consortium: "formConsortium"
-        case .application: "submitApplication"
-        case .grant: "awardGrant"
-        case .subGrant: "awardSubGrant"
         }
     }
 }

@@ -127,6 +127,3 @@ public struct SubGrantView: Sendable, Hashable, Flattened {
 }
 
 /// The kinds of entity read models hold.
-public enum EntityKind: String, Sendable, CaseIterable {
-    case organisation, call, consortium, application, grant, subGrant
-}

@@ -222,7 +222,8 @@ public struct I3OrganisationList: Sendable {
             let text = ResponseJSON.text(envelope)
             return String(text.dropLast()) + ",\"organisations\":["
         case .csv:
-            return (byteOrderMark ? "\u{FEFF}" : "") + Self.csvColumns.map(CSV.field).joined(separator: ",") + "\n"
+            return CSV.document(
+                Self.csvColumns.map(CSV.field).joined(separator: ",") + "\n", byteOrderMark: byteOrderMark)
         case .table:
             return
                 "Organisations counted in I.3, period \(query.from) to \(query.to)"
@@ -297,45 +298,5 @@ public struct I3OrganisationList: Sendable {
         case .csv: return "text/csv; charset=utf-8"
         case .table: return "text/plain; charset=utf-8"
         }
-    }
-}
-
-/// CSV (RFC 4180) fields.
-public enum CSV {
-    /// The field as written: a number (an optional `-`, digits, an optional decimal part)
-    /// bare, so that spreadsheets read it as one; every other text quoted, with quotes
-    /// doubled. Text a spreadsheet could run as a formula is neutralised with a `'` (OWASP's
-    /// advice) wherever a cell could begin: at the start, and after every `,`, `;`, tab or
-    /// line break, leading spaces skipped. Excel in Russian and Kazakh locales splits on `;`,
-    /// so `Aral women;=cmd|' /C calc'!A0` must not reach it as a second cell that begins `=`.
-    public static func field(_ text: String) -> String {
-        if isNumber(text) { return text }
-        var out = "\""
-        var cellStart = true
-        for character in text {
-            if cellStart, character == " " {
-                out.append(character)
-                continue
-            }
-            if cellStart, Self.formulaStarts.contains(character) { out.append("'") }
-            cellStart = Self.cellBreaks.contains(character)
-            if character == "\"" { out.append("\"") }
-            out.append(character)
-        }
-        return out + "\""
-    }
-
-    /// What a spreadsheet may run as a formula at the start of a cell.
-    static let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r", "\r\n"]
-    /// What may end a cell for some reader (a CRLF is one Character in Swift).
-    static let cellBreaks: Set<Character> = [",", ";", "\t", "\r", "\n", "\r\n"]
-
-    /// True for `-?[0-9]+(\.[0-9]+)?`.
-    static func isNumber(_ text: String) -> Bool {
-        var digits = Substring(text)
-        if digits.first == "-" { digits = digits.dropFirst() }
-        let parts = digits.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count) else { return false }
-        return parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 }

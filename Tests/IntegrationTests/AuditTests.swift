@@ -5,6 +5,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 @Suite("Audit: export, import, replay")
 struct AuditTests {
     /// A database holding the sample programme.

@@ -1,6 +1,8 @@
 import Projections
 import Testing
 
+@testable import TestSupport
+
 @Suite("Bounded caches")
 struct BoundedCacheTests {
     @Test("a flood of keys evicts the oldest one by one and never holds more than its bounds")

@@ -3,6 +3,8 @@ import GrantDomain
 import GrantLedgerHTTP
 import Testing
 
+@testable import TestSupport
+
 /// The command table, the CLI and `/openapi.json` say the same thing, and whatever fits a
 /// command's schema in the document is what the server's decoder accepts.
 @Suite("One command table")

@@ -3,6 +3,8 @@ import Foundation
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 /// Timeouts on every pooled session, and connections that come back to the pool clean: one
 /// failed statement must never leave a lock or a transaction behind for the next caller.
 @Suite("Timeouts and clean connections")

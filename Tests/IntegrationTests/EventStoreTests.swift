@@ -3,6 +3,8 @@ import Foundation
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 func event(_ stream: String, _ type: String = "Happened", _ data: String = "{}") -> NewEvent {
     NewEvent(streamID: stream, type: type, data: data, metadata: #"{"actor":"test"}"#)
 }

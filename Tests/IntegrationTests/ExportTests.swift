@@ -12,68 +12,7 @@ import Projections
 import Testing
 
 @testable import Exports
-
-/// The real validators the export tests call; `deploy/test.sh` installs them.
-enum Validators {
-    static var standards: URL { CLI.repository.appendingPathComponent("Tests/Fixtures/standards") }
-
-    /// The virtual environment's Python with jsonschema and rfc3339-validator.
-    static var python: String {
-        ProcessInfo.processInfo.environment["GRANTLEDGER_TEST_PYTHON"]
-            ?? CLI.repository.appendingPathComponent(".venv-tests/bin/python3").path
-    }
-
-    static func temporaryFile(_ text: String, suffix: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gl-\(UUID().uuidString)\(suffix)")
-        try Data(text.utf8).write(to: url)
-        return url
-    }
-
-    /// `xmllint --noout --schema` against the official IATI 2.03 activity schema.
-    static func iati(_ xml: String) async throws -> Subprocess.Result {
-        let file = try temporaryFile(xml, suffix: ".xml")
-        defer { try? FileManager.default.removeItem(at: file) }
-        let schema = standards.appendingPathComponent("iati-2.03/iati-activities-schema.xsd").path
-        return try await Subprocess.run(
-            "/usr/bin/xmllint", ["--noout", "--nonet", "--schema", schema, file.path],
-            environment: ProcessInfo.processInfo.environment)
-    }
-
-    /// The official 360Giving 1.4.3 package schema, Draft 2020-12, format assertions on.
-    static func giving(_ json: String) async throws -> Subprocess.Result {
-        let file = try temporaryFile(json, suffix: ".json")
-        defer { try? FileManager.default.removeItem(at: file) }
-        return try await Subprocess.run(
-            python, [standards.appendingPathComponent("validate_360giving.py").path, file.path],
-            environment: ProcessInfo.processInfo.environment)
-    }
-}
-
-/// What the exports must add up to, from the auditor's independent replay.
-struct LedgerSums: Equatable {
-    var committed = Decimal(0)
-    var disbursed = Decimal(0)
-    var subGranted = Decimal(0)
-
-    init() {}
-
-    init(_ replay: AuditReplay) {
-        for grant in replay.grants {
-            committed += Decimal(string: grant.amount.description)!
-            disbursed += Decimal(string: grant.disbursed.description)!
-        }
-        for sub in replay.subGrants where sub.status != "cancelled" {
-            committed += Decimal(string: sub.amount.description)!
-            subGranted += Decimal(string: sub.amount.description)!
-        }
-        for sub in replay.subGrants { disbursed += Decimal(string: sub.disbursed.description)! }
-    }
-}
-
-extension XMLNode {
-    func nodes(_ path: String) -> [XMLNode] { (try? nodes(forXPath: path)) ?? [] }
-    func string(_ path: String) -> String? { nodes(path).first?.stringValue }
-}
+@testable import TestSupport
 
 @Suite("Exports: IATI, 360Giving, spreadsheets and pictures")
 struct ExportTests {
@@ -311,41 +250,6 @@ struct ExportTests {
         #expect(I3Picture(report: report, language: .kk).html.contains("Абай облысы"))
         #expect(I3Picture(report: report, language: .ru).html.contains("область Абай"))
         #expect(I3Picture(report: report, language: .en).html.contains("Abai Region"))
-    }
-
-    @Test("the HTML report renders in a real browser: a page with the figures, no console error")
-    func browser() async throws {
-        let db = try await TestDatabase.make()
-        try await db.importSample()
-        let reporter = I3Reporter(pool: db.pool)
-        let report = try await reporter.report(
-            I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2026-12-31")!))
-        let page = try await I3PicturePage.make(report, language: .kk, reporter: reporter)
-        let html = try Validators.temporaryFile(page.html, suffix: ".html")
-        let png = html.deletingPathExtension().appendingPathExtension("png")
-        defer {
-            try? FileManager.default.removeItem(at: html)
-            try? FileManager.default.removeItem(at: png)
-        }
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
-        let shot = try await Subprocess.run(
-            "/usr/bin/chromium",
-            flags + ["--enable-logging=stderr", "--v=0", "--screenshot=\(png.path)", html.absoluteString],
-            environment: ProcessInfo.processInfo.environment)
-        #expect(shot.status == 0, "\(shot.stderr.suffix(2_000))")
-        let image = try Data(contentsOf: png)
-        #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]))
-        // A blank 1280 × 1800 page compresses to a few kilobytes; the report is far larger.
-        #expect(image.count > 40_000, "\(image.count) bytes")
-        #expect(!shot.stderr.contains("CONSOLE"), "\(shot.stderr.suffix(2_000))")
-        #expect(!shot.stderr.contains("Uncaught"))
-        // The DOM the browser built holds the figures.
-        let dom = try await Subprocess.run(
-            "/usr/bin/chromium", flags + ["--dump-dom", html.absoluteString],
-            environment: ProcessInfo.processInfo.environment)
-        #expect(dom.stdout.contains("data-figure=\"total\""))
-        #expect(dom.stdout.components(separatedBy: "data-region=").count == 21)
-        #expect(dom.stdout.contains("Абай облысы"))
     }
 
     @Test("CLI: export files, the refusals, list and report CSV with a byte-order mark, formulas neutralised")

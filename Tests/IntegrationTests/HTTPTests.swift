@@ -10,44 +10,7 @@ import PostgresClient
 import Testing
 import Transparency
 
-/// A test database with the sample programme, tokens of every role, and the application.
-struct HTTPFixture {
-    let db: TestDatabase
-    let tokens: [Role: String]
-    /// The log's key, when the server under test signs checkpoints and receipts.
-    var signer: NoteSigner? = nil
-
-    static func make(sample: Bool = true) async throws -> HTTPFixture {
-        let db = try await TestDatabase.make()
-        if sample { try await db.importSample() }
-        let owner = try await db.owner()
-        var tokens: [Role: String] = [:]
-        for role in Role.allCases {
-            tokens[role] = try await TokenStore.create(name: "t-\(role.rawValue)", role: role, on: owner)
-        }
-        return HTTPFixture(db: db, tokens: tokens)
-    }
-
-    var application: some ApplicationProtocol {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return buildApplication(
-            ServerConfiguration(conninfo: db.appURL, maxConnections: 4, acquireTimeout: 2, logSigner: signer),
-            logger: logger)
-    }
-
-    func headers(_ role: Role?, _ extra: HTTPFields = [:]) -> HTTPFields {
-        var fields = extra
-        if let role, let token = tokens[role] { fields[.authorization] = "Bearer \(token)" }
-        return fields
-    }
-}
-
-func json(_ buffer: ByteBuffer) -> [String: Any] {
-    (try? JSONSerialization.jsonObject(with: Data(String(buffer: buffer).utf8))) as? [String: Any] ?? [:]
-}
-
-func errorCode(_ buffer: ByteBuffer) -> String? { (json(buffer)["error"] as? [String: Any])?["code"] as? String }
+@testable import TestSupport
 
 @Suite("HTTP API")
 struct HTTPTests {

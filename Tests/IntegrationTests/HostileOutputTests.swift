@@ -10,6 +10,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// What leaves the system must not attack its reader: spreadsheets, browsers, the database
 /// behind a viewer's request.
 @Suite("Hostile output")

@@ -4,6 +4,8 @@ import GrantLedgerHTTP
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 /// The application role, `grantledger_app`, treated as compromised: each attack that once
 /// rewrote history or escalated a token is tried again, in the role's own sessions, and
 /// must fail while `audit verify` stays clean and the sealed head unchanged.

@@ -6,6 +6,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// `grantledger import` applies commands in batches (one transaction, a savepoint per
 /// command). These tests hold it to what applying the same lines one by one answers.
 @Suite("Import in batches")

@@ -6,6 +6,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// Sign-offs, restatements and targets (docs/domain.md §9-§10) against a real log.
 @Suite("Sign-offs, restatements and targets")
 struct IndicatorReportTests {

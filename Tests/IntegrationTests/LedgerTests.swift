@@ -6,6 +6,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// Runs docs/domain.md JSON commands through the real handler.
 struct LedgerFixture {
     let db: TestDatabase

@@ -3,6 +3,8 @@ import Foundation
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 @Suite("Migrations and connections")
 struct MigrationTests {
     @Test("migrating twice applies nothing the second time")

@@ -5,6 +5,7 @@ import Hummingbird
 import Testing
 
 @testable import GrantLedgerHTTP
+@testable import TestSupport
 
 /// Every parser that takes text from outside, fed random Unicode: combining marks, NUL,
 /// astral characters, non-ASCII digits, very long strings and mutations of valid values.

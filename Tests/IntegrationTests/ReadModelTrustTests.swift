@@ -11,6 +11,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// The application role writes the read models; every figure that leaves the system as a
 /// fact must still be the log's (docs/domain.md §14), and every forged row must be named.
 @Suite("Figures as trustworthy as the log")

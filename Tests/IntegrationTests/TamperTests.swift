@@ -3,6 +3,8 @@ import Foundation
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 @Suite("Tamper evidence")
 struct TamperTests {
     /// A database with ten sealed events on three streams, and a superuser connection with

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import GrantDomain
 import GrantLedgerHTTP
 import HTTPTypes
 import Hummingbird
@@ -9,6 +10,8 @@ import PostgresClient
 import Projections
 import Testing
 import Transparency
+
+@testable import TestSupport
 
 @Suite("Transparency log: the Merkle tree in PostgreSQL, checkpoints, proofs, tampering")
 struct TransparencyLogTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Projections
+@testable import TestSupport
 
 @Suite("The wavelet matrix of the I.3 period index")
 struct WaveletMatrixTests {

@@ -5,6 +5,8 @@ import PostgresClient
 import Projections
 import Testing
 
+@testable import TestSupport
+
 /// The hot standby that `deploy/db.sh replica up` makes of the test cluster.
 struct Standby {
     /// The application role's URL on the standby, `postgres` database replaced per test.

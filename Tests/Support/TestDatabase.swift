@@ -6,7 +6,73 @@ import PostgresClient
 import Projections
 import Testing
 
-/// A fresh database on the test cluster, migrated, for one suite or test.
+/// The migrated database every test database is copied from (`CREATE DATABASE … TEMPLATE`):
+/// the migrations run once per set of migration files, not once per suite. Named by the
+/// files' checksums, so a template of other files is never used; made under a scratch name
+/// and renamed when complete, so a run that dies half-way leaves no half-migrated template.
+enum MigratedTemplate {
+    static let name = Task<String, any Error> {
+        let migrator = try Migrator(directory: Migrator.defaultDirectory())
+        let digest = EventStore.digest(migrator.migrations.map(\.checksum).joined(separator: ","))
+        let template = "gl_template_" + digest.prefix(16)
+        let admin = try await PostgresConnection.connect(try TestDatabase.environment("GRANTLEDGER_ADMIN_DATABASE_URL"))
+        let exists = try await admin.query("SELECT 1 FROM pg_database WHERE datname = \(template)")
+        if !exists.isEmpty { return template }
+        let scratch =
+            "gl_test_template_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(8)
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(scratch) OWNER grantledger"))
+        do {
+            let owner = try await PostgresConnection.connect(
+                TestDatabase.replacingDatabase(
+                    in: try TestDatabase.environment("GRANTLEDGER_MIGRATION_DATABASE_URL"), with: String(scratch)))
+            try await owner.assumeDatabaseOwner()
+            _ = try await migrator.migrate(on: owner)
+        }
+        // The migrating session ends as its connection is freed, which takes a moment: a
+        // database being renamed (or copied) must have no session.
+        try await whenNotInUse {
+            try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(scratch) RENAME TO \(template)"))
+        }
+        return template
+    }
+
+    /// Runs `body`, again while it fails because a session is still on the database
+    /// (SQLSTATE 55006), for up to ten seconds: a closed connection's session ends a moment
+    /// after the close, not at it.
+    static func whenNotInUse(_ body: () async throws -> Void) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                return try await body()
+            } catch let error as PostgresError
+                where error.sqlState == SQLState.objectInUse && ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// A copy gets the database object's default privileges, not the template's: grant it
+    /// exactly what the migrations granted on the template (`CONNECT` for the application
+    /// role, nothing for `PUBLIC`).
+    static func copyPrivileges(from template: String, to database: String, on admin: PostgresConnection) async throws {
+        let grants = try await admin.query(
+            """
+            SELECT coalesce(r.rolname, 'PUBLIC'), a.privilege_type
+            FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+            WHERE d.datname = \(template) AND a.grantee <> d.datdba
+            """
+        ).map { try $0.decode((String, String).self) }
+        var statements = ["REVOKE ALL ON DATABASE \(database) FROM PUBLIC"]
+        for (grantee, privilege) in grants {
+            statements.append("GRANT \(privilege) ON DATABASE \(database) TO \(grantee)")
+        }
+        for statement in statements { try await admin.query(PostgresQuery(unsafeSQL: statement)) }
+    }
+}
+
+/// A fresh database on the test cluster, migrated (a copy of `MigratedTemplate`), for one
+/// suite or test.
 ///
 /// The test command (`deploy/test.sh`) starts the cluster and exports the three URLs; each
 /// `TestDatabase` creates its own database so suites never see each other's events.
@@ -40,20 +106,25 @@ struct TestDatabase: Sendable {
         let admin = try environment("GRANTLEDGER_ADMIN_DATABASE_URL")
         let owner = try environment("GRANTLEDGER_MIGRATION_DATABASE_URL")
         let app = try environment("GRANTLEDGER_DATABASE_URL")
-        let name = "gl_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let name = String(
+            "gl_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
+        let template = migrate ? try await MigratedTemplate.name.value : nil
         let adminConnection = try await PostgresConnection.connect(admin)
-        try await adminConnection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) OWNER grantledger"))
-        let database = TestDatabase(
-            name: String(name),
-            appURL: replacingDatabase(in: app, with: String(name)),
-            ownerURL: replacingDatabase(in: owner, with: String(name)),
-            adminURL: replacingDatabase(in: admin, with: String(name)),
-            pool: ConnectionPool(conninfo: replacingDatabase(in: app, with: String(name)), maxConnections: 20))
-        if migrate {
-            let migrator = try Migrator(directory: Migrator.defaultDirectory())
-            _ = try await migrator.migrate(on: try await database.owner())
+        if let template {
+            try await MigratedTemplate.whenNotInUse {
+                try await adminConnection.query(
+                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template) OWNER grantledger"))
+            }
+            try await MigratedTemplate.copyPrivileges(from: template, to: name, on: adminConnection)
+        } else {
+            try await adminConnection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) OWNER grantledger"))
         }
-        return database
+        return TestDatabase(
+            name: name,
+            appURL: replacingDatabase(in: app, with: name),
+            ownerURL: replacingDatabase(in: owner, with: name),
+            adminURL: replacingDatabase(in: admin, with: name),
+            pool: ConnectionPool(conninfo: replacingDatabase(in: app, with: name), maxConnections: 20))
     }
 
     /// As the superuser, connected to the `postgres` database (to act on this one from outside).

@@ -7,6 +7,8 @@ import Projections
 import Synchronization
 import Testing
 
+@testable import TestSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -4,6 +4,8 @@ import GrantLedgerHTTP
 import PostgresClient
 import Testing
 
+@testable import TestSupport
+
 /// A throwaway PostgreSQL cluster of its own (deploy/db.sh with GRANTLEDGER_PGDATA), which
 /// a test may kill without disturbing the cluster the other suites use.
 struct ScratchCluster {
