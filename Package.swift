@@ -7,7 +7,8 @@ let swiftSettings: [SwiftSetting] = [
 
 /// What the tests that run against PostgreSQL (and their support library) import.
 let storeTestDependencies: [Target.Dependency] = [
-    "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP", "Transparency",
+    "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
+    "Transparency",
     .product(name: "Hummingbird", package: "hummingbird"),
     .product(name: "HummingbirdTesting", package: "hummingbird"),
     .product(name: "HTTPTypes", package: "swift-http-types"),
