@@ -51,7 +51,9 @@ extension EventStore {
         }
         return head
     }
+}
 
+extension StoreSession {
     /// Loads an exported log into an empty store, verifying every hash and the chain inside
     /// the same transaction before committing: a tampered file is refused whole, naming
     /// the first bad line.
@@ -64,8 +66,8 @@ extension EventStore {
     /// refuse an archive that does not extend it.
     /// - Parameter lines: the file's lines, in order.
     /// - Returns: the verified head.
-    public static func importArchive(
-        _ lines: [Substring], on connection: PostgresConnection, extending held: Checkpoint? = nil,
+    public func importArchive(
+        _ lines: [Substring], extending held: Checkpoint? = nil,
         expectedHead: ChainHead? = nil, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> ChainHead {
         struct Entry: Decodable {
@@ -162,7 +164,7 @@ extension EventStore {
                     (SELECT array_agg(e.hash ORDER BY c.position)
                      FROM event_chain c JOIN events e ON e.position = c.position))
                 """)
-            let report = try await verify(on: connection)
+            let report = try await StoreSession(connection: connection).verify()
             guard report.ok else {
                 let position = report.firstBadPosition ?? 0
                 throw ArchiveError(
@@ -182,7 +184,9 @@ extension EventStore {
                 }
             }
             if let held {
-                if let problem = try await Self.extensionProblem(of: held, verified: report, on: connection) {
+                if let problem = try await StoreSession(connection: connection).extensionProblem(
+                    of: held, verified: report)
+                {
                     throw ArchiveError(line: nil, message: problem)
                 }
             }

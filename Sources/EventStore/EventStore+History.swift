@@ -88,9 +88,4 @@ extension StoreSession {
         )[0].decode(Int64.self, 0)
         return max(count, 0)
     }
-
-    /// The last position a reader can see without gaps (0 for an empty log).
-    public func gapFreeHead() async throws -> Int64 {
-        try await EventStore.gapFreeHead(on: connection)
-    }
 }

@@ -29,23 +29,44 @@ extension EventStore {
     /// Seals, then returns the head of the tree over everything sealed.
     public func treeHead() async throws -> TreeHead {
         try await seal()
-        return try await pool.withConnection { connection in
-            let size = try await Self.treeSize(on: connection)
-            return TreeHead(treeSize: size, rootHash: try await Self.root(size: size, on: connection))
-        }
+        return try await withSession { try await $0.treeHead() }
+    }
+
+    /// Seals when no tree size is given, then proves the event at `position` in the tree
+    /// of `treeSize` leaves (default: the whole sealed log).
+    public func inclusionProof(position: Int64, treeSize: Int64? = nil) async throws -> InclusionProof {
+        if treeSize == nil { try await seal() }
+        return try await withSession { try await $0.inclusionProof(position: position, treeSize: treeSize) }
+    }
+
+    /// Seals when no `to` is given, then proves the tree of `from` leaves a prefix of the
+    /// tree of `to` leaves (default: the whole sealed log).
+    public func consistencyProof(from: Int64, to: Int64? = nil) async throws -> ConsistencyProof {
+        if to == nil { try await seal() }
+        return try await withSession { try await $0.consistencyProof(from: from, to: to) }
+    }
+
+    /// The level of the smallest stored subtree: leaves come in groups of 2^4 = 16
+    /// (sql/017_merkle_tree.sql).
+    public static let groupLevel = 4
+}
+
+extension StoreSession {
+    /// The tree over everything sealed: its size and root.
+    public func treeHead() async throws -> TreeHead {
+        let size = try await treeSize()
+        return TreeHead(treeSize: size, rootHash: try await root(size: size))
     }
 
     /// The tree of the events up to `position`: its size and root.
-    public static func treeHead(atOrBefore position: Int64, on connection: PostgresConnection) async throws
-        -> TreeHead
-    {
-        let size = try await treeSize(atOrBefore: position, on: connection)
-        return TreeHead(treeSize: size, rootHash: try await root(size: size, on: connection))
+    public func treeHead(atOrBefore position: Int64) async throws -> TreeHead {
+        let size = try await treeSize(atOrBefore: position)
+        return TreeHead(treeSize: size, rootHash: try await root(size: size))
     }
 
     /// The number of leaves: every sealed event. The last group of 16 leaves and the sealed
     /// events from its first position give it.
-    public static func treeSize(on connection: PostgresConnection) async throws -> Int64 {
+    public func treeSize() async throws -> Int64 {
         let rows = try await connection.query(
             """
             SELECT g.group_index * 16
@@ -57,7 +78,7 @@ extension EventStore {
 
     /// The number of sealed events at or before `position`: the size of the tree that
     /// ends there.
-    public static func treeSize(atOrBefore position: Int64, on connection: PostgresConnection) async throws -> Int64 {
+    public func treeSize(atOrBefore position: Int64) async throws -> Int64 {
         try await connection.query(
             """
             SELECT merkle_leaves_before(\(position))
@@ -66,24 +87,14 @@ extension EventStore {
     }
 
     /// The root of the tree of `size` leaves, from O(log n) stored subtrees.
-    public static func root(size: Int64, on connection: PostgresConnection) async throws -> Merkle.Hash {
+    public func root(size: Int64) async throws -> Merkle.Hash {
         guard size > 0 else { return Merkle.emptyRoot }
-        return try await subtreeHashes([0..<size], on: connection)[0]
+        return try await subtreeHashes([0..<size])[0]
     }
 
-    /// The inclusion proof of the event at `position` in the tree of `treeSize` leaves
-    /// (default: the whole sealed log).
-    public func inclusionProof(position: Int64, treeSize: Int64? = nil) async throws -> InclusionProof {
-        if treeSize == nil { try await seal() }
-        return try await pool.withConnection { connection in
-            try await Self.inclusionProof(position: position, treeSize: treeSize, on: connection)
-        }
-    }
-
-    /// `inclusionProof(position:treeSize:)` on a given connection.
-    public static func inclusionProof(position: Int64, treeSize: Int64?, on connection: PostgresConnection)
-        async throws -> InclusionProof
-    {
+    /// The inclusion proof of the sealed event at `position` in the tree of `treeSize`
+    /// leaves (default: the whole sealed tree).
+    public func inclusionProof(position: Int64, treeSize: Int64?) async throws -> InclusionProof {
         let rows = try await connection.query(
             """
             SELECT merkle_leaves_before(s.position), e.hash
@@ -95,7 +106,7 @@ extension EventStore {
         }
         let index = try row.decode(Int64.self, 0)
         let input = try row.decode([UInt8].self, 1)
-        let current = try await Self.treeSize(on: connection)
+        let current = try await self.treeSize()
         let size = treeSize ?? current
         guard size > index, size <= current else {
             throw ProofRequestError(
@@ -103,43 +114,33 @@ extension EventStore {
                     "treeSize must be between \(index + 1) (the tree that first holds position \(position)) and \(current) (the sealed tree)",
                 notFound: false)
         }
-        let path = try await subtreeHashes(Merkle.inclusionRanges(index: index, size: size), on: connection)
+        let path = try await subtreeHashes(Merkle.inclusionRanges(index: index, size: size))
         return InclusionProof(position: position, leafIndex: index, treeSize: size, leafInput: input, proof: path)
     }
 
     /// The consistency proof from the tree of `from` leaves to the tree of `to` leaves
-    /// (default: the whole sealed log).
-    public func consistencyProof(from: Int64, to: Int64? = nil) async throws -> ConsistencyProof {
-        if to == nil { try await seal() }
-        return try await pool.withConnection { connection in
-            try await Self.consistencyProof(from: from, to: to, on: connection)
-        }
-    }
-
-    /// `consistencyProof(from:to:)` on a given connection.
-    public static func consistencyProof(from: Int64, to: Int64?, on connection: PostgresConnection) async throws
-        -> ConsistencyProof
-    {
-        let current = try await treeSize(on: connection)
+    /// (default: the whole sealed tree).
+    public func consistencyProof(from: Int64, to: Int64?) async throws -> ConsistencyProof {
+        let current = try await self.treeSize()
         let to = to ?? current
         guard from >= 1, from <= to, to <= current else {
             throw ProofRequestError(
                 message: "sizes must satisfy 1 <= from <= to <= \(current) (the sealed tree)", notFound: false)
         }
-        let path = try await subtreeHashes(Merkle.consistencyRanges(from: from, to: to), on: connection)
+        let path = try await subtreeHashes(Merkle.consistencyRanges(from: from, to: to))
         return ConsistencyProof(fromSize: from, toSize: to, proof: path)
     }
 
     /// The hashes of subtrees of RFC 9162's recursion: the stored complete subtrees they
     /// need (16 leaves or more) in one query, the smaller ones from their groups' events in
     /// another.
-    static func subtreeHashes(_ ranges: [Range<Int64>], on connection: PostgresConnection) async throws
+    func subtreeHashes(_ ranges: [Range<Int64>]) async throws
         -> [Merkle.Hash]
     {
         let needed = Set(ranges.flatMap(Merkle.nodes(for:)))
         guard !needed.isEmpty else { return [] }
-        let stored = needed.filter { $0.level >= groupLevel }
-        let small = needed.filter { $0.level < groupLevel }
+        let stored = needed.filter { $0.level >= EventStore.groupLevel }
+        let small = needed.filter { $0.level < EventStore.groupLevel }
         var hashes: [Merkle.Node: Merkle.Hash] = [:]
         if !stored.isEmpty {
             let rows = try await connection.query(
@@ -156,7 +157,7 @@ extension EventStore {
             }
         }
         if !small.isEmpty {
-            let groups = Set(small.map { $0.leaves.lowerBound >> Int64(groupLevel) })
+            let groups = Set(small.map { $0.leaves.lowerBound >> Int64(EventStore.groupLevel) })
             let rows = try await connection.query(
                 """
                 SELECT g.group_index, e.hash
@@ -173,8 +174,8 @@ extension EventStore {
                     Merkle.leafHash(try row.decode([UInt8].self, 1)))
             }
             for node in small {
-                let group = node.leaves.lowerBound >> Int64(groupLevel)
-                let offset = Int(node.leaves.lowerBound - (group << Int64(groupLevel)))
+                let group = node.leaves.lowerBound >> Int64(EventStore.groupLevel)
+                let offset = Int(node.leaves.lowerBound - (group << Int64(EventStore.groupLevel)))
                 guard let inGroup = leaves[group], inGroup.count >= offset + node.leaves.count else { continue }
                 var level = Array(inGroup[offset..<(offset + node.leaves.count)])
                 while level.count > 1 {
@@ -194,7 +195,4 @@ extension EventStore {
         }
     }
 
-    /// The level of the smallest stored subtree: leaves come in groups of 2^4 = 16
-    /// (sql/017_merkle_tree.sql).
-    public static let groupLevel = 4
 }

@@ -48,7 +48,7 @@ public struct StoreSession: Sendable {
 
     /// The events of positions `first...last`, in order.
     public func events(from first: Int64, to last: Int64) async throws -> [RecordedEvent] {
-        try await EventStore.readRange(on: connection, from: first, to: last)
+        try await readRange(from: first, to: last)
     }
 
     /// The position of the last event appended and visible, gaps before it or not (0 for
@@ -101,20 +101,79 @@ public struct StoreSession: Sendable {
         return try rows.map { row in try fields.indices.map { try row.decode(String.self, $0) } }
     }
 
-    /// Appends without notifying; call `EventStore.notify(on:)` after the commit.
+    /// Appends inside the caller's open transaction, without notifying: send
+    /// `EventStore.notifyQuery` with the commit.
+    /// - Throws: as `EventStore.append`.
     public func append(
         _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
     ) async throws -> AppendResult {
-        try await EventStore.append(
-            on: connection, events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
+        do {
+            let rows = try await connection.query(
+                EventStore.appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest))
+            return try EventStore.appendResult(rows, events: events)
+        } catch {
+            throw EventStoreError.translate(error)
+        }
     }
-}
 
-extension EventStore {
+    /// Makes the caller's open transaction an append batch: several `append` calls in one
+    /// transaction. It must come before the transaction's first write; it holds the
+    /// positions lock until the transaction ends, so other writers wait for the batch's
+    /// commit and positions stay in the order readers rely on (sql/018). Without it, an
+    /// append in a transaction that has already written is refused.
+    public func beginBatch() async throws {
+        do {
+            try await connection.query(EventStore.beginBatchQuery)
+        } catch {
+            throw EventStoreError.translate(error)
+        }
+    }
+
+    /// Events with positions `first...last`, in order.
+    public func readRange(from first: Int64, to last: Int64) async throws -> [RecordedEvent] {
+        try await connection.query(
+            """
+            SELECT \(unescaped: EventStore.eventColumns) FROM events
+            WHERE position BETWEEN \(first) AND \(last) ORDER BY position
+            """
+        ).map(EventStore.decodeEvent)
+    }
+
+    /// The events at `positions` (those that exist), in position order.
+    public func read(positions: [Int64]) async throws -> [RecordedEvent] {
+        guard !positions.isEmpty else { return [] }
+        return try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(EventStore.eventColumns) FROM events WHERE position = ANY($1::bigint[]) ORDER BY position
+                    """, bindings: [textArray(positions.map(String.init))])
+        ).map(EventStore.decodeEvent)
+    }
+
+    /// Up to `limit` events after `position` (and up to `cutoff`), from the gap-free prefix
+    /// of the log (`EventStore.gapFree`): an event that commits late is returned by a later
+    /// call, never jumped over.
+    public func readAll(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws -> [RecordedEvent] {
+        let query: PostgresQuery = """
+            SELECT \(unescaped: EventStore.bulkColumns) FROM events
+            WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
+              AND \(unescaped: EventStore.gapFree)
+            ORDER BY position LIMIT \(limit)
+            """
+        return try await connection.query(query).map(EventStore.decodeEvent)
+    }
+
+    /// The last position a reader can see without gaps (0 for an empty log).
+    public func gapFreeHead() async throws -> Int64 {
+        try await connection.query(
+            "SELECT coalesce(max(position), 0) FROM events WHERE \(unescaped: EventStore.gapFree)"
+        )[0].decode(Int64.self, 0)
+    }
+
     /// The sealed point of the log at or before `position`: the last event there, its
     /// recording time, the chain hash through it and the Merkle tree of the events up to it;
     /// nil for an empty prefix.
-    public static func sealedPoint(atOrBefore position: Int64, on connection: PostgresConnection) async throws
+    public func sealedPoint(atOrBefore position: Int64) async throws
         -> (position: Int64, recordedAt: RecordingTime?, hash: String, tree: TreeHead)?
     {
         let rows = try await connection.query(
@@ -124,11 +183,11 @@ extension EventStore {
             WHERE e.position <= \(position) ORDER BY e.position DESC LIMIT 1
             """)
         guard let row = rows.first else { return nil }
-        let size = try await treeSize(atOrBefore: try row.decode(Int64.self, 0), on: connection)
+        let size = try await treeSize(atOrBefore: try row.decode(Int64.self, 0))
         return (
             try row.decode(Int64.self, 0), RecordingTime(postgresUTC: try row.decode(String.self, 1)),
             try row.decode([UInt8].self, 2).hexString,
-            TreeHead(treeSize: size, rootHash: try await root(size: size, on: connection))
+            TreeHead(treeSize: size, rootHash: try await root(size: size))
         )
     }
 }

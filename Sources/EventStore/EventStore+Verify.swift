@@ -32,16 +32,15 @@ extension EventStore {
         expectedHead: ChainHead? = nil, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> VerificationReport {
         try await seal()
-        return try await pool.withConnection { connection in
-            try await Self.verify(on: connection, expectedHead: expectedHead, progress: progress)
-        }
+        return try await withSession { try await $0.verify(expectedHead: expectedHead, progress: progress) }
     }
+}
 
-    /// `verify(expectedHead:progress:)` on a given connection, without sealing first
+extension StoreSession {
+    /// `EventStore.verify(expectedHead:progress:)` in this session, without sealing first
     /// (an import checks its rows this way inside its own transaction).
-    public static func verify(
-        on connection: PostgresConnection, expectedHead: ChainHead? = nil,
-        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    public func verify(
+        expectedHead: ChainHead? = nil, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> VerificationReport {
         do {
             let bounds = try await connection.query(
@@ -117,20 +116,20 @@ extension EventStore {
                     head = ChainHead(position: position, hash: chain.hexString)
                     // Leaves come in groups of 16, each stored with its first leaf's position.
                     let group = row.text(4).flatMap(Int64.init)
-                    let startsGroup = tree.size % (1 << Self.groupLevel) == 0
-                    guard group == (startsGroup ? tree.size >> Self.groupLevel : nil) else {
+                    let startsGroup = tree.size % (1 << EventStore.groupLevel) == 0
+                    guard group == (startsGroup ? tree.size >> EventStore.groupLevel : nil) else {
                         return fail(
                             position,
                             "event at position \(position) is not leaf \(tree.size) of the Merkle tree (the tree was rewritten)"
                         )
                     }
-                    for (node, hash) in tree.append(leafInput: recomputed) where node.level >= Self.groupLevel {
+                    for (node, hash) in tree.append(leafInput: recomputed) where node.level >= EventStore.groupLevel {
                         computed[node] = hash
                     }
                     leafPositions.append(position)
                 }
                 if let (node, problem) = try await compareStoredNodes(
-                    computed, leaves: firstLeaf..<tree.size, on: connection)
+                    computed, leaves: firstLeaf..<tree.size)
                 {
                     // Name the first event under the wrong subtree (its first leaf in this batch).
                     let leaf = max(node.leaves.lowerBound, firstLeaf) - firstLeaf
@@ -152,9 +151,9 @@ extension EventStore {
             }
             let stored = try await connection.query(
                 "SELECT (SELECT count(*) FROM merkle_groups), (SELECT count(*) FROM merkle_nodes)")
-            let groupSize = Int64(1) << Self.groupLevel
+            let groupSize = Int64(1) << EventStore.groupLevel
             let expectedGroups = (tree.size + groupSize - 1) / groupSize
-            let expectedNodes = (Self.groupLevel..<63).reduce(Int64(0)) { $0 + (tree.size >> $1) }
+            let expectedNodes = (EventStore.groupLevel..<63).reduce(Int64(0)) { $0 + (tree.size >> $1) }
             if try stored[0].decode(Int64.self, 0) != expectedGroups || stored[0].decode(Int64.self, 1) != expectedNodes
             {
                 return fail(
@@ -169,15 +168,15 @@ extension EventStore {
     }
 }
 
-extension EventStore {
+extension StoreSession {
     /// Compares the complete subtrees closed by the leaves `leaves` with the stored ones;
     /// returns what differs, if anything.
-    static func compareStoredNodes(
-        _ computed: [Merkle.Node: Merkle.Hash], leaves: Range<Int64>, on connection: PostgresConnection
-    ) async throws -> (Merkle.Node, String)? {
+    func compareStoredNodes(_ computed: [Merkle.Node: Merkle.Hash], leaves: Range<Int64>) async throws
+        -> (Merkle.Node, String)?
+    {
         guard !leaves.isEmpty else { return nil }
         // The subtrees a leaf closes at level L are those whose last leaf is in the range.
-        let levels = (groupLevel..<63).filter { (leaves.upperBound >> $0) > (leaves.lowerBound >> $0) }
+        let levels = (EventStore.groupLevel..<63).filter { (leaves.upperBound >> $0) > (leaves.lowerBound >> $0) }
         let rows = try await connection.query(
             """
             SELECT n.level, n.node_index, n.hash
@@ -217,9 +216,7 @@ extension EventStore {
     /// - Returns: `verified`, or a failed report naming the break.
     public func extends(_ held: Checkpoint, verified: VerificationReport) async throws -> VerificationReport {
         var report = verified
-        let problem = try await pool.withConnection { connection in
-            try await Self.extensionProblem(of: held, verified: verified, on: connection)
-        }
+        let problem = try await withSession { try await $0.extensionProblem(of: held, verified: verified) }
         if let problem {
             report.ok = false
             report.problem = problem
@@ -228,10 +225,11 @@ extension EventStore {
         return report
     }
 
-    /// Why the verified log on `connection` is not an extension of `held`; nil when it is.
-    static func extensionProblem(of held: Checkpoint, verified: VerificationReport, on connection: PostgresConnection)
-        async throws -> String?
-    {
+}
+
+extension StoreSession {
+    /// Why the verified log in this session is not an extension of `held`; nil when it is.
+    func extensionProblem(of held: Checkpoint, verified: VerificationReport) async throws -> String? {
         guard let root = Data(base64Encoded: verified.tree.rootHash).map(Array.init) else {
             return "the recomputed root is unreadable"
         }
@@ -240,7 +238,7 @@ extension EventStore {
                 "the log holds \(verified.tree.treeSize) sealed events, fewer than the \(held.treeSize) of the held checkpoint (events were deleted)"
         }
         if held.treeSize == 0 { return nil }
-        let proof = try await Self.consistencyProof(from: held.treeSize, to: verified.tree.treeSize, on: connection)
+        let proof = try await consistencyProof(from: held.treeSize, to: verified.tree.treeSize)
         do {
             try proof.verify(fromRoot: held.rootHash, toRoot: root)
         } catch {

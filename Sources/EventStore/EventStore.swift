@@ -103,45 +103,18 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// Appends inside the caller's open transaction on `connection`, without notifying.
-    /// Call `notify(on:)` after the commit.
-    public static func append(
-        on connection: PostgresConnection, _ events: [NewEvent], expected: [String: ExpectedVersion],
-        commandID: String?, payloadDigest: String?
-    ) async throws -> AppendResult {
-        do {
-            let rows = try await connection.query(
-                appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest))
-            return try appendResult(rows, events: events)
-        } catch {
-            throw EventStoreError.translate(error)
-        }
-    }
-
     /// The statement that opens an append batch (`beginBatch(on:)`); send it first in the
     /// transaction, pipelined with what follows if you like.
     public static let beginBatchQuery: PostgresQuery = "SELECT begin_append_batch()"
 
-    /// Makes the caller's open transaction an append batch: several `append(on:...)` calls
-    /// in one transaction. It must come before the transaction's first write; it holds the
-    /// positions lock until the transaction ends, so other writers wait for the batch's
-    /// commit and positions stay in the order readers rely on (sql/018). Without it, an
-    /// append in a transaction that has already written is refused.
-    public static func beginBatch(on connection: PostgresConnection) async throws {
-        do {
-            try await connection.query(beginBatchQuery)
-        } catch {
-            throw EventStoreError.translate(error)
-        }
+    /// Runs `body` with a session on a connection of the pool (`StoreSession`).
+    public func withSession<T>(_ body: (StoreSession) async throws -> T) async throws -> T {
+        try await pool.withConnection { try await body(StoreSession(connection: $0)) }
     }
 
-    /// The statement `notify(on:)` runs: send it with a commit (`transaction(after:)`).
+    /// The statement that wakes readers listening on `notificationChannel`: send it with a
+    /// commit (`transaction(after:)`).
     public static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
-
-    /// Wakes readers listening on `notificationChannel`.
-    public static func notify(on connection: PostgresConnection) async throws {
-        try await connection.query(notifyQuery)
-    }
 
     static func appendQuery(
         _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
@@ -168,30 +141,7 @@ public struct EventStore: Sendable {
             """
     }
 
-    /// Events with positions `first...last`, in order, on `connection`.
-    public static func readRange(on connection: PostgresConnection, from first: Int64, to last: Int64) async throws
-        -> [RecordedEvent]
-    {
-        try await connection.query(
-            """
-            SELECT \(unescaped: eventColumns) FROM events
-            WHERE position BETWEEN \(first) AND \(last) ORDER BY position
-            """
-        ).map(decodeEvent)
-    }
-
-    /// The events at `positions` (those that exist), in position order.
-    public static func read(positions: [Int64], on connection: PostgresConnection) async throws -> [RecordedEvent] {
-        guard !positions.isEmpty else { return [] }
-        return try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(eventColumns) FROM events WHERE position = ANY($1::bigint[]) ORDER BY position
-                    """, bindings: [textArray(positions.map(String.init))])
-        ).map(decodeEvent)
-    }
-
-    private static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {
+    static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {
         var recorded: [RecordedEvent] = []
         var replayed = false
         for (index, row) in rows.enumerated() {
@@ -234,41 +184,18 @@ public struct EventStore: Sendable {
     public func readAll(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
         -> [RecordedEvent]
     {
-        try await pool.withConnection { connection in
-            try await Self.readAll(on: connection, after: position, limit: limit, upTo: cutoff)
-        }
-    }
-
-    /// `readAll(after:limit:upTo:)` on a given connection.
-    public static func readAll(
-        on connection: PostgresConnection, after position: Int64, limit: Int, upTo cutoff: Int64?
-    )
-        async throws -> [RecordedEvent]
-    {
-        let query: PostgresQuery = """
-            SELECT \(unescaped: bulkColumns) FROM events
-            WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
-              AND \(unescaped: Self.gapFree)
-            ORDER BY position LIMIT \(limit)
-            """
-        return try await connection.query(query).map(decodeEvent)
+        try await withSession { try await $0.readAll(after: position, limit: limit, upTo: cutoff) }
     }
 
     /// The position of the last event appended and visible, gaps before it or not (0 for
     /// an empty log); `gapFreeHead()` is the one readers use, `seal()` the sealed one.
     public func lastAppended() async throws -> Int64 {
-        try await pool.withConnection { try await StoreSession(connection: $0).lastAppended() }
+        try await withSession { try await $0.lastAppended() }
     }
 
     /// The last position a reader can see without gaps (0 for an empty log).
     public func gapFreeHead() async throws -> Int64 {
-        try await pool.withConnection { try await Self.gapFreeHead(on: $0) }
-    }
-
-    /// `gapFreeHead()` on a given connection.
-    public static func gapFreeHead(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT coalesce(max(position), 0) FROM events WHERE \(unescaped: Self.gapFree)")[0]
-            .decode(Int64.self, 0)
+        try await withSession { try await $0.gapFreeHead() }
     }
 
     /// Resolves a cut-off against the sealed `head`: the head itself, a position (refused

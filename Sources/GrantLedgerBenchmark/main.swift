@@ -196,20 +196,20 @@ func latencies(_ samples: Int, _ body: (Int) async throws -> Void) async throws 
     return (times[times.count / 2], times[Int(Double(times.count) * 0.99) - 1])
 }
 let proofConnection = try await PostgresConnection.connect(withDatabase(appURL, projectionDatabase))
-let treeSize = try await EventStore.treeSize(on: proofConnection)
+let treeSize = try await StoreSession(connection: proofConnection).treeSize()
 var proofRandom = SystemRandomNumberGenerator()
 let inclusionLatency = try await latencies(1000) { _ in
     let position = Int64.random(in: 1...sealedHead.position, using: &proofRandom)
-    _ = try? await EventStore.inclusionProof(position: position, treeSize: nil, on: proofConnection)
+    _ = try? await StoreSession(connection: proofConnection).inclusionProof(position: position, treeSize: nil)
 }
 let consistencyLatency = try await latencies(1000) { _ in
     let from = Int64.random(in: 1...treeSize, using: &proofRandom)
-    _ = try await EventStore.consistencyProof(from: from, to: nil, on: proofConnection)
+    _ = try await StoreSession(connection: proofConnection).consistencyProof(from: from, to: nil)
 }
 let logKey = try NoteSigner(generatingNamed: "bench.example/log")
 let checkpointLatency = try await latencies(200) { _ in
-    let size = try await EventStore.treeSize(on: proofConnection)
-    let root = try await EventStore.root(size: size, on: proofConnection)
+    let size = try await StoreSession(connection: proofConnection).treeSize()
+    let root = try await StoreSession(connection: proofConnection).root(size: size)
     _ = try Checkpoint(origin: logKey.name, treeSize: size, rootHash: root).signed(by: logKey)
 }
 let signStart = Date()

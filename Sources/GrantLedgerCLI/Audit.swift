@@ -305,8 +305,8 @@ struct AuditImport: AsyncParsableCommand {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         do {
             let imported = try await withDatabaseErrors {
-                try await EventStore.importArchive(
-                    lines, on: try await database.connectAsOwner(), extending: held, expectedHead: head)
+                try await StoreSession(connection: try await database.connectAsOwner()).importArchive(
+                    lines, extending: held, expectedHead: head)
             }
             print("imported and verified; head \(imported.position):\(imported.hash)")
             if let held {

@@ -31,9 +31,9 @@ final class CheckpointPublisher: Sendable {
         }
         // The size first: an idle log costs one query, the root only when the tree grew.
         let head: (size: Int64, root: Merkle.Hash)? = try await pool.withConnection { connection in
-            let size = try await EventStore.treeSize(on: connection)
+            let size = try await StoreSession(connection: connection).treeSize()
             if let last = latest.withLockedValue({ $0 }), last.treeSize >= size { return nil }
-            return (size, try await EventStore.root(size: size, on: connection))
+            return (size, try await StoreSession(connection: connection).root(size: size))
         }
         guard let head else { return }
         let note = try Checkpoint(origin: signer.name, treeSize: head.size, rootHash: head.root).signed(by: signer)

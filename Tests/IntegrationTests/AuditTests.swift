@@ -33,7 +33,8 @@ struct AuditTests {
         let lines = try await export(source)
         #expect(lines.count >= 300)
         let target = try await TestDatabase.make()
-        let head = try await EventStore.importArchive(lines.map { Substring($0) }, on: try await target.owner())
+        let head = try await StoreSession(connection: try await target.owner()).importArchive(
+            lines.map { Substring($0) })
         // Readers see the imported events once no older transaction of the cluster is open.
         _ = try await target.readAll(after: 0, count: lines.count)
         let sourceHead = try await source.store.verify().head
@@ -63,7 +64,7 @@ struct AuditTests {
         lines[index] = lines[index].replacingOccurrences(of: "\"amount\": \"", with: "\"amount\": \"9")
         let target = try await TestDatabase.make()
         do {
-            _ = try await EventStore.importArchive(lines.map { Substring($0) }, on: try await target.owner())
+            _ = try await StoreSession(connection: try await target.owner()).importArchive(lines.map { Substring($0) })
             Issue.record("a tampered archive was imported")
         } catch let error as ArchiveError {
             #expect(error.line == index + 1)
@@ -74,7 +75,8 @@ struct AuditTests {
         var shorter = try await export(source)
         shorter.remove(at: 10)
         do {
-            _ = try await EventStore.importArchive(shorter.map { Substring($0) }, on: try await target.owner())
+            _ = try await StoreSession(connection: try await target.owner()).importArchive(
+                shorter.map { Substring($0) })
             Issue.record("an archive with a missing event was imported")
         } catch let error as ArchiveError {
             #expect(error.line == 11)

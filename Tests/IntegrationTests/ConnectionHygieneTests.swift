@@ -34,8 +34,8 @@ struct ConnectionHygieneTests {
         let failing = try await PostgresConnection.connect(db.appURL)
         let failingPID = try await failing.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
         await #expect(throws: (any Error).self) {
-            _ = try await EventStore.append(
-                on: failing, [event("x"), event("x"), event("x")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: failing).append(
+                [event("x"), event("x"), event("x")], expected: [:], commandID: nil, payloadDigest: nil)
         }
         // The failed connection stays open, and holds no lock at all.
         #expect(await failing.isIdle)
@@ -49,8 +49,8 @@ struct ConnectionHygieneTests {
         let next = try await PostgresConnection.connect(
             db.appURL,
             settings: timeouts("5s", "1s", "5s"))
-        let result = try await EventStore.append(
-            on: next, [event("y")], expected: [:], commandID: "after-failure", payloadDigest: "d")
+        let result = try await StoreSession(connection: next).append(
+            [event("y")], expected: [:], commandID: "after-failure", payloadDigest: "d")
         #expect(result.events.count == 1)
     }
 

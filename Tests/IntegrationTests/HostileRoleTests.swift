@@ -185,16 +185,16 @@ struct HostileRoleTests {
         try await holder.query("SELECT pg_current_xact_id()")
         let managers = try await db.store.append([event("organisation-M-1", "E", #"{"m":1}"#)])
         await #expect(throws: EventStoreError.self) {
-            _ = try await EventStore.append(
-                on: attacker, [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: attacker).append(
+                [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
         }
         try await attacker.query("ROLLBACK")
         // A write to a read model gives a transaction its id as well.
         try await attacker.query("BEGIN")
         try await attacker.query("INSERT INTO rm_i3.calls (call_id, programme) VALUES ('EVIL', 'EVIL')")
         do {
-            _ = try await EventStore.append(
-                on: attacker, [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: attacker).append(
+                [event("s-evil", "E")], expected: [:], commandID: nil, payloadDigest: nil)
             Issue.record("an append after a write was accepted")
         } catch EventStoreError.appendOutOfOrder {
         }
@@ -202,15 +202,15 @@ struct HostileRoleTests {
         // A batch must begin before the transaction's first write.
         try await attacker.query("BEGIN")
         try await attacker.query("SELECT pg_current_xact_id()")
-        await #expect(throws: EventStoreError.self) { try await EventStore.beginBatch(on: attacker) }
+        await #expect(throws: EventStoreError.self) { try await StoreSession(connection: attacker).beginBatch() }
         try await attacker.query("ROLLBACK")
         // Twice in one transaction without a batch: the second append is refused.
         try await attacker.query("BEGIN")
-        _ = try await EventStore.append(
-            on: attacker, [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+        _ = try await StoreSession(connection: attacker).append(
+            [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
         await #expect(throws: EventStoreError.self) {
-            _ = try await EventStore.append(
-                on: attacker, [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: attacker).append(
+                [event("s-twice", "E")], expected: [:], commandID: nil, payloadDigest: nil)
         }
         try await attacker.query("ROLLBACK")
         try await holder.query("COMMIT")

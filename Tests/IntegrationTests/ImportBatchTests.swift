@@ -125,18 +125,18 @@ struct ImportBatchTests {
         let db = try await TestDatabase.make()
         let batch = try await PostgresConnection.connect(db.appURL)
         try await batch.query("BEGIN")
-        try await EventStore.beginBatch(on: batch)
-        let first = try await EventStore.append(
-            on: batch, [event("batch-a")], expected: [:], commandID: nil, payloadDigest: nil)
+        try await StoreSession(connection: batch).beginBatch()
+        let first = try await StoreSession(connection: batch).append(
+            [event("batch-a")], expected: [:], commandID: nil, payloadDigest: nil)
         // Another writer now waits for the lock rather than take a position in between.
         let other = try await PostgresConnection.connect(db.appURL)
         try await other.query("SET lock_timeout = '300ms'")
         await #expect(throws: (any Error).self) {
-            _ = try await EventStore.append(
-                on: other, [event("other")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: other).append(
+                [event("other")], expected: [:], commandID: nil, payloadDigest: nil)
         }
-        let second = try await EventStore.append(
-            on: batch, [event("batch-b")], expected: [:], commandID: nil, payloadDigest: nil)
+        let second = try await StoreSession(connection: batch).append(
+            [event("batch-b")], expected: [:], commandID: nil, payloadDigest: nil)
         try await batch.query("COMMIT")
         let after = try await db.store.append([event("other")])
         let batchPositions = (first.events + second.events).map(\.position)
@@ -167,8 +167,8 @@ struct ImportBatchRaceTests {
         try await Task.sleep(nanoseconds: 500_000_000)
         let otherAppended: Bool
         do {
-            _ = try await EventStore.append(
-                on: other, [event("race-other")], expected: [:], commandID: nil, payloadDigest: nil)
+            _ = try await StoreSession(connection: other).append(
+                [event("race-other")], expected: [:], commandID: nil, payloadDigest: nil)
             otherAppended = true
         } catch {
             otherAppended = false  // the other writer was the deadlock's victim

@@ -155,7 +155,7 @@ struct IndicatorReportTests {
         let lines = LinesBox()
         try await db.store.export(write: { lines.append($0) })
         let copy = try await TestDatabase.make()
-        _ = try await EventStore.importArchive(lines.values.map { Substring($0) }, on: try await copy.owner())
+        _ = try await StoreSession(connection: try await copy.owner()).importArchive(lines.values.map { Substring($0) })
         // Readers see the imported events once no older transaction of the cluster is open
         // (a test running beside this one may hold one): wait for them, as readers do.
         _ = try await copy.readAll(after: 0, count: lines.values.count)

@@ -141,8 +141,8 @@ struct ReadModelTrustTests {
         let db = fixture.db
         // The application role appends a GrantAwarded whose data fits no award.
         let app = try await PostgresConnection.connect(db.appURL)
-        let poisoned = try await EventStore.append(
-            on: app, [event("grant-GR-01", "GrantAwarded", #"{"grantId": 7, "amount": "lots"}"#)],
+        let poisoned = try await StoreSession(connection: app).append(
+            [event("grant-GR-01", "GrantAwarded", #"{"grantId": 7, "amount": "lots"}"#)],
             expected: [:], commandID: nil, payloadDigest: nil)
         let position = poisoned.events[0].position
         let later = try await db.store.append([event("organisation-X", "Happened")])

@@ -47,12 +47,14 @@ struct TransparencyLogTests {
             roots.append(builder.root)
         }
         try await db.pool.withConnection { connection in
-            #expect(try await EventStore.treeSize(on: connection) == 150)
+            #expect(try await StoreSession(connection: connection).treeSize() == 150)
             for size in 1...150 {
-                #expect(try await EventStore.root(size: Int64(size), on: connection) == roots[size - 1], "size \(size)")
+                #expect(
+                    try await StoreSession(connection: connection).root(size: Int64(size)) == roots[size - 1],
+                    "size \(size)")
             }
             // The tree at a position names the events up to it.
-            let atGap = try await EventStore.treeHead(atOrBefore: sealed[40].position, on: connection)
+            let atGap = try await StoreSession(connection: connection).treeHead(atOrBefore: sealed[40].position)
             #expect(atGap.treeSize == 41)
             #expect(atGap.rootHash == Data(roots[40]).base64EncodedString())
         }
@@ -184,7 +186,7 @@ struct TransparencyLogTests {
         let lines = NIOLockedLines()
         try await source.store.export(write: { lines.append($0) })
         let target = try await TestDatabase.make()
-        _ = try await EventStore.importArchive(lines.all.map { Substring($0) }, on: try await target.owner())
+        _ = try await StoreSession(connection: try await target.owner()).importArchive(lines.all.map { Substring($0) })
         let (a, b) = (try await source.store.treeHead(), try await target.store.treeHead())
         #expect(a == b)
         #expect(a.treeSize == Int64(lines.all.count))
@@ -249,7 +251,7 @@ struct TransparencyLogInterfaceTests {
             }
             #expect(proof.leafInputBytes == receipt.hash)
             let root = try await fixture.db.pool.withConnection {
-                try await EventStore.root(size: proof.treeSize, on: $0)
+                try await StoreSession(connection: $0).root(size: proof.treeSize)
             }
             #expect(throws: Never.self) { try proof.verify(root: root) }
             // ... and the tree that holds it extends the first checkpoint.
@@ -333,7 +335,7 @@ struct TransparencyLogInterfaceTests {
             for (answer, position) in [(report, 300), (signOff, 367)] {
                 let asOf = try #require(answer["asOf"] as? [String: Any], "\(answer)")
                 let head = try await fixture.db.pool.withConnection {
-                    try await EventStore.treeHead(atOrBefore: Int64(position), on: $0)
+                    try await StoreSession(connection: $0).treeHead(atOrBefore: Int64(position))
                 }
                 #expect(asOf["position"] as? Int == position)
                 #expect(asOf["treeSize"] as? Int == position)

@@ -342,7 +342,7 @@ extension I3Reporter {
                     channel: channel, accessDate: date, grantId: row.text(5), subGrantId: row.text(6)))
         }
         // Recording times, and the business date of each cancellation, come from the log.
-        let events = try await EventStore.read(positions: Array(Set(pending.map(\.position))), on: connection)
+        let events = try await StoreSession(connection: connection).read(positions: Array(Set(pending.map(\.position))))
         let byPosition = Dictionary(uniqueKeysWithValues: events.map { ($0.position, $0) })
         var causes: [String: [RestatementChange.Cause]] = [:]
         for item in pending {

@@ -108,7 +108,7 @@ public struct I3Reporter: Sendable {
 
     /// The sealed point of the log at or before `cut`, with its integrity fields.
     public static func asOf(_ cut: Int64, on connection: PostgresConnection) async throws -> AsOf {
-        guard let point = try await EventStore.sealedPoint(atOrBefore: cut, on: connection) else {
+        guard let point = try await StoreSession(connection: connection).sealedPoint(atOrBefore: cut) else {
             let empty = TreeHead(treeSize: 0, rootHash: Merkle.emptyRoot)
             return AsOf(
                 position: 0, recordedAt: nil, hash: [UInt8](repeating: 0, count: 32).hexString, treeSize: 0,

@@ -110,7 +110,7 @@ public struct ProjectionRunner: Sendable {
     }
 
     static func readableHead(on connection: PostgresConnection) async throws -> Int64 {
-        try await EventStore.gapFreeHead(on: connection)
+        try await StoreSession(connection: connection).gapFreeHead()
     }
 
     private func run(
@@ -133,7 +133,8 @@ public struct ProjectionRunner: Sendable {
         try await AdvisoryLock.projection(schema).lockForTransaction(on: connection)
         let checkpoint = try await Self.checkpoint(ofSchema: schema, on: connection)
         if checkpoint >= goal { return nil }
-        let events = try await EventStore.readAll(on: connection, after: checkpoint, limit: batchSize, upTo: goal)
+        let events = try await StoreSession(connection: connection).readAll(
+            after: checkpoint, limit: batchSize, upTo: goal)
         guard let last = events.last else { return nil }
         let (batch, quarantined) = ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)
