@@ -156,7 +156,9 @@ func target(_ overrides: [String: Any]) -> String {
 let ruleCases: [RuleCase] = [
     // Organisations
     RuleCase("register: fresh id accepted", organisation("NEW"), nil),
-    RuleCase("register: taken id", organisation("S1"), .alreadyExists),
+    RuleCase(
+        "register: taken id", organisation("S1"), .alreadyExists,
+        mentions: #"registerOrganisation: organisationId "S1" is already registered"#),
     RuleCase(
         "register: KZ without region",
         command(
@@ -164,14 +166,25 @@ let ruleCases: [RuleCase] = [
             [
                 "organisationId": "X", "name": "X", "country": "KZ", "settlement": "urban",
                 "registrationStatus": "unregistered", "leadershipGender": "men", "kind": "ngo",
-            ]), .invalid),
-    RuleCase("register: unknown region", organisation("X", region: "KZ-00"), .invalid),
+            ]), .invalid,
+        mentions: #"registerOrganisation: missing field "regionCode" (required when "country" is "KZ")"#),
     RuleCase(
-        "register: registered KZ without BIN", organisation("X", extra: ["registrationStatus": "registered"]), .invalid),
-    RuleCase("register: unregistered with BIN", organisation("X", extra: ["bin": "950440001673"]), .invalid),
+        "register: unknown region", organisation("X", region: "KZ-00"), .invalid,
+        mentions: #"registerOrganisation: field "regionCode" is "KZ-00", not an ISO 3166-2:KZ region code"#),
+    RuleCase(
+        "register: registered KZ without BIN", organisation("X", extra: ["registrationStatus": "registered"]), .invalid,
+        mentions:
+            #"registerOrganisation: missing field "bin" (required when "country" is "KZ" and "registrationStatus" is "registered")"#
+    ),
+    RuleCase(
+        "register: unregistered with BIN", organisation("X", extra: ["bin": "950440001673"]), .invalid,
+        mentions: #"registerOrganisation: field "bin" is "950440001673" but "registrationStatus" is "unregistered""#),
     RuleCase(
         "register: bad BIN check digit", organisation("X", status: "registered", extra: ["bin": "950440001674"]),
-        .invalid),
+        .invalid,
+        mentions:
+            #"registerOrganisation: field "bin" is "950440001674", not a valid BIN (12 digits with a valid check digit)"#
+    ),
     RuleCase(
         "register: non-KZ without region",
         command(
@@ -187,9 +200,10 @@ let ruleCases: [RuleCase] = [
             [
                 "organisationId": "F", "name": "F", "country": "DE", "regionCode": "KZ-71",
                 "registrationStatus": "registered", "leadershipGender": "men", "kind": "ingo",
-            ]), .invalid),
+            ]), .invalid, mentions: #"registerOrganisation: field "regionCode" is "KZ-71" but not "country" is "KZ""#),
     RuleCase(
-        "register: name too long", organisation("X", extra: ["name": String(repeating: "n", count: 301)]), .invalid),
+        "register: name too long", organisation("X", extra: ["name": String(repeating: "n", count: 301)]), .invalid,
+        mentions: #"registerOrganisation: field "name" is "nnnn"#),
     RuleCase(
         "update: becomes registered with BIN",
         command(
@@ -197,20 +211,28 @@ let ruleCases: [RuleCase] = [
             ["organisationId": "S1", "registrationStatus": "registered", "bin": "990940003030"]), nil),
     RuleCase(
         "update: becomes registered without BIN",
-        command("updateOrganisationProfile", ["organisationId": "S1", "registrationStatus": "registered"]), .invalid),
+        command("updateOrganisationProfile", ["organisationId": "S1", "registrationStatus": "registered"]), .invalid,
+        mentions: #"updateOrganisationProfile: missing field "bin" (required for a registered organisation in KZ)"#),
     RuleCase(
         "update: becomes unregistered and loses BIN",
         command("updateOrganisationProfile", ["organisationId": "LEAD", "registrationStatus": "unregistered"]), nil),
     RuleCase(
         "update: unknown organisation", command("updateOrganisationProfile", ["organisationId": "NOPE", "name": "x"]),
-        .notFound),
-    RuleCase("update: nothing to change", command("updateOrganisationProfile", ["organisationId": "S1"]), .invalid),
+        .notFound, mentions: #"updateOrganisationProfile: organisation "NOPE" does not exist"#),
+    RuleCase(
+        "update: nothing to change", command("updateOrganisationProfile", ["organisationId": "S1"]), .invalid,
+        mentions:
+            #"updateOrganisationProfile: give at least one of "name", "regionCode", "settlement", "registrationStatus", "bin", "leadershipGender", "kind", "annualBudgetEur", "staffCount""#
+    ),
     // Rules
     RuleCase(
         "rules: set", command("setReportingRules", ["smallMaxAnnualBudgetEur": "50000", "smallMaxStaff": 5]), nil),
     RuleCase(
         "rules: money as number", command("setReportingRules", ["smallMaxAnnualBudgetEur": 50000, "smallMaxStaff": 5]),
-        .invalid),
+        .invalid,
+        mentions:
+            #"setReportingRules: field "smallMaxAnnualBudgetEur" is 50000, expected a money amount as a string, non-negative with at most 2 decimals ("1250.50")"#
+    ),
     // Calls
     RuleCase(
         "call: taken id",
@@ -219,7 +241,7 @@ let ruleCases: [RuleCase] = [
             [
                 "callId": "C1", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
                 "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false,
-            ]), .alreadyExists),
+            ]), .alreadyExists, mentions: #"publishCall: callId "C1" is already published"#),
     RuleCase(
         "call: deadline before publication",
         command(
@@ -227,7 +249,7 @@ let ruleCases: [RuleCase] = [
             [
                 "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-02-01",
                 "deadline": "2025-01-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": false,
-            ]), .ruleViolated),
+            ]), .ruleViolated, mentions: #"publishCall: "deadline" 2025-01-01 is before "publishedOn" 2025-02-01"#),
     RuleCase(
         "call: min above max",
         command(
@@ -235,7 +257,7 @@ let ruleCases: [RuleCase] = [
             [
                 "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
                 "deadline": "2025-02-01", "budget": "10", "minGrant": "6", "maxGrant": "5", "subGrantingAllowed": false,
-            ]), .ruleViolated),
+            ]), .ruleViolated, mentions: #"publishCall: "minGrant" 6 exceeds "maxGrant" 5"#),
     RuleCase(
         "call: max above budget",
         command(
@@ -244,7 +266,7 @@ let ruleCases: [RuleCase] = [
                 "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
                 "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "50",
                 "subGrantingAllowed": false,
-            ]), .ruleViolated),
+            ]), .ruleViolated, mentions: #"publishCall: "maxGrant" 50 exceeds "budget" 10"#),
     RuleCase(
         "call: sub-grant cap above 60000",
         command(
@@ -253,7 +275,8 @@ let ruleCases: [RuleCase] = [
                 "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
                 "deadline": "2025-02-01", "budget": "1000000", "minGrant": "1", "maxGrant": "50",
                 "subGrantingAllowed": true, "maxSubGrant": "60000.01",
-            ]), .ruleViolated),
+            ]), .ruleViolated,
+        mentions: #"publishCall: "maxSubGrant" 60000.01 exceeds the EU cap of 60000 per third party"#),
     RuleCase(
         "call: sub-granting without cap",
         command(
@@ -261,12 +284,16 @@ let ruleCases: [RuleCase] = [
             [
                 "callId": "C9", "reference": "r", "title": "t", "programme": "p", "publishedOn": "2025-01-01",
                 "deadline": "2025-02-01", "budget": "10", "minGrant": "1", "maxGrant": "5", "subGrantingAllowed": true,
-            ]), .invalid),
+            ]), .invalid,
+        mentions: #"publishCall: missing field "maxSubGrant" (required when "subGrantingAllowed" is true)"#),
     RuleCase("close call", command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"]), nil),
-    RuleCase("close unknown call", command("closeCall", ["callId": "C9", "closedOn": "2025-04-01"]), .notFound),
+    RuleCase(
+        "close unknown call", command("closeCall", ["callId": "C9", "closedOn": "2025-04-01"]), .notFound,
+        mentions: #"closeCall: call "C9" does not exist"#),
     RuleCase(
         "close call twice", command("closeCall", ["callId": "C2", "closedOn": "2025-04-02"]),
-        setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"])], .ruleViolated),
+        setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-04-01"])], .ruleViolated,
+        mentions: #"closeCall: call "C2" was already closed on 2025-04-01"#),
     // Consortia
     RuleCase(
         "consortium: two leads",
@@ -275,7 +302,8 @@ let ruleCases: [RuleCase] = [
             [
                 "consortiumId": "K9", "name": "n",
                 "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S2", "role": "lead"]],
-            ]), .ruleViolated),
+            ]), .ruleViolated,
+        mentions: #"formConsortium: field "members" has 2 members with role "lead", expected exactly one"#),
     RuleCase(
         "consortium: member twice",
         command(
@@ -283,37 +311,45 @@ let ruleCases: [RuleCase] = [
             [
                 "consortiumId": "K9", "name": "n",
                 "members": [["organisationId": "S1", "role": "lead"], ["organisationId": "S1", "role": "associate"]],
-            ]), .ruleViolated),
+            ]), .ruleViolated, mentions: #"formConsortium: organisation "S1" appears twice in "members""#),
     RuleCase(
         "consortium: unknown member",
         command(
             "formConsortium",
-            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "NOPE", "role": "lead"]]]), .notFound),
+            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "NOPE", "role": "lead"]]]), .notFound,
+        mentions: #"formConsortium: member organisation "NOPE" does not exist"#),
     RuleCase(
         "consortium: bad role",
         command(
             "formConsortium",
-            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "boss"]]]), .invalid),
+            ["consortiumId": "K9", "name": "n", "members": [["organisationId": "S1", "role": "boss"]]]), .invalid,
+        mentions:
+            #"formConsortium members[0]: field "role" is "boss", expected one of "lead", "coApplicant", "affiliatedEntity", "associate""#
+    ),
     RuleCase(
         "add member to open consortium",
         command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "associate"]), nil),
     RuleCase(
         "add member after award",
         command("addConsortiumMember", ["consortiumId": "K1", "organisationId": "S2", "role": "associate"]),
-        .ruleViolated),
+        .ruleViolated,
+        mentions: #"addConsortiumMember: consortium "K1" was awarded grant "G1"; its membership is fixed"#),
     RuleCase(
         "add existing member",
         command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD", "role": "associate"]),
-        .ruleViolated),
+        .ruleViolated, mentions: #"addConsortiumMember: organisation "LEAD" is already a member of "K2""#),
     RuleCase(
         "add a second lead",
-        command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "lead"]), .ruleViolated),
+        command("addConsortiumMember", ["consortiumId": "K2", "organisationId": "S2", "role": "lead"]), .ruleViolated,
+        mentions:
+            #"addConsortiumMember: field "role" is "lead"; a consortium has exactly one lead, set when it is formed"#),
     RuleCase(
         "remove the lead", command("removeConsortiumMember", ["consortiumId": "K2", "organisationId": "LEAD"]),
-        .ruleViolated),
+        .ruleViolated, mentions: #"removeConsortiumMember: "LEAD" is the lead of "K2" and cannot be removed"#),
     RuleCase(
         "remove after award", command("removeConsortiumMember", ["consortiumId": "K1", "organisationId": "S1"]),
-        .ruleViolated),
+        .ruleViolated,
+        mentions: #"removeConsortiumMember: consortium "K1" was awarded grant "G1"; its membership is fixed"#),
     // Applications
     RuleCase(
         "second live application to a call",
@@ -322,7 +358,8 @@ let ruleCases: [RuleCase] = [
             [
                 "applicationId": "A9", "callId": "C1", "consortiumId": "K2", "submittedOn": "2025-03-05",
                 "requestedAmount": "200000",
-            ]), .ruleViolated),
+            ]), .ruleViolated,
+        mentions: #"submitApplication: consortium "K2" already has a live application "A2" to call "C1""#),
     RuleCase(
         "application after withdrawal",
         command(
@@ -338,7 +375,8 @@ let ruleCases: [RuleCase] = [
             [
                 "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-04-01",
                 "requestedAmount": "200000",
-            ]), .ruleViolated),
+            ]), .ruleViolated,
+        mentions: #"submitApplication: "submittedOn" 2025-04-01 is after the call's deadline 2025-03-31"#),
     RuleCase(
         "application to closed call",
         command(
@@ -346,7 +384,8 @@ let ruleCases: [RuleCase] = [
             [
                 "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
                 "requestedAmount": "200000",
-            ]), setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-02-01"])], .ruleViolated),
+            ]), setup: [command("closeCall", ["callId": "C2", "closedOn": "2025-02-01"])], .ruleViolated,
+        mentions: #"submitApplication: call "C2" was closed on 2025-02-01 and takes no new applications"#),
     RuleCase(
         "requested amount out of range",
         command(
@@ -354,7 +393,8 @@ let ruleCases: [RuleCase] = [
             [
                 "applicationId": "A9", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
                 "requestedAmount": "300000.01",
-            ]), .ruleViolated),
+            ]), .ruleViolated,
+        mentions: #"submitApplication: "requestedAmount" 300000.01 is outside the call's range 100000..300000"#),
     RuleCase(
         "application id taken",
         command(
@@ -362,24 +402,26 @@ let ruleCases: [RuleCase] = [
             [
                 "applicationId": "A1", "callId": "C2", "consortiumId": "K2", "submittedOn": "2025-03-01",
                 "requestedAmount": "200000",
-            ]), .alreadyExists),
+            ]), .alreadyExists, mentions: #"submitApplication: applicationId "A1" already exists"#),
     RuleCase(
         "evaluate", command("evaluateApplication", ["applicationId": "A2", "score": 77, "evaluatedOn": "2025-04-01"]),
         nil),
     RuleCase(
         "evaluate with score 101",
-        command("evaluateApplication", ["applicationId": "A2", "score": 101, "evaluatedOn": "2025-04-01"]), .invalid),
+        command("evaluateApplication", ["applicationId": "A2", "score": 101, "evaluatedOn": "2025-04-01"]), .invalid,
+        mentions: #"evaluateApplication: field "score" is 101, expected an integer from 0 to 100"#),
     RuleCase(
         "reject",
         command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "low score"]), nil),
     RuleCase(
         "reject an awarded application",
-        command("rejectApplication", ["applicationId": "A1", "rejectedOn": "2025-06-01", "reason": "x"]), .ruleViolated),
+        command("rejectApplication", ["applicationId": "A1", "rejectedOn": "2025-06-01", "reason": "x"]), .ruleViolated,
+        mentions: #"rejectApplication: application "A1" was already awarded grant "G1""#),
     RuleCase(
         "withdraw a rejected application",
         command("withdrawApplication", ["applicationId": "A2", "withdrawnOn": "2025-05-01"]),
         setup: [command("rejectApplication", ["applicationId": "A2", "rejectedOn": "2025-04-01", "reason": "x"])],
-        .ruleViolated),
+        .ruleViolated, mentions: #"withdrawApplication: application "A2" was rejected on 2025-04-01"#),
     // Grants
     RuleCase("award within budget", award([:]), nil),
     RuleCase("award over the call budget", award(["amount": "500001"]), .ruleViolated, mentions: "above its budget"),
@@ -388,40 +430,57 @@ let ruleCases: [RuleCase] = [
         setup: [], .ruleViolated, mentions: "exceeds the requested amount"),
     RuleCase(
         "award below call minimum", award(["amount": "99999"]), .ruleViolated, mentions: "outside the call's range"),
-    RuleCase("award with reused contract number", award(["contractNumber": "CN-1"]), .alreadyExists),
-    RuleCase("award with taken grant id", award(["grantId": "G1"]), .alreadyExists),
-    RuleCase("award twice on one application", award(["applicationId": "A1"]), .ruleViolated),
+    RuleCase(
+        "award with reused contract number", award(["contractNumber": "CN-1"]), .alreadyExists,
+        mentions: #"awardGrant: contractNumber "CN-1" is already used by grant "G1""#),
+    RuleCase(
+        "award with taken grant id", award(["grantId": "G1"]), .alreadyExists,
+        mentions: #"awardGrant: grantId "G1" already exists"#),
+    RuleCase(
+        "award twice on one application", award(["applicationId": "A1"]), .ruleViolated,
+        mentions: #"awardGrant: application "A1" was already awarded grant "G1""#),
     RuleCase("award before submission", award(["awardedOn": "2025-03-01"]), .ruleViolated, mentions: "awardedOn"),
     RuleCase("award with end before start", award(["endDate": "2025-05-31"]), .ruleViolated, mentions: "endDate"),
     RuleCase(
         "award with envelope above amount", award(["subGrantingEnvelope": "400001"]), .ruleViolated,
         mentions: "subGrantingEnvelope"),
-    RuleCase("award on unknown application", award(["applicationId": "A9"]), .notFound),
+    RuleCase(
+        "award on unknown application", award(["applicationId": "A9"]), .notFound,
+        mentions: #"awardGrant: application "A9" does not exist"#),
     RuleCase(
         "disburse within amount",
         command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"]), nil),
     RuleCase(
         "disburse above amount", command("disburseGrant", ["grantId": "G1", "amount": "0.01", "paidOn": "2025-06-02"]),
-        setup: [command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"])], .ruleViolated),
+        setup: [command("disburseGrant", ["grantId": "G1", "amount": "500000", "paidOn": "2025-06-01"])], .ruleViolated,
+        mentions: #"disburseGrant: tranche 0.01 would bring disbursements to 500000.01, above the grant amount 500000"#),
     RuleCase(
         "disburse after closing", command("disburseGrant", ["grantId": "G1", "amount": "1", "paidOn": "2025-06-02"]),
-        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
+        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated,
+        mentions: #"disburseGrant: grant "G1" was closed on 2025-06-01"#),
     RuleCase(
         "disburse unknown grant", command("disburseGrant", ["grantId": "G9", "amount": "1", "paidOn": "2025-06-02"]),
-        .notFound),
+        .notFound, mentions: #"disburseGrant: grant "G9" does not exist"#),
     // Sub-grants
     RuleCase("sub-grant within envelope", subGrant("SG1", "60000", "S2"), nil),
-    RuleCase("sub-grant above call cap", subGrant("SG1", "60000.01", "S2"), .ruleViolated),
+    RuleCase(
+        "sub-grant above call cap", subGrant("SG1", "60000.01", "S2"), .ruleViolated,
+        mentions: #"awardSubGrant: "amount" 60000.01 exceeds the call's "maxSubGrant" 60000"#),
     RuleCase(
         "sub-grant above envelope", subGrant("SG2", "50000", "S3"), setup: [subGrant("SG1", "60000", "S2")],
-        .ruleViolated),
+        .ruleViolated,
+        mentions:
+            #"awardSubGrant: "amount" 50000 would bring sub-grants of "G1" to 110000, above its envelope 100000 (40000 free)"#
+    ),
     RuleCase(
         "sub-grant after a cancellation frees envelope", subGrant("SG2", "50000", "S3"),
         setup: [
             subGrant("SG1", "60000", "S2"),
             command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"]),
         ], nil),
-    RuleCase("sub-grant to the lead", subGrant("SG1", "1000", "LEAD"), .ruleViolated),
+    RuleCase(
+        "sub-grant to the lead", subGrant("SG1", "1000", "LEAD"), .ruleViolated,
+        mentions: #"awardSubGrant: organisation "LEAD" leads grant "G1" and cannot receive its sub-grants"#),
     RuleCase(
         "sub-grant outside grant period",
         command(
@@ -429,14 +488,21 @@ let ruleCases: [RuleCase] = [
             [
                 "subGrantId": "SG1", "grantId": "G1", "organisationId": "S2", "awardedOn": "2025-05-31",
                 "amount": "1000", "purpose": "p",
-            ]), .ruleViolated),
-    RuleCase("sub-grant of zero", subGrant("SG1", "0", "S2"), .ruleViolated),
-    RuleCase("sub-grant to unknown organisation", subGrant("SG1", "1000", "NOPE"), .notFound),
+            ]), .ruleViolated,
+        mentions: #"awardSubGrant: "awardedOn" 2025-05-31 is outside the grant period 2025-06-01..2026-12-31"#),
     RuleCase(
-        "sub-grant id taken", subGrant("SG1", "1000", "S3"), setup: [subGrant("SG1", "1000", "S2")], .alreadyExists),
+        "sub-grant of zero", subGrant("SG1", "0", "S2"), .ruleViolated,
+        mentions: #"awardSubGrant: field "amount" is "0"; it must be more than 0"#),
+    RuleCase(
+        "sub-grant to unknown organisation", subGrant("SG1", "1000", "NOPE"), .notFound,
+        mentions: #"awardSubGrant: organisation "NOPE" does not exist"#),
+    RuleCase(
+        "sub-grant id taken", subGrant("SG1", "1000", "S3"), setup: [subGrant("SG1", "1000", "S2")], .alreadyExists,
+        mentions: #"awardSubGrant: subGrantId "SG1" already exists"#),
     RuleCase(
         "sub-grant from a closed grant", subGrant("SG1", "1000", "S2"),
-        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated),
+        setup: [command("closeGrant", ["grantId": "G1", "closedOn": "2025-06-01"])], .ruleViolated,
+        mentions: #"awardSubGrant: grant "G1" was closed on 2025-06-01"#),
     RuleCase(
         "pay a sub-grant in full",
         command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000", "paidOn": "2025-07-02"]),
@@ -444,24 +510,28 @@ let ruleCases: [RuleCase] = [
     RuleCase(
         "pay a sub-grant beyond its amount",
         command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1000.01", "paidOn": "2025-07-02"]),
-        setup: [subGrant("SG1", "1000", "S2")], .ruleViolated),
+        setup: [subGrant("SG1", "1000", "S2")], .ruleViolated,
+        mentions: #"disburseSubGrant: payment 1000.01 would bring payments to 1000.01, above the sub-grant amount 1000"#
+    ),
     RuleCase(
         "pay a cancelled sub-grant",
         command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-03"]),
         setup: [
             subGrant("SG1", "1000", "S2"),
             command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-02", "reason": "r"]),
-        ], .ruleViolated),
+        ], .ruleViolated, mentions: #"disburseSubGrant: sub-grant "SG1" was cancelled on 2025-07-02"#),
     RuleCase(
         "cancel after a payment",
         command("cancelSubGrant", ["subGrantId": "SG1", "cancelledOn": "2025-07-03", "reason": "r"]),
         setup: [
             subGrant("SG1", "1000", "S2"),
             command("disburseSubGrant", ["subGrantId": "SG1", "amount": "1", "paidOn": "2025-07-02"]),
-        ], .ruleViolated),
+        ], .ruleViolated,
+        mentions: #"cancelSubGrant: sub-grant "SG1" has payments (1); only an unpaid sub-grant can be cancelled"#),
     RuleCase(
         "cancel unknown sub-grant",
-        command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound),
+        command("cancelSubGrant", ["subGrantId": "SG9", "cancelledOn": "2025-07-03", "reason": "r"]), .notFound,
+        mentions: #"cancelSubGrant: sub-grant "SG9" does not exist"#),
     // Sign-offs and targets (docs/domain.md §9-§10)
     RuleCase("a sign-off at a recorded position", signOff([:]), nil),
     RuleCase(
@@ -510,6 +580,12 @@ let ruleCases: [RuleCase] = [
 
 @Suite("Business rules of docs/domain.md §2")
 struct CommandRuleTests {
+    @Test("every case that expects a rejection names the message it expects")
+    func everyRejectionNamed() {
+        let unnamed = ruleCases.filter { $0.expected != nil && $0.mentions == nil }.map(\.name)
+        #expect(unnamed.isEmpty, "\(unnamed)")
+    }
+
     @Test("each rule accepts and rejects", arguments: ruleCases)
     func rule(_ rule: RuleCase) async throws {
         let error = try await rejection(rule.command, after: rule.setup)
