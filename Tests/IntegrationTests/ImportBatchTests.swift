@@ -164,19 +164,31 @@ struct ImportBatchRaceTests {
         try await other.query("BEGIN")
         try await other.query("SELECT pg_advisory_xact_lock(hashtextextended('grant-GR-01', 0))")
         let batch = Task { try await handler.handleBatch([register, disburse], actor: "race") }
-        try await Task.sleep(nanoseconds: 500_000_000)
-        let otherAppended: Bool
+        // The batch holds the positions lock once it waits for the grant's lock: wait for that.
+        let waiting = try await eventually {
+            try await db.pool.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_locks
+                    WHERE locktype = 'advisory' AND NOT granted
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """)[0].decode(Int.self, 0) == 1
+            }
+        }
+        #expect(waiting, "the batch never waited for the grant's lock")
+        // Now the other writer's append waits for the positions lock: a deadlock, for certain.
+        var otherWasVictim = false
         do {
             _ = try await StoreSession(connection: other).append(
                 [event("race-other")], expected: [:], commandID: nil, payloadDigest: nil)
-            otherAppended = true
-        } catch {
-            otherAppended = false  // the other writer was the deadlock's victim
+        } catch EventStoreError.database(let error) where error.sqlState == SQLState.deadlockDetected {
+            otherWasVictim = true
         }
-        try await other.query(otherAppended ? "COMMIT" : "ROLLBACK")
+        try await other.query(otherWasVictim ? "ROLLBACK" : "COMMIT")
         let results = try await batch.value
-        // Either the batch was the victim and ended after the first command, or it went on.
-        #expect(results.count == 1 || results.count == 2)
+        // PostgreSQL broke the deadlock on one side: the other writer (the batch then went on
+        // with both commands), or the batch (it ended after the first, and the other appended).
+        #expect(results.count == (otherWasVictim ? 2 : 1), "otherWasVictim \(otherWasVictim), \(results.count)")
         #expect(results.allSatisfy { (try? $0.get()) != nil }, "no command is rejected for a lost race")
         if results.count == 1 {
             _ = try await handler.handle(disburse, actor: "race")

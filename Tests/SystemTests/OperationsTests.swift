@@ -195,10 +195,14 @@ struct OperationsTests {
             positions.append(try #require((report?["asOf"] as? [String: Any])?["position"] as? Int))
         }
         #expect(positions.suffix(2).first == positions.last, "\(positions)")
-        try await Task.sleep(for: .milliseconds(1_500))  // a round of the background service
-        let after = try await server.curl(["-H", auditor, "\(server.base)/metrics"])
+        // The counters move as the answers go out; wait until the last one is counted.
+        var after = try await server.curl(["-H", auditor, "\(server.base)/metrics"])
         func delta(_ series: String) -> Double {
             (sample(after.body, series) ?? 0) - (sample(before.body, series) ?? 0)
+        }
+        _ = try await eventually {
+            after = try await server.curl(["-H", auditor, "\(server.base)/metrics"])
+            return delta(accepted) >= 6 && delta(replayed) >= 1 && delta(refusedInput) >= 1 && delta(refusedRule) >= 1
         }
         #expect(delta(accepted) == 6)
         #expect(delta(replayed) == 1)

@@ -135,7 +135,12 @@ struct ReplicaTests {
         // asked not to, answer 503 with Retry-After; never a wrong figure.
         let down = try await Standby.db(["replica", "down"])
         #expect(down.status == 0, "\(down.stderr)")
-        try await Task.sleep(for: .milliseconds(1_500))  // the server's next looks at its standby
+        // The server's next look at its standby finds it gone: reads not allowed to fall back
+        // are refused from then on.
+        let noticed = try await eventually {
+            try await server.curl(["-H", viewer, server.base + path + "&asOf=\(head)&fallback=false"]).status == 503
+        }
+        #expect(noticed, "the server never noticed its standby was gone")
         let fallback = try await server.curl(["-H", viewer, server.base + path + "&asOf=\(head)"])
         #expect(fallback.status == 200)
         #expect(fallback.body == primary.json)
