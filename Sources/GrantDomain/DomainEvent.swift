@@ -5,12 +5,8 @@ extension DomainEvent {
     /// Decoding does not mutate it; it is Sendable.
     static let sharedDecoder = JSONDecoder()
 
-    /// One encoder for every event, configured once and never changed afterwards.
-    static let sharedEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    /// The project's one encoder (`ResponseJSON.encoder`).
+    static var sharedEncoder: JSONEncoder { ResponseJSON.encoder }
 
     /// The data as a JSON object text.
     public var dataJSON: String {

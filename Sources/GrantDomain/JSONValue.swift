@@ -1,5 +1,4 @@
 import Foundation
-import GrantDomain
 
 /// Any JSON value, as parsed from a command, keeping numbers apart from booleans.
 public enum JSONValue: Sendable, Hashable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
@@ -268,10 +267,23 @@ struct FieldReader {
 /// The JSON the CLI (`--format json`) and the HTTP API answer with, as `Codable` types:
 /// one shape for both, and no JSON assembled by hand.
 public enum ResponseJSON {
-    /// Keys sorted, slashes unescaped: the same value always gives the same text.
-    public static func text(_ value: some Encodable) -> String {
+    /// The one JSON encoder of the project: keys sorted, slashes unescaped, so the same
+    /// value always gives the same text (answers, event data, read-model documents, CSV
+    /// cells holding JSON). Configured once and never changed afterwards; encoding does not
+    /// mutate it.
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+        return encoder
+    }()
+
+    /// `value` as JSON text (`null` should it not encode).
+    public static func text(_ value: some Encodable) -> String {
+        String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    /// `value` as JSON text, or the encoder's error.
+    public static func encoded(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -127,8 +127,7 @@ struct AuditVerify: AsyncParsableCommand {
     static func json(_ report: VerificationReport, quarantined: [QuarantinedEvent], readModels: [ReadModelCheck]?)
         throws -> String
     {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = ResponseJSON.encoder
         guard var object = try JSONSerialization.jsonObject(with: encoder.encode(report)) as? [String: Any] else {
             return String(decoding: try encoder.encode(report), as: UTF8.self)
         }

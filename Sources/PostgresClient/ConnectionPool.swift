@@ -6,8 +6,9 @@ import NIOConcurrencyHelpers
 ///
 /// At most `maxConnections` are open at once; a caller that finds none free waits up to
 /// `acquireTimeout` seconds and then gets `PostgresError.Kind.poolTimeout` instead of
-/// hanging. Broken connections are dropped on release, so the pool recovers by itself once
-/// the server is back.
+/// hanging; a waiting task that is cancelled stops waiting at once (`CancellationError`);
+/// a closed pool answers `poolClosed`. Broken connections are dropped on release, so the
+/// pool recovers by itself once the server is back.
 public final class ConnectionPool: Sendable {
     private struct Waiter {
         let id: UInt64
@@ -82,7 +83,7 @@ public final class ConnectionPool: Sendable {
             return state.waiters
         }
         for waiter in waiters {
-            waiter.continuation.resume(throwing: PostgresError(kind: .poolTimeout, message: "pool closed"))
+            waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "pool closed"))
         }
     }
 
@@ -114,7 +115,7 @@ public final class ConnectionPool: Sendable {
         // PostgresConnection frees its libpq handle in deinit), outside the pool's lock.
         if !stale.isEmpty { logger.debug("closing idle database connections", metadata: ["count": "\(stale.count)"]) }
         guard let decision else {
-            throw PostgresError(kind: .poolTimeout, message: "pool closed")
+            throw PostgresError(kind: .poolClosed, message: "pool closed")
         }
 
         switch decision {
@@ -152,17 +153,34 @@ public final class ConnectionPool: Sendable {
 
     private func waitForConnection() async throws -> PostgresConnection? {
         let timeout = acquireTimeout
-        return try await withCheckedThrowingContinuation { continuation in
-            let id = state.withLockedValue { state in
-                let id = state.nextWaiterID
-                state.nextWaiterID += 1
-                state.waiters.append(Waiter(id: id, continuation: continuation))
-                return id
+        let id = state.withLockedValue { state in
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                // Checked under the lock `onCancel` takes: a cancellation either shows here
+                // or finds the waiter queued.
+                let cancelled = state.withLockedValue { state in
+                    if Task.isCancelled { return true }
+                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    return false
+                }
+                if cancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                Task { [weak self] in
+                    try? await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
+                    self?.expire(waiterID: id)
+                }
             }
-            Task { [weak self] in
-                try? await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
-                self?.expire(waiterID: id)
+        } onCancel: {
+            let waiter: Waiter? = state.withLockedValue { state in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
             }
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 

@@ -388,11 +388,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Parameter after: a statement sent with the `COMMIT`, in the same round trip, that
     ///   runs once the commit is done, outside the transaction (a `NOTIFY`, say); its failure
     ///   is ignored.
-    public func transaction<T>(
-        isolation: String = "READ COMMITTED", after: PostgresQuery? = nil,
-        _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        try await query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)"))
+    public func transaction<T>(after: PostgresQuery? = nil, _ body: (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        try await query("BEGIN")
         let value: T
         do {
             value = try await body(self)

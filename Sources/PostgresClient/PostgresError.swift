@@ -13,6 +13,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case server
         /// No pooled connection became free within the wait timeout.
         case poolTimeout
+        /// The pool was closed: it lends no more connections.
+        case poolClosed
         /// A value in a result could not be decoded into the requested type.
         case decoding
         /// A bound value cannot be sent (it holds U+0000); nothing was sent.
@@ -52,6 +54,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             return "connection to PostgreSQL lost: \(message)"
         case .poolTimeout:
             return "no database connection available: \(message)"
+        case .poolClosed:
+            return "the connection pool is closed"
         case .decoding:
             return "cannot decode result: \(message)"
         case .invalidParameter:
@@ -72,7 +76,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// connection failures, lost connections (with or without a SQLSTATE), an exhausted
     /// pool, a server shutting down or starting up, and statement or lock timeouts.
     public var isUnavailable: Bool {
-        kind == .connectionFailed || kind == .connectionLost || kind == .poolTimeout
+        kind == .connectionFailed || kind == .connectionLost || kind == .poolTimeout || kind == .poolClosed
             || sqlState?.hasPrefix("08") == true || sqlState?.hasPrefix("57P") == true
             || sqlState == SQLState.queryCanceled || sqlState == SQLState.lockNotAvailable
             || sqlState == SQLState.tooManyConnections

@@ -77,4 +77,27 @@ struct MigrationTests {
         let one = try await pool.withConnection { try await $0.query("SELECT 1")[0].decode(Int.self, 0) }
         #expect(one == 1)
     }
+
+    @Test("a waiter that is cancelled stops waiting at once; a closed pool says closed")
+    func poolCancellationAndClose() async throws {
+        let db = try await TestDatabase.make(migrate: false)
+        let pool = ConnectionPool(conninfo: db.appURL, maxConnections: 1, acquireTimeout: 30)
+        try await pool.withConnection { _ in
+            let waiter = Task { try await pool.withConnection { _ in 1 } }
+            let queued = try await eventually { pool.statistics.waiting == 1 }
+            #expect(queued)
+            waiter.cancel()
+            // Without cancellation the wait would end in 30 s with poolTimeout instead.
+            await #expect(throws: CancellationError.self) { _ = try await waiter.value }
+            #expect(pool.statistics.waiting == 0)
+        }
+        pool.close()
+        do {
+            try await pool.withConnection { _ in }
+            Issue.record("a closed pool lent a connection")
+        } catch let error as PostgresError {
+            #expect(error.kind == .poolClosed)
+            #expect(error.description == "the connection pool is closed")
+        }
+    }
 }

@@ -166,13 +166,9 @@ public struct I3OrganisationList: Sendable {
     /// guess a legacy encoding and garble Cyrillic and Kazakh names.
     public var byteOrderMark: Bool
 
-    /// One encoder for the whole list (rows are many; an encoder each would cost more than
-    /// the rows). Its configuration is never changed after this.
-    private let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    /// The project's one encoder, shared by every row (an encoder each would cost more than
+    /// the rows).
+    private var encoder: JSONEncoder { ResponseJSON.encoder }
 
     public init(query: I3Query, filter: I3RowFilter, format: ReportFormat, byteOrderMark: Bool = false) {
         self.query = query

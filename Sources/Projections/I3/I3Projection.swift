@@ -166,8 +166,7 @@ public struct I3Projection: Projection {
     }
 
     func write(_ working: Working, schema: String, on connection: PostgresConnection) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = ResponseJSON.encoder
         let ids = working.changedProfiles.sorted()
         for chunk in stride(from: 0, to: ids.count, by: 10_000).map({ ids[$0..<min($0 + 10_000, ids.count)] }) {
             let docs = try chunk.map { String(decoding: try encoder.encode(working.profiles[$0]), as: UTF8.self) }

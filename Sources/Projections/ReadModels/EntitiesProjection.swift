@@ -210,8 +210,7 @@ public struct EntitiesProjection: Projection {
 
     /// The rows of the entities `keys` names, their documents encoded.
     static func rows(_ w: Working, keys: [String]) throws -> Rows {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = ResponseJSON.encoder
         var rows = Rows()
         func add(_ kind: EntityKind, _ id: String, parent: String?, status: String?, _ doc: some Encodable) throws {
             rows.kinds.append(kind.rawValue)

@@ -94,9 +94,7 @@ extension EntityQueries {
         case .number(let value): return String(value)
         case .string(let value): return value
         case .array, .object:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return (try? ResponseJSON.encoded(value)) ?? ""
         }
     }
 }
