@@ -12,6 +12,18 @@ struct Field {
     /// A `FieldType` expression, or `choice` / `choice(<arguments>)`.
     var kind: String
     var help: String?
+    /// Its line in the table.
+    var line: Int
+}
+
+/// `require <fields> when <field> = <value>, …` / `forbid <fields> when|unless …`.
+struct Condition {
+    var required: Bool
+    var fields: [String]
+    /// (field, value as a Swift literal: a quoted string, `true` or `false`).
+    var when: [(String, String)]
+    var otherwise: Bool
+    var line: Int
 }
 
 struct Entry {
@@ -21,7 +33,9 @@ struct Entry {
     var summary = ""
     var stream = ""
     var data: String?
-    var specLines: [String] = []
+    var conditions: [Condition] = []
+    var atLeastOneOf: [String] = []
+    var notes: String?
     var fields: [Field] = []
     var line: Int
 }
@@ -66,8 +80,12 @@ func parse(_ text: String, path: String) throws -> [Entry] {
             }
         } else if line.hasPrefix("data ") {
             entry.data = String(line.dropFirst("data ".count))
-        } else if raw.hasPrefix("spec") {
-            entry.specLines.append(String(raw.dropFirst(raw.hasPrefix("spec ") ? "spec ".count : "spec".count)))
+        } else if line.hasPrefix("require ") || line.hasPrefix("forbid ") {
+            entry.conditions.append(try condition(line, number: number, fail: fail))
+        } else if line.hasPrefix("at least one of ") {
+            entry.atLeastOneOf = names(line.dropFirst("at least one of ".count))
+        } else if line.hasPrefix("note ") {
+            entry.notes = String(line.dropFirst("note ".count))
         } else {
             // <field>[?]: <SwiftType> = <FieldType> [| help]
             var definition = line
@@ -85,10 +103,21 @@ func parse(_ text: String, path: String) throws -> [Entry] {
             let swiftType = definition[definition.index(after: colon)..<equals.lowerBound]
                 .trimmingCharacters(in: .whitespaces)
             let kind = String(definition[equals.upperBound...])
-            entry.fields.append(Field(name: name, swiftType: swiftType, optional: optional, kind: kind, help: help))
+            entry.fields.append(
+                Field(name: name, swiftType: swiftType, optional: optional, kind: kind, help: help, line: number))
         }
     }
     for entry in entries {
+        // Every field a rule line names is a field of the command.
+        let known = Set(entry.fields.map(\.name))
+        let named =
+            entry.conditions.flatMap { condition in
+                (condition.fields + condition.when.map(\.0)).map { ($0, condition.line) }
+            }
+            + entry.atLeastOneOf.map { ($0, entry.line) }
+        if let (unknown, line) = named.first(where: { !known.contains($0.0) }) {
+            throw TableError(description: "\(path):\(line): `\(entry.name)` has no field `\(unknown)`")
+        }
         let missing = [("summary", entry.summary), ("stream", entry.stream)].filter { $0.1.isEmpty }.map(\.0)
         if !missing.isEmpty || entry.fields.isEmpty {
             throw TableError(
@@ -97,6 +126,44 @@ func parse(_ text: String, path: String) throws -> [Entry] {
         }
     }
     return entries
+}
+
+/// Comma-separated names.
+func names(_ text: Substring) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+/// `require a, b when x = "v", y = true` or `forbid a unless x = "v"`.
+func condition(_ line: String, number: Int, fail: (String) -> TableError) throws -> Condition {
+    let required = line.hasPrefix("require ")
+    let rest = line.dropFirst(required ? "require ".count : "forbid ".count)
+    let otherwise: Bool
+    let split: Range<Substring.Index>
+    if let when = rest.range(of: " when ") {
+        (otherwise, split) = (false, when)
+    } else if let unless = rest.range(of: " unless ") {
+        (otherwise, split) = (true, unless)
+    } else {
+        throw fail("expected `require|forbid <fields> when|unless <field> = <value>, …`")
+    }
+    var when: [(String, String)] = []
+    for clause in rest[split.upperBound...].split(separator: ",") {
+        let parts = clause.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, !parts[0].isEmpty,
+            parts[1] == "true" || parts[1] == "false"
+                || (parts[1].hasPrefix("\"") && parts[1].hasSuffix("\"") && parts[1].count >= 2)
+        else {
+            throw fail("expected `<field> = \"text\"`, `<field> = true` or `<field> = false` in `\(clause)`")
+        }
+        when.append((parts[0], parts[1]))
+    }
+    return Condition(
+        required: required, fields: names(rest[..<split.lowerBound]), when: when, otherwise: otherwise, line: number)
+}
+
+/// Swift that reports its errors at `line` of the table.
+func located(_ line: Int, _ path: String, _ code: String) -> String {
+    "#sourceLocation(file: \(quoted(path)), line: \(line))\n\(code)\n#sourceLocation()\n"
 }
 
 func fieldSpec(_ field: Field) -> String {
@@ -113,7 +180,7 @@ func fieldSpec(_ field: Field) -> String {
     return "FieldSpec(\(quoted(field.name)), \(field.kind)\(required)\(help))"
 }
 
-func render(_ entries: [Entry]) -> String {
+func render(_ entries: [Entry], path: String) -> String {
     var out = "// Generated from Commands.table by CommandTableGenerator. Do not edit.\n\nimport Foundation\n"
     for e in entries {
         let data =
@@ -122,7 +189,7 @@ func render(_ entries: [Entry]) -> String {
         out += "\n/// `\(e.name)`: \(e.summary)\n/// Records `\(e.event)`\(data).\n"
         out += "public struct \(e.type): CommandPayload {\n"
         for f in e.fields {
-            out += "    public var \(f.name): \(f.swiftType)\(f.optional ? "?" : "")\n"
+            out += located(f.line, path, "    public var \(f.name): \(f.swiftType)\(f.optional ? "?" : "")")
         }
         let parameters = e.fields.map { "\($0.name): \($0.swiftType)\($0.optional ? "? = nil" : "")" }
         out += "\n    public init(\(parameters.joined(separator: ", "))) {\n"
@@ -130,13 +197,29 @@ func render(_ entries: [Entry]) -> String {
         out += "    }\n"
         out += "\n    public static let spec = CommandSpec(\n"
         out += "        name: \(quoted(e.name)), event: \(quoted(e.event)), summary: \(quoted(e.summary)),\n"
-        out += "        fields: [\n"
-        for f in e.fields { out += "            \(fieldSpec(f)),\n" }
-        out += "        ]"
-        if !e.specLines.isEmpty {
-            out += ",\n        " + e.specLines.joined(separator: "\n        ")
+        out += "        fields: [\(e.fields.indices.map { "field\($0)" }.joined(separator: ", "))]"
+        if !e.conditions.isEmpty {
+            out += ",\n        conditions: [\(e.conditions.indices.map { "condition\($0)" }.joined(separator: ", "))]"
         }
-        out += ")\n\n    public var command: Command { .\(e.name)(self) }\n}\n"
+        if !e.atLeastOneOf.isEmpty {
+            out += ",\n        atLeastOneOf: [\(e.atLeastOneOf.map(quoted).joined(separator: ", "))]"
+        }
+        if let notes = e.notes { out += ",\n        notes: \(quoted(notes))" }
+        out += ")\n\n"
+        // Each field and rule line as a declaration of its own, so that the compiler reports
+        // an error in one at its line of the table.
+        for (index, f) in e.fields.enumerated() {
+            out += located(f.line, path, "    private static let field\(index): FieldSpec = \(fieldSpec(f))")
+        }
+        for (index, c) in e.conditions.enumerated() {
+            let when = c.when.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ")
+            let list = c.fields.map(quoted).joined(separator: ", ")
+            out += located(
+                c.line, path,
+                "    private static let condition\(index) = FieldCondition(when: [\(when)]"
+                    + "\(c.otherwise ? ", otherwise: true" : ""), \(c.required ? "required" : "forbidden"): [\(list)])")
+        }
+        out += "\n    public var command: Command { .\(e.name)(self) }\n}\n"
     }
 
     out += "\n/// A request for a change, as named in docs/domain.md §2.\npublic enum Command: Sendable, Hashable {\n"
@@ -185,7 +268,7 @@ guard arguments.count == 3 else {
 }
 do {
     let text = try String(contentsOfFile: arguments[1], encoding: .utf8)
-    let swift = render(try parse(text, path: arguments[1]))
+    let swift = render(try parse(text, path: arguments[1]), path: arguments[1])
     let output = URL(fileURLWithPath: arguments[2])
     if (try? String(contentsOf: output, encoding: .utf8)) != swift {
         try swift.write(to: output, atomically: true, encoding: .utf8)
