@@ -67,6 +67,15 @@ public enum EntityTable {
         specs[EntityKind.allCases.firstIndex(of: kind) ?? 0]
     }
 
+    /// The entity whose stream `stream` is; nil for a stream of no entity (reporting rules,
+    /// indicator reports and targets).
+    public static func entity(ofStream stream: String) -> (kind: EntityKind, id: String)? {
+        for spec in specs where stream.hasPrefix(spec.streamPrefix) {
+            return (spec.kind, String(stream.dropFirst(spec.streamPrefix.count)))
+        }
+        return nil
+    }
+
     /// The kind whose command-line name is `name`.
     public static func kind(cliName name: String) -> EntityKind? {
         specs.first { $0.cliName == name }?.kind

@@ -26,6 +26,12 @@ struct EntityTableTests {
         #expect(EntityKind.grant.stream("GR-1") == "grant-GR-1")
         #expect(EntityKind.subGrant.pointer == "subGrantId")
         #expect(EntityKind.subGrant.argumentName == "sub-grant")
+        for kind in EntityKind.allCases {
+            let found = EntityTable.entity(ofStream: kind.stream("X-1"))
+            #expect(found?.kind == kind && found?.id == "X-1", "\(kind)")
+        }
+        #expect(EntityTable.entity(ofStream: Streams.reportingRules) == nil)
+        #expect(EntityTable.entity(ofStream: Streams.indicatorTarget("T-1")) == nil)
     }
 
     @Test("every creating command and id field is in the command table")

@@ -23,32 +23,20 @@ public struct EntitiesProjection: Projection {
 
     static func key(_ kind: EntityKind, _ id: String) -> String { kind.rawValue + ":" + id }
 
-    /// The entities an event touches (sub-grant events also touch their grant, found later).
+    /// The entities an event touches: the one whose stream it is (`EntityTable`), and for an
+    /// award the entities it counts under (a sub-grant's cancellation also touches its
+    /// grant, found from the sub-grant's document).
     static func keys(of event: DomainEvent) -> [String] {
+        var keys = EntityTable.entity(ofStream: event.streamID).map { [key($0.kind, $0.id)] } ?? []
         switch event {
-        case .organisationRegistered(let e): return [key(.organisation, e.organisationId)]
-        case .organisationProfileUpdated(let e): return [key(.organisation, e.organisationId)]
-        case .reportingRulesSet, .indicatorReportSignedOff, .indicatorTargetSet: return []
-        case .callPublished(let e): return [key(.call, e.callId)]
-        case .callClosed(let e): return [key(.call, e.callId)]
-        case .consortiumFormed(let e): return [key(.consortium, e.consortiumId)]
-        case .consortiumMemberAdded(let e): return [key(.consortium, e.consortiumId)]
-        case .consortiumMemberRemoved(let e): return [key(.consortium, e.consortiumId)]
-        case .applicationSubmitted(let e): return [key(.application, e.applicationId)]
-        case .applicationEvaluated(let e): return [key(.application, e.applicationId)]
-        case .applicationRejected(let e): return [key(.application, e.applicationId)]
-        case .applicationWithdrawn(let e): return [key(.application, e.applicationId)]
         case .grantAwarded(let e):
-            return [
-                key(.grant, e.grantId), key(.application, e.applicationId), key(.call, e.callId),
-                key(.consortium, e.consortiumId),
-            ]
-        case .grantTrancheDisbursed(let e): return [key(.grant, e.grantId)]
-        case .grantClosed(let e): return [key(.grant, e.grantId)]
-        case .subGrantAwarded(let e): return [key(.subGrant, e.subGrantId), key(.grant, e.grantId)]
-        case .subGrantDisbursed(let e): return [key(.subGrant, e.subGrantId)]
-        case .subGrantCancelled(let e): return [key(.subGrant, e.subGrantId)]
+            keys += [key(.application, e.applicationId), key(.call, e.callId), key(.consortium, e.consortiumId)]
+        case .subGrantAwarded(let e):
+            keys.append(key(.grant, e.grantId))
+        default:
+            break
         }
+        return keys
     }
 
     public func apply(_ batch: [ProjectedEvent], schema: String, on connection: PostgresConnection) async throws {
@@ -105,42 +93,22 @@ public struct EntitiesProjection: Projection {
             w.organisations[e.organisationId] = e
         case .organisationProfileUpdated(let e):
             w.organisations[e.organisationId] = w.organisations[e.organisationId]?.applying(e)
-        case .reportingRulesSet, .indicatorReportSignedOff, .indicatorTargetSet:
-            break  // indicator reports and targets live in rm_i3
         case .callPublished(let e):
             w.calls[e.callId] = CallView(state: CallState(call: e))
-        case .callClosed(let e):
-            w.calls[e.callId]?.state.apply(event)
         case .consortiumFormed(let e):
             w.consortia[e.consortiumId] = ConsortiumView(state: ConsortiumState(formed: e))
-        case .consortiumMemberAdded(let e):
-            w.consortia[e.consortiumId]?.state.apply(event)
-        case .consortiumMemberRemoved(let e):
-            w.consortia[e.consortiumId]?.state.apply(event)
         case .applicationSubmitted(let e):
             w.applications[e.applicationId] = ApplicationView(state: ApplicationState(submission: e))
-        case .applicationEvaluated(let e):
-            w.applications[e.applicationId]?.state.apply(event)
-        case .applicationRejected(let e):
-            w.applications[e.applicationId]?.state.apply(event)
-        case .applicationWithdrawn(let e):
-            w.applications[e.applicationId]?.state.apply(event)
         case .grantAwarded(let e):
             w.grants[e.grantId] = GrantView(state: GrantState(award: e))
             w.applications[e.applicationId]?.grantId = e.grantId
             w.calls[e.callId]?.grantsAwarded += 1
             w.calls[e.callId]?.amountAwarded += e.amount
             w.consortia[e.consortiumId]?.awardedGrantIds.append(e.grantId)
-        case .grantTrancheDisbursed(let e):
-            w.grants[e.grantId]?.state.apply(event)
-        case .grantClosed(let e):
-            w.grants[e.grantId]?.state.apply(event)
         case .subGrantAwarded(let e):
             w.subGrants[e.subGrantId] = SubGrantView(state: SubGrantState(award: e))
             w.grants[e.grantId]?.envelopeUsed += e.amount
             w.grants[e.grantId]?.subGrants += 1
-        case .subGrantDisbursed(let e):
-            w.subGrants[e.subGrantId]?.state.apply(event)
         case .subGrantCancelled(let e):
             if let award = w.subGrants[e.subGrantId]?.state.award {
                 w.subGrants[e.subGrantId]?.state.apply(event)
@@ -149,6 +117,18 @@ public struct EntitiesProjection: Projection {
                     w.grants[award.grantId] = grant
                     w.changed.insert(key(.grant, award.grantId))
                 }
+            }
+        default:
+            // Any other event moves the state of the entity whose stream it is, by the
+            // domain's own fold (indicator reports and targets live in rm_i3).
+            guard let (kind, id) = EntityTable.entity(ofStream: event.streamID) else { break }
+            switch kind {
+            case .organisation: break  // its only later event is handled above
+            case .call: w.calls[id]?.state.apply(event)
+            case .consortium: w.consortia[id]?.state.apply(event)
+            case .application: w.applications[id]?.state.apply(event)
+            case .grant: w.grants[id]?.state.apply(event)
+            case .subGrant: w.subGrants[id]?.state.apply(event)
             }
         }
         w.changed.formUnion(keys(of: event))
