@@ -152,8 +152,8 @@ extension StoreSession {
                 JOIN merkle_nodes n ON n.level = q.level AND n.node_index = q.node_index
                 """)
             for row in rows {
-                hashes[Merkle.Node(level: try row.decode(Int.self, 0), index: try row.decode(Int64.self, 1))] =
-                    try row.decode([UInt8].self, 2)
+                let (level, index, hash) = try row.decode((Int, Int64, [UInt8]).self)
+                hashes[Merkle.Node(level: level, index: index)] = hash
             }
         }
         if !small.isEmpty {

@@ -41,9 +41,8 @@ public struct StoreSession: Sendable {
 
     static func acceptedCommand(_ rows: PostgresRows) throws -> AcceptedCommand? {
         guard let row = rows.first else { return nil }
-        return AcceptedCommand(
-            payloadDigest: try row.decode(String.self, 0), firstPosition: try row.decode(Int64.self, 1),
-            lastPosition: try row.decode(Int64.self, 2))
+        let (digest, first, last) = try row.decode((String, Int64, Int64).self)
+        return AcceptedCommand(payloadDigest: digest, firstPosition: first, lastPosition: last)
     }
 
     /// The events of positions `first...last`, in order.
@@ -65,7 +64,10 @@ public struct StoreSession: Sendable {
         let query: PostgresQuery = "SELECT type, data FROM events WHERE stream_id = \(streamID) ORDER BY stream_version"
         let rows: PostgresRows
         if let lock { rows = try await locked(lock, query) } else { rows = try await connection.query(query) }
-        return try rows.map { (try $0.decode(String.self, 0), try $0.decode(String.self, 1)) }
+        return try rows.map { row in
+            let (type, data) = try row.decode((String, String).self)
+            return (type, data)
+        }
     }
 
     /// The type and data of the events of each of `streamIDs`, each stream in version order,

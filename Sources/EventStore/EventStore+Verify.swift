@@ -189,8 +189,9 @@ extension StoreSession {
             """)
         var seen: Set<Merkle.Node> = []
         for row in rows {
-            let node = Merkle.Node(level: try row.decode(Int.self, 0), index: try row.decode(Int64.self, 1))
-            guard computed[node] == (try row.decode([UInt8].self, 2)) else {
+            let (level, index, hash) = try row.decode((Int, Int64, [UInt8]).self)
+            let node = Merkle.Node(level: level, index: index)
+            guard computed[node] == hash else {
                 return (
                     node,
                     "the stored Merkle subtree at level \(node.level), index \(node.index) does not follow from the events (the tree was rewritten)"

@@ -84,7 +84,8 @@ public struct Migrator: Sendable {
         let rows = try await connection.query("SELECT version, name, checksum FROM schema_migrations")
         var recorded: [Int: (name: String, checksum: String)] = [:]
         for row in rows {
-            recorded[try row.decode(Int.self, 0)] = (try row.decode(String.self, 1), try row.decode(String.self, 2))
+            let (version, name, checksum) = try row.decode((Int, String, String).self)
+            recorded[version] = (name, checksum)
         }
         for migration in migrations {
             if let known = recorded[migration.version], known.checksum != migration.checksum {

@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 
 /// `--log-format json`: one JSON object per line on standard error, for log shippers:
-/// `time` (RFC 3339, UTC, milliseconds), `level`, `message`, `label`, then the metadata —
+/// `time` (RFC 3339, UTC, microseconds: `RecordingTime`), `level`, `message`, `label`, then the metadata —
 /// for a request `request_id`, `method`, `route`, `status`, `duration_ms` and `actor`.
 /// Values are strings but `status` and `duration_ms`, which are numbers.
 public struct JSONLogHandler: LogHandler {
@@ -64,10 +64,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func now() -> String {
-        Date().formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
-    }
+    static func now() -> String { RecordingTime(date: Date()).rfc3339 }
 }
 
 /// One log line per request once it is answered: method, route (the path pattern, never the

@@ -16,6 +16,13 @@ extension RouteRegistry {
     /// Indicator I.3: the figure, the organisations behind it, sign-offs, restatements and
     /// progress against targets; every role reads them (viewers see no actor names).
     func addIndicatorRoutes(_ services: ServerServices) {
+        addI3FigureRoutes(services)
+        addI3OrganisationRoutes(services)
+        addSignOffRoutes(services)
+    }
+
+    /// The I.3 figure as JSON, CSV, SVG or an HTML page.
+    func addI3FigureRoutes(_ services: ServerServices) {
         let routes = group(.manager, .auditor, .viewer)
         routes.get("/v1/indicators/i3") { request, context in
             let (query, cutOff) = try i3Inputs(request)
@@ -38,6 +45,12 @@ extension RouteRegistry {
             return textResponse(report.json, contentType: "application/json; charset=utf-8")
         }
 
+    }
+
+    /// The organisations behind the I.3 figure, streamed: from memory when the background
+    /// service keeps the read model there, else from the read model.
+    func addI3OrganisationRoutes(_ services: ServerServices) {
+        let routes = group(.manager, .auditor, .viewer)
         routes.get("/v1/indicators/i3/organisations") { request, context in
             let (query, cutOff) = try i3Inputs(request)
             let parameters = request.uri.queryParameters
@@ -99,6 +112,11 @@ extension RouteRegistry {
                 })
         }
 
+    }
+
+    /// The sign-offs of I.3, each one, its restatement, and progress against targets.
+    func addSignOffRoutes(_ services: ServerServices) {
+        let routes = group(.manager, .auditor, .viewer)
         routes.get("/v1/indicators/i3/sign-offs") { request, context in
             let viewer = context.identity?.role == .viewer
             let cutOff = try cutOffParameter(request)

@@ -150,7 +150,7 @@ struct TestDatabase: Sendable {
     func committedEvents() async throws -> [(position: Int64, type: String, streamID: String)] {
         try await pool.withConnection { connection in
             try await connection.query("SELECT position, type, stream_id FROM events ORDER BY position").map {
-                (try $0.decode(Int64.self, 0), try $0.decode(String.self, 1), try $0.decode(String.self, 2))
+                try $0.decode((Int64, String, String).self)
             }
         }
     }

@@ -129,7 +129,10 @@ public struct I3Projection: Projection {
                 PostgresQuery(
                     unsafeSQL: "SELECT call_id, programme FROM \(schema).calls WHERE call_id = ANY($1::text[])",
                     bindings: [textArray(callIds.sorted())]))
-            for row in rows { working.programmes[try row.decode(String.self, 0)] = try row.decode(String.self, 1) }
+            for row in rows {
+                let (callId, programme) = try row.decode((String, String).self)
+                working.programmes[callId] = programme
+            }
         }
         let ruleRows = try await connection.query(
             PostgresQuery(
