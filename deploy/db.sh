@@ -119,7 +119,10 @@ up() {
     fi
     if [ ! -f "$envfile" ]; then
         local port socket app_pw owner_pw
-        port=$(free_port 54330)
+        # GRANTLEDGER_PORT_FROM: where the search for a free port starts (a test's scratch
+        # cluster starts elsewhere, so that a standby scanning from 54330 never takes its
+        # port while it is down).
+        port=$(free_port "${GRANTLEDGER_PORT_FROM:-54330}")
         socket="$(dirname "$data")/socket"
         app_pw=$(random_secret)
         owner_pw=$(random_secret)

@@ -73,8 +73,9 @@ func parse(_ text: String, path: String) throws -> [Entry] {
         } else if line.hasPrefix("stream ") {
             let stream = String(line.dropFirst("stream ".count))
             if let open = stream.firstIndex(of: "("), stream.hasSuffix(")") {
-                let field = stream[stream.index(after: open)..<stream.index(before: stream.endIndex)]
-                entry.stream = "Streams.\(stream[..<open])(e.\(field))"
+                let fields = stream[stream.index(after: open)..<stream.index(before: stream.endIndex)]
+                    .split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }
+                entry.stream = "Streams.\(stream[..<open])(\(fields.joined(separator: ", ")))"
             } else {
                 entry.stream = "Streams.\(stream)"
             }

@@ -31,6 +31,16 @@ public enum FieldType: Sendable, Hashable {
     /// Minimum shares `{dimension: {value: share}}` (docs/domain.md §10): dimensions and
     /// values of `ShareDimension`, shares decimal strings from 0 to 1 with at most 4 decimals.
     case shares
+    /// A list of distinct values from these, possibly empty.
+    case enumerationSet([String])
+    /// A list of distinct identifiers, possibly empty, at most so many.
+    case identifierSet(maximum: Int)
+    /// People supported, as counts (docs/domain.md §12): `{group: {gender: count}}`, every
+    /// group and gender present, counts 0-100,000, at least one above 0.
+    case peopleCounts
+    /// A non-negative decimal string with at most 2 decimals, at most `maximum` (an index
+    /// score); above it is `invalid`.
+    case decimal(maximum: Int)
 
     /// How the value is written, for help texts.
     public var formatHelp: String {
@@ -57,6 +67,17 @@ public enum FieldType: Sendable, Hashable {
             return "a JSON object {dimension: {value: share}}, dimension one of "
                 + ShareDimension.allCases.map(\.rawValue).joined(separator: ", ")
                 + ", share a decimal from 0 to 1 with at most 4 decimals, e.g. {\"leadershipGender\": {\"women\": \"0.5\"}}"
+        case .enumerationSet(let values):
+            return "a list of distinct values, possibly empty, each one of " + values.joined(separator: ", ")
+        case .identifierSet(let maximum):
+            return "a list of at most \(maximum) distinct identifiers, possibly empty"
+        case .peopleCounts:
+            return "a JSON object {group: {gender: count}} with every group ("
+                + PeopleSupported.Group.allCases.map(\.rawValue).joined(separator: ", ") + ") and gender ("
+                + PeopleSupported.Gender.allCases.map(\.rawValue).joined(separator: ", ")
+                + "), counts 0-100000, at least one above 0"
+        case .decimal(let maximum):
+            return "a decimal from 0 to \(maximum) with at most 2 decimals, e.g. \"37.5\""
         }
     }
 }

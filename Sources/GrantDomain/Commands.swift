@@ -34,6 +34,18 @@ extension PublishCall {
     public static let subGrantCap = Money(cents: 6_000_000)
 }
 
+extension RecordActivity {
+    public func validate() throws(DomainError) {
+        if let endedOn, endedOn < startedOn {
+            throw .invalid("recordActivity: \"endedOn\" \(endedOn) is before \"startedOn\" \(startedOn)")
+        }
+        if let regionCode, !Region.isValid(regionCode) {
+            throw .invalid(
+                "recordActivity: field \"regionCode\" is \"\(regionCode)\", not an ISO 3166-2:KZ region code")
+        }
+    }
+}
+
 extension FormConsortium {
     public func validate() throws(DomainError) {
         let leads = members.filter { $0.role == .lead }.count

@@ -236,6 +236,37 @@ private func rules(_ command: Command, reader: some StateReader) async throws ->
         try require(
             c.cancelledOn, "cancelledOn", notBefore: subGrant.award.awardedOn, "the sub-grant was awarded")
         return [.subGrantCancelled(c)]
+
+    case .recordActivity(let c):
+        if try await reader.activity(c.activityId) != nil {
+            throw Rejection.alreadyExists("activityId \"\(c.activityId)\" already exists")
+        }
+        if let grantId = c.grantId {
+            let grant = try await existing(reader.grant(grantId), "grant", grantId)
+            if c.startedOn < grant.award.startDate || c.startedOn > grant.award.endDate {
+                throw Rejection.rule(
+                    "\"startedOn\" \(c.startedOn) is outside the period of grant \"\(grantId)\" \(grant.award.startDate)..\(grant.award.endDate)"
+                )
+            }
+        }
+        if let unknown = try await reader.unregisteredOrganisations(c.participants).first {
+            throw Rejection.notFound("participant organisation \"\(unknown)\" does not exist")
+        }
+        return [.activityRecorded(c)]
+
+    case .retractActivity(let c):
+        let activity = try await existing(reader.activity(c.activityId), "activity", c.activityId)
+        if let retracted = activity.retracted {
+            throw Rejection.rule("activity \"\(c.activityId)\" was already retracted on \(retracted.retractedOn)")
+        }
+        try require(c.retractedOn, "retractedOn", notBefore: activity.recorded.startedOn, "the activity started")
+        return [.activityRetracted(c)]
+
+    case .recordIndexValue(let c):
+        // Recording a year again revises it: the latest event of its stream is in force. Read
+        // (and so locked) first, so that two revisions of one year take their turns.
+        _ = try await reader.indexValue(c.indexId, year: c.year)
+        return [.indexValueRecorded(c)]
     }
 }
 

@@ -23,6 +23,9 @@ public enum Streams {
     public static func application(_ id: String) -> String { EntityKind.application.stream(id) }
     public static func grant(_ id: String) -> String { EntityKind.grant.stream(id) }
     public static func subGrant(_ id: String) -> String { EntityKind.subGrant.stream(id) }
+    public static func activity(_ id: String) -> String { EntityKind.activity.stream(id) }
+    /// One stream per index and year: its latest event is the value in force.
+    public static func index(_ indexId: IndexId, _ year: Int64) -> String { "index-\(indexId.rawValue)-\(year)" }
     public static let reportingRules = "reporting-rules"
     public static func indicatorReport(_ id: String) -> String { "indicator-report-\(id)" }
     public static func indicatorTarget(_ id: String) -> String { "indicator-target-\(id)" }

@@ -189,6 +189,24 @@ extension SubGrantState {
     }
 }
 
+/// An activity (docs/domain.md §12): as recorded, and its retraction if any.
+public struct ActivityState: Sendable, Hashable, Codable {
+    public var recorded: RecordActivity
+    public var retracted: RetractActivity?
+
+    public init(recorded: RecordActivity) { self.recorded = recorded }
+
+    /// `recorded` or `retracted`.
+    public var status: String { retracted == nil ? "recorded" : "retracted" }
+}
+
+extension ActivityState {
+    /// Applies a later event of the activity's stream.
+    public mutating func apply(_ event: DomainEvent) {
+        if case .activityRetracted(let e) = event { retracted = e }
+    }
+}
+
 /// Folds one entity's events, in stream order, into its state.
 public enum Fold {
     public static func organisation(_ events: [DomainEvent]) -> OrganisationProfile? {
@@ -244,6 +262,14 @@ public enum Fold {
     public static func subGrant(_ events: [DomainEvent]) -> SubGrantState? {
         fold(events) {
             if case .subGrantAwarded(let e) = $0 { SubGrantState(award: e) } else { nil }
+        } apply: {
+            $0.apply($1)
+        }
+    }
+
+    public static func activity(_ events: [DomainEvent]) -> ActivityState? {
+        fold(events) {
+            if case .activityRecorded(let e) = $0 { ActivityState(recorded: e) } else { nil }
         } apply: {
             $0.apply($1)
         }

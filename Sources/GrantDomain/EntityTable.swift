@@ -1,6 +1,6 @@
 /// The kinds of entity the ledger keeps, each with one row of `EntityTable`.
 public enum EntityKind: String, Sendable, CaseIterable {
-    case organisation, call, consortium, application, grant, subGrant
+    case organisation, call, consortium, application, grant, subGrant, activity
 
     /// The kind's row of the entity table.
     public var spec: EntitySpec { EntityTable.spec(self) }
@@ -59,6 +59,9 @@ public enum EntityTable {
         EntitySpec(
             kind: .subGrant, streamPrefix: "subgrant-", idField: "subGrantId", cliName: "sub-grant",
             path: "sub-grants", parentFilter: "grantId", creatingCommand: "awardSubGrant"),
+        EntitySpec(
+            kind: .activity, streamPrefix: "activity-", idField: "activityId", cliName: "activity",
+            path: "activities", parentFilter: "grantId", creatingCommand: "recordActivity"),
     ]
 
     /// The row of `kind`.

@@ -42,6 +42,17 @@ public struct InMemoryHistory: StateReader {
     public func subGrant(_ id: String) async throws -> SubGrantState? {
         Fold.subGrant(streams[Streams.subGrant(id)] ?? [])
     }
+    public func indexValue(_ indexId: IndexId, year: Int64) async throws -> RecordIndexValue? {
+        var latest: RecordIndexValue?
+        for case .indexValueRecorded(let e) in streams[Streams.index(indexId, year)] ?? [] { latest = e }
+        return latest
+    }
+    public func activity(_ id: String) async throws -> ActivityState? {
+        Fold.activity(streams[Streams.activity(id)] ?? [])
+    }
+    public func unregisteredOrganisations(_ ids: [String]) async throws -> [String] {
+        ids.filter { Fold.organisation(streams[Streams.organisation($0)] ?? []) == nil }
+    }
 
     private func awards(where predicate: (GrantAwarded) -> Bool) -> [GrantAwarded] {
         log.compactMap { event -> GrantAwarded? in

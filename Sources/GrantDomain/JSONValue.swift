@@ -188,6 +188,85 @@ struct FieldReader {
             if required || fields[key] != nil { try members(key) }
         case .shares:
             if required || fields[key] != nil { try shares(key) }
+        case .enumerationSet(let values):
+            try distinctList(
+                key, required: required, "a list of distinct values from " + values.joined(separator: ", ")
+            ) { value in Self.text(value).flatMap { values.contains($0) ? $0 : nil } }
+        case .identifierSet(let maximum):
+            try distinctList(
+                key, required: required, "a list of at most \(maximum) distinct identifiers", maximum: maximum
+            ) { value in Self.text(value).flatMap { Identifier.isValid($0) ? $0 : nil } }
+        case .peopleCounts:
+            if required || fields[key] != nil { try peopleCounts(key) }
+        case .decimal(let maximum):
+            _ = try read(key, required: required, "a decimal from 0 to \(maximum) with at most 2 decimals (\"37.5\")") {
+                Self.text($0).flatMap(Money.init).flatMap { $0 <= Money(cents: Int64(maximum) * 100) ? $0 : nil }
+            }
+        }
+    }
+
+    /// A JSON list, possibly empty, of at most `maximum` items that `item` accepts, none twice.
+    private mutating func distinctList(
+        _ key: String, required: Bool, _ expectation: String, maximum: Int = Int.max,
+        _ item: (JSONValue) -> String?
+    ) throws(DomainError) {
+        guard
+            let items = try read(
+                key, required: required, expectation,
+                { value -> [JSONValue]? in
+                    if case .array(let items) = value, items.count <= maximum { return items }
+                    return nil
+                })
+        else { return }
+        var seen: Set<String> = []
+        for (index, value) in items.enumerated() {
+            guard let text = item(value) else { throw fail("\(key)[\(index)]", value, expectation) }
+            guard seen.insert(text).inserted else {
+                throw .invalid("\(command): field \"\(key)\" lists \(value.shortDescription) twice")
+            }
+        }
+    }
+
+    /// `{group: {gender: count}}`: every group and gender present, counts 0-100,000, at
+    /// least one above 0 (docs/domain.md §12).
+    private mutating func peopleCounts(_ key: String) throws(DomainError) {
+        let groups = PeopleSupported.Group.allCases.map(\.rawValue)
+        let genders = PeopleSupported.Gender.allCases.map(\.rawValue)
+        let object = try read(key, required: true, "an object {group: {gender: count}}") {
+            value -> [String: JSONValue]? in
+            if case .object(let object) = value { return object }
+            return nil
+        }
+        var total: Int64 = 0
+        for name in (object ?? [:]).keys.sorted() where !groups.contains(name) {
+            throw .invalid(
+                "\(command): field \"\(key)\" has group \(JSONValue.string(name).shortDescription), expected "
+                    + groups.joined(separator: ", "))
+        }
+        for group in groups {
+            guard let inner = object?[group] else {
+                throw .invalid("\(command): field \"\(key)\" lacks the group \"\(group)\"")
+            }
+            guard case .object(let counts) = inner else {
+                throw fail("\(key).\(group)", inner, "an object {gender: count}")
+            }
+            for name in counts.keys.sorted() where !genders.contains(name) {
+                throw .invalid(
+                    "\(command): field \"\(key).\(group)\" has gender \(JSONValue.string(name).shortDescription), expected "
+                        + genders.joined(separator: ", "))
+            }
+            for gender in genders {
+                guard let count = counts[gender] else {
+                    throw .invalid("\(command): field \"\(key).\(group)\" lacks \"\(gender)\"")
+                }
+                guard case .integer(let number) = count, (0...PeopleSupported.maximum).contains(number) else {
+                    throw fail("\(key).\(group).\(gender)", count, "an integer from 0 to \(PeopleSupported.maximum)")
+                }
+                total += number
+            }
+        }
+        if total == 0 {
+            throw .invalid("\(command): field \"\(key)\" counts nobody; at least one count must be above 0")
         }
     }
 

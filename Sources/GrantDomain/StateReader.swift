@@ -12,6 +12,12 @@ public protocol StateReader: Sendable {
     func application(_ id: String) async throws -> ApplicationState?
     func grant(_ id: String) async throws -> GrantState?
     func subGrant(_ id: String) async throws -> SubGrantState?
+    func activity(_ id: String) async throws -> ActivityState?
+    /// The value of an index for a year in force (the latest recorded); guarded by its stream.
+    func indexValue(_ indexId: IndexId, year: Int64) async throws -> RecordIndexValue?
+    /// Those of `ids` that name no registered organisation, in the order given. A
+    /// registration is never undone, so this needs no lock.
+    func unregisteredOrganisations(_ ids: [String]) async throws -> [String]
     /// Awards made under a call (immutable facts), in log order; guarded by the call.
     func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts]
     /// Awards made to a consortium (immutable facts), in log order; guarded by the consortium.

@@ -77,7 +77,9 @@ func placeholder(_ type: FieldType) -> String {
     case .integer: return "n"
     case .enumeration(let values): return values.joined(separator: "|")
     case .members: return "org:role"
-    case .shares: return "json"
+    case .shares, .peopleCounts: return "json"
+    case .enumerationSet, .identifierSet: return "a,b,..."
+    case .decimal: return "decimal"
     }
 }
 
@@ -143,11 +145,15 @@ func parseFieldOptions(_ arguments: [String], spec: CommandSpec) throws -> [Stri
             fields[field.name] = Int64(value).map(JSONValue.integer) ?? .string(value)
         case .bool:
             fields[field.name] = value == "true" ? .bool(true) : value == "false" ? .bool(false) : .string(value)
-        case .shares:
+        case .shares, .peopleCounts:
             guard let parsed = JSONValue.parse(value) else {
                 throw DomainError(.invalid, "\(spec.name): \(option) is not valid JSON")
             }
             fields[field.name] = parsed
+        case .enumerationSet, .identifierSet:
+            // Comma-separated; an empty value is the empty list.
+            let items = value.isEmpty ? [] : value.split(separator: ",", omittingEmptySubsequences: false)
+            fields[field.name] = .array(items.map { .string($0.trimmingCharacters(in: .whitespaces)) })
         default:
             fields[field.name] = .string(value)
         }

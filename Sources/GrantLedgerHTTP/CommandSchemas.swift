@@ -66,7 +66,41 @@ enum CommandSchemas {
                 "type": "object", "additionalProperties": false, "properties": dimensions,
                 "description": type.formatHelp,
             ]
+        case .enumerationSet(let values):
+            return ["type": "array", "uniqueItems": true, "items": ["type": "string", "enum": values]]
+        case .identifierSet(let maximum):
+            return ["type": "array", "uniqueItems": true, "maxItems": maximum, "items": schema(.identifier)]
+        case .peopleCounts:
+            let genders = PeopleSupported.Gender.allCases.map(\.rawValue)
+            let groups = PeopleSupported.Group.allCases.map(\.rawValue)
+            let count: [String: Any] = ["type": "integer", "minimum": 0, "maximum": PeopleSupported.maximum]
+            let counts: [String: Any] = [
+                "type": "object", "required": genders, "additionalProperties": false,
+                "properties": Dictionary(uniqueKeysWithValues: genders.map { ($0, count) }),
+            ]
+            // At least one count above 0: some group has some gender at 1 or more.
+            let someoneCounted: [[String: Any]] = groups.flatMap { group in
+                genders.map { gender -> [String: Any] in
+                    ["properties": [group: ["properties": [gender: ["minimum": 1]]]]]
+                }
+            }
+            return [
+                "type": "object", "required": groups, "additionalProperties": false,
+                "properties": Dictionary(uniqueKeysWithValues: groups.map { ($0, counts) }),
+                "anyOf": someoneCounted, "description": type.formatHelp,
+            ]
+        case .decimal(let maximum):
+            return [
+                "type": "string", "pattern": decimalPattern(maximum: maximum), "description": type.formatHelp,
+            ]
         }
+    }
+
+    /// A non-negative decimal with at most 2 decimals, at most `maximum` (a power of ten, as
+    /// the index scores' 1000): fewer digits than it, or it exactly.
+    static func decimalPattern(maximum: Int) -> String {
+        let digits = String(maximum).count - 1
+        return "^([0-9]{1,\(digits)}(\\.[0-9]{1,2})?|\(maximum)(\\.0{1,2})?)$"
     }
 
     static func jsonObject(_ value: JSONValue) -> Any {

@@ -100,6 +100,24 @@ actor PostgresStateReader: StateReader {
         Fold.subGrant(try await stream(Streams.subGrant(id)))
     }
 
+    func indexValue(_ indexId: IndexId, year: Int64) async throws -> RecordIndexValue? {
+        var latest: RecordIndexValue?
+        for case .indexValueRecorded(let e) in try await stream(Streams.index(indexId, year)) { latest = e }
+        return latest
+    }
+
+    func activity(_ id: String) async throws -> ActivityState? {
+        Fold.activity(try await stream(Streams.activity(id)))
+    }
+
+    /// One round trip for all of them, unlocked: a registration is never undone.
+    func unregisteredOrganisations(_ ids: [String]) async throws -> [String] {
+        let found = try await session.streams(ids.map(Streams.organisation))
+        return ids.filter { id in
+            !(found[Streams.organisation(id)] ?? []).contains { $0.type == "OrganisationRegistered" }
+        }
+    }
+
     /// The facts of the awards whose `field` equals `value`, read from the three fields
     /// alone (a call's budget check reads every award of the call).
     private func awards(field: String, value: String) async throws -> [GrantAwardFacts] {

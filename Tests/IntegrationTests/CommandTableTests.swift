@@ -27,10 +27,24 @@ struct CommandTableTests {
         case "boolean": return true
         case "integer": return (longest ? property["maximum"] : property["minimum"]) ?? 0
         case "array":
-            return [["organisationId": "ORG-1", "role": "lead"]]
+            // From the items' own schema: every value of an enumeration (distinct) when the
+            // longest is asked for, else as few items as the schema allows, at least one.
+            let items = (property["items"] as? [String: Any]) ?? [:]
+            if longest, let values = items["enum"] as? [Any] { return values }
+            let minimum = property["minItems"] as? Int ?? 0
+            // (A member list's one member is its lead: the first role.)
+            let item = sample(items, longest: longest && items["type"] as? String != "object")
+            return minimum == 0 && !longest ? [Any]() : [item]
         case "object":
-            // Minimum shares: nothing, or every dimension and value.
             let nested = (property["properties"] as? [String: [String: Any]]) ?? [:]
+            if let required = property["required"] as? [String] {
+                // Every required key, then the first way the schema's anyOf can be met.
+                var object = Dictionary(
+                    uniqueKeysWithValues: required.map { ($0, sample(nested[$0] ?? [:], longest: longest)) })
+                if let first = (property["anyOf"] as? [[String: Any]])?.first { meet(first, in: &object) }
+                return object
+            }
+            // Minimum shares: nothing, or every dimension and value.
             return longest ? nested.mapValues { sample($0, longest: true) } : [String: Any]()
         default:
             break
@@ -42,10 +56,24 @@ struct CommandTableTests {
         case "^[0-9]{12}$"?: return "950440001673"
         case "^[0-9]{1,13}(\\.[0-9]{1,2})?$"?: return longest ? "60000.00" : "1250.5"
         case "^(0(\\.[0-9]{1,4})?|1(\\.0{1,4})?)$"?: return longest ? "0.4286" : "1"
+        case "^([0-9]{1,3}(\\.[0-9]{1,2})?|1000(\\.0{1,2})?)$"?: return longest ? "1000.00" : "37.5"
         default: break
         }
         let length = (longest ? property["maxLength"] : property["minLength"]) as? Int ?? 1
         return String(repeating: longest ? "é" : "t", count: max(length, 1))
+    }
+
+    /// Sets the nested `minimum`s an `anyOf` alternative asks for (`{properties: {hrd:
+    /// {properties: {women: {minimum: 1}}}}}`) in `object`.
+    static func meet(_ alternative: [String: Any], in object: inout [String: Any]) {
+        for (key, inner) in (alternative["properties"] as? [String: [String: Any]]) ?? [:] {
+            if let minimum = inner["minimum"] {
+                object[key] = minimum
+            } else if var nested = object[key] as? [String: Any] {
+                meet(inner, in: &nested)
+                object[key] = nested
+            }
+        }
     }
 
     /// Applies the schema's `allOf` (if/then/else required or forbidden, anyOf at least one).
@@ -201,6 +229,16 @@ struct CommandTableTests {
                         let key = dimension == "leadershipGender" ? value : value == "women" ? "rural" : value
                         badShare[field] = [dimension: [key: share]]
                         broken.append(("\(field) with \(dimension).\(key) \(share)", badShare))
+                    }
+                }
+                if property["uniqueItems"] as? Bool == true, let items = property["items"] as? [String: Any] {
+                    var twice = base
+                    twice[field] = [Self.sample(items), Self.sample(items)]
+                    broken.append(("\(field) with an item twice", twice))
+                    if let maxItems = property["maxItems"] as? Int {
+                        var tooMany = base
+                        tooMany[field] = (0...maxItems).map { "ITEM-\($0)" }
+                        broken.append(("\(field) with \(maxItems + 1) items", tooMany))
                     }
                 }
                 if let maximum = property["maximum"] as? Int {

@@ -182,4 +182,61 @@ struct LedgerTests {
         #expect(metadata["commandId"] as? String == "m-1")
         #expect(last.data.contains("\"amount\": \"1\""))
     }
+
+    @Test(
+        "activities (docs/domain.md §12) against the real store: recorded, listed, shown, retracted; refusals record nothing"
+    )
+    func activities() async throws {
+        let fixture = try await LedgerFixture.make()
+        try await fixture.seed()
+        let activity: [String: Any] = [
+            "activityId": "ACT-1", "title": "Protection support", "startedOn": "2025-06-01",
+            "kind": "protectionSupport",
+            "organiser": "grantee", "grantId": "G1", "withGovernment": false, "themes": ["humanRights"],
+            "participants": ["S1", "S2"], "regionCode": "KZ-75",
+            "peopleSupported": [
+                "hrd": ["women": 2, "men": 1, "undisclosed": 0], "activist": ["women": 0, "men": 0, "undisclosed": 1],
+                "journalist": ["women": 0, "men": 0, "undisclosed": 0],
+            ],
+        ]
+        let recorded = try await fixture.run(activity, "recordActivity")
+        #expect(recorded.events.map(\.type) == ["ActivityRecorded"])
+        #expect(recorded.events.first?.streamID == "activity-ACT-1")
+        // A participant the store has never seen is refused, and nothing is recorded.
+        let before = try await fixture.db.committedEvents().count
+        var unknown = activity
+        unknown["activityId"] = "ACT-2"
+        unknown["participants"] = ["S1", "NOBODY"]
+        await #expect(throws: DomainError.self) { try await fixture.run(unknown, "recordActivity") }
+        #expect(try await fixture.db.committedEvents().count == before)
+        // The entities read model lists and shows it under its grant (caught up to it: a
+        // transaction of another suite may hold the readers' horizon back a moment).
+        let runner = ProjectionRunner(pool: fixture.db.pool)
+        let position = try #require(recorded.events.last?.position)
+        _ = try await runner.sealAndCatchUp(reaching: position, patience: .seconds(20))
+        let queries = EntityQueries(pool: fixture.db.pool)
+        let listed = try await queries.list(.activity, parent: "G1")
+        #expect(listed.map(\.id) == ["ACT-1"])
+        func shown() async throws -> [String: Any] {
+            let text = try #require(try await queries.document(.activity, id: "ACT-1"))
+            return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        #expect(try await shown()["status"] as? String == "recorded")
+        let people = (try await shown()["recorded"] as? [String: Any])?["peopleSupported"] as? [String: [String: Int]]
+        #expect(people?["hrd"] == ["women": 2, "men": 1, "undisclosed": 0])
+        let retraction = try await fixture.run(
+            ["activityId": "ACT-1", "retractedOn": "2025-07-01", "reason": "recorded twice"], "retractActivity")
+        _ = try await runner.sealAndCatchUp(
+            reaching: try #require(retraction.events.last?.position), patience: .seconds(20))
+        #expect(try await shown()["status"] as? String == "retracted")
+        #expect(try await queries.list(.activity, status: "retracted").map(\.id) == ["ACT-1"])
+        // Index values: a year recorded again is revised in its own stream.
+        for value in ["37", "39.5"] {
+            try await fixture.run(
+                ["indexId": "civicusMonitor", "year": 2024, "value": value, "source": "CIVICUS Monitor"],
+                "recordIndexValue")
+        }
+        let index = try await fixture.db.store.readStream("index-civicusMonitor-2024")
+        #expect(index.map(\.type) == ["IndexValueRecorded", "IndexValueRecorded"])
+    }
 }

@@ -13,14 +13,23 @@ struct ScratchCluster {
     let appURL: String
     let migrationURL: String
 
-    /// Runs deploy/db.sh through the shell and returns what it printed.
+    /// The port the cluster's search for a free port starts from: below the ephemeral range
+    /// and apart from the ports clusters and standbys take from 54330 up and the test
+    /// servers take from 20000, so that nothing takes this cluster's port while it is down.
+    static let portFrom = Int.random(in: 10_000..<19_000)
+
+    /// Runs deploy/db.sh through the shell and returns what it printed; on failure, the end
+    /// of what it said on standard error.
     ///
     /// Not through `Process`: PostgreSQL, started by `up`, outlives the script as a
     /// daemon, and Foundation then never reaps the script here. `popen` waits for it plainly.
     static func db(_ arguments: [String], state: URL) throws -> String {
         let script = CLI.repository.appendingPathComponent("deploy/db.sh").path
+        let errors = state.deletingLastPathComponent().appendingPathComponent(state.lastPathComponent + ".stderr")
+        defer { try? FileManager.default.removeItem(at: errors) }
         let command =
-            "GRANTLEDGER_PGDATA='\(state.path)' '\(script)' \(arguments.joined(separator: " ")) 2>/dev/null </dev/null"
+            "GRANTLEDGER_PORT_FROM=\(portFrom) GRANTLEDGER_PGDATA='\(state.path)' '\(script)' "
+            + "\(arguments.joined(separator: " ")) 2>'\(errors.path)' </dev/null"
         guard let pipe = popen(command, "r") else { throw TestSetupError(message: "cannot run deploy/db.sh") }
         var output = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -31,7 +40,9 @@ struct ScratchCluster {
         }
         let status = pclose(pipe)
         guard status == 0 else {
-            throw TestSetupError(message: "deploy/db.sh \(arguments.joined(separator: " ")) failed (\(status))")
+            let said = (try? String(contentsOf: errors, encoding: .utf8))?.suffix(1_000) ?? ""
+            throw TestSetupError(
+                message: "deploy/db.sh \(arguments.joined(separator: " ")) failed (\(status)): \(said)")
         }
         return String(decoding: output, as: UTF8.self)
     }

@@ -18,6 +18,7 @@ public struct EntitiesProjection: Projection {
         var applications: [String: ApplicationView] = [:]
         var grants: [String: GrantView] = [:]
         var subGrants: [String: SubGrantView] = [:]
+        var activities: [String: ActivityView] = [:]
         var changed = Set<String>()
     }
 
@@ -80,6 +81,7 @@ public struct EntitiesProjection: Projection {
             case .application: working.applications[id] = try decoder.decode(ApplicationView.self, from: doc)
             case .grant: working.grants[id] = try decoder.decode(GrantView.self, from: doc)
             case .subGrant: working.subGrants[id] = try decoder.decode(SubGrantView.self, from: doc)
+            case .activity: working.activities[id] = try decoder.decode(ActivityView.self, from: doc)
             case nil: continue
             }
         }
@@ -109,6 +111,8 @@ public struct EntitiesProjection: Projection {
             w.subGrants[e.subGrantId] = SubGrantView(state: SubGrantState(award: e))
             w.grants[e.grantId]?.envelopeUsed += e.amount
             w.grants[e.grantId]?.subGrants += 1
+        case .activityRecorded(let e):
+            w.activities[e.activityId] = ActivityView(state: ActivityState(recorded: e))
         case .subGrantCancelled(let e):
             if let award = w.subGrants[e.subGrantId]?.state.award {
                 w.subGrants[e.subGrantId]?.state.apply(event)
@@ -129,6 +133,7 @@ public struct EntitiesProjection: Projection {
             case .application: w.applications[id]?.state.apply(event)
             case .grant: w.grants[id]?.state.apply(event)
             case .subGrant: w.subGrants[id]?.state.apply(event)
+            case .activity: w.activities[id]?.state.apply(event)
             }
         }
         w.changed.formUnion(keys(of: event))
@@ -221,6 +226,10 @@ public struct EntitiesProjection: Projection {
             case .subGrant:
                 if let s = w.subGrants[id] {
                     try add(.subGrant, id, parent: s.state.award.grantId, status: s.status, s)
+                }
+            case .activity:
+                if let a = w.activities[id] {
+                    try add(.activity, id, parent: a.state.recorded.grantId, status: a.status, a)
                 }
             case nil:
                 continue

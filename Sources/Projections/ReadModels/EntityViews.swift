@@ -106,18 +106,26 @@ public struct GrantView: Sendable, Hashable, Flattened {
     }
 }
 
-/// A sub-grant with its payments.
-public struct SubGrantView: Sendable, Hashable, Flattened {
-    public var state: SubGrantState
+/// A state whose only addition in a read model is its status.
+public protocol StatusBearing: Sendable, Hashable, Codable {
+    var status: String { get }
+}
+
+extension SubGrantState: StatusBearing {}
+extension ActivityState: StatusBearing {}
+
+/// A state as read models show it: its own keys, and `status`.
+public struct StatusView<State: StatusBearing>: Sendable, Hashable, Flattened {
+    public var state: State
     public var status: String { state.status }
 
-    init(state: SubGrantState) { self.state = state }
+    init(state: State) { self.state = state }
 
     public enum ExtraKeys: String, CodingKey { case status }
 
-    public var base: SubGrantState { state }
+    public var base: State { state }
 
-    public init(base state: SubGrantState, extras: KeyedDecodingContainer<ExtraKeys>) throws {
+    public init(base state: State, extras: KeyedDecodingContainer<ExtraKeys>) throws {
         self.state = state
     }
 
@@ -125,5 +133,11 @@ public struct SubGrantView: Sendable, Hashable, Flattened {
         try container.encode(status, forKey: .status)
     }
 }
+
+/// A sub-grant with its payments.
+public typealias SubGrantView = StatusView<SubGrantState>
+
+/// An activity (docs/domain.md §12), with its retraction if any.
+public typealias ActivityView = StatusView<ActivityState>
 
 /// The kinds of entity read models hold.
