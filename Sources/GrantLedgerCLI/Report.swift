@@ -9,7 +9,55 @@ import Projections
 /// `grantledger report ...`.
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Indicator reports.", subcommands: [ReportI3.self])
+        abstract: "Indicator reports.", subcommands: [ReportI3.self, ReportIndicator.self])
+}
+
+/// `grantledger report indicator CODE`: any indicator of the results framework
+/// (docs/domain.md §13), folded from the log at the cut-off. `I.3` gives the §4 report.
+struct ReportIndicator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "indicator",
+        abstract: "One indicator of the Roadmap's results framework (I.1 ... III.6).",
+        discussion: "The indicators: "
+            + ResultsFramework.indicators.map { "\($0.code) (\($0.measure.rawValue))" }.joined(separator: ", ")
+            + ". Counted per docs/domain.md §13 from the events up to --as-of (default: the head).")
+
+    @Argument(help: "The indicator's code, e.g. II.2.") var code: String
+    @OptionGroup var period: I3QueryOptions
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        guard ResultsFramework.indicator(code) != nil else {
+            throw ValidationError(
+                "unknown indicator \(code); one of " + ResultsFramework.indicators.map(\.code).joined(separator: ", "))
+        }
+    }
+
+    func run() async throws {
+        guard let definition = ResultsFramework.indicator(code) else { return }
+        let query = IndicatorQuery(
+            from: period.from, to: period.to, programme: period.programme?.value, callId: period.callId?.value)
+        let output = try await withReporter(database, json: format == .json) { reporter -> String in
+            if definition.measure == .smallOrganisations {
+                let report = try await reporter.report(period.query, cutOff: period.asOf ?? .head)
+                switch format {
+                case .json: return report.json + "\n"
+                case .csv: return CSV.document(report.csv, byteOrderMark: bom)
+                case .table: return report.table + "\n"
+                }
+            }
+            let report = try await IndicatorEngine.report(
+                definition, query, cutOff: period.asOf ?? .head, pool: reporter.pool)
+            switch format {
+            case .json: return ResponseJSON.text(report) + "\n"
+            case .csv: return CSV.document(report.csv, byteOrderMark: bom)
+            case .table: return report.table + "\n"
+            }
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
 }
 
 /// `grantledger report i3`: indicator I.3 and the reports built on it.

@@ -238,5 +238,30 @@ struct LedgerTests {
         }
         let index = try await fixture.db.store.readStream("index-civicusMonitor-2024")
         #expect(index.map(\.type) == ["IndexValueRecorded", "IndexValueRecorded"])
+        // docs/domain.md §13 from the CLI, folded from the log: I.4 counts the activity's
+        // four people while it stands, none once it is retracted.
+        let cli = CLI(databaseURL: fixture.db.appURL)
+        func i4(_ extra: [String]) async throws -> [String: Any] {
+            let result = try await cli.run(
+                ["report", "indicator", "I.4", "--from", "2025-01-01", "--to", "2025-12-31"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try cli.json(result)
+        }
+        let whileStanding = try await i4(["--as-of", String(position)])
+        #expect(whileStanding["value"] as? Int == 4)
+        #expect((whileStanding["byGroup"] as? [String: Int]) == ["hrd": 3, "activist": 1, "journalist": 0])
+        #expect((whileStanding["asOf"] as? [String: Any])?["position"] as? Int == Int(position))
+        #expect(try await i4([])["value"] as? Int == 0)
+        let i5 = try await cli.run(
+            ["report", "indicator", "I.5", "--from", "2025-01-01", "--to", "2025-12-31", "--format", "json"])
+        let civicus = (try cli.json(i5)["indices"] as? [String: [String: Any]])?["civicusMonitor"]
+        #expect((civicus?["latest"] as? [String: Any])?["value"] as? String == "39.5")
+        let withProgramme = try await cli.run(
+            ["report", "indicator", "I.5", "--from", "2025-01-01", "--to", "2025-12-31", "--programme", "CSO-LA"])
+        #expect(withProgramme.status != 0)
+        #expect((withProgramme.stdout + withProgramme.stderr).contains("do not apply to the indices"))
+        #expect(
+            try await cli.run(["report", "indicator", "IV.9", "--from", "2025-01-01", "--to", "2025-12-31"]).status
+                == 64)
     }
 }

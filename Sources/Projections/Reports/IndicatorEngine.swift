@@ -1,0 +1,74 @@
+import EventStore
+import GrantDomain
+import PostgresClient
+
+/// The results framework's indicators (docs/domain.md §13) but I.3, folded from the log
+/// itself (`LogReplay`: sealed, gap-free, decoded in parallel) at a cut-off: figures an
+/// auditor gets again from `audit export` alone. I.3 keeps its own engines (§4).
+public enum IndicatorEngine {
+    /// The report of `definition` for `query` as the log stood at `cutOff`.
+    /// - Throws: `DomainError.invalid` for I.3 (its own report), for I.5 with a programme or
+    ///   call (§13), for a period whose end is before its start, and for a cut-off beyond
+    ///   the head.
+    public static func report(
+        _ definition: IndicatorDefinition, _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool
+    ) async throws -> IndicatorReport {
+        guard definition.measure != .smallOrganisations else {
+            throw DomainError(.invalid, "I.3 has its own report (report i3, /v1/indicators/i3)")
+        }
+        if definition.measure == .indices, query.programme != nil || query.callId != nil {
+            throw DomainError(.invalid, "\(definition.code): programme and call do not apply to the indices")
+        }
+        guard query.from <= query.to else {
+            throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
+        }
+        var ledger = ActivityLedger()
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff) { ledger.apply($0.event, at: $0.position) }
+        return ledger.report(definition, query, asOf: asOf)
+    }
+}
+
+extension IndicatorReport {
+    /// Every figure of the report as `(dimension, key, value)`: `value` first, then each
+    /// disaggregation by its keys in order, the cells, the indices.
+    public var rows: [(dimension: String, key: String, value: String)] {
+        var rows: [(String, String, String)] = []
+        if let value { rows.append(("value", "", String(value))) }
+        let dimensions: [(String, [String: Int64]?)] = [
+            ("byOrganiser", byOrganiser), ("byRegion", byRegion), ("byTheme", byTheme),
+            ("byGenderFocus", byGenderFocus), ("byGroup", byGroup), ("byGender", byGender),
+            ("bySettlement", bySettlement), ("byRegistrationStatus", byRegistrationStatus),
+        ]
+        for (name, counts) in dimensions {
+            for (key, count) in (counts ?? [:]).sorted(by: { $0.key < $1.key }) {
+                rows.append((name, key, String(count)))
+            }
+        }
+        for cell in cells ?? [] { rows.append(("cells", "\(cell.group).\(cell.gender)", String(cell.count))) }
+        for (index, change) in (indices ?? [:]).sorted(by: { $0.key < $1.key }) {
+            rows.append(("indices", "\(index).baseline", change.baseline.map { "\($0.year): \($0.value)" } ?? ""))
+            rows.append(("indices", "\(index).latest", change.latest.map { "\($0.year): \($0.value)" } ?? ""))
+            rows.append(("indices", "\(index).change", change.change ?? ""))
+        }
+        return rows
+    }
+
+    /// The report as CSV: `indicator,dimension,key,value`, one row per figure.
+    public var csv: String {
+        ([["indicator", "dimension", "key", "value"]] + rows.map { [indicator, $0.dimension, $0.key, $0.value] })
+            .map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    /// The report as a text table for a terminal.
+    public var table: String {
+        var lines = [
+            "\(indicator)  \(title)", "period \(period.from)..\(period.to)  as of position \(asOf.position)", "",
+        ]
+        let width = rows.map { ($0.dimension + " " + $0.key).count }.max() ?? 0
+        for row in rows {
+            let label = row.key.isEmpty ? row.dimension : row.dimension + " " + row.key
+            lines.append(label.padding(toLength: width + 2, withPad: " ", startingAt: 0) + row.value)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
