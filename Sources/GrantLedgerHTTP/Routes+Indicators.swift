@@ -19,6 +19,44 @@ extension RouteRegistry {
         addI3FigureRoutes(services)
         addI3OrganisationRoutes(services)
         addSignOffRoutes(services)
+        addFrameworkRoutes(services)
+    }
+
+    /// The results framework (docs/domain.md §13): the catalogue, and any indicator by its
+    /// code, counted from the log at the cut-off (I.3 answers its §4 report).
+    func addFrameworkRoutes(_ services: ServerServices) {
+        let routes = group(.manager, .auditor, .viewer)
+        routes.get("/v1/indicators") { _, _ in
+            jsonResponse(.ok, ResponseJSON.text(IndicatorCatalogue()))
+        }
+        routes.get("/v1/indicators/{code}") { request, context in
+            // The query first: a malformed one is 400 whatever the code.
+            let (i3Query, cutOff) = try i3Inputs(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            let code = try context.parameters.require("code")
+            guard let definition = ResultsFramework.indicator(code) else {
+                throw APIError.notFound(
+                    "no indicator \"\(code)\"; one of "
+                        + ResultsFramework.indicators.map(\.code).joined(separator: ", "))
+            }
+            if definition.measure == .smallOrganisations {
+                let report = try await i3Report(i3Query, cutOff: cutOff, try ReadRequirement(request), services)
+                switch format {
+                case .json: return textResponse(report.json, contentType: "application/json; charset=utf-8")
+                case .csv: return csvResponse(report.csv, byteOrderMark: bom)
+                case .table: return textResponse(report.report.table, contentType: "text/plain; charset=utf-8")
+                }
+            }
+            let query = IndicatorQuery(
+                from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
+            let report = try await IndicatorEngine.report(definition, query, cutOff: cutOff, pool: services.pool)
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(report))
+            case .csv: return csvResponse(report.csv, byteOrderMark: bom)
+            case .table: return textResponse(report.table, contentType: "text/plain; charset=utf-8")
+            }
+        }
     }
 
     /// The I.3 figure as JSON, CSV, SVG or an HTML page.
@@ -181,5 +219,18 @@ extension RouteRegistry {
             }
         }
 
+    }
+}
+
+/// `GET /v1/indicators`: the results framework's catalogue.
+struct IndicatorCatalogue: Encodable {
+    struct Entry: Encodable {
+        var code: String
+        var objective: String
+        var title: String
+        var measure: IndicatorMeasure
+    }
+    var indicators = ResultsFramework.indicators.map {
+        Entry(code: $0.code, objective: $0.objective, title: $0.title, measure: $0.measure)
     }
 }

@@ -67,6 +67,12 @@ struct HTTPTests {
                 "/v1/indicators/i3/progress", .get, nil,
                 [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
             ),
+            ("/v1/indicators", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            (
+                "/v1/indicators/II.2?from=2025-01-01&to=2025-12-31", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+            ),
+            ("/v1/activities", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
             (
                 "/v1/events?after=0&limit=5", .get, nil,
                 [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
@@ -408,6 +414,49 @@ struct HTTPTests {
             ) {
                 #expect(errorCode($0.body) == "ruleViolated")
                 #expect(String(buffer: $0.body).contains("\\\"position\\\" 999999"))
+            }
+        }
+    }
+
+    @Test("the results framework: the catalogue, an indicator by its code, I.3 by its code, an unknown code")
+    func framework() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            try await client.execute(uri: "/v1/indicators", method: .get, headers: fixture.headers(.viewer)) {
+                let indicators = json($0.body)["indicators"] as? [[String: Any]]
+                #expect(indicators?.count == 14)
+                #expect(indicators?.first?["code"] as? String == "I.1")
+                #expect(indicators?.last?["objective"] as? String == "III")
+            }
+            try await client.execute(
+                uri: "/v1/indicators/III.5?from=2024-01-01&to=2026-12-31", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .ok)
+                let report = json($0.body)
+                #expect(report["indicator"] as? String == "III.5")
+                #expect(report["value"] as? Int == 0)  // the sample records no activities yet
+                #expect((report["byTheme"] as? [String: Int])?.count == 9)
+                #expect((report["byRegion"] as? [String: Int])?.count == 21)
+            }
+            try await client.execute(
+                uri: "/v1/indicators/I.3?from=2024-01-01&to=2026-12-31", method: .get, headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .ok)
+                #expect(json($0.body)["total"] is Int)  // the §4 report
+            }
+            try await client.execute(
+                uri: "/v1/indicators/I.5?from=2024-01-01&to=2026-12-31&programme=CSO-LA", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(
+                uri: "/v1/indicators/IV.1?from=2024-01-01&to=2026-12-31", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .notFound)
+                #expect(errorCode($0.body) == "notFound")
             }
         }
     }

@@ -333,9 +333,11 @@ struct OpenAPIParameterTests {
                     var filled = path
                     if location == "path" { filled = filled.replacingOccurrences(of: "{\(name)}", with: value) }
                     filled = filled.replacingOccurrences(of: "\\{[A-Za-z]+\\}", with: "x", options: .regularExpression)
-                    if location == "path" { return filled }
+                    // The required query parameters come along (a path parameter under test too:
+                    // without them the request is not one the document allows).
                     var query = base
-                    query[name] = value
+                    if location == "query" { query[name] = value }
+                    if query.isEmpty { return filled }
                     return filled + "?"
                         + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
                 }
