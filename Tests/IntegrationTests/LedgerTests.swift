@@ -256,6 +256,18 @@ struct LedgerTests {
             ["report", "indicator", "I.5", "--from", "2025-01-01", "--to", "2025-12-31", "--format", "json"])
         let civicus = (try cli.json(i5)["indices"] as? [String: [String: Any]])?["civicusMonitor"]
         #expect((civicus?["latest"] as? [String: Any])?["value"] as? String == "39.5")
+        // The CLI takes lists comma-separated, an empty value the empty list.
+        let viaCLI = try await cli.run([
+            "record-activity", "--activity-id", "ACT-CLI", "--title", "Networking school", "--started-on", "2025-09-10",
+            "--kind", "networkingInitiative", "--organiser", "eu", "--with-government", "false", "--themes",
+            "gender,accountability", "--participants", "", "--format", "json",
+        ])
+        #expect(viaCLI.status == 0, "\(viaCLI.stdout) \(viaCLI.stderr)")
+        let recordedByCLI = try await fixture.db.store.readStream("activity-ACT-CLI")
+        let data = try #require(
+            try JSONSerialization.jsonObject(with: Data((recordedByCLI.first?.data ?? "{}").utf8)) as? [String: Any])
+        #expect(Set(data["themes"] as? [String] ?? []) == ["gender", "accountability"])
+        #expect((data["participants"] as? [String])?.isEmpty == true)
         let withProgramme = try await cli.run(
             ["report", "indicator", "I.5", "--from", "2025-01-01", "--to", "2025-12-31", "--programme", "CSO-LA"])
         #expect(withProgramme.status != 0)
