@@ -343,3 +343,82 @@ public struct ActivityLedger: Sendable {
         return "\(sign)\(magnitude / 100).\(rest < 10 ? "0" : "")\(rest)"
     }
 }
+
+/// Behind every number (docs/domain.md §13): the qualifying activities of an activity or
+/// people measure, by `startedOn` then position; for III.3, the organisations with their
+/// first qualifying support, by `organisationId`.
+public struct IndicatorDrillDown: Sendable, Hashable, Codable {
+    public struct Activity: Sendable, Hashable, Codable {
+        public var activityId: String
+        public var title: String
+        public var kind: ActivityKind
+        public var organiser: Organiser
+        @NullEncoded public var grantId: String?
+        public var startedOn: BusinessDate
+        @NullEncoded public var regionCode: String?
+        public var themes: [Theme]
+        public var position: Int64
+    }
+    public struct FirstSupport: Sendable, Hashable, Codable {
+        public var activityId: String
+        public var startedOn: BusinessDate
+        public var position: Int64
+    }
+    public struct Organisation: Sendable, Hashable, Codable {
+        public var organisationId: String
+        public var name: String
+        @NullEncoded public var regionCode: String?
+        @NullEncoded public var settlement: Settlement?
+        public var registrationStatus: RegistrationStatus
+        public var firstSupport: FirstSupport
+    }
+
+    public var indicator: String
+    public var period: IndicatorReport.Period
+    public var filters: IndicatorReport.Filters
+    public var asOf: LogPoint
+    public var activities: [Activity]?
+    public var organisations: [Organisation]?
+}
+
+extension IndicatorDefinition {
+    /// What stands behind the indicator's number: `activities`, `organisations` (III.3), or
+    /// nil (I.3 has its own list, §8; I.5 counts no activity).
+    public var drillDown: String? {
+        switch measure {
+        case .activities, .people: "activities"
+        case .organisations: "organisations"
+        case .smallOrganisations, .indices: nil
+        }
+    }
+}
+
+extension ActivityLedger {
+    /// What stands behind `definition`'s number for `query` (nil when nothing does).
+    public func drillDown(_ definition: IndicatorDefinition, _ query: IndicatorQuery, asOf: LogPoint)
+        -> IndicatorDrillDown?
+    {
+        guard definition.drillDown != nil else { return nil }
+        let qualifying = qualifying(definition, query)
+        var result = IndicatorDrillDown(
+            indicator: definition.code, period: .init(from: query.from, to: query.to),
+            filters: .init(programme: query.programme, callId: query.callId), asOf: asOf)
+        if definition.measure == .organisations {
+            result.organisations = womenLedFirsts(qualifying).sorted { $0.key < $1.key }.map { id, first in
+                IndicatorDrillDown.Organisation(
+                    organisationId: id, name: first.profile.name, regionCode: first.profile.regionCode,
+                    settlement: first.profile.settlement, registrationStatus: first.profile.registrationStatus,
+                    firstSupport: .init(
+                        activityId: first.activity.activityId, startedOn: first.activity.startedOn,
+                        position: first.position))
+            }
+        } else {
+            result.activities = qualifying.map { a, position in
+                IndicatorDrillDown.Activity(
+                    activityId: a.activityId, title: a.title, kind: a.kind, organiser: a.organiser, grantId: a.grantId,
+                    startedOn: a.startedOn, regionCode: a.regionCode, themes: a.themes, position: position)
+            }
+        }
+        return result
+    }
+}

@@ -23,6 +23,10 @@ struct ReportIndicator: AsyncParsableCommand {
             + ". Counted per docs/domain.md §13 from the events up to --as-of (default: the head).")
 
     @Argument(help: "The indicator's code, e.g. II.2.") var code: String
+    @Argument(
+        help:
+            "activities (or organisations for III.3): what stands behind the number, instead of the number.")
+    var list: String?
     @OptionGroup var period: I3QueryOptions
     @Option(help: "json, csv or table.") var format: ReportFormat = .json
     @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
@@ -40,6 +44,15 @@ struct ReportIndicator: AsyncParsableCommand {
         let query = IndicatorQuery(
             from: period.from, to: period.to, programme: period.programme?.value, callId: period.callId?.value)
         let output = try await withReporter(database, json: format == .json) { reporter -> String in
+            if let list {
+                let drillDown = try await IndicatorEngine.drillDown(
+                    definition, list, query, cutOff: period.asOf ?? .head, pool: reporter.pool)
+                switch format {
+                case .json: return ResponseJSON.text(drillDown) + "\n"
+                case .csv: return CSV.document(drillDown.csv, byteOrderMark: bom)
+                case .table: return drillDown.table + "\n"
+                }
+            }
             if definition.measure == .smallOrganisations {
                 let report = try await reporter.report(period.query, cutOff: period.asOf ?? .head)
                 switch format {

@@ -23,9 +23,30 @@ extension RouteRegistry {
     }
 
     /// The results framework (docs/domain.md §13): the catalogue, and any indicator by its
-    /// code, counted from the log at the cut-off (I.3 answers its §4 report).
+    /// code, counted from the log at the cut-off (I.3 answers its §4 report), with what
+    /// stands behind its number.
     func addFrameworkRoutes(_ services: ServerServices) {
         let routes = group(.manager, .auditor, .viewer)
+        for list in ["activities", "organisations"] {
+            routes.get("/v1/indicators/{code}/\(list)") { request, context in
+                let (i3Query, cutOff) = try i3Inputs(request)
+                let format = try textFormat(request, allowed: [.json, .csv, .table])
+                let bom = try bomParameter(request)
+                let code = try context.parameters.require("code")
+                guard let definition = ResultsFramework.indicator(code) else {
+                    throw APIError.notFound("no indicator \"\(code)\"")
+                }
+                let query = IndicatorQuery(
+                    from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
+                let drillDown = try await IndicatorEngine.drillDown(
+                    definition, list, query, cutOff: cutOff, pool: services.pool)
+                switch format {
+                case .json: return jsonResponse(.ok, ResponseJSON.text(drillDown))
+                case .csv: return csvResponse(drillDown.csv, byteOrderMark: bom)
+                case .table: return textResponse(drillDown.table, contentType: "text/plain; charset=utf-8")
+                }
+            }
+        }
         routes.get("/v1/indicators") { _, _ in
             jsonResponse(.ok, ResponseJSON.text(IndicatorCatalogue()))
         }

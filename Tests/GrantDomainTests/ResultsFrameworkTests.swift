@@ -206,6 +206,23 @@ struct ResultsFrameworkTests {
             for definition in ResultsFramework.indicators where definition.code != "I.3" {
                 let report = ledger.report(definition, query, asOf: Self.asOf)
                 let reference = ReferenceFramework.qualifying(log, definition.code, query)
+                // Behind every number: the listed activities (or organisations) are the counted ones.
+                let behind = ledger.drillDown(definition, query, asOf: Self.asOf)
+                switch definition.measure {
+                case .activities:
+                    // "sorted by startedOn then position"
+                    let sorted = reference.sorted { ($0.0.startedOn, $0.1) < ($1.0.startedOn, $1.1) }
+                    #expect(behind?.activities?.map(\.activityId) == sorted.map(\.0.activityId))
+                case .people:
+                    #expect(behind?.activities?.count == reference.count)
+                case .organisations:
+                    #expect(behind?.organisations?.count == Int(report.value ?? -1))
+                    #expect(
+                        behind?.organisations.map { $0.map(\.organisationId) == $0.map(\.organisationId).sorted() }
+                            == true)
+                default:
+                    #expect(behind == nil)
+                }
                 if (report.value ?? 0) > 0 { counted += 1 }
                 switch definition.code {
                 case "I.4":

@@ -451,6 +451,20 @@ struct HTTPTests {
             ) {
                 #expect($0.status == .badRequest)
             }
+            for (uri, status) in [
+                ("/v1/indicators/III.5/activities?from=2024-01-01&to=2026-12-31", HTTPResponse.Status.ok),
+                ("/v1/indicators/III.3/organisations?from=2024-01-01&to=2026-12-31&format=csv", .ok),
+                ("/v1/indicators/I.5/activities?from=2024-01-01&to=2026-12-31", .notFound),
+                ("/v1/indicators/III.3/activities?from=2024-01-01&to=2026-12-31", .notFound),
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers(.viewer)) {
+                    #expect($0.status == status, "\(uri)")
+                    if uri.hasPrefix("/v1/indicators/III.5") { #expect(json($0.body)["activities"] as? [Any] != nil) }
+                    if uri.contains("format=csv") {
+                        #expect(String(buffer: $0.body).hasPrefix(#""organisationId","name""#))
+                    }
+                }
+            }
             try await client.execute(
                 uri: "/v1/indicators/IV.1?from=2024-01-01&to=2026-12-31", method: .get,
                 headers: fixture.headers(.viewer)

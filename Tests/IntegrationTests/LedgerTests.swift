@@ -252,6 +252,9 @@ struct LedgerTests {
         #expect((whileStanding["byGroup"] as? [String: Int]) == ["hrd": 3, "activist": 1, "journalist": 0])
         #expect((whileStanding["asOf"] as? [String: Any])?["position"] as? Int == Int(position))
         #expect(try await i4([])["value"] as? Int == 0)
+        let behind = try await i4(["activities", "--as-of", String(position)])["activities"] as? [[String: Any]]
+        #expect(behind?.map { $0["activityId"] as? String } == ["ACT-1"])
+        #expect(behind?.first?["position"] as? Int == Int(position))
         let i5 = try await cli.run(
             ["report", "indicator", "I.5", "--from", "2025-01-01", "--to", "2025-12-31", "--format", "json"])
         let civicus = (try cli.json(i5)["indices"] as? [String: [String: Any]])?["civicusMonitor"]

@@ -22,9 +22,38 @@ public enum IndicatorEngine {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
+        let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
+        return ledger.report(definition, query, asOf: asOf)
+    }
+
+    /// What stands behind the number (docs/domain.md §13): the activities, or III.3's
+    /// organisations.
+    /// - Throws: `DomainError.notFound` for an indicator with nothing of that name behind it
+    ///   (I.3 has its own list, I.5 none), `.invalid` as `report`.
+    public static func drillDown(
+        _ definition: IndicatorDefinition, _ list: String, _ query: IndicatorQuery, cutOff: CutOff,
+        pool: ConnectionPool
+    ) async throws -> IndicatorDrillDown {
+        guard definition.drillDown == list else {
+            throw DomainError(
+                .notFound,
+                "\(definition.code) has no \(list) behind it"
+                    + (definition.drillDown.map { "; its number stands on \($0)" } ?? ""))
+        }
+        guard query.from <= query.to else {
+            throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
+        }
+        let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
+        guard let drillDown = ledger.drillDown(definition, query, asOf: asOf) else {
+            throw DomainError(.notFound, "\(definition.code) has no \(list) behind it")
+        }
+        return drillDown
+    }
+
+    static func fold(cutOff: CutOff, pool: ConnectionPool) async throws -> (ActivityLedger, LogPoint) {
         var ledger = ActivityLedger()
         let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff) { ledger.apply($0.event, at: $0.position) }
-        return ledger.report(definition, query, asOf: asOf)
+        return (ledger, asOf)
     }
 }
 
@@ -70,5 +99,48 @@ extension IndicatorReport {
             lines.append(label.padding(toLength: width + 2, withPad: " ", startingAt: 0) + row.value)
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension IndicatorDrillDown {
+    /// The columns and cells of the list, in its order.
+    var grid: (header: [String], rows: [[String]]) {
+        if let organisations {
+            return (
+                [
+                    "organisationId", "name", "regionCode", "settlement", "registrationStatus", "firstActivityId",
+                    "firstStartedOn", "firstPosition",
+                ],
+                organisations.map {
+                    [
+                        $0.organisationId, $0.name, $0.regionCode ?? "", $0.settlement?.rawValue ?? "",
+                        $0.registrationStatus.rawValue, $0.firstSupport.activityId,
+                        $0.firstSupport.startedOn.description, String($0.firstSupport.position),
+                    ]
+                }
+            )
+        }
+        return (
+            ["activityId", "title", "kind", "organiser", "grantId", "startedOn", "regionCode", "themes", "position"],
+            (activities ?? []).map {
+                [
+                    $0.activityId, $0.title, $0.kind.rawValue, $0.organiser.rawValue, $0.grantId ?? "",
+                    $0.startedOn.description, $0.regionCode ?? "", $0.themes.map(\.rawValue).joined(separator: " "),
+                    String($0.position),
+                ]
+            }
+        )
+    }
+
+    /// One row per activity (or organisation), cells by `CSV.field`.
+    public var csv: String {
+        let (header, rows) = grid
+        return ([header] + rows).map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    /// Tab-separated, for a terminal.
+    public var table: String {
+        let (header, rows) = grid
+        return ([header] + rows).map { $0.joined(separator: "\t") }.joined(separator: "\n")
     }
 }
