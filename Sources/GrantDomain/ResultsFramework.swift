@@ -145,10 +145,17 @@ public struct IndicatorReport: Sendable, Hashable, Codable {
     public struct Period: Sendable, Hashable, Codable {
         public var from: BusinessDate
         public var to: BusinessDate
+
+        public init(from: BusinessDate, to: BusinessDate) { (self.from, self.to) = (from, to) }
     }
     public struct Filters: Sendable, Hashable, Codable {
         @NullEncoded public var programme: String?
         @NullEncoded public var callId: String?
+
+        public init(programme: String?, callId: String?) {
+            self.programme = programme
+            self.callId = callId
+        }
     }
     public struct Cell: Sendable, Hashable, Codable {
         public var group: String

@@ -9,7 +9,35 @@ import Projections
 /// `grantledger report ...`.
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Indicator reports.", subcommands: [ReportI3.self, ReportIndicator.self])
+        abstract: "Indicator reports.", subcommands: [ReportI3.self, ReportIndicator.self, ReportFramework.self])
+}
+
+/// `grantledger report framework`: every indicator of the results framework at once
+/// (docs/domain.md §13), with its targets and latest sign-off.
+struct ReportFramework: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "framework",
+        abstract: "The Roadmap's results framework: every indicator's value, targets and latest sign-off.",
+        discussion: "Every value is counted from the events up to --as-of (default: the head).")
+
+    @OptionGroup var period: I3QueryOptions
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func run() async throws {
+        let query = IndicatorQuery(
+            from: period.from, to: period.to, programme: period.programme?.value, callId: period.callId?.value)
+        let output = try await withReporter(database, json: format == .json) { reporter -> String in
+            let framework = try await FrameworkReport.make(query, cutOff: period.asOf ?? .head, pool: reporter.pool)
+            switch format {
+            case .json: return ResponseJSON.text(framework) + "\n"
+            case .csv: return CSV.document(framework.csv, byteOrderMark: bom)
+            case .table: return framework.table + "\n"
+            }
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
 }
 
 /// `grantledger report indicator CODE`: any indicator of the results framework

@@ -47,6 +47,19 @@ extension RouteRegistry {
                 }
             }
         }
+        routes.get("/v1/results-framework") { request, _ in
+            let (i3Query, cutOff) = try i3Inputs(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            let query = IndicatorQuery(
+                from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
+            let framework = try await FrameworkReport.make(query, cutOff: cutOff, pool: services.pool)
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(framework))
+            case .csv: return csvResponse(framework.csv, byteOrderMark: bom)
+            case .table: return textResponse(framework.table, contentType: "text/plain; charset=utf-8")
+            }
+        }
         routes.get("/v1/indicators") { _, _ in
             jsonResponse(.ok, ResponseJSON.text(IndicatorCatalogue()))
         }

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import GrantDomain
 import GrantLedgerHTTP
 import HTTPTypes
 import Hummingbird
@@ -471,6 +472,46 @@ struct HTTPTests {
             ) {
                 #expect($0.status == .notFound)
                 #expect(errorCode($0.body) == "notFound")
+            }
+        }
+    }
+
+    @Test("the results framework on the sample: 14 indicators, I.3 as its own report says, its latest sign-off")
+    func resultsFramework() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            var signOffs: [[String: Any]] = []
+            try await client.execute(
+                uri: "/v1/indicators/i3/sign-offs", method: .get, headers: fixture.headers(.auditor)
+            ) {
+                signOffs =
+                    (try? JSONSerialization.jsonObject(with: Data(String(buffer: $0.body).utf8))) as? [[String: Any]]
+                    ?? []
+            }
+            let signed = try #require(signOffs.last)
+            let (from, to) = (try #require(signed["from"] as? String), try #require(signed["to"] as? String))
+            var total: Int?
+            try await client.execute(
+                uri: "/v1/indicators/i3?from=\(from)&to=\(to)", method: .get, headers: fixture.headers(.viewer)
+            ) { total = json($0.body)["total"] as? Int }
+            try await client.execute(
+                uri: "/v1/results-framework?from=\(from)&to=\(to)", method: .get, headers: fixture.headers(.viewer)
+            ) {
+                #expect($0.status == .ok)
+                let entries = try #require(json($0.body)["indicators"] as? [[String: Any]])
+                #expect(entries.map { $0["indicator"] as? String } == ResultsFramework.indicators.map(\.code))
+                let i3 = try #require(entries.first { $0["indicator"] as? String == "I.3" })
+                #expect(i3["value"] as? Int == total)
+                #expect(
+                    (i3["latestSignOff"] as? [String: Any])?["reportId"] as? String == signed["reportId"] as? String)
+                #expect(entries.first { $0["indicator"] as? String == "I.5" }?["value"] is NSNull)
+                #expect(entries.first { $0["indicator"] as? String == "II.2" }?["value"] as? Int == 0)
+            }
+            try await client.execute(
+                uri: "/v1/results-framework?from=\(from)&to=\(to)&format=table", method: .get,
+                headers: fixture.headers(.viewer)
+            ) {
+                #expect(String(buffer: $0.body).contains("III.6"))
             }
         }
     }
