@@ -71,6 +71,8 @@ echo "==> progress against the I.3 targets"
 "$bin" report i3 progress --format table
 echo "==> what changed since the 2025 figure was signed off"
 "$bin" report i3 restatement --report-id I3-2025-ANNUAL --format table
+echo "==> the results framework, 2025: every indicator's value, targets and latest sign-off"
+"$bin" report framework --from 2025-01-01 --to 2025-12-31 --format table
 echo "==> the field's formats: the I.3 page, an IATI activity file, a 360Giving package"
 out="$state/exports"
 mkdir -p "$out"

@@ -280,4 +280,80 @@ emit("awardSubGrant", subGrantId="SG-952", grantId=host, organisationId="CSO-61-
 emit("cancelSubGrant", subGrantId="SG-951", cancelledOn="2026-02-01",
      reason="The group could not open a bank account to receive the funds")
 
+# --- The rest of the results framework (docs/domain.md §12): a year and a half of
+# activities by the EU Delegation and by the grantees, the three indices, and a retraction
+# after the 2025 sign-off. Appended last, so that every position above stays what it was.
+# A separate random stream, so that the programme above is the same as before.
+arng = random.Random(2025)
+participants = [oid for oid, _, _ in small]
+
+
+def activity(aid, kind, started, organiser, grant=None, government=False, themes=(), region=None, people=None,
+             count=3):
+    fields = dict(activityId=aid, title=f"{kind} {aid}", startedOn=started, kind=kind, organiser=organiser,
+                  withGovernment=government, themes=list(themes), participants=arng.sample(participants, count))
+    if grant:
+        fields["grantId"] = grant
+    if region:
+        fields["regionCode"] = region
+    if people:
+        fields["peopleSupported"] = people
+    emit("recordActivity", **fields)
+
+
+def inside(grant_start, grant_end, year, month):
+    day = f"{year}-{month:02d}-15"
+    return grant_start <= day <= grant_end
+
+
+running = [(gid, start, end) for gid, call, start, end, envelope, cid, max_sub in grants]
+eu = [
+    ("ACT-EU-01", "dialogue", "2024-06-12", True, ["enablingEnvironment"], "KZ-71"),
+    ("ACT-EU-02", "dialogue", "2025-02-20", True, ["enablingEnvironment", "csoSustainability"], "KZ-71"),
+    ("ACT-EU-03", "policyDiscussion", "2024-11-05", False, ["goodGovernance"], None),
+    ("ACT-EU-04", "policyDiscussion", "2025-05-14", True, ["humanRights"], "KZ-75"),
+    ("ACT-EU-05", "capacityDevelopment", "2025-03-03", False, ["disinformation", "investigativeJournalism"], "KZ-61"),
+    ("ACT-EU-06", "outreachInitiative", "2025-06-18", False, ["gender"], "KZ-43"),
+    ("ACT-EU-07", "networkingInitiative", "2025-09-24", False, [], None),
+]
+for aid, kind, started, government, themes, region in eu:
+    activity(aid, kind, started, "eu", government=government, themes=themes, region=region)
+kinds = [
+    ("dialogue", True, ["greenDeal", "goodGovernance"]), ("researchOrMonitoring", False, ["enablingEnvironment"]),
+    ("participationInitiative", False, ["accountability"]), ("sustainabilityInitiative", False, ["csoSustainability"]),
+    ("capacityDevelopment", False, ["beneficiaryInteraction", "socialServicesAdvocacy", "gender"]),
+    ("outreachInitiative", False, ["gender"]), ("networkingInitiative", False, ["digitalisation"]),
+    ("dialogue", True, ["csoSustainability", "humanRights"]),
+]
+number = 0
+for gid, start, end in running:
+    for year, month in [(2024, 10), (2025, 4), (2025, 9)]:
+        if not inside(start, end, year, month):
+            continue
+        number += 1
+        kind, government, themes = kinds[number % len(kinds)]
+        region = REGIONS[number % len(REGIONS)][0] if number % 3 else None
+        activity(f"ACT-{number:03d}", kind, f"{year}-{month:02d}-15", "grantee", grant=gid, government=government,
+                 themes=themes, region=region, count=arng.randint(1, 5))
+# Support to people at risk: counts only, never who they are.
+for index, (gid, start, end) in enumerate(running[:3]):
+    if inside(start, end, 2025, 7):
+        activity(f"ACT-PS-{index + 1}", "protectionSupport", "2025-07-15", "grantee", grant=gid,
+                 themes=["humanRights"], region="KZ-75", count=0,
+                 people={"hrd": {"women": 2 + index, "men": 1, "undisclosed": 0},
+                         "activist": {"women": 1, "men": index, "undisclosed": 1},
+                         "journalist": {"women": 1, "men": 1, "undisclosed": 0}})
+for index_id, values in [("civicusMonitor", [("2023", "27"), ("2024", "26"), ("2025", "28")]),
+                         ("freedomInTheWorld", [("2023", "23"), ("2024", "23"), ("2025", "22")]),
+                         ("enablingEnvironmentIndex", [("2023", "41.5"), ("2024", "43.25")])]:
+    for year, value in values:
+        rating = {"civicusMonitor": "Repressed", "freedomInTheWorld": "Not Free"}.get(index_id)
+        extra = {"rating": rating} if rating else {}
+        emit("recordIndexValue", indexId=index_id, year=int(year), value=value, source=f"{index_id} {year}", **extra)
+# A revision, and a 2025 activity retracted after the 2025 figure was signed off.
+emit("recordIndexValue", indexId="civicusMonitor", year=2025, value="27", rating="Repressed",
+     source="civicusMonitor 2025, revised")
+emit("retractActivity", activityId="ACT-EU-07", retractedOn="2026-02-10",
+     reason="Recorded twice: it is the same meeting as an activity of a grantee")
+
 print("\n".join(lines))
