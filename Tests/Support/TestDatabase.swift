@@ -174,6 +174,15 @@ struct TestDatabase: Sendable {
         }
     }
 
+    /// The sample programme's commands, one a line; each records exactly one event, so
+    /// their number is the sample's log size.
+    static let sampleCommands: [String] = {
+        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent("deploy/sample/programme.jsonl")
+        return ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            .filter { !$0.isEmpty }
+    }()
+
     /// Records the sample programme (deploy/sample/programme.jsonl) through the command
     /// handler, as `grantledger import` does, and waits until readers see all of it.
     func importSample() async throws {
