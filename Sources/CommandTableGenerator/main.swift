@@ -36,6 +36,8 @@ struct Entry {
     var conditions: [Condition] = []
     var atLeastOneOf: [String] = []
     var notes: String?
+    /// The docs/domain.md section of the `## ... (docs/domain.md §N)` heading above it.
+    var section = "§2"
     var fields: [Field] = []
     var line: Int
 }
@@ -52,10 +54,19 @@ func quoted(_ text: String) -> String {
 
 func parse(_ text: String, path: String) throws -> [Entry] {
     var entries: [Entry] = []
+    var section = "§2"
     for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
         let number = index + 1
         let line = raw.trimmingCharacters(in: .whitespaces)
         func fail(_ message: String) -> TableError { TableError(description: "\(path):\(number): \(message)") }
+        if line.hasPrefix("## ") {
+            // A heading names the section of docs/domain.md its commands come from, if not §2.
+            if let marker = line.range(of: "docs/domain.md §") {
+                section = "§" + line[marker.upperBound...].prefix { $0.isNumber }
+            } else {
+                section = "§2"
+            }
+        }
         if line.isEmpty || line.hasPrefix("#") { continue }
         if line.hasPrefix("command ") {
             // command <name>: <Type> -> <Event>
@@ -63,7 +74,9 @@ func parse(_ text: String, path: String) throws -> [Entry] {
             guard parts.count == 4, parts[0].hasSuffix(":"), parts[2] == "->" else {
                 throw fail("expected `command <name>: <Type> -> <Event>`")
             }
-            entries.append(Entry(name: String(parts[0].dropLast()), type: parts[1], event: parts[3], line: number))
+            var entry = Entry(name: String(parts[0].dropLast()), type: parts[1], event: parts[3], line: number)
+            entry.section = section
+            entries.append(entry)
             continue
         }
         guard var entry = entries.popLast() else { throw fail("a line outside any `command` entry") }
@@ -206,6 +219,7 @@ func render(_ entries: [Entry], path: String) -> String {
             out += ",\n        atLeastOneOf: [\(e.atLeastOneOf.map(quoted).joined(separator: ", "))]"
         }
         if let notes = e.notes { out += ",\n        notes: \(quoted(notes))" }
+        if e.section != "§2" { out += ",\n        section: \(quoted(e.section))" }
         out += ")\n\n"
         // Each field and rule line as a declaration of its own, so that the compiler reports
         // an error in one at its line of the table.

@@ -158,6 +158,8 @@ public struct CommandSpec: Sendable {
     public var atLeastOneOf: [String] = []
     /// Rules between fields worth saying in help texts.
     public var notes: String? = nil
+    /// The section of docs/domain.md that defines the command (`§2`, `§12`).
+    public var section = "§2"
 }
 
 /// The payload of one command: its description, the rules between its fields, and its place

@@ -85,7 +85,7 @@ func placeholder(_ type: FieldType) -> String {
 
 /// The help text: every field with its format, limits, values and meaning.
 func fieldHelp(_ spec: CommandSpec) -> String {
-    var lines = ["Fields (docs/domain.md §2, \(spec.name)):"]
+    var lines = ["Fields (docs/domain.md \(spec.section), \(spec.name)):"]
     for field in spec.fields {
         var text = field.type.formatHelp
         if let help = field.help { text += "; " + help }

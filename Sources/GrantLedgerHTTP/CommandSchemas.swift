@@ -145,7 +145,7 @@ enum CommandSchemas {
         var result: [String: Any] = [
             "type": "object",
             "title": spec.name,
-            "description": "\(spec.summary) Records \(spec.event). docs/domain.md §2."
+            "description": "\(spec.summary) Records \(spec.event). docs/domain.md \(spec.section)."
                 + (spec.notes.map { " " + $0 } ?? ""),
             "required": ["command"] + spec.fields.filter(\.required).map(\.name),
             "properties": properties,
