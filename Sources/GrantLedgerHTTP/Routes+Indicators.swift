@@ -47,13 +47,15 @@ extension RouteRegistry {
                 }
             }
         }
-        routes.get("/v1/results-framework") { request, _ in
+        routes.get("/v1/results-framework") { request, context in
             let (i3Query, cutOff) = try i3Inputs(request)
             let format = try textFormat(request, allowed: [.json, .csv, .table])
             let bom = try bomParameter(request)
             let query = IndicatorQuery(
                 from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
-            let framework = try await FrameworkReport.make(query, cutOff: cutOff, pool: services.pool)
+            var framework = try await FrameworkReport.make(query, cutOff: cutOff, pool: services.pool)
+            // Viewers see no actor names (docs/domain.md §15).
+            if context.identity?.role == .viewer { framework = framework.withoutActors }
             switch format {
             case .json: return jsonResponse(.ok, ResponseJSON.text(framework))
             case .csv: return csvResponse(framework.csv, byteOrderMark: bom)

@@ -506,6 +506,13 @@ struct HTTPTests {
             #expect(i3["value"] as? Int == total)
             #expect((i3["latestSignOff"] as? [String: Any])?["reportId"] as? String == signed["reportId"] as? String)
             #expect(entries.first { $0["indicator"] as? String == "I.5" }?["value"] is NSNull)
+            // Targets are shown, without who recorded them to a viewer (docs/domain.md §15).
+            let targets = try #require(i3["targets"] as? [[String: Any]])
+            #expect(!targets.isEmpty)
+            for target in targets {
+                let recorded = target["recorded"] as? [String: Any]
+                #expect(recorded?["actor"] == nil || recorded?["actor"] is NSNull)
+            }
             // Every other value is the indicator's own report's, and the sample counts some.
             for entry in entries where !["I.3", "I.5"].contains(entry["indicator"] as? String ?? "") {
                 let code = try #require(entry["indicator"] as? String)

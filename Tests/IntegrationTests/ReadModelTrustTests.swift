@@ -99,6 +99,22 @@ struct ReadModelTrustTests {
         let restatement = try await I3Reporter(pool: db.pool).restatement("FORGERY-CHECK")
         #expect(restatement.signedOff.total == truth.total)
 
+        // The results framework: I.3's value, its latest sign-off and its targets' actuals
+        // are the log's, whatever the read model says.
+        let framework = try await FrameworkReport.make(
+            IndicatorQuery(from: Self.period.from, to: Self.period.to), cutOff: .head, pool: db.pool)
+        let i3Entry = try #require(framework.indicators.first { $0.indicator == "I.3" })
+        let atHead = try await Self.logFigures(db, Self.period, at: framework.asOf.position)
+        #expect(i3Entry.value == Int64(atHead.total))
+        #expect(i3Entry.latestSignOff?.reportId == "FORGERY-CHECK")
+        #expect(i3Entry.latestSignOff?.value == Int64(truth.total))
+        for target in i3Entry.targets {
+            let figures = try await Self.logFigures(
+                db, I3Query(from: target.period.from, to: target.period.to, programme: target.programme),
+                at: framework.asOf.position)
+            #expect(target.actual == figures.total, "\(target.targetId)")
+        }
+
         // The export's I.3 comes from the exported events.
         let (ledger, asOf) = try await ExportRun.ledger(pool: db.pool, cutOff: .position(head.position))
         let i3 = ExportRun.i3(ledger)

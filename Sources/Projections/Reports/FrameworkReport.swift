@@ -4,9 +4,10 @@ import PostgresClient
 
 /// The results framework for a period and filters (docs/domain.md §13): every indicator in
 /// the Roadmap's order with its value, its targets in force and its latest sign-off for the
-/// same period and filters. Every value is folded from the log at one cut-off (I.3 by the
-/// §4 fold, the others by `ActivityLedger`); targets and sign-offs are the recorded ones up
-/// to that cut-off.
+/// same period and filters. Every figure is folded from the log at one cut-off (I.3 by the
+/// §4 fold, the others by `ActivityLedger`), never read from a table the application role
+/// can write: the sign-offs are the events themselves, and each target's actual and shares
+/// are recomputed from the fold.
 public struct FrameworkReport: Sendable, Encodable {
     public struct LatestSignOff: Sendable, Hashable, Codable {
         public var reportId: String
@@ -37,17 +38,21 @@ public struct FrameworkReport: Sendable, Encodable {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
+        let i3Query = I3Query(from: query.from, to: query.to, programme: query.programme, callId: query.callId)
         var ledger = ActivityLedger()
         var i3 = I3Fold()
+        var latest: LatestSignOff?
         let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff) {
             ledger.apply($0.event, at: $0.position)
             i3.apply($0.event, at: $0.position)
+            if case .indicatorReportSignedOff(let signed) = $0.event, signed.base.query == i3Query {
+                latest = LatestSignOff(
+                    reportId: signed.base.reportId, position: signed.base.position,
+                    value: Int64(signed.extras.figures.total))
+            }
         }
-        let i3Query = I3Query(from: query.from, to: query.to, programme: query.programme, callId: query.callId)
-        let reporter = I3Reporter(pool: pool)
-        let at = CutOff.position(asOf.position)
-        let progress = try await reporter.progress(programme: query.programme, cutOff: at)
-        let signOffs = try await reporter.signOffs(cutOff: at).signOffs
+        let progress = try await I3Reporter(pool: pool).progress(
+            programme: query.programme, cutOff: .position(asOf.position))
         let entries = ResultsFramework.indicators.map { definition -> Entry in
             var entry = Entry(
                 indicator: definition.code, objective: definition.objective, title: definition.title,
@@ -55,12 +60,8 @@ public struct FrameworkReport: Sendable, Encodable {
             switch definition.measure {
             case .smallOrganisations:
                 entry.value = Int64(i3.figures(i3Query).total)
-                entry.targets = progress.targets
-                if let latest = signOffs.last(where: { $0.base.base.query == i3Query }) {
-                    entry.latestSignOff = LatestSignOff(
-                        reportId: latest.base.base.reportId, position: latest.base.base.position,
-                        value: Int64(latest.base.extras.figures.total))
-                }
+                entry.targets = progress.targets.map { $0.recomputed(with: { i3.figures($0) }) }
+                entry.latestSignOff = latest
             default:
                 entry.value = ledger.report(definition, query, asOf: asOf).value
             }
@@ -95,5 +96,19 @@ public struct FrameworkReport: Sendable, Encodable {
             ]
         }
         return ([header] + rows).map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+}
+
+extension FrameworkReport {
+    /// The same report without the names of who recorded the targets (for viewers,
+    /// docs/domain.md §15).
+    public var withoutActors: FrameworkReport {
+        var copy = self
+        for entry in copy.indicators.indices {
+            for target in copy.indicators[entry].targets.indices {
+                copy.indicators[entry].targets[target].recorded.actor = nil
+            }
+        }
+        return copy
     }
 }
