@@ -271,7 +271,7 @@ public struct I3Picture: Sendable {
                 "<p data-sign-off=\"\(escape(signOff.reportId))\">"
                     + escape(
                         text.signedOff(
-                            signOff.reportId, signOff.signedOffOn.description, signOff.figures.total,
+                            signOff.reportId, signOff.signedOffOn.description, Int(signOff.figures.value ?? 0),
                             signOff.asOf.position))
                     + (signOff.note.map { " — " + escape($0) } ?? "") + "</p>")
         }

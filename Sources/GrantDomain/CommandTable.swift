@@ -103,13 +103,18 @@ public struct FieldSpec: Sendable, Hashable {
         self.refusedByRule = refusedByRule
     }
 
-    /// An enumeration field whose values are the cases of `E`, less those a rule refuses.
+    /// An enumeration field whose values are the cases of `E`, less those a rule refuses
+    /// (they parse, then the rule names why) and those the field never takes (`except`: they
+    /// are `invalid` like any value outside the enumeration).
     public static func choice<E: RawRepresentable & CaseIterable>(
-        _ name: String, _ type: E.Type, required: Bool = true, help: String? = nil, refusedByRule: [E] = []
+        _ name: String, _ type: E.Type, required: Bool = true, help: String? = nil, refusedByRule: [E] = [],
+        except: [E] = []
     ) -> FieldSpec where E.RawValue == String {
         let refused = refusedByRule.map(\.rawValue)
+        let excluded = except.map(\.rawValue)
         return FieldSpec(
-            name, .enumeration(E.allCases.map(\.rawValue).filter { !refused.contains($0) }), required: required,
+            name, .enumeration(E.allCases.map(\.rawValue).filter { !refused.contains($0) && !excluded.contains($0) }),
+            required: required,
             help: help,
             refusedByRule: refused)
     }

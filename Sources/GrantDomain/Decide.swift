@@ -211,7 +211,7 @@ private func rules(_ command: Command, reader: some StateReader) async throws ->
                 "\"position\" \(c.position) is beyond the last recorded event (position \(head))"
             )
         }
-        let (figures, asOf) = try await reader.indicatorFigures(c.query, at: c.position)
+        let (figures, asOf) = try await reader.indicatorFigures(c, at: c.position)
         return [.indicatorReportSignedOff(IndicatorReportSignedOff(c, SignOffDerived(figures: figures, asOf: asOf)))]
 
     case .setIndicatorTarget(let c):

@@ -96,13 +96,16 @@ public struct InMemoryHistory: StateReader {
     }
     public func logHead() async throws -> Int64 { Int64(log.count) }
     /// The reference fold; an in-memory log has no chain, so the hash is empty.
-    public func indicatorFigures(_ query: I3Query, at position: Int64) async throws
-        -> (figures: I3Figures, asOf: LogPoint)
+    public func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws
+        -> (figures: SignedFigures, asOf: LogPoint)
     {
         let positioned = log.enumerated().map { (position: Int64($0.offset + 1), event: $0.element) }
-        return (
-            I3Reference.compute(positioned, query: query, cutoff: position),
-            LogPoint(position: position, recordedAt: nil, hash: "")
-        )
+        let asOf = LogPoint(position: position, recordedAt: nil, hash: "")
+        guard signOff.indicator != .i3 else {
+            return (.i3(I3Reference.compute(positioned, query: signOff.query, cutoff: position)), asOf)
+        }
+        var ledger = ActivityLedger()
+        for (at, event) in positioned where at <= position { ledger.apply(event, at: at) }
+        return (.indicator(ledger.figures(signOff.indicator.definition, signOff.indicatorQuery)), asOf)
     }
 }

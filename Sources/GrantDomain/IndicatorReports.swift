@@ -2,9 +2,29 @@ import Foundation
 
 // Signed-off figures, restatements, baselines and targets (docs/domain.md §9-§10).
 
-/// The indicators the system computes.
+/// The indicators of the Roadmap's results framework, by their codes (docs/domain.md §13).
+/// Sign-offs and targets name one (§14).
 public enum Indicator: String, Sendable, Codable, CaseIterable {
+    case i1 = "I.1"
+    case i2 = "I.2"
     case i3 = "I.3"
+    case i4 = "I.4"
+    case i5 = "I.5"
+    case ii1 = "II.1"
+    case ii2 = "II.2"
+    case ii3 = "II.3"
+    case iii1 = "III.1"
+    case iii2 = "III.2"
+    case iii3 = "III.3"
+    case iii4 = "III.4"
+    case iii5 = "III.5"
+    case iii6 = "III.6"
+
+    /// The indicator's definition in the results framework's table.
+    public var definition: IndicatorDefinition {
+        // Every case has its entry: `ResultsFrameworkTests` holds the table to the enum.
+        ResultsFramework.indicator(rawValue) ?? ResultsFramework.indicators[2]
+    }
 }
 
 /// A share from 0 to 1 with at most 4 decimals, exact: a whole number of ten-thousandths.
@@ -164,6 +184,11 @@ extension SignOffIndicatorReport {
 
     /// The I.3 query the sign-off covers.
     public var query: I3Query { I3Query(from: from, to: to, programme: programme, callId: callId) }
+
+    /// The period and filters the sign-off covers, for any indicator.
+    public var indicatorQuery: IndicatorQuery {
+        IndicatorQuery(from: from, to: to, programme: programme, callId: callId)
+    }
 }
 
 extension SetIndicatorTarget {
@@ -173,6 +198,9 @@ extension SetIndicatorTarget {
 
     /// The I.3 query of the target's period and programme.
     public var query: I3Query { I3Query(from: from, to: to, programme: programme) }
+
+    /// The period and programme of the target, for any indicator.
+    public var indicatorQuery: IndicatorQuery { IndicatorQuery(from: from, to: to, programme: programme) }
 }
 
 /// The data of `IndicatorReportSignedOff`: the command's fields, the figures the system
@@ -181,8 +209,56 @@ public typealias IndicatorReportSignedOff = Flat<SignOffIndicatorReport, SignOff
 
 /// What a sign-off derives: the report at its position, and the chain there.
 public struct SignOffDerived: Codable, Sendable, Hashable {
-    public var figures: I3Figures
+    public var figures: SignedFigures
     public var asOf: LogPoint
+
+    public init(figures: SignedFigures, asOf: LogPoint) {
+        self.figures = figures
+        self.asOf = asOf
+    }
+}
+
+/// The figures a sign-off records: I.3's §4 shape, or another indicator's report without its
+/// period, filters and cut-off, which the event records beside them (docs/domain.md §14).
+public enum SignedFigures: Codable, Sendable, Hashable {
+    case i3(I3Figures)
+    case indicator(IndicatorFigures)
+
+    /// The headline number: I.3's total, another indicator's value (nil for I.5).
+    public var value: Int64? {
+        switch self {
+        case .i3(let figures): Int64(figures.total)
+        case .indicator(let figures): figures.value
+        }
+    }
+
+    /// I.3's figures, nil for another indicator.
+    public var i3: I3Figures? {
+        if case .i3(let figures) = self { figures } else { nil }
+    }
+
+    /// Another indicator's figures, nil for I.3.
+    public var indicator: IndicatorFigures? {
+        if case .indicator(let figures) = self { figures } else { nil }
+    }
+
+    enum Keys: String, CodingKey { case measure }
+
+    public init(from decoder: any Decoder) throws {
+        // Another indicator's figures name their measure; I.3's (§4) never do.
+        if try decoder.container(keyedBy: Keys.self).contains(.measure) {
+            self = .indicator(try IndicatorFigures(from: decoder))
+        } else {
+            self = .i3(try I3Figures(from: decoder))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .i3(let figures): try figures.encode(to: encoder)
+        case .indicator(let figures): try figures.encode(to: encoder)
+        }
+    }
 }
 
 /// Ordered counts as a JSON object: every key of the report shape, zeros included.

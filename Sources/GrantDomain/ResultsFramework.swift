@@ -139,9 +139,8 @@ public struct IndicatorQuery: Sendable, Hashable {
     }
 }
 
-/// One indicator's report (docs/domain.md §13), for every measure but I.3's (which keeps
-/// its §4 shape). Keys a measure does not have are absent.
-public struct IndicatorReport: Sendable, Hashable, Codable {
+/// The period, filters and cut-off of an indicator report (docs/domain.md §13).
+public struct ReportFrame: Sendable, Hashable, Codable {
     public struct Period: Sendable, Hashable, Codable {
         public var from: BusinessDate
         public var to: BusinessDate
@@ -157,6 +156,21 @@ public struct IndicatorReport: Sendable, Hashable, Codable {
             self.callId = callId
         }
     }
+
+    public var period: Period
+    public var filters: Filters
+    public var asOf: LogPoint
+
+    public init(_ query: IndicatorQuery, asOf: LogPoint) {
+        period = Period(from: query.from, to: query.to)
+        filters = Filters(programme: query.programme, callId: query.callId)
+        self.asOf = asOf
+    }
+}
+
+/// One indicator's figures (docs/domain.md §13), for every measure but I.3's (which keeps
+/// its §4 shape): what a sign-off records (§14). Keys a measure does not have are absent.
+public struct IndicatorFigures: Sendable, Hashable, Codable {
     public struct Cell: Sendable, Hashable, Codable {
         public var group: String
         public var gender: String
@@ -176,9 +190,6 @@ public struct IndicatorReport: Sendable, Hashable, Codable {
     public var indicator: String
     public var title: String
     public var measure: IndicatorMeasure
-    public var period: Period
-    public var filters: Filters
-    public var asOf: LogPoint
     public var value: Int64?
     public var byOrganiser: [String: Int64]?
     public var byRegion: [String: Int64]?
@@ -190,7 +201,25 @@ public struct IndicatorReport: Sendable, Hashable, Codable {
     public var bySettlement: [String: Int64]?
     public var byRegistrationStatus: [String: Int64]?
     public var indices: [String: IndexChange]?
+
+    /// Every disaggregation the measure has, by name, in the report's order.
+    public var disaggregations: [(name: String, counts: [String: Int64])] {
+        var result: [(String, [String: Int64])] = [
+            ("byOrganiser", byOrganiser), ("byRegion", byRegion), ("byTheme", byTheme),
+            ("byGenderFocus", byGenderFocus), ("byGroup", byGroup), ("byGender", byGender),
+            ("bySettlement", bySettlement), ("byRegistrationStatus", byRegistrationStatus),
+        ].compactMap { name, counts in counts.map { (name, $0) } }
+        if let cells {
+            result.append(
+                ("cells", Dictionary(uniqueKeysWithValues: cells.map { ("\($0.group).\($0.gender)", $0.count) })))
+        }
+        return result
+    }
 }
+
+/// One indicator's report (docs/domain.md §13): its figures, for a period and filters, as
+/// the log stood at `asOf`. Both sides' fields read through (`report.value`, `report.period`).
+public typealias IndicatorReport = Flat<ReportFrame, IndicatorFigures>
 
 /// What the activity indicators read of the log, folded event by event up to a cut-off:
 /// activities (with the participants' profiles as they stood when each was recorded),
@@ -235,27 +264,47 @@ public struct ActivityLedger: Sendable {
         activity: RecordActivity, position: Int64
     )] {
         recorded.values.filter { entry in
-            let a = entry.activity
-            guard !retracted.contains(a.activityId), a.startedOn >= query.from, a.startedOn <= query.to,
-                definition.admits(a)
-            else { return false }
-            if query.programme != nil || query.callId != nil {
-                guard let grantId = a.grantId, let callId = grantCalls[grantId] else { return false }
-                if let wanted = query.callId, wanted != callId { return false }
-                if let programme = query.programme, callProgrammes[callId] != programme { return false }
-            }
-            return true
+            !retracted.contains(entry.activity.activityId) && matches(entry.activity, definition, query)
         }
         .sorted { ($0.activity.startedOn, $0.position) < ($1.activity.startedOn, $1.position) }
         .map { ($0.activity, $0.position) }
     }
 
+    /// Whether `activity` meets `definition`'s conditions, the period and the filters,
+    /// retractions aside.
+    public func matches(_ activity: RecordActivity, _ definition: IndicatorDefinition, _ query: IndicatorQuery)
+        -> Bool
+    {
+        guard activity.startedOn >= query.from, activity.startedOn <= query.to, definition.admits(activity) else {
+            return false
+        }
+        if query.programme != nil || query.callId != nil {
+            guard let grantId = activity.grantId, let callId = grantCalls[grantId] else { return false }
+            if let wanted = query.callId, wanted != callId { return false }
+            if let programme = query.programme, callProgrammes[callId] != programme { return false }
+        }
+        return true
+    }
+
+    /// The recorded activity `activityId` (retracted or not).
+    public func activity(_ activityId: String) -> RecordActivity? { recorded[activityId]?.activity }
+
+    /// The value in force of an index for a year.
+    public func indexValue(_ index: IndexId, _ year: Int64) -> RecordIndexValue? { indexValues[index]?[year] }
+
+    /// Every index and year with a value in force.
+    public var indexYears: [(index: IndexId, year: Int64)] {
+        indexValues.flatMap { index, years in years.keys.map { (index, $0) } }
+    }
+
     /// The report of `definition` (any measure but I.3's) for `query`, standing on `asOf`.
     public func report(_ definition: IndicatorDefinition, _ query: IndicatorQuery, asOf: LogPoint) -> IndicatorReport {
-        var report = IndicatorReport(
-            indicator: definition.code, title: definition.title, measure: definition.measure,
-            period: .init(from: query.from, to: query.to),
-            filters: .init(programme: query.programme, callId: query.callId), asOf: asOf)
+        IndicatorReport(ReportFrame(query, asOf: asOf), figures(definition, query))
+    }
+
+    /// The figures of `definition` (any measure but I.3's) for `query`.
+    public func figures(_ definition: IndicatorDefinition, _ query: IndicatorQuery) -> IndicatorFigures {
+        var report = IndicatorFigures(indicator: definition.code, title: definition.title, measure: definition.measure)
         let qualifying = definition.measure == .indices ? [] : qualifying(definition, query)
         func zeros(_ keys: [String]) -> [String: Int64] { Dictionary(uniqueKeysWithValues: keys.map { ($0, 0) }) }
         switch definition.measure {
@@ -280,7 +329,7 @@ public struct ActivityLedger: Sendable {
             if !definition.byTheme.isEmpty { report.byTheme = byTheme }
             if definition.byGenderFocus { report.byGenderFocus = byGenderFocus }
         case .people:
-            var cells: [IndicatorReport.Cell] = []
+            var cells: [IndicatorFigures.Cell] = []
             for group in PeopleSupported.Group.allCases {
                 for gender in PeopleSupported.Gender.allCases {
                     let count = qualifying.reduce(Int64(0)) { $0 + ($1.activity.peopleSupported?[group][gender] ?? 0) }
@@ -306,10 +355,10 @@ public struct ActivityLedger: Sendable {
             report.bySettlement = bySettlement
             report.byRegistrationStatus = byStatus
         case .indices:
-            var indices: [String: IndicatorReport.IndexChange] = [:]
+            var indices: [String: IndicatorFigures.IndexChange] = [:]
             for index in IndexId.allCases {
                 let years = indexValues[index] ?? [:]
-                func point(_ year: Int64?) -> IndicatorReport.IndexPoint? {
+                func point(_ year: Int64?) -> IndicatorFigures.IndexPoint? {
                     guard let year, let value = years[year] else { return nil }
                     return .init(year: year, value: value.value, rating: value.rating)
                 }
@@ -381,8 +430,8 @@ public struct IndicatorDrillDown: Sendable, Hashable, Codable {
     }
 
     public var indicator: String
-    public var period: IndicatorReport.Period
-    public var filters: IndicatorReport.Filters
+    public var period: ReportFrame.Period
+    public var filters: ReportFrame.Filters
     public var asOf: LogPoint
     public var activities: [Activity]?
     public var organisations: [Organisation]?

@@ -34,9 +34,11 @@ public protocol StateReader: Sendable {
     func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget?
     /// The position of the last event recorded (0 for an empty log).
     func logHead() async throws -> Int64
-    /// The §4 figures of `query` as the log stood at `position` (at most the head), with the
-    /// log's integrity fields there. Past positions never change, so no lock guards this.
-    func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint)
+    /// The figures `signOff` records: its indicator's report (I.3: the §4 figures) for its
+    /// period and filters as the log stood at `position` (at most the head), with the log's
+    /// integrity fields there. Past positions never change, so no lock guards this.
+    func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws
+        -> (figures: SignedFigures, asOf: LogPoint)
 }
 
 /// What the rules read of an earlier grant award: which application it answered and how

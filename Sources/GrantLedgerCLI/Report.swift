@@ -9,7 +9,10 @@ import Projections
 /// `grantledger report ...`.
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Indicator reports.", subcommands: [ReportI3.self, ReportIndicator.self, ReportFramework.self])
+        abstract: "Indicator reports.",
+        subcommands: [
+            ReportI3.self, ReportIndicator.self, ReportFramework.self, ReportRestatement.self, ReportProgress.self,
+        ])
 }
 
 /// `grantledger report framework`: every indicator of the results framework at once
@@ -38,6 +41,85 @@ struct ReportFramework: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data(output.utf8))
     }
+}
+
+/// `grantledger report restatement --report-id R`: a sign-off of any indicator against the
+/// figures at a later cut-off (docs/domain.md §9, §14).
+struct ReportRestatement: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restatement",
+        abstract: "A signed-off figure of any indicator against the figure now, with what changed and why.",
+        discussion: """
+            I.3's sign-offs give §9's restatement (as `report i3 restatement`). Another \
+            indicator's gives its value signed off and now, the delta of the value and of every \
+            disaggregation key, and the activities (III.3: organisations; I.5: index values) \
+            that changed, with the events recorded after the sign-off's position that changed \
+            them. Everything is folded from the log up to --as-of (default: the head).
+            """)
+
+    @Option(help: "The sign-off to restate.") var reportId: IdentifierArgument
+    @Option(help: "Knowledge cut-off: a log position or an RFC 3339 timestamp.") var asOf: CutOff?
+    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func run() async throws {
+        let output = try await withReporter(database, json: format == .json) { reporter -> String in
+            guard let record = try await IndicatorEngine.recordedSignOff(reportId.value, pool: reporter.pool) else {
+                throw DomainError(.notFound, "sign-off \"\(reportId.value)\" does not exist")
+            }
+            if record.base.indicator == .i3 {
+                let restatement = try await reporter.restatement(reportId.value, cutOff: asOf ?? .head)
+                switch format {
+                case .json: return ResponseJSON.text(restatement) + "\n"
+                case .csv: return CSV.document(restatement.csv, byteOrderMark: bom)
+                case .table: return restatement.table
+                }
+            }
+            let restatement = try await IndicatorEngine.restatement(
+                of: record, cutOff: asOf ?? .head, pool: reporter.pool)
+            switch format {
+            case .json: return ResponseJSON.text(restatement) + "\n"
+            case .csv: return CSV.document(restatement.csv, byteOrderMark: bom)
+            case .table: return restatement.table
+            }
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
+}
+
+/// `grantledger report progress [--indicator CODE]`: every target in force of every
+/// indicator (or one) against its actual figure (docs/domain.md §10, §14).
+struct ReportProgress: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "progress",
+        abstract: "Progress against every target in force, of every indicator or of one.",
+        discussion: """
+            For every target in force at --as-of (default: the head; the latest revision of each \
+            targetId recorded by then), the indicator's value for the target's period and \
+            programme (I.3: the §4 total, with its minimum shares), and achieved = actual ÷ \
+            target to 4 decimals, rounding half away from zero. Folded from the log.
+            """)
+
+    @Option(help: "Only targets of this indicator, e.g. II.2.") var indicator: Indicator?
+    @Option(help: "Only targets of this programme; 1-200 characters.") var programme: FilterArgument?
+    @OptionGroup var report: ReportOptions
+
+    func run() async throws {
+        let progress = try await withReporter(report.database, json: report.format == .json) {
+            try await IndicatorEngine.progress(
+                indicator: indicator, programme: programme?.value, cutOff: report.asOf ?? .head, pool: $0.pool)
+        }
+        switch report.format {
+        case .json: print(ResponseJSON.text(progress))
+        case .csv: print(report.byteOrderMark + progress.csv, terminator: "")
+        case .table: print(progress.table, terminator: "")
+        }
+    }
+}
+
+extension Indicator: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
 }
 
 /// `grantledger report indicator CODE`: any indicator of the results framework

@@ -62,6 +62,7 @@ extension RouteRegistry {
             case .table: return textResponse(framework.table, contentType: "text/plain; charset=utf-8")
             }
         }
+        addIndicatorSignOffRoutes(routes, services)
         routes.get("/v1/indicators") { _, _ in
             jsonResponse(.ok, ResponseJSON.text(IndicatorCatalogue()))
         }
@@ -186,6 +187,96 @@ extension RouteRegistry {
                 })
         }
 
+    }
+
+    /// Sign-offs, restatements and progress of any indicator by its code (docs/domain.md §14),
+    /// folded from the log; `/v1/indicators/i3/...` keep I.3's read-model paths.
+    func addIndicatorSignOffRoutes(_ routes: RouteRegistry, _ services: ServerServices) {
+        @Sendable func indicator(_ context: LedgerRequestContext) throws -> Indicator {
+            let code = try context.parameters.require("code")
+            guard let indicator = Indicator(rawValue: code) else {
+                throw APIError.notFound(
+                    "no indicator \"\(code)\"; one of " + Indicator.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return indicator
+        }
+        routes.get("/v1/indicators/{code}/sign-offs") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            let records = try await IndicatorEngine.signOffs(
+                indicator: try indicator(context), cutOff: cutOff, pool: services.pool
+            ).map { viewer ? $0.withoutActor : $0 }
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(records))
+            case .csv: return csvResponse(SignOffList.csv(records), byteOrderMark: bom)
+            case .table: return textResponse(SignOffList.table(records), contentType: "text/plain; charset=utf-8")
+            }
+        }
+        routes.get("/v1/indicators/{code}/sign-offs/{reportId}") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let wanted = try indicator(context)
+            let reportId = try context.parameters.require("reportId")
+            guard let record = try await IndicatorEngine.recordedSignOff(reportId, pool: services.pool),
+                record.base.indicator == wanted
+            else {
+                throw APIError.notFound("no sign-off \"\(reportId)\" of \(wanted.rawValue)")
+            }
+            return jsonResponse(.ok, ResponseJSON.text(viewer ? record.withoutActor : record))
+        }
+        routes.get("/v1/indicators/{code}/sign-offs/{reportId}/restatement") { request, context in
+            // The query first: a malformed one is 400 whatever the path names.
+            let viewer = context.identity?.role == .viewer
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let bom = try bomParameter(request)
+            let wanted = try indicator(context)
+            let reportId = try context.parameters.require("reportId")
+            guard let record = try await IndicatorEngine.recordedSignOff(reportId, pool: services.pool),
+                record.base.indicator == wanted
+            else {
+                throw APIError.notFound("no sign-off \"\(reportId)\" of \(wanted.rawValue)")
+            }
+            if wanted == .i3 {
+                var restatement: Restatement = try await onReporter(
+                    try ReadRequirement(request), cutOff: cutOff, services
+                ) { try await $0.restatement(reportId, cutOff: cutOff) }
+                if viewer { restatement.signedOff.actor = nil }
+                switch format {
+                case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
+                case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
+                case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
+                }
+            }
+            var restatement = try await IndicatorEngine.restatement(of: record, cutOff: cutOff, pool: services.pool)
+            if viewer { restatement.signedOff.actor = nil }
+            switch format {
+            case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
+            case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
+            case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
+            }
+        }
+        routes.get("/v1/indicators/{code}/progress") { request, context in
+            let viewer = context.identity?.role == .viewer
+            let cutOff = try cutOffParameter(request)
+            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            let programme = request.uri.queryParameters.get("programme")
+            if let programme, programme.isEmpty || programme.unicodeScalars.count > 200 || programme.contains("\0") {
+                throw APIError.invalid("query parameter programme must be 1-200 characters without U+0000")
+            }
+            let bom = try bomParameter(request)
+            let wanted = try indicator(context)
+            var progress = try await IndicatorEngine.progress(
+                indicator: wanted, programme: programme, cutOff: cutOff, pool: services.pool)
+            // Viewers see no actor names (docs/domain.md §15).
+            if viewer { for index in progress.targets.indices { progress.targets[index].recorded.actor = nil } }
+            switch format {
+            case .json: return jsonResponse(.ok, ResponseJSON.text(progress))
+            case .csv: return csvResponse(progress.csv, byteOrderMark: bom)
+            case .table: return textResponse(progress.table, contentType: "text/plain; charset=utf-8")
+            }
+        }
     }
 
     /// The sign-offs of I.3, each one, its restatement, and progress against targets.

@@ -18,13 +18,14 @@ public struct CommandOutcome: Sendable {
 /// on an expected version or a deadlock between two commands is retried a bounded number
 /// of times; after that the command is rejected with `conflict`.
 public struct CommandHandler: Sendable {
-    /// The I.3 figures of the sealed log at a position (nil when no event stands sealed there
-    /// yet), computed from the events themselves: what a sign-off records (§14's last rule).
+    /// A sign-off's figures (its indicator's report, I.3's §4 figures) as the sealed log stood
+    /// at a position (nil when no event stands sealed there yet), computed from the events
+    /// themselves: what a sign-off records (§14's last rule).
     /// The composition root passes the read side's fold (`LogFigures.signOffProvider`), so
     /// that the ledger never imports the projections.
     public typealias SignOffFigures =
-        @Sendable (_ query: I3Query, _ position: Int64) async throws -> (
-            figures: I3Figures, asOf: LogPoint
+        @Sendable (_ signOff: SignOffIndicatorReport, _ position: Int64) async throws -> (
+            figures: SignedFigures, asOf: LogPoint
         )?
 
     public let pool: ConnectionPool
@@ -49,7 +50,7 @@ public struct CommandHandler: Sendable {
         let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
         var figures: PostgresStateReader.SignedFigures?
         if case .signOffIndicatorReport(let signOff) = request.command {
-            // The rule records I.3 at a past position, computed from the events themselves
+            // The rule records the indicator's figures at a past position, computed from the events themselves
             // (never from a read model the application role can write): seal the log that far
             // (waiting up to a minute, holding nothing meanwhile), then fold it. The figures
             // at a sealed position never change, so they are computed before the transaction.
@@ -63,9 +64,9 @@ public struct CommandHandler: Sendable {
                 head = try await store.seal()
             }
             if goal == signOff.position, head.position >= goal,
-                let (computed, asOf) = try await signOffFigures(signOff.query, goal)
+                let (computed, asOf) = try await signOffFigures(signOff, goal)
             {
-                figures = .init(query: signOff.query, position: goal, figures: computed, asOf: asOf)
+                figures = .init(signOff: signOff, position: goal, figures: computed, asOf: asOf)
             }
         }
         return try await pool.withConnection { connection in

@@ -19,9 +19,9 @@ actor PostgresStateReader: StateReader {
 
     /// A sign-off's figures, computed from the log before the transaction began.
     struct SignedFigures: Sendable {
-        var query: I3Query
+        var signOff: SignOffIndicatorReport
         var position: Int64
-        var figures: I3Figures
+        var figures: GrantDomain.SignedFigures
         var asOf: LogPoint
     }
     private let signedFigures: SignedFigures?
@@ -181,8 +181,10 @@ actor PostgresStateReader: StateReader {
 
     /// Computed from the events up to `position` by the handler before the transaction
     /// began (`CommandHandler.signOffFigures`); never read from a read model.
-    func indicatorFigures(_ query: I3Query, at position: Int64) async throws -> (figures: I3Figures, asOf: LogPoint) {
-        guard let signedFigures, signedFigures.query == query, signedFigures.position == position else {
+    func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws
+        -> (figures: GrantDomain.SignedFigures, asOf: LogPoint)
+    {
+        guard let signedFigures, signedFigures.signOff == signOff, signedFigures.position == position else {
             throw DomainError(
                 .conflict,
                 "position \(position) is not yet sealed (a command before it is still being committed); try again"

@@ -144,6 +144,12 @@ func signOff(_ overrides: [String: Any]) -> String {
     fields.merge(overrides) { $1 }
     return command("signOffIndicatorReport", fields)
 }
+/// A target of `indicator` without minimum shares (§14: they apply to I.3 only).
+func plainTarget(_ indicator: String) -> String {
+    command(
+        "setIndicatorTarget",
+        ["targetId": "T1", "indicator": indicator, "from": "2025-01-01", "to": "2026-12-31", "target": 20])
+}
 func target(_ overrides: [String: Any]) -> String {
     var fields: [String: Any] = [
         "targetId": "T1", "indicator": "I.3", "from": "2025-01-01", "to": "2026-12-31", "baseline": 0, "target": 20,
@@ -566,7 +572,20 @@ let ruleCases: [RuleCase] =
             mentions: "\"position\" 999 is beyond the last recorded event"),
         RuleCase("a sign-off at position 0", signOff(["position": 0]), .invalid, mentions: "field \"position\""),
         RuleCase(
-            "a sign-off of an unknown indicator", signOff(["indicator": "I.4"]), .invalid, mentions: "\"indicator\""),
+            "a sign-off of an unknown indicator", signOff(["indicator": "IV.1"]), .invalid, mentions: "\"indicator\""),
+        // §14: any indicator of the framework may be signed off; I.5 has no programme or call.
+        RuleCase("a sign-off of an activity indicator", signOff(["indicator": "II.2"]), nil),
+        RuleCase("a sign-off of the indices", signOff(["indicator": "I.5"]), nil),
+        RuleCase(
+            "a sign-off of the indices for a programme", signOff(["indicator": "I.5", "programme": "CSO-LA"]),
+            .invalid, mentions: "I.5"),
+        RuleCase("a target of an activity indicator", plainTarget("III.5"), nil),
+        RuleCase(
+            "a target of an activity indicator with minimum shares", target(["indicator": "III.5"]), .invalid,
+            mentions: "minimumShares"),
+        RuleCase(
+            "a target of the indices", plainTarget("I.5"), .invalid,
+            mentions: "\"indicator\""),
         RuleCase("a sign-off of an unknown call", signOff(["callId": "C9"]), .notFound, mentions: "call \"C9\""),
         RuleCase("a sign-off of a recorded call", signOff(["callId": "C1", "programme": "CSO-LA"]), nil),
         RuleCase(

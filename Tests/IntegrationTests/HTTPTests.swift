@@ -476,6 +476,69 @@ struct HTTPTests {
         }
     }
 
+    @Test("§14 on the sample: III.6 signed off before a retraction, restated, its target's progress")
+    func anyIndicatorSignOffs() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            func get(_ uri: String, _ role: Role = .viewer) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers(role)) {
+                    ($0.status, String(buffer: $0.body))
+                }
+            }
+            let (status, listText) = try await get("/v1/indicators/III.6/sign-offs")
+            #expect(status == .ok)
+            let list = try #require(try JSONSerialization.jsonObject(with: Data(listText.utf8)) as? [[String: Any]])
+            #expect(list.map { $0["reportId"] as? String } == ["III6-2025-ANNUAL"])
+            let signed = try #require(list.first)
+            #expect((signed["recorded"] as? [String: Any])?["actor"] == nil)  // a viewer
+            let position = try #require(signed["position"] as? Int)
+            // The recorded figures are the indicator's report at the sign-off's position.
+            let atPosition = json(
+                try await get("/v1/indicators/III.6?from=2025-01-01&to=2025-12-31&asOf=\(position)").1)
+            let figures = try #require(signed["figures"] as? [String: Any])
+            #expect(figures["value"] as? Int == atPosition["value"] as? Int)
+            #expect((figures["value"] as? Int ?? 0) > 0)
+            let now = json(try await get("/v1/indicators/III.6?from=2025-01-01&to=2025-12-31").1)
+            let (restatedStatus, restatedText) = try await get(
+                "/v1/indicators/III.6/sign-offs/III6-2025-ANNUAL/restatement", .auditor)
+            #expect(restatedStatus == .ok)
+            let restatement = json(restatedText)
+            #expect((restatement["signedOff"] as? [String: Any])?["value"] as? Int == figures["value"] as? Int)
+            #expect((restatement["current"] as? [String: Any])?["value"] as? Int == now["value"] as? Int)
+            #expect((restatement["delta"] as? [String: Any])?["value"] as? Int == -1)
+            let changes = restatement["changes"] as? [[String: Any]]
+            #expect(changes?.map { $0["activityId"] as? String } == ["ACT-EU-07"])
+            let cause = (changes?.first?["causes"] as? [[String: Any]])?.first
+            #expect(
+                cause?["type"] as? String == "ActivityRetracted" && cause?["businessDate"] as? String == "2026-02-10")
+            // Progress against III.6's target: the value for the target's period, from the log.
+            let whole = json(try await get("/v1/indicators/III.6?from=2024-01-01&to=2026-12-31").1)
+            let progress = json(try await get("/v1/indicators/III.6/progress").1)
+            let target = (progress["targets"] as? [[String: Any]])?.first
+            #expect(target?["targetId"] as? String == "III6-ROADMAP")
+            #expect(target?["actual"] as? Int == whole["value"] as? Int)
+            #expect((target?["recorded"] as? [String: Any])?["actor"] == nil)
+            // I.3's list keeps to I.3; the framework shows III.6's sign-off; wrong pairs are 404.
+            let i3List = try await get("/v1/indicators/i3/sign-offs", .auditor).1
+            #expect(!i3List.contains("III6-2025-ANNUAL"))
+            let framework = json(try await get("/v1/results-framework?from=2025-01-01&to=2025-12-31").1)
+            let entry = (framework["indicators"] as? [[String: Any]])?.first { $0["indicator"] as? String == "III.6" }
+            #expect((entry?["latestSignOff"] as? [String: Any])?["reportId"] as? String == "III6-2025-ANNUAL")
+            #expect((entry?["targets"] as? [[String: Any]])?.count == 1)
+            for (uri, expected) in [
+                ("/v1/indicators/I.3/sign-offs/III6-2025-ANNUAL", HTTPResponse.Status.notFound),
+                ("/v1/indicators/III.6/sign-offs/NOPE/restatement", .notFound),
+                ("/v1/indicators/IV.1/progress", .notFound),
+                ("/v1/indicators/III.6/sign-offs/III6-2025-ANNUAL/restatement?asOf=3", .badRequest),
+                ("/v1/indicators/III.6/progress?programme=", .badRequest),
+                ("/v1/indicators/III.6/sign-offs/III6-2025-ANNUAL/restatement?format=table", .ok),
+                ("/v1/indicators/III.6/progress?format=csv", .ok),
+            ] {
+                #expect(try await get(uri, .manager).0 == expected, "\(uri)")
+            }
+        }
+    }
+
     @Test("the results framework on the sample: 14 indicators, I.3 as its own report says, its latest sign-off")
     func resultsFramework() async throws {
         let fixture = try await HTTPFixture.make()

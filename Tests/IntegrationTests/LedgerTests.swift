@@ -278,5 +278,54 @@ struct LedgerTests {
         #expect(
             try await cli.run(["report", "indicator", "IV.9", "--from", "2025-01-01", "--to", "2025-12-31"]).status
                 == 64)
+
+        // §14: I.4 signed off as the log stood while ACT-1 counted; its figures are computed
+        // from the log, and the restatement names the retraction that took the four people away.
+        let signed = try await cli.run([
+            "sign-off-indicator-report", "--report-id", "I4-2025", "--indicator", "I.4", "--from", "2025-01-01",
+            "--to", "2025-12-31", "--position", String(position), "--signed-off-on", "2026-01-20", "--format", "json",
+        ])
+        #expect(signed.status == 0, "\(signed.stdout) \(signed.stderr)")
+        let signOffEvent = try #require(try await fixture.db.store.readStream("indicator-report-I4-2025").first)
+        let signOffData = try #require(
+            try JSONSerialization.jsonObject(with: Data(signOffEvent.data.utf8)) as? [String: Any])
+        let figures = try #require(signOffData["figures"] as? [String: Any])
+        #expect(figures["value"] as? Int == 4 && figures["measure"] as? String == "people")
+        #expect(figures["period"] == nil && figures["asOf"] == nil)  // the event records them beside
+        let restated = try await cli.run(["report", "restatement", "--report-id", "I4-2025"])
+        #expect(restated.status == 0, "\(restated.stderr)")
+        let restatement = try cli.json(restated)
+        #expect((restatement["signedOff"] as? [String: Any])?["value"] as? Int == 4)
+        #expect((restatement["current"] as? [String: Any])?["value"] as? Int == 0)
+        let delta = restatement["delta"] as? [String: Any]
+        #expect(delta?["value"] as? Int == -4)
+        #expect((delta?["byGroup"] as? [String: Int])?["hrd"] == -3)
+        let changes = try #require(restatement["changes"] as? [[String: Any]])
+        #expect(changes.map { $0["activityId"] as? String } == ["ACT-1"])
+        #expect(changes.first?["change"] as? String == "removed")
+        let cause = (changes.first?["causes"] as? [[String: Any]])?.first
+        #expect(cause?["type"] as? String == "ActivityRetracted")
+        let table = try await cli.run(["report", "restatement", "--report-id", "I4-2025", "--format", "table"])
+        #expect(table.stdout.contains("ACT-1 removed"))
+        #expect(try await cli.run(["report", "restatement", "--report-id", "NO-SUCH"]).status != 0)
+        // A target of I.4 against the value now, and a sign-off of I.5 for a programme refused.
+        let target = try await cli.run([
+            "set-indicator-target", "--target-id", "I4-T", "--indicator", "I.4", "--from", "2025-01-01", "--to",
+            "2025-12-31", "--target", "8",
+        ])
+        #expect(target.status == 0, "\(target.stderr)")
+        let progress = try cli.json(try await cli.run(["report", "progress", "--indicator", "I.4"]))
+        let row = (progress["targets"] as? [[String: Any]])?.first
+        #expect(row?["targetId"] as? String == "I4-T" && row?["actual"] as? Int == 0)
+        #expect(row?["achieved"] as? String == "0.0000")
+        let atPosition = try cli.json(
+            try await cli.run(["report", "progress", "--indicator", "I.4", "--as-of", String(position + 1)]))
+        #expect((atPosition["targets"] as? [[String: Any]])?.isEmpty == true)  // not yet set then
+        let shares = try await cli.run([
+            "set-indicator-target", "--target-id", "I4-S", "--indicator", "I.4", "--from", "2025-01-01", "--to",
+            "2025-12-31", "--target", "8", "--minimum-shares", #"{"settlement":{"rural":"0.5"}}"#,
+        ])
+        #expect(shares.status == 10, "\(shares.stderr)")  // invalid
+        #expect((shares.stdout + shares.stderr).contains("minimumShares"))
     }
 }

@@ -84,8 +84,8 @@ struct ReadModelTrustTests {
             Issue.record("no sign-off event: \(outcome.events)")
             return
         }
-        #expect(signOff.figures.total == truth.total)
-        #expect(signOff.figures == truth)
+        #expect(signOff.extras.figures.value == Int64(truth.total))
+        #expect(signOff.extras.figures.i3 == truth)
 
         // A forged sign-off record in the read model: the restatement starts from the log's.
         let signOffPosition = try #require(outcome.events.last?.position)

@@ -43,6 +43,9 @@ struct HTTPFixture {
     }
 }
 
+/// A JSON object answer's text as a dictionary (empty when it is not one).
+public func json(_ text: String) -> [String: Any] { json(ByteBuffer(string: text)) }
+
 func json(_ buffer: ByteBuffer) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(String(buffer: buffer).utf8))) as? [String: Any] ?? [:]
 }

@@ -353,7 +353,15 @@ for index_id, values in [("civicusMonitor", [("2023", "27"), ("2024", "26"), ("2
 # A revision, and a 2025 activity retracted after the 2025 figure was signed off.
 emit("recordIndexValue", indexId="civicusMonitor", year=2025, value="27", rating="Repressed",
      source="civicusMonitor 2025, revised")
+retracted_at = counter
 emit("retractActivity", activityId="ACT-EU-07", retractedOn="2026-02-10",
      reason="Recorded twice: it is the same meeting as an activity of a grantee")
+# §14: a target and a sign-off for another indicator. III.6 for 2025 was signed off as the
+# log stood before the retraction (its position), so its restatement shows ACT-EU-07 removed.
+emit("setIndicatorTarget", targetId="III6-ROADMAP", indicator="III.6", **{"from": "2024-01-01"}, to="2026-12-31",
+     baseline=0, baselineNote="No networking initiative recorded before 2024", target=6)
+emit("signOffIndicatorReport", reportId="III6-2025-ANNUAL", indicator="III.6", **{"from": "2025-01-01"},
+     to="2025-12-31", position=retracted_at, signedOffOn="2026-01-20",
+     note="Annual report 2025 to the EU Delegation (recorded late)")
 
 print("\n".join(lines))

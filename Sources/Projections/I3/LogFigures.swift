@@ -19,21 +19,30 @@ public enum LogFigures {
         return (fold, asOf)
     }
 
-    /// A sign-off's figures at `position`, with the log's integrity fields there; nil when no
-    /// event stands sealed at exactly `position` yet.
-    public static func signOff(_ query: I3Query, at position: Int64, pool: ConnectionPool) async throws
-        -> (figures: I3Figures, asOf: LogPoint)?
+    /// A sign-off's figures at `position` (its indicator's report; I.3's §4 figures), with
+    /// the log's integrity fields there; nil when no event stands sealed at exactly
+    /// `position` yet.
+    public static func signOff(_ signOff: SignOffIndicatorReport, at position: Int64, pool: ConnectionPool)
+        async throws -> (figures: SignedFigures, asOf: LogPoint)?
     {
-        let (fold, asOf) = try await i3(upTo: position, pool: pool)
+        if signOff.indicator == .i3 {
+            let (fold, asOf) = try await i3(upTo: position, pool: pool)
+            guard asOf.position == position else { return nil }
+            return (.i3(fold.figures(signOff.query)), asOf)
+        }
+        var ledger = ActivityLedger()
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: .position(position)) {
+            ledger.apply($0.event, at: $0.position)
+        }
         guard asOf.position == position else { return nil }
-        return (fold.figures(query), asOf)
+        return (.indicator(ledger.figures(signOff.indicator.definition, signOff.indicatorQuery)), asOf)
     }
 
     /// `signOff` over `pool`, as the ledger's `CommandHandler` takes it: the composition root
     /// (the server, the CLI) hands it in, so that the write side never imports the read side.
     public static func signOffProvider(pool: ConnectionPool)
-        -> @Sendable (I3Query, Int64) async throws -> (figures: I3Figures, asOf: LogPoint)?
+        -> @Sendable (SignOffIndicatorReport, Int64) async throws -> (figures: SignedFigures, asOf: LogPoint)?
     {
-        { query, position in try await signOff(query, at: position, pool: pool) }
+        { signOff, position in try await Self.signOff(signOff, at: position, pool: pool) }
     }
 }

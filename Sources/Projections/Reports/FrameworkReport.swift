@@ -12,7 +12,8 @@ public struct FrameworkReport: Sendable, Encodable {
     public struct LatestSignOff: Sendable, Hashable, Codable {
         public var reportId: String
         public var position: Int64
-        public var value: Int64
+        /// Null for I.5, which reports index values.
+        @NullEncoded public var value: Int64?
     }
     public struct Entry: Sendable, Encodable {
         public var indicator: String
@@ -24,8 +25,8 @@ public struct FrameworkReport: Sendable, Encodable {
         @NullEncoded public var latestSignOff: LatestSignOff?
     }
 
-    public var period: IndicatorReport.Period
-    public var filters: IndicatorReport.Filters
+    public var period: ReportFrame.Period
+    public var filters: ReportFrame.Filters
     public var asOf: LogPoint
     public var indicators: [Entry]
 
@@ -38,32 +39,25 @@ public struct FrameworkReport: Sendable, Encodable {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
+        let (fold, asOf) = try await IndicatorEngine.logFold(cutOff: cutOff, pool: pool)
         let i3Query = I3Query(from: query.from, to: query.to, programme: query.programme, callId: query.callId)
-        var ledger = ActivityLedger()
-        var i3 = I3Fold()
-        var latest: LatestSignOff?
-        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff) {
-            ledger.apply($0.event, at: $0.position)
-            i3.apply($0.event, at: $0.position)
-            if case .indicatorReportSignedOff(let signed) = $0.event, signed.base.query == i3Query {
-                latest = LatestSignOff(
-                    reportId: signed.base.reportId, position: signed.base.position,
-                    value: Int64(signed.extras.figures.total))
-            }
-        }
-        let progress = try await I3Reporter(pool: pool).progress(
-            programme: query.programme, cutOff: .position(asOf.position))
         let entries = ResultsFramework.indicators.map { definition -> Entry in
             var entry = Entry(
                 indicator: definition.code, objective: definition.objective, title: definition.title,
                 measure: definition.measure, value: nil, targets: [], latestSignOff: nil)
-            switch definition.measure {
-            case .smallOrganisations:
-                entry.value = Int64(i3.figures(i3Query).total)
-                entry.targets = progress.targets.map { $0.recomputed(with: { i3.figures($0) }) }
-                entry.latestSignOff = latest
-            default:
-                entry.value = ledger.report(definition, query, asOf: asOf).value
+            let indicator = Indicator(rawValue: definition.code)
+            if definition.measure == .smallOrganisations {
+                entry.value = Int64(fold.i3.figures(i3Query).total)
+            } else {
+                entry.value = fold.ledger.figures(definition, query).value
+            }
+            if let indicator {
+                entry.targets = fold.progress(indicator: indicator, programme: query.programme)
+                entry.latestSignOff = fold.signOffs.last {
+                    $0.base.indicator == indicator && $0.base.base.indicatorQuery == query
+                }.map {
+                    LatestSignOff(reportId: $0.base.reportId, position: $0.base.position, value: $0.base.figures.value)
+                }
             }
             return entry
         }
@@ -77,7 +71,8 @@ public struct FrameworkReport: Sendable, Encodable {
         var lines = ["results framework  \(period.from)..\(period.to)  as of position \(asOf.position)", ""]
         for entry in indicators {
             let value = entry.value.map(String.init) ?? "-"
-            let signOff = entry.latestSignOff.map { "signed off \($0.value) (\($0.reportId))" } ?? ""
+            let signOff =
+                entry.latestSignOff.map { "signed off \($0.value.map(String.init) ?? "") (\($0.reportId))" } ?? ""
             lines.append(
                 entry.indicator.padding(toLength: 7, withPad: " ", startingAt: 0)
                     + value.padding(toLength: 8, withPad: " ", startingAt: 0)
@@ -92,7 +87,7 @@ public struct FrameworkReport: Sendable, Encodable {
         let rows = indicators.map { entry in
             [
                 entry.objective, entry.indicator, entry.measure.rawValue, entry.value.map(String.init) ?? "",
-                entry.latestSignOff.map { String($0.value) } ?? "", entry.title,
+                entry.latestSignOff.flatMap { $0.value.map(String.init) } ?? "", entry.title,
             ]
         }
         return ([header] + rows).map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"

@@ -57,19 +57,14 @@ public enum IndicatorEngine {
     }
 }
 
-extension IndicatorReport {
-    /// Every figure of the report as `(dimension, key, value)`: `value` first, then each
-    /// disaggregation by its keys in order, the cells, the indices.
+extension IndicatorFigures {
+    /// Every figure as `(dimension, key, value)`: `value` first, then each disaggregation by
+    /// its keys in order, the cells, the indices.
     public var rows: [(dimension: String, key: String, value: String)] {
         var rows: [(String, String, String)] = []
         if let value { rows.append(("value", "", String(value))) }
-        let dimensions: [(String, [String: Int64]?)] = [
-            ("byOrganiser", byOrganiser), ("byRegion", byRegion), ("byTheme", byTheme),
-            ("byGenderFocus", byGenderFocus), ("byGroup", byGroup), ("byGender", byGender),
-            ("bySettlement", bySettlement), ("byRegistrationStatus", byRegistrationStatus),
-        ]
-        for (name, counts) in dimensions {
-            for (key, count) in (counts ?? [:]).sorted(by: { $0.key < $1.key }) {
+        for (name, counts) in disaggregations where name != "cells" {
+            for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
                 rows.append((name, key, String(count)))
             }
         }
@@ -81,18 +76,24 @@ extension IndicatorReport {
         }
         return rows
     }
+}
 
+extension IndicatorReport {
     /// The report as CSV: `indicator,dimension,key,value`, one row per figure.
     public var csv: String {
-        ([["indicator", "dimension", "key", "value"]] + rows.map { [indicator, $0.dimension, $0.key, $0.value] })
+        let code = extras.indicator
+        return
+            ([["indicator", "dimension", "key", "value"]] + extras.rows.map { [code, $0.dimension, $0.key, $0.value] })
             .map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"
     }
 
     /// The report as a text table for a terminal.
     public var table: String {
         var lines = [
-            "\(indicator)  \(title)", "period \(period.from)..\(period.to)  as of position \(asOf.position)", "",
+            "\(extras.indicator)  \(extras.title)",
+            "period \(base.period.from)..\(base.period.to)  as of position \(base.asOf.position)", "",
         ]
+        let rows = extras.rows
         let width = rows.map { ($0.dimension + " " + $0.key).count }.max() ?? 0
         for row in rows {
             let label = row.key.isEmpty ? row.dimension : row.dimension + " " + row.key

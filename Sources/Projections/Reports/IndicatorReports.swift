@@ -170,7 +170,7 @@ extension I3Progress.TargetProgress {
 }
 
 extension I3Reporter {
-    /// Every sign-off recorded at or before the cut-off, in the order they were recorded.
+    /// Every I.3 sign-off recorded at or before the cut-off, in the order they were recorded.
     public func signOffs(cutOff: CutOff = .head) async throws -> (asOf: AsOf, signOffs: [SignOffRecord]) {
         let cut = try await readModelCut(cutOff)
         return try await pool.withConnection { connection in
@@ -179,7 +179,7 @@ extension I3Reporter {
             let decoder = JSONDecoder()
             let records = try rows.map {
                 try decoder.decode(SignOffRecord.self, from: Data(try $0.decode(String.self, 0).utf8))
-            }
+            }.filter { $0.base.indicator == .i3 }
             return (try await Self.asOf(cut, on: connection), records)
         }
     }
@@ -193,18 +193,7 @@ extension I3Reporter {
     /// application role can write): the figures a restatement starts from are the ones
     /// recorded, hashed and receipted (docs/domain.md §14).
     func recordedSignOff(_ reportId: String) async throws -> SignOffRecord? {
-        for event in try await EventStore(pool: pool).readStream(Streams.indicatorReport(reportId)) {
-            guard
-                case .event(.indicatorReportSignedOff(let signOff)) = DomainEvent.decodeOrQuarantine(
-                    position: event.position, type: event.type, data: event.data)
-            else { continue }
-            let recorded = ProjectedEvent(
-                position: event.position, recordedAt: event.recordedAt, event: .indicatorReportSignedOff(signOff),
-                metadata: event.metadata
-            ).recorded
-            return SignOffRecord(signOff, RecordedField(recorded: recorded))
-        }
-        return nil
+        try await IndicatorEngine.recordedSignOff(reportId, pool: pool)
     }
 
     /// The sign-off `reportId` against the figures at `cutOff` (default: the head).
@@ -274,7 +263,11 @@ extension I3Reporter {
                         nowChannels: current?.channels, causes: []))
             }
             try await Self.attachCauses(&changes, query: query, after: before, upTo: cut, on: connection)
-            let signed = signOff.figures
+            guard let signed = signOff.figures.i3 else {
+                throw DomainError(
+                    .notFound,
+                    "sign-off \"\(reportId)\" is of \(signOff.indicator.rawValue), not I.3 (report restatement)")
+            }
             let delta = Restatement.Delta(
                 total: currentFigures.total - signed.total,
                 margins: zip(currentFigures.margins, signed.margins).map { current, old in
@@ -365,7 +358,7 @@ extension I3Reporter {
         }
     }
 
-    /// Every target in force at the cut-off (the latest revision of each at or before it),
+    /// Every I.3 target in force at the cut-off (the latest revision of each at or before it),
     /// optionally of one programme, with its actual figure, achievement and shares.
     public func progress(programme: String? = nil, cutOff: CutOff = .head) async throws -> I3Progress {
         let cut = try await readModelCut(cutOff)
@@ -381,6 +374,7 @@ extension I3Reporter {
                 let record = try decoder.decode(TargetRecord.self, from: Data(try row.decode(String.self, 0).utf8))
                 let target = record.base
                 if let programme, target.programme != programme { continue }
+                guard target.indicator == .i3 else { continue }
                 let figures = try await Self.figures(target.query, cutoff: cut, schema: "rm_i3", on: connection)
                 targets.append(I3Progress.TargetProgress(record, figures: figures))
             }

@@ -137,22 +137,23 @@ public enum SignOffList {
         if records.isEmpty { return "No sign-off recorded.\n" }
         return records.map { r in
             let s = r.base
-            return
-                "\(s.reportId)  \(s.indicator.rawValue) \(s.from) to \(s.to)"
-                + (s.programme.map { ", programme \($0)" } ?? "") + (s.callId.map { ", call \($0)" } ?? "")
-                + "  total \(s.figures.total) at position \(s.position)  signed off \(s.signedOffOn)"
-                + (r.recorded.actor.map { " by \($0)" } ?? "")
+            let filters = (s.programme.map { ", programme \($0)" } ?? "") + (s.callId.map { ", call \($0)" } ?? "")
+            let value = r.base.extras.figures.value.map { "  \(s.indicator == .i3 ? "total" : "value") \($0)" } ?? ""
+            let by = r.recorded.actor.map { " by \($0)" } ?? ""
+            return "\(s.reportId)  \(s.indicator.rawValue) \(s.from) to \(s.to)" + filters
+                + "\(value) at position \(s.position)  signed off \(s.signedOffOn)" + by
         }.joined(separator: "\n") + "\n"
     }
 
     public static func csv(_ records: [SignOffRecord]) -> String {
         var lines = ["reportId,indicator,from,to,programme,callId,position,hash,total,signedOffOn,actor,note"]
         for r in records {
-            let s = r.base
+            let s = r.base.base
+            let value = r.base.extras.figures.value.map(String.init) ?? ""
             lines.append(
                 [
                     s.reportId, s.indicator.rawValue, s.from.description, s.to.description, s.programme ?? "",
-                    s.callId ?? "", String(s.position), s.asOf.hash, String(s.figures.total),
+                    s.callId ?? "", String(s.position), r.base.extras.asOf.hash, value,
                     s.signedOffOn.description, r.recorded.actor ?? "", s.note ?? "",
                 ].map(CSV.field).joined(separator: ","))
         }
@@ -199,5 +200,95 @@ extension Restatement {
             lines.append(cells.map(CSV.field).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension IndicatorRestatement.Change {
+    /// The change's subject (`A-17`, `CSO-9`, `fiw 2024`), its kind, and what it was and is.
+    var parts: (subject: String, change: String, was: String, now: String, causes: [IndicatorRestatement.Cause]) {
+        func cell(_ c: IndicatorRestatement.OrganisationCell?) -> String {
+            guard let c else { return "" }
+            return [
+                c.regionCode ?? "no region", c.settlement?.rawValue ?? "no settlement", c.registrationStatus.rawValue,
+            ]
+            .joined(separator: " ")
+        }
+        func point(_ p: IndicatorFigures.IndexPoint?) -> String {
+            p.map { $0.value + ($0.rating.map { " (\($0))" } ?? "") } ?? ""
+        }
+        switch self {
+        case .activity(let a): return (a.activityId, a.change, "", "", a.causes)
+        case .organisation(let o): return (o.organisationId, o.change, cell(o.was), cell(o.now), o.causes)
+        case .indexValue(let i):
+            return (
+                "\(i.indexId.rawValue) \(i.year)", i.was == nil ? "added" : "revised", point(i.was), point(i.now),
+                i.causes
+            )
+        }
+    }
+}
+
+extension IndicatorRestatement {
+    /// The two values, the delta of every key that moved, and one line per change in words.
+    public var table: String {
+        var out: [String] = []
+        let scope =
+            "\(indicator.rawValue), \(period.from) to \(period.to)"
+            + (filters.programme.map { ", programme \($0)" } ?? "") + (filters.callId.map { ", call \($0)" } ?? "")
+        out.append("Restatement of sign-off \(reportId) (\(scope))")
+        out.append(
+            "signed off \(signedOff.signedOffOn)" + (signedOff.actor.map { " by \($0)" } ?? "")
+                + " at position \(signedOff.position)" + (signedOff.value.map { ": \($0)" } ?? ""))
+        out.append(
+            "now, at position \(current.position)" + (current.recordedAt.map { " (\($0))" } ?? "")
+                + (current.value.map { ": \($0)" } ?? "")
+                + (delta.map { " (\($0.value > 0 ? "+" : "")\($0.value))" } ?? ""))
+        if let delta {
+            let moved = delta.disaggregations.flatMap { name, counts in
+                counts.sorted { $0.key < $1.key }.filter { $0.value != 0 }.map {
+                    "\(name).\($0.key) \($0.value > 0 ? "+" : "")\($0.value)"
+                }
+            }
+            if !moved.isEmpty { out.append("delta: " + moved.joined(separator: ", ")) }
+        }
+        out.append("")
+        if changes.isEmpty { out.append("Nothing changed.") }
+        for change in changes {
+            let p = change.parts
+            let fromTo =
+                p.was.isEmpty && p.now.isEmpty
+                ? "" : " (\(p.was.isEmpty ? "-" : p.was) → \(p.now.isEmpty ? "-" : p.now))"
+            let causes = p.causes.map { c in
+                "\(c.type) at position \(c.position)" + (c.businessDate.map { " (\($0))" } ?? "")
+                    + ", recorded \(c.recordedAt.prefix(10))"
+            }
+            out.append("\(p.subject) \(p.change)\(fromTo): " + causes.joined(separator: "; "))
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// CSV: the delta of the value and of every key, then one row per change.
+    public var csv: String {
+        var rows = [["Section", "Key", "Subject", "Change", "Delta", "Was", "Now", "Caused by positions"]]
+        if let delta {
+            rows.append(["Delta", "value", "", "", String(delta.value), "", "", ""])
+            for (name, counts) in delta.disaggregations {
+                for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
+                    rows.append(["Delta", "\(name).\(key)", "", "", String(count), "", "", ""])
+                }
+            }
+            for cell in delta.cells ?? [] {
+                rows.append(["Delta", "cells.\(cell.group).\(cell.gender)", "", "", String(cell.count), "", "", ""])
+            }
+        }
+        for change in changes {
+            let p = change.parts
+            rows.append(
+                [
+                    "Change", "", p.subject, p.change, "", p.was, p.now,
+                    p.causes.map { String($0.position) }.joined(separator: " "),
+                ])
+        }
+        return rows.map { $0.map(CSV.field).joined(separator: ",") }.joined(separator: "\n") + "\n"
     }
 }
