@@ -71,6 +71,9 @@ echo "==> progress against the I.3 targets"
 "$bin" report i3 progress --format table
 echo "==> what changed since the 2025 figure was signed off"
 "$bin" report i3 restatement --report-id I3-2025-ANNUAL --format table
+echo "==> III.6 for 2025, signed off before a retraction, and progress against every target"
+"$bin" report restatement --report-id III6-2025-ANNUAL --format table
+"$bin" report progress --format table
 echo "==> the results framework, 2025: every indicator's value, targets and latest sign-off"
 "$bin" report framework --from 2025-01-01 --to 2025-12-31 --format table
 echo "==> the field's formats: the I.3 page, an IATI activity file, a 360Giving package"
@@ -79,12 +82,17 @@ mkdir -p "$out"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html >"$out/i3.html"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html --lang kk >"$out/i3.kk.html"
 "$bin" report i3 --from 2024-01-01 --to 2026-12-31 --format html --lang ru >"$out/i3.ru.html"
+for lang in en kk ru; do
+    "$bin" report framework --from 2025-01-01 --to 2025-12-31 --format html --lang "$lang" \
+        >"$out/framework.$lang.html"
+done
 "$bin" export iati --reporting-org-ref XI-IATI-EC_INTPA --reporting-org-name "European Union" \
     --out "$out/iati.xml"
 "$bin" export 360giving --funder-id XI-IATI-EC_INTPA --funder-name "European Union" \
     --prefix 360G-grantledger --out "$out/360giving.json"
 cat <<MSG
   $out/i3.html       (also i3.kk.html and i3.ru.html: Kazakh and Russian)
+  $out/framework.en.html (the results framework for 2025; also framework.kk.html, framework.ru.html)
   $out/iati.xml      (IATI 2.03)
   $out/360giving.json (360Giving 1.4)
 

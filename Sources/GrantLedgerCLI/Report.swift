@@ -21,10 +21,15 @@ struct ReportFramework: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "framework",
         abstract: "The Roadmap's results framework: every indicator's value, targets and latest sign-off.",
-        discussion: "Every value is counted from the events up to --as-of (default: the head).")
+        discussion: """
+            Every value is counted from the events up to --as-of (default: the head). --format \
+            html writes one printable page (no scripts, no external resources) in --lang en, kk \
+            or ru; the Kazakh and Russian indicator titles are marked as working translations.
+            """)
 
     @OptionGroup var period: I3QueryOptions
-    @Option(help: "json, csv or table.") var format: ReportFormat = .json
+    @Option(help: "json, csv, table or html (a printable page).") var format: FrameworkFormat = .json
+    @Option(help: "The language of html: en, kk or ru.") var lang: ReportLanguage = .en
     @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
@@ -37,10 +42,16 @@ struct ReportFramework: AsyncParsableCommand {
             case .json: return ResponseJSON.text(framework) + "\n"
             case .csv: return CSV.document(framework.csv, byteOrderMark: bom)
             case .table: return framework.table + "\n"
+            case .html: return FrameworkPage(framework, language: lang).html
             }
         }
         FileHandle.standardOutput.write(Data(output.utf8))
     }
+}
+
+/// The formats of the results framework: the report formats and the printable page.
+enum FrameworkFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, csv, table, html
 }
 
 /// `grantledger report restatement --report-id R`: a sign-off of any indicator against the

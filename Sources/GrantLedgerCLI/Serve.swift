@@ -1,5 +1,7 @@
 import ArgumentParser
+import EventStore
 import Foundation
+import GrantDomain
 import GrantLedgerHTTP
 import Hummingbird
 import Logging
@@ -101,11 +103,22 @@ struct TokenCreate: AsyncParsableCommand {
         discussion:
             "Tokens are written as the database owner, through the migration role; the application role only reads them."
     )
-    @Option(help: "manager, auditor or viewer.") var role: Role
+    @Option(help: "manager, auditor, viewer or grantee.") var role: Role
     @Option(help: "A unique name; it becomes the actor of events the token records.") var name: String
+    @Option(
+        help:
+            "For --role grantee (and only then): the registered organisation the token acts for; it may record activities under the grants it leads."
+    )
+    var organisation: String?
     @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func validate() throws {
+        if role == .grantee, organisation == nil {
+            throw ValidationError("--role grantee needs --organisation ORG: the organisation the token acts for")
+        }
+        if role != .grantee, organisation != nil {
+            throw ValidationError("--organisation is for --role grantee only")
+        }
         guard (1...64).contains(name.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) })
         else {
             throw ValidationError("--name must be 1-64 letters, digits, '.', '_' or '-'")
@@ -115,7 +128,18 @@ struct TokenCreate: AsyncParsableCommand {
     func run() async throws {
         do {
             let secret = try await withDatabaseErrors {
-                try await TokenStore.create(name: name, role: role, on: try await database.connectAsOwner())
+                let connection = try await database.connectAsOwner()
+                if let organisation {
+                    // Bound to a registered organisation only: one that the log knows.
+                    let known = try await StoreSession(connection: connection).stream(
+                        Streams.organisation(organisation))
+                    guard !known.isEmpty else {
+                        printError("error: organisation \"\(organisation)\" is not registered")
+                        throw ExitCode(ExitStatus.notFound)
+                    }
+                }
+                return try await TokenStore.create(
+                    name: name, role: role, organisationId: organisation, on: connection)
             }
             print(secret)
         } catch let error as TokenError {

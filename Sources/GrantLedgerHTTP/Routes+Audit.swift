@@ -17,6 +17,8 @@ extension RouteRegistry {
     /// checkpoint, which is public.
     func addAuditRoutes(_ services: ServerServices) {
         let routes = group(.auditor)
+        // Proofs: auditors, and grantees for the events of their own entities.
+        let provers = group(.auditor, .grantee)
         let everyone = self
         routes.get("/v1/events") { request, context in
             let after = try positionParameter(request, "after") ?? 0
@@ -62,11 +64,14 @@ extension RouteRegistry {
             return textResponse(note, contentType: "text/plain; charset=utf-8")
         }
 
-        routes.get("/v1/audit/proof/inclusion") { request, context in
+        provers.get("/v1/audit/proof/inclusion") { request, context in
             guard let position = try sizeParameter(request, "position", required: true) else {
                 throw APIError.invalid("position is required")
             }
             let treeSize = try sizeParameter(request, "treeSize", required: false)
+            if let scope = try granteeScope(context, services), try await !scope.owns(position: position) {
+                throw GranteeScope.forbidden
+            }
             return jsonResponse(
                 .ok,
                 ResponseJSON.text(
@@ -78,7 +83,7 @@ extension RouteRegistry {
                 ))
         }
 
-        routes.get("/v1/audit/proof/consistency") { request, context in
+        provers.get("/v1/audit/proof/consistency") { request, context in
             guard let from = try sizeParameter(request, "from", required: true) else {
                 throw APIError.invalid("from is required")
             }

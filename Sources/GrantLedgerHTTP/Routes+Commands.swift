@@ -13,9 +13,9 @@ import Projections
 import Transparency
 
 extension RouteRegistry {
-    /// `POST /v1/commands`: managers only.
+    /// `POST /v1/commands`: managers; grantees for their own activities (`GranteeScope`).
     func addCommandRoutes(_ services: ServerServices) {
-        let routes = group(.manager)
+        let routes = group(.manager, .grantee)
         routes.post("/v1/commands") { request, context in
             // Counted by outcome and docs/domain.md §5 code, refusals of any kind included.
             do {
@@ -45,6 +45,7 @@ func submitCommand(_ request: Request, _ context: LedgerRequestContext, _ servic
         throw APIError.invalid("the request body is not valid UTF-8")
     }
     var command = try CommandRequest.parse(text)
+    if let scope = try granteeScope(context, services) { try await scope.authorize(command.command) }
     if let key = request.headers[.idempotencyKey] {
         guard CommandID.isValid(key) else {
             throw APIError.invalid("Idempotency-Key must have 1-128 characters and no U+0000")

@@ -18,16 +18,23 @@ let resources = EntityTable.specs.map { (path: $0.path, kind: $0.kind, parentFil
 
 extension RouteRegistry {
     /// The entity collections (`/v1/grants`, `/v1/grants/{id}`): every role reads them; an
-    /// entity's history is for auditors.
+    /// entity's history is for auditors. A grantee token reads its own grants, sub-grants
+    /// and activities (`GranteeScope`), their histories too, and no other kind.
     func addEntityRoutes(_ services: ServerServices) {
-        let readers = group(.manager, .auditor, .viewer)
-        let auditors = group(.auditor)
+        let readers = group(.manager, .auditor, .viewer, .grantee)
+        let auditors = group(.auditor, .grantee)
         for resource in resources {
             readers.get("/v1/\(resource.path)") { request, context in
-                return try await listResources(resource, request: request, services: services)
+                let scope = try granteeScope(context, services, kind: resource.kind)
+                return try await listResources(resource, request: request, services: services, scope: scope)
             }
             readers.get("/v1/\(resource.path)/{id}") { request, context in
                 let id = try context.parameters.require("id")
+                if let scope = try granteeScope(context, services, kind: resource.kind),
+                    try await !scope.owns(resource.kind, id)
+                {
+                    throw GranteeScope.forbidden
+                }
                 let (doc, position) = try await readEntities(try ReadRequirement(request), services) {
                     try await $0.document(resource.kind, id: id)
                 }
@@ -38,6 +45,11 @@ extension RouteRegistry {
             }
             auditors.get("/v1/\(resource.path)/{id}/history") { request, context in
                 let id = try context.parameters.require("id")
+                if let scope = try granteeScope(context, services, kind: resource.kind),
+                    try await !scope.owns(resource.kind, id)
+                {
+                    throw GranteeScope.forbidden
+                }
                 let related: Bool
                 switch request.uri.queryParameters.get("related") {
                 case nil, "false": related = false
@@ -61,9 +73,23 @@ extension RouteRegistry {
     }
 }
 
-/// One page of a collection, ordered by id, with an opaque cursor for the next page.
+/// The scope of a grantee token reading entities of `kind` (nil for every other role).
+/// - Throws: 403 for a kind a grantee never reads.
+func granteeScope(_ context: LedgerRequestContext, _ services: ServerServices, kind: EntityKind? = nil) throws
+    -> GranteeScope?
+{
+    guard let identity = context.identity, identity.role == .grantee else { return nil }
+    guard let organisationId = identity.organisationId else { throw GranteeScope.forbidden }
+    if let kind, ![.grant, .subGrant, .activity].contains(kind) { throw GranteeScope.forbidden }
+    return GranteeScope(organisationId: organisationId, store: services.store)
+}
+
+/// One page of a collection, ordered by id, with an opaque cursor for the next page. For a
+/// grantee (`scope`), the page holds only its own entities, so it may be shorter than the
+/// limit while a next cursor still follows.
 func listResources(
-    _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices
+    _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices,
+    scope: GranteeScope? = nil
 ) async throws -> Response {
     let query = request.uri.queryParameters
     let limit = try pageSize(request, default: 50)
@@ -74,10 +100,15 @@ func listResources(
     let (rows, position) = try await readEntities(try ReadRequirement(request), services) {
         try await $0.list(resource.kind, after: after, parent: parent, status: status, limit: limit + 1)
     }
-    let page = rows.prefix(limit)
+    var page = rows.prefix(limit)
     var next: String?
     if rows.count > limit, let last = page.last?.id {
         next = Data(last.utf8).base64EncodedString()
+    }
+    if let scope {
+        var own: [EntityQueries.Row] = []
+        for row in page where try await scope.owns(resource.kind, row.id) { own.append(row) }
+        page = own[...]
     }
     if request.headers[.accept]?.contains("text/csv") == true {
         // A page as CSV; the cursor of the next page, if any, in a header.

@@ -49,13 +49,24 @@ extension RouteRegistry {
         }
         routes.get("/v1/results-framework") { request, context in
             let (i3Query, cutOff) = try i3Inputs(request)
-            let format = try textFormat(request, allowed: [.json, .csv, .table])
+            // The printable page: format=html or Accept: text/html, in lang (or Accept-Language).
+            let html =
+                request.uri.queryParameters.get("format") == "html"
+                || (request.uri.queryParameters.get("format") == nil
+                    && request.headers[.accept]?.contains("text/html") == true)
+            let format = html ? .json : try textFormat(request, allowed: [.json, .csv, .table])
+            let language = try languageParameter(request)
             let bom = try bomParameter(request)
             let query = IndicatorQuery(
                 from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
             var framework = try await FrameworkReport.make(query, cutOff: cutOff, pool: services.pool)
             // Viewers see no actor names (docs/domain.md §15).
             if context.identity?.role == .viewer { framework = framework.withoutActors }
+            if html {
+                return textResponse(
+                    FrameworkPage(framework, language: language).html, contentType: "text/html; charset=utf-8",
+                    language: language)
+            }
             switch format {
             case .json: return jsonResponse(.ok, ResponseJSON.text(framework))
             case .csv: return csvResponse(framework.csv, byteOrderMark: bom)

@@ -11,6 +11,9 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     case auditor
     /// Reads resources and reports.
     case viewer
+    /// Bound to one organisation: records and retracts its own activities under grants it
+    /// leads, and reads its own grants, sub-grants and activities with their proofs.
+    case grantee
 }
 
 /// The caller behind a request.
@@ -18,6 +21,14 @@ public struct Identity: Sendable, Hashable {
     /// The token's name, recorded as the actor of events.
     public var name: String
     public var role: Role
+    /// The organisation a grantee token acts for; nil for every other role.
+    public var organisationId: String?
+
+    public init(name: String, role: Role, organisationId: String? = nil) {
+        self.name = name
+        self.role = role
+        self.organisationId = organisationId
+    }
 }
 
 /// Why a token operation failed.
@@ -39,14 +50,23 @@ public struct TokenStore: Sendable {
 
     /// Creates a token on an owner connection and returns its secret, which is not stored
     /// and cannot be shown again.
-    public static func create(name: String, role: Role, on connection: PostgresConnection) async throws -> String {
+    /// A grantee token names its organisation (`organisationId`), no other token does.
+    public static func create(
+        name: String, role: Role, organisationId: String? = nil, on connection: PostgresConnection
+    ) async throws -> String {
+        guard (role == .grantee) == (organisationId != nil) else {
+            throw TokenError(description: "a grantee token names one organisation, and only a grantee token does")
+        }
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         let secret = "glt_" + bytes.hexString
         do {
             try await connection.query(
-                "INSERT INTO api_tokens (name, role, token_hash) VALUES (\(name), \(role.rawValue), \(hash(secret)))")
+                """
+                INSERT INTO api_tokens (name, role, token_hash, organisation_id)
+                VALUES (\(name), \(role.rawValue), \(hash(secret)), \(organisationId))
+                """)
         } catch let error as PostgresError where error.isUniqueViolation {
             throw TokenError(description: "a token named \(name) already exists")
         }
@@ -64,10 +84,17 @@ public struct TokenStore: Sendable {
     public func identify(secret: String) async throws -> Identity? {
         let rows = try await pool.withConnection { connection in
             try await connection.query(
-                "SELECT name, role FROM api_tokens WHERE token_hash = \(Self.hash(secret)) AND revoked_at IS NULL")
+                """
+                SELECT name, role, organisation_id FROM api_tokens
+                WHERE token_hash = \(Self.hash(secret)) AND revoked_at IS NULL
+                """)
         }
         guard let row = rows.first, let role = Role(rawValue: try row.decode(String.self, 1)) else { return nil }
-        return Identity(name: try row.decode(String.self, 0), role: role)
+        let organisationId = row.text(2)
+        // A grantee without its organisation (a row the constraint should have refused) is no one.
+        if role == .grantee, organisationId == nil { return nil }
+        return Identity(
+            name: try row.decode(String.self, 0), role: role, organisationId: role == .grantee ? organisationId : nil)
     }
 }
 

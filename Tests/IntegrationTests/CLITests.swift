@@ -161,5 +161,28 @@ struct CLIReportTests {
         #expect(try await cli.run(["token", "revoke", "cli-auditor"]).status == 0)
         #expect(try await store.identify(secret: secret) == nil)
         #expect(try await cli.run(["token", "revoke", "cli-auditor"]).status == 11)
+
+        // A grantee token is bound to one registered organisation; no other token names one.
+        let grantee = try await cli.run([
+            "token", "create", "--role", "grantee", "--name", "cli-grantee", "--organisation", "INGO-DE-FES",
+        ])
+        #expect(grantee.status == 0, "\(grantee.stderr)")
+        let granteeIdentity = try await store.identify(
+            secret: grantee.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(granteeIdentity?.role == .grantee && granteeIdentity?.organisationId == "INGO-DE-FES")
+        #expect(try await cli.run(["token", "create", "--role", "grantee", "--name", "g2"]).status == 64)
+        #expect(
+            try await cli.run(["token", "create", "--role", "viewer", "--name", "v2", "--organisation", "INGO-DE-FES"])
+                .status == 64)
+        let unknown = try await cli.run([
+            "token", "create", "--role", "grantee", "--name", "g3", "--organisation", "NO-SUCH-ORG",
+        ])
+        #expect(unknown.status == 11 && unknown.stderr.contains("not registered"))
+        // The table refuses a grantee row without its organisation even from the owner.
+        let owner = try await db.owner()
+        await #expect(throws: (any Error).self) {
+            try await owner.query(
+                "INSERT INTO api_tokens (name, role, token_hash) VALUES ('g4', 'grantee', '\\x00'::bytea)")
+        }
     }
 }

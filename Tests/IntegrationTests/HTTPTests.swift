@@ -48,39 +48,92 @@ struct HTTPTests {
         let cases: [(String, HTTPRequest.Method, String?, [Role?: HTTPResponse.Status])] = [
             (
                 "/v1/commands", .post, command,
-                [.manager: .created, .auditor: .forbidden, .viewer: .forbidden, nil: .unauthorized]
+                [
+                    .manager: .created, .auditor: .forbidden, .viewer: .forbidden, .grantee: .forbidden,
+                    nil: .unauthorized,
+                ]
             ),
-            ("/v1/organisations", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
-            ("/v1/grants/GR-01", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            (
+                "/v1/organisations", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/grants/GR-01", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .ok, nil: .unauthorized]
+            ),
+            // A grantee reads the grants its organisation leads, the sub-grants and activities
+            // under them, their histories and proofs, and nothing else.
+            (
+                "/v1/grants/GR-02", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/activities/ACT-001", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/activities/ACT-004", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/sub-grants", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/calls", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/grants/GR-01/history", .get, nil,
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, .grantee: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/grants/GR-02/history", .get, nil,
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, .grantee: .forbidden, nil: .unauthorized]
+            ),
+            (
+                "/v1/audit/proof/consistency?from=1&to=2", .get, nil,
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, .grantee: .ok, nil: .unauthorized]
+            ),
+            (
+                "/v1/results-framework?from=2025-01-01&to=2025-12-31", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
             (
                 "/v1/indicators/i3?from=2024-01-01&to=2026-12-31", .get, nil,
-                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
             ),
             (
                 "/v1/indicators/i3/organisations?from=2024-01-01&to=2026-12-31", .get, nil,
-                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
             ),
             (
                 "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", .get, nil,
-                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
             ),
             (
                 "/v1/indicators/i3/progress", .get, nil,
-                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
             ),
-            ("/v1/indicators", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            (
+                "/v1/indicators", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
+            ),
             (
                 "/v1/indicators/II.2?from=2025-01-01&to=2025-12-31", .get, nil,
-                [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .forbidden, nil: .unauthorized]
             ),
-            ("/v1/activities", .get, nil, [.manager: .ok, .auditor: .ok, .viewer: .ok, nil: .unauthorized]),
+            (
+                "/v1/activities", .get, nil,
+                [.manager: .ok, .auditor: .ok, .viewer: .ok, .grantee: .ok, nil: .unauthorized]
+            ),
             (
                 "/v1/events?after=0&limit=5", .get, nil,
-                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, .grantee: .forbidden, nil: .unauthorized]
             ),
             (
                 "/v1/audit/verify", .get, nil,
-                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, nil: .unauthorized]
+                [.manager: .forbidden, .auditor: .ok, .viewer: .forbidden, .grantee: .forbidden, nil: .unauthorized]
             ),
         ]
         try await fixture.application.test(.router) { client in
@@ -106,6 +159,75 @@ struct HTTPTests {
                 uri: "/v1/organisations", method: .get, headers: [.authorization: "Bearer glt_nope"]
             ) {
                 #expect($0.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test("a grantee token records and retracts only its own activities and reads only its own entities")
+    func granteeScope() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            func post(_ body: String) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(
+                    uri: "/v1/commands", method: .post,
+                    headers: fixture.headers(.grantee, [HTTPField.Name("Idempotency-Key")!: UUID().uuidString]),
+                    body: ByteBuffer(string: body)
+                ) { ($0.status, String(buffer: $0.body)) }
+            }
+            func activity(_ id: String, grant: String, organiser: String = "grantee") -> String {
+                #"{"command":"recordActivity","activityId":"\#(id)","title":"Roundtable","startedOn":"2025-10-01","kind":"networkingInitiative","organiser":"\#(organiser)","grantId":"\#(grant)","withGovernment":false,"themes":[],"participants":[]}"#
+            }
+            // Its own grant: accepted, recorded with the token's name as the actor.
+            let own = try await post(activity("ACT-G1", grant: "GR-01"))
+            #expect(own.0 == .created, "\(own.1)")
+            let recorded = try await fixture.db.store.readStream("activity-ACT-G1")
+            #expect(recorded.first?.metadata.contains("t-grantee") == true)
+            // Another lead's grant, an EU activity, any other command: 403, nothing recorded.
+            let other = try await post(activity("ACT-G2", grant: "GR-02"))
+            #expect(other.0 == .forbidden && other.1.contains("not led by INGO-DE-FES"))
+            let eu = try await post(
+                #"{"command":"recordActivity","activityId":"ACT-G3","title":"t","startedOn":"2025-10-01","kind":"dialogue","organiser":"eu","withGovernment":true,"themes":[],"participants":[]}"#
+            )
+            #expect(eu.0 == .forbidden)
+            let evaluate = try await post(
+                #"{"command":"evaluateApplication","applicationId":"APP-11","score":70,"evaluatedOn":"2025-05-01"}"#)
+            #expect(evaluate.0 == .forbidden && evaluate.1.contains("evaluateApplication"))
+            #expect(try await fixture.db.store.readStream("activity-ACT-G2").isEmpty)
+            #expect(try await fixture.db.store.readStream("activity-ACT-G3").isEmpty)
+            // Retract: its own activity yes, another grantee's no.
+            let retractOther = try await post(
+                #"{"command":"retractActivity","activityId":"ACT-004","retractedOn":"2026-01-10","reason":"r"}"#)
+            #expect(retractOther.0 == .forbidden)
+            let retractOwn = try await post(
+                #"{"command":"retractActivity","activityId":"ACT-G1","retractedOn":"2026-01-10","reason":"r"}"#)
+            #expect(retractOwn.0 == .created, "\(retractOwn.1)")
+            // Lists hold only its own entities, page after page.
+            for (path, count) in [("sub-grants", 15), ("grants", 1)] {
+                var ids: [String] = []
+                var cursor: String?
+                repeat {
+                    let uri = "/v1/\(path)?limit=20" + (cursor.map { "&cursor=\($0)" } ?? "")
+                    let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.grantee)) {
+                        json($0.body)
+                    }
+                    for item in page["items"] as? [[String: Any]] ?? [] {
+                        let grantId = (item["grantId"] ?? (item["award"] as? [String: Any])?["grantId"]) as? String
+                        #expect(grantId == "GR-01", "\(path): \(item)")
+                        ids.append(grantId ?? "")
+                    }
+                    cursor = page["nextCursor"] as? String
+                } while cursor != nil
+                #expect(ids.count == count, "\(path)")
+            }
+            // Proofs of its own events only (sealed first: a proof stands on the Merkle tree).
+            _ = try await fixture.db.store.seal()
+            let ownPosition = try #require(recorded.first?.position)
+            let foreign = try #require(try await fixture.db.store.readStream("activity-ACT-004").first?.position)
+            for (position, status) in [(ownPosition, HTTPResponse.Status.ok), (foreign, .forbidden)] {
+                try await client.execute(
+                    uri: "/v1/audit/proof/inclusion?position=\(position)", method: .get,
+                    headers: fixture.headers(.grantee)
+                ) { #expect($0.status == status, "inclusion proof of \(position)") }
             }
         }
     }
@@ -533,9 +655,16 @@ struct HTTPTests {
                 ("/v1/indicators/III.6/progress?programme=", .badRequest),
                 ("/v1/indicators/III.6/sign-offs/III6-2025-ANNUAL/restatement?format=table", .ok),
                 ("/v1/indicators/III.6/progress?format=csv", .ok),
+                ("/v1/results-framework?from=2025-01-01&to=2025-12-31&format=html&lang=xx", .badRequest),
             ] {
                 #expect(try await get(uri, .manager).0 == expected, "\(uri)")
             }
+            // The framework's printable page, in the language asked for.
+            let (pageStatus, page) = try await get(
+                "/v1/results-framework?from=2025-01-01&to=2025-12-31&format=html&lang=kk")
+            #expect(pageStatus == .ok)
+            #expect(page.hasPrefix("<!DOCTYPE html>") && page.contains("<html lang=\"kk\">"))
+            #expect(page.contains("data-indicator=\"III.6\" data-value=\"\(now["value"] as? Int ?? -1)\""))
         }
     }
 

@@ -17,13 +17,19 @@ struct HTTPFixture {
     /// The log's key, when the server under test signs checkpoints and receipts.
     var signer: NoteSigner? = nil
 
+    /// The organisation of the grantee token: the lead of the sample's grant GR-01.
+    public static let granteeOrganisation = "INGO-DE-FES"
+
     static func make(sample: Bool = true) async throws -> HTTPFixture {
         let db = try await TestDatabase.make()
         if sample { try await db.importSample() }
         let owner = try await db.owner()
         var tokens: [Role: String] = [:]
         for role in Role.allCases {
-            tokens[role] = try await TokenStore.create(name: "t-\(role.rawValue)", role: role, on: owner)
+            // The grantee token acts for the lead of the sample's grant GR-01.
+            tokens[role] = try await TokenStore.create(
+                name: "t-\(role.rawValue)", role: role, organisationId: role == .grantee ? granteeOrganisation : nil,
+                on: owner)
         }
         return HTTPFixture(db: db, tokens: tokens)
     }

@@ -50,4 +50,48 @@ struct BrowserTests {
         #expect(dom.stdout.components(separatedBy: "data-region=").count == 21)
         #expect(dom.stdout.contains("Абай облысы"))
     }
+
+    @Test(
+        "the results framework page renders in a real browser in each language: every value in the DOM, no console error",
+        arguments: ReportLanguage.allCases)
+    func frameworkPage(language: ReportLanguage) async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let framework = try await FrameworkReport.make(
+            IndicatorQuery(from: BusinessDate("2025-01-01")!, to: BusinessDate("2025-12-31")!), cutOff: .head,
+            pool: db.pool)
+        let html = try Validators.temporaryFile(FrameworkPage(framework, language: language).html, suffix: ".html")
+        let png = html.deletingPathExtension().appendingPathExtension("png")
+        defer {
+            try? FileManager.default.removeItem(at: html)
+            try? FileManager.default.removeItem(at: png)
+        }
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
+        let shot = try await Subprocess.run(
+            "/usr/bin/chromium",
+            flags + ["--enable-logging=stderr", "--v=0", "--screenshot=\(png.path)", html.absoluteString],
+            environment: ProcessInfo.processInfo.environment)
+        #expect(shot.status == 0, "\(shot.stderr.suffix(2_000))")
+        #expect(try Data(contentsOf: png).count > 40_000)
+        #expect(!shot.stderr.contains("CONSOLE") && !shot.stderr.contains("Uncaught"), "\(shot.stderr.suffix(2_000))")
+        let dom = try await Subprocess.run(
+            "/usr/bin/chromium", flags + ["--dump-dom", html.absoluteString],
+            environment: ProcessInfo.processInfo.environment
+        ).stdout
+        // Every indicator's value as the report computed it, under its objective.
+        for entry in framework.indicators {
+            let value = entry.value.map(String.init) ?? ""
+            #expect(
+                dom.contains("data-indicator=\"\(entry.indicator)\" data-value=\"\(value)\""),
+                "\(entry.indicator) = \(value) in \(language)")
+        }
+        #expect(dom.components(separatedBy: "data-objective=").count == 4)
+        #expect(dom.contains("data-sign-off=\"I3-2025-ANNUAL\"") && dom.contains("data-sign-off=\"III6-2025-ANNUAL\""))
+        #expect(!dom.contains("<script"))
+        // Kazakh and Russian titles are marked as working translations; English ones are the Roadmap's.
+        let marks = dom.components(separatedBy: "data-working-translation=\"title\"").count - 1
+        #expect(marks == (language == .en ? 0 : 14))
+        if language == .ru { #expect(dom.contains("Число малых казахстанских ОГО")) }
+        if language == .en { #expect(dom.contains(ResultsFramework.indicators[0].title)) }
+    }
 }
