@@ -2,11 +2,13 @@
 # Builds the benchmarks in release mode and runs them against the local cluster:
 #  1. grantledger-benchmark: the event store beside raw PostgreSQL, projections, I.3, replay;
 #  2. the HTTP API under wrk: GET /v1/indicators/i3 at 64 keep-alive connections;
-#  3. the rows of issue #12 (import, POST, uncached I.3, the CLI's I.3, memory) and of
+#  3. the rows of issue #12 (import, POST, uncached I.3, the CLI's I.3, memory), of issue #22
+#     (activity import, the results framework and an activity indicator, uncached) and of
 #     issue #14 (two instances reading from a hot standby; BENCH_SKIP_REPLICA=1 skips it).
 # BENCH_SECONDS (default 5) per write measurement; BENCH_READ_EVENTS (default 1000000);
 # BENCH_PROJECTION_EVENTS (default 1000000); BENCH_ORGANISATIONS (default 100000);
-# BENCH_HTTP_SECONDS (default 15).
+# BENCH_HTTP_SECONDS (default 15); BENCH_ACTIVITIES (default 200000, beside the events);
+# BENCH_IMPORT_ACTIVITIES (default 10000).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -28,7 +30,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; el
 # into an empty database, through `grantledger import` (one client, batches of 32). ----------
 import_commands=${BENCH_IMPORT_COMMANDS:-20000}
 import_file=$(mktemp -t grantledger-bench-programme.XXXXXX)
-python3 "$repo/deploy/bench/programme.py" "$import_commands" >"$import_file"
+activity_commands=${BENCH_IMPORT_ACTIVITIES:-10000}
+python3 "$repo/deploy/bench/programme.py" "$import_commands" "$activity_commands" >"$import_file.all"
+head -n "$import_commands" "$import_file.all" >"$import_file"
+tail -n +"$((import_commands + 1))" "$import_file.all" >"$import_file.activities"
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS grantledger_bench_import" \
     -c "CREATE DATABASE grantledger_bench_import OWNER grantledger"
 GRANTLEDGER_MIGRATION_DATABASE_URL=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" grantledger_bench_import) \
@@ -38,11 +43,18 @@ GRANTLEDGER_DATABASE_URL=$(with_database "$GRANTLEDGER_DATABASE_URL" grantledger
     "$repo/.build/release/grantledger" import "$import_file" >/dev/null
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 import_rate=$(( import_commands * 1000 / (ms > 0 ? ms : 1) ))
-rm -f "$import_file"
+# recordActivity commands under the grants just imported (docs/domain.md §12).
+start=$(date +%s%N)
+GRANTLEDGER_DATABASE_URL=$(with_database "$GRANTLEDGER_DATABASE_URL" grantledger_bench_import) \
+    "$repo/.build/release/grantledger" import "$import_file.activities" >/dev/null
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+activity_rate=$(( activity_commands * 1000 / (ms > 0 ? ms : 1) ))
+rm -f "$import_file" "$import_file.all" "$import_file.activities"
 echo
 echo "| commands | grantledger | raw PostgreSQL | ratio | target |"
 echo "|---|---:|---:|---:|---:|"
 echo "| grantledger import, 1 client, $import_commands commands: commands/s | $import_rate | $raw1 INSERT tx/s (1 client) | $(ratio "$import_rate" "$raw1") | ≥ 0.5× |"
+echo "| grantledger import of $activity_commands recordActivity commands: commands/s | $activity_rate | $raw1 INSERT tx/s (1 client) | $(ratio "$activity_rate" "$raw1") | ≥ the row above |"
 
 # The benchmark leaves its realistic programme in grantledger_bench_projections. URLs carry
 # passwords, so they go to the commands through the environment, never as arguments.
@@ -140,6 +152,19 @@ if command -v wrk >/dev/null 2>&1; then
         "http://127.0.0.1:$port")
     echo "| GET /v1/indicators/i3, a different period per request, 16 connections: requests/s | $(echo "$out" | awk '/Requests\/sec/ {print $2}') | | | ≥ 1500 |"
     echo "| the same: p99 latency | $(echo "$out" | awk '$1 == "99%" {print $2}') | | | < 20 ms |"
+fi
+# The results framework (docs/domain.md §13), uncached: a different one-year period per
+# request, over the benchmark's activities; one activity indicator the same way.
+if command -v wrk >/dev/null 2>&1; then
+    curl -fs -o /dev/null -H @"$auth_header" "http://127.0.0.1:$port/v1/results-framework?from=2025-01-01&to=2025-12-31"
+    out=$(TOKEN=$token PATH_PREFIX=/v1/results-framework wrk -t2 -c8 -d"${BENCH_HTTP_SECONDS:-15}"s --latency \
+        -s "$repo/deploy/bench/year-periods.lua" "http://127.0.0.1:$port")
+    echo "| GET /v1/results-framework, a different one-year period per request, 8 connections: requests/s | $(echo "$out" | awk '/Requests\/sec/ {print $2}') | | | |"
+    echo "| the same: p99 latency | $(echo "$out" | awk '$1 == "99%" {print $2}') | | | < 50 ms |"
+    out=$(TOKEN=$token PATH_PREFIX=/v1/indicators/III.5 wrk -t2 -c16 -d"${BENCH_HTTP_SECONDS:-15}"s --latency \
+        -s "$repo/deploy/bench/year-periods.lua" "http://127.0.0.1:$port")
+    echo "| GET /v1/indicators/III.5, a different period per request, 16 connections: requests/s | $(echo "$out" | awk '/Requests\/sec/ {print $2}') | | | ≥ 2000 |"
+    echo "| the same: p99 latency | $(echo "$out" | awk '$1 == "99%" {print $2}') | | | |"
 fi
 # The CLI's I.3 as an auditor runs it: a process per report, 40 different periods.
 times=()

@@ -260,14 +260,41 @@ public struct ActivityLedger: Sendable {
 
     /// The activities that qualify for `definition` under `query`, by `startedOn` then
     /// position (docs/domain.md §13).
-    public func qualifying(_ definition: IndicatorDefinition, _ query: IndicatorQuery) -> [(
-        activity: RecordActivity, position: Int64
-    )] {
-        recorded.values.filter { entry in
-            !retracted.contains(entry.activity.activityId) && matches(entry.activity, definition, query)
+    /// - Parameter admitted: `admitted(definition)` of this ledger, when the caller keeps it
+    ///   (the server does, per log position): the period is then a binary search in it.
+    public func qualifying(
+        _ definition: IndicatorDefinition, _ query: IndicatorQuery,
+        admitted: [(activity: RecordActivity, position: Int64)]? = nil
+    ) -> [(activity: RecordActivity, position: Int64)] {
+        guard let admitted else {
+            return recorded.values.filter { entry in
+                !retracted.contains(entry.activity.activityId) && matches(entry.activity, definition, query)
+            }
+            .sorted { ($0.activity.startedOn, $0.position) < ($1.activity.startedOn, $1.position) }
+            .map { ($0.activity, $0.position) }
         }
-        .sorted { ($0.activity.startedOn, $0.position) < ($1.activity.startedOn, $1.position) }
-        .map { ($0.activity, $0.position) }
+        // The first entry starting on or after `from`, and the first after `to`.
+        func bound(_ date: BusinessDate, after: Bool) -> Int {
+            var (low, high) = (0, admitted.count)
+            while low < high {
+                let middle = (low + high) / 2
+                let started = admitted[middle].activity.startedOn
+                if after ? started <= date : started < date { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        let range = admitted[
+            bound(query.from, after: false)..<max(bound(query.from, after: false), bound(query.to, after: true))]
+        guard query.programme != nil || query.callId != nil else { return Array(range) }
+        return range.filter { matches($0.activity, definition, query) }
+    }
+
+    /// The activities standing now (not retracted) that meet `definition`'s conditions, by
+    /// `startedOn` then position: what `qualifying` narrows to a period and filters.
+    public func admitted(_ definition: IndicatorDefinition) -> [(activity: RecordActivity, position: Int64)] {
+        recorded.values.filter { !retracted.contains($0.activity.activityId) && definition.admits($0.activity) }
+            .sorted { ($0.activity.startedOn, $0.position) < ($1.activity.startedOn, $1.position) }
+            .map { ($0.activity, $0.position) }
     }
 
     /// Whether `activity` meets `definition`'s conditions, the period and the filters,
@@ -303,9 +330,14 @@ public struct ActivityLedger: Sendable {
     }
 
     /// The figures of `definition` (any measure but I.3's) for `query`.
-    public func figures(_ definition: IndicatorDefinition, _ query: IndicatorQuery) -> IndicatorFigures {
+    /// - Parameter admitted: as `qualifying`'s.
+    public func figures(
+        _ definition: IndicatorDefinition, _ query: IndicatorQuery,
+        admitted: [(activity: RecordActivity, position: Int64)]? = nil
+    ) -> IndicatorFigures {
         var report = IndicatorFigures(indicator: definition.code, title: definition.title, measure: definition.measure)
-        let qualifying = definition.measure == .indices ? [] : qualifying(definition, query)
+        let qualifying =
+            definition.measure == .indices ? [] : qualifying(definition, query, admitted: admitted)
         func zeros(_ keys: [String]) -> [String: Int64] { Dictionary(uniqueKeysWithValues: keys.map { ($0, 0) }) }
         switch definition.measure {
         case .smallOrganisations:
@@ -451,11 +483,12 @@ extension IndicatorDefinition {
 
 extension ActivityLedger {
     /// What stands behind `definition`'s number for `query` (nil when nothing does).
-    public func drillDown(_ definition: IndicatorDefinition, _ query: IndicatorQuery, asOf: LogPoint)
-        -> IndicatorDrillDown?
-    {
+    public func drillDown(
+        _ definition: IndicatorDefinition, _ query: IndicatorQuery, asOf: LogPoint,
+        admitted: [(activity: RecordActivity, position: Int64)]? = nil
+    ) -> IndicatorDrillDown? {
         guard definition.drillDown != nil else { return nil }
-        let qualifying = qualifying(definition, query)
+        let qualifying = qualifying(definition, query, admitted: admitted)
         var result = IndicatorDrillDown(
             indicator: definition.code, period: .init(from: query.from, to: query.to),
             filters: .init(programme: query.programme, callId: query.callId), asOf: asOf)

@@ -6,8 +6,11 @@ import PostgresClient
 /// Writes a realistic programme of about `target` events straight into the log (as the
 /// owner role, with real hashes), far faster than going through commands: 10% organisation
 /// registrations, profile updates, calls, consortia, applications, grants, and mostly
-/// sub-grants and their payments.
-func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection) async throws -> Int {
+/// sub-grants and their payments; then `activities` activities of every kind (docs/domain.md
+/// §12) over 2024-2025, one in 50 retracted, and the three indices with a revision.
+func loadRealisticLog(target: Int, organisations: Int, activities: Int = 0, owner: PostgresConnection) async throws
+    -> Int
+{
     var rng = SystemRandomNumberGenerator()
     var lines: [String] = []
     lines.reserveCapacity(target)
@@ -121,6 +124,43 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
                 event("SubGrantDisbursed", ["subGrantId": "S\(subGrant)", "amount": cents(500_000), "paidOn": date]))
         }
     }
+    let kinds = ActivityKind.allCases
+    let themes = Theme.allCases.map(\.rawValue)
+    for index in 0..<activities {
+        let kind = kinds[index % kinds.count]
+        let grantee = index % 3 != 0 || kind == .protectionSupport
+        var fields: [String: Any] = [
+            "activityId": "ACT\(index)", "title": "Activity \(index)",
+            "startedOn":
+                "202\(4 + index % 2)-\(String(format: "%02d", 1 + index % 12))-\(String(format: "%02d", 1 + index % 28))",
+            "kind": kind.rawValue, "organiser": grantee ? "grantee" : "eu", "withGovernment": index % 2 == 0,
+            "themes": [themes[index % themes.count], themes[(index / 7) % themes.count]].uniqued(),
+            "participants": (0..<(index % 4)).map { "O\((index * 7 + $0 * 13) % organisations)" }.uniqued(),
+        ]
+        if grantee { fields["grantId"] = "G\(index % grants)" }
+        if index % 5 != 0 { fields["regionCode"] = Region.codes[index % Region.codes.count] }
+        if kind == .protectionSupport {
+            let counts = ["women": index % 3, "men": index % 2, "undisclosed": 0]
+            fields["peopleSupported"] = ["hrd": counts, "activist": counts, "journalist": counts]
+        }
+        try add(event("ActivityRecorded", fields))
+        if index % 50 == 0 {
+            try add(
+                event(
+                    "ActivityRetracted",
+                    ["activityId": "ACT\(index)", "retractedOn": "2026-01-15", "reason": "duplicate"]))
+        }
+    }
+    if activities > 0 {
+        for index in IndexId.allCases {
+            for year in 2023...2025 {
+                try add(
+                    event(
+                        "IndexValueRecorded",
+                        ["indexId": index.rawValue, "year": year, "value": "\(30 + year - 2023)", "source": "bench"]))
+            }
+        }
+    }
     try await owner.executeScript(
         unsafeSQL: """
             SET client_min_messages = warning;
@@ -147,6 +187,14 @@ func loadRealisticLog(target: Int, organisations: Int, owner: PostgresConnection
     try await owner.query("DROP TABLE bench_staging")
     try await owner.query("VACUUM ANALYZE events")
     return all.count
+}
+
+extension Array where Element: Hashable {
+    /// The elements without repeats, in first-seen order.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {

@@ -25,6 +25,7 @@ let seconds = Double(environment["BENCH_SECONDS"] ?? "") ?? 5
 let readEvents = Int(environment["BENCH_READ_EVENTS"] ?? "") ?? 1_000_000
 let projectionEvents = Int(environment["BENCH_PROJECTION_EVENTS"] ?? "") ?? 1_000_000
 let organisationCount = Int(environment["BENCH_ORGANISATIONS"] ?? "") ?? 100_000
+let activityCount = Int(environment["BENCH_ACTIVITIES"] ?? "") ?? 200_000
 let adminURL = required("GRANTLEDGER_ADMIN_DATABASE_URL")
 let ownerURL = required("GRANTLEDGER_MIGRATION_DATABASE_URL")
 let appURL = required("GRANTLEDGER_DATABASE_URL")
@@ -173,9 +174,11 @@ try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(projec
 try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(projectionDatabase) OWNER grantledger"))
 let projectionOwner = try await PostgresConnection.connect(withDatabase(ownerURL, projectionDatabase))
 _ = try await Migrator(directory: Migrator.defaultDirectory()).migrate(on: projectionOwner)
-log("generating a realistic log of \(projectionEvents) events (\(organisationCount) organisations) ...")
+log(
+    "generating a realistic log of \(projectionEvents) events (\(organisationCount) organisations)"
+        + " plus \(activityCount) activities ...")
 let generated = try await loadRealisticLog(
-    target: projectionEvents, organisations: organisationCount, owner: projectionOwner)
+    target: projectionEvents, organisations: organisationCount, activities: activityCount, owner: projectionOwner)
 let projectionPool = ConnectionPool(conninfo: withDatabase(appURL, projectionDatabase), maxConnections: 4)
 let projectionStore = EventStore(pool: projectionPool)
 log("sealing ...")

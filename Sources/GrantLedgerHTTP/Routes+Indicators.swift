@@ -39,7 +39,7 @@ extension RouteRegistry {
                 let query = IndicatorQuery(
                     from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
                 let drillDown = try await IndicatorEngine.drillDown(
-                    definition, list, query, cutOff: cutOff, pool: services.pool)
+                    definition, list, query, cutOff: cutOff, pool: services.pool, memory: services.indicators)
                 switch format {
                 case .json: return jsonResponse(.ok, ResponseJSON.text(drillDown))
                 case .csv: return csvResponse(drillDown.csv, byteOrderMark: bom)
@@ -59,7 +59,8 @@ extension RouteRegistry {
             let bom = try bomParameter(request)
             let query = IndicatorQuery(
                 from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
-            var framework = try await FrameworkReport.make(query, cutOff: cutOff, pool: services.pool)
+            var framework = try await FrameworkReport.make(
+                query, cutOff: cutOff, pool: services.pool, memory: services.indicators)
             // Viewers see no actor names (docs/domain.md §15).
             if context.identity?.role == .viewer { framework = framework.withoutActors }
             if html {
@@ -98,7 +99,8 @@ extension RouteRegistry {
             }
             let query = IndicatorQuery(
                 from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
-            let report = try await IndicatorEngine.report(definition, query, cutOff: cutOff, pool: services.pool)
+            let report = try await IndicatorEngine.report(
+                definition, query, cutOff: cutOff, pool: services.pool, memory: services.indicators)
             switch format {
             case .json: return jsonResponse(.ok, ResponseJSON.text(report))
             case .csv: return csvResponse(report.csv, byteOrderMark: bom)

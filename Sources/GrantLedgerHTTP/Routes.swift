@@ -24,6 +24,8 @@ public struct ServerServices: Sendable {
     let integrity = IntegrityWatch()
     let verification = SingleFlight()
     let entities: EntityQueries
+    /// The results framework's fold of the log, kept in memory for reports at the head.
+    let indicators: IndicatorMemory
     let checkpoints: CheckpointPublisher
     /// Hot standbys for reads; none by default.
     let replicas: ReadReplicas
@@ -50,6 +52,7 @@ public struct ServerServices: Sendable {
         self.tokens = TokenCache(store: TokenStore(pool: pool))
         self.readiness = Readiness(pool: pool)
         self.entities = EntityQueries(pool: pool)
+        self.indicators = IndicatorMemory(store: EventStore(pool: pool))
     }
 }
 

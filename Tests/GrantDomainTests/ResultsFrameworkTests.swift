@@ -206,6 +206,12 @@ struct ResultsFrameworkTests {
             for definition in ResultsFramework.indicators where definition.code != "I.3" {
                 let report = ledger.report(definition, query, asOf: Self.asOf)
                 let reference = ReferenceFramework.qualifying(log, definition.code, query)
+                // The server's path (a binary search in the admitted activities) counts the same.
+                let admitted = ledger.admitted(definition)
+                #expect(
+                    ledger.qualifying(definition, query, admitted: admitted).map(\.activity.activityId)
+                        == ledger.qualifying(definition, query).map(\.activity.activityId), "\(definition.code)")
+                #expect(ledger.figures(definition, query, admitted: admitted) == report.extras)
                 // Behind every number: the listed activities (or organisations) are the counted ones.
                 let behind = ledger.drillDown(definition, query, asOf: Self.asOf)
                 switch definition.measure {

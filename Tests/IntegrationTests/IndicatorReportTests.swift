@@ -237,4 +237,37 @@ struct IndicatorReportTests {
         #expect(json.contains("\"achieved\":null"))
         #expect(json.contains("\"actual\":null"))
     }
+
+    @Test("the server's in-memory fold answers as a replay of the log, and follows the events recorded after it")
+    func memoryFollowsTheLog() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let memory = IndicatorMemory(store: db.store)
+        let query = IndicatorQuery(from: BusinessDate("2025-01-01")!, to: BusinessDate("2025-12-31")!)
+        func compare() async throws -> FrameworkReport {
+            let fromMemory = try await FrameworkReport.make(query, cutOff: .head, pool: db.pool, memory: memory)
+            let replayed = try await FrameworkReport.make(query, cutOff: .head, pool: db.pool)
+            #expect(fromMemory.asOf == replayed.asOf)
+            #expect(fromMemory.indicators.map(\.value) == replayed.indicators.map(\.value))
+            for definition in ResultsFramework.indicators where definition.drillDown == "activities" {
+                let a = try await IndicatorEngine.drillDown(
+                    definition, "activities", query, cutOff: .head, pool: db.pool, memory: memory)
+                let b = try await IndicatorEngine.drillDown(
+                    definition, "activities", query, cutOff: .head, pool: db.pool)
+                #expect(a.activities == b.activities, "\(definition.code)")
+            }
+            return fromMemory
+        }
+        let before = try await compare()
+        // A capacity development activity recorded now counts at once in III.5, from memory.
+        _ = try await Self.run(
+            [
+                "activityId": "ACT-MEM", "title": "Training", "startedOn": "2025-06-01", "kind": "capacityDevelopment",
+                "organiser": "eu", "withGovernment": false, "themes": ["disinformation"], "participants": [],
+            ], "recordActivity", on: db)
+        let after = try await compare()
+        let value = { (report: FrameworkReport) in report.indicators.first { $0.indicator == "III.5" }?.value }
+        #expect(value(after) == value(before).map { $0 + 1 })
+        #expect(after.asOf.position == before.asOf.position + 1)
+    }
 }

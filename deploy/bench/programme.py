@@ -102,3 +102,28 @@ for sid, amount, day in awarded:
     if counter >= target:
         break
     emit("disburseSubGrant", subGrantId=sid, amount=str(amount // 2), paidOn=day)
+
+# With ACTIVITIES (a second argument), that many recordActivity commands follow, by the EU
+# and by grantees under the grants above (docs/domain.md §12), for the activity import row.
+activities = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+KINDS = ["dialogue", "policyDiscussion", "researchOrMonitoring", "participationInitiative",
+         "sustainabilityInitiative", "outreachInitiative", "capacityDevelopment", "networkingInitiative",
+         "protectionSupport"]
+THEMES = ["enablingEnvironment", "greenDeal", "digitalisation", "goodGovernance", "humanRights",
+          "csoSustainability", "gender"]
+for index in range(activities):
+    kind = KINDS[index % len(KINDS)]
+    grantee = index % 3 != 0 or kind == "protectionSupport"
+    fields = dict(activityId=f"ACT-{index:07d}", title=f"Activity {index}",
+                  startedOn=f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", kind=kind,
+                  organiser="grantee" if grantee else "eu", withGovernment=index % 2 == 0,
+                  themes=sorted({THEMES[index % 7], THEMES[(index // 7) % 7]}),
+                  participants=sorted({small[(index * 7 + k) % len(small)] for k in range(index % 4)}))
+    if grantee:
+        fields["grantId"] = envelopes[index % len(envelopes)][0]
+    if index % 5:
+        fields["regionCode"] = REGIONS[index % 20]
+    if kind == "protectionSupport":
+        counts = {"women": index % 3, "men": index % 2, "undisclosed": 0}
+        fields["peopleSupported"] = {"hrd": counts, "activist": counts, "journalist": counts}
+    emit("recordActivity", **fields)

@@ -33,13 +33,26 @@ public struct FrameworkReport: Sendable, Encodable {
     /// The framework for `query` as the log stood at `cutOff`.
     /// - Throws: `DomainError.invalid` for a period whose end is before its start or a
     ///   cut-off beyond the head.
-    public static func make(_ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool) async throws
-        -> FrameworkReport
-    {
+    /// - Parameter memory: the server's fold kept in memory; a report at the head reads it.
+    public static func make(
+        _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool, memory: IndicatorMemory? = nil
+    ) async throws -> FrameworkReport {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
-        let (fold, asOf) = try await IndicatorEngine.logFold(cutOff: cutOff, pool: pool)
+        let (fold, asOf) =
+            if let memory, cutOff == .head {
+                try await memory.atHead()
+            } else {
+                try await IndicatorEngine.logFold(cutOff: cutOff, pool: pool)
+            }
+        // The sorted activities are the memory's, so only for a report from the memory.
+        var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
+        if let memory, cutOff == .head {
+            for definition in ResultsFramework.indicators {
+                admitted[definition.code] = await memory.admitted(definition)
+            }
+        }
         let i3Query = I3Query(from: query.from, to: query.to, programme: query.programme, callId: query.callId)
         let entries = ResultsFramework.indicators.map { definition -> Entry in
             var entry = Entry(
@@ -49,7 +62,7 @@ public struct FrameworkReport: Sendable, Encodable {
             if definition.measure == .smallOrganisations {
                 entry.value = Int64(fold.i3.figures(i3Query).total)
             } else {
-                entry.value = fold.ledger.figures(definition, query).value
+                entry.value = fold.ledger.figures(definition, query, admitted: admitted[definition.code]).value
             }
             if let indicator {
                 entry.targets = fold.progress(indicator: indicator, programme: query.programme)

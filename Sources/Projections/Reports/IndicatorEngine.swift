@@ -10,8 +10,10 @@ public enum IndicatorEngine {
     /// - Throws: `DomainError.invalid` for I.3 (its own report), for I.5 with a programme or
     ///   call (§13), for a period whose end is before its start, and for a cut-off beyond
     ///   the head.
+    /// - Parameter memory: the server's fold kept in memory; a report at the head reads it.
     public static func report(
-        _ definition: IndicatorDefinition, _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool
+        _ definition: IndicatorDefinition, _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool,
+        memory: IndicatorMemory? = nil
     ) async throws -> IndicatorReport {
         guard definition.measure != .smallOrganisations else {
             throw DomainError(.invalid, "I.3 has its own report (report i3, /v1/indicators/i3)")
@@ -21,6 +23,12 @@ public enum IndicatorEngine {
         }
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
+        }
+        if let memory, cutOff == .head {
+            let (fold, asOf) = try await memory.atHead()
+            let admitted = await memory.admitted(definition)
+            return IndicatorReport(
+                ReportFrame(query, asOf: asOf), fold.ledger.figures(definition, query, admitted: admitted))
         }
         let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
         return ledger.report(definition, query, asOf: asOf)
@@ -32,7 +40,7 @@ public enum IndicatorEngine {
     ///   (I.3 has its own list, I.5 none), `.invalid` as `report`.
     public static func drillDown(
         _ definition: IndicatorDefinition, _ list: String, _ query: IndicatorQuery, cutOff: CutOff,
-        pool: ConnectionPool
+        pool: ConnectionPool, memory: IndicatorMemory? = nil
     ) async throws -> IndicatorDrillDown {
         guard definition.drillDown == list else {
             throw DomainError(
@@ -43,8 +51,16 @@ public enum IndicatorEngine {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
-        let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
-        guard let drillDown = ledger.drillDown(definition, query, asOf: asOf) else {
+        var found: IndicatorDrillDown?
+        if let memory, cutOff == .head {
+            let (fold, asOf) = try await memory.atHead()
+            let admitted = await memory.admitted(definition)
+            found = fold.ledger.drillDown(definition, query, asOf: asOf, admitted: admitted)
+        } else {
+            let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
+            found = ledger.drillDown(definition, query, asOf: asOf)
+        }
+        guard let drillDown = found else {
             throw DomainError(.notFound, "\(definition.code) has no \(list) behind it")
         }
         return drillDown
