@@ -92,6 +92,7 @@ let package = Package(
             name: "Projections",
             dependencies: [
                 "EventStore", "GrantDomain", "PostgresClient", "Transparency",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

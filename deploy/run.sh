@@ -53,6 +53,10 @@ echo "==> integrity"
 echo "==> transparency log: a signed checkpoint, an inclusion proof, checked offline"
 # The log's signing key stays in .pgdata/ (mode 600, never overwritten); its verifier key
 # is what auditors keep.
+# The pseudonym key: what viewers see of confidential organisations (docs/domain.md §15).
+if [ ! -f "$state/pseudonym.key" ]; then
+    "$bin" keygen pseudonym --out "$state/pseudonym.key" >/dev/null
+fi
 if [ ! -f "$state/log.key" ]; then
     "$bin" audit keygen --name grantledger.local/log --out "$state/log.key" >"$state/log.pub"
 fi
@@ -112,7 +116,7 @@ token=$("$bin" token create --role viewer --name "quickstart-$(date +%Y%m%d%H%M%
 # The server never runs as root: as root, it runs as the system user "grantledger" (created
 # here if missing), from a copy of the binary, its resources and sql/ in a fresh folder that
 # user can read but not change. The database URL reaches it through the environment only.
-serve=("$bin" serve --host 127.0.0.1 --port "$port" --log-key "$state/log.key")
+serve=("$bin" serve --host 127.0.0.1 --port "$port" --log-key "$state/log.key" --pseudonym-key "$state/pseudonym.key")
 export GRANTLEDGER_MIGRATIONS="$repo/sql"
 if [ "$(id -u)" -eq 0 ]; then
     if ! id grantledger >/dev/null 2>&1; then
@@ -125,10 +129,11 @@ if [ "$(id -u)" -eq 0 ]; then
     chmod -R go-w,a+rX "$runtime"
     # The signing key: a copy only the server's user can read.
     install -m 600 -o grantledger "$state/log.key" "$runtime/log.key"
+    install -m 600 -o grantledger "$state/pseudonym.key" "$runtime/pseudonym.key"
     echo "$runtime" >"$state/server.runtime"
     export GRANTLEDGER_MIGRATIONS="$runtime/sql"
     serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port"
-        --log-key "$runtime/log.key")
+        --log-key "$runtime/log.key" --pseudonym-key "$runtime/pseudonym.key")
 fi
 # The server gets the application role's URL only: never the migration role's (which can
 # rewrite history) nor the cluster administrator's.

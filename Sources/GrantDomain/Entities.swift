@@ -18,8 +18,13 @@ extension OrganisationProfile {
         if let v = update.kind { next.kind = v }
         if let v = update.annualBudgetEur { next.annualBudgetEur = v }
         if let v = update.staffCount { next.staffCount = v }
+        if let v = update.confidential { next.confidential = v }
         return next
     }
+
+    /// Whether the organisation is shown only as a pseudonym outside managers and auditors
+    /// (docs/domain.md §15): as recorded, else exactly when it is unregistered.
+    public var isConfidential: Bool { confidential ?? (registrationStatus == .unregistered) }
 
     /// Checks the registration rules of docs/domain.md §2 on the whole profile.
     public func validate(command: String) throws(DomainError) {

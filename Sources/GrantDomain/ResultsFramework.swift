@@ -313,6 +313,9 @@ public struct ActivityLedger: Sendable {
         return true
     }
 
+    /// An organisation's profile as it stands after every folded event.
+    public func profile(_ organisationId: String) -> OrganisationProfile? { profiles[organisationId] }
+
     /// The recorded activity `activityId` (retracted or not).
     public func activity(_ activityId: String) -> RecordActivity? { recorded[activityId]?.activity }
 

@@ -38,6 +38,7 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout = 30
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
+    @OptionGroup(title: "Confidential organisations") var pseudonymKey: PseudonymKeyOptions
 
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         case text, json
@@ -75,6 +76,7 @@ struct Serve: AsyncParsableCommand {
             logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos)
         configuration.readModelCheckInterval = .seconds(readModelCheckInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.pseudonyms = try pseudonymKey.pseudonyms()
         var logger =
             switch logFormat {
             case .text: Logger(label: "grantledger")

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var readModelCheckInterval: Duration = .seconds(3600)
     /// An HTTP connection that sends nothing for this long, idle or half-sent, is closed.
     public var idleTimeout: Duration = .seconds(30)
+    /// The pseudonyms of confidential organisations for viewers (docs/domain.md §15); a key
+    /// made for the process when none is configured.
+    public var pseudonyms: Pseudonyms = .ephemeral()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
@@ -61,7 +64,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     let replicas = ReadReplicas(
         conninfos: configuration.readConninfos, maxConnections: configuration.maxConnections,
         acquireTimeout: configuration.acquireTimeout, logger: logger)
-    let services = ServerServices(pool: pool, logSigner: configuration.logSigner, replicas: replicas)
+    let services = ServerServices(
+        pool: pool, logSigner: configuration.logSigner, replicas: replicas, pseudonyms: configuration.pseudonyms)
     let router = buildRouter(services)
     var app = Application(
         router: router,

@@ -26,7 +26,9 @@ extension RouteRegistry {
         for resource in resources {
             readers.get("/v1/\(resource.path)") { request, context in
                 let scope = try granteeScope(context, services, kind: resource.kind)
-                return try await listResources(resource, request: request, services: services, scope: scope)
+                let redaction = try await ViewerRedaction.make(context, services)
+                return try await listResources(
+                    resource, request: request, services: services, scope: scope, redaction: redaction)
             }
             readers.get("/v1/\(resource.path)/{id}") { request, context in
                 let id = try context.parameters.require("id")
@@ -40,6 +42,11 @@ extension RouteRegistry {
                 }
                 guard let doc else {
                     throw APIError.notFound("\(resource.kind.rawValue) \"\(id)\" does not exist")
+                }
+                // Viewers see confidential organisations as pseudonyms (docs/domain.md §15).
+                if let redaction = try await ViewerRedaction.make(context, services) {
+                    let redacted = redaction.json(JSONValue.parse(doc) ?? .null)
+                    return withPosition(jsonResponse(.ok, ResponseJSON.text(redacted)), position)
                 }
                 return withPosition(jsonResponse(.ok, doc), position)
             }
@@ -89,11 +96,19 @@ func granteeScope(_ context: LedgerRequestContext, _ services: ServerServices, k
 /// limit while a next cursor still follows.
 func listResources(
     _ resource: (path: String, kind: EntityKind, parentFilter: String?), request: Request, services: ServerServices,
-    scope: GranteeScope? = nil
+    scope: GranteeScope? = nil, redaction: ViewerRedaction? = nil
 ) async throws -> Response {
     let query = request.uri.queryParameters
     let limit = try pageSize(request, default: 50)
-    let after = query.get("cursor").map(cursorAfter)
+    // A viewer's organisation cursors are sealed: a plain one would show the last identifier.
+    let sealedCursors = redaction != nil && resource.kind == .organisation
+    let after = try query.get("cursor").map { cursor in
+        guard sealedCursors else { return cursorAfter(cursor) }
+        guard let id = services.pseudonyms.opened(cursor) else {
+            throw APIError.invalid("cursor is not one this list gave")
+        }
+        return id
+    }
     let parent = resource.parentFilter.flatMap { query.get($0) }
     let status = query.get("status")
     let bom = try bomParameter(request)
@@ -103,7 +118,16 @@ func listResources(
     var page = rows.prefix(limit)
     var next: String?
     if rows.count > limit, let last = page.last?.id {
-        next = Data(last.utf8).base64EncodedString()
+        next = sealedCursors ? services.pseudonyms.sealed(last) : Data(last.utf8).base64EncodedString()
+    }
+    if let redaction {
+        page =
+            page.map { row in
+                var copy = row
+                copy.document = ResponseJSON.text(redaction.json(JSONValue.parse(row.document) ?? .null))
+                if resource.kind == .organisation { copy.id = redaction.id(row.id) }
+                return copy
+            }[...]
     }
     if let scope {
         var own: [EntityQueries.Row] = []

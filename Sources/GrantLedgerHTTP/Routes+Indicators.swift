@@ -38,8 +38,17 @@ extension RouteRegistry {
                 }
                 let query = IndicatorQuery(
                     from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
-                let drillDown = try await IndicatorEngine.drillDown(
+                var drillDown = try await IndicatorEngine.drillDown(
                     definition, list, query, cutOff: cutOff, pool: services.pool, memory: services.indicators)
+                // Viewers see confidential organisations as pseudonyms (docs/domain.md §15).
+                if let redaction = try await ViewerRedaction.make(context, services) {
+                    drillDown.organisations = drillDown.organisations?.map { row in
+                        var copy = row
+                        copy.name = redaction.name(row.organisationId, row.name, regionCode: row.regionCode)
+                        copy.organisationId = redaction.id(row.organisationId)
+                        return copy
+                    }
+                }
                 switch format {
                 case .json: return jsonResponse(.ok, ResponseJSON.text(drillDown))
                 case .csv: return csvResponse(drillDown.csv, byteOrderMark: bom)
@@ -167,14 +176,17 @@ extension RouteRegistry {
             let list = I3OrganisationList(query: query, filter: filter, format: format, byteOrderMark: bom)
             // From memory when the background service keeps the read model there; else streamed
             // from the read model.
-            let fromMemory = try await reporter.organisationsFromMemory(query, filter: filter, cut: cut)
+            let loaded = try await reporter.organisationsFromMemory(query, filter: filter, cut: cut)
+            // Viewers see confidential organisations as pseudonyms (docs/domain.md §15).
+            let redaction = try await ViewerRedaction.make(context, services)
+            let fromMemory = loaded.map { asOf, rows in (asOf, redaction.map { rows.map($0.row) } ?? rows) }
             return Response(
                 status: .ok, headers: [.contentType: list.contentType],
                 body: ResponseBody { writer in
                     var buffer = ByteBuffer()
                     var count = 0
                     func add(_ row: I3OrganisationRow) async throws {
-                        buffer.writeString(list.row(row, index: count))
+                        buffer.writeString(list.row(redaction?.row(row) ?? row, index: count))
                         count += 1
                         if buffer.readableBytes >= 64 << 10 {
                             try await writer.write(buffer)
@@ -255,7 +267,15 @@ extension RouteRegistry {
                 var restatement: Restatement = try await onReporter(
                     try ReadRequirement(request), cutOff: cutOff, services
                 ) { try await $0.restatement(reportId, cutOff: cutOff) }
-                if viewer { restatement.signedOff.actor = nil }
+                if viewer {
+                    restatement.signedOff.actor = nil
+                    if let redaction = try await ViewerRedaction.make(context, services) {
+                        for index in restatement.changes.indices {
+                            restatement.changes[index].organisationId = redaction.id(
+                                restatement.changes[index].organisationId)
+                        }
+                    }
+                }
                 switch format {
                 case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
                 case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
@@ -263,7 +283,16 @@ extension RouteRegistry {
                 }
             }
             var restatement = try await IndicatorEngine.restatement(of: record, cutOff: cutOff, pool: services.pool)
-            if viewer { restatement.signedOff.actor = nil }
+            if viewer {
+                restatement.signedOff.actor = nil
+                if let redaction = try await ViewerRedaction.make(context, services) {
+                    restatement.changes = restatement.changes.map { change in
+                        guard case .organisation(var organisation) = change else { return change }
+                        organisation.organisationId = redaction.id(organisation.organisationId)
+                        return .organisation(organisation)
+                    }
+                }
+            }
             switch format {
             case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
             case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
@@ -333,7 +362,15 @@ extension RouteRegistry {
             {
                 try await $0.restatement(reportId, cutOff: cutOff)
             }
-            if viewer { restatement.signedOff.actor = nil }
+            if viewer {
+                restatement.signedOff.actor = nil
+                if let redaction = try await ViewerRedaction.make(context, services) {
+                    for index in restatement.changes.indices {
+                        restatement.changes[index].organisationId = redaction.id(
+                            restatement.changes[index].organisationId)
+                    }
+                }
+            }
             switch format {
             case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
             case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)

@@ -26,6 +26,8 @@ public struct ServerServices: Sendable {
     let entities: EntityQueries
     /// The results framework's fold of the log, kept in memory for reports at the head.
     let indicators: IndicatorMemory
+    /// Confidential organisations' pseudonyms, for viewers (docs/domain.md §15).
+    let pseudonyms: Pseudonyms
     let checkpoints: CheckpointPublisher
     /// Hot standbys for reads; none by default.
     let replicas: ReadReplicas
@@ -40,8 +42,12 @@ public struct ServerServices: Sendable {
     /// - Parameters:
     ///   - logSigner: the log's key: signs checkpoints and command receipts.
     ///   - replicas: hot standbys that answer reads.
-    public init(pool: ConnectionPool, logSigner: NoteSigner? = nil, replicas: ReadReplicas? = nil) {
+    public init(
+        pool: ConnectionPool, logSigner: NoteSigner? = nil, replicas: ReadReplicas? = nil,
+        pseudonyms: Pseudonyms = .ephemeral()
+    ) {
         self.pool = pool
+        self.pseudonyms = pseudonyms
         self.replicas =
             replicas
             ?? ReadReplicas(conninfos: [], maxConnections: 1, acquireTimeout: 1, logger: Logger(label: "replicas"))

@@ -162,6 +162,20 @@ struct CLIReportTests {
         #expect(try await store.identify(secret: secret) == nil)
         #expect(try await cli.run(["token", "revoke", "cli-auditor"]).status == 11)
 
+        // The pseudonym key (docs/domain.md §15): made with mode 600, never overwritten, and
+        // refused by serve when others may read it.
+        let keyPath = FileManager.default.temporaryDirectory.appendingPathComponent("pseudonym-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: keyPath) }
+        #expect(try await cli.run(["keygen", "pseudonym", "--out", keyPath]).status == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+        #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o777 } == 0o600)
+        #expect(try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(in: .newlines).count == 64)
+        #expect(try await cli.run(["keygen", "pseudonym", "--out", keyPath]).status == 12)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyPath)
+        let refused = try await cli.run(["serve", "--port", "1", "--pseudonym-key", keyPath])
+        #expect(refused.status != 0 && refused.stderr.contains("chmod 600"), "\(refused.stderr)")
+
         // A grantee token is bound to one registered organisation; no other token names one.
         let grantee = try await cli.run([
             "token", "create", "--role", "grantee", "--name", "cli-grantee", "--organisation", "INGO-DE-FES",

@@ -232,6 +232,102 @@ struct HTTPTests {
         }
     }
 
+    @Test("a viewer sees confidential organisations only as stable pseudonyms, with every count the manager's")
+    func viewerPseudonyms() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            func get(_ uri: String, _ role: Role) async throws -> String {
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers(role)) {
+                    #expect($0.status == .ok, "\(uri) as \(role)")
+                    return String(buffer: $0.body)
+                }
+            }
+            func post(_ body: String) async throws {
+                try await client.execute(
+                    uri: "/v1/commands", method: .post,
+                    headers: fixture.headers(.manager, [HTTPField.Name("Idempotency-Key")!: UUID().uuidString]),
+                    body: ByteBuffer(string: body)
+                ) { #expect($0.status.kind == .successful, "\(String(buffer: $0.body))") }
+            }
+            // §15: confidential as recorded overrides the default (unregistered).
+            try await post(
+                #"{"command":"updateOrganisationProfile","organisationId":"NGO-KZ-BUREAU","confidential":true}"#)
+            // Every page of a list, as a role.
+            func all(_ path: String, _ role: Role) async throws -> [String] {
+                var pages: [String] = []
+                var cursor: String?
+                repeat {
+                    let page = try await get(
+                        "/v1/\(path)?limit=100" + (cursor.map { "&cursor=\($0)" } ?? ""), role)
+                    pages.append(page)
+                    cursor = json(page)["nextCursor"] as? String
+                } while cursor != nil
+                return pages
+            }
+            // The confidential organisations, as a manager sees them.
+            var confidential: [(id: String, name: String)] = []
+            for page in try await all("organisations", .manager) {
+                for item in json(page)["items"] as? [[String: Any]] ?? [] {
+                    let unregistered = item["registrationStatus"] as? String == "unregistered"
+                    let flag = item["confidential"] as? Bool
+                    if flag ?? unregistered, let id = item["organisationId"] as? String,
+                        let name = item["name"] as? String
+                    {
+                        confidential.append((id, name))
+                    }
+                }
+            }
+            #expect(confidential.count > 10)
+            #expect(confidential.contains { $0.id == "NGO-KZ-BUREAU" })
+            let period = "from=2024-01-01&to=2026-12-31"
+            var viewed: [String] = []
+            for path in ["organisations", "consortia", "applications", "grants", "sub-grants", "activities"] {
+                viewed += try await all(path, .viewer)
+            }
+            let i3Viewer = try await get("/v1/indicators/i3/organisations?\(period)", .viewer)
+            let i3Manager = try await get("/v1/indicators/i3/organisations?\(period)", .manager)
+            viewed += [
+                i3Viewer, try await get("/v1/indicators/i3/organisations?\(period)&format=csv", .viewer),
+                try await get("/v1/indicators/III.3/organisations?\(period)", .viewer),
+                try await get("/v1/indicators/III.3/organisations?\(period)&format=csv", .viewer),
+                try await get("/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", .viewer),
+                try await get("/v1/organisations/\(confidential[0].id)", .viewer),
+            ]
+            for body in viewed {
+                for (id, name) in confidential {
+                    #expect(!body.contains("\"\(id)\""), "\(id) shown to a viewer")
+                    #expect(!body.contains(name), "\(name) shown to a viewer")
+                }
+                #expect(!body.contains("\"actor\""))
+            }
+            // Every row is still there, the pseudonyms are the same in every answer, and names
+            // say the region.
+            let viewerRows = json(i3Viewer)["organisations"] as? [[String: Any]] ?? []
+            let managerRows = json(i3Manager)["organisations"] as? [[String: Any]] ?? []
+            #expect(viewerRows.count == managerRows.count && !viewerRows.isEmpty)
+            let listed = Set(
+                try await all("organisations", .viewer).flatMap { page in
+                    (json(page)["items"] as? [[String: Any]] ?? []).compactMap { $0["organisationId"] as? String }
+                })
+            let anonymous = viewerRows.compactMap { $0["organisationId"] as? String }.filter { $0.hasPrefix("anon-") }
+            #expect(!anonymous.isEmpty)
+            #expect(anonymous.allSatisfy { listed.contains($0) && $0.count == 21 })
+            let managerCount = try await all("organisations", .manager).reduce(0) {
+                $0 + ((json($1)["items"] as? [Any])?.count ?? 0)
+            }
+            #expect(listed.count == managerCount)  // every organisation once, through sealed cursors
+            #expect(viewerRows.contains { ($0["name"] as? String)?.hasPrefix("Civil society group, ") == true })
+            for (viewer, manager) in zip(viewerRows, managerRows) {
+                #expect(viewer["regionCode"] as? String == manager["regionCode"] as? String)
+                #expect(viewer["leadershipGender"] as? String == manager["leadershipGender"] as? String)
+            }
+            // A sealed cursor is refused when forged.
+            try await client.execute(
+                uri: "/v1/organisations?cursor=Q1NPLTc1LTA5OA==", method: .get, headers: fixture.headers(.viewer)
+            ) { #expect($0.status == .badRequest) }
+        }
+    }
+
     @Test("every error class maps to its status and §5 body")
     func errorMapping() async throws {
         let fixture = try await HTTPFixture.make()
@@ -318,8 +414,10 @@ struct HTTPTests {
             var seen: [String] = []
             var cursor: String?
             repeat {
+                // A manager's walk, by identifier (a viewer's is by the same hidden order, with
+                // pseudonyms in it: viewerPseudonyms).
                 let uri = "/v1/organisations?limit=7" + (cursor.map { "&cursor=\($0)" } ?? "")
-                let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.viewer)) {
+                let page = try await client.execute(uri: uri, method: .get, headers: fixture.headers(.manager)) {
                     json($0.body)
                 }
                 let items = page["items"] as? [[String: Any]] ?? []
@@ -467,9 +565,10 @@ struct HTTPTests {
             #expect(((signOff["figures"] as? [String: Any])?["byRegion"] as? [String: Any])?.count == 20)
             #expect((signOff["recorded"] as? [String: Any])?["actor"] as? String == "sample")
 
+            // An auditor's restatement names the organisations (a viewer's shows pseudonyms).
             let restatement = try await client.execute(
                 uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", method: .get,
-                headers: fixture.headers(.viewer)
+                headers: fixture.headers(.auditor)
             ) { json($0.body) }
             let changes = restatement["changes"] as? [[String: Any]] ?? []
             let byOrganisation = Dictionary(
@@ -483,7 +582,7 @@ struct HTTPTests {
             #expect(((restatement["delta"] as? [String: Any])?["byRegion"] as? [String: Any])?["KZ-62"] as? Int == -1)
             let words = try await client.execute(
                 uri: "/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement?format=table", method: .get,
-                headers: fixture.headers(.viewer)
+                headers: fixture.headers(.auditor)
             ) { String(buffer: $0.body) }
             #expect(
                 words.contains(
