@@ -1,4 +1,5 @@
 import GrantDomain
+import Projections
 
 /// What the exports need from the log, folded up to a cut-off: organisations as they stand,
 /// calls, and every grant and sub-grant with its payments, in award order.
@@ -12,8 +13,11 @@ public struct ExportLedger: Sendable {
     /// I.3 folded from the same events (docs/domain.md §14: an export's indicator values
     /// come from the log, never from a read model).
     public private(set) var i3 = I3Fold()
+    /// Published files show confidential organisations only as these pseudonyms
+    /// (docs/domain.md §15); nil: names (for staff's own use).
+    public var pseudonyms: Pseudonyms?
 
-    public init() {}
+    public init(pseudonyms: Pseudonyms? = nil) { self.pseudonyms = pseudonyms }
 
     /// Folds the next event of the log, recorded at `position`.
     public mutating func apply(_ event: DomainEvent, at position: Int64) {
@@ -48,15 +52,29 @@ public struct ExportLedger: Sendable {
         subGrants.filter { $0.award.grantId == grantId }
     }
 
-    /// The organisation's name as it stands, or its identifier when unknown.
+    /// The pseudonym a published file shows for the organisation, nil when it shows the
+    /// organisation (not confidential, or no pseudonyms asked for). An organisation the
+    /// ledger does not know is withheld too.
+    public func pseudonym(of organisationId: String) -> String? {
+        guard let pseudonyms, organisations[organisationId]?.isConfidential ?? true else { return nil }
+        return pseudonyms.pseudonym(organisationId)
+    }
+
+    /// The organisation's name as it stands (its identifier when unknown), or for a withheld
+    /// one "Civil society group, <region>".
     public func name(of organisationId: String) -> String {
-        organisations[organisationId]?.name ?? organisationId
+        if pseudonym(of: organisationId) != nil {
+            return Pseudonyms.name(regionCode: organisations[organisationId]?.regionCode)
+        }
+        return organisations[organisationId]?.name ?? organisationId
     }
 
     /// The org-id.guide identifier of a registered Kazakhstani organisation (`KZ-BIN-<bin>`),
-    /// nil for any other.
+    /// nil for any other and for a withheld one.
     public func orgIdentifier(of organisationId: String) -> String? {
-        guard let profile = organisations[organisationId], profile.country == "KZ", let bin = profile.bin else {
+        guard pseudonym(of: organisationId) == nil, let profile = organisations[organisationId],
+            profile.country == "KZ", let bin = profile.bin
+        else {
             return nil
         }
         return "KZ-BIN-\(bin)"

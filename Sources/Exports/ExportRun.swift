@@ -8,10 +8,12 @@ import Projections
 /// Reads what an export needs from the log at a cut-off.
 public enum ExportRun {
     /// The ledger replayed up to `cutOff`, with the point of the log it stands on.
+    /// - Parameter pseudonyms: what confidential organisations appear as (docs/domain.md §15).
     public static func ledger(
-        pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
+        pool: ConnectionPool, cutOff: CutOff, pseudonyms: Pseudonyms? = nil,
+        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> (ledger: ExportLedger, asOf: LogPoint) {
-        var ledger = ExportLedger()
+        var ledger = ExportLedger(pseudonyms: pseudonyms)
         let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) {
             ledger.apply($0.event, at: $0.position)
         }

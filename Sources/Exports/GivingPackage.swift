@@ -49,7 +49,8 @@ public struct GivingPackage: Sendable {
 
     /// `KZ-BIN-<bin>` for a registered Kazakhstani organisation, else `PREFIX-org-<id>`.
     func organisationID(_ organisationId: String, ledger: ExportLedger) -> String {
-        ledger.orgIdentifier(of: organisationId) ?? "\(prefix)-org-\(organisationId)"
+        if let pseudonym = ledger.pseudonym(of: organisationId) { return "\(prefix)-\(pseudonym)" }
+        return ledger.orgIdentifier(of: organisationId) ?? "\(prefix)-org-\(organisationId)"
     }
 
     private func organisation(_ organisationId: String, ledger: ExportLedger) -> JSONText {

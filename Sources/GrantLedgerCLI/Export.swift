@@ -21,6 +21,7 @@ struct ExportOptions: ParsableArguments {
     var programme: FilterArgument?
     @Option(help: "Write to this file (replaced whole, never half-written); default: standard output.")
     var out: String?
+    @OptionGroup(title: "Confidential organisations") var pseudonymKey: PseudonymKeyOptions
 }
 
 /// A name or identifier given on the command line: 1-300 characters, no control characters.
@@ -46,7 +47,9 @@ struct ExportIATI: AsyncParsableCommand {
             consortium members (role 4, lead first), the award and sub-grant commitments, the \
             tranche and sub-grant disbursements (a cancelled sub-grant is reversed by a negative \
             commitment), and indicator I.3 per calendar year of the grant for the grant's call, \
-            equal to `report i3 --call` for that year at the same cut-off. See docs/exports.md.
+            equal to `report i3 --call` for that year at the same cut-off. A confidential \
+            organisation (docs/domain.md §15) is written without a ref, named "Civil society \
+            group, <region>". See docs/exports.md.
             """)
 
     @OptionGroup var export: ExportOptions
@@ -77,7 +80,9 @@ struct ExportGiving: AsyncParsableCommand {
         abstract: "Write a 360Giving 1.4 data package: every grant and every sub-grant not cancelled.",
         discussion: """
             Valid against the 360Giving 1.4.3 package schema. Identifiers are <prefix>-<our id>; \
-            a recipient is KZ-BIN-<bin> when it has a BIN, else <prefix>-org-<organisationId>. \
+            a recipient is KZ-BIN-<bin> when it has a BIN, else <prefix>-org-<organisationId>; \
+            a confidential one (docs/domain.md §15) is <prefix>-anon-<16 hex>, named "Civil \
+            society group, <region>". \
             A grant with a sub-granting envelope carries regrantType FRG010; its sub-grants name \
             the grantee as their funder. See docs/exports.md.
             """)
@@ -107,7 +112,14 @@ extension ExportOptions {
         let pool = database.makePool(maxConnections: 2)
         defer { pool.close() }
         let text = try await exporting {
-            let (ledger, asOf) = try await ExportRun.ledger(pool: pool, cutOff: asOf ?? .head)
+            // Published files name no confidential organisation (docs/domain.md §15).
+            if pseudonymKey.path == nil {
+                printError(
+                    "warning: no pseudonym key (--pseudonym-key or GRANTLEDGER_PSEUDONYM_KEY): confidential organisations get pseudonyms of a key made for this run only"
+                )
+            }
+            let (ledger, asOf) = try await ExportRun.ledger(
+                pool: pool, cutOff: asOf ?? .head, pseudonyms: try pseudonymKey.pseudonyms())
             let grants = ledger.grants(inProgramme: programme?.value)
             let text = try await render(ledger, grants, asOf, pool)
             if out != nil {

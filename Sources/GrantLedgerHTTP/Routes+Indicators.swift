@@ -68,8 +68,11 @@ extension RouteRegistry {
             let bom = try bomParameter(request)
             let query = IndicatorQuery(
                 from: i3Query.from, to: i3Query.to, programme: i3Query.programme, callId: i3Query.callId)
+            // At the head: the framework's fold in memory, I.3 from the index behind /v1/indicators/i3.
+            let reporter = services.reporter
             var framework = try await FrameworkReport.make(
-                query, cutOff: cutOff, pool: services.pool, memory: services.indicators)
+                query, cutOff: cutOff, pool: services.pool, memory: services.indicators,
+                i3: { try await reporter.renderedReportFromReadModel($0, cutOff: .position($1)).report.figures })
             // Viewers see no actor names (docs/domain.md §15).
             if context.identity?.role == .viewer { framework = framework.withoutActors }
             if html {

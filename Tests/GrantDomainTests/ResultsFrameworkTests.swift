@@ -193,6 +193,7 @@ struct ResultsFrameworkTests {
         let history = try await activityHistory(seed: seed)
         var rng = Seeded(state: seed &* 7919)
         var counted = 0  // reports with something in them: the comparison is not of zeros alone
+        var periodIndexChecks = 0
         for _ in 0..<12 {
             let cut = Int.random(in: 0...history.log.count, using: &rng)
             let log = history.log[..<cut]
@@ -212,6 +213,13 @@ struct ResultsFrameworkTests {
                     ledger.qualifying(definition, query, admitted: admitted).map(\.activity.activityId)
                         == ledger.qualifying(definition, query).map(\.activity.activityId), "\(definition.code)")
                 #expect(ledger.figures(definition, query, admitted: admitted) == report.extras)
+                // The server's period index of cumulative counts gives the same figures.
+                if query.programme == nil && query.callId == nil,
+                    let index = IndicatorPeriodIndex(definition, admitted: admitted)
+                {
+                    #expect(index.figures(from: query.from, to: query.to) == report.extras, "\(definition.code)")
+                    periodIndexChecks += 1
+                }
                 // Behind every number: the listed activities (or organisations) are the counted ones.
                 let behind = ledger.drillDown(definition, query, asOf: Self.asOf)
                 switch definition.measure {
@@ -275,6 +283,7 @@ struct ResultsFrameworkTests {
             }
         }
         #expect(counted >= 10, "only \(counted) reports counted anything")
+        #expect(periodIndexChecks >= 12)
     }
 
     @Test("I.5: baseline before the year of from, latest up to the year of to, the change to 2 decimals")

@@ -191,6 +191,58 @@ struct ExportTests {
         }
     }
 
+    @Test("published files withhold confidential organisations: pseudonyms, no ref, the same counts, still valid")
+    func publishedPseudonyms() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        guard let pseudonyms = Pseudonyms(keyText: Pseudonyms.generateKeyText()) else {
+            Issue.record("no key")
+            return
+        }
+        let (named, asOf) = try await ExportRun.ledger(pool: db.pool, cutOff: .head)
+        let (withheld, _) = try await ExportRun.ledger(pool: db.pool, cutOff: .head, pseudonyms: pseudonyms)
+        let confidential = named.organisations.values.filter(\.isConfidential)
+        #expect(confidential.count > 10)
+        let iati = try await IATIActivities(
+            reportingOrg: Self.reportingOrg, asOf: asOf, generatedAt: "2026-11-26T12:00:00Z", i3: ExportRun.i3(withheld)
+        ).document(withheld, grants: withheld.grants)
+        let namedIATI = try await IATIActivities(
+            reportingOrg: Self.reportingOrg, asOf: asOf, generatedAt: "2026-11-26T12:00:00Z", i3: ExportRun.i3(named)
+        ).document(named, grants: named.grants)
+        let giving = try GivingPackage(
+            funderID: "XI-IATI-EC_INTPA", funderName: "European Union", prefix: "360G-grantledger", asOf: asOf
+        ).document(withheld, grants: withheld.grants)
+        // Neither file names a confidential organisation, by identifier or by name.
+        for document in [iati, giving] {
+            for profile in confidential {
+                #expect(!document.contains(profile.organisationId), "\(profile.organisationId) published")
+                #expect(!document.contains(profile.name), "\(profile.name) published")
+                #expect(!document.contains(escapeForSearch(profile.name)), "\(profile.name) published")
+            }
+        }
+        // The same pseudonym in both, the HTTP viewer's; every transaction and grant still there.
+        let someone = try #require(
+            withheld.subGrants.map(\.award.organisationId).first { withheld.pseudonym(of: $0) != nil })
+        let pseudonym = pseudonyms.pseudonym(someone)
+        #expect(giving.contains("360G-grantledger-\(pseudonym)"))
+        #expect(iati.contains("Civil society group, "))
+        #expect(
+            iati.components(separatedBy: "<transaction>").count
+                == namedIATI.components(separatedBy: "<transaction>").count)
+        #expect(
+            iati.components(separatedBy: "<receiver-org").count
+                == namedIATI.components(separatedBy: "<receiver-org").count)
+        let (iatiCheck, givingCheck) = (try await Validators.iati(iati), try await Validators.giving(giving))
+        #expect(iatiCheck.status == 0, "\(iatiCheck.stderr.prefix(1_000))")
+        #expect(givingCheck.status == 0, "\(givingCheck.stdout.prefix(1_000))")
+    }
+
+    /// A name as it is written in an XML or JSON file (markup escaped), to search for it.
+    func escapeForSearch(_ name: String) -> String {
+        name.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
     @Test("360Giving: the sample programme's package is valid against the 1.4.3 schema and adds up")
     func givingSample() async throws {
         let db = try await TestDatabase.make()

@@ -245,10 +245,32 @@ struct IndicatorReportTests {
         let memory = IndicatorMemory(store: db.store)
         let query = IndicatorQuery(from: BusinessDate("2025-01-01")!, to: BusinessDate("2025-12-31")!)
         func compare() async throws -> FrameworkReport {
-            let fromMemory = try await FrameworkReport.make(query, cutOff: .head, pool: db.pool, memory: memory)
+            let reporter = I3Reporter(pool: db.pool)
+            let fromMemory = try await FrameworkReport.make(
+                query, cutOff: .head, pool: db.pool, memory: memory,
+                i3: { try await reporter.report($0, cutOff: .position($1)).figures })
             let replayed = try await FrameworkReport.make(query, cutOff: .head, pool: db.pool)
             #expect(fromMemory.asOf == replayed.asOf)
             #expect(fromMemory.indicators.map(\.value) == replayed.indicators.map(\.value))
+            #expect(
+                fromMemory.indicators.map { $0.targets.map(\.actual) }
+                    == replayed.indicators.map { $0.targets.map(\.actual) })
+            // Every activity and people indicator for other periods, from the period indexes.
+            let snapshot = try await memory.atHead()
+            var ledger = ActivityLedger()
+            _ = try await LogReplay.replay(pool: db.pool, cutOff: .position(snapshot.asOf.position)) {
+                ledger.apply($0.event, at: $0.position)
+            }
+            for (from, to) in [
+                ("2024-01-01", "2024-12-31"), ("2025-03-15", "2026-02-01"), ("2023-01-01", "2027-12-31"),
+            ] {
+                let period = IndicatorQuery(from: BusinessDate(from)!, to: BusinessDate(to)!)
+                for definition in ResultsFramework.indicators where definition.measure != .smallOrganisations {
+                    #expect(
+                        snapshot.figures(definition, period) == ledger.figures(definition, period), "\(definition.code)"
+                    )
+                }
+            }
             for definition in ResultsFramework.indicators where definition.drillDown == "activities" {
                 let a = try await IndicatorEngine.drillDown(
                     definition, "activities", query, cutOff: .head, pool: db.pool, memory: memory)

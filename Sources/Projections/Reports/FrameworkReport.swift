@@ -30,42 +30,55 @@ public struct FrameworkReport: Sendable, Encodable {
     public var asOf: LogPoint
     public var indicators: [Entry]
 
+    /// I.3's figures for a query at a position, from the server's index (the one behind
+    /// `/v1/indicators/i3`).
+    public typealias I3Source = @Sendable (I3Query, Int64) async throws -> I3Figures
+
     /// The framework for `query` as the log stood at `cutOff`.
     /// - Throws: `DomainError.invalid` for a period whose end is before its start or a
     ///   cut-off beyond the head.
-    /// - Parameter memory: the server's fold kept in memory; a report at the head reads it.
+    /// - Parameters:
+    ///   - memory: the server's fold kept in memory; a report at the head reads it, with
+    ///     I.3 from `i3` (both or neither). Otherwise every figure is folded from the log.
     public static func make(
-        _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool, memory: IndicatorMemory? = nil
+        _ query: IndicatorQuery, cutOff: CutOff, pool: ConnectionPool, memory: IndicatorMemory? = nil,
+        i3: I3Source? = nil
     ) async throws -> FrameworkReport {
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
-        let (fold, asOf) =
-            if let memory, cutOff == .head {
-                try await memory.atHead()
-            } else {
-                try await IndicatorEngine.logFold(cutOff: cutOff, pool: pool)
-            }
-        // The sorted activities are the memory's, so only for a report from the memory.
-        var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
-        if let memory, cutOff == .head {
-            for definition in ResultsFramework.indicators {
-                admitted[definition.code] = await memory.admitted(definition)
-            }
-        }
         let i3Query = I3Query(from: query.from, to: query.to, programme: query.programme, callId: query.callId)
+        let fold: IndicatorLogFold
+        let asOf: LogPoint
+        let figures: (IndicatorDefinition, IndicatorQuery) -> IndicatorFigures
+        var i3Figures: [I3Query: I3Figures] = [:]
+        if let memory, let i3, cutOff == .head {
+            let snapshot = try await memory.atHead()
+            (fold, asOf) = (snapshot.fold, snapshot.asOf)
+            figures = { snapshot.figures($0, $1) }
+            // I.3 for the period and for each I.3 target's, at the same position.
+            let queries = [i3Query] + fold.inForce(indicator: .i3, programme: query.programme).map(\.base.query)
+            for wanted in Set(queries) { i3Figures[wanted] = try await i3(wanted, asOf.position) }
+        } else {
+            (fold, asOf) = try await IndicatorEngine.logFold(cutOff: cutOff, pool: pool)
+            figures = { fold.ledger.figures($0, $1) }
+            i3Figures[i3Query] = fold.i3.figures(i3Query)
+        }
+        let known = i3Figures
         let entries = ResultsFramework.indicators.map { definition -> Entry in
             var entry = Entry(
                 indicator: definition.code, objective: definition.objective, title: definition.title,
                 measure: definition.measure, value: nil, targets: [], latestSignOff: nil)
             let indicator = Indicator(rawValue: definition.code)
             if definition.measure == .smallOrganisations {
-                entry.value = Int64(fold.i3.figures(i3Query).total)
+                entry.value = (known[i3Query]?.total).map(Int64.init)
             } else {
-                entry.value = fold.ledger.figures(definition, query, admitted: admitted[definition.code]).value
+                entry.value = figures(definition, query).value
             }
             if let indicator {
-                entry.targets = fold.progress(indicator: indicator, programme: query.programme)
+                entry.targets = fold.progress(
+                    indicator: indicator, programme: query.programme,
+                    i3Figures: known.isEmpty ? nil : { known[$0] ?? fold.i3.figures($0) }, figures: figures)
                 entry.latestSignOff = fold.signOffs.last {
                     $0.base.indicator == indicator && $0.base.base.indicatorQuery == query
                 }.map {

@@ -25,10 +25,8 @@ public enum IndicatorEngine {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")
         }
         if let memory, cutOff == .head {
-            let (fold, asOf) = try await memory.atHead()
-            let admitted = await memory.admitted(definition)
-            return IndicatorReport(
-                ReportFrame(query, asOf: asOf), fold.ledger.figures(definition, query, admitted: admitted))
+            let snapshot = try await memory.atHead()
+            return IndicatorReport(ReportFrame(query, asOf: snapshot.asOf), snapshot.figures(definition, query))
         }
         let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
         return ledger.report(definition, query, asOf: asOf)
@@ -53,9 +51,9 @@ public enum IndicatorEngine {
         }
         var found: IndicatorDrillDown?
         if let memory, cutOff == .head {
-            let (fold, asOf) = try await memory.atHead()
-            let admitted = await memory.admitted(definition)
-            found = fold.ledger.drillDown(definition, query, asOf: asOf, admitted: admitted)
+            let snapshot = try await memory.atHead()
+            found = snapshot.fold.ledger.drillDown(
+                definition, query, asOf: snapshot.asOf, admitted: snapshot.admitted[definition.code])
         } else {
             let (ledger, asOf) = try await fold(cutOff: cutOff, pool: pool)
             found = ledger.drillDown(definition, query, asOf: asOf)

@@ -3,25 +3,48 @@ import GrantDomain
 import NIOConcurrencyHelpers
 import PostgresClient
 
-/// The indicator fold of the log (`IndicatorLogFold`) kept in the server's memory and
-/// brought up to the head as reads ask for it, so that a report at the head folds only the
-/// events recorded since the last one instead of the whole log. For each indicator, the
-/// activities it admits are kept sorted by `startedOn` for the fold's position, so that a
-/// period is a binary search. Reports at a past cut-off replay the log (`IndicatorEngine`).
+/// The results framework's fold of the log (`IndicatorLogFold`, without I.3, which the
+/// server reads from its own index) kept in the server's memory and brought up to the head
+/// as reads ask for it, so that a report at the head folds only the events recorded since
+/// the last one instead of the whole log. For each indicator it keeps the activities it
+/// admits sorted by `startedOn`, and for activity and people measures their cumulative
+/// counts (`IndicatorPeriodIndex`), for the fold's position: a period is then binary
+/// searches. Reports at a past cut-off replay the log (`IndicatorEngine`).
 public actor IndicatorMemory {
+    /// What a report at the head reads: the fold, where it stands, and per indicator code
+    /// the sorted admitted activities and (activity and people measures) the period index.
+    public struct Snapshot: Sendable {
+        public var fold: IndicatorLogFold
+        public var asOf: LogPoint
+        public var admitted: [String: [(activity: RecordActivity, position: Int64)]]
+        public var periodIndexes: [String: IndicatorPeriodIndex]
+
+        /// The figures of `definition` (not I.3) for `query`, from the indexes.
+        public func figures(_ definition: IndicatorDefinition, _ query: IndicatorQuery) -> IndicatorFigures {
+            if query.programme == nil, query.callId == nil, let index = periodIndexes[definition.code] {
+                return index.figures(from: query.from, to: query.to)
+            }
+            return fold.ledger.figures(definition, query, admitted: admitted[definition.code])
+        }
+    }
+
     let store: EventStore
-    var fold = IndicatorLogFold()
+    var fold = IndicatorLogFold(withI3: false)
     var position: Int64 = 0
     var refreshing: Task<(IndicatorLogFold, Int64), any Error>?
-    /// `admitted(definition)` per indicator code, for `position`.
-    var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
+    var indexes:
+        (
+            position: Int64, admitted: [String: [(activity: RecordActivity, position: Int64)]],
+            periods: [String: IndicatorPeriodIndex]
+        )?
 
     public init(store: EventStore) { self.store = store }
 
     /// The fold at the sealed head (or later, when another read has already gone further),
-    /// with the point of the log it stands on.
-    public func atHead() async throws -> (fold: IndicatorLogFold, asOf: LogPoint) {
+    /// with its indexes.
+    public func atHead() async throws -> Snapshot {
         let head = try await store.seal().position
+        var waits = 0
         while position < head {
             if let refreshing {
                 _ = try await refreshing.value
@@ -39,26 +62,32 @@ public actor IndicatorMemory {
             do {
                 let (next, reached) = try await task.value
                 refreshing = nil
-                if reached > position {
-                    (fold, position) = (next, reached)
-                    admitted = [:]
+                if reached > position { (fold, position) = (next, reached) }
+                if reached < head {
+                    // A transaction older than the newest events is still open, so the gap-free
+                    // prefix ends short of the sealed head for a moment: wait for it, bounded.
+                    waits += 1
+                    if waits > 200 { break }
+                    try await Task.sleep(for: .milliseconds(10))
                 }
-                if reached < head { break }  // nothing more to read yet
             } catch {
                 refreshing = nil
                 throw error
             }
         }
+        if indexes?.position != position {
+            var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
+            var periods: [String: IndicatorPeriodIndex] = [:]
+            for definition in ResultsFramework.indicators where definition.drillDown != nil {
+                let sorted = fold.ledger.admitted(definition)
+                admitted[definition.code] = sorted
+                periods[definition.code] = IndicatorPeriodIndex(definition, admitted: sorted)
+            }
+            indexes = (position, admitted, periods)
+        }
         let (point, store) = (position, store)
         let asOf = try await store.withSession { @Sendable in try await I3Reporter.asOf(point, on: $0.connection) }
-        return (fold, asOf)
-    }
-
-    /// The activities `definition` admits at the fold's position, sorted.
-    public func admitted(_ definition: IndicatorDefinition) -> [(activity: RecordActivity, position: Int64)] {
-        if let known = admitted[definition.code] { return known }
-        let computed = fold.ledger.admitted(definition)
-        admitted[definition.code] = computed
-        return computed
+        return Snapshot(
+            fold: fold, asOf: asOf, admitted: indexes?.admitted ?? [:], periodIndexes: indexes?.periods ?? [:])
     }
 }

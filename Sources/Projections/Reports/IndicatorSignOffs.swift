@@ -13,12 +13,14 @@ public struct IndicatorLogFold: Sendable {
     public var targets: [String: TargetRecord] = [:]
     /// Every sign-off, in the order recorded.
     public var signOffs: [SignOffRecord] = []
+    /// Whether `i3` is folded (the server's memory reads I.3 from its own index instead).
+    public let withI3: Bool
 
-    public init() {}
+    public init(withI3: Bool = true) { self.withI3 = withI3 }
 
     public mutating func apply(_ projected: ProjectedEvent) {
         ledger.apply(projected.event, at: projected.position)
-        i3.apply(projected.event, at: projected.position)
+        if withI3 { i3.apply(projected.event, at: projected.position) }
         switch projected.event {
         case .indicatorTargetSet(let e):
             targets[e.targetId] = TargetRecord(e, RecordedField(recorded: projected.recorded))
@@ -30,22 +32,39 @@ public struct IndicatorLogFold: Sendable {
 
     /// Every target in force, by `targetId`, optionally of one indicator and one programme,
     /// with its actual figure from the fold (I.3: with its minimum shares; §10, §14).
-    public func progress(indicator: Indicator? = nil, programme: String? = nil) -> [I3Progress.TargetProgress] {
-        targets.values.filter { record in
-            (indicator == nil || record.base.indicator == indicator)
-                && (programme == nil || record.programme == programme)
-        }
-        .sorted { $0.targetId < $1.targetId }
-        .map { record in
+    /// - Parameters:
+    ///   - i3Figures: I.3's figures for a target's query (default: the fold's).
+    ///   - figures: another indicator's figures (default: the ledger's).
+    public func progress(
+        indicator: Indicator? = nil, programme: String? = nil, i3Figures: ((I3Query) -> I3Figures)? = nil,
+        figures: ((IndicatorDefinition, IndicatorQuery) -> IndicatorFigures)? = nil
+    ) -> [I3Progress.TargetProgress] {
+        inForce(indicator: indicator, programme: programme).map { record in
             let target = record.base
-            if target.indicator == .i3 { return I3Progress.TargetProgress(record, figures: i3.figures(target.query)) }
-            let actual = ledger.figures(target.indicator.definition, target.indicatorQuery).value ?? 0
+            if target.indicator == .i3 {
+                return I3Progress.TargetProgress(record, figures: i3Figures?(target.query) ?? i3.figures(target.query))
+            }
+            let definition = target.indicator.definition
+            let actual =
+                (figures?(definition, target.indicatorQuery) ?? ledger.figures(definition, target.indicatorQuery))
+                .value ?? 0
             return I3Progress.TargetProgress(
                 targetId: target.targetId, indicator: target.indicator, programme: target.programme,
                 period: .init(from: target.from, to: target.to), baseline: target.baseline,
                 baselineNote: target.baselineNote, target: target.target, actual: Int(actual),
                 achieved: Ratio(Int(actual), over: Int(target.target)), shares: [:], recorded: record.recorded)
         }
+    }
+}
+
+extension IndicatorLogFold {
+    /// The revisions in force, by `targetId`, optionally of one indicator and programme.
+    public func inForce(indicator: Indicator? = nil, programme: String? = nil) -> [TargetRecord] {
+        targets.values.filter { record in
+            (indicator == nil || record.base.indicator == indicator)
+                && (programme == nil || record.programme == programme)
+        }
+        .sorted { $0.targetId < $1.targetId }
     }
 }
 
