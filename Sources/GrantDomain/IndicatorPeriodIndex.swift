@@ -116,3 +116,94 @@ public struct IndicatorPeriodIndex: Sendable {
         return figures
     }
 }
+
+/// III.3's organisations in `startedOn` order of their supports, compact: for each admitted
+/// activity, the participants whose profile at that activity counts (in Kazakhstan,
+/// women-led) with that profile's dimensions. The figures of any period without a programme
+/// or call filter are then one pass over the period's slice, counting each organisation at
+/// its first support (docs/domain.md §13), with no string hashing.
+public struct FirstSupportIndex: Sendable {
+    struct Support: Sendable {
+        var organisation: Int32
+        var region: Int16  // index in Region.codes, -1 for none
+        var settlement: Int8  // index in Settlement.allCases, -1 for none
+        var status: Int8  // index in RegistrationStatus.allCases
+    }
+
+    let definition: IndicatorDefinition
+    let dates: [BusinessDate]
+    /// The supports of activity i are `supports[offsets[i]..<offsets[i + 1]]`.
+    let offsets: [Int]
+    let supports: [Support]
+    let organisationCount: Int
+
+    /// nil for any measure but III.3's.
+    public init?(
+        _ definition: IndicatorDefinition, admitted: [(activity: RecordActivity, position: Int64)],
+        ledger: ActivityLedger
+    ) {
+        guard definition.measure == .organisations else { return nil }
+        let regions = Dictionary(uniqueKeysWithValues: Region.codes.enumerated().map { ($1, Int16($0)) })
+        let settlements = Dictionary(uniqueKeysWithValues: Settlement.allCases.enumerated().map { ($1, Int8($0)) })
+        let statuses = Dictionary(uniqueKeysWithValues: RegistrationStatus.allCases.enumerated().map { ($1, Int8($0)) })
+        var numbers: [String: Int32] = [:]
+        var offsets = [0]
+        var supports: [Support] = []
+        for (activity, _) in admitted {
+            for profile in ledger.snapshots(of: activity.activityId)
+            where profile.country == "KZ" && profile.leadershipGender == .women {
+                let number: Int32
+                if let known = numbers[profile.organisationId] {
+                    number = known
+                } else {
+                    number = Int32(numbers.count)
+                    numbers[profile.organisationId] = number
+                }
+                supports.append(
+                    Support(
+                        organisation: number, region: profile.regionCode.flatMap { regions[$0] } ?? -1,
+                        settlement: profile.settlement.flatMap { settlements[$0] } ?? -1,
+                        status: statuses[profile.registrationStatus] ?? 0))
+            }
+            offsets.append(supports.count)
+        }
+        self.definition = definition
+        self.dates = admitted.map(\.activity.startedOn)
+        self.offsets = offsets
+        self.supports = supports
+        self.organisationCount = numbers.count
+    }
+
+    /// The figures of the period `from`...`to` (no programme or call filter).
+    public func figures(from: BusinessDate, to: BusinessDate) -> IndicatorFigures {
+        func bound(_ date: BusinessDate, after: Bool) -> Int {
+            var (low, high) = (0, dates.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if after ? dates[middle] <= date : dates[middle] < date { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        let low = bound(from, after: false)
+        let high = max(low, bound(to, after: true))
+        var seen = [Bool](repeating: false, count: organisationCount)
+        var value: Int64 = 0
+        var byRegion = [Int64](repeating: 0, count: Region.codes.count)
+        var bySettlement = [Int64](repeating: 0, count: Settlement.allCases.count)
+        var byStatus = [Int64](repeating: 0, count: RegistrationStatus.allCases.count)
+        for support in supports[offsets[low]..<offsets[high]] where !seen[Int(support.organisation)] {
+            seen[Int(support.organisation)] = true
+            value += 1
+            if support.region >= 0 { byRegion[Int(support.region)] += 1 }
+            if support.settlement >= 0 { bySettlement[Int(support.settlement)] += 1 }
+            byStatus[Int(support.status)] += 1
+        }
+        var figures = IndicatorFigures(indicator: definition.code, title: definition.title, measure: definition.measure)
+        figures.value = value
+        figures.byRegion = Dictionary(uniqueKeysWithValues: zip(Region.codes, byRegion))
+        figures.bySettlement = Dictionary(uniqueKeysWithValues: zip(Settlement.allCases.map(\.rawValue), bySettlement))
+        figures.byRegistrationStatus = Dictionary(
+            uniqueKeysWithValues: zip(RegistrationStatus.allCases.map(\.rawValue), byStatus))
+        return figures
+    }
+}

@@ -313,6 +313,9 @@ public struct ActivityLedger: Sendable {
         return true
     }
 
+    /// The participants' profiles as they stood when the activity was recorded.
+    public func snapshots(of activityId: String) -> [OrganisationProfile] { recorded[activityId]?.snapshots ?? [] }
+
     /// An organisation's profile as it stands after every folded event.
     public func profile(_ organisationId: String) -> OrganisationProfile? { profiles[organisationId] }
 

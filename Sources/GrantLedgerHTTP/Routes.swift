@@ -58,7 +58,7 @@ public struct ServerServices: Sendable {
         self.tokens = TokenCache(store: TokenStore(pool: pool))
         self.readiness = Readiness(pool: pool)
         self.entities = EntityQueries(pool: pool)
-        self.indicators = IndicatorMemory(store: EventStore(pool: pool))
+        self.indicators = IndicatorMemory(store: EventStore(pool: pool), knownHead: reporter.knownHead)
     }
 }
 

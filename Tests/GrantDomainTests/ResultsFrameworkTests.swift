@@ -220,6 +220,12 @@ struct ResultsFrameworkTests {
                     #expect(index.figures(from: query.from, to: query.to) == report.extras, "\(definition.code)")
                     periodIndexChecks += 1
                 }
+                if query.programme == nil && query.callId == nil,
+                    let index = FirstSupportIndex(definition, admitted: admitted, ledger: ledger)
+                {
+                    #expect(index.figures(from: query.from, to: query.to) == report.extras, "III.3 seed \(seed)")
+                    periodIndexChecks += 1
+                }
                 // Behind every number: the listed activities (or organisations) are the counted ones.
                 let behind = ledger.drillDown(definition, query, asOf: Self.asOf)
                 switch definition.measure {

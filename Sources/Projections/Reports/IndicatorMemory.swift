@@ -18,32 +18,50 @@ public actor IndicatorMemory {
         public var asOf: LogPoint
         public var admitted: [String: [(activity: RecordActivity, position: Int64)]]
         public var periodIndexes: [String: IndicatorPeriodIndex]
+        public var firstSupports: [String: FirstSupportIndex]
 
         /// The figures of `definition` (not I.3) for `query`, from the indexes.
         public func figures(_ definition: IndicatorDefinition, _ query: IndicatorQuery) -> IndicatorFigures {
-            if query.programme == nil, query.callId == nil, let index = periodIndexes[definition.code] {
-                return index.figures(from: query.from, to: query.to)
+            if query.programme == nil, query.callId == nil {
+                if let index = periodIndexes[definition.code] { return index.figures(from: query.from, to: query.to) }
+                if let index = firstSupports[definition.code] { return index.figures(from: query.from, to: query.to) }
             }
             return fold.ledger.figures(definition, query, admitted: admitted[definition.code])
         }
     }
 
     let store: EventStore
+    /// The head the server's background service has sealed and projected to, when there is
+    /// one: reads at the head stand there, as the I.3 report's do, without a round trip.
+    let knownHead: KnownHead?
     var fold = IndicatorLogFold(withI3: false)
+    /// The point of the log at `position`, once read.
+    var point: LogPoint?
     var position: Int64 = 0
     var refreshing: Task<(IndicatorLogFold, Int64), any Error>?
     var indexes:
         (
             position: Int64, admitted: [String: [(activity: RecordActivity, position: Int64)]],
-            periods: [String: IndicatorPeriodIndex]
+            periods: [String: IndicatorPeriodIndex], firstSupports: [String: FirstSupportIndex]
         )?
 
-    public init(store: EventStore) { self.store = store }
+    public init(store: EventStore, knownHead: KnownHead? = nil) {
+        self.store = store
+        self.knownHead = knownHead
+    }
 
-    /// The fold at the sealed head (or later, when another read has already gone further),
-    /// with its indexes.
-    public func atHead() async throws -> Snapshot {
-        let head = try await store.seal().position
+    /// The fold at the head (or later, when another read has already gone further), with
+    /// its indexes.
+    /// - Parameter fresh: seal and read up to the last committed event even when the server's
+    ///   known head is behind it (what a viewer's redaction needs: a profile just made
+    ///   confidential must not be shown by name for a moment).
+    public func atHead(fresh: Bool = false) async throws -> Snapshot {
+        let head: Int64
+        if !fresh, let known = knownHead?.value {
+            head = known
+        } else {
+            head = try await store.seal().position
+        }
         var waits = 0
         while position < head {
             if let refreshing {
@@ -64,10 +82,11 @@ public actor IndicatorMemory {
                 refreshing = nil
                 if reached > position { (fold, position) = (next, reached) }
                 if reached < head {
-                    // A transaction older than the newest events is still open, so the gap-free
-                    // prefix ends short of the sealed head for a moment: wait for it, bounded.
+                    // A transaction older than the newest events is still open somewhere in the
+                    // cluster, so the gap-free prefix ends short of the sealed head for a moment:
+                    // wait for it a little (half a second), then answer as of where it reached.
                     waits += 1
-                    if waits > 200 { break }
+                    if waits > 50 { break }
                     try await Task.sleep(for: .milliseconds(10))
                 }
             } catch {
@@ -78,16 +97,25 @@ public actor IndicatorMemory {
         if indexes?.position != position {
             var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
             var periods: [String: IndicatorPeriodIndex] = [:]
+            var firstSupports: [String: FirstSupportIndex] = [:]
             for definition in ResultsFramework.indicators where definition.drillDown != nil {
                 let sorted = fold.ledger.admitted(definition)
                 admitted[definition.code] = sorted
                 periods[definition.code] = IndicatorPeriodIndex(definition, admitted: sorted)
+                firstSupports[definition.code] = FirstSupportIndex(definition, admitted: sorted, ledger: fold.ledger)
             }
-            indexes = (position, admitted, periods)
+            indexes = (position, admitted, periods, firstSupports)
         }
-        let (point, store) = (position, store)
-        let asOf = try await store.withSession { @Sendable in try await I3Reporter.asOf(point, on: $0.connection) }
+        let asOf: LogPoint
+        if let point, point.position == position {
+            asOf = point
+        } else {
+            let (reached, store) = (position, store)
+            asOf = try await store.withSession { @Sendable in try await I3Reporter.asOf(reached, on: $0.connection) }
+            if asOf.position == position { point = asOf }
+        }
         return Snapshot(
-            fold: fold, asOf: asOf, admitted: indexes?.admitted ?? [:], periodIndexes: indexes?.periods ?? [:])
+            fold: fold, asOf: asOf, admitted: indexes?.admitted ?? [:], periodIndexes: indexes?.periods ?? [:],
+            firstSupports: indexes?.firstSupports ?? [:])
     }
 }

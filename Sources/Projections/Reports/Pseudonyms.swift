@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GrantDomain
+import NIOConcurrencyHelpers
 
 /// A deployment's pseudonyms for confidential organisations (docs/domain.md §15): outside
 /// managers and auditors, a confidential organisation appears as `anon-` + the first 16 hex
@@ -10,6 +11,8 @@ public struct Pseudonyms: Sendable {
     /// The secret, as bytes (`SymmetricKey` is not `Sendable`).
     let secret: [UInt8]
     var key: SymmetricKey { SymmetricKey(data: secret) }
+    /// Pseudonyms computed so far: a long list asks for the same ones again and again.
+    let known = PseudonymCache()
 
     /// - Parameter key: 32 bytes or more of secret.
     public init?(key: [UInt8]) {
@@ -51,8 +54,11 @@ public struct Pseudonyms: Sendable {
 
     /// `anon-` + the first 16 hex digits of HMAC-SHA256(key, organisationId).
     public func pseudonym(_ organisationId: String) -> String {
+        if let cached = known.get(organisationId) { return cached }
         let mac = HMAC<SHA256>.authenticationCode(for: Array(organisationId.utf8), using: key)
-        return "anon-" + mac.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let pseudonym = "anon-" + mac.prefix(8).map { String(format: "%02x", $0) }.joined()
+        known.put(organisationId, pseudonym)
+        return pseudonym
     }
 
     /// `text` sealed (ChaCha20-Poly1305, a key derived from the pseudonym key) as URL-safe
@@ -86,5 +92,20 @@ public struct Pseudonyms: Sendable {
         }
         guard let regionCode, let region = Region.name(of: regionCode, in: language) else { return group }
         return "\(group), \(region)"
+    }
+}
+
+/// The pseudonyms of one key computed so far, up to a bound (then it starts again).
+final class PseudonymCache: Sendable {
+    private let table = NIOLockedValueBox<[String: String]>([:])
+    static let limit = 500_000
+
+    func get(_ organisationId: String) -> String? { table.withLockedValue { $0[organisationId] } }
+
+    func put(_ organisationId: String, _ pseudonym: String) {
+        table.withLockedValue {
+            if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
+            $0[organisationId] = pseudonym
+        }
     }
 }
