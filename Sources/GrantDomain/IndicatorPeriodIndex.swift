@@ -70,21 +70,10 @@ public struct IndicatorPeriodIndex: Sendable {
         self.prefix = prefix
     }
 
-    /// The first index whose date is at or after `date` (`after`: after it).
-    func bound(_ date: BusinessDate, after: Bool) -> Int {
-        var (low, high) = (0, dates.count)
-        while low < high {
-            let middle = (low + high) / 2
-            if after ? dates[middle] <= date : dates[middle] < date { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
     /// The figures of the period `from`...`to` (no programme or call filter).
     public func figures(from: BusinessDate, to: BusinessDate) -> IndicatorFigures {
         let width = counters.count
-        let low = bound(from, after: false)
-        let high = max(low, bound(to, after: true))
+        let (low, high) = dates.period(from: from, to: to)
         var totals: [String: [String: Int64]] = [:]
         var value: Int64 = 0
         for (column, counter) in counters.enumerated() {
@@ -176,16 +165,7 @@ public struct FirstSupportIndex: Sendable {
 
     /// The figures of the period `from`...`to` (no programme or call filter).
     public func figures(from: BusinessDate, to: BusinessDate) -> IndicatorFigures {
-        func bound(_ date: BusinessDate, after: Bool) -> Int {
-            var (low, high) = (0, dates.count)
-            while low < high {
-                let middle = (low + high) / 2
-                if after ? dates[middle] <= date : dates[middle] < date { low = middle + 1 } else { high = middle }
-            }
-            return low
-        }
-        let low = bound(from, after: false)
-        let high = max(low, bound(to, after: true))
+        let (low, high) = dates.period(from: from, to: to)
         var seen = [Bool](repeating: false, count: organisationCount)
         var value: Int64 = 0
         var byRegion = [Int64](repeating: 0, count: Region.codes.count)
@@ -205,5 +185,26 @@ public struct FirstSupportIndex: Sendable {
         figures.byRegistrationStatus = Dictionary(
             uniqueKeysWithValues: zip(RegistrationStatus.allCases.map(\.rawValue), byStatus))
         return figures
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `isBefore` is false, in an array whose
+    /// elements for which it is true all come first (a binary search).
+    func partitionPoint(_ isBefore: (Element) -> Bool) -> Int {
+        var (low, high) = (0, count)
+        while low < high {
+            let middle = (low + high) / 2
+            if isBefore(self[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
+
+extension Array where Element == BusinessDate {
+    /// The slice `low..<high` of these sorted dates that lie in `from`...`to`.
+    func period(from: BusinessDate, to: BusinessDate) -> (low: Int, high: Int) {
+        let low = partitionPoint { $0 < from }
+        return (low, Swift.max(low, partitionPoint { $0 <= to }))
     }
 }

@@ -241,6 +241,10 @@ public struct ActivityLedger: Sendable {
     /// The value in force of each index and year (the latest recorded).
     var indexValues: [IndexId: [Int64: RecordIndexValue]] = [:]
 
+    /// How many activities were recorded or retracted: indexes built over the activities stay
+    /// valid while it does not change.
+    public private(set) var activityChanges = 0
+
     public init() {}
 
     public mutating func apply(_ event: DomainEvent, at position: Int64) {
@@ -250,9 +254,12 @@ public struct ActivityLedger: Sendable {
         case .callPublished(let e): callProgrammes[e.callId] = e.programme
         case .grantAwarded(let e): grantCalls[e.grantId] = e.callId
         case .activityRecorded(let e):
+            activityChanges += 1
             recorded[e.activityId] = Recorded(
                 activity: e, position: position, snapshots: e.participants.compactMap { profiles[$0] })
-        case .activityRetracted(let e): retracted.insert(e.activityId)
+        case .activityRetracted(let e):
+            activityChanges += 1
+            retracted.insert(e.activityId)
         case .indexValueRecorded(let e): indexValues[e.indexId, default: [:]][e.year] = e
         default: break
         }
@@ -273,18 +280,9 @@ public struct ActivityLedger: Sendable {
             .sorted { ($0.activity.startedOn, $0.position) < ($1.activity.startedOn, $1.position) }
             .map { ($0.activity, $0.position) }
         }
-        // The first entry starting on or after `from`, and the first after `to`.
-        func bound(_ date: BusinessDate, after: Bool) -> Int {
-            var (low, high) = (0, admitted.count)
-            while low < high {
-                let middle = (low + high) / 2
-                let started = admitted[middle].activity.startedOn
-                if after ? started <= date : started < date { low = middle + 1 } else { high = middle }
-            }
-            return low
-        }
-        let range = admitted[
-            bound(query.from, after: false)..<max(bound(query.from, after: false), bound(query.to, after: true))]
+        // From the first entry starting on or after `from` to the first after `to`.
+        let low = admitted.partitionPoint { $0.activity.startedOn < query.from }
+        let range = admitted[low..<max(low, admitted.partitionPoint { $0.activity.startedOn <= query.to })]
         guard query.programme != nil || query.callId != nil else { return Array(range) }
         return range.filter { matches($0.activity, definition, query) }
     }

@@ -26,16 +26,7 @@ struct AuditKeygen: AsyncParsableCommand {
 
     func run() async throws {
         let signer = try NoteSigner(generatingNamed: name)
-        let descriptor = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let reason = errno == EEXIST ? "it exists; a key is never overwritten" : String(cString: strerror(errno))
-            printError("error: cannot create \(out): \(reason)")
-            throw ExitCode(errno == EEXIST ? ExitStatus.alreadyExists : 1)
-        }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        try handle.write(contentsOf: Data((signer.privateKeyText + "\n").utf8))
-        try handle.synchronize()
-        try handle.close()
+        try createSecretFile(out, signer.privateKeyText + "\n")
         print(signer.verifier.text)
     }
 }

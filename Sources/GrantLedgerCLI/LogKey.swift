@@ -28,20 +28,42 @@ struct LogKeyOptions: ParsableArguments {
     }
 
     static func load(_ path: String) throws -> NoteSigner {
-        var status = stat()
-        guard stat(path, &status) == 0 else {
-            throw ValidationError("cannot read the log key \(path): \(String(cString: strerror(errno)))")
-        }
-        guard status.st_mode & 0o077 == 0 else {
-            throw ValidationError("the log key \(path) may be read or written by others; chmod 600 it")
-        }
-        guard let data = FileManager.default.contents(atPath: path), data.count < 4096,
-            let text = String(validating: data, as: UTF8.self)
-        else { throw ValidationError("cannot read the log key \(path)") }
+        let text = try readSecretFile(path, "the log key")
         do {
             return try NoteSigner(privateKey: text)
         } catch {
             throw ValidationError("the log key \(path) is not a grantledger log key: \(error)")
         }
     }
+}
+
+/// The text of a secret file (a key), refused when others may read or write it.
+/// - Parameter what: how messages name it (`the log key`).
+func readSecretFile(_ path: String, _ what: String) throws -> String {
+    var status = stat()
+    guard stat(path, &status) == 0 else {
+        throw ValidationError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+    }
+    guard status.st_mode & 0o077 == 0 else {
+        throw ValidationError("\(what) \(path) may be read or written by others; chmod 600 it")
+    }
+    guard let data = FileManager.default.contents(atPath: path), data.count < 4096,
+        let text = String(validating: data, as: UTF8.self)
+    else { throw ValidationError("cannot read \(what) \(path)") }
+    return text
+}
+
+/// Creates `path` with mode 600 and writes `text` to it, never over an existing file.
+/// - Throws: exit 12 when the file exists, 1 when it cannot be created.
+func createSecretFile(_ path: String, _ text: String) throws {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+        let reason = errno == EEXIST ? "it exists; a key is never overwritten" : String(cString: strerror(errno))
+        printError("error: cannot create \(path): \(reason)")
+        throw ExitCode(errno == EEXIST ? ExitStatus.alreadyExists : 1)
+    }
+    let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    try handle.write(contentsOf: Data(text.utf8))
+    try handle.synchronize()
+    try handle.close()
 }

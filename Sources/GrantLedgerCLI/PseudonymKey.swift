@@ -27,16 +27,7 @@ struct KeygenPseudonym: AsyncParsableCommand {
     @Option(help: "The key file to create.") var out: String
 
     func run() async throws {
-        let descriptor = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let reason = errno == EEXIST ? "it exists; a key is never overwritten" : String(cString: strerror(errno))
-            printError("error: cannot create \(out): \(reason)")
-            throw ExitCode(errno == EEXIST ? ExitStatus.alreadyExists : 1)
-        }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        try handle.write(contentsOf: Data(Pseudonyms.generateKeyText().utf8))
-        try handle.synchronize()
-        try handle.close()
+        try createSecretFile(out, Pseudonyms.generateKeyText())
         print("wrote the pseudonym key to \(out) (mode 600)")
     }
 }
@@ -67,16 +58,10 @@ struct PseudonymKeyOptions: ParsableArguments {
         guard let path else {
             return Pseudonyms.ephemeral()
         }
-        var status = stat()
-        guard stat(path, &status) == 0 else {
-            throw ValidationError("cannot read the pseudonym key \(path): \(String(cString: strerror(errno)))")
+        let text = try readSecretFile(path, "the pseudonym key")
+        guard let pseudonyms = Pseudonyms(keyText: text) else {
+            throw ValidationError("the pseudonym key \(path) is not a grantledger pseudonym key (64 hex digits)")
         }
-        guard status.st_mode & 0o077 == 0 else {
-            throw ValidationError("the pseudonym key \(path) may be read or written by others; chmod 600 it")
-        }
-        guard let data = FileManager.default.contents(atPath: path), data.count < 4096,
-            let text = String(validating: data, as: UTF8.self), let pseudonyms = Pseudonyms(keyText: text)
-        else { throw ValidationError("the pseudonym key \(path) is not a grantledger pseudonym key (64 hex digits)") }
         return pseudonyms
     }
 }

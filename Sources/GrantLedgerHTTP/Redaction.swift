@@ -13,7 +13,7 @@ struct ViewerRedaction: Sendable {
     /// grantees read only their own grants, and see them named.
     static func make(_ context: LedgerRequestContext, _ services: ServerServices) async throws -> ViewerRedaction? {
         guard context.identity?.role == .viewer else { return nil }
-        let ledger = try await services.indicators.atHead(fresh: true).fold.ledger
+        let ledger = try await services.indicators.atHead(fresh: true, indexed: false).fold.ledger
         return ViewerRedaction(pseudonyms: services.pseudonyms, profiles: { ledger.profile($0) })
     }
 

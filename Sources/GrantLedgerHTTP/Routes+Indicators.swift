@@ -267,23 +267,8 @@ extension RouteRegistry {
                 throw APIError.notFound("no sign-off \"\(reportId)\" of \(wanted.rawValue)")
             }
             if wanted == .i3 {
-                var restatement: Restatement = try await onReporter(
-                    try ReadRequirement(request), cutOff: cutOff, services
-                ) { try await $0.restatement(reportId, cutOff: cutOff) }
-                if viewer {
-                    restatement.signedOff.actor = nil
-                    if let redaction = try await ViewerRedaction.make(context, services) {
-                        for index in restatement.changes.indices {
-                            restatement.changes[index].organisationId = redaction.id(
-                                restatement.changes[index].organisationId)
-                        }
-                    }
-                }
-                switch format {
-                case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
-                case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
-                case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
-                }
+                return try await i3Restatement(
+                    reportId, cutOff: cutOff, format: format, bom: bom, request: request, context: context, services)
             }
             var restatement = try await IndicatorEngine.restatement(of: record, cutOff: cutOff, pool: services.pool)
             if viewer {
@@ -356,29 +341,12 @@ extension RouteRegistry {
         }
 
         routes.get("/v1/indicators/i3/sign-offs/{reportId}/restatement") { request, context in
-            let viewer = context.identity?.role == .viewer
             let reportId = try context.parameters.require("reportId")
             let cutOff = try cutOffParameter(request)
             let format = try textFormat(request, allowed: [.json, .csv, .table])
             let bom = try bomParameter(request)
-            var restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services)
-            {
-                try await $0.restatement(reportId, cutOff: cutOff)
-            }
-            if viewer {
-                restatement.signedOff.actor = nil
-                if let redaction = try await ViewerRedaction.make(context, services) {
-                    for index in restatement.changes.indices {
-                        restatement.changes[index].organisationId = redaction.id(
-                            restatement.changes[index].organisationId)
-                    }
-                }
-            }
-            switch format {
-            case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
-            case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
-            case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
-            }
+            return try await i3Restatement(
+                reportId, cutOff: cutOff, format: format, bom: bom, request: request, context: context, services)
         }
 
         routes.get("/v1/indicators/i3/progress") { request, context in
@@ -412,5 +380,29 @@ struct IndicatorCatalogue: Encodable {
     }
     var indicators = ResultsFramework.indicators.map {
         Entry(code: $0.code, objective: $0.objective, title: $0.title, measure: $0.measure)
+    }
+}
+
+/// An I.3 sign-off's restatement (docs/domain.md §9) as JSON, CSV or words; a viewer sees no
+/// actor and confidential organisations as pseudonyms (§15).
+func i3Restatement(
+    _ reportId: String, cutOff: CutOff, format: ReportFormat, bom: Bool, request: Request,
+    context: LedgerRequestContext, _ services: ServerServices
+) async throws -> Response {
+    var restatement: Restatement = try await onReporter(try ReadRequirement(request), cutOff: cutOff, services) {
+        try await $0.restatement(reportId, cutOff: cutOff)
+    }
+    if context.identity?.role == .viewer {
+        restatement.signedOff.actor = nil
+        if let redaction = try await ViewerRedaction.make(context, services) {
+            for index in restatement.changes.indices {
+                restatement.changes[index].organisationId = redaction.id(restatement.changes[index].organisationId)
+            }
+        }
+    }
+    switch format {
+    case .table: return textResponse(restatement.table, contentType: "text/plain; charset=utf-8")
+    case .csv: return csvResponse(restatement.csv, byteOrderMark: bom)
+    case .json: return jsonResponse(.ok, ResponseJSON.text(restatement))
     }
 }

@@ -24,31 +24,37 @@ struct BrowserTests {
         let report = try await reporter.report(
             I3Query(from: BusinessDate("2024-01-01")!, to: BusinessDate("2026-12-31")!))
         let page = try await I3PicturePage.make(report, language: .kk, reporter: reporter)
-        let html = try Validators.temporaryFile(page.html, suffix: ".html")
-        let png = html.deletingPathExtension().appendingPathExtension("png")
+        let dom = try await Self.render(page.html)
+        #expect(dom.contains("data-figure=\"total\""))
+        #expect(dom.components(separatedBy: "data-region=").count == 21)
+        #expect(dom.contains("Абай облысы"))
+    }
+
+    /// Renders `html` in headless Chromium: a screenshot that shows a page (not blank) with no
+    /// console error, then the DOM the browser built.
+    static func render(_ html: String) async throws -> String {
+        let file = try Validators.temporaryFile(html, suffix: ".html")
+        let png = file.deletingPathExtension().appendingPathExtension("png")
         defer {
-            try? FileManager.default.removeItem(at: html)
+            try? FileManager.default.removeItem(at: file)
             try? FileManager.default.removeItem(at: png)
         }
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
         let shot = try await Subprocess.run(
             "/usr/bin/chromium",
-            flags + ["--enable-logging=stderr", "--v=0", "--screenshot=\(png.path)", html.absoluteString],
+            flags + ["--enable-logging=stderr", "--v=0", "--screenshot=\(png.path)", file.absoluteString],
             environment: ProcessInfo.processInfo.environment)
         #expect(shot.status == 0, "\(shot.stderr.suffix(2_000))")
         let image = try Data(contentsOf: png)
         #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]))
-        // A blank 1280 × 1800 page compresses to a few kilobytes; the report is far larger.
+        // A blank 1280 × 1800 page compresses to a few kilobytes; a report is far larger.
         #expect(image.count > 40_000, "\(image.count) bytes")
         #expect(!shot.stderr.contains("CONSOLE"), "\(shot.stderr.suffix(2_000))")
         #expect(!shot.stderr.contains("Uncaught"))
-        // The DOM the browser built holds the figures.
-        let dom = try await Subprocess.run(
-            "/usr/bin/chromium", flags + ["--dump-dom", html.absoluteString],
-            environment: ProcessInfo.processInfo.environment)
-        #expect(dom.stdout.contains("data-figure=\"total\""))
-        #expect(dom.stdout.components(separatedBy: "data-region=").count == 21)
-        #expect(dom.stdout.contains("Абай облысы"))
+        return try await Subprocess.run(
+            "/usr/bin/chromium", flags + ["--dump-dom", file.absoluteString],
+            environment: ProcessInfo.processInfo.environment
+        ).stdout
     }
 
     @Test(
@@ -60,24 +66,7 @@ struct BrowserTests {
         let framework = try await FrameworkReport.make(
             IndicatorQuery(from: BusinessDate("2025-01-01")!, to: BusinessDate("2025-12-31")!), cutOff: .head,
             pool: db.pool)
-        let html = try Validators.temporaryFile(FrameworkPage(framework, language: language).html, suffix: ".html")
-        let png = html.deletingPathExtension().appendingPathExtension("png")
-        defer {
-            try? FileManager.default.removeItem(at: html)
-            try? FileManager.default.removeItem(at: png)
-        }
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
-        let shot = try await Subprocess.run(
-            "/usr/bin/chromium",
-            flags + ["--enable-logging=stderr", "--v=0", "--screenshot=\(png.path)", html.absoluteString],
-            environment: ProcessInfo.processInfo.environment)
-        #expect(shot.status == 0, "\(shot.stderr.suffix(2_000))")
-        #expect(try Data(contentsOf: png).count > 40_000)
-        #expect(!shot.stderr.contains("CONSOLE") && !shot.stderr.contains("Uncaught"), "\(shot.stderr.suffix(2_000))")
-        let dom = try await Subprocess.run(
-            "/usr/bin/chromium", flags + ["--dump-dom", html.absoluteString],
-            environment: ProcessInfo.processInfo.environment
-        ).stdout
+        let dom = try await Self.render(FrameworkPage(framework, language: language).html)
         // Every indicator's value as the report computed it, under its objective.
         for entry in framework.indicators {
             let value = entry.value.map(String.init) ?? ""

@@ -41,7 +41,7 @@ public actor IndicatorMemory {
     var refreshing: Task<(IndicatorLogFold, Int64), any Error>?
     var indexes:
         (
-            position: Int64, admitted: [String: [(activity: RecordActivity, position: Int64)]],
+            activityChanges: Int, admitted: [String: [(activity: RecordActivity, position: Int64)]],
             periods: [String: IndicatorPeriodIndex], firstSupports: [String: FirstSupportIndex]
         )?
 
@@ -55,7 +55,9 @@ public actor IndicatorMemory {
     /// - Parameter fresh: seal and read up to the last committed event even when the server's
     ///   known head is behind it (what a viewer's redaction needs: a profile just made
     ///   confidential must not be shown by name for a moment).
-    public func atHead(fresh: Bool = false) async throws -> Snapshot {
+    /// - Parameter indexed: build the indexes if the activities changed (what a reader of
+    ///   the profiles alone does not need).
+    public func atHead(fresh: Bool = false, indexed: Bool = true) async throws -> Snapshot {
         let head: Int64
         if !fresh, let known = knownHead?.value {
             head = known
@@ -64,37 +66,44 @@ public actor IndicatorMemory {
         }
         var waits = 0
         while position < head {
-            if let refreshing {
-                _ = try await refreshing.value
-                continue
-            }
-            let (start, startFold, store) = (position, fold, store)
-            let task = Task {
-                var local = startFold
-                let reached = try await DecodedLogReader(store: store).forEachBatch(after: start, upTo: head) {
-                    for event in $0 { local.apply(event) }
+            // One refresh at a time: a reader that finds one running waits for it, and every
+            // reader that sees its result applies it (the actor may resume them in any order).
+            let task: Task<(IndicatorLogFold, Int64), any Error>
+            if let running = refreshing {
+                task = running
+            } else {
+                let (start, startFold, store) = (position, fold, store)
+                task = Task {
+                    var local = startFold
+                    let reached = try await DecodedLogReader(store: store).forEachBatch(after: start, upTo: head) {
+                        for event in $0 { local.apply(event) }
+                    }
+                    return (local, reached)
                 }
-                return (local, reached)
+                refreshing = task
             }
-            refreshing = task
+            let result: (fold: IndicatorLogFold, reached: Int64)
             do {
-                let (next, reached) = try await task.value
-                refreshing = nil
-                if reached > position { (fold, position) = (next, reached) }
-                if reached < head {
-                    // A transaction older than the newest events is still open somewhere in the
-                    // cluster, so the gap-free prefix ends short of the sealed head for a moment:
-                    // wait for it a little (half a second), then answer as of where it reached.
-                    waits += 1
-                    if waits > 50 { break }
-                    try await Task.sleep(for: .milliseconds(10))
-                }
+                result = try await task.value
             } catch {
-                refreshing = nil
+                if refreshing == task { refreshing = nil }
                 throw error
             }
+            if refreshing == task { refreshing = nil }
+            if result.reached > position { (fold, position) = (result.fold, result.reached) }
+            if position < head {
+                // A transaction older than the newest events is still open somewhere in the
+                // cluster, so the gap-free prefix ends short of the sealed head for a moment
+                // (or the refresh waited for was another reader's, to an older head): wait a
+                // little (half a second in all), then answer as of where it reached.
+                waits += 1
+                if waits > 50 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
         }
-        if indexes?.position != position {
+        // The indexes stand on the activities alone: rebuilt only when one was recorded or
+        // retracted since (a rebuild sorts every activity again: about 2 s at 200,000).
+        if indexed, indexes?.activityChanges != fold.ledger.activityChanges {
             var admitted: [String: [(activity: RecordActivity, position: Int64)]] = [:]
             var periods: [String: IndicatorPeriodIndex] = [:]
             var firstSupports: [String: FirstSupportIndex] = [:]
@@ -104,7 +113,7 @@ public actor IndicatorMemory {
                 periods[definition.code] = IndicatorPeriodIndex(definition, admitted: sorted)
                 firstSupports[definition.code] = FirstSupportIndex(definition, admitted: sorted, ledger: fold.ledger)
             }
-            indexes = (position, admitted, periods, firstSupports)
+            indexes = (fold.ledger.activityChanges, admitted, periods, firstSupports)
         }
         let asOf: LogPoint
         if let point, point.position == position {
@@ -114,8 +123,10 @@ public actor IndicatorMemory {
             asOf = try await store.withSession { @Sendable in try await I3Reporter.asOf(reached, on: $0.connection) }
             if asOf.position == position { point = asOf }
         }
+        // Indexes of other activities than the fold's are not handed out (`indexed: false`).
+        let current = indexes?.activityChanges == fold.ledger.activityChanges ? indexes : nil
         return Snapshot(
-            fold: fold, asOf: asOf, admitted: indexes?.admitted ?? [:], periodIndexes: indexes?.periods ?? [:],
-            firstSupports: indexes?.firstSupports ?? [:])
+            fold: fold, asOf: asOf, admitted: current?.admitted ?? [:], periodIndexes: current?.periods ?? [:],
+            firstSupports: current?.firstSupports ?? [:])
     }
 }
