@@ -93,9 +93,7 @@ public struct IndicatorPeriodIndex: Sendable {
                             count: totals["cells"]?["\(group.rawValue).\(gender.rawValue)"] ?? 0))
                 }
             }
-            figures.cells = cells
-            figures.byGroup = Dictionary(grouping: cells, by: \.group).mapValues { $0.reduce(0) { $0 + $1.count } }
-            figures.byGender = Dictionary(grouping: cells, by: \.gender).mapValues { $0.reduce(0) { $0 + $1.count } }
+            figures.setPeople(cells)
         } else {
             figures.byOrganiser = totals["byOrganiser"]
             figures.byRegion = totals["byRegion"]

@@ -202,6 +202,15 @@ public struct IndicatorFigures: Sendable, Hashable, Codable {
     public var byRegistrationStatus: [String: Int64]?
     public var indices: [String: IndexChange]?
 
+    /// A people measure's figures from its nine cells: the cells, their sum as `value`, and
+    /// the sums by group and by gender.
+    mutating func setPeople(_ cells: [Cell]) {
+        self.cells = cells
+        value = cells.reduce(0) { $0 + $1.count }
+        byGroup = Dictionary(grouping: cells, by: \.group).mapValues { $0.reduce(0) { $0 + $1.count } }
+        byGender = Dictionary(grouping: cells, by: \.gender).mapValues { $0.reduce(0) { $0 + $1.count } }
+    }
+
     /// Every disaggregation the measure has, by name, in the report's order.
     public var disaggregations: [(name: String, counts: [String: Int64])] {
         var result: [(String, [String: Int64])] = [
@@ -372,10 +381,7 @@ public struct ActivityLedger: Sendable {
                     cells.append(.init(group: group.rawValue, gender: gender.rawValue, count: count))
                 }
             }
-            report.cells = cells
-            report.value = cells.reduce(0) { $0 + $1.count }
-            report.byGroup = Dictionary(grouping: cells, by: \.group).mapValues { $0.reduce(0) { $0 + $1.count } }
-            report.byGender = Dictionary(grouping: cells, by: \.gender).mapValues { $0.reduce(0) { $0 + $1.count } }
+            report.setPeople(cells)
         case .organisations:
             let firsts = womenLedFirsts(qualifying)
             report.value = Int64(firsts.count)

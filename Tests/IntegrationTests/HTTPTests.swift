@@ -293,6 +293,17 @@ struct HTTPTests {
                 try await get("/v1/indicators/i3/sign-offs/I3-2025-ANNUAL/restatement", .viewer),
                 try await get("/v1/organisations/\(confidential[0].id)", .viewer),
             ]
+            // The lists as CSV too.
+            for path in ["organisations", "sub-grants", "activities", "consortia"] {
+                viewed.append(
+                    try await client.execute(
+                        uri: "/v1/\(path)?limit=500", method: .get,
+                        headers: fixture.headers(.viewer, [.accept: "text/csv"])
+                    ) {
+                        #expect($0.status == .ok && $0.headers[.contentType]?.hasPrefix("text/csv") == true)
+                        return String(buffer: $0.body)
+                    })
+            }
             for body in viewed {
                 for (id, name) in confidential {
                     #expect(!body.contains("\"\(id)\""), "\(id) shown to a viewer")
