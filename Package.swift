@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 /// What the tests that run against PostgreSQL (and their support library) import.
 let storeTestDependencies: [Target.Dependency] = [
     "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
-    "Transparency",
+    "Transparency", "PersonalDataKeys",
     .product(name: "Hummingbird", package: "hummingbird"),
     .product(name: "HummingbirdTesting", package: "hummingbird"),
     .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -82,16 +82,24 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient", "Transparency",
+                "EventStore", "GrantDomain", "PersonalDataKeys", "PostgresClient", "Transparency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "PersonalDataKeys",
+            dependencies: [
+                "EventStore", "GrantDomain", "PostgresClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Projections",
             dependencies: [
-                "EventStore", "GrantDomain", "PostgresClient", "Transparency",
+                "EventStore", "GrantDomain", "PersonalDataKeys", "PostgresClient", "Transparency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,6 +136,7 @@ let package = Package(
             name: "GrantLedgerCLI",
             dependencies: [
                 "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
+                "PersonalDataKeys",
                 "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

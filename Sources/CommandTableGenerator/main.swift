@@ -258,10 +258,11 @@ func render(_ entries: [Entry], path: String) -> String {
         "        }\n    }\n\n    /// The event's data.\n    var data: any Encodable & Sendable {\n        switch self {\n"
     for e in entries { out += "        case .\(lowerFirst(e.event))(let e): return e\n" }
     out += "        }\n    }\n\n"
-    out += "    /// Decodes a stored event; nil for a type this version does not know.\n"
+    out += "    /// Decodes a stored event; nil for a type this version does not know. A text still\n"
+    out += "    /// encrypted (docs/domain.md §15: not opened by the reader) reads as a placeholder.\n"
     out += "    /// - Throws: when the data does not fit the type.\n"
     out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
-    out += "        let bytes = Data(data.utf8)\n"
+    out += "        let bytes = Data(PersonalData.readable(type: type, data: data).utf8)\n"
     out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try sharedDecoder.decode(t, from: bytes) }\n"
     out += "        switch type {\n"
     for e in entries {

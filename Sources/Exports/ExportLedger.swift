@@ -26,6 +26,11 @@ public struct ExportLedger: Sendable {
         case .organisationRegistered(let e): organisations[e.organisationId] = e
         case .organisationProfileUpdated(let e):
             organisations[e.organisationId] = organisations[e.organisationId]?.applying(e)
+        case .personalDataErased(let e):
+            organisations[e.organisationId]?.name = PersonalData.erased
+            for index in subGrants.indices where subGrants[index].award.organisationId == e.organisationId {
+                subGrants[index].erasePersonalTexts()
+            }
         case .callPublished(let e): calls[e.callId] = CallState(call: e)
         case .callClosed(let e): calls[e.callId]?.apply(event)
         case .grantAwarded(let e):

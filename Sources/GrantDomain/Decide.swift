@@ -38,6 +38,16 @@ private func rules(_ command: Command, reader: some StateReader) async throws ->
         try profile.applying(c).validate(command: "updateOrganisationProfile")
         return [.organisationProfileUpdated(c)]
 
+    case .erasePersonalData(let c):
+        _ = try await existing(reader.organisation(c.organisationId), "organisation", c.organisationId)
+        if try await reader.textsInClear(ofOrganisation: c.organisationId) {
+            throw Rejection.rule(
+                "organisation \"\(c.organisationId)\" has texts recorded in clear, before texts were encrypted "
+                    + "(its name, or a sub-grant's purpose or cancellation reason); destroying a key cannot erase them "
+                    + "(docs/operations.md, \"Erasure in a log recorded in clear\")")
+        }
+        return [.personalDataErased(c)]
+
     case .setReportingRules(let c):
         _ = try await reader.reportingRules()
         return [.reportingRulesSet(c)]

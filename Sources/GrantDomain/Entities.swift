@@ -130,6 +130,12 @@ public struct SubGrantState: Sendable, Hashable, Codable {
 
     public init(award: SubGrantAwarded) { self.award = award }
 
+    /// The sub-grant after its organisation's texts were erased (docs/domain.md §15).
+    public mutating func erasePersonalTexts() {
+        award.base.purpose = PersonalData.erased
+        cancelled?.reason = PersonalData.erased
+    }
+
     /// `awarded`, `cancelled`, `disbursing` or `paid`.
     public var status: String {
         if cancelled != nil { return "cancelled" }
@@ -220,6 +226,7 @@ public enum Fold {
             switch event {
             case .organisationRegistered(let e): state = e
             case .organisationProfileUpdated(let e): state = state?.applying(e)
+            case .personalDataErased: state?.name = PersonalData.erased
             default: break
             }
         }

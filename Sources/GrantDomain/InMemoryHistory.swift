@@ -95,6 +95,9 @@ public struct InMemoryHistory: StateReader {
         return latest
     }
     public func logHead() async throws -> Int64 { Int64(log.count) }
+    /// An in-memory log stands for one recorded as the store records today: every text
+    /// encrypted.
+    public func textsInClear(ofOrganisation organisationId: String) async throws -> Bool { false }
     /// The reference fold; an in-memory log has no chain, so the hash is empty.
     public func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws
         -> (figures: SignedFigures, asOf: LogPoint)

@@ -115,7 +115,7 @@ public enum I3Reference {
 public struct I3Fold: Sendable {
     struct Access: Sendable {
         let organisationId: String
-        let profile: OrganisationProfile
+        var profile: OrganisationProfile
         let small: Bool
         let first: I3FirstAccess
     }
@@ -135,6 +135,11 @@ public struct I3Fold: Sendable {
             profiles[e.organisationId] = e
         case .organisationProfileUpdated(let e):
             profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
+        case .personalDataErased(let e):
+            profiles[e.organisationId]?.name = PersonalData.erased
+            for index in accesses.indices where accesses[index].organisationId == e.organisationId {
+                accesses[index].profile.name = PersonalData.erased
+            }
         case .reportingRulesSet(let e):
             rules = e
         case .callPublished(let e):

@@ -260,6 +260,13 @@ public struct ActivityLedger: Sendable {
         switch event {
         case .organisationRegistered(let e): profiles[e.organisationId] = e
         case .organisationProfileUpdated(let e): profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
+        case .personalDataErased(let e):
+            profiles[e.organisationId]?.name = PersonalData.erased
+            for (id, entry) in recorded where entry.activity.participants.contains(e.organisationId) {
+                for index in entry.snapshots.indices where entry.snapshots[index].organisationId == e.organisationId {
+                    recorded[id]?.snapshots[index].name = PersonalData.erased
+                }
+            }
         case .callPublished(let e): callProgrammes[e.callId] = e.programme
         case .grantAwarded(let e): grantCalls[e.grantId] = e.callId
         case .activityRecorded(let e):

@@ -32,6 +32,10 @@ public protocol StateReader: Sendable {
     func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff?
     /// The revision of a target in force (the latest); guarded by its target id.
     func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget?
+    /// Whether a text of the organisation (its name, a sub-grant's purpose or cancellation
+    /// reason) is recorded in clear, from before texts were encrypted (docs/domain.md §15).
+    /// Texts recorded from now on are encrypted, so no lock guards this.
+    func textsInClear(ofOrganisation organisationId: String) async throws -> Bool
     /// The position of the last event recorded (0 for an empty log).
     func logHead() async throws -> Int64
     /// The figures `signOff` records: its indicator's report (I.3: the §4 figures) for its

@@ -4,6 +4,7 @@ import Foundation
 import GrantDomain
 import Ledger
 import NIOConcurrencyHelpers
+import PersonalDataKeys
 import PostgresClient
 import Projections
 import Transparency
@@ -201,10 +202,23 @@ struct AuditExport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write the whole log as JSON Lines with its integrity fields (hash, chainHash).",
-        discussion: "Streams in constant memory. Without --to, writes to standard output.")
+        discussion: """
+            Streams in constant memory. Without --to, writes to standard output. Organisations' \
+            names and sub-grants' texts are in the log only encrypted (docs/domain.md §15): the \
+            archive carries the ciphertext. --keys also writes the living keys, to a separate \
+            file created with mode 600, for a migration (audit import --keys); a copy without \
+            them shows those texts as "unavailable" and still verifies.
+            """)
 
     @Option(help: "The file to write (default: standard output).") var to: String?
+    @Option(help: "Also write the living personal-data keys to this new file (mode 600).") var keys: String?
     @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func validate() throws {
+        if let keys, FileManager.default.fileExists(atPath: keys) {
+            throw ValidationError("\(keys) exists; a keys file is never overwritten")
+        }
+    }
 
     func run() async throws {
         let handle: FileHandle
@@ -231,6 +245,14 @@ struct AuditExport: AsyncParsableCommand {
         if to != nil {
             try handle.close()
             print("exported \(head.position) positions; head \(head.position):\(head.hash)")
+        }
+        if let keys {
+            // Read after the events: every key the archive's texts name that still lives.
+            let living = try await withDatabaseErrors {
+                try await EventStore(pool: pool).withSession { try await $0.livingPersonalDataKeys() }
+            }
+            try createSecretFile(keys, PersonalDataKeysFile.text(living))
+            printError("wrote \(living.count) living keys to \(keys) (mode 600); keep it apart from the archive")
         }
     }
 }
@@ -283,6 +305,7 @@ struct AuditImport: AsyncParsableCommand {
     var verifierKey: String?
     @Option(help: "A head noted from the original log, as POSITION:HASH: the archive's chain must pass through it.")
     var expectHead: String?
+    @Option(help: "A keys file written by 'audit export --keys' (mode 600): the texts' keys.") var keys: String?
     @OptionGroup(title: "Database") var database: OwnerDatabaseOptions
 
     func validate() throws {
@@ -302,10 +325,28 @@ struct AuditImport: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let keyList: [PersonalDataKey]
         do {
+            keyList =
+                try keys.map { try PersonalDataKeysFile.parse(readSecretFile($0, "keys file", maxBytes: 64 << 20)) }
+                ?? []
+        } catch let error as PersonalDataKeysFileError {
+            throw ValidationError("\(keys ?? ""): \(error)")
+        }
+        do {
+            let session = StoreSession(connection: try await database.connectAsOwner())
             let imported = try await withDatabaseErrors {
-                try await StoreSession(connection: try await database.connectAsOwner()).importArchive(
-                    lines, extending: held, expectedHead: head)
+                try await session.importArchive(lines, extending: held, expectedHead: head)
+            }
+            if let keys {
+                try await withDatabaseErrors {
+                    try await session.connection.transaction { connection in
+                        for key in keyList { try await StoreSession(connection: connection).importPersonalDataKey(key) }
+                    }
+                }
+                print("took \(keyList.count) personal-data keys from \(keys)")
+            } else {
+                print("no keys file: organisations' names and sub-grants' texts read \"unavailable\" here")
             }
             print("imported and verified; head \(imported.position):\(imported.hash)")
             if let held {

@@ -39,7 +39,7 @@ struct LogKeyOptions: ParsableArguments {
 
 /// The text of a secret file (a key), refused when others may read or write it.
 /// - Parameter what: how messages name it (`the log key`).
-func readSecretFile(_ path: String, _ what: String) throws -> String {
+func readSecretFile(_ path: String, _ what: String, maxBytes: Int = 4096) throws -> String {
     var status = stat()
     guard stat(path, &status) == 0 else {
         throw ValidationError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
@@ -47,7 +47,7 @@ func readSecretFile(_ path: String, _ what: String) throws -> String {
     guard status.st_mode & 0o077 == 0 else {
         throw ValidationError("\(what) \(path) may be read or written by others; chmod 600 it")
     }
-    guard let data = FileManager.default.contents(atPath: path), data.count < 4096,
+    guard let data = FileManager.default.contents(atPath: path), data.count < maxBytes,
         let text = String(validating: data, as: UTF8.self)
     else { throw ValidationError("cannot read \(what) \(path)") }
     return text

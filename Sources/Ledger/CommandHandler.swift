@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Logging
+import PersonalDataKeys
 import PostgresClient
 
 /// What an accepted command recorded.
@@ -76,10 +77,17 @@ public struct CommandHandler: Sendable {
                 do {
                     return try await attemptOnce(
                         request, digest: digest, metadataJSON: metadataJSON, figures: figures, connection: connection)
+                } catch let needed as PersonalDataKeyNeeded where attempt < Self.maxAttempts {
+                    // Outside the rolled-back transaction; then decide again with the key.
+                    _ = try await StoreSession(connection: connection).personalDataKey(for: needed.organisationId)
+                    continue
                 } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
                     logger.debug(
                         "retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
                     continue
+                } catch is PersonalDataKeyNeeded {
+                    throw DomainError(
+                        .conflict, "\(request.command.name): its organisation's key kept changing; try again")
                 } catch let error where Self.isRetryable(error) {
                     throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
                 } catch EventStoreError.commandIDReused {
@@ -133,9 +141,11 @@ public struct CommandHandler: Sendable {
     }
 
     /// Replays a known command id, or decides and appends, inside the caller's transaction.
+    /// - Parameter inBatch: the transaction began as an append batch, so it may write before
+    ///   appending (a new personal-data key).
     static func apply(
         _ request: CommandRequest, digest: String, metadataJSON: String,
-        figures: PostgresStateReader.SignedFigures? = nil, on connection: PostgresConnection
+        figures: PostgresStateReader.SignedFigures? = nil, inBatch: Bool = false, on connection: PostgresConnection
     )
         async throws -> CommandOutcome
     {
@@ -158,11 +168,34 @@ public struct CommandHandler: Sendable {
         for event in decided {
             expected[event.streamID] = .exact(versions[event.streamID] ?? 0)
         }
-        let newEvents = decided.map {
+        var newEvents = decided.map {
             NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
+        }
+        // An organisation's texts are recorded only encrypted with its key (docs/domain.md §15).
+        if newEvents.contains(where: { PersonalData.fields[$0.type] != nil }),
+            let subject = try await PersonalData.subject(of: request.command, reader: reader)
+        {
+            // A key is created by a write, which only an append batch may make before its
+            // append; a single command asks its caller to create it first and decide again.
+            let key: PersonalDataKey
+            if let living = try await session.livingPersonalDataKey(for: subject) {
+                key = living
+            } else if inBatch {
+                key = try await session.personalDataKey(for: subject)
+            } else {
+                throw PersonalDataKeyNeeded(organisationId: subject)
+            }
+            for index in newEvents.indices {
+                newEvents[index].data = try PersonalDataCipher.seal(
+                    type: newEvents[index].type, data: newEvents[index].data, with: key)
+            }
         }
         let result = try await session.append(
             newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
+        if !result.replayed, case .erasePersonalData(let erasure) = request.command {
+            // The key goes with the record of its erasure, in this transaction.
+            try await session.destroyPersonalDataKey(of: erasure.organisationId)
+        }
         return CommandOutcome(events: result.events, replayed: result.replayed)
     }
 }
@@ -215,7 +248,8 @@ extension CommandHandler {
         _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
     ) async throws -> Result<CommandOutcome, DomainError>? {
         do {
-            let outcome = try await apply(request, digest: digest, metadataJSON: metadataJSON, on: connection)
+            let outcome = try await apply(
+                request, digest: digest, metadataJSON: metadataJSON, inBatch: true, on: connection)
             try await connection.pipelineAll(["RELEASE SAVEPOINT command", "SAVEPOINT command"])
             return .success(outcome)
         } catch {

@@ -179,6 +179,14 @@ actor PostgresStateReader: StateReader {
 
     func logHead() async throws -> Int64 { try await session.lastAppended() }
 
+    func textsInClear(ofOrganisation organisationId: String) async throws -> Bool {
+        let subGrants = try await session.fields(
+            ["subGrantId"], ofType: "SubGrantAwarded", where: "organisationId", equals: organisationId
+        ).map { Streams.subGrant($0[0]) }
+        let found = try await session.streams([Streams.organisation(organisationId)] + subGrants)
+        return found.values.joined().contains { PersonalData.hasClearText(type: $0.type, data: $0.data) }
+    }
+
     /// Computed from the events up to `position` by the handler before the transaction
     /// began (`CommandHandler.signOffFigures`); never read from a read model.
     func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws

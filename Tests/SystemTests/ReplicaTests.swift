@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import Ledger
 import PostgresClient
 import Projections
 import Testing
@@ -155,5 +156,33 @@ struct ReplicaTests {
         #expect(refused.status == 503)
         #expect(refused.body.lowercased().contains("retry-after: 1"))
         #expect(server.isRunning)
+    }
+
+    @Test("an erasure reaches the standby: a pg_dump of it holds the text before and not after")
+    func erasureOnStandby() async throws {
+        let db = try await TestDatabase.make()
+        let standby = try await Standby.up()
+        let handler = CommandHandler(pool: db.pool, signOffFigures: LogFigures.signOffProvider(pool: db.pool))
+        let name = "Standby secret group \(UUID().uuidString.prefix(8))"
+        for command in [
+            """
+            {"command":"registerOrganisation","organisationId":"GONE","name":"\(name)","country":"KZ",\
+            "regionCode":"KZ-43","settlement":"rural","registrationStatus":"unregistered",\
+            "leadershipGender":"women","kind":"informalGroup"}
+            """,
+            #"{"command":"erasePersonalData","organisationId":"GONE","erasedOn":"2026-12-01","reason":"asked"}"#,
+        ] {
+            _ = try await handler.handle(try CommandRequest.parse(command), actor: "test")
+            _ = try await ProjectionRunner(pool: db.pool).sealAndCatchUp()
+            try await standby.caughtUp(with: db)
+            let dump = try await Subprocess.run(
+                "/usr/bin/pg_dump",
+                ["--dbname", TestDatabase.replacingDatabase(in: standby.adminURL, with: db.name), "--no-owner"],
+                environment: ProcessInfo.processInfo.environment)
+            #expect(dump.status == 0, "\(dump.stderr.prefix(500))")
+            #expect(dump.stdout.contains("GONE"))
+            // The read model holds the living name; once erased, nothing does, the log never did.
+            #expect(dump.stdout.contains(name) == !command.contains("erasePersonalData"), "\(command.prefix(40))")
+        }
     }
 }

@@ -135,9 +135,18 @@ public final class I3MemoryIndex: Sendable {
         /// Appends the rows projected since `from` and applies the cancellations since;
         /// false when another refresh applied the window first.
         mutating func load(
-            rows: PostgresRows, cancellations: PostgresRows, ruleRows: PostgresRows, from: Int64, checkpoint: Int64
+            rows: PostgresRows, cancellations: PostgresRows, ruleRows: PostgresRows, erasures: PostgresRows,
+            from: Int64, checkpoint: Int64
         ) throws -> Bool {
             guard loadedUpTo == from else { return false }
+            // Names of organisations erased in the window (docs/domain.md §15) go at once.
+            let erased = Set(try erasures.map { organisations.id(try $0.decode(String.self, 0)) })
+            if !erased.isEmpty {
+                let name = names.id(PersonalData.erased)
+                for index in accesses.indices where erased.contains(accesses[index].organisation) {
+                    accesses[index].name = name
+                }
+            }
             for row in rows {
                 guard let date = BusinessDate(try row.decode(String.self, 3)),
                     let gender = LeadershipGender(rawValue: try row.decode(String.self, 8)),
@@ -359,9 +368,15 @@ public final class I3MemoryIndex: Sendable {
                 unsafeSQL:
                     "SELECT position, small_max_annual_budget_cents, small_max_staff FROM \(schema).rules ORDER BY position"
             ))
+        let erasures = try await connection.query(
+            """
+            SELECT data->>'organisationId' FROM events
+            WHERE type = 'PersonalDataErased' AND position > \(from) AND position <= \(checkpoint)
+            """)
         return try storage.withLockedValue { storage in
             try storage.load(
-                rows: rows, cancellations: cancellations, ruleRows: ruleRows, from: from, checkpoint: checkpoint)
+                rows: rows, cancellations: cancellations, ruleRows: ruleRows, erasures: erasures, from: from,
+                checkpoint: checkpoint)
         }
     }
 

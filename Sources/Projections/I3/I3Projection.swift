@@ -39,6 +39,8 @@ public struct I3Projection: Projection {
         var cancellations: [(subGrantId: String, position: Int64)] = []
         var signOffs: [SignOffRecord] = []
         var targets: [TargetRecord] = []
+        /// Organisations whose texts were erased: their names in earlier batches' rows go too.
+        var erasures: [String] = []
 
         mutating func evolve(_ projected: ProjectedEvent) {
             let position = projected.position
@@ -49,6 +51,13 @@ public struct I3Projection: Projection {
             case .organisationProfileUpdated(let e):
                 profiles[e.organisationId] = profiles[e.organisationId]?.applying(e)
                 changedProfiles.insert(e.organisationId)
+            case .personalDataErased(let e):
+                profiles[e.organisationId]?.name = PersonalData.erased
+                changedProfiles.insert(e.organisationId)
+                for index in accesses.indices where accesses[index].organisationId == e.organisationId {
+                    accesses[index].profile.name = PersonalData.erased
+                }
+                erasures.append(e.organisationId)
             case .reportingRulesSet(let e):
                 rules = e
                 newRules.append((position, e))
@@ -102,6 +111,7 @@ public struct I3Projection: Projection {
             switch projected.event {
             case .organisationRegistered(let e): organisationIds.insert(e.organisationId)
             case .organisationProfileUpdated(let e): organisationIds.insert(e.organisationId)
+            case .personalDataErased(let e): organisationIds.insert(e.organisationId)
             case .grantAwarded(let e):
                 organisationIds.formUnion(e.members.map(\.organisationId))
                 callIds.insert(e.callId)
@@ -216,6 +226,13 @@ public struct I3Projection: Projection {
                         column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
                         column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.access.grantId),
                     ]))
+        }
+        if !working.erasures.isEmpty {
+            // Rows an earlier batch wrote keep the name the organisation had then.
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "UPDATE \(schema).accesses SET name = $1 WHERE organisation_id = ANY($2::text[])",
+                    bindings: [PersonalData.erased, textArray(working.erasures)]))
         }
         let records =
             try working.signOffs.map { ("sign_offs", $0.reportId, $0.recorded.position, try encoder.encode($0)) }

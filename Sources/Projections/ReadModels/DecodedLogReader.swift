@@ -1,5 +1,6 @@
 import EventStore
 import GrantDomain
+import PersonalDataKeys
 import PostgresClient
 
 /// Reads the log up to a cut-off in batches and decodes them, overlapping the read of the
@@ -28,7 +29,8 @@ struct DecodedLogReader: Sendable {
         }
         var reached = start
         while let task = pending {
-            let events = try await task.value
+            // Texts opened with the keys this database holds (docs/domain.md §15).
+            let events = try await store.opened(task.value)
             guard let last = events.last else { break }
             reached = last.position
             let next = reached

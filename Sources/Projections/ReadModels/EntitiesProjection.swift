@@ -51,6 +51,21 @@ public struct EntitiesProjection: Projection {
             return Self.key(.grant, grantId)
         }
         try await load(Set(grantKeys), into: &working, schema: schema, on: connection)
+        // An erasure reaches the texts of the organisation's sub-grants.
+        let erased = batch.compactMap { projected -> String? in
+            if case .personalDataErased(let e) = projected.event { e.organisationId } else { nil }
+        }
+        if !erased.isEmpty {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT id FROM \(schema).entities
+                        WHERE kind = 'subGrant' AND doc->'award'->>'organisationId' = ANY($1::text[])
+                        """,
+                    bindings: [textArray(erased)]))
+            let keys = try rows.map { Self.key(.subGrant, try $0.decode(String.self, 0)) }
+            try await load(Set(keys), into: &working, schema: schema, on: connection)
+        }
         for projected in batch { Self.evolve(&working, with: projected.event) }
         try await save(working, schema: schema, on: connection)
     }
@@ -113,6 +128,13 @@ public struct EntitiesProjection: Projection {
             w.grants[e.grantId]?.subGrants += 1
         case .activityRecorded(let e):
             w.activities[e.activityId] = ActivityView(state: ActivityState(recorded: e))
+        case .personalDataErased(let e):
+            // The name, and the texts of every sub-grant the organisation has received.
+            w.organisations[e.organisationId]?.name = PersonalData.erased
+            for (id, view) in w.subGrants where view.state.award.organisationId == e.organisationId {
+                w.subGrants[id]?.state.erasePersonalTexts()
+                w.changed.insert(key(.subGrant, id))
+            }
         case .subGrantCancelled(let e):
             if let award = w.subGrants[e.subGrantId]?.state.award {
                 w.subGrants[e.subGrantId]?.state.apply(event)
@@ -127,7 +149,7 @@ public struct EntitiesProjection: Projection {
             // domain's own fold (indicator reports and targets live in rm_i3).
             guard let (kind, id) = EntityTable.entity(ofStream: event.streamID) else { break }
             switch kind {
-            case .organisation: break  // its only later event is handled above
+            case .organisation: break  // its later events are handled above
             case .call: w.calls[id]?.state.apply(event)
             case .consortium: w.consortia[id]?.state.apply(event)
             case .application: w.applications[id]?.state.apply(event)

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import PersonalDataKeys
 import PostgresClient
 
 /// The history of one entity: the events of its stream in order and, with `related`, those
@@ -68,8 +69,10 @@ extension EntityQueries {
             }
             let page = limit.map { Array(rows.prefix($0)) } ?? rows
             let more = limit.map { rows.count > $0 } ?? false
-            let entries = page.map { row in
-                let data = JSONValue.parse(row.data) ?? .object([:])
+            // Texts opened for the reader (docs/domain.md §15); the hash is the recorded event's.
+            let opened = try await session.openedData(page.map { ($0.type, $0.data) })
+            let entries = zip(page, opened).map { row, text in
+                let data = JSONValue.parse(text) ?? .object([:])
                 return EntityHistory.Entry(
                     position: row.position, leafIndex: row.leafIndex, streamId: row.streamID,
                     related: row.streamID != stream, type: row.type, dates: Self.businessDates(of: row.type, in: data),

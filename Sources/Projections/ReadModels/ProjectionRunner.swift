@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Logging
+import PersonalDataKeys
 import PostgresClient
 
 /// Where a projection stands.
@@ -133,8 +134,8 @@ public struct ProjectionRunner: Sendable {
         try await AdvisoryLock.projection(schema).lockForTransaction(on: connection)
         let checkpoint = try await Self.checkpoint(ofSchema: schema, on: connection)
         if checkpoint >= goal { return nil }
-        let events = try await StoreSession(connection: connection).readAll(
-            after: checkpoint, limit: batchSize, upTo: goal)
+        let session = StoreSession(connection: connection)
+        let events = try await session.opened(session.readAll(after: checkpoint, limit: batchSize, upTo: goal))
         guard let last = events.last else { return nil }
         let (batch, quarantined) = ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)

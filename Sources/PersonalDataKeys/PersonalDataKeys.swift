@@ -1,0 +1,228 @@
+import Crypto
+import EventStore
+import Foundation
+import GrantDomain
+import PostgresClient
+
+/// An organisation's key for its texts (docs/domain.md §15): AES-256-GCM, random, kept in
+/// `personal_data_keys` outside the log (sql/022_personal_data_keys.sql).
+public struct PersonalDataKey: Sendable {
+    /// The key's id, as the sealed texts name it (a UUID, lower case).
+    public var id: String
+    public var organisationId: String
+    /// The key's 32 bytes (`SymmetricKey` is not `Sendable`).
+    public var bytes: [UInt8]
+
+    public init(id: String, organisationId: String, key: SymmetricKey) {
+        self.id = id
+        self.organisationId = organisationId
+        self.bytes = key.withUnsafeBytes { Array($0) }
+    }
+
+    public var key: SymmetricKey { SymmetricKey(data: bytes) }
+}
+
+/// What the store knows of a key a sealed text names.
+public enum PersonalDataKeyState: Sendable {
+    /// The key's bytes.
+    case living([UInt8])
+    /// Destroyed by `erasePersonalData`.
+    case erased
+}
+
+/// Seals and opens the texts of `PersonalData`. The associated data binds a box to its key,
+/// event type and field, so a box cannot be moved into another organisation's event or
+/// another field.
+public enum PersonalDataCipher {
+    static func associatedData(key: String, type: String, field: String) -> Data {
+        Data("grantledger personal data v1\u{0}\(key)\u{0}\(type)\u{0}\(field)".utf8)
+    }
+
+    /// The event's data with every personal text encrypted with `key`; the data unchanged
+    /// when the type has none.
+    public static func seal(type: String, data: String, with key: PersonalDataKey) throws -> String {
+        try PersonalData.rewrite(type: type, data: data) { field, value in
+            guard case .string(let text) = value else { return value }
+            let box = try AES.GCM.seal(
+                Data(text.utf8), using: key.key,
+                authenticating: associatedData(key: key.id, type: type, field: field))
+            guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
+            return PersonalData.Sealed(key: key.id, box: combined.base64EncodedString()).value
+        } ?? data
+    }
+
+    /// The text in a box: `PersonalData.erased` when its key was destroyed,
+    /// `PersonalData.unavailable` when this database does not have it, or a box that does not
+    /// open with it (altered).
+    public static func open(
+        _ sealed: PersonalData.Sealed, type: String, field: String, keys: [String: PersonalDataKeyState]
+    ) -> String {
+        switch keys[sealed.key] {
+        case .erased?: return PersonalData.erased
+        case nil: return PersonalData.unavailable
+        case .living(let key)?:
+            guard let bytes = Data(base64Encoded: sealed.box), let box = try? AES.GCM.SealedBox(combined: bytes),
+                let text = try? AES.GCM.open(
+                    box, using: SymmetricKey(data: key),
+                    authenticating: associatedData(key: sealed.key, type: type, field: field))
+            else { return PersonalData.unavailable }
+            return String(decoding: text, as: UTF8.self)
+        }
+    }
+
+    /// 32 random bytes for a new key.
+    static func candidate() -> [UInt8] {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+    }
+}
+
+extension StoreSession {
+    /// The organisation's living key, created when it has none (`personal_data_key`). A write:
+    /// outside a command's transaction (whose first write must be `append_events()`), or
+    /// inside an append batch.
+    public func personalDataKey(for organisationId: String) async throws -> PersonalDataKey {
+        let candidate = PersonalDataCipher.candidate().hexString
+        let rows = try await connection.query(
+            "SELECT key_id::text, key FROM personal_data_key(\(organisationId), decode(\(candidate), 'hex'))")
+        guard let row = rows.first else {
+            throw PostgresError(kind: .decoding, message: "personal_data_key returned no key")
+        }
+        let (id, key) = try row.decode((String, [UInt8]).self)
+        return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
+    }
+
+    /// The organisation's living key, nil when it has none (never had one, or it was erased).
+    /// A read: it takes no transaction id.
+    public func livingPersonalDataKey(for organisationId: String) async throws -> PersonalDataKey? {
+        let rows = try await connection.query(
+            "SELECT key_id::text, key FROM personal_data_key_living(\(organisationId))")
+        guard let row = rows.first else { return nil }
+        let (id, key) = try row.decode((String, [UInt8]).self)
+        return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
+    }
+
+    /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
+    /// (a box naming one reads as unavailable).
+    public func personalDataKeys(_ ids: Set<String>) async throws -> [String: PersonalDataKeyState] {
+        let valid = ids.filter { UUID(uuidString: $0) != nil }
+        guard !valid.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            "SELECT key_id::text, key FROM personal_data_keys_read(\(textArray(valid.sorted()))::uuid[])")
+        var out: [String: PersonalDataKeyState] = [:]
+        for index in 0..<rows.count {
+            let row = rows[index]
+            let id = try row.decode(String.self, 0)
+            out[id] = row.text(1) == nil ? .erased : .living(try row.decode([UInt8].self, 1))
+        }
+        return out
+    }
+
+    /// Destroys the organisation's living key; refused by the database unless this
+    /// transaction recorded its `PersonalDataErased` last in its stream.
+    public func destroyPersonalDataKey(of organisationId: String) async throws {
+        _ = try await connection.query("SELECT personal_data_erase(\(organisationId))")
+    }
+
+    /// `events` with their personal texts opened with the keys this database holds.
+    public func opened(_ events: [RecordedEvent]) async throws -> [RecordedEvent] {
+        let data = try await openedData(events.map { ($0.type, $0.data) })
+        return zip(events, data).map { event, data in
+            var event = event
+            event.data = data
+            return event
+        }
+    }
+
+    /// The data of each event with its personal texts opened, in one key look-up.
+    public func openedData(_ events: [(type: String, data: String)]) async throws -> [String] {
+        var ids: Set<String> = []
+        for event in events {
+            for sealed in PersonalData.sealed(type: event.type, data: event.data) { ids.insert(sealed.key) }
+        }
+        guard !ids.isEmpty else { return events.map(\.data) }
+        let keys = try await personalDataKeys(ids)
+        return events.map { event in
+            PersonalData.opened(type: event.type, data: event.data) { field, sealed in
+                PersonalDataCipher.open(sealed, type: event.type, field: field, keys: keys)
+            }
+        }
+    }
+}
+
+extension EventStore {
+    /// `StoreSession.opened` on a connection of the pool.
+    public func opened(_ events: [RecordedEvent]) async throws -> [RecordedEvent] {
+        try await withSession { try await $0.opened(events) }
+    }
+}
+
+extension StoreSession {
+    /// Every living key (`personal_data_keys_living`), for `audit export --keys`.
+    public func livingPersonalDataKeys() async throws -> [PersonalDataKey] {
+        let rows = try await connection.query(
+            "SELECT key_id::text, organisation_id, key FROM personal_data_keys_living()")
+        return try rows.map { row in
+            let (id, organisationId, key) = try row.decode((String, String, [UInt8]).self)
+            return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
+        }
+    }
+
+    /// Takes a key from another database (`personal_data_key_import`): refused for a key id
+    /// this database knows already, so an erased key never comes back.
+    public func importPersonalDataKey(_ key: PersonalDataKey) async throws {
+        let bytes = key.bytes.hexString
+        _ = try await connection.query(
+            "SELECT personal_data_key_import(\(key.id)::uuid, \(key.organisationId), decode(\(bytes), 'hex'))")
+    }
+}
+
+/// The keys file of `audit export --keys` / `audit import --keys`: one JSON object per line,
+/// `{"key": "<base64>", "keyId": "<uuid>", "organisationId": "…"}`.
+public enum PersonalDataKeysFile {
+    struct Line: Codable {
+        var keyId: String
+        var organisationId: String
+        var key: String
+    }
+
+    public static func text(_ keys: [PersonalDataKey]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return keys.map { key in
+            let line = Line(
+                keyId: key.id, organisationId: key.organisationId,
+                key: Data(key.bytes).base64EncodedString())
+            return String(decoding: (try? encoder.encode(line)) ?? Data(), as: UTF8.self) + "\n"
+        }.joined()
+    }
+
+    /// The keys of a file; throws naming the first line that is not a key.
+    public static func parse(_ text: String) throws -> [PersonalDataKey] {
+        let decoder = JSONDecoder()
+        var keys: [PersonalDataKey] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            guard let parsed = try? decoder.decode(Line.self, from: Data(line.utf8)),
+                UUID(uuidString: parsed.keyId) != nil, !parsed.organisationId.isEmpty,
+                parsed.organisationId.utf8.count <= 128,
+                let bytes = Data(base64Encoded: parsed.key), bytes.count == 32
+            else { throw PersonalDataKeysFileError(line: index + 1) }
+            keys.append(
+                PersonalDataKey(
+                    id: parsed.keyId.lowercased(), organisationId: parsed.organisationId, key: SymmetricKey(data: bytes)
+                ))
+        }
+        return keys
+    }
+}
+
+public struct PersonalDataKeysFileError: Error, CustomStringConvertible {
+    public var line: Int
+    public var description: String { "line \(line) is not a key (keyId, organisationId, key: 32 bytes in base64)" }
+}
+
+/// A command's texts need a key its organisation does not have yet: create it outside the
+/// command's transaction (`StoreSession.personalDataKey(for:)`) and decide again.
+public struct PersonalDataKeyNeeded: Error {
+    public var organisationId: String
+    public init(organisationId: String) { self.organisationId = organisationId }
+}
