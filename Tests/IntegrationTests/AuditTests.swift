@@ -56,6 +56,57 @@ struct AuditTests {
         #expect(try await target.verify(reaching: head.position + 1).ok)
     }
 
+    @Test(
+        "audit export --keys and import --keys: a copy with the keys reads the names, one without reads them unavailable; both verify"
+    )
+    func keysTravelApart() async throws {
+        let source = try await sampleDatabase()
+        let cli = CLI(databaseURL: source.appURL)
+        let erased = try await cli.run([
+            "erase-personal-data", "--organisation-id", "INGO-NL-HIVOS", "--erased-on", "2026-12-01", "--reason",
+            "asked",
+            "--command-id", "erase-1",
+        ])
+        #expect(erased.status == 0, "\(erased.stderr)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (archive, keys) = (
+            folder.appendingPathComponent("log.jsonl").path, folder.appendingPathComponent("keys").path
+        )
+        let exported = try await cli.run(["audit", "export", "--to", archive, "--keys", keys])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: keys)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let archiveText = try String(contentsOfFile: archive, encoding: .utf8)
+        let keysText = try String(contentsOfFile: keys, encoding: .utf8)
+        #expect(!archiveText.contains("Friedrich-Ebert-Stiftung") && archiveText.contains("\"encrypted\""))
+        #expect(
+            keysText.contains("INGO-DE-FES") && !keysText.contains("INGO-NL-HIVOS"), "an erased key is not exported")
+        // A keys file is never overwritten.
+        #expect(try await cli.run(["audit", "export", "--to", archive + "2", "--keys", keys]).status != 0)
+
+        for withKeys in [true, false] {
+            let target = try await TestDatabase.make()
+            let copy = CLI(databaseURL: target.appURL, migrationURL: target.ownerURL)
+            let imported = try await copy.run(["audit", "import", archive] + (withKeys ? ["--keys", keys] : []))
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let verified = try await copy.run(["audit", "verify"])
+            #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+            let shown = try copy.json(try await copy.run(["show", "organisation", "INGO-DE-FES"]))
+            #expect(shown["name"] as? String == (withKeys ? "Friedrich-Ebert-Stiftung Central Asia" : "unavailable"))
+            let gone = try copy.json(try await copy.run(["show", "organisation", "INGO-NL-HIVOS"]))
+            #expect(gone["name"] as? String == "erased")
+        }
+        // A keys file others may read is refused.
+        chmod(keys, 0o644)
+        let target = try await TestDatabase.make()
+        let refused = try await CLI(databaseURL: target.appURL, migrationURL: target.ownerURL).run([
+            "audit", "import", archive, "--keys", keys,
+        ])
+        #expect(refused.status != 0 && refused.stderr.contains("chmod 600"), "\(refused.stderr)")
+    }
+
     @Test("a tampered export is refused whole, naming the line")
     func tamperedImport() async throws {
         let source = try await sampleDatabase()

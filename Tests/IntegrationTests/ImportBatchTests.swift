@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Ledger
+import PersonalDataKeys
 import PostgresClient
 import Projections
 import Testing
@@ -37,14 +38,22 @@ struct ImportBatchTests {
 
     /// The log's content in order, without what differs between two databases (event ids,
     /// recording times, hashes, and the integrity fields a sign-off records).
+    /// Each event as text, its encrypted texts opened (each database encrypts with keys and
+    /// nonces of its own, docs/domain.md §15).
     static func content(_ db: TestDatabase) async throws -> [String] {
         try await db.pool.withConnection { connection in
-            try await connection.query(
+            let rows = try await connection.query(
                 """
                 SELECT position, stream_id, stream_version, type, (data - 'asOf')::text, metadata::text
                 FROM events ORDER BY position
                 """
-            ).map { row in (0..<6).map { row.text($0) ?? "" }.joined(separator: "|") }
+            ).map { row in (0..<6).map { row.text($0) ?? "" } }
+            let opened = try await StoreSession(connection: connection).openedData(rows.map { ($0[3], $0[4]) })
+            return zip(rows, opened).map { row, data in
+                var row = row
+                row[4] = data
+                return row.joined(separator: "|")
+            }
         }
     }
 
