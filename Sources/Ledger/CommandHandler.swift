@@ -71,6 +71,12 @@ public struct CommandHandler: Sendable {
             }
         }
         return try await pool.withConnection { connection in
+            if case .registerOrganisation(let registration) = request.command {
+                // A new organisation's texts need a key it cannot have yet: made first, so that
+                // the command is decided once (a refused registration finds the existing key).
+                _ = try await StoreSession(connection: connection).createPersonalDataKey(
+                    for: registration.organisationId)
+            }
             var attempt = 0
             while true {
                 attempt += 1
@@ -79,7 +85,7 @@ public struct CommandHandler: Sendable {
                         request, digest: digest, metadataJSON: metadataJSON, figures: figures, connection: connection)
                 } catch let needed as PersonalDataKeyNeeded where attempt < Self.maxAttempts {
                     // Outside the rolled-back transaction; then decide again with the key.
-                    _ = try await StoreSession(connection: connection).personalDataKey(for: needed.organisationId)
+                    _ = try await StoreSession(connection: connection).createPersonalDataKey(for: needed.organisationId)
                     continue
                 } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
                     logger.debug(

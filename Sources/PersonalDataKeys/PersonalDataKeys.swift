@@ -101,6 +101,25 @@ extension StoreSession {
         return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
     }
 
+    /// `personalDataKey(for:)` in a transaction of its own, in one round trip, committed
+    /// without waiting for its WAL flush: the command that uses the key commits after it, and
+    /// that commit's flush covers the key's (the WAL is written in order), so a key is never
+    /// lost while a text encrypted with it survives. For use outside any transaction.
+    public func createPersonalDataKey(for organisationId: String) async throws -> PersonalDataKey {
+        let candidate = PersonalDataCipher.candidate().hexString
+        let results = try await connection.pipeline([
+            "BEGIN", "SET LOCAL synchronous_commit = off",
+            "SELECT key_id::text, key FROM personal_data_key(\(organisationId), decode(\(candidate), 'hex'))",
+            "COMMIT",
+        ])
+        for result in results { _ = try result.get() }
+        guard results.count == 4, let row = try results[2].get().first else {
+            throw PostgresError(kind: .decoding, message: "personal_data_key returned no key")
+        }
+        let (id, key) = try row.decode((String, [UInt8]).self)
+        return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
+    }
+
     /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
     /// (a box naming one reads as unavailable).
     public func personalDataKeys(_ ids: Set<String>) async throws -> [String: PersonalDataKeyState] {
