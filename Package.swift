@@ -93,6 +93,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "GrantDomain", "PostgresClient",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

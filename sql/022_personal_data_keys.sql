@@ -28,26 +28,10 @@ CREATE UNIQUE INDEX personal_data_keys_living ON personal_data_keys (organisatio
 REVOKE ALL ON personal_data_keys FROM PUBLIC;
 REVOKE ALL ON personal_data_keys FROM grantledger_app;
 
--- The living key of an organisation, created from p_candidate (32 random bytes from the
--- caller) when it has none. A write: outside a command's transaction, or in an append batch.
-CREATE FUNCTION public.personal_data_key(p_organisation_id text, p_candidate bytea)
-RETURNS TABLE (key_id uuid, key bytea)
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = public, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-    INSERT INTO public.personal_data_keys AS k (key_id, organisation_id, key)
-    VALUES (gen_random_uuid(), p_organisation_id, p_candidate)
-    ON CONFLICT (organisation_id) WHERE key IS NOT NULL DO NOTHING;
-    RETURN QUERY
-        SELECT k.key_id, k.key FROM public.personal_data_keys k
-        WHERE k.organisation_id = p_organisation_id AND k.key IS NOT NULL;
-END
-$$;
-
 -- The living key of an organisation, if it has one: a read, so that a command's transaction
--- can take it before append_events() (which must be its first write).
+-- can take it before append_events() (which must be its first write). An organisation without
+-- one gets a new key from the command that first needs it, added after its append
+-- (personal_data_key_add), in the same transaction.
 CREATE FUNCTION public.personal_data_key_living(p_organisation_id text)
 RETURNS TABLE (key_id uuid, key bytea)
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -105,10 +89,11 @@ BEGIN
 END
 $$;
 
--- Takes a key from another database's `audit export --keys`. Refused for a key id this
--- database knows already (living or erased) and for an organisation that has a living key:
--- an erased key never comes back.
-CREATE FUNCTION public.personal_data_key_import(p_key_id uuid, p_organisation_id text, p_key bytea)
+-- Adds a living key: a command's new key (after its append, in its transaction), or a key
+-- from another database's `audit export --keys`. Refused for a key id this database knows
+-- already (living or erased: an erased key never comes back) and, by the unique index, for
+-- an organisation that has a living key (a concurrent command made one first: it retries).
+CREATE FUNCTION public.personal_data_key_add(p_key_id uuid, p_organisation_id text, p_key bytea)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp
@@ -121,18 +106,16 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION public.personal_data_key(text, bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.personal_data_key_living(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.personal_data_keys_read(uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.personal_data_keys_living() FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.personal_data_erase(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.personal_data_key_import(uuid, text, bytea) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.personal_data_key(text, bytea) TO grantledger_app;
+REVOKE ALL ON FUNCTION public.personal_data_key_add(uuid, text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.personal_data_key_living(text) TO grantledger_app;
 GRANT EXECUTE ON FUNCTION public.personal_data_keys_read(uuid[]) TO grantledger_app;
 GRANT EXECUTE ON FUNCTION public.personal_data_keys_living() TO grantledger_app;
 GRANT EXECUTE ON FUNCTION public.personal_data_erase(text) TO grantledger_app;
-GRANT EXECUTE ON FUNCTION public.personal_data_key_import(uuid, text, bytea) TO grantledger_app;
+GRANT EXECUTE ON FUNCTION public.personal_data_key_add(uuid, text, bytea) TO grantledger_app;
 
 -- Erasure looks up an organisation's sub-grants.
 CREATE INDEX events_subgrant_organisation ON events ((data->>'organisationId')) WHERE type = 'SubGrantAwarded';

@@ -39,57 +39,69 @@ public enum PersonalData {
             self.box = box
         }
 
-        /// The sealed text in a recorded value, nil for anything else (a text in clear).
-        public init?(_ value: JSONValue) {
-            guard case .object(let object) = value, object.count == 2, case .string(let key)? = object["key"],
-                case .string(let box)? = object["encrypted"]
+        /// The sealed text of a recorded value's JSON text, nil for anything else (a text in
+        /// clear).
+        init?(json: ArraySlice<UInt8>) {
+            guard json.first == UInt8(ascii: "{"),
+                let object = try? JSONDecoder().decode([String: String].self, from: Data(json)), object.count == 2,
+                let key = object["key"], let box = object["encrypted"]
             else { return nil }
             self.init(key: key, box: box)
         }
 
-        /// The value recorded in place of the text.
-        public var value: JSONValue { .object(["encrypted": .string(box), "key": .string(key)]) }
+        /// The JSON text recorded in place of the text.
+        public var json: String { #"{"encrypted":"\#(box)","key":"\#(key)"}"# }
     }
 
-    /// Whether an event's data may hold sealed texts: a cheap test on the text before any
-    /// parsing. Inside a JSON string a quote is escaped, so `"encrypted"` with both quotes
-    /// bare is a key or a whole value.
+    /// The personal fields of an event's data, with the byte range of each one's value; nil
+    /// when the type has none or the data is not a JSON object.
+    static func personalMembers(type: String, bytes: [UInt8]) -> [(field: String, value: Range<Int>)]? {
+        guard let names = fields[type], let members = JSONMembers.scan(bytes) else { return nil }
+        return members.filter { names.contains($0.key) }.map { ($0.key, $0.value) }
+    }
+
+    /// The data with each personal field's value passed through `transform(field, value's
+    /// JSON text)`, which returns the new value's JSON text or nil to keep it; the data itself
+    /// when nothing changed. Works on the text, without parsing the whole object.
+    public static func rewrite(
+        type: String, data: String, _ transform: (_ field: String, _ value: ArraySlice<UInt8>) throws -> String?
+    ) rethrows -> String {
+        let bytes = Array(data.utf8)
+        guard let members = personalMembers(type: type, bytes: bytes) else { return data }
+        var out: [UInt8] = []
+        var copied = 0
+        for (field, range) in members.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
+            guard let replacement = try transform(field, bytes[range]) else { continue }
+            if out.isEmpty { out.reserveCapacity(bytes.count + 64) }
+            out += bytes[copied..<range.lowerBound]
+            out += replacement.utf8
+            copied = range.upperBound
+        }
+        guard copied > 0 else { return data }
+        out += bytes[copied...]
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether an event's data may hold sealed texts: a cheap test before any scanning.
+    /// Inside a JSON string a quote is escaped, so `"encrypted"` with both quotes bare is a
+    /// key or a whole value.
     static func mayBeSealed(type: String, data: String) -> Bool {
         fields[type] != nil && data.contains("\"encrypted\"")
     }
 
-    /// The data with each personal field passed through `transform(field, value)`; nil when
-    /// the type has none, the data is not an object, or nothing changed.
-    public static func rewrite(
-        type: String, data: String, _ transform: (_ field: String, _ value: JSONValue) throws -> JSONValue
-    ) rethrows -> String? {
-        guard let names = fields[type], case .object(var object)? = JSONValue.parse(data) else { return nil }
-        var changed = false
-        for name in names {
-            guard let value = object[name] else { continue }
-            let next = try transform(name, value)
-            if next != value {
-                object[name] = next
-                changed = true
-            }
-        }
-        return changed ? String(decoding: JSONValue.object(object).jsonData, as: UTF8.self) : nil
-    }
-
     /// The sealed texts of an event's data.
     public static func sealed(type: String, data: String) -> [Sealed] {
-        guard mayBeSealed(type: type, data: data), let names = fields[type],
-            case .object(let object)? = JSONValue.parse(data)
-        else { return [] }
-        return names.compactMap { object[$0].flatMap(Sealed.init) }
+        guard mayBeSealed(type: type, data: data) else { return [] }
+        let bytes = Array(data.utf8)
+        return (personalMembers(type: type, bytes: bytes) ?? []).compactMap { Sealed(json: bytes[$0.value]) }
     }
 
     /// The data with every sealed text replaced by what `open` reads for it.
     public static func opened(type: String, data: String, _ open: (_ field: String, Sealed) -> String) -> String {
         guard mayBeSealed(type: type, data: data) else { return data }
         return rewrite(type: type, data: data) { field, value in
-            Sealed(value).map { .string(open(field, $0)) } ?? value
-        } ?? data
+            Sealed(json: value).map { JSONMembers.literal(open(field, $0)) }
+        }
     }
 
     /// The data as typed decoding reads it: sealed texts as `sealedPlaceholder`.
@@ -100,8 +112,8 @@ public enum PersonalData {
     /// Whether the data records a personal text in clear (before encryption, or by a writer
     /// that did not encrypt): such a text cannot be erased by destroying a key.
     public static func hasClearText(type: String, data: String) -> Bool {
-        guard let names = fields[type], case .object(let object)? = JSONValue.parse(data) else { return false }
-        return names.contains { if case .string? = object[$0] { true } else { false } }
+        let bytes = Array(data.utf8)
+        return (personalMembers(type: type, bytes: bytes) ?? []).contains { bytes[$0.value].first == UInt8(ascii: "\"") }
     }
 
     /// The organisation whose key encrypts the texts `command` records; nil when it records
@@ -114,5 +126,111 @@ public enum PersonalData {
         case .cancelSubGrant(let c): return try await reader.subGrant(c.subGrantId)?.award.organisationId
         default: return nil
         }
+    }
+}
+
+/// The top-level members of a JSON object text, found by scanning its bytes: what the
+/// personal-data rewrites need, without decoding the whole object.
+public enum JSONMembers {
+    static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+
+    /// Each member's key and the byte range of its value; nil when the text is not an object.
+    static func scan(_ b: [UInt8]) -> [(key: String, value: Range<Int>)]? {
+        var i = 0
+        func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        /// Moves past a string starting at `i`; false when it does not end.
+        func skipString() -> Bool {
+            i += 1
+            while i < b.count {
+                if b[i] == backslash {
+                    i += 2
+                } else if b[i] == quote {
+                    i += 1
+                    return true
+                } else {
+                    i += 1
+                }
+            }
+            return false
+        }
+        func skipValue() -> Bool {
+            guard i < b.count else { return false }
+            switch b[i] {
+            case quote: return skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                var depth = 0
+                while i < b.count {
+                    switch b[i] {
+                    case quote: if !skipString() { return false } else { continue }
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                        depth -= 1
+                        if depth == 0 {
+                            i += 1
+                            return true
+                        }
+                    default: break
+                    }
+                    i += 1
+                }
+                return false
+            default:
+                let start = i
+                while i < b.count, !",}] \n\r\t".utf8.contains(b[i]) { i += 1 }
+                return i > start
+            }
+        }
+        skipSpace()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        var members: [(key: String, value: Range<Int>)] = []
+        while true {
+            skipSpace()
+            guard i < b.count else { return nil }
+            if b[i] == UInt8(ascii: "}") { return members }
+            guard b[i] == quote else { return nil }
+            let keyStart = i
+            guard skipString() else { return nil }
+            guard let key = string(b[keyStart..<i]) else { return nil }
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            skipSpace()
+            let valueStart = i
+            guard skipValue() else { return nil }
+            members.append((key, valueStart..<i))
+            skipSpace()
+            guard i < b.count else { return nil }
+            if b[i] == UInt8(ascii: ",") {
+                i += 1
+            } else if b[i] != UInt8(ascii: "}") {
+                return nil
+            }
+        }
+    }
+
+    /// The string a JSON string literal's bytes hold.
+    public static func string(_ literal: ArraySlice<UInt8>) -> String? {
+        guard literal.count >= 2, literal.first == quote, literal.last == quote else { return nil }
+        if !literal.contains(backslash) { return String(decoding: literal.dropFirst().dropLast(), as: UTF8.self) }
+        let wrapped = Data([UInt8(ascii: "[")] + Array(literal) + [UInt8(ascii: "]")])
+        let decoded = try? JSONDecoder().decode([String].self, from: wrapped)
+        return decoded?.first
+    }
+
+    /// `text` as a JSON string literal.
+    public static func literal(_ text: String) -> String {
+        var out: [UInt8] = [quote]
+        out.reserveCapacity(text.utf8.count + 2)
+        for byte in text.utf8 {
+            switch byte {
+            case quote: out += [backslash, quote]
+            case backslash: out += [backslash, backslash]
+            case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
+            default: out.append(byte)
+            }
+        }
+        out.append(quote)
+        return String(decoding: out, as: UTF8.self)
     }
 }

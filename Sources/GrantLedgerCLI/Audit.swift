@@ -341,7 +341,7 @@ struct AuditImport: AsyncParsableCommand {
             if let keys {
                 try await withDatabaseErrors {
                     try await session.connection.transaction { connection in
-                        for key in keyList { try await StoreSession(connection: connection).importPersonalDataKey(key) }
+                        for key in keyList { try await StoreSession(connection: connection).addPersonalDataKey(key) }
                     }
                 }
                 print("took \(keyList.count) personal-data keys from \(keys)")

@@ -31,6 +31,8 @@ public struct CommandHandler: Sendable {
 
     public let pool: ConnectionPool
     let signOffFigures: SignOffFigures
+    /// The organisations' living keys this handler has used (docs/domain.md §15).
+    let keys = PersonalDataKeyCache()
     let logger: Logger
     static let maxAttempts = 5
 
@@ -71,29 +73,19 @@ public struct CommandHandler: Sendable {
             }
         }
         return try await pool.withConnection { connection in
-            if case .registerOrganisation(let registration) = request.command {
-                // A new organisation's texts need a key it cannot have yet: made first, so that
-                // the command is decided once (a refused registration finds the existing key).
-                _ = try await StoreSession(connection: connection).createPersonalDataKey(
-                    for: registration.organisationId)
-            }
             var attempt = 0
             while true {
                 attempt += 1
                 do {
-                    return try await attemptOnce(
-                        request, digest: digest, metadataJSON: metadataJSON, figures: figures, connection: connection)
-                } catch let needed as PersonalDataKeyNeeded where attempt < Self.maxAttempts {
-                    // Outside the rolled-back transaction; then decide again with the key.
-                    _ = try await StoreSession(connection: connection).createPersonalDataKey(for: needed.organisationId)
-                    continue
+                    let applied = try await attemptOnce(
+                        request, digest: digest, metadataJSON: metadataJSON, figures: figures, retrying: attempt > 1,
+                        connection: connection)
+                    keys.remember(applied.keyUse)
+                    return applied.outcome
                 } catch let error where Self.isRetryable(error) && attempt < Self.maxAttempts {
                     logger.debug(
                         "retrying command after a lost race", metadata: ["command.name": "\(request.command.name)"])
                     continue
-                } catch is PersonalDataKeyNeeded {
-                    throw DomainError(
-                        .conflict, "\(request.command.name): its organisation's key kept changing; try again")
                 } catch let error where Self.isRetryable(error) {
                     throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
                 } catch EventStoreError.commandIDReused {
@@ -118,7 +110,8 @@ public struct CommandHandler: Sendable {
         if case EventStoreError.database(let db) = error { return db.isLostRace }
         if let db = error as? PostgresError {
             return db.isLostRace
-                || (db.isUniqueViolation && db.constraint == "commands_pkey")
+                || (db.isUniqueViolation
+                    && (db.constraint == "commands_pkey" || db.constraint == "personal_data_keys_living"))
         }
         return false
     }
@@ -138,22 +131,31 @@ public struct CommandHandler: Sendable {
 
     private func attemptOnce(
         _ request: CommandRequest, digest: String, metadataJSON: String, figures: PostgresStateReader.SignedFigures?,
-        connection: PostgresConnection
-    ) async throws -> CommandOutcome {
+        retrying: Bool, connection: PostgresConnection
+    ) async throws -> Applied {
         // Readers are woken with the commit, in its round trip (needlessly for a replay).
         try await connection.transaction(after: EventStore.notifyQuery) { connection in
-            try await Self.apply(request, digest: digest, metadataJSON: metadataJSON, figures: figures, on: connection)
+            try await Self.apply(
+                request, digest: digest, metadataJSON: metadataJSON, figures: figures, keys: keys, retrying: retrying,
+                on: connection)
         }
     }
 
+    /// What `apply` did: the outcome, and the key its texts used, to remember once committed.
+    struct Applied {
+        var outcome: CommandOutcome
+        var keyUse: PersonalDataKeyCache.Use?
+    }
+
     /// Replays a known command id, or decides and appends, inside the caller's transaction.
-    /// - Parameter inBatch: the transaction began as an append batch, so it may write before
-    ///   appending (a new personal-data key).
+    /// - Parameter retrying: an earlier attempt lost a race (perhaps for a new key): look the
+    ///   key up even for a registration.
     static func apply(
         _ request: CommandRequest, digest: String, metadataJSON: String,
-        figures: PostgresStateReader.SignedFigures? = nil, inBatch: Bool = false, on connection: PostgresConnection
+        figures: PostgresStateReader.SignedFigures? = nil, keys: PersonalDataKeyCache, retrying: Bool = false,
+        on connection: PostgresConnection
     )
-        async throws -> CommandOutcome
+        async throws -> Applied
     {
         let session = StoreSession(connection: connection)
         if let commandId = request.commandId {
@@ -164,7 +166,7 @@ public struct CommandHandler: Sendable {
                         .conflict, "commandId \"\(commandId)\" was already used with a different payload")
                 }
                 let events = try await session.events(from: known.firstPosition, to: known.lastPosition)
-                return CommandOutcome(events: events, replayed: true)
+                return Applied(outcome: CommandOutcome(events: events, replayed: true))
             }
         }
         let reader = PostgresStateReader(session: session, signedFigures: figures)
@@ -178,31 +180,48 @@ public struct CommandHandler: Sendable {
             NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
         }
         // An organisation's texts are recorded only encrypted with its key (docs/domain.md §15).
+        var keyUse: PersonalDataKeyCache.Use?
+        var newKey: PersonalDataKey?
         if newEvents.contains(where: { PersonalData.fields[$0.type] != nil }),
             let subject = try await PersonalData.subject(of: request.command, reader: reader)
         {
-            // A key is created by a write, which only an append batch may make before its
-            // append; a single command asks its caller to create it first and decide again.
+            let stream = Streams.organisation(subject)
+            // The organisation's stream, when the rules read it under its lock: no erasure can
+            // come between that read and this commit.
+            let version = versions[stream]
             let key: PersonalDataKey
-            if let living = try await session.livingPersonalDataKey(for: subject) {
+            if let version, let known = keys.key(for: subject, atVersion: version) {
+                key = known
+            } else if case .registerOrganisation = request.command, !retrying {
+                key = .random(for: subject)
+                newKey = key
+            } else if let living = try await session.livingPersonalDataKey(for: subject) {
                 key = living
-            } else if inBatch {
-                key = try await session.personalDataKey(for: subject)
             } else {
-                throw PersonalDataKeyNeeded(organisationId: subject)
+                key = .random(for: subject)
+                newKey = key
             }
             for index in newEvents.indices {
                 newEvents[index].data = try PersonalDataCipher.seal(
                     type: newEvents[index].type, data: newEvents[index].data, with: key)
             }
+            let appended = Int64(newEvents.filter { $0.streamID == stream }.count)
+            keyUse = version.map { .init(key: key, version: $0 + appended) }
         }
         let result = try await session.append(
             newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
+        if let newKey, !result.replayed {
+            // A new key is written after the append, which must be the transaction's first
+            // write; a concurrent command that made one first wins (unique index), this retries.
+            try await session.addPersonalDataKey(newKey)
+        }
         if !result.replayed, case .erasePersonalData(let erasure) = request.command {
             // The key goes with the record of its erasure, in this transaction.
             try await session.destroyPersonalDataKey(of: erasure.organisationId)
         }
-        return CommandOutcome(events: result.events, replayed: result.replayed)
+        return Applied(
+            outcome: CommandOutcome(events: result.events, replayed: result.replayed),
+            keyUse: result.replayed ? nil : keyUse)
     }
 }
 
@@ -229,21 +248,26 @@ extension CommandHandler {
         -> [Result<CommandOutcome, DomainError>]
     {
         let prepared = try requests.map { try Self.prepare($0, actor: actor, correlationId: nil) }
-        return try await pool.withConnection { connection in
+        let applied = try await pool.withConnection { connection in
             try await connection.transaction(after: EventStore.notifyQuery) { connection in
                 try await connection.pipelineAll([EventStore.beginBatchQuery, "SAVEPOINT command"])
                 var results: [Result<CommandOutcome, DomainError>] = []
+                var used: [PersonalDataKeyCache.Use] = []
                 for (request, (digest, metadataJSON)) in zip(requests, prepared) {
                     guard
                         let result = try await Self.applyAtSavepoint(
-                            request, digest: digest, metadataJSON: metadataJSON, on: connection)
+                            request, digest: digest, metadataJSON: metadataJSON, keys: keys, on: connection)
                     else { break }
-                    results.append(result)
+                    results.append(result.map(\.outcome))
+                    if case .success(let applied) = result, let use = applied.keyUse { used.append(use) }
                     if stopOnError, case .failure = result { break }
                 }
-                return results
+                return (results: results, used: used)
             }
         }
+        // Keys are remembered once committed.
+        for use in applied.used { keys.remember(use) }
+        return applied.results
     }
 
     /// One command of a batch, under the savepoint the batch keeps open: applied (the
@@ -251,13 +275,13 @@ extension CommandHandler {
     /// rolled back to it with its §5 answer (it stays set for the next command); nil, rolled
     /// back, when it lost a race (the batch ends there). The batch's commit ends the last one.
     static func applyAtSavepoint(
-        _ request: CommandRequest, digest: String, metadataJSON: String, on connection: PostgresConnection
-    ) async throws -> Result<CommandOutcome, DomainError>? {
+        _ request: CommandRequest, digest: String, metadataJSON: String, keys: PersonalDataKeyCache,
+        on connection: PostgresConnection
+    ) async throws -> Result<Applied, DomainError>? {
         do {
-            let outcome = try await apply(
-                request, digest: digest, metadataJSON: metadataJSON, inBatch: true, on: connection)
+            let applied = try await apply(request, digest: digest, metadataJSON: metadataJSON, keys: keys, on: connection)
             try await connection.pipelineAll(["RELEASE SAVEPOINT command", "SAVEPOINT command"])
-            return .success(outcome)
+            return .success(applied)
         } catch {
             try await connection.query("ROLLBACK TO SAVEPOINT command")
             if let rejection = error as? DomainError { return .failure(rejection) }

@@ -1,6 +1,7 @@
 import Crypto
 import EventStore
 import Foundation
+import NIOConcurrencyHelpers
 import GrantDomain
 import PostgresClient
 
@@ -20,6 +21,12 @@ public struct PersonalDataKey: Sendable {
     }
 
     public var key: SymmetricKey { SymmetricKey(data: bytes) }
+
+    /// A new random key for the organisation, with a new id.
+    public static func random(for organisationId: String) -> PersonalDataKey {
+        PersonalDataKey(
+            id: UUID().uuidString.lowercased(), organisationId: organisationId, key: SymmetricKey(size: .bits256))
+    }
 }
 
 /// What the store knows of a key a sealed text names.
@@ -41,14 +48,15 @@ public enum PersonalDataCipher {
     /// The event's data with every personal text encrypted with `key`; the data unchanged
     /// when the type has none.
     public static func seal(type: String, data: String, with key: PersonalDataKey) throws -> String {
-        try PersonalData.rewrite(type: type, data: data) { field, value in
-            guard case .string(let text) = value else { return value }
+        let symmetric = key.key
+        return try PersonalData.rewrite(type: type, data: data) { field, value in
+            guard let text = JSONMembers.string(value) else { return nil }
             let box = try AES.GCM.seal(
-                Data(text.utf8), using: key.key,
+                Data(text.utf8), using: symmetric,
                 authenticating: associatedData(key: key.id, type: type, field: field))
             guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
-            return PersonalData.Sealed(key: key.id, box: combined.base64EncodedString()).value
-        } ?? data
+            return PersonalData.Sealed(key: key.id, box: combined.base64EncodedString()).json
+        }
     }
 
     /// The text in a box: `PersonalData.erased` when its key was destroyed,
@@ -70,27 +78,9 @@ public enum PersonalDataCipher {
         }
     }
 
-    /// 32 random bytes for a new key.
-    static func candidate() -> [UInt8] {
-        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-    }
 }
 
 extension StoreSession {
-    /// The organisation's living key, created when it has none (`personal_data_key`). A write:
-    /// outside a command's transaction (whose first write must be `append_events()`), or
-    /// inside an append batch.
-    public func personalDataKey(for organisationId: String) async throws -> PersonalDataKey {
-        let candidate = PersonalDataCipher.candidate().hexString
-        let rows = try await connection.query(
-            "SELECT key_id::text, key FROM personal_data_key(\(organisationId), decode(\(candidate), 'hex'))")
-        guard let row = rows.first else {
-            throw PostgresError(kind: .decoding, message: "personal_data_key returned no key")
-        }
-        let (id, key) = try row.decode((String, [UInt8]).self)
-        return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
-    }
-
     /// The organisation's living key, nil when it has none (never had one, or it was erased).
     /// A read: it takes no transaction id.
     public func livingPersonalDataKey(for organisationId: String) async throws -> PersonalDataKey? {
@@ -101,23 +91,13 @@ extension StoreSession {
         return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
     }
 
-    /// `personalDataKey(for:)` in a transaction of its own, in one round trip, committed
-    /// without waiting for its WAL flush: the command that uses the key commits after it, and
-    /// that commit's flush covers the key's (the WAL is written in order), so a key is never
-    /// lost while a text encrypted with it survives. For use outside any transaction.
-    public func createPersonalDataKey(for organisationId: String) async throws -> PersonalDataKey {
-        let candidate = PersonalDataCipher.candidate().hexString
-        let results = try await connection.pipeline([
-            "BEGIN", "SET LOCAL synchronous_commit = off",
-            "SELECT key_id::text, key FROM personal_data_key(\(organisationId), decode(\(candidate), 'hex'))",
-            "COMMIT",
-        ])
-        for result in results { _ = try result.get() }
-        guard results.count == 4, let row = try results[2].get().first else {
-            throw PostgresError(kind: .decoding, message: "personal_data_key returned no key")
-        }
-        let (id, key) = try row.decode((String, [UInt8]).self)
-        return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
+    /// Adds a key (`personal_data_key_add`): a command's new key, after its append in its
+    /// transaction, or one from another database. Refused for a key id known here (an erased
+    /// key never comes back) and for an organisation that has a living key already.
+    public func addPersonalDataKey(_ key: PersonalDataKey) async throws {
+        _ = try await connection.query(
+            "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
+        )
     }
 
     /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
@@ -186,13 +166,6 @@ extension StoreSession {
         }
     }
 
-    /// Takes a key from another database (`personal_data_key_import`): refused for a key id
-    /// this database knows already, so an erased key never comes back.
-    public func importPersonalDataKey(_ key: PersonalDataKey) async throws {
-        let bytes = key.bytes.hexString
-        _ = try await connection.query(
-            "SELECT personal_data_key_import(\(key.id)::uuid, \(key.organisationId), decode(\(bytes), 'hex'))")
-    }
 }
 
 /// The keys file of `audit export --keys` / `audit import --keys`: one JSON object per line,
@@ -239,9 +212,40 @@ public struct PersonalDataKeysFileError: Error, CustomStringConvertible {
     public var description: String { "line \(line) is not a key (keyId, organisationId, key: 32 bytes in base64)" }
 }
 
-/// A command's texts need a key its organisation does not have yet: create it outside the
-/// command's transaction (`StoreSession.personalDataKey(for:)`) and decide again.
-public struct PersonalDataKeyNeeded: Error {
-    public var organisationId: String
-    public init(organisationId: String) { self.organisationId = organisationId }
+/// The living keys a process has used, by organisation, each with the version of the
+/// organisation's stream at which it was known to live. A key is destroyed only with a
+/// `PersonalDataErased` appended to that stream, so a command that reads the stream (under
+/// its lock) at the same version may use the key without asking the database. Filled only
+/// after commits; bounded.
+public final class PersonalDataKeyCache: Sendable {
+    private let entries = NIOLockedValueBox<[String: (key: PersonalDataKey, version: Int64)]>([:])
+    private let limit: Int
+
+    public init(limit: Int = 100_000) { self.limit = limit }
+
+    /// The organisation's key, if it was known to live at `version` of its stream.
+    public func key(for organisationId: String, atVersion version: Int64) -> PersonalDataKey? {
+        entries.withLockedValue { entries in
+            entries[organisationId].flatMap { $0.version == version ? $0.key : nil }
+        }
+    }
+
+    /// A key a command used, and its organisation's stream version after the command.
+    public struct Use: Sendable {
+        public var key: PersonalDataKey
+        public var version: Int64
+        public init(key: PersonalDataKey, version: Int64) {
+            self.key = key
+            self.version = version
+        }
+    }
+
+    /// Remembers a committed command's key.
+    public func remember(_ use: Use?) {
+        guard let use else { return }
+        entries.withLockedValue { entries in
+            if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
+            entries[use.key.organisationId] = (use.key, use.version)
+        }
+    }
 }

@@ -251,7 +251,7 @@ struct PersonalDataTests {
         #expect(read.count == 1 && read[0].text(0) == nil)
         await #expect(throws: PostgresError.self) {
             try await app.query(
-                "SELECT personal_data_key_import(\(keyId)::uuid, 'KEYED', decode(\(keyHex), 'hex'))")
+                "SELECT personal_data_key_add(\(keyId)::uuid, 'KEYED', decode(\(keyHex), 'hex'))")
         }
         #expect(try await app.query("SELECT * FROM personal_data_keys_living()").count == 0)
         // A new name takes a new key; the old texts stay erased.

@@ -86,11 +86,13 @@ struct TransparencyLogTests {
         let db = try await TestDatabase.make()
         try await db.importSample()
         // Names are ciphertext in the log (docs/domain.md §15); Kazakh text in clear, too.
-        _ = try await db.store.append([
+        let note = try await db.store.append([
             NewEvent(
                 streamID: "note-1", type: "NoteRecorded", data: #"{"text": "Қазақстан: әйелдер ұйымы, ы"}"#,
                 metadata: "{}")
         ])
+        // Visible to readers once no older transaction of the cluster is open.
+        _ = try await db.readAll(after: (note.events.first?.position ?? 1) - 1, count: 1)
         let lines = NIOLockedLines()
         try await db.store.export(write: { lines.append($0) })
         let all = lines.all
