@@ -149,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "GrantLedgerBenchmark",
             dependencies: [
-                "EventStore", "PostgresClient", "GrantDomain", "Projections", "Transparency",
+                "EventStore", "PostgresClient", "GrantDomain", "PersonalDataKeys", "Projections", "Transparency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

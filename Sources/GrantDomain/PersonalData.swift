@@ -42,10 +42,20 @@ public enum PersonalData {
         /// The sealed text of a recorded value's JSON text, nil for anything else (a text in
         /// clear).
         init?(json: ArraySlice<UInt8>) {
-            guard json.first == UInt8(ascii: "{"),
-                let object = try? JSONDecoder().decode([String: String].self, from: Data(json)), object.count == 2,
-                let key = object["key"], let box = object["encrypted"]
+            guard json.first == UInt8(ascii: "{"), let members = JSONMembers.scan(Array(json)), members.count == 2
             else { return nil }
+            var key: String?
+            var box: String?
+            for member in members {
+                let value = JSONMembers.string(
+                    json[json.startIndex + member.value.lowerBound..<json.startIndex + member.value.upperBound])
+                switch member.key {
+                case "key": key = value
+                case "encrypted": box = value
+                default: return nil
+                }
+            }
+            guard let key, let box else { return nil }
             self.init(key: key, box: box)
         }
 
@@ -86,7 +96,22 @@ public enum PersonalData {
     /// Inside a JSON string a quote is escaped, so `"encrypted"` with both quotes bare is a
     /// key or a whole value.
     static func mayBeSealed(type: String, data: String) -> Bool {
-        fields[type] != nil && data.contains("\"encrypted\"")
+        guard fields[type] != nil else { return false }
+        let marker = Array("\"encrypted\"".utf8)
+        var data = data
+        return data.withUTF8 { bytes in
+            guard bytes.count >= marker.count else { return false }
+            var index = 0
+            while index <= bytes.count - marker.count {
+                if bytes[index] == marker[0], bytes[index + 1] == marker[1] {
+                    var offset = 2
+                    while offset < marker.count, bytes[index + offset] == marker[offset] { offset += 1 }
+                    if offset == marker.count { return true }
+                }
+                index += 1
+            }
+            return false
+        }
     }
 
     /// The sealed texts of an event's data.
@@ -113,7 +138,9 @@ public enum PersonalData {
     /// that did not encrypt): such a text cannot be erased by destroying a key.
     public static func hasClearText(type: String, data: String) -> Bool {
         let bytes = Array(data.utf8)
-        return (personalMembers(type: type, bytes: bytes) ?? []).contains { bytes[$0.value].first == UInt8(ascii: "\"") }
+        return (personalMembers(type: type, bytes: bytes) ?? []).contains {
+            bytes[$0.value].first == UInt8(ascii: "\"")
+        }
     }
 
     /// The organisation whose key encrypts the texts `command` records; nil when it records

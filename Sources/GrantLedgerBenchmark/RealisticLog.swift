@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import PersonalDataKeys
 import PostgresClient
 
 /// Writes a realistic programme of about `target` events straight into the log (as the
@@ -23,13 +24,32 @@ func loadRealisticLog(target: Int, organisations: Int, activities: Int = 0, owne
         }
         return event
     }
-    func add(_ event: DomainEvent) {
+    // Organisations' texts encrypted with a key of each, as the command handler records them
+    // (docs/domain.md §15), so that every reading row pays for opening them.
+    var keys: [String: PersonalDataKey] = [:]
+    var subGrantOrganisations: [String: String] = [:]
+    func add(_ event: DomainEvent) throws {
         let stream = event.streamID
         let version = (versions[stream] ?? 0) + 1
         versions[stream] = version
+        let subject: String?
+        switch event {
+        case .organisationRegistered(let e): subject = e.organisationId
+        case .organisationProfileUpdated(let e): subject = e.name == nil ? nil : e.organisationId
+        case .subGrantAwarded(let e):
+            subGrantOrganisations[e.subGrantId] = e.organisationId
+            subject = e.organisationId
+        case .subGrantCancelled(let e): subject = subGrantOrganisations[e.subGrantId]
+        default: subject = nil
+        }
+        var data = event.dataJSON
+        if let subject {
+            let key = keys[subject] ?? .random(for: subject)
+            keys[subject] = key
+            data = try PersonalDataCipher.seal(type: event.type, data: data, with: key)
+        }
         // COPY text format: tab-separated; JSON from the encoder has no raw tabs or newlines.
-        lines.append(
-            "\(stream)\t\(version)\t\(event.type)\t\(event.dataJSON.replacingOccurrences(of: "\\", with: "\\\\"))")
+        lines.append("\(stream)\t\(version)\t\(event.type)\t\(data.replacingOccurrences(of: "\\", with: "\\\\"))")
     }
     let genders = LeadershipGender.allCases.map(\.rawValue)
     func cents(_ value: Int64) -> String { Money(cents: value).description }
@@ -185,6 +205,17 @@ func loadRealisticLog(target: Int, organisations: Int, activities: Int = 0, owne
               FROM bench_staging s ORDER BY n) staged
         """)
     try await owner.query("DROP TABLE bench_staging")
+    let allKeys = Array(keys.values)
+    for start in stride(from: 0, to: allKeys.count, by: 10_000) {
+        let chunk = allKeys[start..<min(start + 10_000, allKeys.count)]
+        try await owner.query(
+            """
+            INSERT INTO personal_data_keys (key_id, organisation_id, key)
+            SELECT k, o, decode(h, 'hex') FROM unnest(\(textArray(chunk.map(\.id)))::uuid[],
+                \(textArray(chunk.map(\.organisationId)))::text[], \(textArray(chunk.map { $0.bytes.hexString }))::text[])
+                AS t(k, o, h)
+            """)
+    }
     try await owner.query("VACUUM ANALYZE events")
     return all.count
 }

@@ -279,7 +279,8 @@ extension CommandHandler {
         on connection: PostgresConnection
     ) async throws -> Result<Applied, DomainError>? {
         do {
-            let applied = try await apply(request, digest: digest, metadataJSON: metadataJSON, keys: keys, on: connection)
+            let applied = try await apply(
+                request, digest: digest, metadataJSON: metadataJSON, keys: keys, on: connection)
             try await connection.pipelineAll(["RELEASE SAVEPOINT command", "SAVEPOINT command"])
             return .success(applied)
         } catch {

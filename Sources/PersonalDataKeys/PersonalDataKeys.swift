@@ -1,8 +1,8 @@
 import Crypto
 import EventStore
 import Foundation
-import NIOConcurrencyHelpers
 import GrantDomain
+import NIOConcurrencyHelpers
 import PostgresClient
 
 /// An organisation's key for its texts (docs/domain.md §15): AES-256-GCM, random, kept in
@@ -124,26 +124,39 @@ extension StoreSession {
 
     /// `events` with their personal texts opened with the keys this database holds.
     public func opened(_ events: [RecordedEvent]) async throws -> [RecordedEvent] {
-        let data = try await openedData(events.map { ($0.type, $0.data) })
-        return zip(events, data).map { event, data in
-            var event = event
-            event.data = data
-            return event
-        }
+        PersonalDataCipher.opened(events, keys: try await keys(for: events.map { ($0.type, $0.data) }))
     }
 
     /// The data of each event with its personal texts opened, in one key look-up.
     public func openedData(_ events: [(type: String, data: String)]) async throws -> [String] {
+        let keys = try await keys(for: events)
+        return events.map { PersonalDataCipher.opened(type: $0.type, data: $0.data, keys: keys) }
+    }
+
+    /// The keys the sealed texts of `events` name, in one look-up (none when none is sealed).
+    public func keys(for events: [(type: String, data: String)]) async throws -> [String: PersonalDataKeyState] {
         var ids: Set<String> = []
         for event in events {
             for sealed in PersonalData.sealed(type: event.type, data: event.data) { ids.insert(sealed.key) }
         }
-        guard !ids.isEmpty else { return events.map(\.data) }
-        let keys = try await personalDataKeys(ids)
-        return events.map { event in
-            PersonalData.opened(type: event.type, data: event.data) { field, sealed in
-                PersonalDataCipher.open(sealed, type: event.type, field: field, keys: keys)
-            }
+        return ids.isEmpty ? [:] : try await personalDataKeys(ids)
+    }
+}
+
+extension PersonalDataCipher {
+    /// The event's data with its sealed texts opened with `keys`.
+    public static func opened(type: String, data: String, keys: [String: PersonalDataKeyState]) -> String {
+        PersonalData.opened(type: type, data: data) { field, sealed in
+            open(sealed, type: type, field: field, keys: keys)
+        }
+    }
+
+    /// `events` with their sealed texts opened with `keys`.
+    public static func opened(_ events: [RecordedEvent], keys: [String: PersonalDataKeyState]) -> [RecordedEvent] {
+        events.map { event in
+            var event = event
+            event.data = opened(type: event.type, data: event.data, keys: keys)
+            return event
         }
     }
 }
@@ -152,6 +165,12 @@ extension EventStore {
     /// `StoreSession.opened` on a connection of the pool.
     public func opened(_ events: [RecordedEvent]) async throws -> [RecordedEvent] {
         try await withSession { try await $0.opened(events) }
+    }
+
+    /// `StoreSession.keys(for:)` on a connection of the pool.
+    public func keys(for events: [RecordedEvent]) async throws -> [String: PersonalDataKeyState] {
+        let texts = events.map { ($0.type, $0.data) }
+        return try await withSession { try await $0.keys(for: texts) }
     }
 }
 

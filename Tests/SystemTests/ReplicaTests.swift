@@ -184,5 +184,8 @@ struct ReplicaTests {
             // The read model holds the living name; once erased, nothing does, the log never did.
             #expect(dump.stdout.contains(name) == !command.contains("erasePersonalData"), "\(command.prefix(40))")
         }
+        // As the other test leaves it: no standby for the tests after these.
+        let down = try await Standby.db(["replica", "down"])
+        #expect(down.status == 0, "\(down.stderr)")
     }
 }

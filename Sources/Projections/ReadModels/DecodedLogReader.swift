@@ -29,13 +29,14 @@ struct DecodedLogReader: Sendable {
         }
         var reached = start
         while let task = pending {
-            // Texts opened with the keys this database holds (docs/domain.md §15).
-            let events = try await store.opened(task.value)
+            let events = try await task.value
             guard let last = events.last else { break }
             reached = last.position
             let next = reached
             pending = next < cutoff ? Task { try await store.readAll(after: next, limit: size, upTo: cutoff) } : nil
-            let (decoded, bad) = await Self.decode(events)
+            // Texts opened with the keys this database holds (docs/domain.md §15).
+            let keys = try await store.keys(for: events)
+            let (decoded, bad) = await Self.decode(events, keys: keys)
             quarantined += bad
             try body(decoded)
         }
@@ -51,11 +52,17 @@ struct DecodedLogReader: Sendable {
         return try await forEachBatch(after: start, upTo: cutoff, quarantined: &ignored, body)
     }
 
-    static func decode(_ events: [RecordedEvent]) async -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent]) {
-        guard events.count > 1_000 else { return ProjectedEvent.decoding(events[...]) }
+    static func decode(_ events: [RecordedEvent], keys: [String: PersonalDataKeyState]) async -> (
+        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
+    ) {
+        func decoding(_ slice: ArraySlice<RecordedEvent>) -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
+        {
+            ProjectedEvent.decoding(PersonalDataCipher.opened(Array(slice), keys: keys)[...])
+        }
+        guard events.count > 1_000 else { return decoding(events[...]) }
         let half = events.count / 2
-        async let first = ProjectedEvent.decoding(events[..<half])
-        async let second = ProjectedEvent.decoding(events[half...])
+        async let first = decoding(events[..<half])
+        async let second = decoding(events[half...])
         let (a, b) = await (first, second)
         return (a.events + b.events, a.quarantined + b.quarantined)
     }
