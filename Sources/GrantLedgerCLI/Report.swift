@@ -238,8 +238,35 @@ struct ReportI3Figures: AsyncParsableCommand {
     @Option(help: "The language of svg and html: en, kk or ru.") var lang: ReportLanguage = .en
     @Flag(help: "Start csv with a UTF-8 byte-order mark, for spreadsheet programs that need one.") var bom = false
     @OptionGroup(title: "Database") var database: DatabaseOptions
+    @OptionGroup(title: "Server") var server: ServerOptions
+
+    func validate() throws {
+        if try server.server() != nil, format != .json, format != .csv {
+            throw ValidationError("--server answers --format json or csv; \(format.rawValue) is made from the database")
+        }
+    }
 
     func run() async throws {
+        if let client = try server.server() {
+            // The server's answer is the report this command would print, byte for byte.
+            var query = [("from", i3.from.description), ("to", i3.to.description)]
+            if let asOf = i3.asOf {
+                switch asOf {
+                case .head: break
+                case .position(let position): query.append(("asOf", String(position)))
+                case .time(let time): query.append(("asOf", time.rfc3339))
+                }
+            }
+            if let programme = i3.programme { query.append(("programme", programme.value)) }
+            if let call = i3.callId { query.append(("call", call.value)) }
+            if bom { query.append(("bom", "true")) }
+            let body = try await withServer {
+                try await client.get(
+                    "/v1/indicators/i3", query: query, accept: format == .csv ? "text/csv" : "application/json")
+            }
+            FileHandle.standardOutput.write(Data(body + (format == .json ? [0x0A] : [])))
+            return
+        }
         let output = try await withReporter(database, json: format == .json) { reporter -> String in
             var report = try await reporter.report(i3.query, cutOff: i3.asOf ?? .head)
             switch format {

@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 import GrantLedgerHTTP
 import Testing
@@ -198,5 +199,64 @@ struct CLIReportTests {
             try await owner.query(
                 "INSERT INTO api_tokens (name, role, token_hash) VALUES ('g4', 'grantee', '\\x00'::bytea)")
         }
+    }
+
+    @Test(
+        "report i3 --server: the running server's answer, byte for byte the database's; refusals exit as the CLI does")
+    func reportFromServer() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let cli = CLI(databaseURL: db.appURL, migrationURL: db.ownerURL)
+        let created = try await cli.run(["token", "create", "--role", "viewer", "--name", "cli-viewer"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-server-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tokenFile = folder.appendingPathComponent("token").path
+        #expect(FileManager.default.createFile(atPath: tokenFile, contents: Data(created.stdout.utf8)))
+        chmod(tokenFile, 0o600)
+        let server = try await LiveServer.start(databaseURL: db.appURL)
+        defer { server.stop() }
+        let ask = ["--server", server.base, "--token-file", tokenFile]
+        let head = try #require(try await db.committedEvents().last?.position)
+        let period = ["report", "i3", "--from", "2024-01-01", "--to", "2026-12-31"]
+        // The server's head follows the log within moments; a pinned cut-off never moves.
+        #expect(
+            try await eventually {
+                let a = try await cli.run(period)
+                let b = try await cli.run(period + ask)
+                return b.status == 0 && a.stdout == b.stdout
+            })
+        let asOfTime = try #require(try await db.readAll(after: head - 1, count: 1).first?.recordedAt)
+        for extra in [
+            ["--as-of", String(head)], ["--as-of", String(head / 2)], ["--as-of", asOfTime.rfc3339],
+            ["--programme", "CSO-LA", "--as-of", String(head)], ["--call", "CSOLA-2024", "--as-of", String(head)],
+            ["--programme", "A&B=C ü %20+x", "--as-of", String(head)],
+            ["--format", "csv", "--as-of", String(head)], ["--format", "csv", "--bom", "--as-of", String(head)],
+        ] {
+            let local = try await cli.run(period + extra)
+            let remote = try await cli.run(period + extra + ask)
+            #expect(local.status == 0 && remote.status == 0, "\(extra): \(remote.stderr)")
+            #expect(!local.stdout.isEmpty && local.stdout == remote.stdout, "\(extra)")
+        }
+        // Refusals keep the CLI's exit codes: a cut-off beyond the head, an unknown token, a
+        // format only the database makes, an address that is not http, a token file others may
+        // read, a server that is gone.
+        let beyond = try await cli.run(period + ["--as-of", String(head + 1000)] + ask)
+        #expect(beyond.status == 10 && beyond.stderr.contains("beyond"), "\(beyond.stderr)")
+        #expect(try await cli.run(period + ["--format", "table"] + ask).status == 64)
+        #expect(try await cli.run(period + ["--server", "ftp://127.0.0.1:1", "--token-file", tokenFile]).status == 64)
+        chmod(tokenFile, 0o644)
+        let exposed = try await cli.run(period + ask)
+        #expect(exposed.status == 64 && exposed.stderr.contains("chmod 600"), "\(exposed.stderr)")
+        chmod(tokenFile, 0o600)
+        let wrongFile = folder.appendingPathComponent("wrong").path
+        #expect(FileManager.default.createFile(atPath: wrongFile, contents: Data("glt_not-a-token\n".utf8)))
+        chmod(wrongFile, 0o600)
+        let wrong = try await cli.run(period + ["--server", server.base, "--token-file", wrongFile])
+        #expect(wrong.status == 10 && wrong.stderr.contains("refused the token"), "\(wrong.stderr)")
+        server.stop()
+        let gone = try await cli.run(period + ask)
+        #expect(gone.status == 20 && gone.stderr.contains("did not answer"), "\(gone.stderr)")
     }
 }
