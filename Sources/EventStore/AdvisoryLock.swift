@@ -40,7 +40,8 @@ public enum AdvisoryLock: Sendable, Hashable {
     }
 
     /// The statement that takes the lock until the end of the transaction.
-    public var transactionLock: PostgresQuery { wrapped("SELECT pg_advisory_xact_lock(", ")") }
+    /// Prepared: the commands take one or more of these each.
+    public var transactionLock: PostgresQuery { wrapped("SELECT pg_advisory_xact_lock(", ")").prepared() }
 
     /// Takes the lock for the session; release it with `unlock(on:)`.
     public func lockForSession(on connection: PostgresConnection) async throws {

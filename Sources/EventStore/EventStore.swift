@@ -105,7 +105,7 @@ public struct EventStore: Sendable {
 
     /// The statement that opens an append batch (`beginBatch(on:)`); send it first in the
     /// transaction, pipelined with what follows if you like.
-    public static let beginBatchQuery: PostgresQuery = "SELECT begin_append_batch()"
+    public static let beginBatchQuery = PostgresQuery("SELECT begin_append_batch()").prepared()
 
     /// Runs `body` with a session on a connection of the pool (`StoreSession`).
     public func withSession<T>(_ body: (StoreSession) async throws -> T) async throws -> T {
@@ -114,7 +114,7 @@ public struct EventStore: Sendable {
 
     /// The statement that wakes readers listening on `notificationChannel`: send it with a
     /// commit (`transaction(after:)`).
-    public static let notifyQuery: PostgresQuery = "SELECT pg_notify(\(notificationChannel), '')"
+    public static let notifyQuery = PostgresQuery("SELECT pg_notify(\(notificationChannel), '')").prepared()
 
     static func appendQuery(
         _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
@@ -135,10 +135,13 @@ public struct EventStore: Sendable {
                 "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
                     + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
             }.joined(separator: ",") + "]"
-        return """
+        // Prepared: every command runs it; its text never varies.
+        return PostgresQuery(
+            """
             SELECT position, stream_id, stream_version, event_id, type, recorded_at, hash, replayed
             FROM append_events(\(commandID), \(payloadDigest ?? ""), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb)
             """
+        ).prepared()
     }
 
     static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {

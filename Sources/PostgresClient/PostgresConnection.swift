@@ -12,6 +12,11 @@ public final class PostgresConnection: @unchecked Sendable {
     private let handle: OpaquePointer
     private let thread: BlockingThread
     private let logger: Logger
+    /// The statements prepared on this session, by their text, and the names they have.
+    /// Touched only on `thread`.
+    private var preparedNames: [String: String] = [:]
+    /// The most statements one session keeps prepared; beyond it, statements run unprepared.
+    static let maxPrepared = 256
 
     private init(handle: OpaquePointer, thread: BlockingThread, logger: Logger) {
         self.handle = handle
@@ -117,10 +122,41 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Must run on `thread`.
     fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
         try Self.checkParameters(query.bindings)
+        if let name = try preparedName(query) {
+            let result = Self.withParameters(query.bindings) { count, values in
+                PQexecPrepared(handle, name, count, values, nil, nil, 0)
+            }
+            return try consumePrepared(result, sql: query.sql)
+        }
         let result = Self.withParameters(query.bindings) { count, values in
             PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
         }
         return try consume(result)
+    }
+
+    /// The name `query` runs under on this session, preparing it first if needed; nil for a
+    /// statement not marked `prepared()` or when the session holds `maxPrepared` already.
+    /// Must run on `thread`, outside pipeline mode. A protocol-level prepared statement
+    /// outlives the transaction it was made in, rolled back or not.
+    private func preparedName(_ query: PostgresQuery) throws -> String? {
+        guard query.isPrepared else { return nil }
+        if let name = preparedNames[query.sql] { return name }
+        guard preparedNames.count < Self.maxPrepared else { return nil }
+        let name = "gl_\(preparedNames.count + 1)"
+        _ = try consume(PQprepare(handle, name, query.sql, Int32(query.bindings.count), nil))
+        preparedNames[query.sql] = name
+        return name
+    }
+
+    /// `consume` for a prepared statement's result: when the session no longer has the
+    /// statement (someone ran `DEALLOCATE`), it is forgotten, to be prepared again next time.
+    private func consumePrepared(_ result: OpaquePointer?, sql: String) throws -> PostgresRows {
+        do {
+            return try consume(result)
+        } catch let error as PostgresError where error.sqlState == "26000" {
+            preparedNames[sql] = nil
+            throw error
+        }
     }
 
     /// `pipeline`, for statements that must all succeed: throws the first one's error.
@@ -135,16 +171,22 @@ public final class PostgresConnection: @unchecked Sendable {
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [Result<PostgresRows, PostgresError>] {
         try await thread.run {
             for query in queries { try Self.checkParameters(query.bindings) }
+            // Statements not yet prepared on this session are prepared first (once each).
+            let names = try queries.map { try self.preparedName($0) }
             guard PQenterPipelineMode(self.handle) == 1 else { throw self.connectionError() }
             defer { PQexitPipelineMode(self.handle) }
-            for query in queries {
+            for (query, name) in zip(queries, names) {
                 let sent = Self.withParameters(query.bindings) { count, values in
-                    PQsendQueryParams(self.handle, query.sql, count, nil, values, nil, nil, 0)
+                    if let name {
+                        PQsendQueryPrepared(self.handle, name, count, values, nil, nil, 0)
+                    } else {
+                        PQsendQueryParams(self.handle, query.sql, count, nil, values, nil, nil, 0)
+                    }
                 }
                 if sent != 1 || PQpipelineSync(self.handle) != 1 { throw self.connectionError() }
             }
             var results: [Result<PostgresRows, PostgresError>] = []
-            for _ in queries {
+            for (query, name) in zip(queries, names) {
                 var outcome: Result<PostgresRows, PostgresError>?
                 // Each statement yields its result(s) and a NULL, then the sync marker.
                 while let result = PQgetResult(self.handle) {
@@ -160,6 +202,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 let status = PQresultStatus(sync)
                 PQclear(sync)
                 if status != PGRES_PIPELINE_SYNC { throw self.connectionError() }
+                if name != nil, case .failure(let error) = outcome, error.sqlState == "26000" {
+                    self.preparedNames[query.sql] = nil
+                }
                 results.append(outcome ?? .failure(self.connectionError()))
             }
             return results

@@ -85,11 +85,25 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
     public var sql: String
     /// Text-format parameter values; `nil` is SQL NULL.
     public var bindings: [String?]
+    /// Parsed once per connection and run by name afterwards (`prepared()`).
+    public private(set) var isPrepared = false
 
     /// Builds a query from raw SQL. Only for statements assembled from trusted constants.
     public init(unsafeSQL sql: String, bindings: [String?] = []) {
         self.sql = sql
         self.bindings = bindings
+    }
+
+    /// The same statement, parsed once per connection (a protocol-level prepared statement)
+    /// and executed by name from then on: PostgreSQL skips parsing and analysis, and after
+    /// five executions may settle on a generic plan, one made without the parameters'
+    /// values. Only for hot statements whose generic plan is known to be the right one: a
+    /// partial or expression index is used by a generic plan only when its predicate and
+    /// expression are constants of the text, never parameters (see the plan tests).
+    public func prepared() -> PostgresQuery {
+        var query = self
+        query.isPrepared = true
+        return query
     }
 
     public init(stringLiteral value: String) {

@@ -1,0 +1,132 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Ledger
+import PostgresClient
+import Projections
+import Testing
+
+@testable import TestSupport
+
+@Suite("Prepared statements keep their plans")
+struct PreparedStatementTests {
+    /// The plans PostgreSQL would make for `statements` once it settles on a generic plan
+    /// (parameters unknown), on a fresh session with sequential scans made as costly as
+    /// PostgreSQL can make them: a plan that still scans `events` or `commands` whole has no
+    /// index that can serve it. (The command session's own cached plans depend on the size
+    /// of the tables when they were made: on a test's small log a scan is rightly cheaper.)
+    func genericPlans(_ statements: [(statement: String, types: String)], url: String) async throws -> [(
+        statement: String, plan: String
+    )] {
+        let connection = try await PostgresConnection.connect(url)
+        try await connection.query("SET plan_cache_mode = force_generic_plan")
+        try await connection.query("SET enable_seqscan = off")
+        var plans: [(String, String)] = []
+        for (index, (statement, types)) in statements.enumerated() {
+            let name = "plan_\(index)"
+            let list = types.trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "PREPARE \(name)" + (list.isEmpty ? "" : "(\(list))") + " AS " + statement))
+            let count = list.isEmpty ? 0 : list.split(separator: ",").count
+            let arguments = Array(repeating: "NULL", count: count).joined(separator: ", ")
+            let explained = try await connection.query(
+                PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)" + (count > 0 ? "(\(arguments))" : "")))
+            plans.append((statement, try explained.map { try $0.decode(String.self, 0) }.joined(separator: "\n")))
+        }
+        return plans
+    }
+
+    /// A plan that finds its rows through an index condition, not by reading a table whole
+    /// (a sequential scan, or a walk of the primary key filtering every row).
+    static func servedByIndex(_ plan: String) -> Bool {
+        !plan.contains("Seq Scan") && plan.contains("Index Cond") && !plan.contains("Filter: ((type = $")
+    }
+
+    @Test("the sample programme through one session: every prepared look-up keeps an index in its generic plan")
+    func lookUpsKeepIndexes() async throws {
+        let db = try await TestDatabase.make()
+        // One connection, so that every statement the commands ran was prepared on it.
+        let pool = ConnectionPool(conninfo: db.appURL, maxConnections: 1)
+        defer { pool.close() }
+        let handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
+        let lines = TestDatabase.sampleCommands
+        let half = lines.count / 2
+        for line in lines[..<half] {
+            _ = try await handler.handle(try CommandRequest.parse(line), actor: "sample")
+        }
+        // The rest as `import` sends them: in batches, sign-offs alone.
+        var answers = 0
+        try await handler.handle(
+            try lines[half...].map { .success(try CommandRequest.parse($0)) }, actor: "sample",
+            result: { _, answer in
+                answers += 1
+                if case .failure(let error) = answer { Issue.record("\(error)") }
+            })
+        #expect(answers == lines.count - half)
+        // Re-sent commands take the accepted-command look-up to its replay.
+        for line in lines.prefix(5) {
+            let request = try CommandRequest.parse(line)
+            let outcome = try await handler.handle(request, actor: "sample")
+            #expect(outcome.replayed || request.commandId == nil)
+        }
+        let prepared = try await pool.withConnection { connection in
+            try await connection.query(
+                "SELECT name, statement, parameter_types::text FROM pg_prepared_statements WHERE NOT from_sql"
+            ).map { try $0.decode((String, String, String).self) }
+        }
+        #expect(prepared.allSatisfy { $0.0.hasPrefix("gl_") })
+        let statements = prepared.map(\.1)
+        #expect(Set(statements).count == statements.count, "each statement is prepared once")
+        // The statements every command runs are among them.
+        for expected in ["append_events(", "pg_advisory_xact_lock(", "FROM commands WHERE command_id", "pg_notify("] {
+            #expect(statements.contains { $0.contains(expected) }, "\(expected)")
+        }
+        do {
+            let plans = try await genericPlans(prepared.map { ($0.1, $0.2) }, url: db.appURL)
+            #expect(statements.contains { $0.contains("begin_append_batch()") })
+            var reads = 0
+            for (statement, plan) in plans
+            where statement.contains("FROM events") || statement.contains("FROM commands") {
+                reads += 1
+                #expect(Self.servedByIndex(plan), "\(statement)\n\(plan)")
+            }
+            #expect(reads >= 5, "the stream reads, the command look-up and the rules' look-ups")
+            // The look-ups of sql/009 each use their partial expression index.
+            let used = plans.map(\.plan).joined(separator: "\n")
+            for index in [
+                "events_grant_awarded_call", "events_grant_awarded_contract", "events_application_consortium",
+                "events_subgrant_grant", "events_stream_version_key",
+            ] {
+                #expect(used.contains(index), "no generic plan uses \(index):\n\(used)")
+            }
+
+            // The check can fail: the look-up as it was written before, with the type and the
+            // field bound as parameters, has no index its generic plan can use.
+            let old = try await genericPlans(
+                [
+                    (
+                        "SELECT data->>'grantId' FROM events WHERE type = $1 AND data->>$2 = $3 ORDER BY position",
+                        "{text,text,text}"
+                    )
+                ], url: db.appURL)[0].plan
+            #expect(!Self.servedByIndex(old), "\(old)")
+        }
+    }
+
+    @Test("a statement the session no longer holds is prepared again; U+0000 is refused before anything is sent")
+    func deallocatedAndHostile() async throws {
+        let db = try await TestDatabase.make()
+        let connection = try await PostgresConnection.connect(db.appURL)
+        let query = PostgresQuery("SELECT count(*) FROM events WHERE stream_id = \("organisation-x")").prepared()
+        #expect(try await connection.query(query)[0].decode(Int64.self, 0) == 0)
+        try await connection.query("DEALLOCATE ALL")
+        await #expect(throws: PostgresError.self) { try await connection.query(query) }
+        #expect(try await connection.query(query)[0].decode(Int64.self, 0) == 0)
+        let results = try await connection.pipeline([query, query])
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        let hostile = PostgresQuery("SELECT \("a\u{0}b")::text").prepared()
+        await #expect(throws: PostgresError.self) { try await connection.query(hostile) }
+        let names = try await connection.query("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int64.self, 0)
+        #expect(names == 1, "the refused statement was never prepared")
+    }
+}
