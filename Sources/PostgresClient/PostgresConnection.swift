@@ -17,6 +17,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var preparedNames: [String: String] = [:]
     /// The most statements one session keeps prepared; beyond it, statements run unprepared.
     static let maxPrepared = 256
+    /// A `transaction` has begun but its `BEGIN` is not sent yet: it goes with the
+    /// transaction's first statement, in the same round trip. Touched only on `thread`.
+    private var beginPending = false
 
     private init(handle: OpaquePointer, thread: BlockingThread, logger: Logger) {
         self.handle = handle
@@ -114,14 +117,27 @@ public final class PostgresConnection: @unchecked Sendable {
     /// e.g. a migration file. Only for trusted SQL text.
     public func executeScript(unsafeSQL script: String) async throws {
         try await thread.run {
+            try self.sendPendingBegin()
             // PQexec returns the last statement's result; an error stops the script there.
             _ = try self.consume(PQexec(self.handle, script))
         }
     }
 
+    /// Sends a pending `BEGIN` alone, before a statement that cannot be pipelined with it.
+    /// Must run on `thread`.
+    private func sendPendingBegin() throws {
+        guard beginPending else { return }
+        beginPending = false
+        _ = try consume(PQexec(handle, "BEGIN"))
+    }
+
     /// Must run on `thread`.
     fileprivate func execute(_ query: PostgresQuery) throws -> PostgresRows {
         try Self.checkParameters(query.bindings)
+        if beginPending {
+            // The transaction's BEGIN and its first statement, in one round trip.
+            return try pipelineOnThread([query])[0].get()
+        }
         if let name = try preparedName(query) {
             let result = Self.withParameters(query.bindings) { count, values in
                 PQexecPrepared(handle, name, count, values, nil, nil, 0)
@@ -169,46 +185,59 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// A failing statement does not stop the ones after it.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [Result<PostgresRows, PostgresError>] {
-        try await thread.run {
-            for query in queries { try Self.checkParameters(query.bindings) }
-            // Statements not yet prepared on this session are prepared first (once each).
-            let names = try queries.map { try self.preparedName($0) }
-            guard PQenterPipelineMode(self.handle) == 1 else { throw self.connectionError() }
-            defer { PQexitPipelineMode(self.handle) }
-            for (query, name) in zip(queries, names) {
-                let sent = Self.withParameters(query.bindings) { count, values in
-                    if let name {
-                        PQsendQueryPrepared(self.handle, name, count, values, nil, nil, 0)
-                    } else {
-                        PQsendQueryParams(self.handle, query.sql, count, nil, values, nil, nil, 0)
-                    }
+        try await thread.run { try self.pipelineOnThread(queries) }
+    }
+
+    /// `pipeline`, with a pending `BEGIN` sent first in the same round trip. Must run on
+    /// `thread`.
+    private func pipelineOnThread(_ requested: [PostgresQuery]) throws -> [Result<PostgresRows, PostgresError>] {
+        for query in requested { try Self.checkParameters(query.bindings) }
+        // Statements not yet prepared on this session are prepared first (once each); a
+        // pending BEGIN stays pending if that fails.
+        let requestedNames = try requested.map { try self.preparedName($0) }
+        let begin = beginPending
+        beginPending = false
+        let queries: [PostgresQuery] = begin ? ["BEGIN"] + requested : requested
+        let names: [String?] = begin ? [nil] + requestedNames : requestedNames
+        guard PQenterPipelineMode(self.handle) == 1 else { throw self.connectionError() }
+        defer { PQexitPipelineMode(self.handle) }
+        for (query, name) in zip(queries, names) {
+            let sent = Self.withParameters(query.bindings) { count, values in
+                if let name {
+                    PQsendQueryPrepared(self.handle, name, count, values, nil, nil, 0)
+                } else {
+                    PQsendQueryParams(self.handle, query.sql, count, nil, values, nil, nil, 0)
                 }
-                if sent != 1 || PQpipelineSync(self.handle) != 1 { throw self.connectionError() }
             }
-            var results: [Result<PostgresRows, PostgresError>] = []
-            for (query, name) in zip(queries, names) {
-                var outcome: Result<PostgresRows, PostgresError>?
-                // Each statement yields its result(s) and a NULL, then the sync marker.
-                while let result = PQgetResult(self.handle) {
-                    if outcome == nil {
-                        do { outcome = .success(try self.consume(result)) } catch let error as PostgresError {
-                            outcome = .failure(error)
-                        }
-                    } else {
-                        PQclear(result)
-                    }
-                }
-                guard let sync = PQgetResult(self.handle) else { throw self.connectionError() }
-                let status = PQresultStatus(sync)
-                PQclear(sync)
-                if status != PGRES_PIPELINE_SYNC { throw self.connectionError() }
-                if name != nil, case .failure(let error) = outcome, error.sqlState == "26000" {
-                    self.preparedNames[query.sql] = nil
-                }
-                results.append(outcome ?? .failure(self.connectionError()))
-            }
-            return results
+            if sent != 1 || PQpipelineSync(self.handle) != 1 { throw self.connectionError() }
         }
+        var results: [Result<PostgresRows, PostgresError>] = []
+        for (query, name) in zip(queries, names) {
+            var outcome: Result<PostgresRows, PostgresError>?
+            // Each statement yields its result(s) and a NULL, then the sync marker.
+            while let result = PQgetResult(self.handle) {
+                if outcome == nil {
+                    do { outcome = .success(try self.consume(result)) } catch let error as PostgresError {
+                        outcome = .failure(error)
+                    }
+                } else {
+                    PQclear(result)
+                }
+            }
+            guard let sync = PQgetResult(self.handle) else { throw self.connectionError() }
+            let status = PQresultStatus(sync)
+            PQclear(sync)
+            if status != PGRES_PIPELINE_SYNC { throw self.connectionError() }
+            if name != nil, case .failure(let error) = outcome, error.sqlState == "26000" {
+                self.preparedNames[query.sql] = nil
+            }
+            results.append(outcome ?? .failure(self.connectionError()))
+        }
+        if begin {
+            // The BEGIN's own answer: nothing after it ran inside the transaction if it failed.
+            _ = try results.removeFirst().get()
+        }
+        return results
     }
 
     /// Refuses a value holding U+0000: libpq takes parameters as C strings, so the value
@@ -324,6 +353,7 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func copyOut(_ sql: String, onRow: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws -> Int {
         try await thread.run {
+            try self.sendPendingBegin()
             let start = PQexec(self.handle, sql)
             guard let start else { throw self.connectionError() }
             if PQresultStatus(start) != PGRES_COPY_OUT {
@@ -363,6 +393,7 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func copyIn(_ sql: String, nextChunk: @escaping () throws -> [UInt8]?) async throws -> Int {
         try await thread.run {
+            try self.sendPendingBegin()
             let start = PQexec(self.handle, sql)
             guard let start else { throw self.connectionError() }
             if PQresultStatus(start) != PGRES_COPY_IN {
@@ -436,7 +467,8 @@ public final class PostgresConnection: @unchecked Sendable {
     public func transaction<T>(after: PostgresQuery? = nil, _ body: (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        try await query("BEGIN")
+        // BEGIN goes with the body's first statement (or its COMMIT), in one round trip.
+        try await thread.run { self.beginPending = true }
         let value: T
         do {
             value = try await body(self)
@@ -461,7 +493,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// True when the session is outside any transaction (a local check, no round trip).
     public var isIdle: Bool {
         get async {
-            (try? await thread.run { PQtransactionStatus(self.handle) == PQTRANS_IDLE }) ?? false
+            (try? await thread.run { PQtransactionStatus(self.handle) == PQTRANS_IDLE && !self.beginPending }) ?? false
         }
     }
 
@@ -470,6 +502,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Returns: false when the connection is unusable and should be dropped.
     public func reset() async -> Bool {
         (try? await thread.run { () -> Bool in
+            self.beginPending = false
             guard PQstatus(self.handle) == CONNECTION_OK else { return false }
             if PQtransactionStatus(self.handle) != PQTRANS_IDLE {
                 PQclear(PQexec(self.handle, "ROLLBACK"))

@@ -8,7 +8,7 @@ import Testing
 
 @testable import TestSupport
 
-@Suite("Prepared statements keep their plans")
+@Suite("Fewer round trips: prepared statements keep their plans, BEGIN travels with the first statement")
 struct PreparedStatementTests {
     /// The plans PostgreSQL would make for `statements` once it settles on a generic plan
     /// (parameters unknown), on a fresh session with sequential scans made as costly as
@@ -128,5 +128,65 @@ struct PreparedStatementTests {
         await #expect(throws: PostgresError.self) { try await connection.query(hostile) }
         let names = try await connection.query("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int64.self, 0)
         #expect(names == 1, "the refused statement was never prepared")
+    }
+
+    @Test(
+        "a transaction's BEGIN goes with its first statement: every statement inside it, even after a failure to prepare"
+    )
+    func deferredBegin() async throws {
+        let db = try await TestDatabase.make()
+        // The owner, who may create the scratch table.
+        let connection = try await db.owner()
+        let xid: PostgresQuery = "SELECT pg_current_xact_id()::text"
+        // Two statements in one transaction share its id; outside, each has its own.
+        let (a, b) = try await connection.transaction { c in
+            (try await c.query(xid)[0].decode(String.self, 0), try await c.query(xid)[0].decode(String.self, 0))
+        }
+        #expect(a == b)
+        #expect(try await connection.query(xid)[0].decode(String.self, 0) != a)
+        // The first statement in a pipeline, prepared or not.
+        let pair = try await connection.transaction { c in
+            try await c.pipeline([xid.prepared(), xid]).map { try $0.get()[0].decode(String.self, 0) }
+        }
+        #expect(pair.count == 2 && pair[0] == pair[1])
+        // A first statement that cannot be prepared fails alone; the transaction still begins
+        // with the next one, and is rolled back whole.
+        try await connection.query("CREATE TABLE t (v int)")
+        var prepareFailed = false
+        do {
+            try await connection.transaction { c in
+                do {
+                    try await c.query(PostgresQuery("SELEC 1").prepared())
+                } catch is PostgresError {
+                    prepareFailed = true
+                }
+                try await c.query("INSERT INTO t VALUES (1)")
+                let (x, y) = (
+                    try await c.query(xid)[0].decode(String.self, 0), try await c.query(xid)[0].decode(String.self, 0)
+                )
+                #expect(x == y)
+                throw PostgresError(kind: .server, message: "the body fails")
+            }
+            Issue.record("the transaction's failure was not thrown")
+        } catch let error as PostgresError {
+            #expect(error.message == "the body fails")
+        }
+        #expect(prepareFailed)
+        #expect(try await connection.query("SELECT count(*) FROM t")[0].decode(Int64.self, 0) == 0)
+        #expect(await connection.isIdle)
+        // An empty transaction commits nothing and leaves the session idle; so does one whose
+        // first statement is a COPY.
+        try await connection.transaction { _ in }
+        #expect(await connection.isIdle)
+        try await connection.transaction { c in
+            var sent = false
+            try await c.copyIn("COPY t FROM STDIN") {
+                defer { sent = true }
+                return sent ? nil : Array("7\n".utf8)
+            }
+            try await c.query("INSERT INTO t VALUES (8)")
+        }
+        #expect(try await connection.query("SELECT sum(v) FROM t")[0].decode(Int64.self, 0) == 15)
+        #expect(await connection.isIdle)
     }
 }
