@@ -314,8 +314,14 @@ struct LedgerTests {
             "2025-12-31", "--target", "8",
         ])
         #expect(target.status == 0, "\(target.stderr)")
-        let progress = try cli.json(try await cli.run(["report", "progress", "--indicator", "I.4"]))
-        let row = (progress["targets"] as? [[String: Any]])?.first
+        // The target is seen once every older transaction in the cluster has ended (the
+        // gap-free horizon, docs/architecture.md): wait for it rather than assume it.
+        var row: [String: Any]?
+        _ = try await eventually(timeout: .seconds(60)) {
+            let progress = try cli.json(try await cli.run(["report", "progress", "--indicator", "I.4"]))
+            row = (progress["targets"] as? [[String: Any]])?.first
+            return row != nil
+        }
         #expect(row?["targetId"] as? String == "I4-T" && row?["actual"] as? Int == 0)
         #expect(row?["achieved"] as? String == "0.0000")
         let atPosition = try cli.json(
