@@ -19,7 +19,8 @@ public struct TreeHead: Sendable, Codable, Hashable {
 /// Why a proof could not be made.
 public struct ProofRequestError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    /// True when what was asked for does not exist (an unsealed or missing position).
+    /// True when what was asked for does not exist: an unsealed or missing position, a tree
+    /// size the sealed tree has not reached, sizes out of order (no proof goes backwards).
     public var notFound: Bool
 
     public var description: String { message }
@@ -112,7 +113,7 @@ extension StoreSession {
             throw ProofRequestError(
                 message:
                     "treeSize must be between \(index + 1) (the tree that first holds position \(position)) and \(current) (the sealed tree)",
-                notFound: false)
+                notFound: true)
         }
         let path = try await subtreeHashes(Merkle.inclusionRanges(index: index, size: size))
         return InclusionProof(position: position, leafIndex: index, treeSize: size, leafInput: input, proof: path)
@@ -125,7 +126,7 @@ extension StoreSession {
         let to = to ?? current
         guard from >= 1, from <= to, to <= current else {
             throw ProofRequestError(
-                message: "sizes must satisfy 1 <= from <= to <= \(current) (the sealed tree)", notFound: false)
+                message: "sizes must satisfy 1 <= from <= to <= \(current) (the sealed tree)", notFound: true)
         }
         let path = try await subtreeHashes(Merkle.consistencyRanges(from: from, to: to))
         return ConsistencyProof(fromSize: from, toSize: to, proof: path)

@@ -73,7 +73,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as DomainError {
             return error.apiError.rendered
         } catch let error as CutOffError {
-            return APIError.invalid(error.description).rendered
+            return APIError.notFound(error.description).rendered
         } catch EventStoreError.wrongExpectedVersion(let message), EventStoreError.commandIDReused(let message) {
             return APIError(.conflict, "conflict", message).rendered
         } catch is NIOTooManyBytesError {

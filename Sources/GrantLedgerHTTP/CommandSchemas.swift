@@ -147,7 +147,10 @@ enum CommandSchemas {
             "title": spec.name,
             "description": "\(spec.summary) Records \(spec.event). docs/domain.md \(spec.section)."
                 + (spec.notes.map { " " + $0 } ?? ""),
-            "required": ["command"] + spec.fields.filter(\.required).map(\.name),
+            // The document requires commandId in the body; the Idempotency-Key header that may
+            // carry it instead (docs/domain.md §1) is told in prose, since a schema cannot say
+            // "this member or that header".
+            "required": ["command", "commandId"] + spec.fields.filter(\.required).map(\.name),
             "properties": properties,
             "additionalProperties": false,
         ]
@@ -170,8 +173,10 @@ enum CommandSchemas {
         }
         components["Command"] = [
             "description": """
-            One command of docs/domain.md §2. Over HTTP it carries a commandId here or in the \
-            Idempotency-Key header. Lengths count Unicode scalar values; no string may contain U+0000.
+            One command of docs/domain.md §2, with its commandId. (The server also takes the \
+            command id from an Idempotency-Key header when the body has none, as docs/domain.md §1 \
+            allows; when both are sent they must be equal.) Lengths count Unicode scalar values; \
+            no string may contain U+0000.
             """,
             "oneOf": CommandTable.specs.map { ["$ref": "#/components/schemas/\(componentName($0))"] },
             "discriminator": ["propertyName": "command", "mapping": mapping],

@@ -151,13 +151,14 @@ struct ReadRequirement {
         }
     }
 
-    /// Refuses (400) a `minPosition` beyond the last event recorded: no write of the client's
-    /// can be there, and waiting for it would only re-seal the log for nothing. One query.
+    /// Refuses (404) a `minPosition` beyond the last event recorded: the log has no such
+    /// position, so no write of the client's can be there, and waiting for it would only
+    /// re-seal the log for nothing. One query.
     func refuseBeyondLog(_ store: EventStore) async throws {
         guard minimum > 0 else { return }
         let last = try await store.lastAppended()
         guard minimum <= last else {
-            throw APIError.invalid("minPosition \(minimum) is beyond the last recorded event (position \(last))")
+            throw APIError.notFound("minPosition \(minimum) is beyond the last recorded event (position \(last))")
         }
     }
 

@@ -68,14 +68,19 @@ func i3Inputs(_ request: Request) throws -> (I3Query, CutOff) {
     guard let fromText = query.get("from"), let from = BusinessDate(fromText) else {
         throw APIError.invalid("query parameter from must be a date YYYY-MM-DD")
     }
-    guard let toText = query.get("to"), let to = BusinessDate(toText), to >= from else {
-        throw APIError.invalid("query parameter to must be a date YYYY-MM-DD, not before from")
+    guard let toText = query.get("to"), let to = BusinessDate(toText) else {
+        throw APIError.invalid("query parameter to must be a date YYYY-MM-DD")
+    }
+    // Rules between parameters are not malformed requests (the OpenAPI document cannot state
+    // them): they name a figure that does not exist, so they answer 404 like an unknown id.
+    guard to >= from else {
+        throw APIError.notFound("the period \(fromText)..\(toText) holds no day: to is before from")
     }
     // `call` is the CLI's `--call` in camelCase; `callId` the name the figure's endpoint had first.
     let callId = query.get("callId")
     let call = query.get("call")
     if let callId, let call, callId != call {
-        throw APIError.invalid("query parameters callId and call name different calls; give one")
+        throw APIError.notFound("callId \(callId) and call \(call) name two calls; no figure is under both")
     }
     return (
         I3Query(from: from, to: to, programme: query.get("programme"), callId: callId ?? call),

@@ -105,7 +105,8 @@ func listResources(
     let after = try query.get("cursor").map { cursor in
         guard sealedCursors else { return cursorAfter(cursor) }
         guard let id = services.pseudonyms.opened(cursor) else {
-            throw APIError.invalid("cursor is not one this list gave")
+            // A well-formed cursor that names no page of this list: nothing to find, not bad input.
+            throw APIError.notFound("cursor is not one this list gave")
         }
         return id
     }

@@ -107,7 +107,11 @@ final class RouteRegistry: @unchecked Sendable {
         routes.routes.append(Route(method: method, path: path, roles: roles, handler: handler))
         // Hummingbird writes path parameters as ":name".
         let hummingbirdPath = path.replacingOccurrences(of: "{id}", with: ":id")
-        group.on(RouterPath(hummingbirdPath), method: method) { request, context in try await handler(request, context)
+        // The document's query parameters are checked before the handler: what it forbids is a 400.
+        let parameters = QueryContract.shared.parameters(method: method, path: path)
+        group.on(RouterPath(hummingbirdPath), method: method) { request, context in
+            try QueryContract.check(parameters, request)
+            return try await handler(request, context)
         }
     }
 

@@ -394,11 +394,12 @@ public final class KnownHead: Sendable {
     public func update(_ value: Int64) { position.withLockedValue { $0 = max($0 ?? 0, value) } }
 }
 
-/// `EventStore.resolve(_:head:)`, with a cut-off beyond the head reported as `invalid`.
+/// `EventStore.resolve(_:head:)`, with a cut-off beyond the head reported as `notFound`: the
+/// log has no such position (yet).
 func resolveCutOff(_ cutOff: CutOff, head: Int64, store: EventStore) async throws -> Int64 {
     do {
         return try await store.resolve(cutOff, head: head)
     } catch let error as CutOffError {
-        throw DomainError(.invalid, error.description)
+        throw DomainError(.notFound, error.description)
     }
 }

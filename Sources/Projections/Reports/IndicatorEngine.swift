@@ -19,7 +19,8 @@ public enum IndicatorEngine {
             throw DomainError(.invalid, "I.3 has its own report (report i3, /v1/indicators/i3)")
         }
         if definition.measure == .indices, query.programme != nil || query.callId != nil {
-            throw DomainError(.invalid, "\(definition.code): programme and call do not apply to the indices")
+            // Not a malformed request: the figure asked for does not exist (the indices are national).
+            throw DomainError(.notFound, "\(definition.code): programme and call do not apply to the indices")
         }
         guard query.from <= query.to else {
             throw DomainError(.invalid, "\"to\" \(query.to) is before \"from\" \(query.from)")

@@ -209,7 +209,7 @@ extension I3Reporter {
             let before = signOff.position
             guard cut >= before else {
                 throw DomainError(
-                    .invalid,
+                    .notFound,
                     "asOf \(cut) is before the sign-off's position \(before); a restatement looks forward from it")
             }
             let asOf = try await Self.asOf(cut, on: connection)

@@ -148,7 +148,7 @@ extension IndicatorEngine {
         }
         guard asOf.position >= position else {
             throw DomainError(
-                .invalid,
+                .notFound,
                 "asOf \(asOf.position) is before the sign-off's position \(position); a restatement looks forward from it"
             )
         }
