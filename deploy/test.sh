@@ -34,9 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 venv="$repo/.venv-tests"
-if ! "$venv/bin/python3" -c "import jsonschema, rfc3339_validator" 2>/dev/null; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q jsonschema rfc3339-validator >/dev/null 2>&1 ||
-        echo "could not set up $venv with jsonschema and rfc3339-validator" >&2
+# schemathesis: the OpenAPI document under a schema-driven fuzzer (Tests/SystemTests/OpenAPIFuzzTests).
+if ! "$venv/bin/python3" -c "import jsonschema, rfc3339_validator, schemathesis" 2>/dev/null; then
+    python3 -m venv "$venv" &&
+        "$venv/bin/pip" install -q jsonschema rfc3339-validator schemathesis==4.32.5 >/dev/null 2>&1 ||
+        echo "could not set up $venv with jsonschema, rfc3339-validator and schemathesis" >&2
 fi
 export GRANTLEDGER_TEST_PYTHON="$venv/bin/python3"
 
