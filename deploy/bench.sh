@@ -4,7 +4,9 @@
 #  2. the HTTP API under wrk: GET /v1/indicators/i3 at 64 keep-alive connections;
 #  3. the rows of issue #12 (import, POST, uncached I.3, the CLI's I.3, memory), of issue #22
 #     (activity import, the results framework and an activity indicator, uncached) and of
-#     issue #14 (two instances reading from a hot standby; BENCH_SKIP_REPLICA=1 skips it).
+#     issue #14 (two instances reading from a hot standby; BENCH_SKIP_REPLICA=1 skips it);
+#  4. the OpenAPI document under schemathesis, 200 examples per operation and role
+#     (deploy/bench/openapi-fuzz.sh; BENCH_SKIP_FUZZ=1 skips it).
 # BENCH_SECONDS (default 5) per write measurement; BENCH_READ_EVENTS (default 1000000);
 # BENCH_PROJECTION_EVENTS (default 1000000); BENCH_ORGANISATIONS (default 100000);
 # BENCH_HTTP_SECONDS (default 15); BENCH_ACTIVITIES (default 200000, beside the events);
@@ -235,4 +237,10 @@ if command -v wrk >/dev/null 2>&1 && [ -z "${BENCH_SKIP_REPLICA:-}" ]; then
     echo "| two instances at once, 8 connections each: requests/s | $both | |"
     echo "| two ÷ one | $(ratio "$both" "$one") | ≥ 1.6× |"
     echo "| resident memory of each instance (its own I.3 index from the standby), MiB | $(for i in "${instances[@]}"; do echo $(( $(ps -o rss= -p "$i") / 1024 )); done | paste -sd ' ') | |"
+fi
+
+# --- The OpenAPI document under schemathesis, the long run (issue #26); BENCH_SKIP_FUZZ=1 skips it.
+if [ "${BENCH_SKIP_FUZZ:-}" != "1" ]; then
+    echo
+    "$repo/deploy/bench/openapi-fuzz.sh"
 fi

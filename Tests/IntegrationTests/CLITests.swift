@@ -128,7 +128,7 @@ struct CLIReportTests {
             "report", "i3", "--from", "2024-01-01", "--to", "2026-12-31", "--as-of", "999999",
         ])
         // The log has no such position: notFound (11), as over HTTP (404).
-        #expect(beyond.status == 11 && beyond.stderr.contains("beyond"), "\(beyond.stderr)")
+        #expect(beyond.status == 11 && (beyond.stdout + beyond.stderr).contains("beyond"), "\(beyond.stdout)")
         #expect(try await cli.run(["report", "i3", "--from", "2024-13-01", "--to", "2026-12-31"]).status == 64)
 
         // The organisations behind the figure: as many rows as the total, in each format.

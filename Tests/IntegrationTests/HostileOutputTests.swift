@@ -103,6 +103,40 @@ struct HostileOutputTests {
         }
     }
 
+    @Test("400 only for what the OpenAPI document forbids; a well-formed request that names nothing is 404")
+    func documentedRefusals() async throws {
+        let fixture = try await HTTPFixture.make()
+        try await fixture.application.test(.router) { client in
+            for (path, status, code) in [
+                // Forbidden by the document: below minLength, above an integer's maximum, not an
+                // integer, outside an enumeration, a required parameter missing.
+                ("/v1/calls?status=", HTTPResponse.Status.badRequest, "invalid"),
+                ("/v1/indicators/i3/progress?programme=", .badRequest, "invalid"),
+                ("/v1/grants?minPosition=9223372036854775808", .badRequest, "invalid"),
+                ("/v1/grants/GR-01?minPosition=null", .badRequest, "invalid"),
+                ("/v1/grants?limit=0", .badRequest, "invalid"),
+                ("/v1/indicators/II.2?from=2025-01-01&to=2025-12-31&format=xml", .badRequest, "invalid"),
+                ("/v1/indicators/II.2?from=2025-01-01", .badRequest, "invalid"),
+                // Allowed by the document, but the log holds no such figure.
+                ("/v1/indicators/i3?from=2025-12-31&to=2025-01-01", .notFound, "notFound"),
+                ("/v1/indicators/II.2?from=2025-12-31&to=2025-01-01", .notFound, "notFound"),
+                ("/v1/results-framework?from=2025-12-31&to=2025-01-01", .notFound, "notFound"),
+                (
+                    "/v1/indicators/i3?from=2025-01-01&to=2025-12-31&callId=CSOLA-2024&call=EIDHR-2024", .notFound,
+                    "notFound"
+                ),
+                ("/v1/indicators/i3?from=2025-01-01&to=2025-12-31&asOf=999999999999999999", .notFound, "notFound"),
+                // And what it allows within the log is answered.
+                ("/v1/indicators/i3?from=2025-01-01&to=2025-01-01&callId=CSOLA-2024&call=CSOLA-2024", .ok, ""),
+            ] {
+                try await client.execute(uri: path, method: .get, headers: fixture.headers(.manager)) { response in
+                    #expect(response.status == status, "\(path): \(String(buffer: response.body))")
+                    if !code.isEmpty { #expect(errorCode(response.body) == code, "\(path)") }
+                }
+            }
+        }
+    }
+
     @Test("minPosition beyond the last recorded event is refused at once (it used to re-seal for 2 s, then answer)")
     func minPositionBeyondTheLog() async throws {
         let fixture = try await HTTPFixture.make(sample: false)
