@@ -36,6 +36,12 @@ struct Serve: AsyncParsableCommand {
     var readModelCheckInterval = 3600
     @Option(help: "Seconds after which an HTTP connection that sends nothing (idle, or a request half sent) is closed.")
     var idleTimeout = 30
+    @Option(
+        help: """
+            Where the log is published as C2SP tlog-tiles, without a token: PREFIX/checkpoint, \
+            PREFIX/tile/<L>/<N>[.p/<W>], PREFIX/tile/entries/<N>[.p/<W>].
+            """)
+    var tilePrefix = "/log"
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
     @OptionGroup(title: "Confidential organisations") var pseudonymKey: PseudonymKeyOptions
@@ -58,6 +64,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--read-model-check-interval must be 0 or more")
         }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1-3600 seconds") }
+        guard ServerConfiguration.isTilePrefix(tilePrefix) else {
+            throw ValidationError(
+                "--tile-prefix must start with /, not end with one, use only letters, digits and - . _ ~ /, and not be under /v1"
+            )
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
@@ -76,6 +87,7 @@ struct Serve: AsyncParsableCommand {
             logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos)
         configuration.readModelCheckInterval = .seconds(readModelCheckInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.tilePrefix = tilePrefix
         configuration.pseudonyms = try pseudonymKey.pseudonyms()
         var logger =
             switch logFormat {

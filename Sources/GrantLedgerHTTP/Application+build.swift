@@ -39,6 +39,18 @@ public struct ServerConfiguration: Sendable {
     /// The pseudonyms of confidential organisations for viewers (docs/domain.md §15); a key
     /// made for the process when none is configured.
     public var pseudonyms: Pseudonyms = .ephemeral()
+    /// Where the log is published as C2SP tlog-tiles (`TileRoutes`).
+    public var tilePrefix = "/log"
+
+    /// A tile prefix: `/` and a path of letters, digits and `-._~`, no trailing `/`, not
+    /// under the API's `/v1` nor one of its own paths.
+    public static func isTilePrefix(_ prefix: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
+        let segments = prefix.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        return prefix.count <= 100 && prefix.first == "/" && !segments.isEmpty
+            && segments.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && $0.allSatisfy(allowed.contains) }
+            && !["v1", "healthz", "readyz", "openapi.json", "metrics"].contains(segments.first.map(String.init) ?? "")
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, conninfo: String, maxConnections: Int = 16,
@@ -66,7 +78,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         acquireTimeout: configuration.acquireTimeout, logger: logger)
     let services = ServerServices(
         pool: pool, logSigner: configuration.logSigner, replicas: replicas, pseudonyms: configuration.pseudonyms)
-    let router = buildRouter(services)
+    let router = buildRouter(services, tilePrefix: configuration.tilePrefix)
     var app = Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),

@@ -128,8 +128,9 @@ public func routeTable() -> [String] {
         .all.map { "\($0.method.rawValue) \($0.path)" }
 }
 
-/// Builds the router: health, OpenAPI, commands, resources, I.3, events, audit.
-public func buildRouter(_ services: ServerServices) -> Router<LedgerRequestContext> {
+/// Builds the router: health, OpenAPI, commands, resources, I.3, events, audit, and the
+/// log's tiles under `tilePrefix`.
+public func buildRouter(_ services: ServerServices, tilePrefix: String = "/log") -> Router<LedgerRequestContext> {
     let router = Router(context: LedgerRequestContext.self)
     router.addMiddleware {
         SecurityHeadersMiddleware()
@@ -140,6 +141,7 @@ public func buildRouter(_ services: ServerServices) -> Router<LedgerRequestConte
         AuthMiddleware(tokens: services.tokens)
     }
     _ = registerRoutes(RouteRegistry(router: router), services)
+    TileRoutes(prefix: tilePrefix, store: services.store, checkpoints: services.checkpoints).add(to: router)
     return router
 }
 

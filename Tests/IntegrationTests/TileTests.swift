@@ -1,0 +1,95 @@
+import EventStore
+import Foundation
+import GrantLedgerHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PostgresClient
+import Testing
+import Transparency
+
+@testable import TestSupport
+
+/// The log as C2SP tlog-tiles over HTTP, against the sample programme's sealed events: every
+/// tile equals the one the tree's own builder gives (itself held to the specification's
+/// formula in TilesTests), and a client that reads only the checkpoint and tiles gets the
+/// root and proofs.
+@Suite("The log as C2SP tlog-tiles")
+struct TileRouteTests {
+    @Test("checkpoint, tiles and entry bundles without a token; a client of tiles alone gets the root and proofs")
+    func overHTTP() async throws {
+        let signer = try NoteSigner(generatingNamed: "tiles.example/log")
+        let base = try await HTTPFixture.make()
+        let fixture = HTTPFixture(db: base.db, tokens: base.tokens, signer: signer)
+        try await fixture.db.store.seal()
+        let inputs = try await fixture.db.pool.withConnection { connection in
+            try await connection.query(
+                "SELECT e.hash FROM events e JOIN event_chain c USING (position) ORDER BY e.position"
+            ).map { try $0.decode([UInt8].self, 0) }
+        }
+        var builder = MerkleBuilder()
+        var built: [Merkle.Node: Merkle.Hash] = [:]
+        for input in inputs { for (node, hash) in builder.append(leafInput: input) { built[node] = hash } }
+        let nodes = built
+        let root = builder.root
+        try await fixture.application.test(.router) { client in
+            let checkpoint = try await client.execute(uri: "/log/checkpoint", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.cacheControl] == "public, max-age=5")
+                return try Checkpoint.open(String(buffer: response.body), verifier: signer.verifier)
+            }
+            let size = checkpoint.treeSize
+            #expect(size == Int64(inputs.count) && size > 256, "the sample spans a full tile and a partial one")
+            #expect(checkpoint.rootHash == root)
+            var fetched: [Tiles.Tile: [UInt8]] = [:]
+            for tile in Tiles.tiles(forSize: size) {
+                let bytes = try await client.execute(uri: "/log/" + tile.path, method: .get) { response in
+                    #expect(response.status == .ok, "\(tile.path)")
+                    #expect(response.headers[.contentType] == "application/octet-stream")
+                    #expect(response.headers[.cacheControl] == "public, max-age=31536000, immutable")
+                    return Array(response.body.readableBytesView)
+                }
+                let first = tile.index * Int64(Tiles.fullWidth)
+                let expected = (0..<Int64(tile.width)).flatMap {
+                    nodes[Merkle.Node(level: 8 * tile.level, index: first + $0)] ?? []
+                }
+                #expect(bytes == expected, "\(tile.path)")
+                fetched[tile] = bytes
+            }
+            // The second read of a full tile is the same bytes (from memory).
+            let again = try await client.execute(uri: "/log/tile/0/000", method: .get) {
+                Array($0.body.readableBytesView)
+            }
+            #expect(again == fetched[Tiles.Tile(level: 0, index: 0)])
+            for bundle in Tiles.bundles(forSize: size) {
+                let entries = try await client.execute(uri: "/log/" + bundle.path, method: .get) { response in
+                    #expect(response.status == .ok, "\(bundle.path)")
+                    return Tiles.entries(ofBundle: Array(response.body.readableBytesView))
+                }
+                let leaves = try #require(bundle.leaves)
+                #expect(entries == Array(inputs[Int(leaves.lowerBound)..<Int(leaves.upperBound)]), "\(bundle.path)")
+            }
+            // A client with the checkpoint and the tiles only.
+            let fetch = { (tile: Tiles.Tile) in fetched[tile] }
+            #expect(Tiles.subtreeHash(0..<size, size: size, fetch: fetch) == checkpoint.rootHash)
+            for index in [Int64(0), 255, 256, size - 1] {
+                let proof = Merkle.inclusionRanges(index: index, size: size).compactMap {
+                    Tiles.subtreeHash($0, size: size, fetch: fetch)
+                }
+                #expect(
+                    Merkle.verifyInclusion(
+                        leafHash: Merkle.leafHash(inputs[Int(index)]), index: index, size: size, proof: proof,
+                        root: checkpoint.rootHash), "inclusion of \(index)")
+            }
+            // What the tree does not hold, and what is not a tile path: 404.
+            let partial = Tiles.partialWidth(level: 0, size: size)
+            for path in [
+                "/log/tile/0/001", "/log/tile/0/005", "/log/tile/1/000", "/log/tile/0/001.p/\(partial + 1)",
+                "/log/tile/entries/009", "/log/tile/0/1", "/log/tile/x", "/log/tile/0/000.p/0",
+            ] {
+                try await client.execute(uri: path, method: .get) { #expect($0.status == .notFound, "\(path)") }
+            }
+        }
+    }
+}
