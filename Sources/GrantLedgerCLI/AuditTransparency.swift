@@ -59,6 +59,61 @@ struct AuditCheckpoint: AsyncParsableCommand {
     }
 }
 
+/// `grantledger audit publish --out DIR`: the log as static C2SP tlog-tiles files.
+struct AuditPublish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Seal the log and write its checkpoint, tiles and entry bundles as C2SP tlog-tiles files.",
+        discussion: """
+            Writes DIR/checkpoint, DIR/tile/<L>/<N>[.p/<W>] and DIR/tile/entries/<N>[.p/<W>] \
+            (c2sp.org/tlog-tiles): serve DIR with any static HTTP server as the log's prefix, \
+            as the server serves /log. Full tiles already in DIR are kept (they never change); \
+            partial ones and the checkpoint are written for the sealed tree's size, the \
+            checkpoint last. Run it again to publish what the log gained.
+            """)
+
+    @Option(help: "The directory to write into (made if missing).") var out: String
+    @OptionGroup(title: "Transparency log") var log: LogKeyOptions
+    @OptionGroup(title: "Database") var database: DatabaseOptions
+
+    func run() async throws {
+        guard let signer = try log.signer() else {
+            throw ValidationError(
+                "no log key: pass --log-key FILE or set GRANTLEDGER_LOG_KEY (grantledger audit keygen)")
+        }
+        let folder = URL(fileURLWithPath: out, isDirectory: true)
+        let pool = database.makePool(maxConnections: 1)
+        defer { pool.close() }
+        let store = EventStore(pool: pool)
+        let head = try await withDatabaseErrors { try await store.treeHead() }
+        guard let root = Data(base64Encoded: head.rootHash) else { throw ExitCode(ExitStatus.integrity) }
+        let tiles = Tiles.tiles(forSize: head.treeSize) + Tiles.bundles(forSize: head.treeSize)
+        var written = 0
+        for (offset, tile) in tiles.enumerated() {
+            let file = folder.appendingPathComponent(tile.path)
+            if tile.isFull, FileManager.default.fileExists(atPath: file.path) { continue }
+            guard let bytes = try await withDatabaseErrors({ try await store.tile(tile) }) else {
+                FileHandle.standardError.write(Data("the stored tree lacks \(tile.path); run audit verify\n".utf8))
+                throw ExitCode(ExitStatus.integrity)
+            }
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(bytes).write(to: file, options: .atomic)
+            written += 1
+            if (offset + 1) % 1000 == 0 {
+                FileHandle.standardError.write(Data("\(offset + 1) of \(tiles.count) tiles and bundles\n".utf8))
+            }
+        }
+        let note = try Checkpoint(origin: signer.name, treeSize: head.treeSize, rootHash: Array(root)).signed(
+            by: signer)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data(note.utf8).write(to: folder.appendingPathComponent("checkpoint"), options: .atomic)
+        print(
+            "\(written) tiles and bundles written (\(tiles.count - written) kept), checkpoint of \(head.treeSize) leaves"
+        )
+    }
+}
+
 /// `grantledger audit prove --position N [--tree-size M]`.
 struct AuditProve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -92,4 +92,46 @@ struct TileRouteTests {
             }
         }
     }
+
+    @Test(
+        "audit publish --out DIR writes every tile, bundle and the checkpoint as files; a second run keeps full tiles")
+    func publish() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let cli = CLI(databaseURL: db.appURL)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-tiles-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = folder.appendingPathComponent("log.key").path
+        let keygen = try await cli.run(["audit", "keygen", "--name", "files.example/log", "--out", key])
+        let verifier = try NoteVerifier(keygen.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let out = folder.appendingPathComponent("public")
+        let first = try await cli.run(["audit", "publish", "--out", out.path, "--log-key", key])
+        #expect(first.status == 0, "\(first.stderr)")
+        let checkpoint = try Checkpoint.open(
+            try String(contentsOf: out.appendingPathComponent("checkpoint"), encoding: .utf8), verifier: verifier)
+        let size = checkpoint.treeSize
+        let tiles = Tiles.tiles(forSize: size) + Tiles.bundles(forSize: size)
+        #expect(first.stdout.contains("\(tiles.count) tiles and bundles written (0 kept)"), "\(first.stdout)")
+        func file(_ tile: Tiles.Tile) -> [UInt8]? {
+            (try? Data(contentsOf: out.appendingPathComponent(tile.path))).map { Array($0) }
+        }
+        for tile in tiles {
+            let stored = try await db.store.tile(tile)
+            #expect(file(tile) != nil && file(tile) == stored, "\(tile.path)")
+        }
+        // A client that reads only the files gets the checkpoint's root.
+        #expect(Tiles.subtreeHash(0..<size, size: size, fetch: file) == checkpoint.rootHash)
+        // Again after the log grew: the full tiles are kept, the rest follows the new size.
+        _ = try await db.store.append([event("tiles-more", "Happened")])
+        let second = try await cli.run(["audit", "publish", "--out", out.path, "--log-key", key])
+        #expect(second.status == 0, "\(second.stderr)")
+        let grown = try Checkpoint.open(
+            try String(contentsOf: out.appendingPathComponent("checkpoint"), encoding: .utf8), verifier: verifier)
+        #expect(grown.treeSize == size + 1)
+        let full = tiles.filter(\.isFull).count
+        #expect(second.stdout.contains("(\(full) kept)"), "\(second.stdout)")
+        #expect(Tiles.subtreeHash(0..<grown.treeSize, size: grown.treeSize, fetch: file) == grown.rootHash)
+        #expect(try await cli.run(["audit", "publish", "--out", out.path]).status == 64)
+    }
 }
