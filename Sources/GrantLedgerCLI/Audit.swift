@@ -15,7 +15,8 @@ struct Audit: AsyncParsableCommand {
         abstract: "Check the integrity of the log and reproduce past states.",
         subcommands: [
             AuditVerify.self, AuditReplayCommand.self, AuditExport.self, AuditImport.self, AuditKeygen.self,
-            AuditCheckpoint.self, AuditPublish.self, AuditProve.self, AuditConsistency.self, AuditCheck.self, AuditHistory.self,
+            AuditCheckpoint.self, AuditPublish.self, AuditProve.self, AuditConsistency.self, AuditCheck.self,
+            AuditHistory.self,
         ])
 }
 
