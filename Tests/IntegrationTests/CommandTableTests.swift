@@ -119,6 +119,13 @@ struct CommandTableTests {
         }
     }
 
+    @Test("the entity kinds a history answer names are the entity table's")
+    func historyKinds() throws {
+        let history = try #require(Self.schemas()["EntityHistory"])
+        let kind = try #require((history["properties"] as? [String: Any])?["kind"] as? [String: Any])
+        #expect(kind["enum"] as? [String] == EntityKind.allCases.map(\.argumentName))
+    }
+
     @Test("the document has one exact schema per command of the table, and Command is their oneOf")
     func documentMatchesTable() throws {
         let schemas = try Self.schemas()
