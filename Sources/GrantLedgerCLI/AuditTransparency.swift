@@ -45,10 +45,7 @@ struct AuditCheckpoint: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        guard let signer = try log.signer() else {
-            throw ValidationError(
-                "no log key: pass --log-key FILE or set GRANTLEDGER_LOG_KEY (grantledger audit keygen)")
-        }
+        let signer = try log.requiredSigner()
         let pool = database.makePool(maxConnections: 1)
         defer { pool.close() }
         let head = try await withDatabaseErrors { try await EventStore(pool: pool).treeHead() }
@@ -77,10 +74,7 @@ struct AuditPublish: AsyncParsableCommand {
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func run() async throws {
-        guard let signer = try log.signer() else {
-            throw ValidationError(
-                "no log key: pass --log-key FILE or set GRANTLEDGER_LOG_KEY (grantledger audit keygen)")
-        }
+        let signer = try log.requiredSigner()
         let folder = URL(fileURLWithPath: out, isDirectory: true)
         let pool = database.makePool(maxConnections: 1)
         defer { pool.close() }

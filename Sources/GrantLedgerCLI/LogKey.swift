@@ -27,6 +27,15 @@ struct LogKeyOptions: ParsableArguments {
         return try Self.load(path)
     }
 
+    /// The signer, for commands that cannot do without one: a usage error without a key.
+    func requiredSigner() throws -> NoteSigner {
+        guard let signer = try signer() else {
+            throw ValidationError(
+                "no log key: pass --log-key FILE or set GRANTLEDGER_LOG_KEY (grantledger audit keygen)")
+        }
+        return signer
+    }
+
     static func load(_ path: String) throws -> NoteSigner {
         let text = try readSecretFile(path, "the log key")
         do {
