@@ -22,7 +22,12 @@ struct TileRouteTests {
         let signer = try NoteSigner(generatingNamed: "tiles.example/log")
         let base = try await HTTPFixture.make()
         let fixture = HTTPFixture(db: base.db, tokens: base.tokens, signer: signer)
-        try await fixture.db.store.seal()
+        // Every event of the sample sealed (the gap-free horizon is the cluster's, so wait).
+        let events = try await fixture.db.committedEvents().count
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                try await fixture.db.store.treeHead().treeSize == Int64(events)
+            })
         let inputs = try await fixture.db.pool.withConnection { connection in
             try await connection.query(
                 "SELECT e.hash FROM events e JOIN event_chain c USING (position) ORDER BY e.position"
@@ -124,6 +129,9 @@ struct TileRouteTests {
         #expect(Tiles.subtreeHash(0..<size, size: size, fetch: file) == checkpoint.rootHash)
         // Again after the log grew: the full tiles are kept, the rest follows the new size.
         _ = try await db.store.append([event("tiles-more", "Happened")])
+        // Sealing waits for the gap-free horizon, which is the cluster's: another test
+        // database's long transaction can hold it back for a while.
+        #expect(try await eventually(timeout: .seconds(60)) { try await db.store.treeHead().treeSize == size + 1 })
         let second = try await cli.run(["audit", "publish", "--out", out.path, "--log-key", key])
         #expect(second.status == 0, "\(second.stderr)")
         let grown = try Checkpoint.open(
