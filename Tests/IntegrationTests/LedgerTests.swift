@@ -96,7 +96,7 @@ struct LedgerTests {
         }
         let accepted = results.filter { $0.1 == nil }.map(\.0)
         #expect(accepted.count == 6)
-        #expect(results.filter { $0.1 != nil }.allSatisfy { $0.1 == .ruleViolated })
+        #expect(results.filter { $0.1 != nil }.allSatisfy { $0.1 == .ruleViolated }, "\(results)")
         let recorded = try await fixture.db.committedEvents().filter { $0.type == "SubGrantAwarded" }
         #expect(Set(recorded.map { $0.streamID }) == Set(accepted.map { "subgrant-SG\($0)" }))
     }
