@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 /// What the tests that run against PostgreSQL (and their support library) import.
 let storeTestDependencies: [Target.Dependency] = [
     "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
-    "Transparency", "PersonalDataKeys",
+    "Transparency", "PersonalDataKeys", "Witnessing",
     .product(name: "Hummingbird", package: "hummingbird"),
     .product(name: "HummingbirdTesting", package: "hummingbird"),
     .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -53,6 +53,21 @@ let package = Package(
             name: "Transparency",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto")
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A C2SP tlog-witness (the service a grantee or the EU Delegation runs) and the log's
+        // side of it: asking a policy's witnesses to cosign checkpoints.
+        .target(
+            name: "Witnessing",
+            dependencies: [
+                "Transparency",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,6 +135,7 @@ let package = Package(
             name: "GrantLedgerHTTP",
             dependencies: [
                 "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "Transparency",
+                "Witnessing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -138,7 +154,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "GrantLedgerHTTP",
                 "PersonalDataKeys",
-                "Transparency",
+                "Transparency", "Witnessing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -133,30 +133,11 @@ public struct NoteVerifier: Sendable, Equatable {
     /// Refuses a note without a signature line of this key's name and hash, a bad signature,
     /// malformed signature lines, and text that is not newline-terminated lines.
     public func open(_ note: String) throws -> String {
-        guard let separator = note.range(of: "\n\n", options: .backwards) else {
-            throw TransparencyError("not a signed note: no blank line before the signatures")
-        }
-        let text = String(note[note.startIndex...separator.lowerBound])
-        let block = note[separator.upperBound...]
-        try SignedNote.checkText(text)
-        guard block.hasSuffix("\n") else { throw TransparencyError("the signature block does not end in a newline") }
-        let lines = block.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
-        // As Go's note.Open: more signatures than any real note carries is refused unread.
-        guard lines.count <= 100 else { throw TransparencyError("a note carries at most 100 signatures") }
+        let (text, lines) = try SignedNote.split(note)
         var verified = false
-        for line in lines {
-            guard line.hasPrefix("\u{2014} ") else {
-                throw TransparencyError("malformed signature line (expected '\u{2014} <name> <signature>')")
-            }
-            let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count == 2, let blob = Data(base64Encoded: String(fields[1])), blob.count >= 5 else {
-                throw TransparencyError("malformed signature line")
-            }
-            let hash = blob.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            guard String(fields[0]) == name, hash == keyHash else { continue }
-            let signature = blob.dropFirst(4)
+        for line in lines where line.name == name && line.keyHash == keyHash {
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey),
-                key.isValidSignature(signature, for: Array(text.utf8))
+                key.isValidSignature(line.signature, for: Array(text.utf8))
             else { throw TransparencyError("the signature by \(name) does not verify") }
             verified = true
         }
