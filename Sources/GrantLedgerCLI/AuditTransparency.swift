@@ -108,33 +108,78 @@ struct AuditPublish: AsyncParsableCommand {
     }
 }
 
-/// `grantledger audit prove --position N [--tree-size M]`.
+/// `grantledger audit prove --position N [--tree-size M] [--format json|tlog-proof]`.
 struct AuditProve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prove",
-        abstract: "Print the inclusion proof of the event at a position (JSON).",
+        abstract: "Print the inclusion proof of the event at a position (JSON, or a C2SP tlog-proof).",
         discussion: """
-            {"position", "leafIndex", "treeSize", "leafInput", "proof"}, hashes in base64. \
-            --tree-size is the size of a checkpoint you hold (default: the sealed log). Check it \
-            offline with 'audit check --inclusion'.
+            json: {"position", "leafIndex", "treeSize", "leafInput", "proof"}, hashes in base64; \
+            --tree-size is the size of a checkpoint you hold (default: the sealed log). \
+            tlog-proof: a c2sp.org/tlog-proof file (save it as NAME.tlog-proof) against the \
+            checkpoint in --checkpoint (a published, cosigned one: GET /log/checkpoint), else a \
+            checkpoint of the sealed log signed with --log-key; its extra data names the event's \
+            position and hash. Check either offline with 'audit check' (--inclusion or --proof).
             """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case json
+        case tlogProof = "tlog-proof"
+    }
 
     @Option(help: "The event's position.") var position: Int64
     @Option(help: "The tree size to prove against (default: the whole sealed log).") var treeSize: Int64?
+    @Option(help: "json (the default) or tlog-proof.") var format: Format = .json
+    @Option(help: "For tlog-proof: the (cosigned) checkpoint to prove against, as published.") var checkpoint: String?
+    @OptionGroup(title: "Transparency log") var log: LogKeyOptions
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
     func validate() throws {
         guard position >= 1 else { throw ValidationError("--position must be at least 1") }
         if let treeSize, treeSize < 1 { throw ValidationError("--tree-size must be at least 1") }
+        if format == .json, checkpoint != nil { throw ValidationError("--checkpoint is for --format tlog-proof") }
+        if checkpoint != nil, treeSize != nil {
+            throw ValidationError("--checkpoint names the tree size: leave out --tree-size")
+        }
     }
 
     func run() async throws {
         let pool = database.makePool(maxConnections: 1)
         defer { pool.close() }
-        let proof = try await proofErrors {
-            try await EventStore(pool: pool).inclusionProof(position: position, treeSize: treeSize)
+        let store = EventStore(pool: pool)
+        guard format == .tlogProof else {
+            let proof = try await proofErrors { try await store.inclusionProof(position: position, treeSize: treeSize) }
+            print(ResponseJSON.text(proof))
+            return
         }
-        print(ResponseJSON.text(proof))
+        let note: String
+        let size: Int64
+        if let checkpoint {
+            note = try readText(checkpoint)
+            // Only the size is read here; 'audit check' verifies the signatures.
+            guard let body = note.components(separatedBy: "\n\n").first,
+                let parsed = try? Checkpoint(body: body + "\n")
+            else { throw ValidationError("--checkpoint \(checkpoint) is not a signed checkpoint") }
+            size = parsed.treeSize
+        } else {
+            let signer = try log.requiredSigner()
+            let head = try await withDatabaseErrors { try await store.treeHead() }
+            size = treeSize ?? head.treeSize
+            guard size <= head.treeSize else {
+                printError("error: the sealed tree has \(head.treeSize) leaves, not \(size)")
+                throw ExitCode(ExitStatus.notFound)
+            }
+            let root = try await withDatabaseErrors { try await store.withSession { try await $0.root(size: size) } }
+            note = try Checkpoint(origin: signer.name, treeSize: size, rootHash: root).signed(by: signer)
+        }
+        let proof = try await proofErrors { try await store.inclusionProof(position: position, treeSize: size) }
+        guard let leaf = proof.leafInputBytes else { throw ExitCode(ExitStatus.integrity) }
+        let hashes = proof.proof.compactMap { Data(base64Encoded: $0).map(Array.init) }
+        print(
+            TlogProof(
+                extra: TlogProof.eventExtra(position: position, hash: leaf), index: proof.leafIndex, proof: hashes,
+                checkpoint: note
+            ).text, terminator: "")
     }
 }
 
@@ -176,34 +221,45 @@ private func proofErrors<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// `grantledger audit check`: offline, with only the log's verifier key.
+/// `grantledger audit check`: offline, with only the log's verifier key or a policy.
 struct AuditCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check proofs, events and receipts against a signed checkpoint, offline (no database).",
+        abstract: "Check checkpoints, proofs, events and receipts offline (no database), under a witness policy if given.",
         discussion: """
-            Always checks the checkpoint's signature. With --inclusion, that the proof leads to \
-            the checkpoint's root; with --event (a line of 'audit export') also that the event's \
-            content gives the proven hash; with --receipt that the receipt is signed by the log \
-            and names the proven event. With --consistency and --old-checkpoint, that the log \
-            only grew from the old checkpoint to this one. Exits 0 when everything verifies, \
-            21 naming what failed.
+            Always checks the checkpoint's signature by the log; with --policy (a \
+            c2sp.org/tlog-policy file) also that the policy's quorum of witnesses cosigned it, \
+            naming the witnesses missing. With --inclusion, that the proof leads to the \
+            checkpoint's root; with --proof, a c2sp.org/tlog-proof file (audit prove --format \
+            tlog-proof), the same with the checkpoint it carries. With --event (a line of \
+            'audit export') also that the event's content gives the proven hash; with --receipt \
+            that the receipt is signed by the log and names the proven event. With --consistency \
+            and --old-checkpoint, that the log only grew from the old checkpoint to this one. \
+            Exits 0 when everything verifies, 21 naming what failed.
             """)
 
-    @Option(help: "The log's verifier key (NAME+HASH+KEY), or a file holding it.") var verifierKey: String
-    @Option(help: "A signed checkpoint file.") var checkpoint: String
+    @Option(help: "The log's verifier key (NAME+HASH+KEY), or a file holding it (default: the policy's logs).")
+    var verifierKey: String?
+    @Option(help: "A c2sp.org/tlog-policy file: the logs, the witnesses and the quorum that must have cosigned.")
+    var policy: String?
+    @Option(help: "A signed checkpoint file (default: the one in --proof).") var checkpoint: String?
     @Option(help: "An inclusion proof file (audit prove).") var inclusion: String?
+    @Option(help: "A c2sp.org/tlog-proof file (audit prove --format tlog-proof).") var proof: String?
     @Option(help: "The proven event: one line of 'audit export', unchanged.") var event: String?
     @Option(help: "A receipt file (the receipt of a command's answer).") var receipt: String?
     @Option(help: "A consistency proof file (audit consistency).") var consistency: String?
     @Option(help: "The older checkpoint the consistency proof starts from.") var oldCheckpoint: String?
 
     func validate() throws {
-        guard inclusion != nil || consistency != nil else {
-            throw ValidationError("give --inclusion PROOF and/or --consistency PROOF --old-checkpoint FILE")
+        guard verifierKey != nil || policy != nil else {
+            throw ValidationError("give the log's key with --verifier-key, or a --policy that names the log")
         }
-        if (event != nil || receipt != nil) && inclusion == nil {
-            throw ValidationError("--event and --receipt need the --inclusion proof of that event")
+        guard checkpoint != nil || proof != nil else {
+            throw ValidationError("give --checkpoint FILE, or a --proof FILE that carries one")
+        }
+        guard inclusion == nil || proof == nil else { throw ValidationError("--inclusion and --proof are two forms of one proof: give one") }
+        if (event != nil || receipt != nil) && inclusion == nil && proof == nil {
+            throw ValidationError("--event and --receipt need the --inclusion or --proof of that event")
         }
         if (consistency == nil) != (oldCheckpoint == nil) {
             throw ValidationError("--consistency and --old-checkpoint go together")
@@ -211,7 +267,8 @@ struct AuditCheck: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let verifier = try readVerifierKey(verifierKey)
+        let given = try verifierKey.map(readVerifierKey)
+        let trust = try policy.map(readPolicy)
         var failures: [String] = []
         func check(_ what: String, _ body: () throws -> String) {
             do {
@@ -221,14 +278,33 @@ struct AuditCheck: AsyncParsableCommand {
                 print("FAILED: \(what): \(error)")
             }
         }
-        var held: Checkpoint?
-        check("checkpoint \(checkpoint)") {
-            let opened = try Checkpoint.open(try readText(checkpoint), verifier: verifier)
-            held = opened
-            return
-                "checkpoint signed by \(verifier.name): \(opened.treeSize) leaves, root \(Data(opened.rootHash).base64EncodedString())"
+        var tlogProof: TlogProof?
+        if let proof {
+            check("proof \(proof)") {
+                tlogProof = try TlogProof(text: try readText(proof))
+                return "a c2sp.org/tlog-proof of leaf \(tlogProof?.index ?? 0)"
+            }
         }
-        if let held, let inclusion {
+        var held: Checkpoint?
+        var log: NoteVerifier?
+        if let note = try checkpoint.map(readText) ?? tlogProof?.checkpoint {
+            check("checkpoint \(checkpoint ?? proof ?? "")") {
+                if let trust {
+                    let verified = try trust.verify(note, log: given)
+                    (held, log) = (verified.checkpoint, verified.log)
+                    return "checkpoint signed by \(verified.log.name): \(verified.checkpoint.treeSize) leaves, "
+                        + "cosigned by "
+                        + (verified.cosigners.isEmpty ? "no witness" : verified.cosigners.map { "\($0.name) (time \($0.time))" }.joined(separator: ", "))
+                        + "; quorum \(trust.quorumName) met"
+                }
+                guard let given else { throw TransparencyError("no log key") }
+                let opened = try Checkpoint.open(note, verifier: given)
+                (held, log) = (opened, given)
+                return
+                    "checkpoint signed by \(given.name): \(opened.treeSize) leaves, root \(Data(opened.rootHash).base64EncodedString())"
+            }
+        }
+        if let held, let log, let inclusion {
             check("inclusion \(inclusion)") {
                 let proof = try JSONDecoder().decode(InclusionProof.self, from: Data(try readText(inclusion).utf8))
                 guard proof.treeSize == held.treeSize else {
@@ -236,39 +312,26 @@ struct AuditCheck: AsyncParsableCommand {
                         "the proof is for a tree of \(proof.treeSize) leaves, the checkpoint has \(held.treeSize)")
                 }
                 try proof.verify(root: held.rootHash)
-                if let event {
-                    // The file may hold several exported lines: the proven position's is checked.
-                    let lines = try readText(event).split(separator: "\n").map(String.init)
-                    guard
-                        let exported = try lines.count == 1
-                            ? ExportedEvent(line: lines[0])
-                            : lines.lazy.compactMap({ try? ExportedEvent(line: $0) }).first(where: {
-                                $0.position == proof.position
-                            })
-                    else { throw TransparencyError("\(event) holds no event at position \(proof.position)") }
-                    guard exported.recomputedHash == exported.statedHash else {
-                        throw TransparencyError("the event's content does not give its stated hash (altered)")
-                    }
-                    guard exported.position == proof.position, exported.recomputedHash == proof.leafInputBytes else {
-                        throw TransparencyError("the event at position \(exported.position) is not the proven leaf")
-                    }
-                }
-                if let receipt {
-                    let signed = try Receipt.open(try readText(receipt), verifier: verifier)
-                    guard signed.position == proof.position, signed.hash == proof.leafInputBytes else {
-                        throw TransparencyError("the receipt names position \(signed.position), not the proven event")
-                    }
-                }
-                let checked =
-                    ["position \(proof.position) (leaf \(proof.leafIndex))"]
-                    + (event != nil ? ["the exported event's content"] : [])
-                    + (receipt != nil ? ["the signed receipt"] : [])
-                return checked.joined(separator: ", ") + ": in the tree of \(held.treeSize) leaves"
+                guard let leaf = proof.leafInputBytes else { throw TransparencyError("the proof's leaf is not a hash") }
+                let checked = try checkLeaf(position: proof.position, leaf: leaf, log: log)
+                return (["position \(proof.position) (leaf \(proof.leafIndex))"] + checked).joined(separator: ", ")
+                    + ": in the tree of \(held.treeSize) leaves"
             }
         }
-        if let held, let consistency, let oldCheckpoint {
+        if let held, let log, let tlogProof {
+            check("inclusion in \(proof ?? "")") {
+                guard let stated = tlogProof.statedEvent else {
+                    throw TransparencyError("the proof's extra data does not name a grantledger event (position and hash)")
+                }
+                try tlogProof.verify(leafInput: stated.hash, in: held)
+                let checked = try checkLeaf(position: stated.position, leaf: stated.hash, log: log)
+                return (["position \(stated.position) (leaf \(tlogProof.index))"] + checked).joined(separator: ", ")
+                    + ": in the tree of \(held.treeSize) leaves"
+            }
+        }
+        if let held, let log, let consistency, let oldCheckpoint {
             check("consistency \(consistency)") {
-                let old = try Checkpoint.open(try readText(oldCheckpoint), verifier: verifier)
+                let old = try Checkpoint.open(try readText(oldCheckpoint), verifier: log)
                 let proof = try JSONDecoder().decode(ConsistencyProof.self, from: Data(try readText(consistency).utf8))
                 guard proof.fromSize == old.treeSize, proof.toSize == held.treeSize else {
                     throw TransparencyError(
@@ -280,6 +343,34 @@ struct AuditCheck: AsyncParsableCommand {
             }
         }
         if !failures.isEmpty { throw ExitCode(ExitStatus.integrity) }
+    }
+
+    /// What ties the proven leaf to an event: `--event`'s content, `--receipt`'s signature.
+    private func checkLeaf(position: Int64, leaf: Merkle.Hash, log: NoteVerifier) throws -> [String] {
+        if let event {
+            // The file may hold several exported lines: the proven position's is checked.
+            let lines = try readText(event).split(separator: "\n").map(String.init)
+            guard
+                let exported = try lines.count == 1
+                    ? ExportedEvent(line: lines[0])
+                    : lines.lazy.compactMap({ try? ExportedEvent(line: $0) }).first(where: {
+                        $0.position == position
+                    })
+            else { throw TransparencyError("\(event) holds no event at position \(position)") }
+            guard exported.recomputedHash == exported.statedHash else {
+                throw TransparencyError("the event's content does not give its stated hash (altered)")
+            }
+            guard exported.position == position, exported.recomputedHash == leaf else {
+                throw TransparencyError("the event at position \(exported.position) is not the proven leaf")
+            }
+        }
+        if let receipt {
+            let signed = try Receipt.open(try readText(receipt), verifier: log)
+            guard signed.position == position, signed.hash == leaf else {
+                throw TransparencyError("the receipt names position \(signed.position), not the proven event")
+            }
+        }
+        return (event != nil ? ["the exported event's content"] : []) + (receipt != nil ? ["the signed receipt"] : [])
     }
 }
 

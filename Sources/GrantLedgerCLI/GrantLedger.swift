@@ -16,7 +16,7 @@ struct GrantLedger: AsyncParsableCommand {
             """,
         subcommands: [Migrate.self, Submit.self, Import.self] + domainSubcommands + [
             Show.self, List.self, Report.self, Export.self, ProjectionsCommand.self, Audit.self, Serve.self, Token.self,
-            Keygen.self,
+            Keygen.self, WitnessCommand.self,
         ]
     )
 }

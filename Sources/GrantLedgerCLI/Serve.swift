@@ -6,6 +6,8 @@ import GrantLedgerHTTP
 import Hummingbird
 import Logging
 import PostgresClient
+import Transparency
+import Witnessing
 
 /// `grantledger serve`: the HTTP API.
 struct Serve: AsyncParsableCommand {
@@ -42,6 +44,13 @@ struct Serve: AsyncParsableCommand {
             PREFIX/tile/<L>/<N>[.p/<W>], PREFIX/tile/entries/<N>[.p/<W>].
             """)
     var tilePrefix = "/log"
+    @Option(
+        help: """
+            A c2sp.org/tlog-policy file naming this log, its witnesses with their URLs and the \
+            quorum: each new checkpoint goes to the witnesses, and only one the quorum cosigned \
+            is published (needs --log-key).
+            """)
+    var witnessPolicy: String?
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
     @OptionGroup(title: "Confidential organisations") var pseudonymKey: PseudonymKeyOptions
@@ -89,6 +98,12 @@ struct Serve: AsyncParsableCommand {
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.tilePrefix = tilePrefix
         configuration.pseudonyms = try pseudonymKey.pseudonyms()
+        if let witnessPolicy {
+            guard let signer = configuration.logSigner else {
+                throw ValidationError("--witness-policy needs the log's key: --log-key FILE or GRANTLEDGER_LOG_KEY")
+            }
+            configuration.witnesses = try loadWitnessCollector(witnessPolicy, log: signer.verifier)
+        }
         var logger =
             switch logFormat {
             case .text: Logger(label: "grantledger")
@@ -179,4 +194,26 @@ struct TokenRevoke: AsyncParsableCommand {
             throw ExitCode(ExitStatus.notFound)
         }
     }
+}
+
+/// A policy file for the server: it must name this log (if it names logs) and its quorum
+/// must be reachable through the witnesses' URLs.
+func loadWitnessCollector(_ path: String, log: NoteVerifier) throws -> WitnessCollector {
+    do {
+        let policy = try readPolicy(path)
+        guard policy.logs.isEmpty || policy.logs.contains(where: { $0.key == log }) else {
+            throw TransparencyError("it does not list this log's key, \(log.text)")
+        }
+        return try WitnessCollector(policy: policy)
+    } catch let error as TransparencyError {
+        throw ValidationError("--witness-policy \(path): \(error)")
+    }
+}
+
+/// A c2sp.org/tlog-policy file.
+func readPolicy(_ path: String) throws -> WitnessPolicy {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read the policy \(path)")
+    }
+    do { return try WitnessPolicy(Array(data)) } catch { throw ValidationError("the policy \(path): \(error)") }
 }

@@ -7,6 +7,7 @@ import PostgresClient
 import Projections
 import ServiceLifecycle
 import Transparency
+import Witnessing
 
 /// The OpenAPI 3.1 document of the API: `openapi.json` in the repository, with the schema
 /// of every command put in from the command table (`CommandSchemas`).
@@ -41,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var pseudonyms: Pseudonyms = .ephemeral()
     /// Where the log is published as C2SP tlog-tiles (`TileRoutes`).
     public var tilePrefix = "/log"
+    /// The witnesses who must cosign a checkpoint before it is published (a tlog-policy).
+    public var witnesses: WitnessCollector?
 
     /// A tile prefix: `/` and a path of letters, digits and `-._~`, no trailing `/`, not
     /// under the API's `/v1` nor one of its own paths.
@@ -77,7 +80,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         conninfos: configuration.readConninfos, maxConnections: configuration.maxConnections,
         acquireTimeout: configuration.acquireTimeout, logger: logger)
     let services = ServerServices(
-        pool: pool, logSigner: configuration.logSigner, replicas: replicas, pseudonyms: configuration.pseudonyms)
+        pool: pool, logSigner: configuration.logSigner, replicas: replicas, pseudonyms: configuration.pseudonyms,
+        witnesses: configuration.witnesses)
     let router = buildRouter(services, tilePrefix: configuration.tilePrefix)
     var app = Application(
         router: router,

@@ -64,6 +64,10 @@ extension RouteRegistry {
             return textResponse(note, contentType: "text/plain; charset=utf-8")
         }
 
+        everyone.get("/v1/audit/checkpoint/pending") { _, _ in
+            jsonResponse(.ok, ResponseJSON.text(services.checkpoints.pending()))
+        }
+
         provers.get("/v1/audit/proof/inclusion") { request, context in
             guard let position = try sizeParameter(request, "position", required: true) else {
                 throw APIError.invalid("position is required")

@@ -11,6 +11,7 @@ import NIOCore
 import PostgresClient
 import Projections
 import Transparency
+import Witnessing
 
 /// What the routes need.
 public struct ServerServices: Sendable {
@@ -42,16 +43,17 @@ public struct ServerServices: Sendable {
     /// - Parameters:
     ///   - logSigner: the log's key: signs checkpoints and command receipts.
     ///   - replicas: hot standbys that answer reads.
+    ///   - witnesses: the policy's witnesses, who must cosign a checkpoint before it is published.
     public init(
         pool: ConnectionPool, logSigner: NoteSigner? = nil, replicas: ReadReplicas? = nil,
-        pseudonyms: Pseudonyms = .ephemeral()
+        pseudonyms: Pseudonyms = .ephemeral(), witnesses: WitnessCollector? = nil
     ) {
         self.pool = pool
         self.pseudonyms = pseudonyms
         self.replicas =
             replicas
             ?? ReadReplicas(conninfos: [], maxConnections: 1, acquireTimeout: 1, logger: Logger(label: "replicas"))
-        self.checkpoints = CheckpointPublisher(signer: logSigner, pool: pool)
+        self.checkpoints = CheckpointPublisher(signer: logSigner, pool: pool, witnesses: witnesses)
         self.handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)
