@@ -225,7 +225,8 @@ private func proofErrors<T>(_ body: () async throws -> T) async throws -> T {
 struct AuditCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check checkpoints, proofs, events and receipts offline (no database), under a witness policy if given.",
+        abstract:
+            "Check checkpoints, proofs, events and receipts offline (no database), under a witness policy if given.",
         discussion: """
             Always checks the checkpoint's signature by the log; with --policy (a \
             c2sp.org/tlog-policy file) also that the policy's quorum of witnesses cosigned it, \
@@ -257,7 +258,9 @@ struct AuditCheck: AsyncParsableCommand {
         guard checkpoint != nil || proof != nil else {
             throw ValidationError("give --checkpoint FILE, or a --proof FILE that carries one")
         }
-        guard inclusion == nil || proof == nil else { throw ValidationError("--inclusion and --proof are two forms of one proof: give one") }
+        guard inclusion == nil || proof == nil else {
+            throw ValidationError("--inclusion and --proof are two forms of one proof: give one")
+        }
         if (event != nil || receipt != nil) && inclusion == nil && proof == nil {
             throw ValidationError("--event and --receipt need the --inclusion or --proof of that event")
         }
@@ -294,7 +297,9 @@ struct AuditCheck: AsyncParsableCommand {
                     (held, log) = (verified.checkpoint, verified.log)
                     return "checkpoint signed by \(verified.log.name): \(verified.checkpoint.treeSize) leaves, "
                         + "cosigned by "
-                        + (verified.cosigners.isEmpty ? "no witness" : verified.cosigners.map { "\($0.name) (time \($0.time))" }.joined(separator: ", "))
+                        + (verified.cosigners.isEmpty
+                            ? "no witness"
+                            : verified.cosigners.map { "\($0.name) (time \($0.time))" }.joined(separator: ", "))
                         + "; quorum \(trust.quorumName) met"
                 }
                 guard let given else { throw TransparencyError("no log key") }
@@ -321,7 +326,8 @@ struct AuditCheck: AsyncParsableCommand {
         if let held, let log, let tlogProof {
             check("inclusion in \(proof ?? "")") {
                 guard let stated = tlogProof.statedEvent else {
-                    throw TransparencyError("the proof's extra data does not name a grantledger event (position and hash)")
+                    throw TransparencyError(
+                        "the proof's extra data does not name a grantledger event (position and hash)")
                 }
                 try tlogProof.verify(leafInput: stated.hash, in: held)
                 let checked = try checkLeaf(position: stated.position, leaf: stated.hash, log: log)

@@ -64,7 +64,9 @@ struct WitnessServe: AsyncParsableCommand {
     @Option(help: "The witness's private key file (grantledger witness keygen).") var key: String
     @Option(
         name: .customLong("log-verifier-key"),
-        help: "A log's verifier key (NAME+HASH+KEY, grantledger audit keygen), or a file holding it; repeat for several logs.")
+        help:
+            "A log's verifier key (NAME+HASH+KEY, grantledger audit keygen), or a file holding it; repeat for several logs."
+    )
     var logVerifierKeys: [String]
     @Option(help: "The state directory (made if missing, mode 700).") var state: String
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -78,7 +80,9 @@ struct WitnessServe: AsyncParsableCommand {
         guard prefix.isEmpty || ServerConfiguration.isTilePrefix(prefix) else {
             throw ValidationError("--prefix must be empty or start with / and use only letters, digits and - . _ ~ /")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
     }
 
     func run() async throws {

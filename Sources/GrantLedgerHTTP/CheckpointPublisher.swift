@@ -62,7 +62,9 @@ final class CheckpointPublisher: Sendable {
         let note = try checkpoint.signed(by: signer)
         latest.withLockedValue { current in
             // Two refreshes may race; keep the larger tree.
-            if (current?.checkpoint.treeSize ?? -1) < head.size { current = Signed(note: note, checkpoint: checkpoint, signedAt: .now()) }
+            if (current?.checkpoint.treeSize ?? -1) < head.size {
+                current = Signed(note: note, checkpoint: checkpoint, signedAt: .now())
+            }
         }
     }
 
@@ -78,9 +80,11 @@ final class CheckpointPublisher: Sendable {
     /// The newest signed checkpoint and where its cosigning stands.
     func pending() -> PendingCheckpoint {
         PendingCheckpoint(
-            checkpoint: latest.withLockedValue { $0?.note }, treeSize: latest.withLockedValue { $0?.checkpoint.treeSize },
+            checkpoint: latest.withLockedValue { $0?.note },
+            treeSize: latest.withLockedValue { $0?.checkpoint.treeSize },
             cosignedTreeSize: witnesses == nil
-                ? latest.withLockedValue { $0?.checkpoint.treeSize } : cosigned.withLockedValue { $0?.checkpoint.treeSize },
+                ? latest.withLockedValue { $0?.checkpoint.treeSize }
+                : cosigned.withLockedValue { $0?.checkpoint.treeSize },
             quorum: witnesses?.policy.quorumName, witnesses: witnesses?.witnessReports ?? [])
     }
 
@@ -110,7 +114,9 @@ final class CheckpointPublisher: Sendable {
                     })
             else { return }
             cosigned.withLockedValue { current in
-                if (current?.checkpoint.treeSize ?? -1) < size { current = Signed(note: note, checkpoint: target.checkpoint, signedAt: .now()) }
+                if (current?.checkpoint.treeSize ?? -1) < size {
+                    current = Signed(note: note, checkpoint: target.checkpoint, signedAt: .now())
+                }
             }
         }
     }

@@ -107,7 +107,8 @@ public struct WitnessRules: Sendable {
             throw WitnessRefusal(404, "this witness does not know the log \(request.origin)")
         }
         guard keys.contains(where: { (try? $0.open(request.note)) != nil }) else {
-            throw WitnessRefusal(403, "no signature on the checkpoint verifies against a key trusted for \(request.origin)")
+            throw WitnessRefusal(
+                403, "no signature on the checkpoint verifies against a key trusted for \(request.origin)")
         }
     }
 

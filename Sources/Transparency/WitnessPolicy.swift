@@ -41,7 +41,10 @@ public struct WitnessPolicy: Sendable {
     /// The policy a file holds; throws naming the line that breaks the format.
     public init(_ data: [UInt8]) throws {
         guard data.count <= 1 << 20 else { throw TransparencyError("a policy file is at most 1 MiB") }
-        enum Defined { case witness(Int), group(Rule) }
+        enum Defined {
+            case witness(Int)
+            case group(Rule)
+        }
         var names: [[UInt8]: Defined] = [:]
         var members: Set<[UInt8]> = []
         var sawQuorum = false
@@ -76,7 +79,9 @@ public struct WitnessPolicy: Sendable {
                 let name = fields[1]
                 guard names[name] == nil, name != Array("none".utf8) else { throw fail("a name defined twice") }
                 let key: CosignatureVerifier
-                do { key = try CosignatureVerifier(try text(fields[2])) } catch { throw fail("the witness's key: \(error)") }
+                do { key = try CosignatureVerifier(try text(fields[2])) } catch {
+                    throw fail("the witness's key: \(error)")
+                }
                 guard !witnesses.contains(where: { $0.key.publicKey == key.publicKey }) else {
                     throw fail("a witness listed twice")
                 }

@@ -134,13 +134,16 @@ public final class WitnessCollector: Sendable {
                 guard size != old else {
                     record(
                         status: 409,
-                        error: "it cosigned another tree of \(size) leaves: the log has shown two views", cosigned: size)
+                        error: "it cosigned another tree of \(size) leaves: the log has shown two views", cosigned: size
+                    )
                     return nil
                 }
                 old = size
                 record(status: 409, error: "it had cosigned \(size) leaves; asked again from there", cosigned: size)
             default:
-                record(status: answer.status, error: String(text.prefix(300)).trimmingCharacters(in: .whitespacesAndNewlines))
+                record(
+                    status: answer.status,
+                    error: String(text.prefix(300)).trimmingCharacters(in: .whitespacesAndNewlines))
                 return nil
             }
         }

@@ -89,6 +89,7 @@ public struct Witness: Sendable {
         let lines = String(decoding: body.readableBytesView.prefix(4096), as: UTF8.self).split(
             separator: "\n", omittingEmptySubsequences: false)
         guard let blank = lines.firstIndex(of: ""), lines.count > blank + 2 else { return "malformed" }
-        return "\(lines[0].prefix(40)) -> \(lines[blank + 1].prefix(100).debugDescription) \(lines[blank + 2].prefix(20))"
+        return
+            "\(lines[0].prefix(40)) -> \(lines[blank + 1].prefix(100).debugDescription) \(lines[blank + 2].prefix(20))"
     }
 }

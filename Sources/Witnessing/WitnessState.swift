@@ -37,7 +37,9 @@ public final class WitnessState: Sendable {
             at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let lockPath = directory.appendingPathComponent("lock").path
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw PlainHTTPError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw PlainHTTPError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
             throw PlainHTTPError("another witness is running on \(path) (\(lockPath) is locked)")
@@ -98,7 +100,9 @@ public final class WitnessState: Sendable {
         let temporary = directory.appendingPathComponent("state.json.new").path
         let target = directory.appendingPathComponent("state.json").path
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw PlainHTTPError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw PlainHTTPError("cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }

@@ -20,7 +20,9 @@ struct WitnessingTests {
         func consistency(_ m: Int, _ n: Int) -> [Merkle.Hash] {
             Merkle.consistencyRanges(from: Int64(m), to: Int64(n)).map { range in
                 var builder = MerkleBuilder()
-                for leaf in leaves[Int(range.lowerBound)..<Int(range.upperBound)] { _ = builder.append(leafInput: leaf) }
+                for leaf in leaves[Int(range.lowerBound)..<Int(range.upperBound)] {
+                    _ = builder.append(leafInput: leaf)
+                }
                 return builder.root
             }
         }
@@ -43,7 +45,8 @@ struct WitnessingTests {
         #expect(Array(blob.prefix(4)) == Array(keyID))
         #expect(blob.dropFirst(4).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } == 1_679_315_147)
         let message = Array("cosignature/v1\ntime 1679315147\n\(body)".utf8)
-        #expect(try Curve25519.Signing.PublicKey(rawRepresentation: key).isValidSignature(blob.dropFirst(12), for: message))
+        #expect(
+            try Curve25519.Signing.PublicKey(rawRepresentation: key).isValidSignature(blob.dropFirst(12), for: message))
         // The vkey has signature type 0x04, and round-trips; the private key too.
         #expect(try CosignatureVerifier(signer.verifier.text) == signer.verifier)
         #expect(Data(base64Encoded: String(signer.verifier.text.split(separator: "+", maxSplits: 2)[2]))?.first == 0x04)
@@ -124,7 +127,9 @@ struct WitnessingTests {
         #expect(throws: TransparencyError.self) {
             try WitnessPolicy(Array("witness K \(keys[0].verifier.text)\nquorum \u{212A}\n".utf8))
         }
-        #expect(try WitnessPolicy(Array("witness \u{212A} \(keys[0].verifier.text)\nquorum \u{212A}\n".utf8)).witnesses.count == 1)
+        #expect(
+            try WitnessPolicy(Array("witness \u{212A} \(keys[0].verifier.text)\nquorum \u{212A}\n".utf8)).witnesses
+                .count == 1)
     }
 
     @Test("a policy checks a note: the log's signature, the quorum's valid cosignatures, and names who is missing")
@@ -134,7 +139,8 @@ struct WitnessingTests {
         let policy = try WitnessPolicy(Self.policyText(log, keys, "group G 2 W1 W2 W3\nquorum G\n"))
         let body = Checkpoint(origin: log.name, treeSize: 5, rootHash: Self.root7).body
         let signed = try log.sign(body)
-        let two = signed + (try keys[0].cosign(body: body, timestamp: 10)) + (try keys[2].cosign(body: body, timestamp: 11))
+        let two =
+            signed + (try keys[0].cosign(body: body, timestamp: 10)) + (try keys[2].cosign(body: body, timestamp: 11))
         let verified = try policy.verify(two)
         #expect(verified.checkpoint.treeSize == 5 && verified.cosigners.map(\.name) == ["W1", "W3"])
         do {
@@ -145,12 +151,16 @@ struct WitnessingTests {
         }
         let otherLog = try NoteSigner(generatingNamed: "grantledger.example/log")
         #expect(throws: TransparencyError.self, "signed by a key the policy does not list") {
-            try policy.verify(try otherLog.sign(body) + (try keys[0].cosign(body: body, timestamp: 1)) + (try keys[1].cosign(body: body, timestamp: 1)))
+            try policy.verify(
+                try otherLog.sign(body) + (try keys[0].cosign(body: body, timestamp: 1))
+                    + (try keys[1].cosign(body: body, timestamp: 1)))
         }
         // A cosignature of another checkpoint does not count.
         let elsewhere = Checkpoint(origin: log.name, treeSize: 6, rootHash: Self.root7).body
         #expect(throws: TransparencyError.self) {
-            try policy.verify(signed + (try keys[0].cosign(body: elsewhere, timestamp: 1)) + (try keys[1].cosign(body: body, timestamp: 1)))
+            try policy.verify(
+                signed + (try keys[0].cosign(body: elsewhere, timestamp: 1))
+                    + (try keys[1].cosign(body: body, timestamp: 1)))
         }
     }
 
@@ -166,7 +176,8 @@ struct WitnessingTests {
             let root = (source ?? tree).root(size)
             let key = signer ?? log
             let note = try Checkpoint(origin: key.name, treeSize: Int64(size), rootHash: root).signed(by: key)
-            return try AddCheckpointRequest(Array(AddCheckpointRequest.text(oldSize: Int64(old), proof: proof, note: note).utf8))
+            return try AddCheckpointRequest(
+                Array(AddCheckpointRequest.text(oldSize: Int64(old), proof: proof, note: note).utf8))
         }
         func status(_ body: () throws -> Void) -> Int? {
             do {
@@ -189,7 +200,8 @@ struct WitnessingTests {
         #expect(status { try rules.checkSignature(try request(old: 0, size: 1)) } == nil)
         // 400: malformed bodies.
         for body in [
-            "", "old 1\n", "old 01\n\n", "new 0\n\nx\n", "old 5\nnot base64!\n\n" + (try log.sign("a\n1\n\(Data(Self.root7).base64EncodedString())\n")),
+            "", "old 1\n", "old 01\n\n", "new 0\n\nx\n",
+            "old 5\nnot base64!\n\n" + (try log.sign("a\n1\n\(Data(Self.root7).base64EncodedString())\n")),
             "old 9\n\n" + (try log.sign("a\n1\n\(Data(Self.root7).base64EncodedString())\n")),
             "old 0\n" + String(repeating: Data(Self.root7).base64EncodedString() + "\n", count: 64) + "\n"
                 + (try log.sign("a\n70\n\(Data(Self.root7).base64EncodedString())\n")),
@@ -204,24 +216,46 @@ struct WitnessingTests {
         #expect(status { try rules.checkSignature(try request(old: 0, size: 3, signer: impostor)) } == 403)
         // 409: not the size last cosigned (naming it); another tree of the same size.
         do {
-            _ = try WitnessRules.advance(try request(old: 100, size: 260, proof: tree.consistency(100, 260)), from: head)
+            _ = try WitnessRules.advance(
+                try request(old: 100, size: 260, proof: tree.consistency(100, 260)), from: head)
             Issue.record("a stale old size was accepted")
         } catch let refusal as WitnessRefusal {
             #expect(refusal.status == 409 && refusal.cosignedSize == 250)
         }
         #expect(status { _ = try WitnessRules.advance(try request(old: 250, size: 250, in: fork), from: head) } == 409)
         // 422: a proof that does not join the roots; the fork's own proof from its 250.
-        #expect(status { _ = try WitnessRules.advance(try request(old: 250, size: 300, proof: tree.consistency(100, 300)), from: head) } == 422)
-        #expect(status { _ = try WitnessRules.advance(try request(old: 250, size: 300, proof: fork.consistency(250, 300), in: fork), from: head) } == 422)
-        #expect(status { _ = try WitnessRules.advance(try request(old: 0, size: 5, proof: [Self.root7]), from: nil) } == 422)
+        #expect(
+            status {
+                _ = try WitnessRules.advance(
+                    try request(old: 250, size: 300, proof: tree.consistency(100, 300)), from: head)
+            } == 422)
+        #expect(
+            status {
+                _ = try WitnessRules.advance(
+                    try request(old: 250, size: 300, proof: fork.consistency(250, 300), in: fork), from: head)
+            } == 422)
+        #expect(
+            status { _ = try WitnessRules.advance(try request(old: 0, size: 5, proof: [Self.root7]), from: nil) } == 422
+        )
         // Every size pair of a small tree: the right proof passes, a wrong one never.
         let small = Tree(size: 40, seed: 3)
         for m in 1...40 {
             for n in m...40 {
                 let from = WitnessedHead(size: Int64(m), root: small.root(m))
-                #expect(status { _ = try WitnessRules.advance(try request(old: m, size: n, proof: m == n ? [] : small.consistency(m, n), in: small), from: from) } == nil)
+                #expect(
+                    status {
+                        _ = try WitnessRules.advance(
+                            try request(old: m, size: n, proof: m == n ? [] : small.consistency(m, n), in: small),
+                            from: from)
+                    } == nil)
                 if n > m {
-                    #expect(status { _ = try WitnessRules.advance(try request(old: m, size: n, proof: Tree(size: 40, seed: 4).consistency(m, n), in: small), from: from) } == 422)
+                    #expect(
+                        status {
+                            _ = try WitnessRules.advance(
+                                try request(
+                                    old: m, size: n, proof: Tree(size: 40, seed: 4).consistency(m, n), in: small),
+                                from: from)
+                        } == 422)
                 }
             }
         }
@@ -236,20 +270,25 @@ struct WitnessingTests {
         for index in [0, 1, 40, 76] {
             let proof = Merkle.inclusionRanges(index: Int64(index), size: 77).map { range in
                 var builder = MerkleBuilder()
-                for leaf in tree.leaves[Int(range.lowerBound)..<Int(range.upperBound)] { _ = builder.append(leafInput: leaf) }
+                for leaf in tree.leaves[Int(range.lowerBound)..<Int(range.upperBound)] {
+                    _ = builder.append(leafInput: leaf)
+                }
                 return builder.root
             }
             let file = TlogProof(
                 extra: TlogProof.eventExtra(position: Int64(index + 1), hash: tree.leaves[index]), index: Int64(index),
                 proof: proof, checkpoint: note)
             let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
-            #expect(lines[0] == "c2sp.org/tlog-proof@v1" && lines[1].hasPrefix("extra ") && lines[2] == "index \(index)")
+            #expect(
+                lines[0] == "c2sp.org/tlog-proof@v1" && lines[1].hasPrefix("extra ") && lines[2] == "index \(index)")
             #expect(lines[3 + proof.count] == "" && file.text.hasSuffix(note))
             let read = try TlogProof(text: file.text)
             #expect(read == file)
             #expect(read.statedEvent?.position == Int64(index + 1) && read.statedEvent?.hash == tree.leaves[index])
             try read.verify(leafInput: tree.leaves[index], in: checkpoint)
-            #expect(throws: TransparencyError.self) { try read.verify(leafInput: tree.leaves[(index + 1) % 77], in: checkpoint) }
+            #expect(throws: TransparencyError.self) {
+                try read.verify(leafInput: tree.leaves[(index + 1) % 77], in: checkpoint)
+            }
         }
         let noExtra = TlogProof(extra: nil, index: 0, proof: [], checkpoint: note)
         #expect(try TlogProof(text: noExtra.text) == noExtra)
@@ -257,7 +296,8 @@ struct WitnessingTests {
             "", "c2sp.org/tlog-proof@v2\nindex 0\n\n" + note, "c2sp.org/tlog-proof@v1\nindex -1\n\n" + note,
             "c2sp.org/tlog-proof@v1\nindex 01\n\n" + note, "c2sp.org/tlog-proof@v1\nextra %%%\nindex 0\n\n" + note,
             "c2sp.org/tlog-proof@v1\nindex 0\nshort\n\n" + note, "c2sp.org/tlog-proof@v1\nindex 0\n",
-            "c2sp.org/tlog-proof@v1\nindex 0\n" + String(repeating: Data(Self.root7).base64EncodedString() + "\n", count: 64) + "\n" + note,
+            "c2sp.org/tlog-proof@v1\nindex 0\n"
+                + String(repeating: Data(Self.root7).base64EncodedString() + "\n", count: 64) + "\n" + note,
         ] {
             #expect(throws: TransparencyError.self, "\(text.prefix(60).debugDescription)") { try TlogProof(text: text) }
         }
