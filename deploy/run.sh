@@ -12,12 +12,16 @@ set -euo pipefail
 state="$repo/.pgdata"
 pidfile="$state/server.pid"
 
+witness_pidfile="$state/witness.pid"
+
 stop_server() {
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        kill -TERM "$(cat "$pidfile")"
-        for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$pidfile"
+    for file in "$pidfile" "$witness_pidfile"; do
+        if [ -f "$file" ] && kill -0 "$(cat "$file")" 2>/dev/null; then
+            kill -TERM "$(cat "$file")"
+            for _ in $(seq 50); do kill -0 "$(cat "$file")" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -f "$file"
+    done
     if [ -f "$state/server.runtime" ]; then
         case "$(cat "$state/server.runtime")" in
             /var/tmp/grantledger-server.*) rm -rf "$(cat "$state/server.runtime")" ;;
@@ -28,7 +32,7 @@ stop_server() {
 
 if [ "${1:-}" = "stop" ]; then
     stop_server
-    echo "server stopped"
+    echo "server and witness stopped"
     exit 0
 fi
 
@@ -113,10 +117,28 @@ stop_server
 port=$(free_port 8080)
 token=$("$bin" token create --role viewer --name "quickstart-$(date +%Y%m%d%H%M%S)")
 
+# A witness beside it (c2sp.org/tlog-witness), as the EU Delegation or a grantee would run
+# one on its own machine: its key and state stay in .pgdata/, and the server publishes only
+# checkpoints it cosigned (the policy file names the log, the witness and the quorum).
+if [ ! -f "$state/witness.key" ]; then
+    "$bin" witness keygen --name witness.local/w1 --out "$state/witness.key" >"$state/witness.pub"
+fi
+witness_port=$(free_port 8090)
+cat >"$state/witness.policy" <<POLICY
+# c2sp.org/tlog-policy: the log, its witness and the quorum (deploy/run.sh writes this file).
+log $(cat "$state/log.pub")
+witness w1 $(cat "$state/witness.pub") http://127.0.0.1:$witness_port
+quorum w1
+POLICY
+mkdir -p "$state/witness-state"
+witness=("$bin" witness serve --key "$state/witness.key" --log-verifier-key "$(cat "$state/log.pub")"
+    --state "$state/witness-state" --host 127.0.0.1 --port "$witness_port")
+
 # The server never runs as root: as root, it runs as the system user "grantledger" (created
 # here if missing), from a copy of the binary, its resources and sql/ in a fresh folder that
 # user can read but not change. The database URL reaches it through the environment only.
-serve=("$bin" serve --host 127.0.0.1 --port "$port" --log-key "$state/log.key" --pseudonym-key "$state/pseudonym.key")
+serve=("$bin" serve --host 127.0.0.1 --port "$port" --log-key "$state/log.key" --pseudonym-key "$state/pseudonym.key"
+    --witness-policy "$state/witness.policy")
 export GRANTLEDGER_MIGRATIONS="$repo/sql"
 if [ "$(id -u)" -eq 0 ]; then
     if ! id grantledger >/dev/null 2>&1; then
@@ -126,15 +148,30 @@ if [ "$(id -u)" -eq 0 ]; then
     cp "$bin" "$runtime/grantledger"
     cp -R "$repo/.build/release/grantledger_GrantLedgerHTTP.resources" "$runtime/" 2>/dev/null || true
     cp -R "$repo/sql" "$runtime/sql"
+    cp "$state/witness.policy" "$runtime/witness.policy"
     chmod -R go-w,a+rX "$runtime"
-    # The signing key: a copy only the server's user can read.
+    # The signing keys: copies only the server's user can read; the witness's state its own.
     install -m 600 -o grantledger "$state/log.key" "$runtime/log.key"
     install -m 600 -o grantledger "$state/pseudonym.key" "$runtime/pseudonym.key"
+    install -m 600 -o grantledger "$state/witness.key" "$runtime/witness.key"
+    chown -R grantledger "$state/witness-state"
+    chmod 700 "$state/witness-state"
     echo "$runtime" >"$state/server.runtime"
     export GRANTLEDGER_MIGRATIONS="$runtime/sql"
     serve=(runuser -u grantledger -- "$runtime/grantledger" serve --host 127.0.0.1 --port "$port"
-        --log-key "$runtime/log.key" --pseudonym-key "$runtime/pseudonym.key")
+        --log-key "$runtime/log.key" --pseudonym-key "$runtime/pseudonym.key"
+        --witness-policy "$runtime/witness.policy")
+    witness=(runuser -u grantledger -- "$runtime/grantledger" witness serve --key "$runtime/witness.key"
+        --log-verifier-key "$(cat "$state/log.pub")" --state "$state/witness-state" --host 127.0.0.1
+        --port "$witness_port")
 fi
+(cd / && exec env -u GRANTLEDGER_DATABASE_URL -u GRANTLEDGER_MIGRATION_DATABASE_URL -u GRANTLEDGER_ADMIN_DATABASE_URL \
+    nohup "${witness[@]}") >"$state/witness.log" 2>&1 &
+echo $! >"$witness_pidfile"
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$witness_port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
 # The server gets the application role's URL only: never the migration role's (which can
 # rewrite history) nor the cluster administrator's.
 (cd / && exec env -u GRANTLEDGER_MIGRATION_DATABASE_URL -u GRANTLEDGER_ADMIN_DATABASE_URL nohup "${serve[@]}") \
@@ -145,13 +182,27 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server did not start; see $state/server.log" >&2; exit 1; }
+echo "==> the published checkpoint, cosigned by the local witness (http://127.0.0.1:$witness_port)"
+for _ in $(seq 150); do
+    curl -fs "http://127.0.0.1:$port/log/checkpoint" >"$state/cosigned.checkpoint" 2>/dev/null && break
+    sleep 0.2
+done
+if [ -s "$state/cosigned.checkpoint" ]; then
+    cat "$state/cosigned.checkpoint"
+    "$bin" audit check --policy "$state/witness.policy" --checkpoint "$state/cosigned.checkpoint"
+else
+    echo "no cosigned checkpoint yet; see $state/witness.log and GET /v1/audit/checkpoint/pending" >&2
+    exit 1
+fi
 cat <<MSG
-grantledger is serving on http://127.0.0.1:$port (log: .pgdata/server.log)
+grantledger is serving on http://127.0.0.1:$port (log: .pgdata/server.log), its witness on
+http://127.0.0.1:$witness_port (log: .pgdata/witness.log, policy: .pgdata/witness.policy)
 A viewer token, shown once (create more: grantledger token create --role manager|auditor|viewer --name NAME):
   $token
 Try:
   curl -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/indicators/i3?from=2024-01-01&to=2026-12-31"
   curl http://127.0.0.1:$port/openapi.json
-  curl http://127.0.0.1:$port/v1/audit/checkpoint        # the latest signed checkpoint, public
+  curl http://127.0.0.1:$port/log/checkpoint             # the latest cosigned checkpoint, public
+  curl http://127.0.0.1:$port/v1/audit/checkpoint/pending  # the newest one and its witnesses
 Stop it with: deploy/run.sh stop
 MSG
