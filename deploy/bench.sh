@@ -6,7 +6,9 @@
 #     (activity import, the results framework and an activity indicator, uncached) and of
 #     issue #14 (two instances reading from a hot standby; BENCH_SKIP_REPLICA=1 skips it);
 #  4. the OpenAPI document under schemathesis, 200 examples per operation and role
-#     (deploy/bench/openapi-fuzz.sh; BENCH_SKIP_FUZZ=1 skips it).
+#     (deploy/bench/openapi-fuzz.sh; BENCH_SKIP_FUZZ=1 skips it);
+#  5. the publication lag of witnessed checkpoints at 500 commands/s (issue #25,
+#     deploy/bench/publication-lag.sh; BENCH_SKIP_LAG=1 skips it).
 # BENCH_SECONDS (default 5) per write measurement; BENCH_READ_EVENTS (default 1000000);
 # BENCH_PROJECTION_EVENTS (default 1000000); BENCH_ORGANISATIONS (default 100000);
 # BENCH_HTTP_SECONDS (default 15); BENCH_ACTIVITIES (default 200000, beside the events);
@@ -237,6 +239,11 @@ if command -v wrk >/dev/null 2>&1 && [ -z "${BENCH_SKIP_REPLICA:-}" ]; then
     echo "| two instances at once, 8 connections each: requests/s | $both | |"
     echo "| two ÷ one | $(ratio "$both" "$one") | ≥ 1.6× |"
     echo "| resident memory of each instance (its own I.3 index from the standby), MiB | $(for i in "${instances[@]}"; do echo $(( $(ps -o rss= -p "$i") / 1024 )); done | paste -sd ' ') | |"
+fi
+
+# --- Witnessed checkpoints under load (issue #25); BENCH_SKIP_LAG=1 skips it.
+if [ "${BENCH_SKIP_LAG:-}" != "1" ]; then
+    "$repo/deploy/bench/publication-lag.sh"
 fi
 
 # --- The OpenAPI document under schemathesis, the long run (issue #26); BENCH_SKIP_FUZZ=1 skips it.
