@@ -272,7 +272,9 @@ struct OperationsTests {
         let manager = FileManager.default
         // An alternate root with systemd's own units, the binary where the units expect it,
         // and the environment file and key they name.
-        for folder in ["etc/systemd/system", "usr/local/bin", "usr/lib/systemd", "etc/grantledger"] {
+        for folder in [
+            "etc/systemd/system", "usr/local/bin", "usr/lib/systemd", "etc/grantledger", "etc/grantledger-witness",
+        ] {
             try manager.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         try manager.copyItem(
@@ -281,8 +283,12 @@ struct OperationsTests {
         for file in ["grantledger.env", "migrate.env", "log.key"] {
             manager.createFile(atPath: root.appendingPathComponent("etc/grantledger/\(file)").path, contents: Data())
         }
+        for file in ["witness.key", "log.vkey"] {
+            manager.createFile(
+                atPath: root.appendingPathComponent("etc/grantledger-witness/\(file)").path, contents: Data())
+        }
         var contents: [String: String] = [:]
-        for unit in ["grantledger.service", "grantledger-migrate.service"] {
+        for unit in ["grantledger.service", "grantledger-migrate.service", "grantledger-witness.service"] {
             try manager.copyItem(
                 at: units.appendingPathComponent(unit), to: root.appendingPathComponent("etc/systemd/system/\(unit)"))
             contents[unit] = try String(contentsOf: units.appendingPathComponent(unit), encoding: .utf8)
@@ -291,7 +297,7 @@ struct OperationsTests {
             "/usr/bin/systemd-analyze",
             [
                 "verify", "--root=\(root.path)", "/etc/systemd/system/grantledger.service",
-                "/etc/systemd/system/grantledger-migrate.service",
+                "/etc/systemd/system/grantledger-migrate.service", "/etc/systemd/system/grantledger-witness.service",
             ], environment: ProcessInfo.processInfo.environment)
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(!verify.stderr.contains("grantledger"), "\(verify.stderr)")
@@ -334,6 +340,21 @@ struct OperationsTests {
         let execStart = try #require(service.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
         for option in execStart.split(separator: " ") where option.hasPrefix("--") {
             #expect(help.stdout.contains(String(option)), "\(option)")
+        }
+        // The witness: its own dynamic user, a private state directory, the key as a
+        // credential, no database settings at all, and only options `witness serve` knows.
+        let witness = try #require(contents["grantledger-witness.service"])
+        for directive in [
+            "DynamicUser=yes", "StateDirectory=grantledger-witness", "StateDirectoryMode=0700",
+            "LoadCredential=witness.key:", "NoNewPrivileges=yes", "ProtectSystem=strict",
+        ] {
+            #expect(witness.contains(directive), "\(directive)")
+        }
+        #expect(!witness.contains("EnvironmentFile=") && !witness.contains("DATABASE"))
+        let witnessHelp = try await CLI(databaseURL: "").run(["witness", "serve", "--help"])
+        let witnessStart = try #require(witness.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        for option in witnessStart.split(separator: " ") where option.hasPrefix("--") {
+            #expect(witnessHelp.stdout.contains(String(option)), "\(option)")
         }
     }
 }
