@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
-import NIOHTTP1
-import NIOPosix
+import Witnessing
 
 /// A running `grantledger serve` that a report may ask instead of the database
 /// (`--server URL`, else `GRANTLEDGER_SERVER_URL`): the server keeps the period index in
@@ -44,25 +43,7 @@ struct ServerOptions: ParsableArguments {
 
 /// `http://HOST[:PORT][/PREFIX]`: plain HTTP only (a server on this machine or behind the
 /// deployment's own TLS proxy is asked from inside it).
-struct ServerURL: Equatable {
-    var host: String
-    var port: Int
-    var prefix: String
-
-    init?(_ text: String) {
-        guard text.utf8.count <= 2048, let components = URLComponents(string: text),
-            components.scheme?.lowercased() == "http", let host = components.host, !host.isEmpty,
-            components.query == nil, components.fragment == nil, components.user == nil
-        else { return nil }
-        let port = components.port ?? 80
-        guard (1...65535).contains(port) else { return nil }
-        self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        self.port = port
-        prefix =
-            components.percentEncodedPath.hasSuffix("/")
-            ? String(components.percentEncodedPath.dropLast()) : components.percentEncodedPath
-    }
-}
+typealias ServerURL = PlainHTTPURL
 
 /// One server's answer.
 struct ServerAnswer {
@@ -79,7 +60,7 @@ struct ServerAnswer {
     }
 }
 
-/// A minimal HTTP/1.1 client over SwiftNIO: one GET per connection.
+/// A running server's API: one GET per connection (`PlainHTTPClient`).
 struct ServerClient {
     let url: ServerURL
     let token: String
@@ -89,41 +70,13 @@ struct ServerClient {
     /// GETs `path` with `query` (each value percent-encoded).
     func get(_ path: String, query: [(String, String)], accept: String) async throws -> ServerAnswer {
         let target =
-            url.prefix + path
+            path
             + (query.isEmpty
                 ? "" : "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&"))
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
-            .connect(host: url.host, port: url.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
-            head.headers.add(name: "Host", value: url.port == 80 ? url.host : "\(url.host):\(url.port)")
-            head.headers.add(name: "Accept", value: accept)
-            head.headers.add(name: "Authorization", value: "Bearer \(token)")
-            head.headers.add(name: "Connection", value: "close")
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
-            var status = 0
-            var body = ByteBuffer()
-            for try await part in inbound {
-                switch part {
-                case .head(let answer): status = Int(answer.status.code)
-                case .body(var chunk):
-                    guard body.readableBytes + chunk.readableBytes <= Self.maxBody else {
-                        throw ServerClientError("the server's answer is larger than \(Self.maxBody) bytes")
-                    }
-                    body.writeBuffer(&chunk)
-                case .end: return ServerAnswer(status: status, body: Array(buffer: body))
-                }
-            }
-            throw ServerClientError("the server closed the connection before its answer ended")
-        }
+        let answer = try await PlainHTTPClient.request(
+            .GET, url, path: target, headers: [("Accept", accept), ("Authorization", "Bearer \(token)")],
+            maxBody: Self.maxBody, timeout: .seconds(600))
+        return ServerAnswer(status: answer.status, body: answer.body)
     }
 
     /// Percent-encodes all but RFC 3986's unreserved characters.
@@ -140,11 +93,6 @@ struct ServerClient {
         }
         return out
     }
-}
-
-struct ServerClientError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Runs a request to the server, turning its refusals into the CLI's exit codes: 400 → 10,

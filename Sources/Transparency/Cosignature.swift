@@ -25,21 +25,10 @@ public struct CosignatureSigner: Sendable {
 
     /// Reads a private key in the format above (surrounding white space ignored).
     public init(privateKey text: String) throws {
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
-            separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY" else {
-            throw TransparencyError("not a private key (expected PRIVATE+KEY+<name>+<key ID>+<key>)")
-        }
-        let name = String(parts[2])
-        try NoteVerifier.checkName(name)
-        guard let bytes = Data(base64Encoded: String(parts[4])), bytes.count == 33,
-            bytes.first == CosignatureVerifier.signatureType,
-            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes.dropFirst())
-        else { throw TransparencyError("the private key is not an Ed25519 cosigning key (type 0x04)") }
-        self.name = name
-        self.seed = Array(key.rawRepresentation)
-        self.publicKey = Array(key.publicKey.rawRepresentation)
-        guard String(parts[3]) == NoteSigner.hex(verifier.keyID) else {
+        let key = try KeyText.privateKey(
+            text, type: CosignatureVerifier.signatureType, kind: "an Ed25519 cosigning key")
+        (name, seed, publicKey) = (key.name, key.seed, key.publicKey)
+        guard key.id == NoteSigner.hex(verifier.keyID) else {
             throw TransparencyError("the private key's ID does not match its name and key")
         }
     }
@@ -79,20 +68,9 @@ public struct CosignatureVerifier: Sendable, Hashable {
 
     /// Reads a vkey `<name>+<key ID>+<base64(0x04 ‖ key)>`, refusing an ID that does not match.
     public init(_ text: String) throws {
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
-            separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw TransparencyError("not a verifier key (expected <name>+<key ID>+<key>)") }
-        let name = String(parts[0])
-        try NoteVerifier.checkName(name)
-        guard let bytes = Data(base64Encoded: String(parts[2])), bytes.count == 33 else {
-            throw TransparencyError("the verifier key is not an Ed25519 key")
-        }
-        guard bytes.first == Self.signatureType else {
-            throw TransparencyError(
-                "the verifier key is not a cosigning key (signature type \(bytes.first ?? 0), a witness's is 4)")
-        }
-        self.init(name: name, publicKey: Array(bytes.dropFirst()))
-        guard String(parts[1]) == NoteSigner.hex(keyID) else {
+        let key = try KeyText.verifierKey(text, type: Self.signatureType, kind: "a cosigning key")
+        self.init(name: key.name, publicKey: key.publicKey)
+        guard key.id == NoteSigner.hex(keyID) else {
             throw TransparencyError("the verifier key's ID does not match its name and key")
         }
     }

@@ -32,21 +32,9 @@ public struct NoteSigner: Sendable {
 
     /// Reads a private key in the format above (surrounding white space ignored).
     public init(privateKey text: String) throws {
-        // base64 may hold '+': only the first four separate fields.
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
-            separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY" else {
-            throw TransparencyError("not a private key (expected PRIVATE+KEY+<name>+<hash>+<key>)")
-        }
-        let name = String(parts[2])
-        try NoteVerifier.checkName(name)
-        guard let bytes = Data(base64Encoded: String(parts[4])), bytes.count == 33, bytes.first == 1,
-            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes.dropFirst())
-        else { throw TransparencyError("the private key is not an Ed25519 seed") }
-        self.name = name
-        self.seed = Array(key.rawRepresentation)
-        self.publicKey = Array(key.publicKey.rawRepresentation)
-        guard String(parts[3]) == Self.hex(verifier.keyHash) else {
+        let key = try KeyText.privateKey(text, type: 0x01, kind: "an Ed25519 signing key")
+        (name, seed, publicKey) = (key.name, key.seed, key.publicKey)
+        guard key.id == NoteSigner.hex(verifier.keyHash) else {
             throw TransparencyError("the private key's hash does not match its name and key")
         }
     }
@@ -91,18 +79,9 @@ public struct NoteVerifier: Sendable, Equatable {
 
     /// Reads a verifier key `<name>+<hash>+<base64 key>`, refusing a hash that does not match.
     public init(_ text: String) throws {
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
-            separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else {
-            throw TransparencyError("not a verifier key (expected <name>+<hash>+<key>)")
-        }
-        let name = String(parts[0])
-        try Self.checkName(name)
-        guard let bytes = Data(base64Encoded: String(parts[2])), bytes.count == 33, bytes.first == 1 else {
-            throw TransparencyError("the verifier key is not an Ed25519 key")
-        }
-        self.init(name: name, publicKey: Array(bytes.dropFirst()))
-        guard String(parts[1]) == NoteSigner.hex(keyHash) else {
+        let key = try KeyText.verifierKey(text, type: 0x01, kind: "an Ed25519 signing key")
+        self.init(name: key.name, publicKey: key.publicKey)
+        guard key.id == NoteSigner.hex(keyHash) else {
             throw TransparencyError("the verifier key's hash does not match its name and key")
         }
     }
@@ -160,5 +139,44 @@ enum SignedNote {
                 $0 == "\n" || ($0.value >= 0x20 && $0.value != 0x7F)
             })
         else { throw TransparencyError("a note's text must not hold control characters") }
+    }
+}
+
+/// The text forms of Ed25519 keys in signed notes, for a signature type (0x01 a log's key,
+/// 0x04 a witness's): `PRIVATE+KEY+<name>+<id>+<base64(type ‖ seed)>` and
+/// `<name>+<id>+<base64(type ‖ public key)>`. The caller checks the ID, which it computes.
+enum KeyText {
+    static func privateKey(_ text: String, type: UInt8, kind: String) throws -> (
+        name: String, id: Substring, seed: [UInt8], publicKey: [UInt8]
+    ) {
+        // base64 may hold '+': only the first four separate fields.
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
+            separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY" else {
+            throw TransparencyError("not a private key (expected PRIVATE+KEY+<name>+<hash>+<key>)")
+        }
+        let name = String(parts[2])
+        try NoteVerifier.checkName(name)
+        guard let bytes = Data(base64Encoded: String(parts[4])), bytes.count == 33, bytes.first == type,
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes.dropFirst())
+        else { throw TransparencyError("the private key is not \(kind) (type \(type))") }
+        return (name, parts[3], Array(key.rawRepresentation), Array(key.publicKey.rawRepresentation))
+    }
+
+    static func verifierKey(_ text: String, type: UInt8, kind: String) throws -> (
+        name: String, id: Substring, publicKey: [UInt8]
+    ) {
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
+            separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw TransparencyError("not a verifier key (expected <name>+<hash>+<key>)") }
+        let name = String(parts[0])
+        try NoteVerifier.checkName(name)
+        guard let bytes = Data(base64Encoded: String(parts[2])), bytes.count == 33 else {
+            throw TransparencyError("the verifier key is not an Ed25519 key")
+        }
+        guard bytes.first == type else {
+            throw TransparencyError("the verifier key is not \(kind) (signature type \(bytes.first ?? 0), not \(type))")
+        }
+        return (name, parts[1], Array(bytes.dropFirst()))
     }
 }
