@@ -244,6 +244,7 @@ fi
 # --- Witnessed checkpoints under load (issue #25); BENCH_SKIP_LAG=1 skips it.
 if [ "${BENCH_SKIP_LAG:-}" != "1" ]; then
     "$repo/deploy/bench/publication-lag.sh"
+    BENCH_LAG_INTERVAL=1 "$repo/deploy/bench/publication-lag.sh"
 fi
 
 # --- The OpenAPI document under schemathesis, the long run (issue #26); BENCH_SKIP_FUZZ=1 skips it.

@@ -51,6 +51,11 @@ struct Serve: AsyncParsableCommand {
             is published (needs --log-key).
             """)
     var witnessPolicy: String?
+    @Option(
+        help:
+            "Seconds between two checkpoints of a growing log (1-60); with --witness-policy, also between rounds of requests to the witnesses."
+    )
+    var checkpointInterval = 5
     @OptionGroup(title: "Database") var database: DatabaseOptions
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
     @OptionGroup(title: "Confidential organisations") var pseudonymKey: PseudonymKeyOptions
@@ -73,6 +78,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--read-model-check-interval must be 0 or more")
         }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1-3600 seconds") }
+        guard (1...60).contains(checkpointInterval) else {
+            throw ValidationError("--checkpoint-interval must be 1-60 seconds")
+        }
         guard ServerConfiguration.isTilePrefix(tilePrefix) else {
             throw ValidationError(
                 "--tile-prefix must start with /, not end with one, use only letters, digits and - . _ ~ /, and not be under /v1"
@@ -97,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         configuration.readModelCheckInterval = .seconds(readModelCheckInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.tilePrefix = tilePrefix
+        configuration.checkpointInterval = .seconds(checkpointInterval)
         configuration.pseudonyms = try pseudonymKey.pseudonyms()
         if let witnessPolicy {
             guard let signer = configuration.logSigner else {

@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var tilePrefix = "/log"
     /// The witnesses who must cosign a checkpoint before it is published (a tlog-policy).
     public var witnesses: WitnessCollector?
+    /// The least time between two checkpoints of a growing log (and two rounds of witnesses).
+    public var checkpointInterval: Duration = .seconds(5)
 
     /// A tile prefix: `/` and a path of letters, digits and `-._~`, no trailing `/`, not
     /// under the API's `/v1` nor one of its own paths.
@@ -81,7 +83,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         acquireTimeout: configuration.acquireTimeout, logger: logger)
     let services = ServerServices(
         pool: pool, logSigner: configuration.logSigner, replicas: replicas, pseudonyms: configuration.pseudonyms,
-        witnesses: configuration.witnesses)
+        witnesses: configuration.witnesses, checkpointInterval: TimeAmount(configuration.checkpointInterval))
     let router = buildRouter(services, tilePrefix: configuration.tilePrefix)
     var app = Application(
         router: router,

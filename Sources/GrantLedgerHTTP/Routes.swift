@@ -44,16 +44,19 @@ public struct ServerServices: Sendable {
     ///   - logSigner: the log's key: signs checkpoints and command receipts.
     ///   - replicas: hot standbys that answer reads.
     ///   - witnesses: the policy's witnesses, who must cosign a checkpoint before it is published.
+    ///   - checkpointInterval: the least time between two checkpoints of a growing log.
     public init(
         pool: ConnectionPool, logSigner: NoteSigner? = nil, replicas: ReadReplicas? = nil,
-        pseudonyms: Pseudonyms = .ephemeral(), witnesses: WitnessCollector? = nil
+        pseudonyms: Pseudonyms = .ephemeral(), witnesses: WitnessCollector? = nil,
+        checkpointInterval: TimeAmount = .seconds(5)
     ) {
         self.pool = pool
         self.pseudonyms = pseudonyms
         self.replicas =
             replicas
             ?? ReadReplicas(conninfos: [], maxConnections: 1, acquireTimeout: 1, logger: Logger(label: "replicas"))
-        self.checkpoints = CheckpointPublisher(signer: logSigner, pool: pool, witnesses: witnesses)
+        self.checkpoints = CheckpointPublisher(
+            signer: logSigner, pool: pool, witnesses: witnesses, minimumInterval: checkpointInterval)
         self.handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)

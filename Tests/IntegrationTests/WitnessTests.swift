@@ -216,6 +216,55 @@ struct WitnessTests {
         #expect(second.status != 0 && second.stderr.contains("another witness"), "\(second.stderr)")
     }
 
+    @Test("serve and witness serve refuse keys and policies they cannot use, naming why")
+    func refusedSettings() async throws {
+        let bench = try WitnessBench(witnesses: 2)
+        defer { bench.remove() }
+        let cli = CLI(databaseURL: "postgresql://nobody@127.0.0.1:1/none")
+        let other = try NoteSigner(generatingNamed: "other.test/log")
+        let w1 = bench.witnesses[0].verifier.text
+        let cases: [(String, String)] = [
+            (
+                "log \(other.verifier.text)\nwitness W1 \(w1) http://127.0.0.1:9\nquorum W1\n",
+                "does not list this log's key"
+            ),
+            ("witness W1 \(w1)\nquorum W1\n", "cannot be met"),
+            ("witness W1 \(w1) https://127.0.0.1:9\nquorum W1\n", "not an http://"),
+            ("witness W1 \(w1) http://127.0.0.1:9\nquorum W2\n", "policy line 2"),
+        ]
+        for (index, (text, why)) in cases.enumerated() {
+            let path = bench.folder.appendingPathComponent("bad\(index).policy").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let refused = try await cli.run([
+                "serve", "--port", "1", "--log-key", bench.logKeyFile, "--witness-policy", path,
+            ])
+            #expect(refused.status == 64 && refused.stderr.contains(why), "\(why): \(refused.stderr)")
+        }
+        let good = bench.folder.appendingPathComponent("good.policy").path
+        try "witness W1 \(w1) http://127.0.0.1:9\nquorum W1\n".write(toFile: good, atomically: true, encoding: .utf8)
+        let keyless = try await cli.run(["serve", "--port", "1", "--witness-policy", good])
+        #expect(keyless.status == 64 && keyless.stderr.contains("needs the log's key"), "\(keyless.stderr)")
+        #expect(try await cli.run(["serve", "--checkpoint-interval", "0"]).status == 64)
+        // A witness given the log's key as its own, or a key file others may read, does not start.
+        let wrongKey = try await cli.run([
+            "witness", "serve", "--key", bench.logKeyFile, "--log-verifier-key", bench.log.verifier.text, "--state",
+            bench.folder.appendingPathComponent("s").path,
+        ])
+        #expect(wrongKey.status == 64 && wrongKey.stderr.contains("not a witness key"), "\(wrongKey.stderr)")
+        chmod(bench.witnessKeyFiles[1], 0o644)
+        let readable = try await cli.run([
+            "witness", "serve", "--key", bench.witnessKeyFiles[1], "--log-verifier-key", bench.log.verifier.text,
+            "--state", bench.folder.appendingPathComponent("s").path,
+        ])
+        #expect(readable.status == 64 && readable.stderr.contains("chmod 600"), "\(readable.stderr)")
+        let keygen = bench.folder.appendingPathComponent("new.key").path
+        let made = try await cli.run(["witness", "keygen", "--name", "witness.test/new", "--out", keygen])
+        #expect(made.status == 0 && (try? CosignatureVerifier(made.stdout)) != nil, "\(made.stderr)")
+        var status = stat()
+        #expect(stat(keygen, &status) == 0 && status.st_mode & 0o777 == 0o600)
+        #expect(try await cli.run(["witness", "keygen", "--name", "witness.test/new", "--out", keygen]).status == 12)
+    }
+
     @Test("the server publishes only what its quorum cosigned: 2-of-2 waits for a stopped witness, 1-of-2 does not")
     func quorum() async throws {
         let bench = try WitnessBench(witnesses: 2)
