@@ -4,6 +4,7 @@ import Foundation
 import GrantDomain
 import PostgresClient
 import Transparency
+import Witnessing
 
 /// `grantledger audit keygen --name NAME --out FILE`.
 struct AuditKeygen: AsyncParsableCommand {
@@ -66,10 +67,14 @@ struct AuditPublish: AsyncParsableCommand {
             (c2sp.org/tlog-tiles): serve DIR with any static HTTP server as the log's prefix, \
             as the server serves /log. Full tiles already in DIR are kept (they never change); \
             partial ones and the checkpoint are written for the sealed tree's size, the \
-            checkpoint last. Run it again to publish what the log gained.
+            checkpoint last. Run it again to publish what the log gained. With \
+            --witness-policy, the checkpoint goes to the policy's witnesses first and is written \
+            only with its quorum's cosignatures (else the old one stays, exit 21, naming why).
             """)
 
     @Option(help: "The directory to write into (made if missing).") var out: String
+    @Option(help: "A c2sp.org/tlog-policy file: publish only a checkpoint its quorum of witnesses cosigned.")
+    var witnessPolicy: String?
     @OptionGroup(title: "Transparency log") var log: LogKeyOptions
     @OptionGroup(title: "Database") var database: DatabaseOptions
 
@@ -98,8 +103,30 @@ struct AuditPublish: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(offset + 1) of \(tiles.count) tiles and bundles\n".utf8))
             }
         }
-        let note = try Checkpoint(origin: signer.name, treeSize: head.treeSize, rootHash: Array(root)).signed(
-            by: signer)
+        let checkpoint = Checkpoint(origin: signer.name, treeSize: head.treeSize, rootHash: Array(root))
+        var note = try checkpoint.signed(by: signer)
+        if let witnessPolicy {
+            let witnesses = try loadWitnessCollector(witnessPolicy, log: signer.verifier)
+            let size = head.treeSize
+            guard
+                let cosigned = await witnesses.cosign(
+                    note: note, checkpoint: checkpoint,
+                    proof: { old in
+                        try await store.consistencyProof(from: old, to: size).proof.compactMap {
+                            Data(base64Encoded: $0).map(Array.init)
+                        }
+                    })
+            else {
+                for report in witnesses.witnessReports where report.lastStatus != 200 {
+                    printError("witness \(report.name): \(report.lastError ?? "no cosignature")")
+                }
+                printError(
+                    "error: the quorum \(witnesses.policy.quorumName) did not cosign the checkpoint of \(size) leaves; the published checkpoint is unchanged"
+                )
+                throw ExitCode(ExitStatus.integrity)
+            }
+            note = cosigned
+        }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Data(note.utf8).write(to: folder.appendingPathComponent("checkpoint"), options: .atomic)
         print(

@@ -400,6 +400,24 @@ struct WitnessTests {
             #expect(checked.status == 21)
             #expect(checked.stdout.contains("quorum both is not met: cosigned by no witness"), "\(checked.stdout)")
         }
+        // The static publication follows the same rule: audit publish --witness-policy
+        // writes the shown view's checkpoint with both cosignatures, and refuses the other's.
+        let site = bench.folder.appendingPathComponent("site")
+        let published = try await CLI(databaseURL: shown.appURL).run([
+            "audit", "publish", "--out", site.path, "--log-key", bench.logKeyFile, "--witness-policy", both,
+        ])
+        #expect(published.status == 0, "\(published.stderr)")
+        let file = site.appendingPathComponent("checkpoint")
+        let cosignedFile = try String(contentsOf: file, encoding: .utf8)
+        #expect(try policy.verify(cosignedFile).checkpoint.treeSize == 20)
+        let forkedSite = try await TestDatabase.make()
+        for n in 0..<25 { _ = try await forkedSite.store.append([event("view-c-\(n)", "Happened")]) }
+        #expect(try await eventually(timeout: .seconds(60)) { try await forkedSite.store.treeHead().treeSize == 25 })
+        let refused = try await CLI(databaseURL: forkedSite.appURL).run([
+            "audit", "publish", "--out", site.path, "--log-key", bench.logKeyFile, "--witness-policy", both,
+        ])
+        #expect(refused.status == 21 && refused.stderr.contains("did not only grow"), "\(refused.stderr)")
+        #expect(try String(contentsOf: file, encoding: .utf8) == cosignedFile, "the published checkpoint is unchanged")
         // The witnesses still hold the first view.
         for witness in witnesses {
             let probe = try await witness.add(
