@@ -77,6 +77,13 @@ final class CheckpointPublisher: Sendable {
         return latest.withLockedValue { $0?.note }
     }
 
+    /// Why `checkpoint()` has none: no key, or no quorum yet.
+    var missingReason: String {
+        signer == nil
+            ? "this server signs no checkpoints: start it with --log-key (grantledger audit keygen)"
+            : "no checkpoint has its witnesses' quorum yet: see /v1/audit/checkpoint/pending"
+    }
+
     /// The newest signed checkpoint and where its cosigning stands.
     func pending() -> PendingCheckpoint {
         PendingCheckpoint(

@@ -58,8 +58,7 @@ extension RouteRegistry {
         everyone.get("/v1/audit/checkpoint") { _, _ in
             // Public: publishing the log's heads is the point.
             guard let note = try await services.checkpoints.checkpoint() else {
-                throw APIError.notFound(
-                    "this server signs no checkpoints: start it with --log-key (grantledger audit keygen)")
+                throw APIError.notFound(services.checkpoints.missingReason)
             }
             return textResponse(note, contentType: "text/plain; charset=utf-8")
         }

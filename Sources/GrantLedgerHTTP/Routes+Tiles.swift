@@ -21,8 +21,7 @@ struct TileRoutes {
     func add(to router: Router<LedgerRequestContext>) {
         router.get(RouterPath(prefix + "/checkpoint")) { _, _ in
             guard let note = try await checkpoints.checkpoint() else {
-                throw APIError.notFound(
-                    "this server signs no checkpoints: start it with --log-key (grantledger audit keygen)")
+                throw APIError.notFound(checkpoints.missingReason)
             }
             var response = Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
