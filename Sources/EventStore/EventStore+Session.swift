@@ -125,12 +125,20 @@ public struct StoreSession: Sendable {
         ).prepared()
     }
 
+    /// Appends in the caller's transaction (`EventStore.append` for its parameters).
+    /// - Parameter guards: the entity keys the command held and where it decided
+    ///   (`CommandGuards`): recorded with the append, and checked first when it decided
+    ///   from memory.
+    /// - Throws: `EventStoreError.database` with SQLSTATE 40001 (a lost race, retryable)
+    ///   when a key changed after `decidedAt`.
     public func append(
-        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
+        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?,
+        guards: CommandGuards? = nil
     ) async throws -> AppendResult {
         do {
             let rows = try await connection.query(
-                EventStore.appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest))
+                EventStore.appendQuery(
+                    events, expected: expected, commandID: commandID, payloadDigest: payloadDigest, guards: guards))
             return try EventStore.appendResult(rows, events: events)
         } catch {
             throw EventStoreError.translate(error)

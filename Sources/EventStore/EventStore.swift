@@ -117,7 +117,8 @@ public struct EventStore: Sendable {
     public static let notifyQuery = PostgresQuery("SELECT pg_notify(\(notificationChannel), '')").prepared()
 
     static func appendQuery(
-        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
+        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?,
+        guards: CommandGuards? = nil
     ) -> PostgresQuery {
         precondition(!events.isEmpty, "append needs at least one event")
         var expectations: [String] = []
@@ -135,6 +136,16 @@ public struct EventStore: Sendable {
                 "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
                     + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
             }.joined(separator: ",") + "]"
+        if let guards {
+            // Prepared too: the command handlers' one append.
+            return PostgresQuery(
+                """
+                SELECT position, stream_id, stream_version, event_id, type, recorded_at, hash, replayed
+                FROM append_guarded(\(commandID), \(payloadDigest ?? ""), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb,
+                                    \(textArray(guards.keys.sorted()))::text[], \(guards.decidedAt)::bigint)
+                """
+            ).prepared()
+        }
         // Prepared: every command runs it; its text never varies.
         return PostgresQuery(
             """

@@ -31,17 +31,21 @@ public struct CommandHandler: Sendable {
 
     public let pool: ConnectionPool
     let signOffFigures: SignOffFigures
+    /// The log in this process's memory, when it keeps one: commands are decided from it
+    /// and appended with their guards (`handleFromMemory`), and under locks otherwise.
+    public let memory: CommandMemory?
     /// The organisations' living keys this handler has used (docs/domain.md §15).
     let keys = PersonalDataKeyCache()
     let logger: Logger
     static let maxAttempts = 5
 
     public init(
-        pool: ConnectionPool, signOffFigures: @escaping SignOffFigures,
+        pool: ConnectionPool, signOffFigures: @escaping SignOffFigures, memory: CommandMemory? = nil,
         logger: Logger = Logger(label: "grantledger.commands")
     ) {
         self.pool = pool
         self.signOffFigures = signOffFigures
+        self.memory = memory
         self.logger = logger
     }
 
@@ -72,6 +76,12 @@ public struct CommandHandler: Sendable {
                 figures = .init(signOff: signOff, position: goal, figures: computed, asOf: asOf)
             }
         }
+        if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
+            let outcome = try await handleFromMemory(
+                request, digest: digest, metadataJSON: metadataJSON, memory: memory)
+        {
+            return outcome
+        }
         return try await pool.withConnection { connection in
             var attempt = 0
             while true {
@@ -88,20 +98,30 @@ public struct CommandHandler: Sendable {
                     continue
                 } catch let error where Self.isRetryable(error) {
                     throw DomainError(.conflict, "\(request.command.name): concurrent changes kept winning; try again")
-                } catch EventStoreError.commandIDReused {
-                    throw DomainError(
-                        .conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
-                } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
-                    logger.warning(
-                        "connection lost during commit", metadata: ["command.name": "\(request.command.name)"])
-                    throw DomainError(
-                        .outcomeUnknown,
-                        "\(request.command.name): the connection to the database broke while the command was being committed; "
-                            + "it may or may not be recorded. "
-                            + (request.commandId.map { "Re-send it with commandId \"\($0)\" to find out." }
-                                ?? "It carried no commandId, so re-sending it may record it twice."))
+                } catch {
+                    throw answer(to: error, of: request)
                 }
             }
+        }
+    }
+
+    /// The §5 answer to an append's failure that no retry changes: a command id reused with
+    /// another payload, a commit whose outcome is unknown; other errors as they are.
+    func answer(to error: any Error, of request: CommandRequest) -> any Error {
+        switch error {
+        case EventStoreError.commandIDReused:
+            return DomainError(
+                .conflict, "commandId \"\(request.commandId ?? "")\" was already used with a different payload")
+        case let error as PostgresError where error.kind == .commitOutcomeUnknown:
+            logger.warning("connection lost during commit", metadata: ["command.name": "\(request.command.name)"])
+            return DomainError(
+                .outcomeUnknown,
+                "\(request.command.name): the connection to the database broke while the command was being committed; "
+                    + "it may or may not be recorded. "
+                    + (request.commandId.map { "Re-send it with commandId \"\($0)\" to find out." }
+                        ?? "It carried no commandId, so re-sending it may record it twice."))
+        default:
+            return error
         }
     }
 
@@ -176,6 +196,36 @@ public struct CommandHandler: Sendable {
         for event in decided {
             expected[event.streamID] = .exact(versions[event.streamID] ?? 0)
         }
+        let sealed = try await sealTexts(
+            decided, of: request.command, metadataJSON: metadataJSON, versions: versions, reader: reader, keys: keys,
+            retrying: retrying, session: session)
+        let (newEvents, keyUse, newKey) = (sealed.events, sealed.keyUse, sealed.newKey)
+        // The keys held go with the append, so that a process deciding from memory sees
+        // this command (sql/023).
+        let guards = CommandGuards(keys: await reader.locked.union(newEvents.map(\.streamID)), decidedAt: nil)
+        let result = try await session.append(
+            newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest, guards: guards)
+        if let newKey, !result.replayed {
+            // A new key is written after the append, which must be the transaction's first
+            // write; a concurrent command that made one first wins (unique index), this retries.
+            try await session.addPersonalDataKey(newKey)
+        }
+        if !result.replayed, case .erasePersonalData(let erasure) = request.command {
+            // The key goes with the record of its erasure, in this transaction.
+            try await session.destroyPersonalDataKey(of: erasure.organisationId)
+        }
+        return Applied(
+            outcome: CommandOutcome(events: result.events, replayed: result.replayed),
+            keyUse: result.replayed ? nil : keyUse)
+    }
+
+    /// The events to append for `decided`, an organisation's texts encrypted with its key
+    /// (docs/domain.md §15): the key remembered for the stream's version read, a new one for
+    /// a registration, or the living one.
+    static func sealTexts(
+        _ decided: [DomainEvent], of command: Command, metadataJSON: String, versions: [String: Int64],
+        reader: some StateReader, keys: PersonalDataKeyCache, retrying: Bool, session: StoreSession
+    ) async throws -> (events: [NewEvent], keyUse: PersonalDataKeyCache.Use?, newKey: PersonalDataKey?) {
         var newEvents = decided.map {
             NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
         }
@@ -183,7 +233,7 @@ public struct CommandHandler: Sendable {
         var keyUse: PersonalDataKeyCache.Use?
         var newKey: PersonalDataKey?
         if newEvents.contains(where: { PersonalData.fields[$0.type] != nil }),
-            let subject = try await PersonalData.subject(of: request.command, reader: reader)
+            let subject = try await PersonalData.subject(of: command, reader: reader)
         {
             let stream = Streams.organisation(subject)
             // The organisation's stream, when the rules read it under its lock: no erasure can
@@ -192,7 +242,7 @@ public struct CommandHandler: Sendable {
             let key: PersonalDataKey
             if let version, let known = keys.key(for: subject, atVersion: version) {
                 key = known
-            } else if case .registerOrganisation = request.command, !retrying {
+            } else if case .registerOrganisation = command, !retrying {
                 key = .random(for: subject)
                 newKey = key
             } else if let living = try await session.livingPersonalDataKey(for: subject) {
@@ -208,21 +258,9 @@ public struct CommandHandler: Sendable {
             let appended = Int64(newEvents.filter { $0.streamID == stream }.count)
             keyUse = version.map { .init(key: key, version: $0 + appended) }
         }
-        let result = try await session.append(
-            newEvents, expected: expected, commandID: request.commandId, payloadDigest: digest)
-        if let newKey, !result.replayed {
-            // A new key is written after the append, which must be the transaction's first
-            // write; a concurrent command that made one first wins (unique index), this retries.
-            try await session.addPersonalDataKey(newKey)
-        }
-        if !result.replayed, case .erasePersonalData(let erasure) = request.command {
-            // The key goes with the record of its erasure, in this transaction.
-            try await session.destroyPersonalDataKey(of: erasure.organisationId)
-        }
-        return Applied(
-            outcome: CommandOutcome(events: result.events, replayed: result.replayed),
-            keyUse: result.replayed ? nil : keyUse)
+        return (newEvents, keyUse, newKey)
     }
+
 }
 
 extension CommandHandler {

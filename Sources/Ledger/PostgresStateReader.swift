@@ -13,7 +13,8 @@ import PostgresClient
 /// parallel. The versions read are also sent as expected versions, as a second guard.
 actor PostgresStateReader: StateReader {
     private let session: StoreSession
-    private var locked: Set<String> = []
+    /// The entity keys locked so far: the decision's guards (`CommandGuards`).
+    private(set) var locked: Set<String> = []
     /// Version of each stream read, for expected-version checks.
     private(set) var versions: [String: Int64] = [:]
 

@@ -78,7 +78,7 @@ struct PreparedStatementTests {
         let statements = prepared.map(\.1)
         #expect(Set(statements).count == statements.count, "each statement is prepared once")
         // The statements every command runs are among them.
-        for expected in ["append_events(", "pg_advisory_xact_lock(", "FROM commands WHERE command_id", "pg_notify("] {
+        for expected in ["append_guarded(", "pg_advisory_xact_lock(", "FROM commands WHERE command_id", "pg_notify("] {
             #expect(statements.contains { $0.contains(expected) }, "\(expected)")
         }
         do {

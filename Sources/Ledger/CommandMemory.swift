@@ -1,0 +1,231 @@
+import EventStore
+import GrantDomain
+import NIOConcurrencyHelpers
+
+/// What the rules read of the log, kept in a process's memory and brought forward from the
+/// log's gap-free prefix (docs/architecture.md, "Commands decided from memory").
+///
+/// A decision from memory reads the state at one position P (`MemoryStateReader`) and is
+/// appended only if no entity key it read changed after P (`CommandGuards`, sql/023); when
+/// one did, the memory catches up and the command is decided again. Being behind the log
+/// therefore costs a retry, never a wrong answer.
+///
+/// Reads and the application of new events take a lock for a moment each; events are read
+/// from the database outside it, one catch-up at a time.
+public final class CommandMemory: @unchecked Sendable {
+    struct StreamState {
+        /// Stored events, decodable or not: the stream's version.
+        var version: Int64 = 0
+        var events: [DomainEvent] = []
+    }
+
+    struct State {
+        var position: Int64 = 0
+        var streams: [String: StreamState] = [:]
+        var awardsByCall: [String: [GrantAwardFacts]] = [:]
+        var awardsByConsortium: [String: [GrantAwardFacts]] = [:]
+        var grantByContract: [String: String] = [:]
+        var applicationsByConsortium: [String: [(applicationId: String, callId: String)]] = [:]
+        var subGrantsByGrant: [String: [String]] = [:]
+        /// An event that does not read as its type: decisions go to the store, which
+        /// refuses what touches it with the reason (the memory's look-ups would not).
+        var quarantined = false
+
+        mutating func apply(_ event: RecordedEvent) {
+            position = max(position, event.position)
+            streams[event.streamID, default: StreamState()].version += 1
+            switch DomainEvent.decodeOrQuarantine(position: event.position, type: event.type, data: event.data) {
+            case .unknown: return
+            case .quarantined: quarantined = true
+            case .event(let decoded):
+                streams[event.streamID, default: StreamState()].events.append(decoded)
+                switch decoded {
+                case .grantAwarded(let award):
+                    let facts = GrantAwardFacts(award)
+                    awardsByCall[award.callId, default: []].append(facts)
+                    awardsByConsortium[award.consortiumId, default: []].append(facts)
+                    if grantByContract[award.contractNumber] == nil {
+                        grantByContract[award.contractNumber] = award.grantId
+                    }
+                case .applicationSubmitted(let submitted):
+                    applicationsByConsortium[submitted.consortiumId, default: []].append(
+                        (submitted.applicationId, submitted.callId))
+                case .subGrantAwarded(let award):
+                    subGrantsByGrant[award.grantId, default: []].append(award.subGrantId)
+                default: break
+                }
+            }
+        }
+    }
+
+    let store: EventStore
+    private let lock = NIOLock()
+    private var state = State()
+    private var ready = false
+    private var catchingUp: Task<Void, any Error>?
+    /// Events read per round trip while catching up.
+    static let batch = 5_000
+
+    public init(store: EventStore) {
+        self.store = store
+    }
+
+    /// True once the memory has read the log's gap-free prefix as it stood at its first
+    /// catch-up, and while no event in it is quarantined.
+    public var isReady: Bool { lock.withLock { ready && !state.quarantined } }
+
+    /// The position the memory stands at.
+    public var position: Int64 { lock.withLock { state.position } }
+
+    /// Reads the events after the memory's position, up to the log's gap-free head. One
+    /// catch-up runs at a time; a caller that finds one running waits for it.
+    public func catchUp() async throws {
+        let task: Task<Void, any Error> = lock.withLock {
+            if let running = catchingUp { return running }
+            let task = Task { try await self.readForward() }
+            catchingUp = task
+            return task
+        }
+        defer { lock.withLock { if catchingUp == task { catchingUp = nil } } }
+        try await task.value
+    }
+
+    private func readForward() async throws {
+        var position = lock.withLock { state.position }
+        while true {
+            let events = try await store.readAll(after: position, limit: Self.batch)
+            lock.withLock { for event in events { state.apply(event) } }
+            guard let last = events.last, events.count == Self.batch else { break }
+            position = last.position
+        }
+        lock.withLock { ready = true }
+    }
+
+    /// Runs `body` on the state if it still stands at `position` (nil: wherever it stands,
+    /// which it returns).
+    func read<T>(at position: Int64?, _ body: (State) throws -> T) throws -> (T, Int64) {
+        try lock.withLock {
+            if let position, position != state.position { throw MemoryStateReader.Moved() }
+            return (try body(state), state.position)
+        }
+    }
+}
+
+/// A `StateReader` over `CommandMemory` at one position: every answer of one decision comes
+/// from the same state, and the keys it read are the decision's guards.
+final class MemoryStateReader: StateReader, @unchecked Sendable {
+    /// The memory moved on during the decision: decide again.
+    struct Moved: Error {}
+    /// The decision needs what the memory does not keep: decide under locks instead.
+    struct NotInMemory: Error {}
+
+    private let memory: CommandMemory
+    private let lock = NIOLock()
+    private var position: Int64?
+    private var keys: Set<String> = []
+    private var versions: [String: Int64] = [:]
+
+    init(memory: CommandMemory) {
+        self.memory = memory
+    }
+
+    /// Where the decision read (nil before its first read), its keys, and the versions of
+    /// the streams it read.
+    var reads: (position: Int64?, keys: Set<String>, versions: [String: Int64]) {
+        lock.withLock { (position, keys, versions) }
+    }
+
+    private func read<T>(key: String?, stream: String? = nil, _ body: (CommandMemory.State) throws -> T) throws -> T {
+        let at = lock.withLock { position }
+        let (value, standing) = try memory.read(at: at) { state -> (T, Int64?) in
+            (try body(state), stream.map { state.streams[$0]?.version ?? 0 })
+        }
+        lock.withLock {
+            position = standing
+            if let key { keys.insert(key) }
+            if let stream, let version = value.1 { versions[stream] = version }
+        }
+        return value.0
+    }
+
+    private func events(_ stream: String) throws -> [DomainEvent] {
+        try read(key: stream, stream: stream) { $0.streams[stream]?.events ?? [] }
+    }
+
+    func organisation(_ id: String) async throws -> OrganisationProfile? {
+        Fold.organisation(try events(Streams.organisation(id)))
+    }
+    func reportingRules() async throws -> ReportingRules { Fold.reportingRules(try events(Streams.reportingRules)) }
+    func call(_ id: String) async throws -> CallState? { Fold.call(try events(Streams.call(id))) }
+    func consortium(_ id: String) async throws -> ConsortiumState? {
+        Fold.consortium(try events(Streams.consortium(id)))
+    }
+    func application(_ id: String) async throws -> ApplicationState? {
+        Fold.application(try events(Streams.application(id)))
+    }
+    func grant(_ id: String) async throws -> GrantState? { Fold.grant(try events(Streams.grant(id))) }
+    func subGrant(_ id: String) async throws -> SubGrantState? { Fold.subGrant(try events(Streams.subGrant(id))) }
+    func activity(_ id: String) async throws -> ActivityState? { Fold.activity(try events(Streams.activity(id))) }
+
+    func indexValue(_ indexId: IndexId, year: Int64) async throws -> RecordIndexValue? {
+        var latest: RecordIndexValue?
+        for case .indexValueRecorded(let e) in try events(Streams.index(indexId, year)) { latest = e }
+        return latest
+    }
+
+    func unregisteredOrganisations(_ ids: [String]) async throws -> [String] {
+        try read(key: nil) { state in
+            ids.filter { id in
+                !(state.streams[Streams.organisation(id)]?.events ?? []).contains {
+                    if case .organisationRegistered = $0 { return true }
+                    return false
+                }
+            }
+        }
+    }
+
+    func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts] {
+        try read(key: Streams.call(callId)) { $0.awardsByCall[callId] ?? [] }
+    }
+
+    func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwardFacts] {
+        try read(key: Streams.consortium(consortiumId)) { $0.awardsByConsortium[consortiumId] ?? [] }
+    }
+
+    func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
+        try read(key: Streams.consortium(consortiumId)) { state in
+            (state.applicationsByConsortium[consortiumId] ?? []).filter { $0.callId == callId }.compactMap {
+                Fold.application(state.streams[Streams.application($0.applicationId)]?.events ?? [])
+            }
+        }
+    }
+
+    func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
+        try read(key: Streams.grant(grantId)) { state in
+            (state.subGrantsByGrant[grantId] ?? []).compactMap {
+                Fold.subGrant(state.streams[Streams.subGrant($0)]?.events ?? [])
+            }
+        }
+    }
+
+    func grantId(withContractNumber contractNumber: String) async throws -> String? {
+        try read(key: "contract:" + contractNumber) { $0.grantByContract[contractNumber] }
+    }
+
+    func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff? {
+        for case .indicatorReportSignedOff(let e) in try events(Streams.indicatorReport(reportId)) { return e }
+        return nil
+    }
+
+    func indicatorTarget(_ targetId: String) async throws -> SetIndicatorTarget? {
+        var latest: SetIndicatorTarget?
+        for case .indicatorTargetSet(let e) in try events(Streams.indicatorTarget(targetId)) { latest = e }
+        return latest
+    }
+
+    func textsInClear(ofOrganisation organisationId: String) async throws -> Bool { throw NotInMemory() }
+    func logHead() async throws -> Int64 { throw NotInMemory() }
+    func indicatorFigures(_ signOff: SignOffIndicatorReport, at position: Int64) async throws
+        -> (figures: SignedFigures, asOf: LogPoint)
+    { throw NotInMemory() }
+}
