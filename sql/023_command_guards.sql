@@ -12,9 +12,10 @@
 -- Serialisation is the same as for commands that read the store under locks: the key's
 -- transaction-scoped advisory lock (hashtextextended(key, 0), AdvisoryLock.entity in Swift).
 -- A command deciding under locks holds them from its reads to its commit and records its
--- keys without a check; a command deciding from memory takes them here, sorted, then
--- checks. Whichever of two commands sharing a key commits first, the other either waits for
--- it and then sees its position, or has already committed and is seen.
+-- keys without a check; a command deciding from memory takes them here without waiting
+-- (a key held elsewhere fails it at once), then checks. Of two commands sharing a key, the
+-- one that takes it second either finds it held (and fails, or waits when it decides under
+-- locks) or finds the first one's position recorded.
 --
 -- The locks come before append_events(), which must take the transaction's id itself
 -- (sql/018): advisory locks take none; the positions are recorded after it.
@@ -46,12 +47,22 @@ BEGIN
     IF pg_catalog.cardinality(p_keys) > 256 THEN
         RAISE EXCEPTION 'a command holds at most 256 keys' USING ERRCODE = '22023';
     END IF;
-    -- Every key's lock (re-entrant: a command deciding under locks holds most already),
-    -- sorted, so that two commands deciding from memory never wait for each other in a cycle.
-    FOR v_key IN SELECT d.k FROM (SELECT DISTINCT k FROM pg_catalog.unnest(p_keys) k) d ORDER BY d.k COLLATE "C" LOOP
-        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(v_key, 0));
-    END LOOP;
-    IF p_decided_at IS NOT NULL THEN
+    IF p_decided_at IS NULL THEN
+        -- Decided under locks: the keys are held already but for the streams only written;
+        -- take those too (re-entrant for the others), sorted.
+        FOR v_key IN SELECT d.k FROM (SELECT DISTINCT k FROM pg_catalog.unnest(p_keys) k) d ORDER BY d.k COLLATE "C" LOOP
+            PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(v_key, 0));
+        END LOOP;
+    ELSE
+        -- Decided from memory: never wait. A key another transaction holds is about to
+        -- change (or is being read under its lock): the decision is likely stale, and
+        -- waiting could close a cycle with a command taking its locks in another order.
+        FOR v_key IN SELECT DISTINCT k FROM pg_catalog.unnest(p_keys) k LOOP
+            IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended(v_key, 0)) THEN
+                RAISE EXCEPTION 'decided at position %, but % is being changed', p_decided_at, v_key
+                    USING ERRCODE = '40001';
+            END IF;
+        END LOOP;
         SELECT g.key, g.position INTO v_key, v_seen
         FROM public.command_guards g
         WHERE g.key = ANY (p_keys) AND g.position > p_decided_at

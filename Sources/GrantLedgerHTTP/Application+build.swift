@@ -107,6 +107,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                         }
                     }
                     services.reporter.knownHead.update(head.position)
+                    // Commands are decided from the log in memory: bring it forward too.
+                    services.handler.memory?.startCatchingUp()
                     try await services.checkpoints.refresh()
                     try await services.integrity.refreshQuarantine(runner: services.reporter.runner)
                 }),
@@ -129,6 +131,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     // Serve no figure from a read model far behind the log: catch up once before listening
     // (a database that is down now only delays this; the background service retries).
     app.beforeServerStarts {
+        // Commands go to the store's locks until the memory has read the log.
+        services.handler.memory?.startCatchingUp()
         do {
             let head = try await services.reporter.runner.sealAndCatchUp()
             if replicas.isEmpty {

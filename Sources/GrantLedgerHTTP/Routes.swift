@@ -57,7 +57,9 @@ public struct ServerServices: Sendable {
             ?? ReadReplicas(conninfos: [], maxConnections: 1, acquireTimeout: 1, logger: Logger(label: "replicas"))
         self.checkpoints = CheckpointPublisher(
             signer: logSigner, pool: pool, witnesses: witnesses, minimumInterval: checkpointInterval)
-        self.handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
+        self.handler = CommandHandler(
+            pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool),
+            memory: CommandMemory(store: EventStore(pool: pool)))
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)
         self.tokens = TokenCache(store: TokenStore(pool: pool))

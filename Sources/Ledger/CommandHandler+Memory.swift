@@ -63,11 +63,15 @@ extension CommandHandler {
                 // events in full.
                 guard !applied.0.replayed else { return nil }
                 if let use = applied.1 { keys.remember(use) }
+                // Keep the memory near the log, so the next decisions rarely meet a newer one.
+                memory.startCatchingUp()
                 return CommandOutcome(events: applied.0.events, replayed: false)
             } catch let error where Self.isRetryable(error) {
                 logger.debug(
                     "a command decided from memory met a newer log; catching up",
                     metadata: ["command.name": "\(request.command.name)", "decidedAt": "\(position)"])
+                // The other writer is committing: give it a moment, then read what it wrote.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...4) * attempt))
                 try await memory.catchUp()
             } catch {
                 throw answer(to: error, of: request)

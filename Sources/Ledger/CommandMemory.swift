@@ -63,6 +63,7 @@ public final class CommandMemory: @unchecked Sendable {
     private var state = State()
     private var ready = false
     private var catchingUp: Task<Void, any Error>?
+    private var decisions = (fromMemory: 0, refusedOrRetried: 0)
     /// Events read per round trip while catching up.
     static let batch = 5_000
 
@@ -74,20 +75,45 @@ public final class CommandMemory: @unchecked Sendable {
     /// catch-up, and while no event in it is quarantined.
     public var isReady: Bool { lock.withLock { ready && !state.quarantined } }
 
+    /// Commands appended as decided from memory, and commands the memory handed to the
+    /// store's locks (rejections to confirm, conditions that kept failing, reads it does not
+    /// keep), since the process started.
+    public var decisionCounts: (fromMemory: Int, underLocks: Int) {
+        lock.withLock { (decisions.fromMemory, decisions.refusedOrRetried) }
+    }
+
+    func count(fromMemory: Bool) {
+        lock.withLock {
+            if fromMemory { decisions.fromMemory += 1 } else { decisions.refusedOrRetried += 1 }
+        }
+    }
+
     /// The position the memory stands at.
     public var position: Int64 { lock.withLock { state.position } }
 
     /// Reads the events after the memory's position, up to the log's gap-free head. One
     /// catch-up runs at a time; a caller that finds one running waits for it.
     public func catchUp() async throws {
-        let task: Task<Void, any Error> = lock.withLock {
+        try await running().value
+    }
+
+    /// Starts a catch-up unless one is running, without waiting for it (a failed one is
+    /// tried again at the next call).
+    public func startCatchingUp() {
+        _ = running()
+    }
+
+    private func running() -> Task<Void, any Error> {
+        lock.withLock {
             if let running = catchingUp { return running }
-            let task = Task { try await self.readForward() }
+            let task = Task {
+                // Runs once the lock is given back, so after `catchingUp` is set.
+                defer { self.lock.withLock { self.catchingUp = nil } }
+                try await self.readForward()
+            }
             catchingUp = task
             return task
         }
-        defer { lock.withLock { if catchingUp == task { catchingUp = nil } } }
-        try await task.value
     }
 
     private func readForward() async throws {
