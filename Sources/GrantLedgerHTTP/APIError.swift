@@ -116,7 +116,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(.serviceUnavailable, "unavailable", "the database is unavailable; try again shortly")
                 .rendered
         }
-        context.logger.error("database error", metadata: ["db.sqlstate": "\(error.sqlState ?? "")"])
+        context.logger.error(
+            "database error",
+            metadata: ["db.sqlstate": "\(error.sqlState ?? "")", "db.error.kind": "\(error.kind.rawValue)"])
         return APIError(.internalServerError, "internal", "internal error").rendered
     }
 }

@@ -163,6 +163,15 @@ struct ReadRequirement {
     }
 
     /// The 503 of a read that may not fall back.
+    /// The primary could not read up to `minimum` within the patience.
+    func notYetReadable() -> APIError {
+        var error = APIError(
+            .serviceUnavailable, "unavailable",
+            "position \(minimum) is recorded but not yet readable (an earlier command is still committing); retry")
+        error.headers[.retryAfter] = "1"
+        return error
+    }
+
     func unavailable() -> APIError {
         var error = APIError(
             .serviceUnavailable, "unavailable",

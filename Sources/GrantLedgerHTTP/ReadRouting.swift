@@ -28,8 +28,11 @@ func readEntities<T: Sendable>(
     }
     let runner = services.reporter.runner
     if requirement.minimum > 0 {
-        // The client's own write: sealed and projected first, for a bounded time.
-        _ = try await runner.sealAndCatchUp(reaching: requirement.minimum, patience: ReadReplicas.patience)
+        // The client's own write: sealed and projected first, for a bounded time. Not
+        // readable by then (a transaction elsewhere in the cluster holds the readers'
+        // gap-free horizon back): 503 with Retry-After, never an answer without the write.
+        let head = try await runner.sealAndCatchUp(reaching: requirement.minimum, patience: ReadReplicas.patience)
+        guard head.position >= requirement.minimum else { throw requirement.notYetReadable() }
     } else {
         try await runner.catchUp()
     }

@@ -52,6 +52,7 @@ extension RouteRegistry {
 func metricsResponse(_ services: ServerServices) -> Response {
     ServerMetrics.pool(services.pool.statistics)
     ServerMetrics.reportCache(services.reportCacheCounts)
+    if let memory = services.handler.memory { ServerMetrics.commandMemory(memory) }
     return textResponse(ServerMetrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
 }
 

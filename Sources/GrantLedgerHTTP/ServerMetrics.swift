@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Ledger
 import NIOConcurrencyHelpers
 import Projections
 import Prometheus
@@ -102,6 +103,16 @@ public enum ServerMetrics {
     /// Rows of a read model that differ from the log's recomputation at the last check.
     static func readModelDifferences(_ readModel: String, _ count: Int) {
         Gauge(label: "grantledger_read_model_differences", dimensions: [("read_model", readModel)]).record(count)
+    }
+
+    /// The commands' memory of the log: where it stands, whether it decides, and how many
+    /// commands it decided or handed to the store's locks.
+    static func commandMemory(_ memory: CommandMemory) {
+        let counts = memory.decisionCounts
+        Gauge(label: "grantledger_command_memory_position").record(memory.position)
+        Gauge(label: "grantledger_command_memory_ready").record(memory.isReady ? 1 : 0)
+        Gauge(label: "grantledger_command_decisions", dimensions: [("path", "memory")]).record(counts.fromMemory)
+        Gauge(label: "grantledger_command_decisions", dimensions: [("path", "locks")]).record(counts.underLocks)
     }
 
     static func pool(_ pool: (open: Int, inUse: Int, waiting: Int)) {

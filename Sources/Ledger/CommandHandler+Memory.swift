@@ -66,6 +66,11 @@ extension CommandHandler {
                 // Keep the memory near the log, so the next decisions rarely meet a newer one.
                 memory.startCatchingUp()
                 return CommandOutcome(events: applied.0.events, replayed: false)
+            } catch is MemoryStateReader.Moved {
+                // The texts' subject was read after the memory moved on: decide again.
+                continue
+            } catch is MemoryStateReader.NotInMemory {
+                return nil
             } catch let error where Self.isRetryable(error) {
                 logger.debug(
                     "a command decided from memory met a newer log; catching up",

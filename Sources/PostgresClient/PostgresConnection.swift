@@ -321,10 +321,20 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func connectionError() -> PostgresError {
         let message = Self.errorMessage(handle)
-        if PQstatus(handle) != CONNECTION_OK {
+        if PQstatus(handle) != CONNECTION_OK || Self.saysConnectionBroke(message) {
             return PostgresError(kind: .connectionLost, message: message)
         }
         return PostgresError(kind: .server, message: message)
+    }
+
+    /// libpq's own words for a connection that broke under a send or a read. Sending in
+    /// pipeline mode can fail on a socket the server has closed (a restart, say) while the
+    /// connection's status still says OK until libpq next reads from it.
+    static func saysConnectionBroke(_ message: String) -> Bool {
+        [
+            "server closed the connection", "could not send data", "could not receive data", "connection not open",
+            "no connection to the server", "terminating connection", "SSL SYSCALL error", "lost synchronization",
+        ].contains { message.contains($0) }
     }
 
     static func serverError(_ result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
