@@ -286,7 +286,11 @@ struct MemoryDecisionTests {
         }
         #expect(answers.count == commands.count)
         let rejectionCodes = Set(answers.compactMap(\.1))
-        #expect(rejectionCodes.isSubset(of: ["ruleViolated", "alreadyExists", "notFound"]), "\(rejectionCodes)")
+        // The rules' refusals, or `conflict` when concurrent commands kept winning a
+        // command's locks (on a loaded machine, the locked path's five tries can all lose):
+        // a conflict records nothing, which the log check below holds it to.
+        #expect(
+            rejectionCodes.isSubset(of: ["ruleViolated", "alreadyExists", "notFound", "conflict"]), "\(rejectionCodes)")
         let accepted = Set(answers.filter { $0.1 == nil }.map(\.0))
 
         // The log, command by command in the order of their positions.
