@@ -79,14 +79,11 @@ public struct CommandHandler: Sendable {
         // The memory loads in the background; until then, and for what it does not decide,
         // commands go to the store's locks.
         if let memory, !memory.isReady { memory.startCatchingUp() }
-        if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
+        if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command) {
             let outcome = try await handleFromMemory(
                 request, digest: digest, metadataJSON: metadataJSON, memory: memory)
-        {
-            memory.count(fromMemory: true)
-            return outcome
-        } else if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command) {
-            memory.count(fromMemory: false)
+            memory.count(fromMemory: outcome != nil)
+            if let outcome { return outcome }
         }
         return try await pool.withConnection { connection in
             var attempt = 0
