@@ -7,8 +7,10 @@ import NIOConcurrencyHelpers
 /// At most `maxConnections` are open at once; a caller that finds none free waits up to
 /// `acquireTimeout` seconds and then gets `PostgresError.Kind.poolTimeout` instead of
 /// hanging; a waiting task that is cancelled stops waiting at once (`CancellationError`);
-/// a closed pool answers `poolClosed`. Broken connections are dropped on release, so the
-/// pool recovers by itself once the server is back.
+/// a closed pool answers `poolClosed`. Broken connections are dropped on release, and a free
+/// connection the server has closed meanwhile (a restart, `pg_terminate_backend`) is dropped
+/// before it is lent, so the pool recovers by itself once the server is back: the first
+/// request after a restart gets a fresh connection, not a dead one.
 public final class ConnectionPool: Sendable {
     private struct Waiter {
         let id: UInt64
@@ -94,6 +96,16 @@ public final class ConnectionPool: Sendable {
     }
 
     private func acquire() async throws -> PostgresConnection {
+        while true {
+            let connection = try await acquireOnce()
+            guard let connection else { continue }
+            return connection
+        }
+    }
+
+    /// One attempt: nil when the free connection it took had been closed by the server
+    /// (its slot is given up, and the caller tries again).
+    private func acquireOnce() async throws -> PostgresConnection? {
         let now = ContinuousClock.now
         let (decision, stale): (Decision?, [PostgresConnection]) = state.withLockedValue { state in
             if state.closed { return (nil, []) }
@@ -120,7 +132,10 @@ public final class ConnectionPool: Sendable {
 
         switch decision {
         case .reuse(let connection):
-            return connection
+            if await connection.isStillOpen { return connection }
+            logger.info("dropping a database connection the server has closed")
+            releaseSlot()
+            return nil
         case .open:
             return try await openConnection()
         case .wait:

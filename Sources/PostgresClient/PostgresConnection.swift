@@ -105,6 +105,24 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// False when the server has closed an idle connection (a restart, `pg_terminate_backend`,
+    /// its idle timeout): reads what the server sent without waiting (libpq's socket is
+    /// non-blocking) until the end of the stream shows, or nothing more is there.
+    public var isStillOpen: Bool {
+        get async {
+            (try? await thread.run { () -> Bool in
+                // The closing server sends an error first, then ends the stream: a few reads
+                // see both; with nothing to read each returns at once.
+                for _ in 0..<4 {
+                    guard PQstatus(self.handle) == CONNECTION_OK, PQconsumeInput(self.handle) == 1 else {
+                        return false
+                    }
+                }
+                return PQstatus(self.handle) == CONNECTION_OK
+            }) ?? false
+        }
+    }
+
     /// Runs a statement with bound parameters and returns its rows.
     ///
     /// - Throws: `PostgresError` with the SQLSTATE for server errors.

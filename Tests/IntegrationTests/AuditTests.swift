@@ -98,16 +98,24 @@ struct AuditTests {
             // long transaction can hold that back, so both reads wait for it.
             let expected = withKeys ? "Friedrich-Ebert-Stiftung Central Asia" : "unavailable"
             var shown: [String: Any] = [:]
-            let named = try await eventually(timeout: .seconds(60)) {
+            let named = try await eventually(timeout: .seconds(120)) {
                 shown = try copy.json(try await copy.run(["show", "organisation", "INGO-DE-FES"]))
                 return shown["name"] as? String == expected
             }
-            #expect(named, "INGO-DE-FES reads \(shown["name"] ?? "nothing"), not \(expected)")
-            let erasedShown = try await eventually(timeout: .seconds(60)) {
-                let gone = try copy.json(try await copy.run(["show", "organisation", "INGO-NL-HIVOS"]))
+            let heldBefore = named ? "" : await target.oldestTransactions()
+            #expect(
+                named,
+                "INGO-DE-FES reads \(shown["name"] ?? "nothing"), not \(expected); oldest transactions: \(heldBefore)")
+            var gone: [String: Any] = [:]
+            let erasedShown = try await eventually(timeout: .seconds(120)) {
+                gone = try copy.json(try await copy.run(["show", "organisation", "INGO-NL-HIVOS"]))
                 return gone["name"] as? String == "erased"
             }
-            #expect(erasedShown, "the erased organisation reads \"erased\" in the copy")
+            let heldAfter = erasedShown ? "" : await target.oldestTransactions()
+            #expect(
+                erasedShown,
+                "the erased organisation reads \(gone["name"] ?? "nothing") in the copy (withKeys: \(withKeys)), not erased; oldest transactions: \(heldAfter)"
+            )
         }
         // A keys file others may read is refused.
         chmod(keys, 0o644)

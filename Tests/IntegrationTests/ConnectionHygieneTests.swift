@@ -77,6 +77,39 @@ struct ConnectionHygieneTests {
         #expect(idle)
     }
 
+    @Test(
+        "free connections the server has closed are replaced before they are lent: the first request after gets through"
+    )
+    func closedByServerReplaced() async throws {
+        let db = try await TestDatabase.make()
+        let pool = ConnectionPool(conninfo: db.appURL, maxConnections: 3)
+        defer { pool.close() }
+        // Three free connections, held at once so that the pool opens three.
+        let pids = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        try await connection.query("SELECT pg_sleep(0.2)")
+                        return try await connection.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(Set(pids).count == 3 && pool.statistics.open == 3)
+        // The server ends them all while they sit in the pool.
+        let admin = try await db.admin()
+        for pid in pids { try await admin.query("SELECT pg_terminate_backend(\(pid), 5000)") }
+        // Every one of the next requests gets a live connection, none of the old ones.
+        for _ in 0..<4 {
+            let pid = try await pool.withConnection {
+                try await $0.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
+            }
+            #expect(!pids.contains(pid))
+        }
+        #expect(pool.statistics.open == 1)
+    }
+
     @Test("pooled sessions carry the configured timeouts and a search path ending in pg_temp")
     func sessionSettings() async throws {
         let db = try await TestDatabase.make()

@@ -132,6 +132,26 @@ struct TestDatabase: Sendable {
         try await PostgresConnection.connect(try Self.environment("GRANTLEDGER_ADMIN_DATABASE_URL"))
     }
 
+    /// The cluster's oldest transactions that hold an id (they hold back every database's
+    /// readers, docs/architecture.md): for a test's failure message.
+    func oldestTransactions() async -> String {
+        do {
+            let admin = try await clusterAdmin()
+            let rows = try await admin.query(
+                """
+                SELECT coalesce(datname, '-') || ' ' || coalesce(state, '-') || ' for '
+                       || round(extract(epoch FROM now() - xact_start))::text || ' s: '
+                       || left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
+                FROM pg_stat_activity
+                WHERE backend_xid IS NOT NULL
+                ORDER BY xact_start LIMIT 3
+                """)
+            return rows.map { $0.text(0) ?? "" }.joined(separator: "; ")
+        } catch {
+            return "(not read: \(error))"
+        }
+    }
+
     func admin() async throws -> PostgresConnection {
         try await PostgresConnection.connect(adminURL)
     }
