@@ -262,8 +262,11 @@ func render(_ entries: [Entry], path: String) -> String {
     out += "    /// encrypted (docs/domain.md §15: not opened by the reader) reads as a placeholder.\n"
     out += "    /// - Throws: when the data does not fit the type.\n"
     out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
-    out += "        let bytes = Data(PersonalData.readable(type: type, data: data).utf8)\n"
-    out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try sharedDecoder.decode(t, from: bytes) }\n"
+    out += "        guard knownTypes.contains(type) else { return nil }\n"
+    out += "        guard let value = JSONParser.parse(PersonalData.readable(type: type, data: data)) else {\n"
+    out += "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
+    out += "        }\n"
+    out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try JSONValueDecoder.decode(t, from: value) }\n"
     out += "        switch type {\n"
     for e in entries {
         out += "        case \(quoted(e.event)): return .\(lowerFirst(e.event))(try d(\(e.data ?? e.type).self))\n"

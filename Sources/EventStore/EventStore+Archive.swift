@@ -13,7 +13,9 @@ public struct ArchiveError: Error, Sendable, CustomStringConvertible {
 
 extension EventStore {
     /// Writes the sealed log as JSON Lines, one event per line with its integrity fields
-    /// (`hash`, `chainHash`), reading in batches so memory stays constant.
+    /// (`hash`, `chainHash`), reading in batches so memory stays constant. Every event
+    /// committed before the export starts is in it (`sealCommitted`): an erasure recorded a
+    /// moment earlier travels with the keys file it already left out.
     /// - Parameters:
     ///   - write: receives each line (without newline).
     ///   - progress: called after each batch with (position reached, head).
@@ -22,7 +24,7 @@ extension EventStore {
     public func export(
         write: @Sendable (String) throws -> Void, progress: @Sendable (Int64, Int64) -> Void = { _, _ in }
     ) async throws -> ChainHead {
-        let head = try await seal()
+        let head = try await sealCommitted()
         try await pool.withConnection { connection in
             var after: Int64 = 0
             while after < head.position {

@@ -249,6 +249,26 @@ public struct EventStore: Sendable {
         }
     }
 
+    /// Seals every event committed before the call: readers (and so sealing) stop below
+    /// the oldest transaction still open in the cluster, so a command that committed just now
+    /// can sit behind another's open transaction for a moment. Waits up to `patience` for
+    /// that, then returns the head it reached (short of the last event only if a transaction
+    /// stayed open that long).
+    @discardableResult
+    public func sealCommitted(patience: Duration = .seconds(60)) async throws -> ChainHead {
+        let last = try await pool.withConnection { connection in
+            try await connection.query("SELECT coalesce(max(position), 0) FROM events")[0].decode(Int64.self, 0)
+        }
+        let deadline = ContinuousClock.now + patience
+        var pause: Duration = .milliseconds(10)
+        while true {
+            let head = try await seal()
+            guard head.position < last, ContinuousClock.now < deadline else { return head }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(500))
+        }
+    }
+
     /// The sealed chain hash at `position` and that event's recording time; nil if not sealed.
     public func chainPoint(at position: Int64) async throws -> (hash: String, recordedAt: RecordingTime)? {
         try await pool.withConnection { connection in

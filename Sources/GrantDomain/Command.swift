@@ -18,8 +18,7 @@ extension Command {
     /// sorted keys: the same command always yields the same text, whatever the key order
     /// or spacing it arrived with. Used as the idempotency digest input.
     public var canonicalPayload: String {
-        let data = (try? DomainEvent.sharedEncoder.encode(payload)) ?? Data()
-        return name + ":" + String(decoding: data, as: UTF8.self)
+        name + ":" + ((try? CanonicalJSON.text(payload)) ?? "")
     }
 }
 

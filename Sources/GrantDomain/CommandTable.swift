@@ -208,7 +208,7 @@ extension CommandPayload {
         payload["commandId"] = nil
         let value: Self
         do {
-            value = try DomainEvent.sharedDecoder.decode(Self.self, from: JSONValue.object(payload).jsonData)
+            value = try JSONValueDecoder.decode(Self.self, from: .object(payload))
         } catch {
             // The checks above admit only what the type decodes; this is a mismatch between
             // the spec and the type, which the tests exercise for every command.

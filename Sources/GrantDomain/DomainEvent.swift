@@ -8,11 +8,13 @@ extension DomainEvent {
     /// The project's one encoder (`ResponseJSON.encoder`).
     static var sharedEncoder: JSONEncoder { ResponseJSON.encoder }
 
-    /// The data as a JSON object text.
+    /// The data as a JSON object text (`CanonicalJSON`).
     public var dataJSON: String {
-        let data = try? Self.sharedEncoder.encode(data)
-        return String(decoding: data ?? Data("{}".utf8), as: UTF8.self)
+        (try? CanonicalJSON.text(data)) ?? "{}"
     }
+
+    /// The stored event types this version knows.
+    static let knownTypes = Set(CommandTable.specs.map(\.event))
 }
 
 /// Stream names, one per entity.

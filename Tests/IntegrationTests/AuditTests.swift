@@ -27,6 +27,25 @@ struct AuditTests {
         return lines.values
     }
 
+    @Test("an export holds every event committed before it started, even one behind another's open transaction")
+    func exportWaitsForCommitted() async throws {
+        let db = try await TestDatabase.make()
+        _ = try await db.store.append([event("before")])
+        // An open transaction with an id, taken before the next append: readers stop below it.
+        let holder = try await db.admin()
+        try await holder.query("BEGIN")
+        _ = try await holder.query("SELECT pg_current_xact_id()")
+        _ = try await db.store.append([event("behind-the-holder")])
+        let release = Task {
+            try await Task.sleep(for: .milliseconds(500))
+            try await holder.query("COMMIT")
+        }
+        let lines = try await export(db)
+        try await release.value
+        #expect(lines.count == 2, "\(lines.count) lines")
+        #expect(lines.last?.contains("behind-the-holder") == true)
+    }
+
     @Test("export, import into an empty database and verify: the same I.3 figures at every cut-off")
     func roundTrip() async throws {
         let source = try await sampleDatabase()

@@ -1,0 +1,228 @@
+import Foundation
+import Testing
+
+@testable import GrantDomain
+
+/// The project's own JSON coders against Foundation's, which they replace on the hot paths:
+/// the same bytes out, the same values in, on random and hostile input.
+@Suite("JSON coders agree with Foundation")
+struct JSONCodingTests {
+    /// SplitMix64: a failing case replays from its seed.
+    struct Random: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    static let hostilePieces: [String] = [
+        "", "a", "Z", "_", "é", "e\u{301}", "\u{0}", "\u{1}", "\u{1F}", "\u{7F}", "\"", "\\", "/", "\\u0000", "\n", "\r",
+        "\t", "\u{8}", "\u{C}", "\u{2028}", "\u{2029}", "\u{FEFF}", "\u{FFFD}", "😀", "👩‍👩‍👧", "𝟙", "Қазақстан", "١٢",
+        "ﬀ", "Ａ", "{", "}", "[", "]", ",", ":", "null", "1e5", "-0", "<script>", "=HYPERLINK(\"x\")",
+    ]
+
+    static func text(_ random: inout Random) -> String {
+        if random.below(8) == 0 {
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<random.below(30) {
+                if let scalar = Unicode.Scalar(UInt32(random.below(0x11_0000))) { scalars.append(scalar) }
+            }
+            return String(scalars)
+        }
+        return (0..<random.below(5)).map { _ in hostilePieces[random.below(hostilePieces.count)] }.joined()
+    }
+
+    static func value(_ random: inout Random, depth: Int = 0) -> JSONValue {
+        switch random.below(depth > 4 ? 6 : 8) {
+        case 0: return .null
+        case 1: return .bool(random.below(2) == 0)
+        case 2:
+            let extremes: [Int64] = [0, -1, 1, .max, .min, 9_007_199_254_740_993]
+            return .integer(random.below(3) == 0 ? extremes[random.below(extremes.count)] : Int64(bitPattern: random.next()) >> random.below(64))
+        case 3:
+            let doubles: [Double] = [0.1, -0.5, 1e300, 1e-7, 3.14, 123_456_789.123, 2.5e-300, 0.30000000000000004]
+            return .number(doubles[random.below(doubles.count)] * Double(1 + random.below(1000)))
+        case 4, 5: return .string(text(&random))
+        case 6: return .array((0..<random.below(5)).map { _ in value(&random, depth: depth + 1) })
+        default:
+            var fields: [String: JSONValue] = [:]
+            for _ in 0..<random.below(6) { fields[text(&random)] = value(&random, depth: depth + 1) }
+            return .object(fields)
+        }
+    }
+
+    /// What `JSONValue.parse` was: Foundation's decoder.
+    static func foundationParse(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    /// Equal, numbers compared as `Double`s: where Foundation rounded a number through
+    /// `Double` and the parser reads it exactly, both stand for the same `Double`.
+    static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
+        func double(_ value: JSONValue) -> Double? {
+            switch value {
+            case .integer(let integer): return Double(integer)
+            case .number(let number): return number
+            default: return nil
+            }
+        }
+        switch (a, b) {
+        case (nil, nil): return true
+        case (.array(let x)?, .array(let y)?): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        case (.object(let x)?, .object(let y)?):
+            return x.count == y.count && x.allSatisfy { key, value in y[key].map { same(value, $0) } ?? false }
+        case (let x?, let y?):
+            if let dx = double(x), let dy = double(y) { return dx == dy }
+            return x == y
+        default: return false
+        }
+    }
+
+    /// Foundation guessed UTF-16 or UTF-32 from zero bytes at the start; a Swift string is
+    /// UTF-8, so those texts are left out of the comparison.
+    static func comparable(_ text: String) -> Bool { !text.utf8.prefix(4).contains(0) }
+
+    static func foundationText(_ value: some Encodable) throws -> String {
+        String(decoding: try ResponseJSON.encoder.encode(value), as: UTF8.self)
+    }
+
+    @Test("random values with hostile keys and texts encode to Foundation's bytes, and parse back to themselves", arguments: 1...6)
+    func encodeAndParse(seed: UInt64) throws {
+        var random = Random(state: seed)
+        for _ in 0..<400 {
+            let value = Self.value(&random)
+            let expected = try Self.foundationText(value)
+            let text = try CanonicalJSON.text(value)
+            #expect(text == expected)
+            #expect(JSONParser.parse(text) == Self.foundationParse(text), "\(text.debugDescription)")
+            #expect(JSONParser.parse(text) != nil)
+        }
+    }
+
+    /// Texts near valid JSON: spaces between tokens, and cuts, insertions and swaps.
+    static func mutated(_ text: String, _ random: inout Random) -> String {
+        var scalars = Array(text.unicodeScalars)
+        let pieces: [String] = [
+            " ", "\n", "\t", "\u{A0}", ",", ":", "\"", "\\", "\\u", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\x", "0", "-",
+            ".", "e", "E+", "01", "1.", ".5", "1e400", "1e-400", "5.0", "true", "nul", "{", "}", "[", "]", "\u{0}", "\u{1}",
+            "\u{FEFF}", "9223372036854775808", "-9223372036854775809", "18446744073709551616",
+        ]
+        for _ in 0...random.below(3) {
+            let at = random.below(scalars.count + 1)
+            switch random.below(3) {
+            case 0 where !scalars.isEmpty: scalars.remove(at: min(at, scalars.count - 1))
+            default: scalars.insert(contentsOf: pieces[random.below(pieces.count)].unicodeScalars, at: at)
+            }
+        }
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars)
+        return String(view)
+    }
+
+    @Test("mutated and malformed texts: the parser accepts exactly what Foundation accepted, with the same value", arguments: 1...6)
+    func malformed(seed: UInt64) throws {
+        var random = Random(state: seed &* 7919)
+        for _ in 0..<1_500 {
+            let text = Self.mutated(try CanonicalJSON.text(Self.value(&random)), &random)
+            guard Self.comparable(text) else { continue }
+            #expect(Self.same(JSONParser.parse(text), Self.foundationParse(text)), "\(text.debugDescription)")
+        }
+    }
+
+    @Test("edge cases: numbers, escapes, duplicate keys, whitespace, depth")
+    func edges() {
+        let cases = [
+            "5.0", "5e2", "-0", "-0.0", "1e-400", "1E400", "-1e400", "9223372036854775807", "9223372036854775808",
+            "-9223372036854775808", "-9223372036854775809", "0.1", "1.5e3", "1.25", "01", "1.", ".1", "+1", "-", "--1",
+            "1e", "1e+", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\u00e9\\u0000\"",
+            "\"\\/\"", "\"\\a\"", "\"\u{1}\"", "\"\u{7F}\"", "{\"a\":1,\"a\":2}", "{\"a\":1,}", "[1,]", "[,1]", "[1 2]",
+            " [1] ", "\n{}\t", "[1] x", "", " ", "tru", "true", "nulll", "null", "{\"a\" 1}", "{1:2}", "[\"\u{0}\"]",
+            "\u{FEFF}[1]", "{\"é\":1,\"e\u{301}\":2}", "[\"\\u0041\\u00df\\u6771\\ud801\\udc37\"]",
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+            String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000),
+            String(repeating: "{\"a\":", count: 3_000) + "1" + String(repeating: "}", count: 3_000),
+        ]
+        for text in cases {
+            #expect(Self.same(JSONParser.parse(text), Self.foundationParse(text)), "\(text.prefix(40).debugDescription)")
+        }
+        // Numbers by their exact value.
+        let exact: [(String, JSONValue?)] = [
+            ("5", .integer(5)), ("5.0", .integer(5)), ("5e2", .integer(500)), ("1.5e1", .integer(15)),
+            ("1500e-2", .integer(15)), ("-0.0", .integer(0)), ("15e-1", .number(1.5)),
+            ("9007199254740993.0", .integer(9_007_199_254_740_993)), ("9007199254740993e0", .integer(9_007_199_254_740_993)),
+            ("-9223372036854775808.0", .integer(.min)), ("9223372036854775807e0", .integer(.max)),
+            ("9223372036854775808", .number(9_223_372_036_854_775_808)), ("1.0000000000000000001", .number(1)),
+            ("125232568270182601.85", .number(125_232_568_270_182_601.85)), ("1e-400", .number(0)), ("1e400", nil),
+            ("0e999999999999", .integer(0)), ("1e999999999999", nil), ("\u{FEFF}7", .integer(7)), ("\u{0}1", nil),
+        ]
+        for (text, value) in exact {
+            #expect(JSONParser.parse(text) == value, "\(text.debugDescription)")
+        }
+    }
+
+    /// A payload through both coders: the same bytes out, the same value in.
+    static func agree<T: Codable & Equatable>(_ type: T.Type, _ payload: JSONValue) throws {
+        let foundationValue = try JSONDecoder().decode(type, from: try ResponseJSON.encoder.encode(payload))
+        let value = try JSONValueDecoder.decode(type, from: payload)
+        #expect(value == foundationValue)
+        #expect(try CanonicalJSON.text(value) == (try foundationText(foundationValue)))
+    }
+
+    @Test("every command of the sample programme, with hostile texts in its text fields, decodes and encodes as with Foundation")
+    func commands() throws {
+        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent("deploy/sample/programme.jsonl")
+        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count > 100)
+        var random = Random(state: 42)
+        var checked = 0
+        for line in lines {
+            guard case .object(var fields)? = JSONParser.parse(line), case .string(let name)? = fields["command"],
+                let payload = CommandTable.payload(named: name)
+            else {
+                Issue.record("not a command: \(line)")
+                continue
+            }
+            fields["command"] = nil
+            fields["commandId"] = nil
+            for round in 0..<4 {
+                var hostile = fields
+                if round > 0 {
+                    for (key, value) in fields {
+                        if case .string = value, random.below(2) == 0 { hostile[key] = .string(Self.text(&random)) }
+                    }
+                }
+                // Only what the typed payload admits: the hostile text may make it refuse.
+                guard (try? JSONDecoder().decode(payload, from: try ResponseJSON.encoder.encode(JSONValue.object(hostile)))) != nil
+                else { continue }
+                try Self.agree(payload, .object(hostile))
+                checked += 1
+            }
+        }
+        #expect(checked > lines.count)
+    }
+
+    @Test("every type error Foundation raises for a payload, this decoder raises too")
+    func mismatches() throws {
+        let base: [String: JSONValue] = ["grantId": "G-1", "paidOn": "2025-01-31", "amount": "100.00"]
+        var random = Random(state: 3)
+        var decoded = 0
+        for round in 0..<600 {
+            var fields = base
+            let key = ["grantId", "paidOn", "amount", "extra"][random.below(4)]
+            if round % 3 > 0 { fields[key] = Self.value(&random) }
+            if random.below(6) == 0 { fields[["grantId", "amount", "paidOn"][random.below(3)]] = nil }
+            let viaFoundation = try? JSONDecoder().decode(
+                DisburseGrant.self, from: try ResponseJSON.encoder.encode(JSONValue.object(fields)))
+            let viaTree = try? JSONValueDecoder.decode(DisburseGrant.self, from: .object(fields))
+            #expect(viaTree == viaFoundation, "\(fields)")
+            if viaTree != nil { decoded += 1 }
+        }
+        #expect(decoded > 100 && decoded < 600)
+    }
+}
