@@ -13,6 +13,11 @@ import Projections
 import Transparency
 
 let environment = ProcessInfo.processInfo.environment
+// `grantledger-benchmark --coders`: only the in-process JSON rows, no database.
+if CommandLine.arguments.contains("--coders") {
+    for row in try coderRows() { print(row) }
+    exit(0)
+}
 func required(_ key: String) -> String {
     guard let value = environment[key], !value.isEmpty else {
         FileHandle.standardError.write(Data("\(key) is not set; run deploy/bench.sh\n".utf8))
@@ -294,4 +299,6 @@ print(
     "| signed checkpoint (tree head from PostgreSQL + Ed25519), p50 / p99 ms | \(String(format: "%.2f", checkpointLatency.p50)) / \(String(format: "%.2f", checkpointLatency.p99)) | |"
 )
 print("| Ed25519 note signatures/s, one core | \(format(signaturesPerSecond)) | |")
+print("")
+for row in try coderRows() { print(row) }
 pool.close()
