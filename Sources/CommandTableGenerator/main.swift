@@ -264,7 +264,8 @@ func render(_ entries: [Entry], path: String) -> String {
     out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
     out += "        guard knownTypes.contains(type) else { return nil }\n"
     out += "        guard let value = JSONParser.parse(PersonalData.readable(type: type, data: data)) else {\n"
-    out += "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
+    out +=
+        "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
     out += "        }\n"
     out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try JSONValueDecoder.decode(t, from: value) }\n"
     out += "        switch type {\n"

@@ -195,16 +195,36 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         box.fields[key.stringValue] = .integer(String(value))
     }
     mutating func encode(_ value: Int, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { box.fields[key.stringValue] = try TreeEncoder.foundation(value) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { box.fields[key.stringValue] = try TreeEncoder.foundation(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: Int16, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: Int32, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: UInt, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws {
+        box.fields[key.stringValue] = .integer(String(value))
+    }
+    mutating func encode(_ value: Double, forKey key: Key) throws {
+        box.fields[key.stringValue] = try TreeEncoder.foundation(value)
+    }
+    mutating func encode(_ value: Float, forKey key: Key) throws {
+        box.fields[key.stringValue] = try TreeEncoder.foundation(value)
+    }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         box.fields[key.stringValue] = try TreeEncoder.node(for: value, codingPath: codingPath + [key])
     }

@@ -15,7 +15,9 @@ func coderRows(rounds: Int = 20) throws -> [String] {
         let payload = type(of: request.command.payload)
         guard ["GrantAwarded", "SubGrantAwarded", "IndicatorReportSignedOff"].contains(payload.spec.event) == false
         else { return nil }
-        return (payload.spec.event, request.command.canonicalPayload.drop { $0 != ":" }.dropFirst().description, payload)
+        return (
+            payload.spec.event, request.command.canonicalPayload.drop { $0 != ":" }.dropFirst().description, payload
+        )
     }
 
     func rate(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
@@ -41,7 +43,8 @@ func coderRows(rounds: Int = 20) throws -> [String] {
             else { continue }
             fields["command"] = nil
             fields["commandId"] = nil
-            let typed = try JSONDecoder().decode(payload, from: try ResponseJSON.encoder.encode(JSONValue.object(fields)))
+            let typed = try JSONDecoder().decode(
+                payload, from: try ResponseJSON.encoder.encode(JSONValue.object(fields)))
             _ = try ResponseJSON.encoder.encode(typed)
         }
     }

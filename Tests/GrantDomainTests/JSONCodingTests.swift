@@ -21,7 +21,8 @@ struct JSONCodingTests {
     }
 
     static let hostilePieces: [String] = [
-        "", "a", "Z", "_", "é", "e\u{301}", "\u{0}", "\u{1}", "\u{1F}", "\u{7F}", "\"", "\\", "/", "\\u0000", "\n", "\r",
+        "", "a", "Z", "_", "é", "e\u{301}", "\u{0}", "\u{1}", "\u{1F}", "\u{7F}", "\"", "\\", "/", "\\u0000", "\n",
+        "\r",
         "\t", "\u{8}", "\u{C}", "\u{2028}", "\u{2029}", "\u{FEFF}", "\u{FFFD}", "😀", "👩‍👩‍👧", "𝟙", "Қазақстан", "١٢",
         "ﬀ", "Ａ", "{", "}", "[", "]", ",", ":", "null", "1e5", "-0", "<script>", "=HYPERLINK(\"x\")",
     ]
@@ -43,7 +44,9 @@ struct JSONCodingTests {
         case 1: return .bool(random.below(2) == 0)
         case 2:
             let extremes: [Int64] = [0, -1, 1, .max, .min, 9_007_199_254_740_993]
-            return .integer(random.below(3) == 0 ? extremes[random.below(extremes.count)] : Int64(bitPattern: random.next()) >> random.below(64))
+            return .integer(
+                random.below(3) == 0
+                    ? extremes[random.below(extremes.count)] : Int64(bitPattern: random.next()) >> random.below(64))
         case 3:
             let doubles: [Double] = [0.1, -0.5, 1e300, 1e-7, 3.14, 123_456_789.123, 2.5e-300, 0.30000000000000004]
             return .number(doubles[random.below(doubles.count)] * Double(1 + random.below(1000)))
@@ -91,7 +94,9 @@ struct JSONCodingTests {
         String(decoding: try ResponseJSON.encoder.encode(value), as: UTF8.self)
     }
 
-    @Test("random values with hostile keys and texts encode to Foundation's bytes, and parse back to themselves", arguments: 1...6)
+    @Test(
+        "random values with hostile keys and texts encode to Foundation's bytes, and parse back to themselves",
+        arguments: 1...6)
     func encodeAndParse(seed: UInt64) throws {
         var random = Random(state: seed)
         for _ in 0..<400 {
@@ -108,8 +113,10 @@ struct JSONCodingTests {
     static func mutated(_ text: String, _ random: inout Random) -> String {
         var scalars = Array(text.unicodeScalars)
         let pieces: [String] = [
-            " ", "\n", "\t", "\u{A0}", ",", ":", "\"", "\\", "\\u", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\x", "0", "-",
-            ".", "e", "E+", "01", "1.", ".5", "1e400", "1e-400", "5.0", "true", "nul", "{", "}", "[", "]", "\u{0}", "\u{1}",
+            " ", "\n", "\t", "\u{A0}", ",", ":", "\"", "\\", "\\u", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\x", "0",
+            "-",
+            ".", "e", "E+", "01", "1.", ".5", "1e400", "1e-400", "5.0", "true", "nul", "{", "}", "[", "]", "\u{0}",
+            "\u{1}",
             "\u{FEFF}", "9223372036854775808", "-9223372036854775809", "18446744073709551616",
         ]
         for _ in 0...random.below(3) {
@@ -124,7 +131,9 @@ struct JSONCodingTests {
         return String(view)
     }
 
-    @Test("mutated and malformed texts: the parser accepts exactly what Foundation accepted, with the same value", arguments: 1...6)
+    @Test(
+        "mutated and malformed texts: the parser accepts exactly what Foundation accepted, with the same value",
+        arguments: 1...6)
     func malformed(seed: UInt64) throws {
         var random = Random(state: seed &* 7919)
         for _ in 0..<1_500 {
@@ -148,13 +157,15 @@ struct JSONCodingTests {
             String(repeating: "{\"a\":", count: 3_000) + "1" + String(repeating: "}", count: 3_000),
         ]
         for text in cases {
-            #expect(Self.same(JSONParser.parse(text), Self.foundationParse(text)), "\(text.prefix(40).debugDescription)")
+            #expect(
+                Self.same(JSONParser.parse(text), Self.foundationParse(text)), "\(text.prefix(40).debugDescription)")
         }
         // Numbers by their exact value.
         let exact: [(String, JSONValue?)] = [
             ("5", .integer(5)), ("5.0", .integer(5)), ("5e2", .integer(500)), ("1.5e1", .integer(15)),
             ("1500e-2", .integer(15)), ("-0.0", .integer(0)), ("15e-1", .number(1.5)),
-            ("9007199254740993.0", .integer(9_007_199_254_740_993)), ("9007199254740993e0", .integer(9_007_199_254_740_993)),
+            ("9007199254740993.0", .integer(9_007_199_254_740_993)),
+            ("9007199254740993e0", .integer(9_007_199_254_740_993)),
             ("-9223372036854775808.0", .integer(.min)), ("9223372036854775807e0", .integer(.max)),
             ("9223372036854775808", .number(9_223_372_036_854_775_808)), ("1.0000000000000000001", .number(1)),
             ("125232568270182601.85", .number(125_232_568_270_182_601.85)), ("1e-400", .number(0)), ("1e400", nil),
@@ -173,7 +184,9 @@ struct JSONCodingTests {
         #expect(try CanonicalJSON.text(value) == (try foundationText(foundationValue)))
     }
 
-    @Test("every command of the sample programme, with hostile texts in its text fields, decodes and encodes as with Foundation")
+    @Test(
+        "every command of the sample programme, with hostile texts in its text fields, decodes and encodes as with Foundation"
+    )
     func commands() throws {
         let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             .appendingPathComponent("deploy/sample/programme.jsonl")
@@ -198,7 +211,9 @@ struct JSONCodingTests {
                     }
                 }
                 // Only what the typed payload admits: the hostile text may make it refuse.
-                guard (try? JSONDecoder().decode(payload, from: try ResponseJSON.encoder.encode(JSONValue.object(hostile)))) != nil
+                guard
+                    (try? JSONDecoder().decode(
+                        payload, from: try ResponseJSON.encoder.encode(JSONValue.object(hostile)))) != nil
                 else { continue }
                 try Self.agree(payload, .object(hostile))
                 checked += 1

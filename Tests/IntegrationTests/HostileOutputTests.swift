@@ -141,6 +141,9 @@ struct HostileOutputTests {
     func minPositionBeyondTheLog() async throws {
         let fixture = try await HTTPFixture.make(sample: false)
         _ = try await fixture.db.store.append([event("organisation-A", "Happened")])
+        // Readable once no older transaction of the cluster is open (another suite's may be):
+        // until then minPosition=1 would rightly answer 503, which is not what this test is about.
+        _ = try await fixture.db.readAll(after: 0, count: 1)
         try await fixture.application.test(.router) { client in
             for path in [
                 "/v1/grants?minPosition=9007199254740992", "/v1/grants/GR-1?minPosition=9007199254740992",
