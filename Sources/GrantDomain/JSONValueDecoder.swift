@@ -11,7 +11,7 @@ import Foundation
 public enum JSONValueDecoder {
     /// `type` decoded from `value`.
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try ValueDecoder(value: value, codingPath: []).decode(type)
+        try ValueDecoder(value: value, path: nil).decode(type)
     }
 }
 
@@ -25,9 +25,34 @@ private struct AnyKey: CodingKey {
     }
 }
 
+/// Where a value sits, built only as deep as decoding goes and read only for an error's
+/// coding path: a list from the innermost key outwards.
+private final class PathNode {
+    let key: any CodingKey
+    let parent: PathNode?
+
+    init(_ key: any CodingKey, _ parent: PathNode?) {
+        self.key = key
+        self.parent = parent
+    }
+
+    static func codingPath(_ node: PathNode?) -> [any CodingKey] {
+        var keys: [any CodingKey] = []
+        var node = node
+        while let current = node {
+            keys.append(current.key)
+            node = current.parent
+        }
+        return keys.reversed()
+    }
+}
+
 private struct ValueDecoder: Decoder {
     let value: JSONValue
-    let codingPath: [any CodingKey]
+    let path: PathNode?
+    /// The key of a primitive read in place, without a node of its own.
+    var leafKey: (any CodingKey)? = nil
+    var codingPath: [any CodingKey] { PathNode.codingPath(path) + (leafKey.map { [$0] } ?? []) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func mismatch<T>(_ type: T.Type) -> DecodingError {
@@ -37,12 +62,12 @@ private struct ValueDecoder: Decoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let fields) = value else { throw mismatch([String: JSONValue].self) }
-        return KeyedDecodingContainer(Keyed<Key>(fields: fields, codingPath: codingPath))
+        return KeyedDecodingContainer(Keyed<Key>(fields: fields, path: path))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard case .array(let items) = value else { throw mismatch([JSONValue].self) }
-        return Unkeyed(items: items, codingPath: codingPath)
+        return Unkeyed(items: items, path: path)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
@@ -109,35 +134,42 @@ extension ValueDecoder: SingleValueDecodingContainer {
 
 private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let fields: [String: JSONValue]
-    let codingPath: [any CodingKey]
+    let path: PathNode?
+    var codingPath: [any CodingKey] { PathNode.codingPath(path) }
 
     var allKeys: [Key] { fields.keys.compactMap { Key(stringValue: $0) } }
 
     func contains(_ key: Key) -> Bool { fields[key.stringValue] != nil }
+
+    /// A primitive's value: its decoder carries the key only if it fails.
+    func leaf(_ key: Key) throws -> ValueDecoder {
+        guard let value = fields[key.stringValue] else { return try child(key) }
+        return ValueDecoder(value: value, path: path, leafKey: key)
+    }
 
     func child(_ key: Key) throws -> ValueDecoder {
         guard let value = fields[key.stringValue] else {
             throw DecodingError.keyNotFound(
                 key, .init(codingPath: codingPath, debugDescription: "no value for \"\(key.stringValue)\""))
         }
-        return ValueDecoder(value: value, codingPath: codingPath + [key])
+        return ValueDecoder(value: value, path: PathNode(key, path))
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool { try child(key).decodeNil() }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try child(key).decodeBool() }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try child(key).decodeString() }
-    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try child(key).floating(type) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try child(key).floating(type) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try child(key).integer(type) }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try child(key).integer(type) }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try child(key).integer(type) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try child(key).integer(type) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try child(key).integer(type) }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try child(key).integer(type) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try child(key).integer(type) }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try child(key).integer(type) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try child(key).integer(type) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try child(key).integer(type) }
+    func decodeNil(forKey key: Key) throws -> Bool { try leaf(key).decodeNil() }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try leaf(key).decodeBool() }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try leaf(key).decodeString() }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try leaf(key).floating(type) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try leaf(key).floating(type) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try leaf(key).integer(type) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try leaf(key).integer(type) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try leaf(key).integer(type) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try leaf(key).integer(type) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try leaf(key).integer(type) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try leaf(key).integer(type) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try leaf(key).integer(type) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try leaf(key).integer(type) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try leaf(key).integer(type) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try leaf(key).integer(type) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try child(key).decode(type) }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
@@ -151,22 +183,23 @@ private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        ValueDecoder(value: fields["super"] ?? .null, codingPath: codingPath + [AnyKey(stringValue: "super")])
+        ValueDecoder(value: fields["super"] ?? .null, path: PathNode(AnyKey(stringValue: "super"), path))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        ValueDecoder(value: fields[key.stringValue] ?? .null, codingPath: codingPath + [key])
+        ValueDecoder(value: fields[key.stringValue] ?? .null, path: PathNode(key, path))
     }
 }
 
 private struct Unkeyed: UnkeyedDecodingContainer {
     let items: [JSONValue]
-    let codingPath: [any CodingKey]
+    let path: PathNode?
+    var codingPath: [any CodingKey] { PathNode.codingPath(path) }
     var currentIndex = 0
 
-    init(items: [JSONValue], codingPath: [any CodingKey]) {
+    init(items: [JSONValue], path: PathNode?) {
         self.items = items
-        self.codingPath = codingPath
+        self.path = path
     }
 
     var count: Int? { items.count }
@@ -178,7 +211,7 @@ private struct Unkeyed: UnkeyedDecodingContainer {
                 JSONValue.self, .init(codingPath: codingPath, debugDescription: "the array ends here"))
         }
         defer { currentIndex += 1 }
-        return ValueDecoder(value: items[currentIndex], codingPath: codingPath + [AnyKey(intValue: currentIndex)])
+        return ValueDecoder(value: items[currentIndex], path: PathNode(AnyKey(intValue: currentIndex), path))
     }
 
     mutating func decodeNil() throws -> Bool {

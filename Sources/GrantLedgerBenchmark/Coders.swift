@@ -53,7 +53,12 @@ func coderRows(rounds: Int = 20) throws -> [String] {
         for event in events { _ = try DomainEvent.decode(type: event.type, data: event.data) }
     }
     let foundationEvents = try rate(events.count) {
-        for event in events { _ = try JSONDecoder().decode(event.payload, from: Data(event.data.utf8)) }
+        // As the generated decoder did before: sealed texts made readable, then Foundation.
+        let decoder = JSONDecoder()
+        for event in events {
+            let readable = PersonalData.readable(type: event.type, data: event.data)
+            _ = try decoder.decode(event.payload, from: Data(readable.utf8))
+        }
     }
     func format(_ value: Double) -> String { String(Int(value.rounded())) }
     func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.1f×", a / b) }
