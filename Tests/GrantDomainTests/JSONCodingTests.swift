@@ -7,18 +7,9 @@ import Testing
 /// the same bytes out, the same values in, on random and hostile input.
 @Suite("JSON coders agree with Foundation")
 struct JSONCodingTests {
-    /// SplitMix64: a failing case replays from its seed.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    /// The suite's seedable generator (SplitMix64, `Seeded`): a failing case replays from
+    /// its seed.
+    typealias Random = Seeded
 
     static let hostilePieces: [String] = [
         "", "a", "Z", "_", "é", "e\u{301}", "\u{0}", "\u{1}", "\u{1F}", "\u{7F}", "\"", "\\", "/", "\\u0000", "\n",
@@ -240,4 +231,8 @@ struct JSONCodingTests {
         }
         #expect(decoded > 100 && decoded < 600)
     }
+}
+
+extension Seeded {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -89,21 +89,16 @@ struct StoredEventCodingTests {
 /// Hostile texts for the stored copies: controls, NUL, quotes, escapes, astral and
 /// combining characters, text that looks like JSON or a formula.
 struct JSONCodingHostile {
-    var state: UInt64
+    var random: SeededGenerator
+
+    init(state: UInt64) { random = SeededGenerator(state: state) }
+
     static let pieces: [String] = [
         "a", "é", "e\u{301}", "\u{1}", "\u{1F}", "\u{7F}", "\"", "\\", "/", "\\u0000", "\n", "\t", "\u{2028}",
         "\u{FEFF}", "😀", "👩‍👩‍👧", "Қазақстан", "{\"a\":1}", "=HYPERLINK(\"x\")", "<b>", " ",
     ]
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func below(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
 
     mutating func text() -> String {
         (0..<(1 + below(6))).map { _ in Self.pieces[below(Self.pieces.count)] }.joined()
