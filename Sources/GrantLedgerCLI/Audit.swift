@@ -208,7 +208,9 @@ struct AuditExport: AsyncParsableCommand {
             names and sub-grants' texts are in the log only encrypted (docs/domain.md §15): the \
             archive carries the ciphertext. --keys also writes the living keys, to a separate \
             file created with mode 600, for a migration (audit import --keys); a copy without \
-            them shows those texts as "unavailable" and still verifies.
+            them shows those texts as "unavailable" and still verifies. Every event committed \
+            before the export starts is in it: if another transaction of the cluster is still \
+            open below the last one, the export waits for it (up to 60 s).
             """)
 
     @Option(help: "The file to write (default: standard output).") var to: String?
