@@ -103,9 +103,6 @@ public struct StoreSession: Sendable {
         return try rows.map { row in try fields.indices.map { try row.decode(String.self, $0) } }
     }
 
-    /// Appends inside the caller's open transaction, without notifying: send
-    /// `EventStore.notifyQuery` with the commit.
-    /// - Throws: as `EventStore.append`.
     /// `fields`' statement, prepared. The event type and field names are written into the
     /// text as literals (only the value is bound), so that its generic plan can use the
     /// partial expression indexes of sql/009 (`(data->>'callId') WHERE type =
@@ -142,6 +139,67 @@ public struct StoreSession: Sendable {
             return try EventStore.appendResult(rows, events: events)
         } catch {
             throw EventStoreError.translate(error)
+        }
+    }
+
+    /// One command's append in `appendBatch`: as `append`'s parameters, and statements to
+    /// run right after it in the same transaction (a new organisation's key).
+    public struct BatchAppend: Sendable {
+        public var events: [NewEvent]
+        public var expected: [String: ExpectedVersion]
+        public var commandID: String?
+        public var payloadDigest: String?
+        public var guards: CommandGuards?
+        public var then: [PostgresQuery]
+
+        public init(
+            events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?,
+            guards: CommandGuards?, then: [PostgresQuery] = []
+        ) {
+            self.events = events
+            self.expected = expected
+            self.commandID = commandID
+            self.payloadDigest = payloadDigest
+            self.guards = guards
+            self.then = then
+        }
+    }
+
+    /// Appends several commands in one transaction sent in one round trip (libpq's pipeline):
+    /// BEGIN, the batch's positions lock (`beginBatch`), each append and the statements after
+    /// it, COMMIT, and the readers' wake-up. All or nothing: after a statement fails, the
+    /// rest fail with it and the COMMIT rolls the transaction back. Call it outside any
+    /// transaction.
+    /// - Returns: each append's result, in order, once committed.
+    /// - Throws: the first failing statement's error, as `append` translates it, when nothing
+    ///   was recorded; `PostgresError` `.commitOutcomeUnknown` when the connection broke
+    ///   before the answer to the COMMIT came, so that the batch may or may not be recorded.
+    public func appendBatch(_ appends: [BatchAppend]) async throws -> [AppendResult] {
+        guard !appends.isEmpty else { return [] }
+        var queries: [PostgresQuery] = ["BEGIN", EventStore.beginBatchQuery]
+        var appendAt: [Int] = []
+        for append in appends {
+            appendAt.append(queries.count)
+            queries.append(
+                EventStore.appendQuery(
+                    append.events, expected: append.expected, commandID: append.commandID,
+                    payloadDigest: append.payloadDigest, guards: append.guards))
+            queries += append.then
+        }
+        let commitAt = queries.count
+        queries += ["COMMIT", EventStore.notifyQuery]
+        let results: [Result<PostgresRows, PostgresError>]
+        do {
+            results = try await connection.pipeline(queries)
+        } catch let error as PostgresError where error.kind == .connectionLost || error.kind == .connectionFailed {
+            throw PostgresError(kind: .commitOutcomeUnknown, message: error.message)
+        }
+        // The first failure is the cause; what follows it only failed with it.
+        for result in results[...commitAt] {
+            if case .failure(let error) = result { throw EventStoreError.translate(error) }
+        }
+        return try zip(appends, appendAt).map { append, index in
+            try EventStore.appendResult(results[index].get(), events: append.events)
         }
     }
 

@@ -6,6 +6,9 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
     case wrongExpectedVersion(String)
     /// The command id was already accepted with a different payload.
     case commandIDReused(String)
+    /// A command decided from memory carried an id accepted before (sql/024): its answer is
+    /// the first acceptance's, which the store gives when it is decided under locks.
+    case commandAccepted(String)
     /// The transaction had written before the append without `EventStore.beginBatch(on:)`:
     /// its id would be older than its positions (sql/018).
     case appendOutOfOrder(String)
@@ -18,6 +21,7 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .wrongExpectedVersion(let message): return "conflict: \(message)"
         case .commandIDReused(let message): return "conflict: \(message)"
+        case .commandAccepted(let message): return message
         case .appendOutOfOrder(let message): return message
         case .migrationChanged(let message): return message
         case .database(let error): return error.description
@@ -32,6 +36,8 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
             return EventStoreError.wrongExpectedVersion(error.message)
         case ("GL002", _):
             return EventStoreError.commandIDReused(error.message)
+        case ("GL007", _):
+            return EventStoreError.commandAccepted(error.message)
         case ("GL006", _):
             return EventStoreError.appendOutOfOrder(error.message)
         case (SQLState.uniqueViolation, "events_stream_version_key"):

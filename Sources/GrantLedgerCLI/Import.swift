@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventStore
 import Foundation
 import GrantDomain
 import Ledger
@@ -38,9 +39,14 @@ struct Import: AsyncParsableCommand {
         let lines: [String?] = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
             String(validating: $0, as: UTF8.self)
         }
-        let pool = options.database.makePool(maxConnections: 1)
+        // One connection for the commands, one for the memory's reads of the log.
+        let pool = options.database.makePool(maxConnections: 2)
         defer { pool.close() }
-        let handler = CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool))
+        let memory = try await withDatabaseErrors {
+            try await Self.memory(for: lines.count, store: EventStore(pool: pool))
+        }
+        let handler = CommandHandler(
+            pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool), memory: memory)
         let progress = ProgressBar(
             total: lines.count, label: "import", enabled: stderrIsTerminal && options.format == .text)
         // Blank lines are skipped; every other line is a command or the rejection it already is.
@@ -105,6 +111,23 @@ struct Import: AsyncParsableCommand {
         if let first = rejections.first {
             throw ExitCode(exitStatus(for: first.error.code))
         }
+    }
+}
+
+extension Import {
+    /// Events the memory reads for every command it will decide, at most: loading the log
+    /// into memory costs about one command under locks per 100 events read (docs/performance.md,
+    /// issue #24), so a file much smaller than the log is decided under locks.
+    static let eventsPerCommand: Int64 = 100
+
+    /// A memory of the log to decide the file's commands from (docs/architecture.md,
+    /// "Commands decided from memory"), read to the log's head, or nil when the log is too
+    /// long for the file's `commands` to repay reading it.
+    static func memory(for commands: Int, store: EventStore) async throws -> CommandMemory? {
+        guard try await store.lastAppended() <= Int64(commands) * eventsPerCommand else { return nil }
+        let memory = CommandMemory(store: store)
+        try await memory.catchUp()
+        return memory
     }
 }
 

@@ -18,6 +18,11 @@ extension CommandHandler {
     /// did not parse) is reported in its place, after the commands before it are applied.
     /// A batch that ends early on a lost race goes on from there, the losing command alone
     /// with `handle`'s retries, so that the run always moves on.
+    ///
+    /// With a memory (`CommandMemory`), runs of up to `memoryBatchSize` commands are decided
+    /// from it and appended in one round trip (`handleBatchFromMemory`); a command the
+    /// memory does not accept goes alone through `handle`, and a run the store refuses goes
+    /// under locks as above, `batchSize` at a time.
     /// - Parameters:
     ///   - requests: the commands, or the rejection an entry already is.
     ///   - stopOnError: stop at the first rejection; the commands before it stay applied.
@@ -42,11 +47,36 @@ extension CommandHandler {
                 report(index, .failure(error))
             }
         }
+        // Runs of commands decided from memory, when the handler keeps one: the number of
+        // entries of `entries` answered, or nil when they must go under locks.
+        func fromMemory(_ entries: ArraySlice<(index: Int, request: CommandRequest)>) async throws -> Int? {
+            guard let memory, let first = entries.first else { return nil }
+            if !memory.isReady { try await memory.catchUp() }
+            guard memory.isReady else { return nil }
+            let outcomes: [CommandOutcome]?
+            do {
+                outcomes = try await handleBatchFromMemory(entries.map(\.request), actor: actor, memory: memory)
+            } catch let unknown as OutcomeUnknown {
+                throw OutcomeUnknown(
+                    indices: first.index...entries[entries.startIndex + unknown.indices.upperBound].index)
+            }
+            guard let outcomes else { return nil }
+            memory.count(fromMemory: true, times: outcomes.count)
+            for (entry, outcome) in zip(entries, outcomes) { report(entry.index, .success(outcome)) }
+            if !outcomes.isEmpty { return outcomes.count }
+            // The first one needs the store: alone, with `handle`'s own path.
+            try await alone(first.index, first.request)
+            return 1
+        }
         func flush() async throws {
             var remaining = pending[...]
             pending.removeAll(keepingCapacity: true)
             while let first = remaining.first, !stopped {
-                let batch = remaining
+                if let answered = try await fromMemory(remaining.prefix(Self.memoryBatchSize)) {
+                    remaining = remaining.dropFirst(answered)
+                    continue
+                }
+                let batch = remaining.prefix(Self.batchSize)
                 let results: [Result<CommandOutcome, DomainError>]
                 do {
                     results = try await handleBatch(batch.map(\.request), actor: actor, stopOnError: stopOnError)
@@ -72,7 +102,7 @@ extension CommandHandler {
                 if !stopped { try await alone(index, request) }
             case .success(let request):
                 pending.append((index, request))
-                if pending.count == Self.batchSize { try await flush() }
+                if pending.count == (memory == nil ? Self.batchSize : Self.memoryBatchSize) { try await flush() }
             }
         }
         try await flush()

@@ -59,9 +59,6 @@ extension CommandHandler {
                         return (result, sealed.keyUse)
                     }
                 }
-                // A re-sent command id: the store's path answers with the first acceptance's
-                // events in full.
-                guard !applied.0.replayed else { return nil }
                 if let use = applied.1 { keys.remember(use) }
                 // Keep the memory near the log, so the next decisions rarely meet a newer one.
                 memory.startCatchingUp()
@@ -70,6 +67,10 @@ extension CommandHandler {
                 // The texts' subject was read after the memory moved on: decide again.
                 continue
             } catch is MemoryStateReader.NotInMemory {
+                return nil
+            } catch EventStoreError.commandAccepted {
+                // A re-sent command id: the store's path answers with the first acceptance's
+                // events in full (sql/024).
                 return nil
             } catch let error where Self.isRetryable(error) {
                 logger.debug(

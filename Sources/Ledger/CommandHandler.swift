@@ -79,7 +79,9 @@ public struct CommandHandler: Sendable {
         // The memory loads in the background; until then, and for what it does not decide,
         // commands go to the store's locks.
         if let memory, !memory.isReady { memory.startCatchingUp() }
-        if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command) {
+        if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
+            !(request.commandId.map(memory.knows(commandId:)) ?? false)
+        {
             let outcome = try await handleFromMemory(
                 request, digest: digest, metadataJSON: metadataJSON, memory: memory)
             memory.count(fromMemory: outcome != nil)
@@ -223,11 +225,13 @@ public struct CommandHandler: Sendable {
     }
 
     /// The events to append for `decided`, an organisation's texts encrypted with its key
-    /// (docs/domain.md §15): the key remembered for the stream's version read, a new one for
-    /// a registration, or the living one.
+    /// (docs/domain.md §15): a key made earlier in the same batch (`pending`, not committed
+    /// yet), the key remembered for the stream's version read, a new one for a registration,
+    /// or the living one.
     static func sealTexts(
         _ decided: [DomainEvent], of command: Command, metadataJSON: String, versions: [String: Int64],
-        reader: some StateReader, keys: PersonalDataKeyCache, retrying: Bool, session: StoreSession
+        reader: some StateReader, keys: PersonalDataKeyCache, retrying: Bool, session: StoreSession,
+        pending: [String: PersonalDataKey] = [:]
     ) async throws -> (events: [NewEvent], keyUse: PersonalDataKeyCache.Use?, newKey: PersonalDataKey?) {
         var newEvents = decided.map {
             NewEvent(streamID: $0.streamID, type: $0.type, data: $0.dataJSON, metadata: metadataJSON)
@@ -243,7 +247,9 @@ public struct CommandHandler: Sendable {
             // come between that read and this commit.
             let version = versions[stream]
             let key: PersonalDataKey
-            if let version, let known = keys.key(for: subject, atVersion: version) {
+            if let made = pending[subject] {
+                key = made
+            } else if let version, let known = keys.key(for: subject, atVersion: version) {
                 key = known
             } else if case .registerOrganisation = command, !retrying {
                 key = .random(for: subject)

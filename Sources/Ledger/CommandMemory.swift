@@ -30,30 +30,44 @@ public final class CommandMemory: @unchecked Sendable {
         /// An event that does not read as its type: decisions go to the store, which
         /// refuses what touches it with the reason (the memory's look-ups would not).
         var quarantined = false
+        /// The ids of the commands whose events the state holds (from the events' metadata):
+        /// a command re-sent with one is answered by the store, with its first acceptance.
+        var commandIds: Set<String> = []
 
         mutating func apply(_ event: RecordedEvent) {
             position = max(position, event.position)
-            streams[event.streamID, default: StreamState()].version += 1
+            if case .object(let metadata)? = JSONValue.parse(event.metadata),
+                case .string(let commandId)? = metadata["commandId"]
+            {
+                commandIds.insert(commandId)
+            }
             switch DomainEvent.decodeOrQuarantine(position: event.position, type: event.type, data: event.data) {
-            case .unknown: return
-            case .quarantined: quarantined = true
-            case .event(let decoded):
-                streams[event.streamID, default: StreamState()].events.append(decoded)
-                switch decoded {
-                case .grantAwarded(let award):
-                    let facts = GrantAwardFacts(award)
-                    awardsByCall[award.callId, default: []].append(facts)
-                    awardsByConsortium[award.consortiumId, default: []].append(facts)
-                    if grantByContract[award.contractNumber] == nil {
-                        grantByContract[award.contractNumber] = award.grantId
-                    }
-                case .applicationSubmitted(let submitted):
-                    applicationsByConsortium[submitted.consortiumId, default: []].append(
-                        (submitted.applicationId, submitted.callId))
-                case .subGrantAwarded(let award):
-                    subGrantsByGrant[award.grantId, default: []].append(award.subGrantId)
-                default: break
+            case .unknown: streams[event.streamID, default: StreamState()].version += 1
+            case .quarantined:
+                streams[event.streamID, default: StreamState()].version += 1
+                quarantined = true
+            case .event(let decoded): apply(decoded, to: event.streamID)
+            }
+        }
+
+        /// Applies an event as decided, before it has a position (a batch's scratch state).
+        mutating func apply(_ decoded: DomainEvent, to streamID: String) {
+            streams[streamID, default: StreamState()].version += 1
+            streams[streamID, default: StreamState()].events.append(decoded)
+            switch decoded {
+            case .grantAwarded(let award):
+                let facts = GrantAwardFacts(award)
+                awardsByCall[award.callId, default: []].append(facts)
+                awardsByConsortium[award.consortiumId, default: []].append(facts)
+                if grantByContract[award.contractNumber] == nil {
+                    grantByContract[award.contractNumber] = award.grantId
                 }
+            case .applicationSubmitted(let submitted):
+                applicationsByConsortium[submitted.consortiumId, default: []].append(
+                    (submitted.applicationId, submitted.callId))
+            case .subGrantAwarded(let award):
+                subGrantsByGrant[award.grantId, default: []].append(award.subGrantId)
+            default: break
             }
         }
     }
@@ -82,9 +96,9 @@ public final class CommandMemory: @unchecked Sendable {
         lock.withLock { (decisions.fromMemory, decisions.refusedOrRetried) }
     }
 
-    func count(fromMemory: Bool) {
+    func count(fromMemory: Bool, times: Int = 1) {
         lock.withLock {
-            if fromMemory { decisions.fromMemory += 1 } else { decisions.refusedOrRetried += 1 }
+            if fromMemory { decisions.fromMemory += times } else { decisions.refusedOrRetried += times }
         }
     }
 
@@ -135,6 +149,72 @@ public final class CommandMemory: @unchecked Sendable {
             return (try body(state), state.position)
         }
     }
+
+    /// Whether the memory holds a command with this id: its answer is the store's.
+    func knows(commandId: String) -> Bool { lock.withLock { state.commandIds.contains(commandId) } }
+
+    /// A copy of the state, to decide a batch of commands on (`ScratchState`).
+    func snapshot() -> State { lock.withLock { state } }
+
+    /// Takes `scratch` (the state at `decidedAt` with a batch's events applied as decided)
+    /// as the memory's own once the batch committed its events at `positions`, if nothing
+    /// came between: the memory still stands at `decidedAt`, no catch-up is reading, and the
+    /// batch's first position follows `decidedAt`, so that the memory still holds every
+    /// event up to its position. Otherwise it reads the batch back from the log.
+    func adopt(_ scratch: State, decidedAt: Int64, positions: ClosedRange<Int64>) {
+        let adopted = lock.withLock {
+            guard state.position == decidedAt, positions.lowerBound == decidedAt + 1, catchingUp == nil else {
+                return false
+            }
+            state = scratch
+            state.position = positions.upperBound
+            return true
+        }
+        if !adopted { startCatchingUp() }
+    }
+}
+
+/// What a `MemoryStateReader` reads: the process's memory, or a batch's scratch copy of it.
+protocol DecisionState: AnyObject, Sendable {
+    /// Runs `body` on the state if it still stands at `position` (nil: wherever it stands,
+    /// which it returns); throws `MemoryStateReader.Moved` when it does not.
+    func read<T>(at position: Int64?, _ body: (CommandMemory.State) throws -> T) throws -> (T, Int64)
+}
+
+extension CommandMemory: DecisionState {}
+
+/// A copy of the memory's state at one position, with the events of the commands a batch
+/// decided so far applied to it, so that each command of the batch is decided after the ones
+/// before it (`CommandHandler.handleBatchFromMemory`). Its position stays the copy's: the
+/// batch's events have none until they commit.
+final class ScratchState: DecisionState, @unchecked Sendable {
+    private let lock = NIOLock()
+    private var state: CommandMemory.State
+
+    init(_ state: CommandMemory.State) {
+        self.state = state
+    }
+
+    /// The state with every decided event applied.
+    var current: CommandMemory.State { lock.withLock { state } }
+
+    func read<T>(at position: Int64?, _ body: (CommandMemory.State) throws -> T) throws -> (T, Int64) {
+        try lock.withLock {
+            if let position, position != state.position { throw MemoryStateReader.Moved() }
+            return (try body(state), state.position)
+        }
+    }
+
+    /// Applies a command's events, as decided.
+    func apply(_ decided: [DomainEvent], commandId: String?) {
+        lock.withLock {
+            for event in decided { state.apply(event, to: event.streamID) }
+            if let commandId { state.commandIds.insert(commandId) }
+        }
+    }
+
+    /// Whether a command with this id was accepted before or earlier in the batch.
+    func knows(commandId: String) -> Bool { lock.withLock { state.commandIds.contains(commandId) } }
 }
 
 /// A `StateReader` over `CommandMemory` at one position: every answer of one decision comes
@@ -145,13 +225,13 @@ final class MemoryStateReader: StateReader, @unchecked Sendable {
     /// The decision needs what the memory does not keep: decide under locks instead.
     struct NotInMemory: Error {}
 
-    private let memory: CommandMemory
+    private let memory: any DecisionState
     private let lock = NIOLock()
     private var position: Int64?
     private var keys: Set<String> = []
     private var versions: [String: Int64] = [:]
 
-    init(memory: CommandMemory) {
+    init(memory: any DecisionState) {
         self.memory = memory
     }
 

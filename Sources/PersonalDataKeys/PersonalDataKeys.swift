@@ -95,9 +95,12 @@ extension StoreSession {
     /// transaction, or one from another database. Refused for a key id known here (an erased
     /// key never comes back) and for an organisation that has a living key already.
     public func addPersonalDataKey(_ key: PersonalDataKey) async throws {
-        _ = try await connection.query(
-            "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
-        )
+        _ = try await connection.query(Self.addPersonalDataKeyQuery(key))
+    }
+
+    /// `addPersonalDataKey`'s statement, to send in a pipeline (`appendBatch`).
+    public static func addPersonalDataKeyQuery(_ key: PersonalDataKey) -> PostgresQuery {
+        "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
     }
 
     /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
