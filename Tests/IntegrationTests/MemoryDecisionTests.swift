@@ -27,6 +27,24 @@ private func request(_ name: String, _ fields: [String: Any], id: String) throws
     return try CommandRequest.parse(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
 }
 
+private func organisation(_ id: String) throws -> CommandRequest {
+    try request(
+        "registerOrganisation",
+        [
+            "organisationId": id, "name": id, "country": "KZ", "regionCode": "KZ-61", "settlement": "rural",
+            "registrationStatus": "unregistered", "leadershipGender": "women", "kind": "informalGroup",
+        ], id: "org-" + id)
+}
+
+private func subGrant(_ id: String, grant: String, to organisation: String, amount: String) throws -> CommandRequest {
+    try request(
+        "awardSubGrant",
+        [
+            "subGrantId": id, "grantId": grant, "organisationId": organisation, "awardedOn": "2025-04-01",
+            "amount": amount, "purpose": "p",
+        ], id: "sg-" + id)
+}
+
 /// Random commands that compete for the same rules: registrations (some twice), sub-grants
 /// against two envelopes (some to organisations not registered yet), cancellations, and
 /// grants against one call's budget with contract numbers that collide.
@@ -186,22 +204,6 @@ struct MemoryDecisionTests {
         _ = try await seedProgramme(locks)
         let process = try await processHandler(db, fromMemory: true)
         let memory = try #require(process.memory)
-        func organisation(_ id: String) throws -> CommandRequest {
-            try request(
-                "registerOrganisation",
-                [
-                    "organisationId": id, "name": id, "country": "KZ", "regionCode": "KZ-61", "settlement": "rural",
-                    "registrationStatus": "unregistered", "leadershipGender": "women", "kind": "informalGroup",
-                ], id: "org-" + id)
-        }
-        func subGrant(_ id: String, grant: String, to organisation: String, amount: String) throws -> CommandRequest {
-            try request(
-                "awardSubGrant",
-                [
-                    "subGrantId": id, "grantId": grant, "organisationId": organisation, "awardedOn": "2025-04-01",
-                    "amount": amount, "purpose": "p",
-                ], id: "sg-" + id)
-        }
         // Uncontended: decided from memory, one append.
         _ = try await process.handle(try organisation("X"), actor: "t")
         _ = try await process.handle(try organisation("Y"), actor: "t")
@@ -243,11 +245,121 @@ struct MemoryDecisionTests {
     }
 
     @Test(
-        "random commands from two processes deciding from memory and an import at once: the log is a serial order of them",
-        arguments: [UInt64(1), 2, 3, 4, 5, 6])
-    func serialisable(seed: UInt64) async throws {
+        "a run of commands decided from a memory behind the log is refused whole and decided again under locks",
+        .timeLimit(.minutes(2)))
+    func staleRun() async throws {
         let db = try await TestDatabase.make()
-        let importer = try await processHandler(db, fromMemory: false)
+        let locks = try await processHandler(db, fromMemory: false)
+        _ = try await seedProgramme(locks)
+        _ = try await locks.handle(try organisation("X"), actor: "t")
+        _ = try await locks.handle(try organisation("Y"), actor: "t")
+        let importer = try await processHandler(db, fromMemory: true)
+        let memory = try #require(importer.memory)
+        try await memory.catchUp()
+        let standing = memory.position
+        // An open transaction with an id holds every reader of the cluster below it,
+        // this memory's catch-up included; what the other process writes next is committed
+        // but out of the memory's sight.
+        let holder = try await db.admin()
+        try await holder.query("BEGIN")
+        _ = try await holder.query("SELECT pg_current_xact_id()")
+        _ = try await locks.handle(try subGrant("F1", grant: "G1", to: "X", amount: "60000"), actor: "t")
+        _ = try await locks.handle(try subGrant("F2", grant: "G1", to: "Y", amount: "40000"), actor: "t")
+        _ = try await locks.handle(try organisation("W"), actor: "t")
+        func run(_ requests: [CommandRequest]) async throws -> [Result<CommandOutcome, DomainError>] {
+            var answers: [Result<CommandOutcome, DomainError>] = []
+            try await importer.handle(requests.map { .success($0) }, actor: "import") { answers.append($1) }
+            return answers
+        }
+        // W's registration, sent again with its id: to the memory it is new; the store
+        // refuses the decision (W changed after the memory's position), and under locks the
+        // answer is the first acceptance.
+        let again = try await run([try organisation("W")])
+        #expect(memory.position == standing, "the memory must still stand where it did")
+        #expect(try again.first?.get().replayed == true, "\(again)")
+        // A sub-grant the full envelope no longer holds, then a registration: decided together
+        // from memory, refused together on G1's guard, then each answered under locks.
+        let answers = try await run([
+            try subGrant("S1", grant: "G1", to: "X", amount: "10000"), try organisation("Z"),
+        ])
+        #expect(memory.position == standing)
+        #expect(answers.count == 2)
+        if case .failure(let error) = answers.first {
+            #expect(error.code == .ruleViolated && error.message.contains("envelope"), "\(error.message)")
+        } else {
+            Issue.record("a sub-grant beyond the envelope was accepted from a stale memory: \(answers)")
+        }
+        #expect((try? answers.last?.get().replayed) == false, "\(answers)")
+        #expect(memory.decisionCounts.fromMemory == 0)
+        try await holder.query("COMMIT")
+        let recorded = try await db.committedEvents()
+        #expect(!recorded.contains { $0.streamID == "subgrant-S1" })
+        #expect(recorded.filter { $0.streamID == "organisation-W" }.count == 1)
+        #expect(recorded.filter { $0.streamID == "organisation-Z" }.count == 1)
+        // Nothing of the refused runs took a position: the log has no gap.
+        let positions = recorded.map(\.position)
+        #expect(positions == Array(1...Int64(positions.count)))
+    }
+
+    @Test("an import decides the sample programme from memory, 128 commands to a transaction")
+    func importRuns() async throws {
+        let db = try await TestDatabase.make()
+        let importer = try await processHandler(db, fromMemory: true)
+        let lines = try String(
+            contentsOf: CLI.repository.appendingPathComponent("deploy/sample/programme.jsonl"), encoding: .utf8
+        ).split(separator: "\n")
+        let requests = lines.map { line in
+            Result<CommandRequest, DomainError> { () throws(DomainError) in try CommandRequest.parse(String(line)) }
+        }
+        var accepted = 0
+        try await importer.handle(requests, actor: "import") { _, answer in
+            if case .success = answer { accepted += 1 }
+        }
+        #expect(accepted == lines.count)
+        let fromMemory = try #require(importer.memory).decisionCounts.fromMemory
+        // Sign-offs and erasures go alone to the store; every other command is decided from memory.
+        let alone = lines.filter { $0.contains("signOffIndicatorReport") || $0.contains("erasePersonalData") }.count
+        #expect(fromMemory == lines.count - alone, "\(fromMemory) of \(lines.count)")
+        let counted = try await db.owner().query("SELECT count(DISTINCT transaction_id)::int8 FROM events")
+            .map { try $0.decode(Int64.self) }
+        let transactions = try #require(counted.first)
+        #expect(transactions <= Int64(lines.count / CommandHandler.memoryBatchSize + 1 + 2 * alone), "\(transactions)")
+    }
+
+    @Test("the store refuses a decision from memory of a command id it accepted before, and replays it under locks")
+    func acceptedIdFromMemory() async throws {
+        let db = try await TestDatabase.make()
+        let digest = EventStore.digest("{}")
+        func append(decidedAt: Int64?) async throws -> AppendResult {
+            try await db.pool.withConnection { connection in
+                try await StoreSession(connection: connection).append(
+                    [NewEvent(streamID: "s-1", type: "Noted", data: "{}", metadata: "{}")], expected: [:],
+                    commandID: "once", payloadDigest: digest, guards: CommandGuards(keys: ["s-1"], decidedAt: decidedAt)
+                )
+            }
+        }
+        let first = try await append(decidedAt: nil)
+        #expect(!first.replayed)
+        let head = try #require(first.events.last?.position)
+        // No key changed after `head`: only the id tells that the decision is void.
+        do {
+            _ = try await append(decidedAt: head)
+            Issue.record("a decision from memory of an accepted id was answered as a replay")
+        } catch EventStoreError.commandAccepted {
+            // The store's answer: decide it under locks.
+        } catch {
+            Issue.record("expected commandAccepted, got \(error)")
+        }
+        #expect(try await append(decidedAt: nil).replayed)
+        #expect(try await db.committedEvents().count == 1)
+    }
+
+    @Test(
+        "random commands from two processes deciding from memory and an import at once: the log is a serial order of them",
+        arguments: [UInt64(1), 2, 3, 4, 5, 6], [false, true])
+    func serialisable(seed: UInt64, importFromMemory: Bool) async throws {
+        let db = try await TestDatabase.make()
+        let importer = try await processHandler(db, fromMemory: importFromMemory)
         let seedCommands = try await seedProgramme(importer)
         let first = try await processHandler(db, fromMemory: true)
         let second = try await processHandler(db, fromMemory: true)
@@ -332,7 +444,7 @@ struct MemoryDecisionTests {
         }
         let awarded = try await history.grantAwards(ofCall: "C1").map(\.amount).sum()
         #expect(awarded <= (try #require(Money("2000000"))))
-        let fromMemory = [first, second].compactMap { $0.memory?.decisionCounts.fromMemory }.reduce(0, +)
+        let fromMemory = [first, second, importer].compactMap { $0.memory?.decisionCounts.fromMemory }.reduce(0, +)
         #expect(fromMemory > 0)
     }
 }
