@@ -59,7 +59,7 @@ public struct ServerServices: Sendable {
             signer: logSigner, pool: pool, witnesses: witnesses, minimumInterval: checkpointInterval)
         self.handler = CommandHandler(
             pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool),
-            memory: CommandMemory(store: EventStore(pool: pool)))
+            memory: CommandMemory(store: EventStore(pool: pool)), groupCommit: true)
         self.store = EventStore(pool: pool)
         self.reporter = I3Reporter(pool: pool)
         self.tokens = TokenCache(store: TokenStore(pool: pool))

@@ -55,7 +55,8 @@ extension CommandHandler {
             guard memory.isReady else { return nil }
             let outcomes: [CommandOutcome]?
             do {
-                outcomes = try await handleBatchFromMemory(entries.map(\.request), actor: actor, memory: memory)
+                outcomes = try await handleBatchFromMemory(
+                    entries.map { ($0.request, actor, nil) }, memory: memory)
             } catch let unknown as OutcomeUnknown {
                 throw OutcomeUnknown(
                     indices: first.index...entries[entries.startIndex + unknown.indices.upperBound].index)

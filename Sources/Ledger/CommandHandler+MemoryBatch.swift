@@ -25,10 +25,13 @@ extension CommandHandler {
     ///   each gets its own answer.
     /// - Throws: `OutcomeUnknown` (indices into `requests`) when the connection broke during
     ///   the commit; database errors met while deciding.
-    func handleBatchFromMemory(_ requests: [CommandRequest], actor: String, memory: CommandMemory) async throws
-        -> [CommandOutcome]?
-    {
-        try await memory.catchUp()
+    /// - Parameter catchingUp: bring the memory to the log first (a round trip); `serve`'s
+    ///   memory is kept near the log by its readers, and a stale decision fails its guard.
+    func handleBatchFromMemory(
+        _ requests: [(request: CommandRequest, actor: String, correlationId: String?)], memory: CommandMemory,
+        catchingUp: Bool = true
+    ) async throws -> [CommandOutcome]? {
+        if catchingUp { try await memory.catchUp() }
         guard memory.isReady else { return nil }
         let scratch = ScratchState(memory.snapshot())
         return try await pool.withConnection { connection -> [CommandOutcome]? in
@@ -37,11 +40,11 @@ extension CommandHandler {
             var uses: [PersonalDataKeyCache.Use?] = []
             var made: [String: PersonalDataKey] = [:]
             var decidedAt: Int64 = 0
-            for request in requests {
+            for (request, actor, correlationId) in requests {
                 guard Self.decidesFromMemory(request.command), request.command.readsIndicatorAt == nil,
                     !(request.commandId.map(scratch.knows(commandId:)) ?? false)
                 else { break }
-                let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: nil)
+                let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
                 let reader = MemoryStateReader(memory: scratch)
                 let decided: [DomainEvent]
                 let sealed: (events: [NewEvent], keyUse: PersonalDataKeyCache.Use?, newKey: PersonalDataKey?)

@@ -34,18 +34,23 @@ public struct CommandHandler: Sendable {
     /// The log in this process's memory, when it keeps one: commands are decided from it
     /// and appended with their guards (`handleFromMemory`), and under locks otherwise.
     public let memory: CommandMemory?
+    /// Concurrent commands decided from memory are committed in groups (`CommandGroup`).
+    let group: CommandGroup?
     /// The organisations' living keys this handler has used (docs/domain.md §15).
     let keys = PersonalDataKeyCache()
     let logger: Logger
     static let maxAttempts = 5
 
+    /// - Parameter groupCommit: with a memory, commit concurrent commands decided from it
+    ///   together (`serve`).
     public init(
         pool: ConnectionPool, signOffFigures: @escaping SignOffFigures, memory: CommandMemory? = nil,
-        logger: Logger = Logger(label: "grantledger.commands")
+        groupCommit: Bool = false, logger: Logger = Logger(label: "grantledger.commands")
     ) {
         self.pool = pool
         self.signOffFigures = signOffFigures
         self.memory = memory
+        self.group = groupCommit && memory != nil ? CommandGroup() : nil
         self.logger = logger
     }
 
@@ -82,6 +87,13 @@ public struct CommandHandler: Sendable {
         if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
             !(request.commandId.map(memory.knows(commandId:)) ?? false)
         {
+            if let group,
+                let outcome = try await group.submit(
+                    request, actor: actor, correlationId: correlationId, handler: self, memory: memory)
+            {
+                memory.count(fromMemory: true)
+                return outcome
+            }
             let outcome = try await handleFromMemory(
                 request, digest: digest, metadataJSON: metadataJSON, memory: memory)
             memory.count(fromMemory: outcome != nil)

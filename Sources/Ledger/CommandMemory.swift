@@ -77,6 +77,8 @@ public final class CommandMemory: @unchecked Sendable {
     private var state = State()
     private var ready = false
     private var catchingUp: Task<Void, any Error>?
+    /// A catch-up was asked for while one was reading: it reads once more when done.
+    private var again = false
     private var decisions = (fromMemory: 0, refusedOrRetried: 0)
     /// Events read per round trip while catching up.
     static let batch = 5_000
@@ -119,7 +121,11 @@ public final class CommandMemory: @unchecked Sendable {
 
     private func running() -> Task<Void, any Error> {
         lock.withLock {
-            if let running = catchingUp { return running }
+            if let running = catchingUp {
+                // It may have read the log before what the caller wants it to see.
+                again = true
+                return running
+            }
             let task = Task {
                 // Runs once the lock is given back, so after `catchingUp` is set.
                 defer { self.lock.withLock { self.catchingUp = nil } }
@@ -131,14 +137,19 @@ public final class CommandMemory: @unchecked Sendable {
     }
 
     private func readForward() async throws {
-        var position = lock.withLock { state.position }
-        while true {
-            let events = try await store.readAll(after: position, limit: Self.batch)
-            lock.withLock { for event in events { state.apply(event) } }
-            guard let last = events.last, events.count == Self.batch else { break }
-            position = last.position
-        }
-        lock.withLock { ready = true }
+        repeat {
+            var position = lock.withLock {
+                again = false
+                return state.position
+            }
+            while true {
+                let events = try await store.readAll(after: position, limit: Self.batch)
+                lock.withLock { for event in events { state.apply(event) } }
+                guard let last = events.last, events.count == Self.batch else { break }
+                position = last.position
+            }
+            lock.withLock { ready = true }
+        } while lock.withLock({ again })
     }
 
     /// Runs `body` on the state if it still stands at `position` (nil: wherever it stands,

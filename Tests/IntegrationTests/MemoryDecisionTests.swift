@@ -9,7 +9,7 @@ import Testing
 @testable import TestSupport
 
 /// A command handler as one process has it: its own pool and, when `fromMemory`, its own
-/// memory of the log.
+/// memory of the log, with its concurrent commands committed in groups as `serve` does.
 private func processHandler(_ db: TestDatabase, fromMemory: Bool) async throws -> CommandHandler {
     // Up to dozens of commands queue on one grant's lock in these races (see LedgerFixture).
     var settings = SessionSettings.standard
@@ -17,7 +17,8 @@ private func processHandler(_ db: TestDatabase, fromMemory: Bool) async throws -
     let pool = ConnectionPool(conninfo: db.appURL, maxConnections: 8, settings: settings)
     let memory = fromMemory ? CommandMemory(store: EventStore(pool: pool)) : nil
     try await memory?.catchUp()
-    return CommandHandler(pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool), memory: memory)
+    return CommandHandler(
+        pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool), memory: memory, groupCommit: fromMemory)
 }
 
 private func request(_ name: String, _ fields: [String: Any], id: String) throws -> CommandRequest {
@@ -290,7 +291,6 @@ struct MemoryDecisionTests {
             Issue.record("a sub-grant beyond the envelope was accepted from a stale memory: \(answers)")
         }
         #expect((try? answers.last?.get().replayed) == false, "\(answers)")
-        #expect(memory.decisionCounts.fromMemory == 0)
         try await holder.query("COMMIT")
         let recorded = try await db.committedEvents()
         #expect(!recorded.contains { $0.streamID == "subgrant-S1" })
@@ -299,6 +299,57 @@ struct MemoryDecisionTests {
         // Nothing of the refused runs took a position: the log has no gap.
         let positions = recorded.map(\.position)
         #expect(positions == Array(1...Int64(positions.count)))
+    }
+
+    @Test("concurrent commands in one process are committed in groups, each answered with its own events or refusal")
+    func groupCommit() async throws {
+        let db = try await TestDatabase.make()
+        let process = try await processHandler(db, fromMemory: true)
+        let memory = try #require(process.memory)
+        // 60 registrations at once, every third one of an organisation registered by another.
+        let answers = await withTaskGroup(of: (Int, Result<CommandOutcome, DomainError>).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    let id = index % 3 == 2 ? "O\(index - 1)" : "O\(index)"
+                    var command = try! organisation(id)
+                    command.commandId = "register-\(index)"
+                    do {
+                        return (index, .success(try await process.handle(command, actor: "group")))
+                    } catch let error as DomainError {
+                        return (index, .failure(error))
+                    } catch {
+                        return (index, .failure(DomainError(.invalid, "\(error)")))
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Result<CommandOutcome, DomainError>]()) { $0[$1.0] = $1.1 }
+        }
+        // Of each pair sharing an id, exactly one is accepted; the other is refused as existing.
+        for pair in stride(from: 1, to: 60, by: 3) {
+            let outcomes = [answers[pair], answers[pair + 1]]
+            let accepted = outcomes.compactMap { try? $0?.get() }
+            #expect(accepted.count == 1, "O\(pair): \(outcomes)")
+            #expect(accepted.first?.events.map(\.streamID) == ["organisation-O\(pair)"])
+            let refused = outcomes.compactMap { result -> DomainError? in
+                if case .failure(let error)? = result { return error }
+                return nil
+            }
+            #expect(refused.map(\.code) == [.alreadyExists], "O\(pair): \(outcomes)")
+        }
+        let accepted = answers.values.compactMap { try? $0.get() }
+        #expect(accepted.count == 40)
+        // Each answer carries the positions its own events took in the log.
+        let log = try await db.committedEvents()
+        let byPosition = Dictionary(uniqueKeysWithValues: log.map { ($0.position, $0.streamID) })
+        for outcome in accepted {
+            for event in outcome.events { #expect(byPosition[event.position] == event.streamID) }
+        }
+        #expect(log.count == 40)
+        // Fewer commits than commands: those that arrived together shared one.
+        let counted = try await db.owner().query("SELECT count(DISTINCT transaction_id)::int8 FROM events")
+            .map { try $0.decode(Int64.self) }
+        #expect(try #require(counted.first) < 40)
+        #expect(memory.decisionCounts.fromMemory >= 40)
     }
 
     @Test("an import decides the sample programme from memory, 128 commands to a transaction")

@@ -1,0 +1,91 @@
+import GrantDomain
+import NIOConcurrencyHelpers
+import PostgresClient
+
+/// Group commit for one process's concurrent commands (docs/architecture.md, "Group commit").
+///
+/// Commands that arrive while a group is being committed wait in a queue; the next group
+/// takes up to `CommandHandler.memoryBatchSize` of them, decides each from the memory after
+/// the ones before it, and appends them in one transaction sent in one round trip
+/// (`CommandHandler.handleBatchFromMemory`): one commit, one WAL flush, for all of them.
+/// Each caller's answer waits for that commit. A command the group does not decide (a
+/// rejection to confirm, a read the memory does not keep) and every command of a group the
+/// store refused are handed back to their callers (nil), which decide them on their own
+/// (`handleFromMemory`, then the store's locks). One group is committed at a time: the
+/// next one's decisions must see the last one's events.
+final class CommandGroup: Sendable {
+    struct Entry: Sendable {
+        var request: CommandRequest
+        var actor: String
+        var correlationId: String?
+        var answer: CheckedContinuation<CommandOutcome?, any Error>
+    }
+
+    private struct Queue {
+        var waiting: [Entry] = []
+        var committing = false
+    }
+
+    private let queue = NIOLockedValueBox(Queue())
+
+    /// Queues `request` for the next group and waits for its answer: its outcome once the
+    /// group committed, or nil when the caller must decide it on its own.
+    /// - Throws: `DomainError` `.outcomeUnknown` when the connection broke during the
+    ///   group's commit; database errors met while deciding.
+    func submit(
+        _ request: CommandRequest, actor: String, correlationId: String?, handler: CommandHandler,
+        memory: CommandMemory
+    ) async throws -> CommandOutcome? {
+        try await withCheckedThrowingContinuation { answer in
+            let start = queue.withLockedValue { queue in
+                queue.waiting.append(
+                    Entry(request: request, actor: actor, correlationId: correlationId, answer: answer))
+                guard !queue.committing else { return false }
+                queue.committing = true
+                return true
+            }
+            if start { Task { await self.commitGroups(handler: handler, memory: memory) } }
+        }
+    }
+
+    /// Commits groups until the queue is empty.
+    private func commitGroups(handler: CommandHandler, memory: CommandMemory) async {
+        while true {
+            let group: [Entry] = queue.withLockedValue { queue in
+                let group = Array(queue.waiting.prefix(CommandHandler.memoryBatchSize))
+                queue.waiting.removeFirst(group.count)
+                if group.isEmpty { queue.committing = false }
+                return group
+            }
+            guard !group.isEmpty else { return }
+            do {
+                let outcomes = try await handler.handleBatchFromMemory(
+                    group.map { ($0.request, $0.actor, $0.correlationId) }, memory: memory, catchingUp: false)
+                guard let outcomes else {
+                    // Refused by the store: each decides on its own.
+                    for entry in group { entry.answer.resume(returning: nil) }
+                    continue
+                }
+                for (entry, outcome) in zip(group, outcomes) { entry.answer.resume(returning: outcome) }
+                // The first command not decided goes its own way; those after it wait for the
+                // next group, ahead of newer ones.
+                let rest = group.dropFirst(outcomes.count)
+                rest.first?.answer.resume(returning: nil)
+                queue.withLockedValue { $0.waiting.insert(contentsOf: rest.dropFirst(), at: 0) }
+            } catch let unknown as CommandHandler.OutcomeUnknown {
+                for (index, entry) in group.enumerated() {
+                    if unknown.indices.contains(index) {
+                        entry.answer.resume(
+                            throwing: handler.answer(
+                                to: PostgresError(kind: .commitOutcomeUnknown, message: "during a group commit"),
+                                of: entry.request))
+                    } else {
+                        entry.answer.resume(returning: nil)
+                    }
+                }
+            } catch {
+                for entry in group { entry.answer.resume(throwing: error) }
+            }
+        }
+    }
+}
