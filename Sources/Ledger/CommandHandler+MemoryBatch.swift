@@ -33,7 +33,7 @@ extension CommandHandler {
     ) async throws -> [CommandOutcome]? {
         if catchingUp { try await memory.catchUp() }
         guard memory.isReady else { return nil }
-        let scratch = ScratchState(memory.snapshot())
+        let scratch = ScratchState(memory: memory)
         return try await pool.withConnection { connection -> [CommandOutcome]? in
             let session = StoreSession(connection: connection)
             var appends: [StoreSession.BatchAppend] = []
@@ -41,9 +41,9 @@ extension CommandHandler {
             var made: [String: PersonalDataKey] = [:]
             var decidedAt: Int64 = 0
             for (request, actor, correlationId) in requests {
-                guard Self.decidesFromMemory(request.command), request.command.readsIndicatorAt == nil,
-                    !(request.commandId.map(scratch.knows(commandId:)) ?? false)
-                else { break }
+                guard Self.decidesFromMemory(request.command), request.command.readsIndicatorAt == nil else { break }
+                // A known id (or a memory that moved meanwhile) ends the run here.
+                if let commandId = request.commandId, (try? scratch.knows(commandId: commandId)) != false { break }
                 let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
                 let reader = MemoryStateReader(memory: scratch)
                 let decided: [DomainEvent]
@@ -92,7 +92,7 @@ extension CommandHandler {
             for use in uses { keys.remember(use) }
             let positions = results.flatMap(\.events).map(\.position)
             if let first = positions.min(), let last = positions.max() {
-                memory.adopt(scratch.current, decidedAt: decidedAt, positions: first...last)
+                memory.adopt(scratch.decided, decidedAt: decidedAt, positions: first...last)
             }
             return results.map { CommandOutcome(events: $0.events, replayed: false) }
         }

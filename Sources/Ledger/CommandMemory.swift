@@ -50,6 +50,12 @@ public final class CommandMemory: @unchecked Sendable {
             }
         }
 
+        /// Applies a command's events as decided.
+        mutating func apply(_ events: [DomainEvent], commandId: String?) {
+            for event in events { apply(event, to: event.streamID) }
+            if let commandId { commandIds.insert(commandId) }
+        }
+
         /// Applies an event as decided, before it has a position (a batch's scratch state).
         mutating func apply(_ decoded: DomainEvent, to streamID: String) {
             streams[streamID, default: StreamState()].version += 1
@@ -154,30 +160,37 @@ public final class CommandMemory: @unchecked Sendable {
 
     /// Runs `body` on the state if it still stands at `position` (nil: wherever it stands,
     /// which it returns).
-    func read<T>(at position: Int64?, _ body: (State) throws -> T) throws -> (T, Int64) {
+    func read<T>(at position: Int64?, _ body: (StateView) throws -> T) throws -> (T, Int64) {
         try lock.withLock {
             if let position, position != state.position { throw MemoryStateReader.Moved() }
-            return (try body(state), state.position)
+            return (try body(StateView(base: state, overlay: nil)), state.position)
+        }
+    }
+
+    /// Runs `body` on the state with `overlay` over it, if the state stands at `position`.
+    func read<T>(at position: Int64, overlay: State, _ body: (StateView) throws -> T) throws -> T {
+        try lock.withLock {
+            guard position == state.position else { throw MemoryStateReader.Moved() }
+            return try body(StateView(base: state, overlay: overlay))
         }
     }
 
     /// Whether the memory holds a command with this id: its answer is the store's.
     func knows(commandId: String) -> Bool { lock.withLock { state.commandIds.contains(commandId) } }
 
-    /// A copy of the state, to decide a batch of commands on (`ScratchState`).
-    func snapshot() -> State { lock.withLock { state } }
-
-    /// Takes `scratch` (the state at `decidedAt` with a batch's events applied as decided)
-    /// as the memory's own once the batch committed its events at `positions`, if nothing
-    /// came between: the memory still stands at `decidedAt`, no catch-up is reading, and the
-    /// batch's first position follows `decidedAt`, so that the memory still holds every
-    /// event up to its position. Otherwise it reads the batch back from the log.
-    func adopt(_ scratch: State, decidedAt: Int64, positions: ClosedRange<Int64>) {
+    /// Applies a committed batch's events (`ScratchState.decided`, at `positions`) as
+    /// decided, if nothing came between: the memory still stands at `decidedAt`, no catch-up
+    /// is reading, and the batch's first position follows `decidedAt`, so that the memory
+    /// still holds every event up to its position. Otherwise it reads the batch back from
+    /// the log.
+    func adopt(
+        _ decided: [(events: [DomainEvent], commandId: String?)], decidedAt: Int64, positions: ClosedRange<Int64>
+    ) {
         let adopted = lock.withLock {
             guard state.position == decidedAt, positions.lowerBound == decidedAt + 1, catchingUp == nil else {
                 return false
             }
-            state = scratch
+            for command in decided { state.apply(command.events, commandId: command.commandId) }
             state.position = positions.upperBound
             return true
         }
@@ -185,47 +198,97 @@ public final class CommandMemory: @unchecked Sendable {
     }
 }
 
-/// What a `MemoryStateReader` reads: the process's memory, or a batch's scratch copy of it.
+/// The state one decision reads: the memory's, and over it (for a command of a batch) the
+/// events of the commands decided before it in the batch (`ScratchState`).
+struct StateView {
+    let base: CommandMemory.State
+    let overlay: CommandMemory.State?
+
+    var quarantined: Bool { base.quarantined }
+
+    func events(_ stream: String) -> [DomainEvent] {
+        let below = base.streams[stream]?.events ?? []
+        guard let above = overlay?.streams[stream]?.events else { return below }
+        return below + above
+    }
+
+    func version(_ stream: String) -> Int64 {
+        (base.streams[stream]?.version ?? 0) + (overlay?.streams[stream]?.version ?? 0)
+    }
+
+    func awards(ofCall callId: String) -> [GrantAwardFacts] {
+        (base.awardsByCall[callId] ?? []) + (overlay?.awardsByCall[callId] ?? [])
+    }
+
+    func awards(ofConsortium consortiumId: String) -> [GrantAwardFacts] {
+        (base.awardsByConsortium[consortiumId] ?? []) + (overlay?.awardsByConsortium[consortiumId] ?? [])
+    }
+
+    func applications(ofConsortium consortiumId: String) -> [(applicationId: String, callId: String)] {
+        (base.applicationsByConsortium[consortiumId] ?? []) + (overlay?.applicationsByConsortium[consortiumId] ?? [])
+    }
+
+    func subGrants(ofGrant grantId: String) -> [String] {
+        (base.subGrantsByGrant[grantId] ?? []) + (overlay?.subGrantsByGrant[grantId] ?? [])
+    }
+
+    func grant(withContractNumber contractNumber: String) -> String? {
+        base.grantByContract[contractNumber] ?? overlay?.grantByContract[contractNumber]
+    }
+
+    func knows(commandId: String) -> Bool {
+        base.commandIds.contains(commandId) || overlay?.commandIds.contains(commandId) == true
+    }
+}
+
+/// What a `MemoryStateReader` reads: the process's memory, or a batch's view of it.
 protocol DecisionState: AnyObject, Sendable {
     /// Runs `body` on the state if it still stands at `position` (nil: wherever it stands,
     /// which it returns); throws `MemoryStateReader.Moved` when it does not.
-    func read<T>(at position: Int64?, _ body: (CommandMemory.State) throws -> T) throws -> (T, Int64)
+    func read<T>(at position: Int64?, _ body: (StateView) throws -> T) throws -> (T, Int64)
 }
 
 extension CommandMemory: DecisionState {}
 
-/// A copy of the memory's state at one position, with the events of the commands a batch
-/// decided so far applied to it, so that each command of the batch is decided after the ones
-/// before it (`CommandHandler.handleBatchFromMemory`). Its position stays the copy's: the
-/// batch's events have none until they commit.
+/// The memory at one position with the events of the commands a batch decided so far over
+/// it, so that each command of the batch is decided after the ones before it
+/// (`CommandHandler.handleBatchFromMemory`). The batch's events are kept apart (the
+/// memory is not copied) and have no position until they commit; if the memory moves
+/// during the batch's decisions, they are refused (`MemoryStateReader.Moved`).
 final class ScratchState: DecisionState, @unchecked Sendable {
+    private let memory: CommandMemory
+    /// The memory's position the batch is decided at.
+    let position: Int64
     private let lock = NIOLock()
-    private var state: CommandMemory.State
+    private var overlay = CommandMemory.State()
+    private var commands: [(events: [DomainEvent], commandId: String?)] = []
 
-    init(_ state: CommandMemory.State) {
-        self.state = state
+    init(memory: CommandMemory) {
+        self.memory = memory
+        self.position = memory.position
     }
 
-    /// The state with every decided event applied.
-    var current: CommandMemory.State { lock.withLock { state } }
+    /// Each command's events as decided, in order.
+    var decided: [(events: [DomainEvent], commandId: String?)] { lock.withLock { commands } }
 
-    func read<T>(at position: Int64?, _ body: (CommandMemory.State) throws -> T) throws -> (T, Int64) {
-        try lock.withLock {
-            if let position, position != state.position { throw MemoryStateReader.Moved() }
-            return (try body(state), state.position)
-        }
+    func read<T>(at position: Int64?, _ body: (StateView) throws -> T) throws -> (T, Int64) {
+        if let position, position != self.position { throw MemoryStateReader.Moved() }
+        let overlay = lock.withLock { self.overlay }
+        return (try memory.read(at: self.position, overlay: overlay, body), self.position)
     }
 
     /// Applies a command's events, as decided.
     func apply(_ decided: [DomainEvent], commandId: String?) {
         lock.withLock {
-            for event in decided { state.apply(event, to: event.streamID) }
-            if let commandId { state.commandIds.insert(commandId) }
+            overlay.apply(decided, commandId: commandId)
+            commands.append((decided, commandId))
         }
     }
 
     /// Whether a command with this id was accepted before or earlier in the batch.
-    func knows(commandId: String) -> Bool { lock.withLock { state.commandIds.contains(commandId) } }
+    func knows(commandId: String) throws -> Bool {
+        try read(at: position) { $0.knows(commandId: commandId) }.0
+    }
 }
 
 /// A `StateReader` over `CommandMemory` at one position: every answer of one decision comes
@@ -252,10 +315,10 @@ final class MemoryStateReader: StateReader, @unchecked Sendable {
         lock.withLock { (position, keys, versions) }
     }
 
-    private func read<T>(key: String?, stream: String? = nil, _ body: (CommandMemory.State) throws -> T) throws -> T {
+    private func read<T>(key: String?, stream: String? = nil, _ body: (StateView) throws -> T) throws -> T {
         let at = lock.withLock { position }
         let (value, standing) = try memory.read(at: at) { state -> (T, Int64?) in
-            (try body(state), stream.map { state.streams[$0]?.version ?? 0 })
+            (try body(state), stream.map { state.version($0) })
         }
         lock.withLock {
             position = standing
@@ -266,7 +329,7 @@ final class MemoryStateReader: StateReader, @unchecked Sendable {
     }
 
     private func events(_ stream: String) throws -> [DomainEvent] {
-        try read(key: stream, stream: stream) { $0.streams[stream]?.events ?? [] }
+        try read(key: stream, stream: stream) { $0.events(stream) }
     }
 
     func organisation(_ id: String) async throws -> OrganisationProfile? {
@@ -293,7 +356,7 @@ final class MemoryStateReader: StateReader, @unchecked Sendable {
     func unregisteredOrganisations(_ ids: [String]) async throws -> [String] {
         try read(key: nil) { state in
             ids.filter { id in
-                !(state.streams[Streams.organisation(id)]?.events ?? []).contains {
+                !state.events(Streams.organisation(id)).contains {
                     if case .organisationRegistered = $0 { return true }
                     return false
                 }
@@ -302,31 +365,31 @@ final class MemoryStateReader: StateReader, @unchecked Sendable {
     }
 
     func grantAwards(ofCall callId: String) async throws -> [GrantAwardFacts] {
-        try read(key: Streams.call(callId)) { $0.awardsByCall[callId] ?? [] }
+        try read(key: Streams.call(callId)) { $0.awards(ofCall: callId) }
     }
 
     func grantAwards(ofConsortium consortiumId: String) async throws -> [GrantAwardFacts] {
-        try read(key: Streams.consortium(consortiumId)) { $0.awardsByConsortium[consortiumId] ?? [] }
+        try read(key: Streams.consortium(consortiumId)) { $0.awards(ofConsortium: consortiumId) }
     }
 
     func applications(ofConsortium consortiumId: String, call callId: String) async throws -> [ApplicationState] {
         try read(key: Streams.consortium(consortiumId)) { state in
-            (state.applicationsByConsortium[consortiumId] ?? []).filter { $0.callId == callId }.compactMap {
-                Fold.application(state.streams[Streams.application($0.applicationId)]?.events ?? [])
+            state.applications(ofConsortium: consortiumId).filter { $0.callId == callId }.compactMap {
+                Fold.application(state.events(Streams.application($0.applicationId)))
             }
         }
     }
 
     func subGrants(ofGrant grantId: String) async throws -> [SubGrantState] {
         try read(key: Streams.grant(grantId)) { state in
-            (state.subGrantsByGrant[grantId] ?? []).compactMap {
-                Fold.subGrant(state.streams[Streams.subGrant($0)]?.events ?? [])
+            state.subGrants(ofGrant: grantId).compactMap {
+                Fold.subGrant(state.events(Streams.subGrant($0)))
             }
         }
     }
 
     func grantId(withContractNumber contractNumber: String) async throws -> String? {
-        try read(key: "contract:" + contractNumber) { $0.grantByContract[contractNumber] }
+        try read(key: "contract:" + contractNumber) { $0.grant(withContractNumber: contractNumber) }
     }
 
     func indicatorReport(_ reportId: String) async throws -> IndicatorReportSignedOff? {
