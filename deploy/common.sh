@@ -14,3 +14,11 @@ database_up() {
     "$repo/deploy/db.sh" up
     eval "$("$repo/deploy/db.sh" env)"
 }
+
+# The sql/ folder of the checkout a binary was built in (BIN under CHECKOUT/.build/…), so
+# that each build of a comparison migrates with its own migrations; this checkout's otherwise.
+migrations_of() {
+    local dir
+    dir=$(cd "$(dirname "$1")/../.." 2>/dev/null && pwd)/sql
+    if [ -d "$dir" ]; then echo "$dir"; else echo "$repo/sql"; fi
+}

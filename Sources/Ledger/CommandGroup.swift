@@ -16,8 +16,8 @@ import PostgresClient
 final class CommandGroup: Sendable {
     struct Entry: Sendable {
         var request: CommandRequest
-        var actor: String
-        var correlationId: String?
+        var digest: String
+        var metadataJSON: String
         var answer: CheckedContinuation<CommandOutcome?, any Error>
     }
 
@@ -33,13 +33,13 @@ final class CommandGroup: Sendable {
     /// - Throws: `DomainError` `.outcomeUnknown` when the connection broke during the
     ///   group's commit; database errors met while deciding.
     func submit(
-        _ request: CommandRequest, actor: String, correlationId: String?, handler: CommandHandler,
+        _ request: CommandRequest, digest: String, metadataJSON: String, handler: CommandHandler,
         memory: CommandMemory
     ) async throws -> CommandOutcome? {
         try await withCheckedThrowingContinuation { answer in
             let start = queue.withLockedValue { queue in
                 queue.waiting.append(
-                    Entry(request: request, actor: actor, correlationId: correlationId, answer: answer))
+                    Entry(request: request, digest: digest, metadataJSON: metadataJSON, answer: answer))
                 guard !queue.committing else { return false }
                 queue.committing = true
                 return true
@@ -60,7 +60,7 @@ final class CommandGroup: Sendable {
             guard !group.isEmpty else { return }
             do {
                 let outcomes = try await handler.handleBatchFromMemory(
-                    group.map { ($0.request, $0.actor, $0.correlationId) }, memory: memory, catchingUp: false)
+                    group.map { ($0.request, $0.digest, $0.metadataJSON) }, memory: memory, catchingUp: false)
                 guard let outcomes else {
                     // Refused by the store: each decides on its own.
                     for entry in group { entry.answer.resume(returning: nil) }

@@ -56,7 +56,10 @@ extension CommandHandler {
             let outcomes: [CommandOutcome]?
             do {
                 outcomes = try await handleBatchFromMemory(
-                    entries.map { ($0.request, actor, nil) }, memory: memory)
+                    entries.map { entry in
+                        let (digest, metadataJSON) = try Self.prepare(entry.request, actor: actor, correlationId: nil)
+                        return (entry.request, digest, metadataJSON)
+                    }, memory: memory)
             } catch let unknown as OutcomeUnknown {
                 throw OutcomeUnknown(
                     indices: first.index...entries[entries.startIndex + unknown.indices.upperBound].index)

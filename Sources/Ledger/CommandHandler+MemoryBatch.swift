@@ -25,10 +25,12 @@ extension CommandHandler {
     ///   each gets its own answer.
     /// - Throws: `OutcomeUnknown` (indices into `requests`) when the connection broke during
     ///   the commit; database errors met while deciding.
+    /// - Parameter requests: each command with its payload digest and its events' metadata
+    ///   (`prepare`).
     /// - Parameter catchingUp: bring the memory to the log first (a round trip); `serve`'s
     ///   memory is kept near the log by its readers, and a stale decision fails its guard.
     func handleBatchFromMemory(
-        _ requests: [(request: CommandRequest, actor: String, correlationId: String?)], memory: CommandMemory,
+        _ requests: [(request: CommandRequest, digest: String, metadataJSON: String)], memory: CommandMemory,
         catchingUp: Bool = true
     ) async throws -> [CommandOutcome]? {
         if catchingUp { try await memory.catchUp() }
@@ -40,11 +42,10 @@ extension CommandHandler {
             var uses: [PersonalDataKeyCache.Use?] = []
             var made: [String: PersonalDataKey] = [:]
             var decidedAt: Int64 = 0
-            for (request, actor, correlationId) in requests {
+            for (request, digest, metadataJSON) in requests {
                 guard Self.decidesFromMemory(request.command), request.command.readsIndicatorAt == nil else { break }
                 // A known id (or a memory that moved meanwhile) ends the run here.
                 if let commandId = request.commandId, (try? scratch.knows(commandId: commandId)) != false { break }
-                let (digest, metadataJSON) = try Self.prepare(request, actor: actor, correlationId: correlationId)
                 let reader = MemoryStateReader(memory: scratch)
                 let decided: [DomainEvent]
                 let sealed: (events: [NewEvent], keyUse: PersonalDataKeyCache.Use?, newKey: PersonalDataKey?)

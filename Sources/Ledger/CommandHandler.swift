@@ -89,7 +89,7 @@ public struct CommandHandler: Sendable {
         {
             if let group,
                 let outcome = try await group.submit(
-                    request, actor: actor, correlationId: correlationId, handler: self, memory: memory)
+                    request, digest: digest, metadataJSON: metadataJSON, handler: self, memory: memory)
             {
                 memory.count(fromMemory: true)
                 return outcome
@@ -161,9 +161,8 @@ public struct CommandHandler: Sendable {
         var metadata: [String: String] = ["actor": actor]
         if let commandId = request.commandId { metadata["commandId"] = commandId }
         if let correlationId { metadata["correlationId"] = correlationId }
-        let metadataJSON = String(
-            decoding: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]), as: UTF8.self)
-        return (digest, metadataJSON)
+        // Keys sorted, as JSONSerialization wrote it; stored as jsonb, so only its value counts.
+        return (digest, try CanonicalJSON.text(metadata))
     }
 
     private func attemptOnce(

@@ -30,7 +30,7 @@ measure() {
     local app owner port token server out
     app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
     owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
-    GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
+    GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
     GRANTLEDGER_DATABASE_URL=$app "$bin" import "$programme" >/dev/null
     port=$(free_port 18280)
     token=$(GRANTLEDGER_DATABASE_URL=$app GRANTLEDGER_MIGRATION_DATABASE_URL=$owner \

@@ -29,7 +29,7 @@ measure() {
     local app owner
     app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
     owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
-    GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
+    GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
     local start
     start=$(date +%s%N)
     GRANTLEDGER_DATABASE_URL=$app "$bin" import "$programme" >/dev/null
