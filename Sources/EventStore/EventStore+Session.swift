@@ -1,3 +1,4 @@
+import Foundation
 import PostgresClient
 
 /// The store inside a caller's open transaction: what command handling reads and writes
@@ -142,52 +143,63 @@ public struct StoreSession: Sendable {
         }
     }
 
-    /// One command's append in `appendBatch`: as `append`'s parameters, and statements to
-    /// run right after it in the same transaction (a new organisation's key).
-    public struct BatchAppend: Sendable {
+    /// One command of a run (`appendRun`): its events, the versions its decision read, its
+    /// id and payload digest, the entity keys it read or wrote (`CommandGuards`), and
+    /// statements to run after the run's append in the same transaction (a new
+    /// organisation's key).
+    public struct RunAppend: Sendable {
         public var events: [NewEvent]
         public var expected: [String: ExpectedVersion]
         public var commandID: String?
-        public var payloadDigest: String?
-        public var guards: CommandGuards?
+        public var payloadDigest: String
+        public var keys: Set<String>
         public var then: [PostgresQuery]
 
         public init(
-            events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?,
-            guards: CommandGuards?, then: [PostgresQuery] = []
+            events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String,
+            keys: Set<String>, then: [PostgresQuery] = []
         ) {
             self.events = events
             self.expected = expected
             self.commandID = commandID
             self.payloadDigest = payloadDigest
-            self.guards = guards
+            self.keys = keys
             self.then = then
         }
     }
 
-    /// Appends several commands in one transaction sent in one round trip (libpq's pipeline):
-    /// BEGIN, the batch's positions lock (`beginBatch`), each append and the statements after
-    /// it, COMMIT, and the readers' wake-up. All or nothing: after a statement fails, the
-    /// rest fail with it and the COMMIT rolls the transaction back. Call it outside any
-    /// transaction.
-    /// - Returns: each append's result, in order, once committed.
+    /// Appends a run of commands decided from memory at `decidedAt`, in one transaction sent
+    /// in one round trip (libpq's pipeline): BEGIN, the batch's positions lock
+    /// (`beginBatch`), `append_run()` (sql/025: every command's guards, id, expected versions
+    /// and events, in order), the statements after it, COMMIT, and the readers' wake-up.
+    /// All or nothing: after a statement fails, the rest fail with it and the COMMIT rolls
+    /// the transaction back. Call it outside any transaction.
+    /// - Returns: each command's result, in order, once committed.
     /// - Throws: the first failing statement's error, as `append` translates it, when nothing
     ///   was recorded; `PostgresError` `.commitOutcomeUnknown` when the connection broke
-    ///   before the answer to the COMMIT came, so that the batch may or may not be recorded.
-    public func appendBatch(_ appends: [BatchAppend]) async throws -> [AppendResult] {
+    ///   before the answer to the COMMIT came, so that the run may or may not be recorded.
+    public func appendRun(_ appends: [RunAppend], decidedAt: Int64) async throws -> [AppendResult] {
         guard !appends.isEmpty else { return [] }
-        var queries: [PostgresQuery] = ["BEGIN", EventStore.beginBatchQuery]
-        var appendAt: [Int] = []
-        for append in appends {
-            appendAt.append(queries.count)
-            queries.append(
-                EventStore.appendQuery(
-                    append.events, expected: append.expected, commandID: append.commandID,
-                    payloadDigest: append.payloadDigest, guards: append.guards))
-            queries += append.then
-        }
-        let commitAt = queries.count
-        queries += ["COMMIT", EventStore.notifyQuery]
+        precondition(appends.allSatisfy { !$0.events.isEmpty }, "each command of a run appends events")
+        let run =
+            "["
+            + appends.map { append in
+                "{\"commandId\":\(append.commandID.map(jsonQuoted) ?? "null"),"
+                    + "\"digest\":\(jsonQuoted(append.payloadDigest)),"
+                    + "\"expected\":\(EventStore.expectedJSON(append.expected)),"
+                    + "\"keys\":[\(append.keys.sorted().map(jsonQuoted).joined(separator: ","))],"
+                    + "\"events\":\(EventStore.eventsJSON(append.events))}"
+            }.joined(separator: ",") + "]"
+        let queries: [PostgresQuery] =
+            [
+                "BEGIN", EventStore.beginBatchQuery,
+                PostgresQuery(
+                    """
+                    SELECT command, position, stream_id, stream_version, event_id, type, recorded_at, hash
+                    FROM append_run(\(decidedAt), \(run)::jsonb)
+                    """
+                ).prepared(),
+            ] + appends.flatMap(\.then) + ["COMMIT", EventStore.notifyQuery]
         let results: [Result<PostgresRows, PostgresError>]
         do {
             results = try await connection.pipeline(queries)
@@ -195,12 +207,24 @@ public struct StoreSession: Sendable {
             throw PostgresError(kind: .commitOutcomeUnknown, message: error.message)
         }
         // The first failure is the cause; what follows it only failed with it.
-        for result in results[...commitAt] {
+        for result in results.dropLast() {
             if case .failure(let error) = result { throw EventStoreError.translate(error) }
         }
-        return try zip(appends, appendAt).map { append, index in
-            try EventStore.appendResult(results[index].get(), events: append.events)
+        var recorded = Array(repeating: [RecordedEvent](), count: appends.count)
+        for row in try results[2].get() {
+            let command = try row.decode(Int.self, 0) - 1
+            guard appends.indices.contains(command), recorded[command].count < appends[command].events.count else {
+                throw PostgresError(kind: .decoding, message: "append_run returned an event the run did not send")
+            }
+            let source = appends[command].events[recorded[command].count]
+            recorded[command].append(
+                RecordedEvent(
+                    position: try row.decode(Int64.self, 1), streamID: try row.decode(String.self, 2),
+                    streamVersion: try row.decode(Int64.self, 3), eventID: try row.decode(UUID.self, 4),
+                    type: try row.decode(String.self, 5), data: source.data, metadata: source.metadata,
+                    recordedAt: try EventStore.recordingTime(row, 6), hash: try row.decode([UInt8].self, 7)))
         }
+        return recorded.map { AppendResult(events: $0, replayed: false) }
     }
 
     /// Makes the caller's open transaction an append batch: several `append` calls in one

@@ -121,21 +121,8 @@ public struct EventStore: Sendable {
         guards: CommandGuards? = nil
     ) -> PostgresQuery {
         precondition(!events.isEmpty, "append needs at least one event")
-        var expectations: [String] = []
-        for (stream, version) in expected.sorted(by: { $0.key < $1.key }) {
-            switch version {
-            case .any: continue
-            case .noStream: expectations.append("\(jsonQuoted(stream)):0")
-            case .exact(let value): expectations.append("\(jsonQuoted(stream)):\(value)")
-            }
-        }
-        let expectedJSON = "{" + expectations.joined(separator: ",") + "}"
-        let eventsJSON =
-            "["
-            + events.map { event in
-                "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
-                    + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
-            }.joined(separator: ",") + "]"
+        let expectedJSON = Self.expectedJSON(expected)
+        let eventsJSON = Self.eventsJSON(events)
         if let guards {
             // Prepared too: the command handlers' one append.
             return PostgresQuery(
@@ -153,6 +140,29 @@ public struct EventStore: Sendable {
             FROM append_events(\(commandID), \(payloadDigest ?? ""), \(expectedJSON)::jsonb, \(eventsJSON)::jsonb)
             """
         ).prepared()
+    }
+
+    /// The expected versions as the store's functions read them: `{"stream": version}`,
+    /// streams with any version left out.
+    static func expectedJSON(_ expected: [String: ExpectedVersion]) -> String {
+        var expectations: [String] = []
+        for (stream, version) in expected.sorted(by: { $0.key < $1.key }) {
+            switch version {
+            case .any: continue
+            case .noStream: expectations.append("\(jsonQuoted(stream)):0")
+            case .exact(let value): expectations.append("\(jsonQuoted(stream)):\(value)")
+            }
+        }
+        return "{" + expectations.joined(separator: ",") + "}"
+    }
+
+    /// The events as the store's functions read them (their data and metadata are JSON texts).
+    static func eventsJSON(_ events: [NewEvent]) -> String {
+        "["
+            + events.map { event in
+                "{\"streamId\":\(jsonQuoted(event.streamID)),\"eventId\":\"\(event.eventID.uuidString.lowercased())\","
+                    + "\"type\":\(jsonQuoted(event.type)),\"data\":\(event.data),\"metadata\":\(event.metadata)}"
+            }.joined(separator: ",") + "]"
     }
 
     static func appendResult(_ rows: PostgresRows, events: [NewEvent]) throws -> AppendResult {

@@ -10,8 +10,8 @@ extension CommandHandler {
 
     /// Decides the leading commands of `requests` from `memory`, each after the ones before
     /// it, and appends them all in one transaction sent in one round trip
-    /// (`StoreSession.appendBatch`), each on the condition that no key it read changed after
-    /// the position the batch was decided at (sql/023, sql/024).
+    /// (`StoreSession.appendRun`, sql/025), on the condition that no key they read changed
+    /// after the position the batch was decided at (sql/023).
     ///
     /// The batch ends before the first command the memory does not accept: a rejection (the
     /// store confirms it, as for `handleFromMemory`), a read the memory does not keep, a
@@ -38,7 +38,7 @@ extension CommandHandler {
         let scratch = ScratchState(memory: memory)
         return try await pool.withConnection { connection -> [CommandOutcome]? in
             let session = StoreSession(connection: connection)
-            var appends: [StoreSession.BatchAppend] = []
+            var appends: [StoreSession.RunAppend] = []
             var uses: [PersonalDataKeyCache.Use?] = []
             var made: [String: PersonalDataKey] = [:]
             var decidedAt: Int64 = 0
@@ -68,8 +68,7 @@ extension CommandHandler {
                 appends.append(
                     .init(
                         events: sealed.events, expected: expected, commandID: request.commandId, payloadDigest: digest,
-                        guards: CommandGuards(
-                            keys: reads.keys.union(sealed.events.map(\.streamID)), decidedAt: position),
+                        keys: reads.keys.union(sealed.events.map(\.streamID)),
                         then: sealed.newKey.map { [StoreSession.addPersonalDataKeyQuery($0)] } ?? []))
                 uses.append(sealed.keyUse)
                 if let key = sealed.newKey { made[key.organisationId] = key }
@@ -78,7 +77,7 @@ extension CommandHandler {
             guard !appends.isEmpty else { return [] }
             let results: [AppendResult]
             do {
-                results = try await session.appendBatch(appends)
+                results = try await session.appendRun(appends, decidedAt: decidedAt)
             } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
                 logger.warning("connection lost during the commit of a batch decided from memory")
                 throw OutcomeUnknown(indices: 0...(appends.count - 1))

@@ -98,7 +98,7 @@ extension StoreSession {
         _ = try await connection.query(Self.addPersonalDataKeyQuery(key))
     }
 
-    /// `addPersonalDataKey`'s statement, to send in a pipeline (`appendBatch`).
+    /// `addPersonalDataKey`'s statement, to send in a pipeline (`StoreSession.appendRun`).
     public static func addPersonalDataKeyQuery(_ key: PersonalDataKey) -> PostgresQuery {
         "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
     }

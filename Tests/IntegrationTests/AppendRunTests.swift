@@ -1,0 +1,159 @@
+import EventStore
+import Foundation
+import PostgresClient
+import Testing
+
+@testable import TestSupport
+
+/// `append_run()` (sql/025) as the application role can call it, hostile caller included:
+/// it appends a run only inside an append batch, in the order and with the conditions each
+/// command was decided under, and otherwise records nothing.
+@Suite("A run of commands appended in one call")
+struct AppendRunTests {
+    static func command(
+        _ id: String?, stream: String, events: Int = 1, expected: Int64?, keys: Set<String> = []
+    ) -> StoreSession.RunAppend {
+        StoreSession.RunAppend(
+            events: (0..<events).map { index in
+                NewEvent(
+                    streamID: stream, type: "Noted", data: #"{"n": \#(index), "text": "«\u2028\"»"}"#,
+                    metadata: #"{"actor": "run"}"#)
+            },
+            expected: expected.map { [stream: .exact($0)] } ?? [:], commandID: id,
+            payloadDigest: EventStore.digest(id ?? stream), keys: keys.union([stream]))
+    }
+
+    /// Runs `body` with a session of the application role.
+    static func session<T>(_ db: TestDatabase, _ body: (StoreSession) async throws -> T) async throws -> T {
+        try await db.pool.withConnection { try await body(StoreSession(connection: $0)) }
+    }
+
+    @Test("a run numbers each stream's versions after the commands before it, and records ids and guards")
+    func appends() async throws {
+        let db = try await TestDatabase.make()
+        let results = try await Self.session(db) { session in
+            try await session.appendRun(
+                [
+                    Self.command("a", stream: "s-1", events: 2, expected: 0),
+                    Self.command("b", stream: "s-2", expected: 0, keys: ["shared"]),
+                    Self.command("c", stream: "s-1", expected: 2, keys: ["shared"]),
+                ], decidedAt: 0)
+        }
+        #expect(results.map { $0.events.map(\.streamVersion) } == [[1, 2], [1], [3]])
+        #expect(results.flatMap(\.events).map(\.position) == [1, 2, 3, 4])
+        let owner = try await db.owner()
+        let commands = try await owner.query(
+            "SELECT command_id, first_position, last_position FROM commands ORDER BY command_id"
+        ).map { try $0.decode((String, Int64, Int64).self) }
+        #expect(commands.map(\.0) == ["a", "b", "c"])
+        #expect(commands.map(\.1) == [1, 3, 4])
+        #expect(commands.map(\.2) == [2, 3, 4])
+        let guards = try await owner.query("SELECT key, position FROM command_guards ORDER BY key")
+            .map { try $0.decode((String, Int64).self) }
+        #expect(guards.map(\.0) == ["s-1", "s-2", "shared"])
+        #expect(guards.map(\.1) == [4, 3, 4])
+        // The hashes are those of the events' canonical form, as for any append.
+        let verified = try await db.store.verify()
+        #expect(verified.problem == nil, "\(String(describing: verified.problem))")
+    }
+
+    @Test("a run is refused whole, and nothing recorded, for every condition a command was decided under")
+    func refusals() async throws {
+        let db = try await TestDatabase.make()
+        _ = try await Self.session(db) { session in
+            try await session.appendRun([Self.command("first", stream: "s-1", expected: 0)], decidedAt: 0)
+        }
+        // Another transaction records the key `held` after position 1.
+        _ = try await Self.session(db) { session in
+            try await session.appendRun(
+                [Self.command("other", stream: "s-9", expected: 0, keys: ["held"])], decidedAt: 1)
+        }
+        func refused(_ run: [StoreSession.RunAppend], decidedAt: Int64) async -> (any Error)? {
+            do {
+                _ = try await Self.session(db) { try await $0.appendRun(run, decidedAt: decidedAt) }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let fresh = Self.command("fresh", stream: "s-2", expected: 0)
+        // An expected version the run does not reach.
+        let version = await refused([fresh, Self.command("late", stream: "s-1", expected: 0)], decidedAt: 2)
+        if case EventStoreError.wrongExpectedVersion? = version {
+        } else {
+            Issue.record("\(String(describing: version))")
+        }
+        // An id accepted before, with the same payload and with another; an id twice.
+        let again = await refused([fresh, Self.command("first", stream: "s-1", expected: 1)], decidedAt: 2)
+        if case EventStoreError.commandAccepted? = again {} else { Issue.record("\(String(describing: again))") }
+        var reused = Self.command("first", stream: "s-3", expected: 0)
+        reused.payloadDigest = EventStore.digest("another payload")
+        let other = await refused([reused], decidedAt: 2)
+        if case EventStoreError.commandIDReused? = other {} else { Issue.record("\(String(describing: other))") }
+        let twice = await refused([fresh, Self.command("fresh", stream: "s-3", expected: 0)], decidedAt: 2)
+        if case EventStoreError.commandAccepted? = twice {} else { Issue.record("\(String(describing: twice))") }
+        // A key another transaction recorded after the run's position.
+        let stale = await refused(
+            [fresh, Self.command("stale", stream: "s-4", expected: 0, keys: ["held"])], decidedAt: 1)
+        if case EventStoreError.database(let error)? = stale {
+            #expect(error.sqlState == "40001")
+        } else {
+            Issue.record("\(String(describing: stale))")
+        }
+        // A key another transaction holds.
+        let holder = try await db.admin()
+        try await holder.query("BEGIN")
+        _ = try await holder.query("SELECT pg_advisory_xact_lock(hashtextextended('busy', 0))")
+        let busy = await refused([Self.command("busy", stream: "s-5", expected: 0, keys: ["busy"])], decidedAt: 2)
+        try await holder.query("ROLLBACK")
+        if case EventStoreError.database(let error)? = busy {
+            #expect(error.sqlState == "40001")
+        } else {
+            Issue.record("\(String(describing: busy))")
+        }
+        // Nothing of the refused runs: the two runs before them, and no gap after.
+        let log = try await db.committedEvents()
+        #expect(log.map(\.streamID) == ["s-1", "s-9"])
+        let ids = try await db.owner().query("SELECT command_id FROM commands ORDER BY 1").map {
+            try $0.decode(String.self)
+        }
+        #expect(ids == ["first", "other"])
+        _ = try await Self.session(db) { try await $0.appendRun([fresh], decidedAt: 2) }
+        #expect(try await db.committedEvents().map(\.position) == [1, 2, 3])
+    }
+
+    @Test("the application role cannot call append_run outside an append batch, nor with a malformed run")
+    func hostileCalls() async throws {
+        let db = try await TestDatabase.make()
+        let app = try await PostgresConnection.connect(db.appURL)
+        let valid =
+            #"[{"commandId": "x", "digest": "d", "expected": {}, "keys": ["k"], "events": [{"streamId": "s", "eventId": "5b1e7a40-3c1d-4f7a-9c59-3f1f2f0c9a11", "type": "Noted", "data": {}, "metadata": {}}]}]"#
+        func call(_ run: String, inBatch: Bool) async -> String? {
+            do {
+                try await app.query("BEGIN")
+                if inBatch { _ = try await app.query("SELECT begin_append_batch()") }
+                _ = try await app.query("SELECT * FROM append_run(0, \(run)::jsonb)")
+                try await app.query("ROLLBACK")
+                return nil
+            } catch let error as PostgresError {
+                _ = try? await app.query("ROLLBACK")
+                return error.sqlState
+            } catch {
+                _ = try? await app.query("ROLLBACK")
+                return "\(error)"
+            }
+        }
+        #expect(await call(valid, inBatch: false) == "GL006")
+        #expect(await call(valid, inBatch: true) == nil)
+        let manyKeys = "[" + (0..<257).map { "\"k\($0)\"" }.joined(separator: ",") + "]"
+        for run in [
+            "[]", "{}", "null", #""text""#, "[1]",
+            #"[{"commandId": "x", "digest": "d", "expected": {}, "keys": [], "events": []}]"#,
+            #"[{"commandId": "x", "digest": "d", "expected": {}, "events": [{"streamId": "s"}]}]"#,
+            valid.replacingOccurrences(of: #"["k"]"#, with: manyKeys),
+        ] {
+            #expect(await call(run, inBatch: true) == "22023", "\(run.prefix(80))")
+        }
+        #expect(try await db.committedEvents().isEmpty)
+    }
+}

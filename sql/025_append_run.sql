@@ -1,0 +1,200 @@
+-- A run of commands decided from memory, appended in one call (docs/architecture.md, "Runs
+-- decided from memory").
+--
+-- append_run() records what append_guarded() (sql/023, sql/024) followed by
+-- append_events() (sql/018) would record for each command of the run in turn, in a few
+-- set-based statements instead of about ten statements per command:
+--
+--   * it must follow begin_append_batch() in its transaction, whose positions lock it holds
+--     to commit;
+--   * it takes every key's advisory lock without waiting and checks that no key was
+--     recorded after p_decided_at by another transaction (SQLSTATE 40001 otherwise);
+--   * it takes every command id's lock (as append_events() does) and refuses an id
+--     accepted before: GL007 with the same payload digest, GL002 with another, so that
+--     the caller decides those commands again under locks; an id twice in the run is GL007;
+--   * it checks each command's expected versions against the streams as they stand before
+--     the run plus the events of the commands before it in the run (GL001 otherwise);
+--   * it draws the run's positions in one go, numbers each stream's versions, writes the
+--     events with their hashes (event_canonical(), sha256) and recording time, one
+--     commands row per command with an id, and every key's guard at the last position of
+--     the last command in the run that held it.
+--
+-- p_commands is a JSON array, in order, of
+--   {"commandId": text or null, "digest": text, "expected": {stream: version},
+--    "keys": [text], "events": [{"streamId", "eventId", "type", "data", "metadata"}]}
+-- Every command has at least one event and at most 256 keys; a run has at most 1,000
+-- commands. The rows returned are the events appended, in position order, each with the
+-- 1-based index of its command in the run.
+
+CREATE FUNCTION public.append_run(p_decided_at bigint, p_commands jsonb)
+RETURNS TABLE (
+    command integer, "position" bigint, stream_id text, stream_version bigint, event_id uuid, type text,
+    recorded_at timestamptz, hash bytea
+)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $$
+DECLARE
+    v_xid       xid8 := pg_catalog.pg_current_xact_id_if_assigned();
+    v_key       text;
+    v_seen      bigint;
+    v_id        text;
+    v_same      boolean;
+    v_stream    text;
+    v_want      bigint;
+    v_have      bigint;
+    v_versions  jsonb;
+    v_count     bigint;
+    v_positions bigint[];
+    v_now       timestamptz;
+BEGIN
+    IF v_xid IS NULL OR NOT EXISTS (SELECT 1 FROM public.append_batches b WHERE b.transaction_id = v_xid) THEN
+        RAISE EXCEPTION 'append_run must follow begin_append_batch() in its transaction' USING ERRCODE = 'GL006';
+    END IF;
+    IF p_decided_at IS NULL OR pg_catalog.jsonb_typeof(p_commands) IS DISTINCT FROM 'array'
+       OR pg_catalog.jsonb_array_length(p_commands) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'append_run needs a position and 1 to 1000 commands' USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c)
+               WHERE pg_catalog.jsonb_typeof(c -> 'events') IS DISTINCT FROM 'array'
+                  OR pg_catalog.jsonb_array_length(c -> 'events') = 0
+                  OR pg_catalog.jsonb_typeof(c -> 'keys') IS DISTINCT FROM 'array'
+                  OR pg_catalog.jsonb_array_length(c -> 'keys') > 256
+                  OR pg_catalog.jsonb_typeof(c -> 'expected') IS DISTINCT FROM 'object') THEN
+        RAISE EXCEPTION 'each command of a run needs events, at most 256 keys and its expected versions'
+            USING ERRCODE = '22023';
+    END IF;
+
+    -- The keys: held by no other transaction, and recorded after p_decided_at by none.
+    SELECT k INTO v_key
+    FROM (SELECT DISTINCT k FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c),
+                 pg_catalog.jsonb_array_elements_text(c -> 'keys') AS k(k)) keys
+    WHERE NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended(k, 0))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'decided at position %, but % is being changed', p_decided_at, v_key USING ERRCODE = '40001';
+    END IF;
+    SELECT g.key, g.position INTO v_key, v_seen
+    FROM public.command_guards g
+    WHERE g.key IN (SELECT k FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c),
+                         pg_catalog.jsonb_array_elements_text(c -> 'keys') AS k(k))
+      AND g.position > p_decided_at
+      AND g.xmin IS DISTINCT FROM pg_catalog.xid(v_xid)
+    ORDER BY g.position DESC LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'decided at position %, but % changed at position %', p_decided_at, v_key, v_seen
+            USING ERRCODE = '40001';
+    END IF;
+
+    -- The command ids: each once, none accepted before.
+    SELECT c ->> 'commandId' INTO v_id
+    FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c)
+    WHERE c ->> 'commandId' IS NOT NULL
+    GROUP BY 1 HAVING pg_catalog.count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'command % appears twice in the run', v_id USING ERRCODE = 'GL007';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(ids.id, 7263543))
+    FROM (SELECT c ->> 'commandId' AS id FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c)
+          WHERE c ->> 'commandId' IS NOT NULL ORDER BY 1) ids;
+    SELECT k.command_id, k.payload_digest = c ->> 'digest' INTO v_id, v_same
+    FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c)
+    JOIN public.commands k ON k.command_id = c ->> 'commandId'
+    LIMIT 1;
+    IF FOUND AND v_same THEN
+        RAISE EXCEPTION 'command % was accepted before: its answer is the first acceptance''s', v_id
+            USING ERRCODE = 'GL007';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'commandId % was already used with a different payload', v_id USING ERRCODE = 'GL002';
+    END IF;
+
+    -- Every stream's version before the run, then each command's expectations against it
+    -- and the events of the commands before it.
+    SELECT pg_catalog.jsonb_object_agg(s.sid, coalesce(
+               (SELECT e.stream_version FROM public.events e WHERE e.stream_id = s.sid
+                ORDER BY e.stream_version DESC LIMIT 1), 0))
+    INTO v_versions
+    FROM (SELECT e ->> 'streamId' AS sid FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c),
+                 pg_catalog.jsonb_array_elements(c -> 'events') AS e(e)
+          UNION
+          SELECT pg_catalog.jsonb_object_keys(c -> 'expected') FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c)) s;
+    WITH runs AS (
+        SELECT x.cmd, x.ord FROM pg_catalog.jsonb_array_elements(p_commands) WITH ORDINALITY AS x(cmd, ord)
+    ), written AS (
+        SELECT r.ord, e ->> 'streamId' AS sid
+        FROM runs r, pg_catalog.jsonb_array_elements(r.cmd -> 'events') AS e(e)
+    ), expected AS (
+        SELECT r.ord, w.key AS sid, w.value AS want
+        FROM runs r, pg_catalog.jsonb_each(r.cmd -> 'expected') w
+        WHERE pg_catalog.jsonb_typeof(w.value) = 'number'
+    )
+    SELECT x.sid, x.want::bigint,
+           (v_versions ->> x.sid)::bigint + (SELECT pg_catalog.count(*) FROM written w WHERE w.sid = x.sid AND w.ord < x.ord)
+    INTO v_stream, v_want, v_have
+    FROM expected x
+    WHERE x.want::bigint <> (v_versions ->> x.sid)::bigint
+                            + (SELECT pg_catalog.count(*) FROM written w WHERE w.sid = x.sid AND w.ord < x.ord)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'stream % is at version %, expected %', v_stream, v_have, v_want USING ERRCODE = 'GL001';
+    END IF;
+
+    -- Positions for the whole run, under the batch's positions lock.
+    SELECT pg_catalog.sum(pg_catalog.jsonb_array_length(c -> 'events')) INTO v_count
+    FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c);
+    SELECT pg_catalog.array_agg(pg_catalog.nextval('public.events_position_seq'::regclass) ORDER BY g)
+    INTO v_positions
+    FROM pg_catalog.generate_series(1, v_count) g;
+    v_now := pg_catalog.clock_timestamp();
+
+    RETURN QUERY
+    WITH flat AS (
+        SELECT x.ord::integer AS ord,
+               pg_catalog.row_number() OVER (ORDER BY x.ord, e.n) AS g,
+               e."streamId" AS sid, e."eventId" AS eid, e.type AS typ, e.data AS dat, e.metadata AS meta
+        FROM pg_catalog.jsonb_array_elements(p_commands) WITH ORDINALITY AS x(cmd, ord),
+             ROWS FROM (pg_catalog.jsonb_to_recordset(x.cmd -> 'events')
+                  AS ("streamId" text, "eventId" uuid, type text, data jsonb, metadata jsonb))
+             WITH ORDINALITY AS e("streamId", "eventId", type, data, metadata, n)
+    ), numbered AS (
+        SELECT f.ord, v_positions[f.g] AS pos, f.sid,
+               (v_versions ->> f.sid)::bigint + pg_catalog.row_number() OVER (PARTITION BY f.sid ORDER BY f.g) AS ver,
+               f.eid, f.typ, f.dat, f.meta
+        FROM flat f
+    ), inserted AS (
+        INSERT INTO public.events AS e (position, stream_id, stream_version, event_id, type, data, metadata,
+                                        recorded_at, transaction_id, hash)
+        SELECT n.pos, n.sid, n.ver, n.eid, n.typ, n.dat, n.meta, v_now, v_xid,
+               pg_catalog.sha256(pg_catalog.convert_to(
+                   public.event_canonical(n.pos, n.sid, n.ver, n.eid, n.typ, n.dat, n.meta, v_now), 'UTF8'))
+        FROM numbered n
+        RETURNING e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.recorded_at, e.hash
+    )
+    SELECT n.ord, i.position, i.stream_id, i.stream_version, i.event_id, i.type, i.recorded_at, i.hash
+    FROM inserted i JOIN numbered n ON n.pos = i.position
+    ORDER BY i.position;
+
+    -- Each command's record, and its keys at its last position.
+    WITH runs AS (
+        SELECT x.cmd,
+               pg_catalog.sum(pg_catalog.jsonb_array_length(x.cmd -> 'events')) OVER (ORDER BY x.ord) AS upto,
+               pg_catalog.jsonb_array_length(x.cmd -> 'events') AS n
+        FROM pg_catalog.jsonb_array_elements(p_commands) WITH ORDINALITY AS x(cmd, ord)
+    )
+    INSERT INTO public.commands (command_id, payload_digest, first_position, last_position, recorded_at)
+    SELECT r.cmd ->> 'commandId', r.cmd ->> 'digest', v_positions[r.upto - r.n + 1], v_positions[r.upto], v_now
+    FROM runs r WHERE r.cmd ->> 'commandId' IS NOT NULL;
+    WITH runs AS (
+        SELECT x.cmd, pg_catalog.sum(pg_catalog.jsonb_array_length(x.cmd -> 'events')) OVER (ORDER BY x.ord) AS upto
+        FROM pg_catalog.jsonb_array_elements(p_commands) WITH ORDINALITY AS x(cmd, ord)
+    )
+    INSERT INTO public.command_guards AS g (key, "position")
+    SELECT k, pg_catalog.max(v_positions[r.upto])
+    FROM runs r, pg_catalog.jsonb_array_elements_text(r.cmd -> 'keys') AS k(k)
+    GROUP BY k ORDER BY k
+    ON CONFLICT (key) DO UPDATE SET "position" = GREATEST(g.position, EXCLUDED.position);
+END
+$$;
+
+REVOKE ALL ON FUNCTION public.append_run(bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.append_run(bigint, jsonb) TO grantledger_app;
