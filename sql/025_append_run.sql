@@ -5,8 +5,10 @@
 -- append_events() (sql/018) would record for each command of the run in turn, in a few
 -- set-based statements instead of about ten statements per command:
 --
---   * it must follow begin_append_batch() in its transaction, whose positions lock it holds
---     to commit;
+--   * like append_events(), it takes the transaction's id and the run's positions together
+--     under the positions lock, held only for that moment, so that commits run in parallel
+--     and readers still see ids and positions in the same order (sql/018): a transaction
+--     that took an id earlier is refused (GL006) unless begin_append_batch() began it;
 --   * it takes every key's advisory lock without waiting and checks that no key was
 --     recorded after p_decided_at by another transaction (SQLSTATE 40001 otherwise);
 --   * it takes every command id's lock (as append_events() does) and refuses an id
@@ -48,8 +50,9 @@ DECLARE
     v_positions bigint[];
     v_now       timestamptz;
 BEGIN
-    IF v_xid IS NULL OR NOT EXISTS (SELECT 1 FROM public.append_batches b WHERE b.transaction_id = v_xid) THEN
-        RAISE EXCEPTION 'append_run must follow begin_append_batch() in its transaction' USING ERRCODE = 'GL006';
+    IF v_xid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.append_batches b WHERE b.transaction_id = v_xid) THEN
+        RAISE EXCEPTION 'append_run must get this transaction''s id itself: the transaction wrote before the run'
+            USING ERRCODE = 'GL006';
     END IF;
     IF p_decided_at IS NULL OR pg_catalog.jsonb_typeof(p_commands) IS DISTINCT FROM 'array'
        OR pg_catalog.jsonb_array_length(p_commands) NOT BETWEEN 1 AND 1000 THEN
@@ -139,12 +142,22 @@ BEGIN
         RAISE EXCEPTION 'stream % is at version %, expected %', v_stream, v_have, v_want USING ERRCODE = 'GL001';
     END IF;
 
-    -- Positions for the whole run, under the batch's positions lock.
+    -- The transaction's id and the run's positions together, under the positions lock
+    -- (re-entrant within a batch, which holds it to commit). The block's handler gives the
+    -- lock back whatever fails in between, cancellation included.
     SELECT pg_catalog.sum(pg_catalog.jsonb_array_length(c -> 'events')) INTO v_count
     FROM pg_catalog.jsonb_array_elements(p_commands) AS c(c);
-    SELECT pg_catalog.array_agg(pg_catalog.nextval('public.events_position_seq'::regclass) ORDER BY g)
-    INTO v_positions
-    FROM pg_catalog.generate_series(1, v_count) g;
+    BEGIN
+        PERFORM pg_catalog.pg_advisory_lock(7263541);
+        v_xid := pg_catalog.pg_current_xact_id();
+        SELECT pg_catalog.array_agg(pg_catalog.nextval('public.events_position_seq'::regclass) ORDER BY g)
+        INTO v_positions
+        FROM pg_catalog.generate_series(1, v_count) g;
+        PERFORM pg_catalog.pg_advisory_unlock(7263541);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_catalog.pg_advisory_unlock(7263541);
+        RAISE;
+    END;
     v_now := pg_catalog.clock_timestamp();
 
     RETURN QUERY

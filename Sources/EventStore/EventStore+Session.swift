@@ -169,9 +169,10 @@ public struct StoreSession: Sendable {
     }
 
     /// Appends a run of commands decided from memory at `decidedAt`, in one transaction sent
-    /// in one round trip (libpq's pipeline): BEGIN, the batch's positions lock
-    /// (`beginBatch`), `append_run()` (sql/025: every command's guards, id, expected versions
-    /// and events, in order), the statements after it, COMMIT, and the readers' wake-up.
+    /// in one round trip (libpq's pipeline): BEGIN, `append_run()` (sql/025: every
+    /// command's guards, id, expected versions and events, in order, the positions lock
+    /// held only while it draws the run's positions), the statements after it, COMMIT, and
+    /// the readers' wake-up.
     /// All or nothing: after a statement fails, the rest fail with it and the COMMIT rolls
     /// the transaction back. Call it outside any transaction.
     /// - Returns: each command's result, in order, once committed.
@@ -192,7 +193,7 @@ public struct StoreSession: Sendable {
             }.joined(separator: ",") + "]"
         let queries: [PostgresQuery] =
             [
-                "BEGIN", EventStore.beginBatchQuery,
+                "BEGIN",
                 PostgresQuery(
                     """
                     SELECT command, position, stream_id, stream_version, event_id, type, recorded_at, hash
@@ -211,7 +212,7 @@ public struct StoreSession: Sendable {
             if case .failure(let error) = result { throw EventStoreError.translate(error) }
         }
         var recorded = Array(repeating: [RecordedEvent](), count: appends.count)
-        for row in try results[2].get() {
+        for row in try results[1].get() {
             let command = try row.decode(Int.self, 0) - 1
             guard appends.indices.contains(command), recorded[command].count < appends[command].events.count else {
                 throw PostgresError(kind: .decoding, message: "append_run returned an event the run did not send")

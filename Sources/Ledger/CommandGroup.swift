@@ -11,9 +11,17 @@ import PostgresClient
 /// Each caller's answer waits for that commit. A command the group does not decide (a
 /// rejection to confirm, a read the memory does not keep) and every command of a group the
 /// store refused are handed back to their callers (nil), which decide them on their own
-/// (`handleFromMemory`, then the store's locks). One group is committed at a time: the
-/// next one's decisions must see the last one's events.
+/// (`handleFromMemory`, then the store's locks).
+///
+/// Up to `inFlight` groups are committed at once, each decided on the memory as it stands
+/// without the others' events, as concurrent single commands are: two groups that touch
+/// the same key meet at its lock or its guard (sql/025), and the later one's commands are
+/// decided again on their own. Within a group, each command sees the ones before it.
 final class CommandGroup: Sendable {
+    /// Groups committed at once: their appends run in parallel in PostgreSQL, which takes
+    /// the positions lock only while a group draws its positions.
+    static let inFlight = 4
+
     struct Entry: Sendable {
         var request: CommandRequest
         var digest: String
@@ -23,7 +31,7 @@ final class CommandGroup: Sendable {
 
     private struct Queue {
         var waiting: [Entry] = []
-        var committing = false
+        var committing = 0
     }
 
     private let queue = NIOLockedValueBox(Queue())
@@ -40,8 +48,8 @@ final class CommandGroup: Sendable {
             let start = queue.withLockedValue { queue in
                 queue.waiting.append(
                     Entry(request: request, digest: digest, metadataJSON: metadataJSON, answer: answer))
-                guard !queue.committing else { return false }
-                queue.committing = true
+                guard queue.committing < Self.inFlight else { return false }
+                queue.committing += 1
                 return true
             }
             if start { Task { await self.commitGroups(handler: handler, memory: memory) } }
@@ -54,7 +62,7 @@ final class CommandGroup: Sendable {
             let group: [Entry] = queue.withLockedValue { queue in
                 let group = Array(queue.waiting.prefix(CommandHandler.memoryBatchSize))
                 queue.waiting.removeFirst(group.count)
-                if group.isEmpty { queue.committing = false }
+                if group.isEmpty { queue.committing -= 1 }
                 return group
             }
             guard !group.isEmpty else { return }
