@@ -87,13 +87,15 @@ public struct CommandHandler: Sendable {
         if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
             !(request.commandId.map(memory.knows(commandId:)) ?? false)
         {
-            if let group,
+            let alone = group?.goesAlone() ?? true
+            if !alone, let group,
                 let outcome = try await group.submit(
                     request, digest: digest, metadataJSON: metadataJSON, handler: self, memory: memory)
             {
                 memory.count(fromMemory: true)
                 return outcome
             }
+            defer { if alone { group?.doneAlone() } }
             let outcome = try await handleFromMemory(
                 request, digest: digest, metadataJSON: metadataJSON, memory: memory)
             memory.count(fromMemory: outcome != nil)
