@@ -4,8 +4,7 @@ import PostgresClient
 
 /// Group commit for one process's concurrent commands (docs/architecture.md, "Group commit").
 ///
-/// Under light load (fewer than `aloneAtOnce` commands at once) each command is decided
-/// and committed on its own. Beyond that, commands wait in a queue; the next group
+/// Commands that arrive while a group is being committed wait in a queue; the next group
 /// takes up to `CommandHandler.memoryBatchSize` of them, decides each from the memory after
 /// the ones before it, and appends them in one transaction sent in one round trip
 /// (`CommandHandler.handleBatchFromMemory`): one commit, one WAL flush, for all of them.
@@ -33,27 +32,6 @@ final class CommandGroup: Sendable {
     private struct Queue {
         var waiting: [Entry] = []
         var committing = 0
-        /// Commands being decided from memory on their own, outside any group.
-        var alone = 0
-    }
-
-    /// Commands decided on their own at once before the next ones join groups: under light
-    /// load each command keeps its own transaction, in parallel with the others.
-    static let aloneAtOnce = 4
-
-    /// Whether a command should be decided on its own (`handleFromMemory`), counted until
-    /// `doneAlone()`, rather than join a group: true while fewer than `aloneAtOnce`
-    /// commands are, and no group is waiting or committing.
-    func goesAlone() -> Bool {
-        queue.withLockedValue { queue in
-            guard queue.alone < Self.aloneAtOnce, queue.committing == 0, queue.waiting.isEmpty else { return false }
-            queue.alone += 1
-            return true
-        }
-    }
-
-    func doneAlone() {
-        queue.withLockedValue { $0.alone -= 1 }
     }
 
     private let queue = NIOLockedValueBox(Queue())

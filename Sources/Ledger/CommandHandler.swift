@@ -87,15 +87,13 @@ public struct CommandHandler: Sendable {
         if figures == nil, let memory, memory.isReady, Self.decidesFromMemory(request.command),
             !(request.commandId.map(memory.knows(commandId:)) ?? false)
         {
-            let alone = group?.goesAlone() ?? true
-            if !alone, let group,
+            if let group,
                 let outcome = try await group.submit(
                     request, digest: digest, metadataJSON: metadataJSON, handler: self, memory: memory)
             {
                 memory.count(fromMemory: true)
                 return outcome
             }
-            defer { if alone { group?.doneAlone() } }
             let outcome = try await handleFromMemory(
                 request, digest: digest, metadataJSON: metadataJSON, memory: memory)
             memory.count(fromMemory: outcome != nil)
