@@ -43,7 +43,8 @@ struct Import: AsyncParsableCommand {
         let pool = options.database.makePool(maxConnections: 2)
         defer { pool.close() }
         let memory = try await withDatabaseErrors {
-            try await Self.memory(for: lines.count, store: EventStore(pool: pool))
+            try await Self.memory(
+                for: lines.count, store: EventStore(pool: pool), showing: stderrIsTerminal && options.format == .text)
         }
         let handler = CommandHandler(
             pool: pool, signOffFigures: LogFigures.signOffProvider(pool: pool), memory: memory)
@@ -123,8 +124,14 @@ extension Import {
     /// A memory of the log to decide the file's commands from (docs/architecture.md,
     /// "Commands decided from memory"), read to the log's head, or nil when the log is too
     /// long for the file's `commands` to repay reading it.
-    static func memory(for commands: Int, store: EventStore) async throws -> CommandMemory? {
-        guard try await store.lastAppended() <= Int64(commands) * eventsPerCommand else { return nil }
+    /// - Parameter showing: say on standard error what is being read, for a log that takes
+    ///   a moment (a terminal's user sees why nothing moves yet).
+    static func memory(for commands: Int, store: EventStore, showing: Bool = false) async throws -> CommandMemory? {
+        let head = try await store.lastAppended()
+        guard head <= Int64(commands) * eventsPerCommand else { return nil }
+        if showing, head >= 100_000 {
+            FileHandle.standardError.write(Data("import: reading the log's \(head) events into memory\n".utf8))
+        }
         let memory = CommandMemory(store: store)
         try await memory.catchUp()
         return memory
