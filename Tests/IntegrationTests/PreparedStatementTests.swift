@@ -113,6 +113,60 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("the write path's functions run without JIT, which PostgreSQL's estimates for JSON arrays would turn on")
+    func writePathWithoutJIT() async throws {
+        let db = try await TestDatabase.make()
+        let connection = try await db.owner()
+        let functions = [
+            "append_run", "append_guarded", "append_events", "seal_events", "merkle_extend",
+            "personal_data_key_add",
+        ]
+        let settings = try await connection.query(
+            """
+            SELECT p.proname, coalesce(pg_catalog.array_to_string(p.proconfig, ';'), '')
+            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public'
+            """
+        ).map { try $0.decode((String, String).self) }
+        for name in functions {
+            let found = settings.filter { $0.0 == name }
+            #expect(found.count == 1, "\(name)")
+            #expect(found.allSatisfy { $0.1.split(separator: ";").contains("jit=off") }, "\(name): \(found)")
+        }
+        // Why: a run of one command, its stream's version looked up as append_run() does it,
+        // is estimated above the cost at which PostgreSQL compiles a plan (about 7 ms a call).
+        let setting = try await connection.query("SELECT current_setting('jit_above_cost')")[0]
+            .decode(String.self, 0)
+        let threshold = Double(setting) ?? .infinity
+        let plan = try await connection.query(
+            """
+            EXPLAIN (FORMAT JSON)
+            SELECT pg_catalog.jsonb_object_agg(s.sid, coalesce(
+                       (SELECT e.stream_version FROM public.events e WHERE e.stream_id = s.sid
+                        ORDER BY e.stream_version DESC LIMIT 1), 0))
+            FROM (SELECT e ->> 'streamId' AS sid
+                  FROM pg_catalog.jsonb_array_elements('[{"events": [{"streamId": "organisation-a"}]}]'::jsonb) AS c(c),
+                       pg_catalog.jsonb_array_elements(c -> 'events') AS e(e)
+                  UNION
+                  SELECT pg_catalog.jsonb_object_keys(c -> 'expected')
+                  FROM pg_catalog.jsonb_array_elements('[{"expected": {"organisation-a": 0}}]'::jsonb) AS c(c)) s
+            """
+        )[0].decode(String.self, 0)
+        guard case .array(let plans)? = JSONValue.parse(plan), case .object(let top)? = plans.first,
+            case .object(let root)? = top["Plan"], let cost = root["Total Cost"]
+        else {
+            Issue.record("unexpected EXPLAIN output: \(plan)")
+            return
+        }
+        let total: Double
+        switch cost {
+        case .number(let value): total = value
+        case .integer(let value): total = Double(value)
+        default: total = 0
+        }
+        #expect(total > threshold, "estimated \(total), JIT from \(threshold)")
+    }
+
     @Test("a statement the session no longer holds is prepared again; U+0000 is refused before anything is sent")
     func deallocatedAndHostile() async throws {
         let db = try await TestDatabase.make()
