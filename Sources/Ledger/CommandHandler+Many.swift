@@ -5,6 +5,10 @@ extension CommandHandler {
     /// Commands per transaction when many are applied (`handle(_:actor:stopOnError:)`).
     public static let batchSize = 32
 
+    /// Commands gathered before runs are decided from memory (`handleRunsFromMemory`): 16
+    /// runs, each decided while the one before it commits.
+    static let memoryPipelineSize = 16 * memoryBatchSize
+
     /// The commit of the commands at `indices` broke off with the connection: they may or
     /// may not be recorded. Those carrying a `commandId` are applied once when sent again.
     public struct OutcomeUnknown: Error, Sendable {
@@ -20,7 +24,8 @@ extension CommandHandler {
     /// with `handle`'s retries, so that the run always moves on.
     ///
     /// With a memory (`CommandMemory`), runs of up to `memoryBatchSize` commands are decided
-    /// from it and appended in one round trip (`handleBatchFromMemory`); a command the
+    /// from it and appended in one round trip each, the next run decided while the one
+    /// before it commits (`handleRunsFromMemory`); a command the
     /// memory does not accept goes alone through `handle`, and a run the store refuses goes
     /// under locks as above, `batchSize` at a time.
     /// - Parameters:
@@ -47,27 +52,31 @@ extension CommandHandler {
                 report(index, .failure(error))
             }
         }
-        // Runs of commands decided from memory, when the handler keeps one: the number of
-        // entries of `entries` answered, or nil when they must go under locks.
+        // Runs of commands decided from memory, when the handler keeps one, each decided
+        // while the one before it commits: the number of entries of `entries` answered, or
+        // nil when the next ones must go under locks.
         func fromMemory(_ entries: ArraySlice<(index: Int, request: CommandRequest)>) async throws -> Int? {
             guard let memory, let first = entries.first else { return nil }
-            if !memory.isReady { try await memory.catchUp() }
-            guard memory.isReady else { return nil }
-            let outcomes: [CommandOutcome]?
+            var answered = entries.startIndex
+            let landed: (count: Int, refused: Bool)
             do {
-                outcomes = try await handleBatchFromMemory(
-                    entries.map { entry in
-                        let (digest, metadataJSON) = try Self.prepare(entry.request, actor: actor, correlationId: nil)
-                        return (entry.request, digest, metadataJSON)
-                    }, memory: memory)
+                landed = try await handleRunsFromMemory(entries.map(\.request), actor: actor, memory: memory) {
+                    outcomes in
+                    memory.count(fromMemory: true, times: outcomes.count)
+                    for outcome in outcomes {
+                        report(entries[answered].index, .success(outcome))
+                        answered += 1
+                    }
+                }
             } catch let unknown as OutcomeUnknown {
                 throw OutcomeUnknown(
-                    indices: first.index...entries[entries.startIndex + unknown.indices.upperBound].index)
+                    indices: entries[entries.startIndex + unknown.indices.lowerBound]
+                        .index...entries[
+                            entries.startIndex + unknown.indices.upperBound
+                        ].index)
             }
-            guard let outcomes else { return nil }
-            memory.count(fromMemory: true, times: outcomes.count)
-            for (entry, outcome) in zip(entries, outcomes) { report(entry.index, .success(outcome)) }
-            if !outcomes.isEmpty { return outcomes.count }
+            if landed.count > 0 { return landed.count }
+            if landed.refused { return nil }
             // The first one needs the store: alone, with `handle`'s own path.
             try await alone(first.index, first.request)
             return 1
@@ -76,7 +85,7 @@ extension CommandHandler {
             var remaining = pending[...]
             pending.removeAll(keepingCapacity: true)
             while let first = remaining.first, !stopped {
-                if let answered = try await fromMemory(remaining.prefix(Self.memoryBatchSize)) {
+                if let answered = try await fromMemory(remaining) {
                     remaining = remaining.dropFirst(answered)
                     continue
                 }
@@ -106,7 +115,7 @@ extension CommandHandler {
                 if !stopped { try await alone(index, request) }
             case .success(let request):
                 pending.append((index, request))
-                if pending.count == (memory == nil ? Self.batchSize : Self.memoryBatchSize) { try await flush() }
+                if pending.count == (memory == nil ? Self.batchSize : Self.memoryPipelineSize) { try await flush() }
             }
         }
         try await flush()

@@ -183,9 +183,11 @@ public final class CommandMemory: @unchecked Sendable {
     /// is reading, and the batch's first position follows `decidedAt`, so that the memory
     /// still holds every event up to its position. Otherwise it reads the batch back from
     /// the log.
+    /// - Returns: whether it applied them (the memory then stands at `positions.upperBound`).
+    @discardableResult
     func adopt(
         _ decided: [(events: [DomainEvent], commandId: String?)], decidedAt: Int64, positions: ClosedRange<Int64>
-    ) {
+    ) -> Bool {
         let adopted = lock.withLock {
             guard state.position == decidedAt, positions.lowerBound == decidedAt + 1, catchingUp == nil else {
                 return false
@@ -195,6 +197,7 @@ public final class CommandMemory: @unchecked Sendable {
             return true
         }
         if !adopted { startCatchingUp() }
+        return adopted
     }
 }
 
@@ -263,9 +266,12 @@ final class ScratchState: DecisionState, @unchecked Sendable {
     private var overlay = CommandMemory.State()
     private var commands: [(events: [DomainEvent], commandId: String?)] = []
 
-    init(memory: CommandMemory) {
+    /// - Parameter previous: a batch decided on the memory as it stands and not yet applied
+    ///   to it (committing meanwhile): its commands' events lie under this batch's.
+    init(memory: CommandMemory, over previous: ScratchState? = nil) {
         self.memory = memory
         self.position = memory.position
+        for command in previous?.decided ?? [] { overlay.apply(command.events, commandId: command.commandId) }
     }
 
     /// Each command's events as decided, in order.
