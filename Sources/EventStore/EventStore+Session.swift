@@ -171,15 +171,17 @@ public struct StoreSession: Sendable {
     /// Appends a run of commands decided from memory at `decidedAt`, in one transaction sent
     /// in one round trip (libpq's pipeline): BEGIN, `append_run()` (sql/025: every
     /// command's guards, id, expected versions and events, in order, the positions lock
-    /// held only while it draws the run's positions), the statements after it, COMMIT, and
-    /// the readers' wake-up.
+    /// held only while it draws the run's positions), each command's statements after it,
+    /// then `then` (the run's new keys), COMMIT, and the readers' wake-up.
     /// All or nothing: after a statement fails, the rest fail with it and the COMMIT rolls
     /// the transaction back. Call it outside any transaction.
     /// - Returns: each command's result, in order, once committed.
     /// - Throws: the first failing statement's error, as `append` translates it, when nothing
     ///   was recorded; `PostgresError` `.commitOutcomeUnknown` when the connection broke
     ///   before the answer to the COMMIT came, so that the run may or may not be recorded.
-    public func appendRun(_ appends: [RunAppend], decidedAt: Int64) async throws -> [AppendResult] {
+    public func appendRun(_ appends: [RunAppend], decidedAt: Int64, then: [PostgresQuery] = []) async throws
+        -> [AppendResult]
+    {
         guard !appends.isEmpty else { return [] }
         precondition(appends.allSatisfy { !$0.events.isEmpty }, "each command of a run appends events")
         let run =
@@ -200,7 +202,7 @@ public struct StoreSession: Sendable {
                     FROM append_run(\(decidedAt), \(run)::jsonb)
                     """
                 ).prepared(),
-            ] + appends.flatMap(\.then) + ["COMMIT", EventStore.notifyQuery]
+            ] + appends.flatMap(\.then) + then + ["COMMIT", EventStore.notifyQuery]
         let results: [Result<PostgresRows, PostgresError>]
         do {
             results = try await connection.pipeline(queries)

@@ -19,6 +19,8 @@ extension CommandHandler {
         let scratch: ScratchState
         var appends: [StoreSession.RunAppend] = []
         var uses: [PersonalDataKeyCache.Use?] = []
+        /// The keys the run's registrations made, added in its transaction after its append.
+        var newKeys: [PersonalDataKey] = []
         /// The organisations' keys the run made or used: a run decided over this one, before
         /// this one commits, encrypts with the same keys.
         var keys: [String: PersonalDataKey] = [:]
@@ -57,9 +59,9 @@ extension CommandHandler {
             run.appends.append(
                 .init(
                     events: sealed.events, expected: expected, commandID: request.commandId, payloadDigest: digest,
-                    keys: reads.keys.union(sealed.events.map(\.streamID)),
-                    then: sealed.newKey.map { [StoreSession.addPersonalDataKeyQuery($0)] } ?? []))
+                    keys: reads.keys.union(sealed.events.map(\.streamID))))
             run.uses.append(sealed.keyUse)
+            if let key = sealed.newKey { run.newKeys.append(key) }
             if let key = sealed.newKey ?? sealed.keyUse?.key { run.keys[key.organisationId] = key }
             scratch.apply(decided, commandId: request.commandId)
         }
@@ -187,7 +189,9 @@ extension CommandHandler {
         guard !run.appends.isEmpty else { return [] }
         do {
             return try await pool.withConnection { connection in
-                try await StoreSession(connection: connection).appendRun(run.appends, decidedAt: decidedAt)
+                try await StoreSession(connection: connection).appendRun(
+                    run.appends, decidedAt: decidedAt,
+                    then: run.newKeys.isEmpty ? [] : [StoreSession.addPersonalDataKeysQuery(run.newKeys)])
             }
         } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
             logger.warning("connection lost during the commit of a batch decided from memory")

@@ -103,6 +103,16 @@ extension StoreSession {
         "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
     }
 
+    /// Adds many keys in one statement (`personal_data_keys_add`, sql/027), all or none:
+    /// the new keys of a run of commands, to send in its pipeline after its append. The same
+    /// refusals as `addPersonalDataKey`, for the run's keys together.
+    public static func addPersonalDataKeysQuery(_ keys: [PersonalDataKey]) -> PostgresQuery {
+        """
+        SELECT personal_data_keys_add(\(textArray(keys.map(\.id)))::uuid[], \(textArray(keys.map(\.organisationId)))::text[],
+            \(textArray(keys.map { "\\x" + $0.bytes.hexString }))::bytea[])
+        """
+    }
+
     /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
     /// (a box naming one reads as unavailable).
     public func personalDataKeys(_ ids: Set<String>) async throws -> [String: PersonalDataKeyState] {

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import PersonalDataKeys
 import PostgresClient
 import Testing
 
@@ -156,5 +157,66 @@ struct AppendRunTests {
             #expect(await call(run) == "22023", "\(run.prefix(80))")
         }
         #expect(try await db.committedEvents().isEmpty)
+    }
+
+    @Test("a run's new keys go in one statement, all or none; malformed and repeated keys are refused")
+    func keysTogether() async throws {
+        let db = try await TestDatabase.make()
+        let app = try await PostgresConnection.connect(db.appURL)
+        func key(_ organisation: String) -> PersonalDataKey {
+            .random(for: organisation)
+        }
+        func add(_ query: PostgresQuery) async -> String? {
+            do {
+                _ = try await app.query(query)
+                return nil
+            } catch let error as PostgresError {
+                return error.sqlState
+            } catch {
+                return "\(error)"
+            }
+        }
+        func living() async throws -> Int64 {
+            try await db.admin().query("SELECT count(*) FROM personal_data_keys WHERE key IS NOT NULL")[0]
+                .decode(Int64.self, 0)
+        }
+        let three = [key("organisation-a"), key("organisation-b"), key("organisation-c")]
+        let first = await add(StoreSession.addPersonalDataKeysQuery(three))
+        #expect(first == nil)
+        #expect(try await living() == 3)
+        // Each key reads back as added.
+        let read = try await StoreSession(connection: app).personalDataKeys(Set(three.map(\.id)))
+        #expect(read.count == 3)
+        for added in three {
+            guard case .living(let bytes)? = read[added.id] else {
+                Issue.record("\(added.id): \(String(describing: read[added.id]))")
+                continue
+            }
+            #expect(bytes == added.bytes)
+        }
+        // All or none: a known id, an organisation with a living key, an organisation twice.
+        let fresh = key("organisation-d")
+        #expect(await add(StoreSession.addPersonalDataKeysQuery([fresh, three[0]])) == "23505")
+        #expect(await add(StoreSession.addPersonalDataKeysQuery([fresh, key("organisation-a")])) == "23505")
+        #expect(await add(StoreSession.addPersonalDataKeysQuery([fresh, key("organisation-d")])) == "23505")
+        #expect(try await living() == 3)
+        // Malformed: lengths that differ, a NULL, none, more than 1,000.
+        let hex = "\\x" + fresh.bytes.hexString
+        for query: PostgresQuery in [
+            "SELECT personal_data_keys_add(\(textArray([fresh.id]))::uuid[], '{a,b}'::text[], \(textArray([hex]))::bytea[])",
+            "SELECT personal_data_keys_add(\(textArray([fresh.id]))::uuid[], '{a}'::text[], '{NULL}'::bytea[])",
+            "SELECT personal_data_keys_add('{}'::uuid[], '{}'::text[], '{}'::bytea[])",
+            "SELECT personal_data_keys_add(NULL, NULL, NULL)",
+        ] {
+            #expect(await add(query) == "22023")
+        }
+        let many = (0...1000).map { key("organisation-m\($0)") }
+        #expect(await add(StoreSession.addPersonalDataKeysQuery(many)) == "22023")
+        // A key of the wrong length is refused by the table's check.
+        #expect(
+            await add(
+                "SELECT personal_data_keys_add(\(textArray([fresh.id]))::uuid[], '{organisation-d}'::text[], '{\"\\\\x00\"}'::bytea[])"
+            ) == "23514")
+        #expect(try await living() == 3)
     }
 }
