@@ -27,7 +27,14 @@ final class CommandGroup: Sendable {
         var digest: String
         var metadataJSON: String
         var answer: CheckedContinuation<CommandOutcome?, any Error>
+        /// Groups this command went back to the queue from, the memory having moved under
+        /// its decision.
+        var deferred = 0
     }
+
+    /// Times a command goes back to the queue when the memory moves under its decision
+    /// before it is handed back to its caller.
+    static let deferrals = 2
 
     private struct Queue {
         var waiting: [Entry] = []
@@ -67,19 +74,29 @@ final class CommandGroup: Sendable {
             }
             guard !group.isEmpty else { return }
             do {
-                let outcomes = try await handler.handleBatchFromMemory(
+                let decided = try await handler.handleBatchFromMemory(
                     group.map { ($0.request, $0.digest, $0.metadataJSON) }, memory: memory, catchingUp: false)
-                guard let outcomes else {
+                guard let (outcomes, moved) = decided else {
                     // Refused by the store: each decides on its own.
                     for entry in group { entry.answer.resume(returning: nil) }
                     continue
                 }
                 for (entry, outcome) in zip(group, outcomes) { entry.answer.resume(returning: outcome) }
-                // The first command not decided goes its own way; those after it wait for the
-                // next group, ahead of newer ones.
-                let rest = group.dropFirst(outcomes.count)
-                rest.first?.answer.resume(returning: nil)
-                queue.withLockedValue { $0.waiting.insert(contentsOf: rest.dropFirst(), at: 0) }
+                // The first command not decided goes its own way, unless the group ended only
+                // because another group's commit moved the memory under it (then it goes back
+                // to the queue, a bounded number of times); those after it wait for the next
+                // group, ahead of newer ones.
+                var rest = Array(group.dropFirst(outcomes.count))
+                if var first = rest.first {
+                    if moved, first.deferred < Self.deferrals {
+                        first.deferred += 1
+                        rest[0] = first
+                    } else {
+                        first.answer.resume(returning: nil)
+                        rest.removeFirst()
+                    }
+                }
+                queue.withLockedValue { $0.waiting.insert(contentsOf: rest, at: 0) }
             } catch let unknown as CommandHandler.OutcomeUnknown {
                 for (index, entry) in group.enumerated() {
                     if unknown.indices.contains(index) {

@@ -21,6 +21,10 @@ extension CommandHandler {
         var uses: [PersonalDataKeyCache.Use?] = []
         /// The keys the run's registrations made, added in its transaction after its append.
         var newKeys: [PersonalDataKey] = []
+        /// The run ended because the memory moved on (another run of this process was
+        /// applied to it) during a decision: the command it ended before was not refused,
+        /// and may be decided in a later run.
+        var moved = false
         /// The organisations' keys the run made or used: a run decided over this one, before
         /// this one commits, encrypts with the same keys.
         var keys: [String: PersonalDataKey] = [:]
@@ -37,7 +41,14 @@ extension CommandHandler {
         for (request, digest, metadataJSON) in requests {
             guard Self.decidesFromMemory(request.command), request.command.readsIndicatorAt == nil else { break }
             // A known id (or a memory that moved meanwhile) ends the run here.
-            if let commandId = request.commandId, (try? scratch.knows(commandId: commandId)) != false { break }
+            if let commandId = request.commandId {
+                do {
+                    if try scratch.knows(commandId: commandId) { break }
+                } catch {
+                    run.moved = true
+                    break
+                }
+            }
             let reader = MemoryStateReader(memory: scratch)
             let decided: [DomainEvent]
             let sealed: (events: [NewEvent], keyUse: PersonalDataKeyCache.Use?, newKey: PersonalDataKey?)
@@ -49,7 +60,10 @@ extension CommandHandler {
                     reader: reader, keys: keys, retrying: false, session: session, pending: run.keys)
             } catch is DomainError {
                 break
-            } catch is MemoryStateReader.NotInMemory, is MemoryStateReader.Moved {
+            } catch is MemoryStateReader.Moved {
+                run.moved = true
+                break
+            } catch is MemoryStateReader.NotInMemory {
                 break
             }
             let reads = reader.reads
@@ -77,8 +91,9 @@ extension CommandHandler {
     /// command that is not decided from memory (a sign-off, an erasure), an id the memory
     /// holds already (the store answers with its first acceptance), or a command that
     /// records nothing.
-    /// - Returns: the outcomes of the commands applied, in order: empty when the first
-    ///   command needs the store; nil when the store refused the run (another writer
+    /// - Returns: the outcomes of the commands applied, in order (empty when the first
+    ///   command needs the store), and whether the run ended because the memory moved on
+    ///   (`DecidedRun.moved`); nil when the store refused the run (another writer
     ///   changed a key it read, an id was accepted before, a key was made meanwhile, or any
     ///   other failure) and nothing was recorded: decide those commands under locks, where
     ///   each gets its own answer.
@@ -88,7 +103,7 @@ extension CommandHandler {
     ///   memory is kept near the log by its readers, and a stale decision fails its guard.
     func handleBatchFromMemory(
         _ requests: [PreparedRequest], memory: CommandMemory, catchingUp: Bool = true
-    ) async throws -> [CommandOutcome]? {
+    ) async throws -> (outcomes: [CommandOutcome], moved: Bool)? {
         if catchingUp { try await memory.catchUp() }
         guard memory.isReady else { return nil }
         let scratch = ScratchState(memory: memory)
@@ -97,7 +112,7 @@ extension CommandHandler {
                 requests[...], on: scratch, keys: [:], session: StoreSession(connection: connection))
         }
         guard let results = try await appendRun(run, decidedAt: scratch.position) else { return nil }
-        return adopt(run, results, decidedAt: scratch.position, memory: memory).outcomes
+        return (adopt(run, results, decidedAt: scratch.position, memory: memory).outcomes, run.moved)
     }
 
     /// Runs of up to `memoryBatchSize` commands decided from memory and appended as by
