@@ -107,6 +107,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                         }
                     }
                     services.reporter.knownHead.update(head.position)
+                    // The results framework's fold, once: the first report or drill-down
+                    // then reads only what came since.
+                    services.indicators.warm()
                     // Commands are decided from the log in memory: bring it forward too.
                     services.handler.memory?.startCatchingUp()
                     try await services.checkpoints.refresh()

@@ -238,6 +238,29 @@ struct IndicatorReportTests {
         #expect(json.contains("\"actual\":null"))
     }
 
+    @Test("warming the server's fold brings it to the head without a read asking; reads bring it on from there")
+    func warmFold() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let head = try await db.store.seal().position
+        let known = KnownHead()
+        known.update(head)
+        let memory = IndicatorMemory(store: db.store, knownHead: known)
+        #expect(await memory.standsAt == 0)
+        memory.warm()
+        #expect(try await eventually { await memory.standsAt == head })
+        _ = try await Self.run(
+            [
+                "activityId": "ACT-WARM", "title": "Training", "startedOn": "2025-06-01", "kind": "capacityDevelopment",
+                "organiser": "eu", "withGovernment": false, "themes": ["disinformation"], "participants": [],
+            ], "recordActivity", on: db)
+        let later = try await db.store.seal().position
+        #expect(later > head)
+        known.update(later)
+        #expect(try await eventually { try await memory.atHead().asOf.position == later })
+        #expect(await memory.standsAt == later)
+    }
+
     @Test("the server's in-memory fold answers as a replay of the log, and follows the events recorded after it")
     func memoryFollowsTheLog() async throws {
         let db = try await TestDatabase.make()

@@ -129,4 +129,20 @@ public actor IndicatorMemory {
             fold: fold, asOf: asOf, admitted: current?.admitted ?? [:], periodIndexes: current?.periods ?? [:],
             firstSupports: current?.firstSupports ?? [:])
     }
+
+    /// The position the fold stands at.
+    public var standsAt: Int64 { position }
+
+    /// Brings the fold and its indexes to the known head in the background, once, so that
+    /// the first report or drill-down after the server starts does not fold the whole log
+    /// itself (about 16 s at 1.2 million events). Later reads bring it forward as before.
+    public nonisolated func warm() {
+        let first = warming.withLockedValue { started in
+            defer { started = true }
+            return !started
+        }
+        if first { Task { _ = try? await self.atHead() } }
+    }
+
+    private nonisolated let warming = NIOLockedValueBox(false)
 }
