@@ -137,6 +137,8 @@ extension CommandHandler {
         var done = 0
         var next = 0
         var committing: (run: DecidedRun, start: Int, decidedAt: Int64, append: Task<[AppendResult]?, any Error>)?
+        // The last position of the run landed last.
+        var landedAt: Int64?
         // The run in flight, answered and handed to the memory: whether the memory adopted
         // it where it was decided, or nil when the store refused it.
         func land() async throws -> Bool? {
@@ -151,6 +153,7 @@ extension CommandHandler {
             }
             guard let results else { return nil }
             let landed = adopt(flight.run, results, decidedAt: flight.decidedAt, memory: memory)
+            landedAt = results.flatMap(\.events).map(\.position).max()
             answered(landed.outcomes)
             done += landed.outcomes.count
             return landed.adopted
@@ -174,6 +177,7 @@ extension CommandHandler {
                 _ = try await land()
                 throw error
             }
+            landedAt = nil
             switch try await land() {
             case nil: return (done, true)
             case false?:
@@ -185,7 +189,9 @@ extension CommandHandler {
             case true?: break
             }
             guard !decided.appends.isEmpty else { return (done, false) }
-            let decidedAt = memory.position
+            // The state the run was decided on: the memory at the scratch's position, with
+            // the run that just landed (adopted right there) over it, if any.
+            let decidedAt = landedAt ?? scratch.position
             committing = (
                 decided, next, decidedAt, Task { try await self.appendRun(decided, decidedAt: decidedAt) }
             )
