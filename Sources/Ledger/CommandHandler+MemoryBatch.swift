@@ -153,7 +153,7 @@ extension CommandHandler {
             }
             guard let results else { return nil }
             let landed = adopt(flight.run, results, decidedAt: flight.decidedAt, memory: memory)
-            landedAt = results.flatMap(\.events).map(\.position).max()
+            landedAt = landed.last
             answered(landed.outcomes)
             done += landed.outcomes.count
             return landed.adopted
@@ -228,17 +228,18 @@ extension CommandHandler {
     }
 
     /// A committed run's keys remembered and its events handed to the memory.
-    /// - Returns: its outcomes, and whether the memory applied its events as decided
-    ///   (rather than reading them back from the log).
+    /// - Returns: its outcomes, whether the memory applied its events as decided (rather
+    ///   than reading them back from the log), and its last position.
     func adopt(
         _ run: DecidedRun, _ results: [AppendResult], decidedAt: Int64, memory: CommandMemory
-    ) -> (outcomes: [CommandOutcome], adopted: Bool) {
+    ) -> (outcomes: [CommandOutcome], adopted: Bool, last: Int64?) {
         for use in run.uses { keys.remember(use) }
         let positions = results.flatMap(\.events).map(\.position)
+        let last = positions.max()
         var adopted = true
-        if let first = positions.min(), let last = positions.max() {
+        if let first = positions.min(), let last {
             adopted = memory.adopt(run.scratch.decided, decidedAt: decidedAt, positions: first...last)
         }
-        return (results.map { CommandOutcome(events: $0.events, replayed: false) }, adopted)
+        return (results.map { CommandOutcome(events: $0.events, replayed: false) }, adopted, last)
     }
 }

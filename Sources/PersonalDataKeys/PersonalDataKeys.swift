@@ -91,16 +91,12 @@ extension StoreSession {
         return PersonalDataKey(id: id, organisationId: organisationId, key: SymmetricKey(data: key))
     }
 
-    /// Adds a key (`personal_data_key_add`): a command's new key, after its append in its
-    /// transaction, or one from another database. Refused for a key id known here (an erased
-    /// key never comes back) and for an organisation that has a living key already.
+    /// Adds a key (`personal_data_keys_add` with one key): a command's new key, after its
+    /// append in its transaction, or one from another database. Refused for a key id known
+    /// here (an erased key never comes back) and for an organisation that has a living key
+    /// already.
     public func addPersonalDataKey(_ key: PersonalDataKey) async throws {
-        _ = try await connection.query(Self.addPersonalDataKeyQuery(key))
-    }
-
-    /// `addPersonalDataKey`'s statement, to send in a pipeline (`StoreSession.appendRun`).
-    public static func addPersonalDataKeyQuery(_ key: PersonalDataKey) -> PostgresQuery {
-        "SELECT personal_data_key_add(\(key.id)::uuid, \(key.organisationId), decode(\(key.bytes.hexString), 'hex'))"
+        _ = try await connection.query(Self.addPersonalDataKeysQuery([key]))
     }
 
     /// Adds many keys in one statement (`personal_data_keys_add`, sql/027), all or none:
