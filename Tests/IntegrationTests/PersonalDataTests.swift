@@ -253,6 +253,15 @@ struct PersonalDataTests {
             try await app.query(
                 "SELECT personal_data_key_add(\(keyId)::uuid, 'KEYED', decode(\(keyHex), 'hex'))")
         }
+        // Nor through the function that adds many (what the commands call now).
+        do {
+            _ = try await app.query(
+                "SELECT personal_data_keys_add(ARRAY[\(keyId)]::uuid[], '{KEYED}'::text[], ARRAY[decode(\(keyHex), 'hex')])"
+            )
+            Issue.record("an erased key was added again")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "23505", "\(error)")
+        }
         #expect(try await app.query("SELECT * FROM personal_data_keys_living()").count == 0)
         // A new name takes a new key; the old texts stay erased.
         let rename = #"{"command":"updateOrganisationProfile","organisationId":"KEYED","name":"Renamed"}"#
