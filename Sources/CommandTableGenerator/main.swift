@@ -235,6 +235,13 @@ func render(_ entries: [Entry], path: String) -> String {
                     + "\(c.otherwise ? ", otherwise: true" : ""), \(c.required ? "required" : "forbidden"): [\(list)])")
         }
         out += "\n    public var command: Command { .\(e.name)(self) }\n}\n"
+        // The decoder: each field read by name from the parsed object (JSONFields.swift).
+        out += "\nextension \(e.type): JSONObjectDecodable {\n"
+        out += "    public init(object o: JSONObject) throws {\n        self.init(\n"
+        let reads = e.fields.map { f in
+            "            \(f.name): try o.\(f.optional ? "optional" : "required")(\(quoted(f.name)), as: \(f.swiftType).self)"
+        }
+        out += reads.joined(separator: ",\n") + ")\n    }\n}\n"
     }
 
     out += "\n/// A request for a change, as named in docs/domain.md §2.\npublic enum Command: Sendable, Hashable {\n"
@@ -267,6 +274,9 @@ func render(_ entries: [Entry], path: String) -> String {
     out +=
         "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
     out += "        }\n"
+    out += "        // The generated decoder where the type has one (every payload, and data that adds\n"
+    out += "        // derived fields to one), `Decodable` through `JSONValueDecoder` otherwise.\n"
+    out += "        func d<T: JSONObjectDecodable>(_ t: T.Type) throws -> T { try T.read(value) }\n"
     out += "        func d<T: Decodable>(_ t: T.Type) throws -> T { try JSONValueDecoder.decode(t, from: value) }\n"
     out += "        switch type {\n"
     for e in entries {

@@ -169,7 +169,7 @@ public struct CommandSpec: Sendable {
 
 /// The payload of one command: its description, the rules between its fields, and its place
 /// in `Command`.
-public protocol CommandPayload: Codable, Sendable, Hashable {
+public protocol CommandPayload: Codable, JSONObjectDecodable, Sendable, Hashable {
     /// The command's description, from which decoding, the CLI and the OpenAPI schema derive.
     static var spec: CommandSpec { get }
     /// Rules between this command's fields, checked once every field has its shape.
@@ -203,12 +203,10 @@ extension CommandPayload {
             throw .invalid(
                 "\(spec.name): give at least one of " + spec.atLeastOneOf.map { "\"\($0)\"" }.joined(separator: ", "))
         }
-        var payload = fields
-        payload["command"] = nil
-        payload["commandId"] = nil
         let value: Self
         do {
-            value = try JSONValueDecoder.decode(Self.self, from: .object(payload))
+            // Reads the payload's fields by name; `command` and `commandId` are not among them.
+            value = try Self(fields: fields)
         } catch {
             // The checks above admit only what the type decodes; this is a mismatch between
             // the spec and the type, which the tests exercise for every command.
