@@ -119,7 +119,7 @@ struct PreparedStatementTests {
         let connection = try await db.owner()
         let functions = [
             "append_run", "append_guarded", "append_events", "seal_events", "merkle_extend",
-            "personal_data_key_add",
+            "personal_data_keys_add",
         ]
         let settings = try await connection.query(
             """
