@@ -250,7 +250,11 @@ func render(_ entries: [Entry], path: String) -> String {
     for e in entries { out += "        case .\(e.name)(let c): return c\n" }
     out += "        }\n    }\n}\n"
 
-    out += "\n/// A recorded fact, as named in docs/domain.md §2.\npublic enum DomainEvent: Sendable, Hashable {\n"
+    // Indirect: each event's data in a box of its own size. Inline, every event would take
+    // the size of the largest data (a sign-off's, 360 bytes), in each array of events the
+    // command memory and the folds keep; and a copy is one retain, not one per field.
+    out += "\n/// A recorded fact, as named in docs/domain.md §2.\n"
+    out += "public indirect enum DomainEvent: Sendable, Hashable {\n"
     for e in entries { out += "    case \(lowerFirst(e.event))(\(e.data ?? e.type))\n" }
     out +=
         "\n    /// The event type as stored (`\"GrantAwarded\"`).\n    public var type: String {\n        switch self {\n"

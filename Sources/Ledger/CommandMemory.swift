@@ -30,16 +30,22 @@ public final class CommandMemory: @unchecked Sendable {
         /// An event that does not read as its type: decisions go to the store, which
         /// refuses what touches it with the reason (the memory's look-ups would not).
         var quarantined = false
-        /// The ids of the commands whose events the state holds (from the events' metadata):
-        /// a command re-sent with one is answered by the store, with its first acceptance.
-        var commandIds: Set<String> = []
+        /// The ids of the commands whose events the state holds (from the events' metadata),
+        /// as their hashes (`idHash`): a command re-sent with one is answered by the store,
+        /// with its first acceptance. A hash, not the id: 8 bytes where an id of 36 characters
+        /// takes a heap string of 64, over a million commands. Two ids sharing a hash only
+        /// send the later command to the store's locks, which decide it as any other.
+        var commandIds: Set<Int> = []
+
+        /// An id's hash in this process (Swift's hashing, seeded per process).
+        static func idHash(_ commandId: String) -> Int { commandId.hashValue }
 
         mutating func apply(_ event: RecordedEvent) {
             position = max(position, event.position)
             if case .object(let metadata)? = JSONValue.parse(event.metadata),
                 case .string(let commandId)? = metadata["commandId"]
             {
-                commandIds.insert(commandId)
+                commandIds.insert(Self.idHash(commandId))
             }
             switch DomainEvent.decodeOrQuarantine(position: event.position, type: event.type, data: event.data) {
             case .unknown: streams[event.streamID, default: StreamState()].version += 1
@@ -53,7 +59,7 @@ public final class CommandMemory: @unchecked Sendable {
         /// Applies a command's events as decided.
         mutating func apply(_ events: [DomainEvent], commandId: String?) {
             for event in events { apply(event, to: event.streamID) }
-            if let commandId { commandIds.insert(commandId) }
+            if let commandId { commandIds.insert(Self.idHash(commandId)) }
         }
 
         /// Applies an event as decided, before it has a position (a batch's scratch state).
@@ -176,7 +182,10 @@ public final class CommandMemory: @unchecked Sendable {
     }
 
     /// Whether the memory holds a command with this id: its answer is the store's.
-    func knows(commandId: String) -> Bool { lock.withLock { state.commandIds.contains(commandId) } }
+    func knows(commandId: String) -> Bool {
+        let hash = State.idHash(commandId)
+        return lock.withLock { state.commandIds.contains(hash) }
+    }
 
     /// Applies a committed batch's events (`ScratchState.decided`, at `positions`) as
     /// decided, if nothing came between: the memory still stands at `decidedAt`, no catch-up
@@ -240,7 +249,8 @@ struct StateView {
     }
 
     func knows(commandId: String) -> Bool {
-        base.commandIds.contains(commandId) || overlay?.commandIds.contains(commandId) == true
+        let hash = CommandMemory.State.idHash(commandId)
+        return base.commandIds.contains(hash) || overlay?.commandIds.contains(hash) == true
     }
 }
 
