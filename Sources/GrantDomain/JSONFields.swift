@@ -47,9 +47,7 @@ public struct JSONObject {
     /// A required field of a type without a reader of its own.
     public func required<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T {
         guard let value = fields[key] else { throw Self.missing(key) }
-        do { return try JSONValueDecoder.decode(T.self, from: value) } catch let error as DecodingError {
-            throw error.under(key)
-        }
+        return try Self.decoded(value, under: key)
     }
 
     /// An optional field: nil when absent or `null`.
@@ -61,6 +59,11 @@ public struct JSONObject {
     /// An optional field of a type without a reader of its own.
     public func optional<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
         guard let value = fields[key], value != .null else { return nil }
+        return try Self.decoded(value, under: key)
+    }
+
+    /// `value` through `JSONValueDecoder`, an error placed under `key`.
+    static func decoded<T: Decodable>(_ value: JSONValue, under key: String) throws -> T {
         do { return try JSONValueDecoder.decode(T.self, from: value) } catch let error as DecodingError {
             throw error.under(key)
         }
@@ -148,13 +151,7 @@ extension Array: JSONFieldDecodable where Element: JSONFieldDecodable {
 
 extension JSONFieldDecodable where Self: TextCoded {
     /// A text that parses as the type (`Money`, `BusinessDate`), as `TextCoded` decodes it.
-    public static func read(_ value: JSONValue) throws -> Self {
-        let text = try String.read(value)
-        guard let parsed = Self(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a \(Self.self): \(text)"))
-        }
-        return parsed
-    }
+    public static func read(_ value: JSONValue) throws -> Self { try parsing(try String.read(value)) }
 }
 
 extension JSONFieldDecodable where Self: RawRepresentable, RawValue == String {

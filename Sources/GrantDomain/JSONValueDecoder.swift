@@ -15,16 +15,6 @@ public enum JSONValueDecoder {
     }
 }
 
-private struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) {
-        self.stringValue = String(intValue)
-        self.intValue = intValue
-    }
-}
-
 /// Where a value sits, built only as deep as decoding goes and read only for an error's
 /// coding path: a list from the innermost key outwards.
 private final class PathNode {
@@ -183,7 +173,7 @@ private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        ValueDecoder(value: fields["super"] ?? .null, path: PathNode(AnyKey(stringValue: "super"), path))
+        ValueDecoder(value: fields["super"] ?? .null, path: PathNode(FieldKey(stringValue: "super"), path))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
@@ -211,7 +201,7 @@ private struct Unkeyed: UnkeyedDecodingContainer {
                 JSONValue.self, .init(codingPath: codingPath, debugDescription: "the array ends here"))
         }
         defer { currentIndex += 1 }
-        return ValueDecoder(value: items[currentIndex], path: PathNode(AnyKey(intValue: currentIndex), path))
+        return ValueDecoder(value: items[currentIndex], path: PathNode(FieldKey(intValue: currentIndex), path))
     }
 
     mutating func decodeNil() throws -> Bool {

@@ -58,12 +58,16 @@ public protocol TextCoded: Codable, CustomStringConvertible {
 
 extension TextCoded {
     public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
+        self = try Self.parsing(try decoder.singleValueContainer().decode(String.self), at: decoder.codingPath)
+    }
+
+    /// The value `text` spells, or the decoding error that says it is not one.
+    static func parsing(_ text: String, at codingPath: [any CodingKey] = []) throws -> Self {
         guard let value = Self(text) else {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "not a \(Self.self): \(text)"))
+                .init(codingPath: codingPath, debugDescription: "not a \(Self.self): \(text)"))
         }
-        self = value
+        return value
     }
 
     public func encode(to encoder: any Encoder) throws {

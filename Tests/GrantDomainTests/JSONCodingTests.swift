@@ -168,6 +168,20 @@ struct JSONCodingTests {
     }
 
     /// A payload through both coders: the same bytes out, the same value in.
+    /// A line of commands parsed: its fields, its command's name and payload type; nil (and
+    /// an issue recorded) when it is not one.
+    static func command(_ line: String) -> (
+        fields: [String: JSONValue], name: String, payload: any CommandPayload.Type
+    )? {
+        guard case .object(let fields)? = JSONParser.parse(line), case .string(let name)? = fields["command"],
+            let payload = CommandTable.payload(named: name)
+        else {
+            Issue.record("not a command: \(line)")
+            return nil
+        }
+        return (fields, name, payload)
+    }
+
     static func agree<T: Codable & Equatable>(_ type: T.Type, _ payload: JSONValue) throws {
         let foundationValue = try JSONDecoder().decode(type, from: try ResponseJSON.encoder.encode(payload))
         let value = try JSONValueDecoder.decode(type, from: payload)
@@ -186,12 +200,7 @@ struct JSONCodingTests {
         var random = Random(state: 42)
         var checked = 0
         for line in lines {
-            guard case .object(var fields)? = JSONParser.parse(line), case .string(let name)? = fields["command"],
-                let payload = CommandTable.payload(named: name)
-            else {
-                Issue.record("not a command: \(line)")
-                continue
-            }
+            guard var (fields, _, payload) = Self.command(line) else { continue }
             fields["command"] = nil
             fields["commandId"] = nil
             for round in 0..<4 {
@@ -294,12 +303,7 @@ struct JSONCodingTests {
             if case .value = pair.generated { agreed.values += 1 } else { agreed.errors += 1 }
         }
         for line in lines {
-            guard case .object(let fields)? = JSONParser.parse(line), case .string(let name)? = fields["command"],
-                let payload = CommandTable.payload(named: name)
-            else {
-                Issue.record("not a command: \(line)")
-                continue
-            }
+            guard let (fields, name, payload) = Self.command(line) else { continue }
             seen.insert(name)
             let names = payload.spec.fields.map(\.name)
             check(Self.payloadOutcomes(payload, fields), "\(name) as sent")
