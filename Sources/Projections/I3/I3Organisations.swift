@@ -166,10 +166,6 @@ public struct I3OrganisationList: Sendable {
     /// guess a legacy encoding and garble Cyrillic and Kazakh names.
     public var byteOrderMark: Bool
 
-    /// The project's one encoder, shared by every row (an encoder each would cost more than
-    /// the rows).
-    private var encoder: JSONEncoder { ResponseJSON.encoder }
-
     public init(query: I3Query, filter: I3RowFilter, format: ReportFormat, byteOrderMark: Bool = false) {
         self.query = query
         self.filter = filter
@@ -234,7 +230,7 @@ public struct I3OrganisationList: Sendable {
         let first = row.firstAccess
         switch format {
         case .json:
-            let json = (try? encoder.encode(row)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+            let json = ResponseJSON.text(row)
             return (index == 0 ? "" : ",") + json
         case .csv:
             return [
@@ -254,13 +250,13 @@ public struct I3OrganisationList: Sendable {
         }
     }
 
-    /// Consecutive rows starting at `index`: for JSON one encoding of the whole batch (an
-    /// encoder call per row costs several times more), otherwise row by row.
+    /// Consecutive rows starting at `index`: for JSON one encoding of the whole batch,
+    /// otherwise row by row.
     public func rows(_ rows: ArraySlice<I3OrganisationRow>, index: Int) -> String {
         guard format == .json, !rows.isEmpty else {
             return rows.enumerated().map { row($0.element, index: index + $0.offset) }.joined()
         }
-        guard let data = try? encoder.encode(Array(rows)) else { return "" }
+        guard let data = try? CanonicalJSON.bytes(Array(rows)) else { return "" }
         // The array's elements without its brackets, continuing the list.
         let elements = String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
         return (index == 0 ? "" : ",") + elements

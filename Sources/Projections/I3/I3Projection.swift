@@ -174,15 +174,37 @@ public struct I3Projection: Projection {
 
         func writer() -> BulkWrite {
             let (projection, working) = (self.projection, self.working)
-            return { schema, connection in try await projection.write(working, schema: schema, on: connection) }
+            return { schema, connection in
+                try await projection.write(working, schema: schema, on: connection, fresh: true)
+            }
         }
     }
 
-    func write(_ working: Working, schema: String, on connection: PostgresConnection) async throws {
-        let encoder = ResponseJSON.encoder
+    /// An access row's columns as text, in the order of the `accesses` table.
+    static func columns(of row: AccessRow) -> [String?] {
+        [
+            String(row.access.position), row.organisationId, row.access.channel.rawValue,
+            row.access.businessDate.description, row.access.callId, row.programme, row.access.subGrantId,
+            row.cancelledPosition.map(String.init), row.profile.country, row.small ? "t" : "f",
+            row.profile.leadershipGender.rawValue, row.profile.regionCode, row.profile.settlement?.rawValue,
+            row.profile.registrationStatus.rawValue, row.profile.name, row.access.grantId,
+        ]
+    }
+
+    /// Writes a batch's working set; `fresh`: into empty tables (a rebuild), where the
+    /// profiles and accesses go in by COPY.
+    func write(_ working: Working, schema: String, on connection: PostgresConnection, fresh: Bool = false)
+        async throws
+    {
         let ids = working.changedProfiles.sorted()
         for chunk in stride(from: 0, to: ids.count, by: 10_000).map({ ids[$0..<min($0 + 10_000, ids.count)] }) {
-            let docs = try chunk.map { String(decoding: try encoder.encode(working.profiles[$0]), as: UTF8.self) }
+            let docs = try chunk.map { try CanonicalJSON.text(working.profiles[$0]) }
+            if fresh {
+                var rows = CopyTextRows()
+                for (id, doc) in zip(chunk, docs) { rows.append([id, doc]) }
+                try await connection.copy(rows, into: "\(schema).profiles (organisation_id, doc)")
+                continue
+            }
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
@@ -208,7 +230,13 @@ public struct I3Projection: Projection {
         let all = working.accesses
         for start in stride(from: 0, to: all.count, by: 10_000) {
             let accesses = all[start..<min(start + 10_000, all.count)]
-            func column(_ value: (AccessRow) -> String?) -> String { textArray(accesses.map(value)) }
+            if fresh {
+                var rows = CopyTextRows()
+                for row in accesses { rows.append(Self.columns(of: row)) }
+                try await connection.copy(rows, into: "\(schema).accesses")
+                continue
+            }
+            let rows = accesses.map(Self.columns(of:))
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
@@ -217,15 +245,7 @@ public struct I3Projection: Projection {
                                              $7::text[], $8::bigint[], $9::text[], $10::boolean[], $11::text[],
                                              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
                         """,
-                    bindings: [
-                        column { String($0.access.position) }, column(\.organisationId),
-                        column(\.access.channel.rawValue), column { $0.access.businessDate.description },
-                        column(\.access.callId), column(\.programme), column(\.access.subGrantId),
-                        column { $0.cancelledPosition.map(String.init) }, column(\.profile.country),
-                        column { $0.small ? "t" : "f" }, column(\.profile.leadershipGender.rawValue),
-                        column(\.profile.regionCode), column { $0.profile.settlement?.rawValue },
-                        column(\.profile.registrationStatus.rawValue), column(\.profile.name), column(\.access.grantId),
-                    ]))
+                    bindings: (0..<16).map { column in textArray(rows.map { $0[column] }) }))
         }
         if !working.erasures.isEmpty {
             // Rows an earlier batch wrote keep the name the organisation had then.
@@ -235,13 +255,13 @@ public struct I3Projection: Projection {
                     bindings: [PersonalData.erased, textArray(working.erasures)]))
         }
         let records =
-            try working.signOffs.map { ("sign_offs", $0.reportId, $0.recorded.position, try encoder.encode($0)) }
-            + working.targets.map { ("targets", $0.targetId, $0.recorded.position, try encoder.encode($0)) }
+            try working.signOffs.map { ("sign_offs", $0.reportId, $0.recorded.position, try CanonicalJSON.text($0)) }
+            + working.targets.map { ("targets", $0.targetId, $0.recorded.position, try CanonicalJSON.text($0)) }
         for (table, id, position, doc) in records {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "INSERT INTO \(schema).\(table) VALUES ($1, $2, $3::jsonb)",
-                    bindings: [id, String(position), String(decoding: doc, as: UTF8.self)]))
+                    bindings: [id, String(position), doc]))
         }
         for cancellation in working.cancellations {
             try await connection.query(

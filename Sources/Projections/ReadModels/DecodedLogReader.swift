@@ -3,18 +3,22 @@ import GrantDomain
 import PersonalDataKeys
 import PostgresClient
 
-/// Reads the log up to a cut-off in batches and decodes them, overlapping the read of the
-/// next batch with the decoding of the current one and decoding each batch on two tasks.
-/// Decoding JSON, not PostgreSQL, bounds full replays; this keeps both cores busy.
+/// Reads the log up to a cut-off in batches and decodes them in three overlapping stages:
+/// while `body` takes batch n, batch n + 1 is decoded (on two tasks) and batch n + 2 is
+/// read. Decoding JSON and opening sealed texts, not PostgreSQL, bound full replays; this
+/// keeps both cores busy.
 struct DecodedLogReader: Sendable {
     let store: EventStore
     var batchSize = 20_000
 
+    /// One batch, decoded.
+    private typealias Decoded = (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
+
     /// Calls `body` with consecutive decoded batches of every event after `start` up to `cutoff`.
-    /// - Returns: the last position read (`start` when there was nothing).
-    @discardableResult
     /// Events that do not decode as their type are left out of the batches and added to
     /// `quarantined` instead.
+    /// - Returns: the last position read (`start` when there was nothing).
+    @discardableResult
     func forEachBatch(
         after start: Int64 = 0, upTo cutoff: Int64, quarantined: inout [QuarantinedEvent],
         _ body: ([ProjectedEvent]) throws -> Void
@@ -24,21 +28,39 @@ struct DecodedLogReader: Sendable {
     {
         let store = self.store
         let size = batchSize
-        var pending: Task<[RecordedEvent], any Error>? = Task {
-            try await store.readAll(after: start, limit: size, upTo: cutoff)
+        func read(after position: Int64) -> Task<[RecordedEvent], any Error> {
+            Task { try await store.readAll(after: position, limit: size, upTo: cutoff) }
+        }
+        var reading: Task<[RecordedEvent], any Error>? = read(after: start)
+        var decoding: Task<Decoded, any Error>?
+        defer {
+            reading?.cancel()
+            decoding?.cancel()
         }
         var reached = start
-        while let task = pending {
-            let events = try await task.value
-            guard let last = events.last else { break }
-            reached = last.position
-            let next = reached
-            pending = next < cutoff ? Task { try await store.readAll(after: next, limit: size, upTo: cutoff) } : nil
-            // Texts opened with the keys this database holds (docs/domain.md §15).
-            let keys = try await store.keys(for: events)
-            let (decoded, bad) = await Self.decode(events, keys: keys)
-            quarantined += bad
-            try body(decoded)
+        while reading != nil || decoding != nil {
+            // The batch just read goes to its decoding, and the next one is asked for.
+            var next: Task<Decoded, any Error>?
+            if let task = reading {
+                let events = try await task.value
+                reading = nil
+                if let last = events.last {
+                    reached = last.position
+                    if reached < cutoff { reading = read(after: reached) }
+                    next = Task {
+                        // Texts opened with the keys this database holds (docs/domain.md §15).
+                        let keys = try await store.keys(for: events)
+                        return await Self.decode(events, keys: keys)
+                    }
+                }
+            }
+            // Meanwhile the batch decoded before goes to `body`.
+            if let task = decoding {
+                let (decoded, bad) = try await task.value
+                quarantined += bad
+                try body(decoded)
+            }
+            decoding = next
         }
         return reached
     }
