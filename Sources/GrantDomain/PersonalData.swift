@@ -78,18 +78,52 @@ public enum PersonalData {
     ) rethrows -> String {
         let bytes = Array(data.utf8)
         guard let members = personalMembers(type: type, bytes: bytes) else { return data }
+        var replacements: [(value: Range<Int>, text: String)] = []
+        for (field, range) in members {
+            if let replacement = try transform(field, bytes[range]) { replacements.append((range, replacement)) }
+        }
+        return splice(bytes, replacements) ?? data
+    }
+
+    /// `bytes` with each range replaced by its text, as a string; nil when there is none.
+    private static func splice(_ bytes: [UInt8], _ replacements: [(value: Range<Int>, text: String)]) -> String? {
+        guard !replacements.isEmpty else { return nil }
         var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 64)
         var copied = 0
-        for (field, range) in members.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
-            guard let replacement = try transform(field, bytes[range]) else { continue }
-            if out.isEmpty { out.reserveCapacity(bytes.count + 64) }
+        for (range, text) in replacements.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
             out += bytes[copied..<range.lowerBound]
-            out += replacement.utf8
+            out += text.utf8
             copied = range.upperBound
         }
-        guard copied > 0 else { return data }
         out += bytes[copied...]
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// An event's sealed texts, found in one scan of its data: the key look-up reads their
+    /// key ids and the opening replaces them in place, without scanning again.
+    public struct SealedTexts: Sendable {
+        /// The data's bytes.
+        let bytes: [UInt8]
+        /// Each sealed text: its field, the byte range of its value in `bytes`, the box.
+        public let texts: [(field: String, value: Range<Int>, sealed: Sealed)]
+    }
+
+    /// The sealed texts of an event's data; nil when it has none (most events, told apart
+    /// without a scan).
+    public static func locate(type: String, data: String) -> SealedTexts? {
+        guard mayBeSealed(type: type, data: data) else { return nil }
+        let bytes = Array(data.utf8)
+        let texts = (personalMembers(type: type, bytes: bytes) ?? []).compactMap { member in
+            Sealed(json: bytes[member.value]).map { (member.field, member.value, $0) }
+        }
+        return texts.isEmpty ? nil : SealedTexts(bytes: bytes, texts: texts)
+    }
+
+    /// The data of `located` with every sealed text replaced by what `open` reads for it.
+    public static func opened(_ located: SealedTexts, _ open: (_ field: String, Sealed) -> String) -> String {
+        splice(located.bytes, located.texts.map { ($0.value, JSONMembers.literal(open($0.field, $0.sealed))) })
+            ?? String(decoding: located.bytes, as: UTF8.self)
     }
 
     /// Whether an event's data may hold sealed texts: a cheap test before any scanning.
@@ -116,17 +150,12 @@ public enum PersonalData {
 
     /// The sealed texts of an event's data.
     public static func sealed(type: String, data: String) -> [Sealed] {
-        guard mayBeSealed(type: type, data: data) else { return [] }
-        let bytes = Array(data.utf8)
-        return (personalMembers(type: type, bytes: bytes) ?? []).compactMap { Sealed(json: bytes[$0.value]) }
+        locate(type: type, data: data)?.texts.map(\.sealed) ?? []
     }
 
     /// The data with every sealed text replaced by what `open` reads for it.
     public static func opened(type: String, data: String, _ open: (_ field: String, Sealed) -> String) -> String {
-        guard mayBeSealed(type: type, data: data) else { return data }
-        return rewrite(type: type, data: data) { field, value in
-            Sealed(json: value).map { JSONMembers.literal(open(field, $0)) }
-        }
+        locate(type: type, data: data).map { opened($0, open) } ?? data
     }
 
     /// The data as typed decoding reads it: sealed texts as `sealedPlaceholder`.

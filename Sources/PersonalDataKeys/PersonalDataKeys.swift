@@ -144,10 +144,13 @@ extension StoreSession {
 
     /// The keys the sealed texts of `events` name, in one look-up (none when none is sealed).
     public func keys(for events: [(type: String, data: String)]) async throws -> [String: PersonalDataKeyState] {
+        try await keys(for: events.map { PersonalData.locate(type: $0.type, data: $0.data) })
+    }
+
+    /// The keys the texts located in events (`PersonalData.locate`) name, in one look-up.
+    public func keys(for located: [PersonalData.SealedTexts?]) async throws -> [String: PersonalDataKeyState] {
         var ids: Set<String> = []
-        for event in events {
-            for sealed in PersonalData.sealed(type: event.type, data: event.data) { ids.insert(sealed.key) }
-        }
+        for texts in located { for text in texts?.texts ?? [] { ids.insert(text.sealed.key) } }
         return ids.isEmpty ? [:] : try await personalDataKeys(ids)
     }
 }
@@ -168,6 +171,21 @@ extension PersonalDataCipher {
             return event
         }
     }
+
+    /// `events` with the texts located in them (`located[i]` for `events[i]`) opened with `keys`.
+    public static func opened(
+        _ events: ArraySlice<RecordedEvent>, located: ArraySlice<PersonalData.SealedTexts?>,
+        keys: [String: PersonalDataKeyState]
+    ) -> [RecordedEvent] {
+        zip(events, located).map { event, texts in
+            guard let texts else { return event }
+            var event = event
+            event.data = PersonalData.opened(texts) { field, sealed in
+                open(sealed, type: event.type, field: field, keys: keys)
+            }
+            return event
+        }
+    }
 }
 
 extension EventStore {
@@ -178,8 +196,12 @@ extension EventStore {
 
     /// `StoreSession.keys(for:)` on a connection of the pool.
     public func keys(for events: [RecordedEvent]) async throws -> [String: PersonalDataKeyState] {
-        let texts = events.map { ($0.type, $0.data) }
-        return try await withSession { try await $0.keys(for: texts) }
+        try await keys(for: events.map { PersonalData.locate(type: $0.type, data: $0.data) })
+    }
+
+    /// `StoreSession.keys(for:)` of located texts on a connection of the pool.
+    public func keys(for located: [PersonalData.SealedTexts?]) async throws -> [String: PersonalDataKeyState] {
+        try await withSession { try await $0.keys(for: located) }
     }
 }
 

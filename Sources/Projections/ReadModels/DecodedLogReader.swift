@@ -12,7 +12,7 @@ struct DecodedLogReader: Sendable {
     var batchSize = 20_000
 
     /// One batch, decoded.
-    private typealias Decoded = (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
+    typealias Decoded = (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
 
     /// Calls `body` with consecutive decoded batches of every event after `start` up to `cutoff`.
     /// Events that do not decode as their type are left out of the batches and added to
@@ -48,9 +48,11 @@ struct DecodedLogReader: Sendable {
                     reached = last.position
                     if reached < cutoff { reading = read(after: reached) }
                     next = Task {
-                        // Texts opened with the keys this database holds (docs/domain.md §15).
-                        let keys = try await store.keys(for: events)
-                        return await Self.decode(events, keys: keys)
+                        // Texts opened with the keys this database holds (docs/domain.md §15),
+                        // found once in each event's data.
+                        let located = events.map { PersonalData.locate(type: $0.type, data: $0.data) }
+                        let keys = try await store.keys(for: located)
+                        return await Self.decode(events, located: located, keys: keys)
                     }
                 }
             }
@@ -74,17 +76,18 @@ struct DecodedLogReader: Sendable {
         return try await forEachBatch(after: start, upTo: cutoff, quarantined: &ignored, body)
     }
 
-    static func decode(_ events: [RecordedEvent], keys: [String: PersonalDataKeyState]) async -> (
-        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
-    ) {
-        func decoding(_ slice: ArraySlice<RecordedEvent>) -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
-        {
-            ProjectedEvent.decoding(PersonalDataCipher.opened(Array(slice), keys: keys)[...])
+    /// The events opened (`located[i]`: the sealed texts of `events[i]`) and decoded, on two
+    /// tasks for a large batch.
+    static func decode(
+        _ events: [RecordedEvent], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
+    ) async -> Decoded {
+        func decoding(_ range: Range<Int>) -> Decoded {
+            ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])
         }
-        guard events.count > 1_000 else { return decoding(events[...]) }
+        guard events.count > 1_000 else { return decoding(events.indices) }
         let half = events.count / 2
-        async let first = decoding(events[..<half])
-        async let second = decoding(events[half...])
+        async let first = decoding(0..<half)
+        async let second = decoding(half..<events.count)
         let (a, b) = await (first, second)
         return (a.events + b.events, a.quarantined + b.quarantined)
     }
