@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The write path's database side alone (issue #24): pgbench calls append_run() with one new
 # organisation per transaction, as `serve` does for a group of one command, prepared, as
-# the application role over TCP, beside single-row INSERT transactions into a plain table of
-# the events' shape in the same database. 1 and 8 clients, BENCH_RAW_SECONDS (10) each.
+# the application role over TCP, then deploy/bench/raw-inserts.sh (single-row INSERT
+# transactions into a plain table of the events' shape) for the raw figures beside it. 1 and
+# 8 clients, BENCH_RAW_SECONDS (10) each.
 # What POST /v1/commands can reach is bounded by the first figure (at about 1.8 commands
 # per group), whatever the server does.
 #
@@ -17,24 +18,9 @@ db=grantledger_bench_append
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER grantledger"
 owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
 app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
-admin=${GRANTLEDGER_ADMIN_DATABASE_URL/\/postgres\?/\/$db?}
 GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
-psql -X -q "$admin" <<'SQL'
-CREATE TABLE raw_events (
-    position bigserial PRIMARY KEY, stream_id text NOT NULL, stream_version bigint NOT NULL,
-    event_id uuid NOT NULL UNIQUE, type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, stream_version));
-GRANT INSERT ON raw_events TO grantledger_app;
-GRANT USAGE ON SEQUENCE raw_events_position_seq TO grantledger_app;
-SQL
 dir=$(mktemp -d -t grantledger-append.XXXXXX)
 trap 'rm -rf "$dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db"' EXIT
-cat >"$dir/raw.sql" <<'SQL'
-INSERT INTO raw_events (stream_id, stream_version, event_id, type, data, metadata)
-VALUES ('organisation-' || gen_random_uuid(), 1, gen_random_uuid(), 'OrganisationRegistered',
-        '{"organisationId": "x", "name": "Benchmark group", "country": "KZ", "regionCode": "KZ-43"}',
-        '{"commandId": "c", "actor": "a"}');
-SQL
 # The run a POST of one new organisation sends (its name sealed), ids made unique per call.
 cat >"$dir/append.sql" <<'SQL'
 \set n random(1, 999999999999)
@@ -43,9 +29,8 @@ SELECT count(*) FROM append_run(9223372036854775807, ('[{"keys": ["organisation-
 COMMIT;
 SQL
 for clients in 1 8; do
-    for script in raw append; do
-        tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$dir/$script.sql" "$app" 2>/dev/null |
-            awk '/^tps/ {print int($3); exit}')
-        echo "$script transactions/s, $clients client(s): $tps"
-    done
+    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$dir/append.sql" "$app" 2>/dev/null |
+        awk '/^tps/ {print int($3); exit}')
+    echo "append_run() transactions/s, one command each, $clients client(s): $tps"
 done
+"$repo/deploy/bench/raw-inserts.sh"
