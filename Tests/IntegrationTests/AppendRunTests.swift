@@ -123,6 +123,51 @@ struct AppendRunTests {
         #expect(try await db.committedEvents().map(\.position) == [1, 2, 3])
     }
 
+    @Test("append_run()'s look-ups go through their indexes: its generic plans read no table whole")
+    func lookUpsUseIndexes() async throws {
+        let db = try await TestDatabase.make()
+        // A thousand commands, each with a stream, a key and an id of its own, then statistics.
+        _ = try await Self.session(db) { session in
+            try await session.appendRun(
+                (1...1000).map { Self.command("c-\($0)", stream: "s-\($0)", expected: 0, keys: ["k-\($0)"]) },
+                decidedAt: 0)
+        }
+        try await db.owner().query("ANALYZE events, commands, command_guards")
+        // A run that reads a guard, an id, a stream with events and one without: the scans it
+        // made, counted by PostgreSQL for the transaction (a table's count is of its
+        // sequential scans, an index's of the scans through it).
+        let relations = [
+            "events", "commands", "command_guards", "events_stream_version_key", "commands_pkey",
+            "command_guards_pkey",
+        ]
+        func scans(_ settings: [PostgresQuery], id: String) async throws -> [String: Int64] {
+            let app = try await PostgresConnection.connect(db.appURL)
+            for setting in settings { try await app.query(setting) }
+            let run =
+                #"[{"commandId": "\#(id)", "digest": "d", "expected": {"s-7": 1, "n-\#(id)": 0}, "keys": ["k-7"], "#
+                + #""events": [{"streamId": "n-\#(id)", "eventId": "\#(UUID().uuidString)", "type": "Noted", "#
+                + #""data": {}, "metadata": {}}]}]"#
+            try await app.query("BEGIN")
+            _ = try await app.query("SELECT count(*) FROM append_run(2000, \(run)::jsonb)")
+            let counted = try await app.query(
+                "SELECT c.relname::text, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relname = ANY (\(textArray(relations))::text[])"
+            ).map { try $0.decode((String, Int64).self) }
+            try await app.query("COMMIT")
+            return Dictionary(uniqueKeysWithValues: counted)
+        }
+        let counted = try await scans([], id: "x-1")
+        #expect(counted.count == relations.count, "\(counted)")
+        for table in ["events", "commands", "command_guards"] {
+            #expect(counted[table] == 0, "\(table) read whole: \(counted)")
+        }
+        for index in ["events_stream_version_key", "commands_pkey", "command_guards_pkey"] {
+            #expect((counted[index] ?? 0) >= 1, "\(index) unused: \(counted)")
+        }
+        // The count can fail: with index scans turned off, the same look-ups read the tables.
+        let whole = try await scans(["SET enable_indexscan = off", "SET enable_bitmapscan = off"], id: "x-2")
+        #expect((whole["commands"] ?? 0) >= 1 && (whole["command_guards"] ?? 0) >= 1, "\(whole)")
+    }
+
     @Test("the application role cannot call append_run after its transaction took an id, nor with a malformed run")
     func hostileCalls() async throws {
         let db = try await TestDatabase.make()
