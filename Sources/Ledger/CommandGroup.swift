@@ -19,8 +19,11 @@ import PostgresClient
 /// decided again on their own. Within a group, each command sees the ones before it.
 final class CommandGroup: Sendable {
     /// Groups committed at once: their appends run in parallel in PostgreSQL, which takes
-    /// the positions lock only while a group draws its positions.
-    static let inFlight = 4
+    /// the positions lock only while a group draws its positions. Two rather than four
+    /// since `append_run()` became cheaper per call (sql/029): fewer, larger groups gave a
+    /// lower p99 in every round measured at 8 connections on a 2-core machine, and a
+    /// rate as high or higher (docs/performance.md, "Two groups in flight").
+    static let inFlight = 2
 
     struct Entry: Sendable {
         var request: CommandRequest
