@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -134,7 +135,8 @@ let package = Package(
         .target(
             name: "GrantLedgerHTTP",
             dependencies: [
-                "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient", "Transparency",
+                "CMalloc", "EventStore", "Exports", "GrantDomain", "Ledger", "Projections", "PostgresClient",
+                "Transparency",
                 "Witnessing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

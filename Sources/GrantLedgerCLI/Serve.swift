@@ -99,6 +99,10 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before the first threads allocate (docs/performance.md, "Malloc arenas").
+        MallocArenas.apply(
+            environment: ProcessInfo.processInfo.environment,
+            processors: ProcessInfo.processInfo.activeProcessorCount)
         var configuration = ServerConfiguration(
             host: host, port: port, conninfo: database.conninfo, maxConnections: maxConnections,
             logSigner: try log.signer(), metricsPort: metricsPort, readConninfos: readConninfos)
