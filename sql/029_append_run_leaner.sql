@@ -63,7 +63,7 @@ BEGIN
 
     -- The run read once: each command's shape, id, digest and last event's index in the run;
     -- the keys and the streams, sorted and each once; an id given twice.
-    WITH commands AS (
+    WITH run AS (
         SELECT x.ord, x.c ->> 'commandId' AS id, x.c ->> 'digest' AS digest,
                (pg_catalog.jsonb_typeof(x.c -> 'events') = 'array'
                 AND pg_catalog.jsonb_array_length(x.c -> 'events') > 0
@@ -79,7 +79,7 @@ BEGIN
            pg_catalog.array_agg(k.digest ORDER BY k.ord),
            pg_catalog.array_agg(k.upto::integer ORDER BY k.ord)
     INTO v_valid, v_ids, v_digests, v_upto
-    FROM (SELECT c.*, pg_catalog.sum(c.n) OVER (ORDER BY c.ord) AS upto FROM commands c) k;
+    FROM (SELECT r.*, pg_catalog.sum(r.n) OVER (ORDER BY r.ord) AS upto FROM run r) k;
     IF NOT v_valid THEN
         RAISE EXCEPTION 'each command of a run needs events, at most 256 keys and its expected versions'
             USING ERRCODE = '22023';
@@ -183,7 +183,7 @@ BEGIN
         SELECT f.ord, f.pos, f.sid, f.ver, f.eid, f.typ, f.dat, f.meta,
                pg_catalog.sha256(pg_catalog.convert_to(
                    public.event_canonical(f.pos, f.sid, f.ver, f.eid, f.typ, f.dat, f.meta, v_now), 'UTF8')) AS hash
-        FROM (SELECT x.ord::integer AS ord, v_positions[v_upto[x.ord] - pg_catalog.jsonb_array_length(x.c -> 'events') + e.n] AS pos,
+        FROM (SELECT x.ord::integer AS ord, v_positions[coalesce(v_upto[x.ord - 1], 0) + e.n] AS pos,
                      e."streamId" AS sid,
                      (v_versions ->> e."streamId")::bigint
                      + pg_catalog.row_number() OVER (PARTITION BY e."streamId" ORDER BY x.ord, e.n) AS ver,

@@ -150,7 +150,7 @@ struct AppendRunTests {
             try await app.query("BEGIN")
             _ = try await app.query("SELECT count(*) FROM append_run(2000, \(run)::jsonb)")
             let counted = try await app.query(
-                "SELECT c.relname::text, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relname = ANY (\(textArray(relations))::text[])"
+                "SELECT c.relname::text, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY (\(textArray(relations))::text[])"
             ).map { try $0.decode((String, Int64).self) }
             try await app.query("COMMIT")
             return Dictionary(uniqueKeysWithValues: counted)
