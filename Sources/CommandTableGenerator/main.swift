@@ -274,7 +274,8 @@ func render(_ entries: [Entry], path: String) -> String {
     out += "    /// - Throws: when the data does not fit the type.\n"
     out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
     out += "        guard knownTypes.contains(type) else { return nil }\n"
-    out += "        guard let value = JSONParser.parse(PersonalData.readable(type: type, data: data)) else {\n"
+    out +=
+        "        guard let value = JSONParser.parse(data).map({ PersonalData.readable(type: type, value: $0) }) else {\n"
     out +=
         "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
     out += "        }\n"

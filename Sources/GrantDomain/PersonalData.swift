@@ -163,6 +163,23 @@ public enum PersonalData {
         opened(type: type, data: data) { _, _ in sealedPlaceholder }
     }
 
+    /// An event's data, parsed, as typed decoding reads it: the value of each personal field
+    /// that holds a sealed text (an object of exactly the two strings `encrypted` and `key`)
+    /// replaced by `sealedPlaceholder`. What parsing `readable(type:data:)` gives for the
+    /// log's data, without scanning, splicing and parsing its text a second time.
+    public static func readable(type: String, value: JSONValue) -> JSONValue {
+        guard let names = fields[type], case .object(var members) = value else { return value }
+        var changed = false
+        for name in names {
+            guard case .object(let text)? = members[name], text.count == 2, case .string? = text["encrypted"],
+                case .string? = text["key"]
+            else { continue }
+            members[name] = .string(sealedPlaceholder)
+            changed = true
+        }
+        return changed ? .object(members) : value
+    }
+
     /// Whether the data records a personal text in clear (before encryption, or by a writer
     /// that did not encrypt): such a text cannot be erased by destroying a key.
     public static func hasClearText(type: String, data: String) -> Bool {

@@ -66,4 +66,23 @@ struct SealedTextTests {
         }
         #expect(opened > 100)
     }
+
+    @Test(
+        "a parsed event reads its sealed texts as the placeholder, as parsing the rewritten text does", arguments: 1...4
+    )
+    func readableParsed(seed: UInt64) throws {
+        var random = Random(state: seed)
+        let types = PersonalData.fields.keys.sorted() + ["GrantAwarded"]
+        var replaced = 0
+        for round in 0..<600 {
+            let type = types[round % types.count]
+            let (text, sealed) = Self.data(type: type, &random)
+            let parsed = try #require(JSONParser.parse(text))
+            let readable = PersonalData.readable(type: type, value: parsed)
+            #expect(
+                readable == JSONParser.parse(PersonalData.readable(type: type, data: text)), "\(text.debugDescription)")
+            if sealed == 0 { #expect(readable == parsed) } else { replaced += 1 }
+        }
+        #expect(replaced > 100)
+    }
 }
