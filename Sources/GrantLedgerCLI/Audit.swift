@@ -178,7 +178,8 @@ struct AuditReplayCommand: AsyncParsableCommand {
         bar.finish()
         switch format {
         case .json:
-            print(ResponseJSON.text(replay))
+            await replay.writeJSON { print($0, terminator: "") }
+            print("")
         case .text:
             print(
                 "as of position \(replay.asOf.position)\(replay.asOf.recordedAt.map { " (\($0))" } ?? ""), chain hash \(replay.asOf.hash); \(replay.eventsReplayed) events replayed"

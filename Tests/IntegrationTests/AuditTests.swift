@@ -200,6 +200,62 @@ struct AuditTests {
         }
         #expect(head.subGrants.contains { $0.status == "cancelled" })
     }
+    @Test("replay leaves organisations' sealed texts closed and replays every event a replay that opens them does")
+    func replayWithTextsClosed() async throws {
+        let db = try await sampleDatabase()
+        /// Every event replayed, with the texts it carries, opened or not.
+        func texts(opening: Bool) async throws -> (count: Int, purposes: [String], names: [String]) {
+            var count = 0
+            var purposes: [String] = []
+            var names: [String] = []
+            _ = try await LogReplay.replay(pool: db.pool, cutOff: .head, opensTexts: opening) { projected in
+                count += 1
+                switch projected.event {
+                case .subGrantAwarded(let e): purposes.append(e.purpose)
+                case .organisationRegistered(let e): names.append(e.name)
+                default: break
+                }
+            }
+            return (count, purposes, names)
+        }
+        let opened = try await texts(opening: true)
+        let closed = try await texts(opening: false)
+        let events = try await db.committedEvents()
+        // No event is lost for want of its texts: a sealed text decodes as the placeholder.
+        #expect(closed.count == events.count)
+        #expect(opened.count == events.count)
+        #expect(closed.purposes.count == events.filter { $0.type == "SubGrantAwarded" }.count)
+        #expect(!closed.purposes.isEmpty && !closed.names.isEmpty)
+        #expect(closed.purposes.allSatisfy { $0 == PersonalData.sealedPlaceholder })
+        #expect(closed.names.allSatisfy { $0 == PersonalData.sealedPlaceholder })
+        // The sample's texts are sealed in the log, and open with the database's keys.
+        let sealedPurposes = try await db.pool.withConnection {
+            try await $0.query(
+                "SELECT count(*) FROM events WHERE type = 'SubGrantAwarded' AND data->'purpose' ? 'encrypted'"
+            )[0].decode(Int64.self, 0)
+        }
+        #expect(sealedPurposes == Int64(closed.purposes.count))
+        #expect(opened.purposes.allSatisfy { $0 != PersonalData.sealedPlaceholder && !$0.isEmpty })
+        #expect(opened.names.count == closed.names.count)
+
+        // The audit replay, which reads no text, has every grant and sub-grant of the log.
+        let head = try await AuditReplay.replay(pool: db.pool, cutOff: .head)
+        #expect(head.eventsReplayed == events.count)
+        #expect(head.subGrants.count == closed.purposes.count)
+        #expect(head.grants.count == events.filter { $0.type == "GrantAwarded" }.count)
+
+        // `audit replay --format json` writes the replay in chunks: the same bytes as one encoding.
+        let whole = ResponseJSON.text(head)
+        for chunk in [1, 2, 3, head.subGrants.count, 20_000] {
+            var pieces: [String] = []
+            await head.writeJSON(chunk: chunk) { pieces.append($0) }
+            #expect(pieces.joined() == whole, "chunks of \(chunk)")
+        }
+        let empty = try await AuditReplay.replay(pool: db.pool, cutOff: .position(1))
+        var pieces: [String] = []
+        await empty.writeJSON(chunk: 2) { pieces.append($0) }
+        #expect(empty.grants.isEmpty && pieces.joined() == ResponseJSON.text(empty))
+    }
 }
 
 /// Collects exported lines from the export callback.

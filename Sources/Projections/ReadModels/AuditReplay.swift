@@ -41,7 +41,9 @@ public struct AuditReplay: Sendable, Encodable {
         var subGrants: [String: SubGrantState] = [:]
         var subGrantOrder: [String] = []
         var count = 0
-        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, progress: progress) { projected in
+        // No line names an organisation or reads a purpose or a reason: sealed texts stay closed.
+        let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, opensTexts: false, progress: progress) {
+            projected in
             count += 1
             let event = projected.event
             switch event {
@@ -84,19 +86,64 @@ public struct AuditReplay: Sendable, Encodable {
     }
 }
 
+extension AuditReplay {
+    /// The replay's JSON text, byte for byte `ResponseJSON.text(self)`, handed to `write` in
+    /// pieces: the lines are encoded `chunk` at a time, two chunks at once, so that a replay
+    /// of a large log neither waits on one encoder nor holds its whole text at once.
+    public func writeJSON(chunk: Int = 20_000, _ write: (String) -> Void) async {
+        struct Head: Encodable {
+            var asOf: AsOf
+            var eventsReplayed: Int
+        }
+        // The keys sorted: asOf, eventsReplayed, grants, subGrants.
+        let head = ResponseJSON.text(Head(asOf: asOf, eventsReplayed: eventsReplayed))
+        write(String(head.dropLast()) + #","grants":["#)
+        await Self.writeElements(grants, chunk: chunk, write)
+        write(#"],"subGrants":["#)
+        await Self.writeElements(subGrants, chunk: chunk, write)
+        write("]}")
+    }
+
+    /// The elements of `lines` as a JSON array holds them (without its brackets), in order.
+    private static func writeElements<Line: Encodable & Sendable>(
+        _ lines: [Line], chunk: Int, _ write: (String) -> Void
+    ) async {
+        let size = max(chunk, 1)
+        var start = 0
+        while start < lines.count {
+            let middle = min(start + size, lines.count)
+            let end = min(middle + size, lines.count)
+            async let first = elements(lines[start..<middle])
+            async let second = elements(lines[middle..<end])
+            let (a, b) = await (first, second)
+            write(start == 0 ? a : "," + a)
+            if !b.isEmpty { write("," + b) }
+            start = end
+        }
+    }
+
+    /// `lines` encoded as a JSON array, without its brackets: the elements, comma-separated.
+    private static func elements<Line: Encodable & Sendable>(_ lines: ArraySlice<Line>) async -> String {
+        guard !lines.isEmpty else { return "" }
+        return String(ResponseJSON.text(Array(lines)).dropFirst().dropLast())
+    }
+}
+
 /// Replays the log from the start up to a cut-off, for those who check or export it whole.
 public enum LogReplay {
     /// Seals the log, resolves `cutOff` and calls `body` with every event up to it, in order.
+    /// With `opensTexts` false, organisations' sealed texts read as
+    /// `PersonalData.sealedPlaceholder` (no key is looked up, nothing is decrypted).
     /// - Returns: the point of the log replayed to, with its integrity fields.
     /// - Throws: `DomainError.invalid` for a cut-off beyond the head.
     public static func replay(
-        pool: ConnectionPool, cutOff: CutOff, progress: @Sendable (Int64, Int64) -> Void = { _, _ in },
-        _ body: (ProjectedEvent) throws -> Void
+        pool: ConnectionPool, cutOff: CutOff, opensTexts: Bool = true,
+        progress: @Sendable (Int64, Int64) -> Void = { _, _ in }, _ body: (ProjectedEvent) throws -> Void
     ) async throws -> AsOf {
         let store = EventStore(pool: pool)
         let head = try await store.seal()
         let cut = try await resolveCutOff(cutOff, head: head.position, store: store)
-        try await DecodedLogReader(store: store).forEachBatch(upTo: cut) { batch in
+        try await DecodedLogReader(store: store, opensTexts: opensTexts).forEachBatch(upTo: cut) { batch in
             for projected in batch { try body(projected) }
             if let last = batch.last { progress(last.position, cut) }
         }

@@ -10,6 +10,10 @@ import PostgresClient
 struct DecodedLogReader: Sendable {
     let store: EventStore
     var batchSize = 20_000
+    /// Whether organisations' sealed texts are opened with the database's keys (the default),
+    /// or read as `PersonalData.sealedPlaceholder` without a key look-up or a decryption, for
+    /// readers that never read a name, a purpose or a reason (`AuditReplay`).
+    var opensTexts = true
 
     /// One batch, decoded.
     typealias Decoded = (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
@@ -28,6 +32,7 @@ struct DecodedLogReader: Sendable {
     {
         let store = self.store
         let size = batchSize
+        let opensTexts = self.opensTexts
         func read(after position: Int64) -> Task<[RecordedEvent], any Error> {
             Task { try await store.readAll(after: position, limit: size, upTo: cutoff) }
         }
@@ -48,6 +53,7 @@ struct DecodedLogReader: Sendable {
                     reached = last.position
                     if reached < cutoff { reading = read(after: reached) }
                     next = Task {
+                        guard opensTexts else { return await Self.decodeSealed(events) }
                         // Texts opened with the keys this database holds (docs/domain.md §15),
                         // found once in each event's data.
                         let located = events.map { PersonalData.locate(type: $0.type, data: $0.data) }
@@ -76,19 +82,36 @@ struct DecodedLogReader: Sendable {
         return try await forEachBatch(after: start, upTo: cutoff, quarantined: &ignored, body)
     }
 
+    /// The events decoded with their sealed texts left closed, on two tasks for a large batch.
+    static func decodeSealed(_ events: [RecordedEvent]) async -> Decoded {
+        @Sendable func decoding(_ range: Range<Int>) -> Decoded {
+            // Typed decoding reads a sealed text as the placeholder (`PersonalData.readable`).
+            ProjectedEvent.decoding(events[range])
+        }
+        return await inHalves(events.count, decoding)
+    }
+
+    /// `decoding` of the whole range, in two halves on two tasks when there are more than
+    /// 1,000 events.
+    private static func inHalves(_ count: Int, _ decoding: @Sendable @escaping (Range<Int>) -> Decoded) async
+        -> Decoded
+    {
+        guard count > 1_000 else { return decoding(0..<count) }
+        let half = count / 2
+        async let first = decoding(0..<half)
+        async let second = decoding(half..<count)
+        let (a, b) = await (first, second)
+        return (a.events + b.events, a.quarantined + b.quarantined)
+    }
+
     /// The events opened (`located[i]`: the sealed texts of `events[i]`) and decoded, on two
     /// tasks for a large batch.
     static func decode(
         _ events: [RecordedEvent], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
     ) async -> Decoded {
-        func decoding(_ range: Range<Int>) -> Decoded {
+        @Sendable func decoding(_ range: Range<Int>) -> Decoded {
             ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])
         }
-        guard events.count > 1_000 else { return decoding(events.indices) }
-        let half = events.count / 2
-        async let first = decoding(0..<half)
-        async let second = decoding(half..<events.count)
-        let (a, b) = await (first, second)
-        return (a.events + b.events, a.quarantined + b.quarantined)
+        return await inHalves(events.count, decoding)
     }
 }
