@@ -277,6 +277,18 @@ public struct StoreSession: Sendable {
         return try await connection.query(query).map(EventStore.decodeEvent)
     }
 
+    /// The first position a reader can see after `position`, at or before `cutoff`; nil
+    /// when there is none.
+    public func firstPosition(after position: Int64, upTo cutoff: Int64) async throws -> Int64? {
+        try await connection.query(
+            """
+            SELECT position FROM events
+            WHERE position > \(position) AND position <= \(cutoff) AND \(unescaped: EventStore.gapFree)
+            ORDER BY position LIMIT 1
+            """
+        ).first?.decode(Int64.self, 0)
+    }
+
     /// The last position a reader can see without gaps (0 for an empty log).
     public func gapFreeHead() async throws -> Int64 {
         try await connection.query(

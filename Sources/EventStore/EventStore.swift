@@ -211,6 +211,12 @@ public struct EventStore: Sendable {
         try await withSession { try await $0.readAll(after: position, limit: limit, upTo: cutoff) }
     }
 
+    /// The first position a reader can see after `position`, at or before `cutoff`; nil when
+    /// there is none. Readers that read the log in ranges of positions skip a hole with it.
+    public func firstPosition(after position: Int64, upTo cutoff: Int64) async throws -> Int64? {
+        try await withSession { try await $0.firstPosition(after: position, upTo: cutoff) }
+    }
+
     /// The position of the last event appended and visible, gaps before it or not (0 for
     /// an empty log); `gapFreeHead()` is the one readers use, `seal()` the sealed one.
     public func lastAppended() async throws -> Int64 {

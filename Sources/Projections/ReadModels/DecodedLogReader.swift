@@ -14,6 +14,8 @@ struct DecodedLogReader: Sendable {
     /// or read as `PersonalData.sealedPlaceholder` without a key look-up or a decryption, for
     /// readers that never read a name, a purpose or a reason (`AuditReplay`).
     var opensTexts = true
+    /// Called with each range of positions read (tests count the queries).
+    var onRead: (@Sendable (_ after: Int64, _ upTo: Int64) -> Void)?
 
     /// One batch, decoded.
     typealias Decoded = (events: [ProjectedEvent], quarantined: [QuarantinedEvent])
@@ -31,27 +33,41 @@ struct DecodedLogReader: Sendable {
         -> Int64
     {
         let store = self.store
-        let size = batchSize
-        let opensTexts = self.opensTexts
-        func read(after position: Int64) -> Task<[RecordedEvent], any Error> {
-            Task { try await store.readAll(after: position, limit: size, upTo: cutoff) }
+        let size = max(batchSize, 1)
+        let (opensTexts, onRead) = (self.opensTexts, self.onRead)
+        // The log is read in ranges of `size` positions, two ranges at once on two connections
+        // (a range holds at most `size` events; positions a rolled-back append left unused
+        // make some smaller): PostgreSQL writes one range while the rows of the other are
+        // turned into events. A range that comes back empty moves the next one to the next
+        // event, so that a hole in the positions costs one query, not one per range.
+        var from = start
+        func read() -> Task<[RecordedEvent], any Error>? {
+            guard from < cutoff else { return nil }
+            let after = from
+            let upTo = after.addingReportingOverflow(Int64(size)).overflow ? cutoff : min(after + Int64(size), cutoff)
+            from = upTo
+            onRead?(after, upTo)
+            return Task { try await store.readAll(after: after, limit: size, upTo: upTo) }
         }
-        var reading: Task<[RecordedEvent], any Error>? = read(after: start)
+        var reading: [Task<[RecordedEvent], any Error>] = [read(), read()].compactMap { $0 }
         var decoding: Task<Decoded, any Error>?
         defer {
-            reading?.cancel()
+            for task in reading { task.cancel() }
             decoding?.cancel()
         }
         var reached = start
-        while reading != nil || decoding != nil {
-            // The batch just read goes to its decoding, and the next one is asked for.
+        while !reading.isEmpty || decoding != nil {
+            // The range read first goes to its decoding, and another range is asked for.
             var next: Task<Decoded, any Error>?
-            if let task = reading {
-                let events = try await task.value
-                reading = nil
+            if !reading.isEmpty {
+                let events = try await reading.removeFirst().value
+                if events.isEmpty, from < cutoff {
+                    let following = try await store.firstPosition(after: from, upTo: cutoff)
+                    from = following.map { $0 - 1 } ?? cutoff
+                }
+                if let task = read() { reading.append(task) }
                 if let last = events.last {
                     reached = last.position
-                    if reached < cutoff { reading = read(after: reached) }
                     next = Task {
                         guard opensTexts else { return await Self.decodeSealed(events) }
                         // Texts opened with the keys this database holds (docs/domain.md §15),

@@ -1,0 +1,70 @@
+import EventStore
+import Foundation
+import NIOConcurrencyHelpers
+import PostgresClient
+import Testing
+
+@testable import Projections
+@testable import TestSupport
+
+/// The log read in ranges of positions, two at once: every event once and in order, and a
+/// hole in the positions skipped with one query instead of one per range.
+@Suite("The log read in ranges of positions")
+struct DecodedLogReaderTests {
+    @Test("every event once and in order, across a hole of 100,000 positions, in few reads")
+    func rangesAndHoles() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let beforeHole = try await db.committedEvents()
+        let lastBefore = try #require(beforeHole.last?.position)
+        // A hole: positions nobody will use, as after many rolled-back appends.
+        _ = try await db.owner().query("SELECT setval('events_position_seq', \(lastBefore + 100_000))")
+        let cli = CLI(databaseURL: db.appURL)
+        for command in [
+            ["close-grant", "--grant-id", "GR-01", "--closed-on", "2026-11-30", "--command-id", "close-after-hole"],
+            ["close-grant", "--grant-id", "GR-02", "--closed-on", "2026-11-30", "--command-id", "close-2-after-hole"],
+        ] {
+            let result = try await cli.run(command)
+            #expect(result.status == 0, "\(command[0]): \(result.stderr)")
+        }
+        let all = try await db.committedEvents()
+        #expect(all.count > beforeHole.count)
+        #expect(try #require(all.last?.position) > lastBefore + 100_000)
+        let head = try await db.store.gapFreeHead()
+
+        for size in [7, 1_000, 20_000] {
+            let ranges = NIOLockedValueBox<[(Int64, Int64)]>([])
+            var reader = DecodedLogReader(store: db.store, batchSize: size)
+            reader.onRead = { after, upTo in ranges.withLockedValue { $0.append((after, upTo)) } }
+            var positions: [Int64] = []
+            var batches = 0
+            let reached = try await reader.forEachBatch(upTo: head) { batch in
+                batches += 1
+                #expect(batch.count <= size)
+                positions += batch.map(\.position)
+            }
+            #expect(positions == all.map(\.position), "batches of \(size)")
+            #expect(reached == head)
+            // The ranges before the hole, the one or two into it, a range for the events after it.
+            let read = ranges.withLockedValue { $0 }
+            let expected = Int((lastBefore + Int64(size) - 1) / Int64(size)) + 4
+            #expect(read.count <= expected, "batches of \(size): \(read.count) ranges read")
+            // Ranges follow each other without overlapping.
+            for (a, b) in zip(read, read.dropFirst()) { #expect(a.1 <= b.0) }
+        }
+
+        // Part of the log, from a position inside it.
+        let middle = beforeHole[beforeHole.count / 2].position
+        var tail: [Int64] = []
+        _ = try await DecodedLogReader(store: db.store, batchSize: 5).forEachBatch(after: middle, upTo: head) {
+            tail += $0.map(\.position)
+        }
+        #expect(tail == all.map(\.position).filter { $0 > middle })
+        // Nothing after the head.
+        var none = 0
+        let unmoved = try await DecodedLogReader(store: db.store).forEachBatch(after: head, upTo: head) {
+            none += $0.count
+        }
+        #expect(none == 0 && unmoved == head)
+    }
+}
