@@ -48,14 +48,21 @@ struct SealedTextTests {
         return .object(fields)
     }
 
-    @Test("every sealed text is found once, and opening replaces exactly those values", arguments: 1...4)
-    func locateAndOpen(seed: UInt64) throws {
+    /// 600 events' data for a seed: the types with personal fields in turn and one without.
+    static func cases(seed: UInt64) -> [(type: String, text: String, sealed: Int)] {
         var random = Random(state: seed)
         let types = PersonalData.fields.keys.sorted() + ["GrantAwarded"]
-        var opened = 0
-        for round in 0..<600 {
+        return (0..<600).map { round in
             let type = types[round % types.count]
-            let (text, sealed) = Self.data(type: type, &random)
+            let (text, sealed) = data(type: type, &random)
+            return (type, text, sealed)
+        }
+    }
+
+    @Test("every sealed text is found once, and opening replaces exactly those values", arguments: 1...4)
+    func locateAndOpen(seed: UInt64) throws {
+        var opened = 0
+        for (type, text, sealed) in Self.cases(seed: seed) {
             let located = PersonalData.locate(type: type, data: text)
             #expect((located?.texts.count ?? 0) == sealed, "\(type): \(text.debugDescription)")
             #expect(PersonalData.sealed(type: type, data: text).map(\.key) == (located?.texts.map(\.sealed.key) ?? []))
@@ -71,12 +78,8 @@ struct SealedTextTests {
         "a parsed event reads its sealed texts as the placeholder, as parsing the rewritten text does", arguments: 1...4
     )
     func readableParsed(seed: UInt64) throws {
-        var random = Random(state: seed)
-        let types = PersonalData.fields.keys.sorted() + ["GrantAwarded"]
         var replaced = 0
-        for round in 0..<600 {
-            let type = types[round % types.count]
-            let (text, sealed) = Self.data(type: type, &random)
+        for (type, text, sealed) in Self.cases(seed: seed) {
             let parsed = try #require(JSONParser.parse(text))
             let readable = PersonalData.readable(type: type, value: parsed)
             #expect(
