@@ -274,7 +274,8 @@ public struct StoreSession: Sendable {
               AND \(unescaped: EventStore.gapFree)
             ORDER BY position LIMIT \(limit)
             """
-        return try await connection.query(query).map(EventStore.decodeEvent)
+        // Prepared: every process that follows the log runs it after each commit it hears of.
+        return try await connection.query(query.prepared()).map(EventStore.decodeEvent)
     }
 
     /// The first position a reader can see after `position`, at or before `cutoff`; nil

@@ -103,10 +103,12 @@ extension StoreSession {
     /// the new keys of a run of commands, to send in its pipeline after its append. The same
     /// refusals as `addPersonalDataKey`, for the run's keys together.
     public static func addPersonalDataKeysQuery(_ keys: [PersonalDataKey]) -> PostgresQuery {
-        """
-        SELECT personal_data_keys_add(\(textArray(keys.map(\.id)))::uuid[], \(textArray(keys.map(\.organisationId)))::text[],
-            \(textArray(keys.map { "\\x" + $0.bytes.hexString }))::bytea[])
-        """
+        // Prepared: one per group of commands that registers an organisation.
+        let query: PostgresQuery = """
+            SELECT personal_data_keys_add(\(textArray(keys.map(\.id)))::uuid[], \(textArray(keys.map(\.organisationId)))::text[],
+                \(textArray(keys.map { "\\x" + $0.bytes.hexString }))::bytea[])
+            """
+        return query.prepared()
     }
 
     /// The state of each of `ids` this database knows; ids that are not UUIDs are left out
