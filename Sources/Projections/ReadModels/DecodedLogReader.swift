@@ -4,9 +4,10 @@ import PersonalDataKeys
 import PostgresClient
 
 /// Reads the log up to a cut-off in batches and decodes them in three overlapping stages:
-/// while `body` takes batch n, batch n + 1 is decoded (on two tasks) and batch n + 2 is
-/// read. Decoding JSON and opening sealed texts, not PostgreSQL, bound full replays; this
-/// keeps both cores busy.
+/// while `body` takes batch n, batch n + 1 is decoded (on two tasks) and batches n + 2 and
+/// n + 3 are read, as two ranges of positions on two connections. With one read at a time,
+/// reading (PostgreSQL writing the rows, then the rows turned into events) bounded full
+/// replays (docs/performance.md, "Replays: two ranges read at once").
 struct DecodedLogReader: Sendable {
     let store: EventStore
     var batchSize = 20_000
