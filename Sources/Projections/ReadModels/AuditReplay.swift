@@ -116,14 +116,18 @@ extension AuditReplay {
             async let first = elements(lines[start..<middle])
             async let second = elements(lines[middle..<end])
             let (a, b) = await (first, second)
-            write(start == 0 ? a : "," + a)
-            if !b.isEmpty { write("," + b) }
+            if start > 0 { write(",") }
+            write(a)
+            if !b.isEmpty {
+                write(",")
+                write(b)
+            }
             start = end
         }
     }
 
     /// `lines` encoded as a JSON array, without its brackets: the elements, comma-separated.
-    private static func elements<Line: Encodable & Sendable>(_ lines: ArraySlice<Line>) async -> String {
+    private static func elements<Line: Encodable & Sendable>(_ lines: ArraySlice<Line>) -> String {
         guard !lines.isEmpty else { return "" }
         return String(ResponseJSON.text(Array(lines)).dropFirst().dropLast())
     }

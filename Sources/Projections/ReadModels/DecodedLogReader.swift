@@ -45,7 +45,8 @@ struct DecodedLogReader: Sendable {
         func read() -> Task<[RecordedEvent], any Error>? {
             guard from < cutoff else { return nil }
             let after = from
-            let upTo = after.addingReportingOverflow(Int64(size)).overflow ? cutoff : min(after + Int64(size), cutoff)
+            let (end, overflow) = after.addingReportingOverflow(Int64(size))
+            let upTo = overflow ? cutoff : min(end, cutoff)
             from = upTo
             onRead?(after, upTo)
             return Task { try await store.readAll(after: after, limit: size, upTo: upTo) }
