@@ -22,22 +22,6 @@ struct HostileRoleTests {
         return (db, report.head)
     }
 
-    /// Runs `statement` as the application role and expects PostgreSQL to refuse it.
-    func expectRefused(
-        _ statement: String, on connection: PostgresConnection, sourceLocation: SourceLocation = #_sourceLocation
-    )
-        async
-    {
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: statement))
-            Issue.record("the application role was allowed: \(statement)", sourceLocation: sourceLocation)
-        } catch let error as PostgresError {
-            #expect(error.kind == .server, "\(statement): \(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     func expectIntact(_ db: TestDatabase, head: ChainHead, sourceLocation: SourceLocation = #_sourceLocation)
         async throws
     {

@@ -247,7 +247,10 @@ public struct I3Projection: Projection {
                         """,
                     bindings: (0..<16).map { column in textArray(rows.map { $0[column] }) }))
         }
-        if !working.erasures.isEmpty {
+        // Into empty tables every access row is this working set's, its erasures and
+        // cancellations already applied in memory: the updates below would change nothing,
+        // and a rebuild loads without indexes, where each would scan the table.
+        if !working.erasures.isEmpty && !fresh {
             // Rows an earlier batch wrote keep the name the organisation had then.
             try await connection.query(
                 PostgresQuery(
@@ -263,7 +266,7 @@ public struct I3Projection: Projection {
                     unsafeSQL: "INSERT INTO \(schema).\(table) VALUES ($1, $2, $3::jsonb)",
                     bindings: [id, String(position), doc]))
         }
-        for cancellation in working.cancellations {
+        for cancellation in working.cancellations where !fresh {
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: "UPDATE \(schema).accesses SET cancelled_position = $1 WHERE sub_grant_id = $2",

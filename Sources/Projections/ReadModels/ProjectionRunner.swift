@@ -274,9 +274,13 @@ public struct ProjectionRunner: Sendable {
                     try await pool.withConnection { connection in
                         let writeStart = Date()
                         try await connection.transaction { connection in
+                            // Loaded without indexes, then indexed (sql/030); a failure rolls
+                            // both back.
+                            try await connection.query("SELECT read_model_load_begin(\(build))")
                             try await write(build, connection)
                             try await Self.record(passedOver, schema: build, on: connection)
                             try await Self.setCheckpoint(after, ofSchema: build, on: connection)
+                            try await connection.query("SELECT read_model_load_end(\(build))")
                         }
                         try await connection.query("SELECT analyze_read_model(\(build))")
                         logger.info(
