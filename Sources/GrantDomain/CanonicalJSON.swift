@@ -56,36 +56,58 @@ private indirect enum Node {
             out.append(UInt8(ascii: "]"))
         case .object(let box):
             out.append(UInt8(ascii: "{"))
-            let keys = box.fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for (offset, key) in keys.enumerated() {
+            for (offset, index) in box.sortedOrder().enumerated() {
                 if offset > 0 { out.append(UInt8(ascii: ",")) }
-                Node.writeString(key, into: &out)
+                Node.writeString(box.keys[index], into: &out)
                 out.append(UInt8(ascii: ":"))
-                box.fields[key]?.write(into: &out)
+                box.values[index].write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Whether `a` sorts before `b` by their UTF-8 bytes (the order of `.sortedKeys`).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let compared = a.utf8.withContiguousStorageIfAvailable { left in
+            b.utf8.withContiguousStorageIfAvailable { right -> Bool in
+                let common = min(left.count, right.count)
+                if common > 0, let l = left.baseAddress, let r = right.baseAddress {
+                    let order = memcmp(l, r, common)
+                    if order != 0 { return order < 0 }
+                }
+                return left.count < right.count
+            }
+        }
+        return (compared ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// `text` as a JSON string: the runs that need no escape are copied whole.
     static func writeString(_ text: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
-            default: out.append(byte)
+        var text = text
+        text.withUTF8 { bytes in
+            var run = 0
+            for (at, byte) in bytes.enumerated()
+            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<at]))
+                run = at + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                default:
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0x0F)])
+                }
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
         }
         out.append(UInt8(ascii: "\""))
     }
@@ -95,8 +117,39 @@ private final class ArrayBox {
     var items: [Node] = []
 }
 
+/// An object's fields in the order they were first set; written sorted by key
+/// (`Node.write`). Keys behave as a dictionary's: a key set again (or one canonically
+/// equivalent to it, as Swift compares strings) keeps its first spelling and takes the new
+/// value. Most objects have a few keys, found by a scan cheaper than hashing; past 32 a
+/// dictionary finds them.
 private final class ObjectBox {
-    var fields: [String: Node] = [:]
+    private(set) var keys: [String] = []
+    private(set) var values: [Node] = []
+    private var index: [String: Int]?
+
+    func set(_ key: String, _ value: Node) {
+        if let index {
+            if let at = index[key] {
+                values[at] = value
+                return
+            }
+        } else if let at = keys.firstIndex(of: key) {
+            values[at] = value
+            return
+        }
+        keys.append(key)
+        values.append(value)
+        if index != nil {
+            index?[key] = keys.count - 1
+        } else if keys.count == 32 {
+            index = Dictionary(uniqueKeysWithValues: zip(keys, keys.indices))
+        }
+    }
+
+    /// The fields' indices sorted by key.
+    func sortedOrder() -> [Int] {
+        keys.indices.sorted { Node.precedes(keys[$0], keys[$1]) }
+    }
 }
 
 /// The `Encoder` that builds a `Node`. A value encoding itself takes one container (or, for
@@ -116,20 +169,24 @@ private final class TreeEncoder: Encoder {
         .raw(Array(try ResponseJSON.encoder.encode(value)))
     }
 
+    /// The types written other than by their own `encode(to:)`: recognised by comparing
+    /// the value's type first (a pointer comparison), cast only then. Every other value
+    /// (the project's structs, most of all) used to fail eleven dynamic casts on its way
+    /// to `encode(to:)`.
+    static let foundationTypes: [Any.Type] = [Double.self, Float.self, Date.self, Data.self, URL.self, Decimal.self]
+
     static func node(for value: some Encodable, codingPath: [any CodingKey]) throws -> Node {
-        switch value {
-        case let text as String: return .string(text)
-        case let integer as Int64: return .integer(String(integer))
-        case let integer as Int: return .integer(String(integer))
-        case let flag as Bool: return .bool(flag)
-        case let json as JSONValue: return try node(for: json)
-        case is Double, is Float, is Date, is Data, is URL, is Decimal: return try foundation(value)
-        default:
-            let encoder = TreeEncoder(codingPath: codingPath)
-            try value.encode(to: encoder)
-            // A value that encoded nothing is an empty object, as with Foundation.
-            return encoder.node ?? .object(ObjectBox())
-        }
+        let kind: Any.Type = type(of: value)
+        if kind == String.self, let text = value as? String { return .string(text) }
+        if kind == Int64.self, let integer = value as? Int64 { return .integer(String(integer)) }
+        if kind == Int.self, let integer = value as? Int { return .integer(String(integer)) }
+        if kind == Bool.self, let flag = value as? Bool { return .bool(flag) }
+        if kind == JSONValue.self, let json = value as? JSONValue { return try node(for: json) }
+        if foundationTypes.contains(where: { $0 == kind }) { return try foundation(value) }
+        let encoder = TreeEncoder(codingPath: codingPath)
+        try value.encode(to: encoder)
+        // A value that encoded nothing is an empty object, as with Foundation.
+        return encoder.node ?? .object(ObjectBox())
     }
 
     static func node(for json: JSONValue) throws -> Node {
@@ -145,7 +202,7 @@ private final class TreeEncoder: Encoder {
             return .array(box)
         case .object(let fields):
             let box = ObjectBox()
-            for (key, value) in fields { box.fields[key] = try node(for: value) }
+            for (key, value) in fields { box.set(key, try node(for: value)) }
             return .object(box)
         }
     }
@@ -188,67 +245,67 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let box: ObjectBox
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil(forKey key: Key) throws { box.fields[key.stringValue] = .null }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { box.fields[key.stringValue] = .bool(value) }
-    mutating func encode(_ value: String, forKey key: Key) throws { box.fields[key.stringValue] = .string(value) }
+    mutating func encodeNil(forKey key: Key) throws { box.set(key.stringValue, .null) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { box.set(key.stringValue, .bool(value)) }
+    mutating func encode(_ value: String, forKey key: Key) throws { box.set(key.stringValue, .string(value)) }
     mutating func encode(_ value: Int64, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
-    mutating func encode(_ value: Int, forKey key: Key) throws { box.fields[key.stringValue] = .integer(String(value)) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { box.set(key.stringValue, .integer(String(value))) }
     mutating func encode(_ value: Int8, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: Int16, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: Int32, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: UInt, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: UInt8, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: UInt16, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: UInt32, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: UInt64, forKey key: Key) throws {
-        box.fields[key.stringValue] = .integer(String(value))
+        box.set(key.stringValue, .integer(String(value)))
     }
     mutating func encode(_ value: Double, forKey key: Key) throws {
-        box.fields[key.stringValue] = try TreeEncoder.foundation(value)
+        box.set(key.stringValue, try TreeEncoder.foundation(value))
     }
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        box.fields[key.stringValue] = try TreeEncoder.foundation(value)
+        box.set(key.stringValue, try TreeEncoder.foundation(value))
     }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        box.fields[key.stringValue] = try TreeEncoder.node(for: value, codingPath: codingPath + [key])
+        box.set(key.stringValue, try TreeEncoder.node(for: value, codingPath: codingPath + [key]))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
         -> KeyedEncodingContainer<NestedKey>
     {
         let nested = ObjectBox()
-        box.fields[key.stringValue] = .object(nested)
+        box.set(key.stringValue, .object(nested))
         return KeyedEncodingContainer(KeyedContainer<NestedKey>(box: nested, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let nested = ArrayBox()
-        box.fields[key.stringValue] = .array(nested)
+        box.set(key.stringValue, .array(nested))
         return UnkeyedContainer(box: nested, codingPath: codingPath + [key])
     }
 
     mutating func superEncoder() -> any Encoder {
-        SlotEncoder(codingPath: codingPath) { [box] node in box.fields["super"] = node }
+        SlotEncoder(codingPath: codingPath) { [box] node in box.set("super", node) }
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        SlotEncoder(codingPath: codingPath + [key]) { [box] node in box.fields[key.stringValue] = node }
+        SlotEncoder(codingPath: codingPath + [key]) { [box] node in box.set(key.stringValue, node) }
     }
 }
 

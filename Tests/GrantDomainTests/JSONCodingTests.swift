@@ -134,6 +134,52 @@ struct JSONCodingTests {
         }
     }
 
+    /// A value that sets keys more than once, through every way a keyed container has.
+    struct Overwrites: Encodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        let keys: [String]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            var seen = Set<String>()
+            for (offset, key) in keys.enumerated() {
+                switch offset % 4 {
+                case 0: try container.encode(offset, forKey: Key(stringValue: key))
+                case 1: try container.encode("v\(offset)", forKey: Key(stringValue: key))
+                // Foundation traps on a nested container over a key already set.
+                case 2 where !seen.contains(key):
+                    var nested = container.nestedContainer(keyedBy: Key.self, forKey: Key(stringValue: key))
+                    try nested.encode(offset, forKey: Key(stringValue: key))
+                default: try container.encodeNil(forKey: Key(stringValue: key))
+                }
+                seen.insert(key)
+            }
+            // A second container of the same encoder adds to the same object.
+            var again = encoder.container(keyedBy: Key.self)
+            if let first = keys.first { try again.encode(true, forKey: Key(stringValue: first)) }
+        }
+    }
+
+    @Test("keys set more than once, in any order: the last value stands, as with Foundation", arguments: 1...4)
+    func overwrittenKeys(seed: UInt64) throws {
+        var random = Random(state: seed)
+        let pool = ["a", "b", "é", "e\u{301}", "", "A", "ab", "a\u{0}", "\u{10FFFF}", "z"]
+        for _ in 0..<300 {
+            // Up to 90 settings of up to 50 keys: past 32 keys the box finds them by hashing.
+            let many = random.below(2) == 0
+            let keys = (0..<random.below(many ? 90 : 12)).map { _ in
+                many && random.below(3) > 0 ? "k\(random.below(40))" : pool[random.below(pool.count)]
+            }
+            let value = Overwrites(keys: keys)
+            #expect(try CanonicalJSON.text(value) == (try Self.foundationText(value)), "\(keys)")
+        }
+    }
+
     @Test("edge cases: numbers, escapes, duplicate keys, whitespace, depth")
     func edges() {
         let cases = [
