@@ -49,16 +49,23 @@ public struct CopyTextRows: Sendable {
                 bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
                 continue
             }
+            // The runs that need no escape are copied whole.
             field.withUTF8 { text in
-                for byte in text {
+                var run = 0
+                for (at, byte) in text.enumerated()
+                where byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n")
+                    || byte == UInt8(ascii: "\r")
+                {
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<at]))
+                    run = at + 1
                     switch byte {
-                    case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
                     case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
                     case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
                     case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                    default: bytes.append(byte)
+                    default: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
                     }
                 }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[run...]))
             }
         }
         bytes.append(UInt8(ascii: "\n"))
