@@ -76,7 +76,13 @@ struct DecodedLogReader: Sendable {
                         // each event's data parsed once, its sealed texts found and opened in
                         // the parsed value.
                         let parsed = await Self.parsed(events)
-                        let keys = try await store.personalDataKeys(Self.keyIDs(events, parsed: parsed))
+                        var ids: Set<String> = []
+                        for (event, value) in zip(events, parsed) {
+                            for text in value.map({ PersonalData.sealed(type: event.type, value: $0) }) ?? [] {
+                                ids.insert(text.sealed.key)
+                            }
+                        }
+                        let keys = try await store.personalDataKeys(ids)
                         return await Self.decode(events, parsed: parsed, keys: keys)
                     }
                 }
@@ -130,18 +136,6 @@ struct DecodedLogReader: Sendable {
         async let first = events[..<half].map { JSONParser.parse($0.data) }
         async let second = events[half...].map { JSONParser.parse($0.data) }
         return await first + second
-    }
-
-    /// The ids of the keys the sealed texts of the events name (`parsed[i]`: the data of
-    /// `events[i]`, parsed).
-    static func keyIDs(_ events: [RecordedEvent], parsed: [JSONValue?]) -> Set<String> {
-        var ids: Set<String> = []
-        for (event, value) in zip(events, parsed) {
-            for text in value.map({ PersonalData.sealed(type: event.type, value: $0) }) ?? [] {
-                ids.insert(text.sealed.key)
-            }
-        }
-        return ids
     }
 
     /// The events (`parsed[i]`: the data of `events[i]`, parsed) with their sealed texts
