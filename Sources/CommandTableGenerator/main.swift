@@ -274,14 +274,8 @@ func render(_ entries: [Entry], path: String) -> String {
     out += "    /// - Throws: when the data does not fit the type.\n"
     out += "    public static func decode(type: String, data: String) throws -> DomainEvent? {\n"
     out += "        guard knownTypes.contains(type) else { return nil }\n"
-    out += "        return try decode(type: type, parsed: JSONParser.parse(data))\n"
-    out += "    }\n\n"
-    out += "    /// `decode(type:data:)` of data parsed already (`nil`: data that is not one JSON value),\n"
-    out += "    /// its sealed texts opened or not.\n"
-    out += "    public static func decode(type: String, parsed: JSONValue?) throws -> DomainEvent? {\n"
-    out += "        guard knownTypes.contains(type) else { return nil }\n"
     out +=
-        "        guard let value = parsed.map({ PersonalData.readable(type: type, value: $0) }) else {\n"
+        "        guard let value = JSONParser.parse(data).map({ PersonalData.readable(type: type, value: $0) }) else {\n"
     out +=
         "            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: \"\\(type): the data is not one JSON value\"))\n"
     out += "        }\n"

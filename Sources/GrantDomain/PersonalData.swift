@@ -163,35 +163,21 @@ public enum PersonalData {
         opened(type: type, data: data) { _, _ in sealedPlaceholder }
     }
 
-    /// The sealed texts of an event's parsed data, with their fields: each personal field
-    /// whose value is an object of exactly the two strings `encrypted` and `key`. What
-    /// `locate(type:data:)` finds in the data's text (`SealedTextTests`).
-    public static func sealed(type: String, value: JSONValue) -> [(field: String, sealed: Sealed)] {
-        guard let names = fields[type], case .object(let members) = value else { return [] }
-        return names.compactMap { name in
-            guard case .object(let text)? = members[name], text.count == 2, case .string(let box)? = text["encrypted"],
-                case .string(let key)? = text["key"]
-            else { return nil }
-            return (name, Sealed(key: key, box: box))
-        }
-    }
-
-    /// An event's parsed data with each sealed text replaced by what `open` reads for it:
-    /// what parsing `opened(type:data:_:)` gives, without scanning, splicing and parsing the
-    /// text again.
-    public static func opened(type: String, value: JSONValue, _ open: (_ field: String, Sealed) -> String)
-        -> JSONValue
-    {
-        let texts = sealed(type: type, value: value)
-        guard !texts.isEmpty, case .object(var members) = value else { return value }
-        for (field, sealed) in texts { members[field] = .string(open(field, sealed)) }
-        return .object(members)
-    }
-
-    /// An event's data, parsed, as typed decoding reads it: sealed texts as
-    /// `sealedPlaceholder`. What parsing `readable(type:data:)` gives for the log's data.
+    /// An event's data, parsed, as typed decoding reads it: the value of each personal field
+    /// that holds a sealed text (an object of exactly the two strings `encrypted` and `key`)
+    /// replaced by `sealedPlaceholder`. What parsing `readable(type:data:)` gives for the
+    /// log's data, without scanning, splicing and parsing its text a second time.
     public static func readable(type: String, value: JSONValue) -> JSONValue {
-        opened(type: type, value: value) { _, _ in sealedPlaceholder }
+        guard let names = fields[type], case .object(var members) = value else { return value }
+        var changed = false
+        for name in names {
+            guard case .object(let text)? = members[name], text.count == 2, case .string? = text["encrypted"],
+                case .string? = text["key"]
+            else { continue }
+            members[name] = .string(sealedPlaceholder)
+            changed = true
+        }
+        return changed ? .object(members) : value
     }
 
     /// Whether the data records a personal text in clear (before encryption, or by a writer

@@ -31,17 +31,8 @@ extension DomainEvent {
     /// Decodes a stored event without ever throwing: a known type whose data does not fit is
     /// `.quarantined` with the decoder's reason.
     public static func decodeOrQuarantine(position: Int64, type: String, data: String) -> DecodedEvent {
-        outcome(position: position, type: type) { try decode(type: type, data: data) }
-    }
-
-    /// `decodeOrQuarantine` of data parsed already (`nil`: data that is not one JSON value).
-    public static func decodeOrQuarantine(position: Int64, type: String, parsed: JSONValue?) -> DecodedEvent {
-        outcome(position: position, type: type) { try decode(type: type, parsed: parsed) }
-    }
-
-    private static func outcome(position: Int64, type: String, _ decoding: () throws -> DomainEvent?) -> DecodedEvent {
         do {
-            guard let event = try decoding() else { return .unknown }
+            guard let event = try decode(type: type, data: data) else { return .unknown }
             return .event(event)
         } catch {
             return .quarantined(QuarantinedEvent(position: position, type: type, reason: Self.reason(error)))

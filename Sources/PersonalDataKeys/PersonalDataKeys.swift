@@ -165,18 +165,26 @@ extension PersonalDataCipher {
         }
     }
 
-    /// An event's parsed data with its sealed texts opened with `keys`.
-    public static func opened(type: String, value: JSONValue, keys: [String: PersonalDataKeyState]) -> JSONValue {
-        PersonalData.opened(type: type, value: value) { field, sealed in
-            open(sealed, type: type, field: field, keys: keys)
-        }
-    }
-
     /// `events` with their sealed texts opened with `keys`.
     public static func opened(_ events: [RecordedEvent], keys: [String: PersonalDataKeyState]) -> [RecordedEvent] {
         events.map { event in
             var event = event
             event.data = opened(type: event.type, data: event.data, keys: keys)
+            return event
+        }
+    }
+
+    /// `events` with the texts located in them (`located[i]` for `events[i]`) opened with `keys`.
+    public static func opened(
+        _ events: ArraySlice<RecordedEvent>, located: ArraySlice<PersonalData.SealedTexts?>,
+        keys: [String: PersonalDataKeyState]
+    ) -> [RecordedEvent] {
+        zip(events, located).map { event, texts in
+            guard let texts else { return event }
+            var event = event
+            event.data = PersonalData.opened(texts) { field, sealed in
+                open(sealed, type: event.type, field: field, keys: keys)
+            }
             return event
         }
     }
@@ -190,12 +198,12 @@ extension EventStore {
 
     /// `StoreSession.keys(for:)` on a connection of the pool.
     public func keys(for events: [RecordedEvent]) async throws -> [String: PersonalDataKeyState] {
-        try await withSession { try await $0.keys(for: events.map { ($0.type, $0.data) }) }
+        try await keys(for: events.map { PersonalData.locate(type: $0.type, data: $0.data) })
     }
 
-    /// `StoreSession.personalDataKeys` on a connection of the pool; none asked, none read.
-    public func personalDataKeys(_ ids: Set<String>) async throws -> [String: PersonalDataKeyState] {
-        ids.isEmpty ? [:] : try await withSession { try await $0.personalDataKeys(ids) }
+    /// `StoreSession.keys(for:)` of located texts on a connection of the pool.
+    public func keys(for located: [PersonalData.SealedTexts?]) async throws -> [String: PersonalDataKeyState] {
+        try await withSession { try await $0.keys(for: located) }
     }
 }
 

@@ -17,13 +17,10 @@ struct SealedTextTests {
         }
         var sealed = 0
         for field in PersonalData.fields[type] ?? [] {
-            switch random.below(7) {
+            switch random.below(5) {
             case 0: continue
             case 1: fields[field] = .string(JSONCodingTests.text(&random))
             case 2: fields[field] = .object(["encrypted": .string("x"), "key": .integer(7)])
-            // Near misses: a third member, a missing one.
-            case 3: fields[field] = .object(["encrypted": .string("x"), "key": .string("k"), "iv": .string("y")])
-            case 4: fields[field] = .object(["encrypted": .string("x")])
             default:
                 let box = PersonalData.Sealed(
                     key: "k-" + JSONCodingTests.text(&random), box: JSONCodingTests.text(&random))
@@ -90,27 +87,5 @@ struct SealedTextTests {
             if sealed == 0 { #expect(readable == parsed) } else { replaced += 1 }
         }
         #expect(replaced > 100)
-    }
-
-    @Test(
-        "a parsed event's sealed texts are the ones its text holds, and open to what parsing the opened text gives",
-        arguments: 1...4)
-    func openedParsed(seed: UInt64) throws {
-        var opened = 0
-        for (type, text, sealed) in Self.cases(seed: seed) {
-            let parsed = try #require(JSONParser.parse(text))
-            let found = PersonalData.sealed(type: type, value: parsed)
-            let located = PersonalData.locate(type: type, data: text)?.texts ?? []
-            #expect(found.count == sealed, "\(text.debugDescription)")
-            #expect(
-                Set(found.map { "\($0.field) \($0.sealed.key) \($0.sealed.box)" })
-                    == Set(located.map { "\($0.field) \($0.sealed.key) \($0.sealed.box)" }), "\(text.debugDescription)")
-            let value = PersonalData.opened(type: type, value: parsed, Self.reading)
-            #expect(
-                value == JSONParser.parse(PersonalData.opened(type: type, data: text, Self.reading)),
-                "\(text.debugDescription)")
-            if sealed > 0 { opened += 1 }
-        }
-        #expect(opened > 100)
     }
 }

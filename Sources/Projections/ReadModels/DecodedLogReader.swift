@@ -72,18 +72,11 @@ struct DecodedLogReader: Sendable {
                     reached = last.position
                     next = Task {
                         guard opensTexts else { return await Self.decodeSealed(events) }
-                        // Texts opened with the keys this database holds (docs/domain.md §15):
-                        // each event's data parsed once, its sealed texts found and opened in
-                        // the parsed value.
-                        let parsed = await Self.parsed(events)
-                        var ids: Set<String> = []
-                        for (event, value) in zip(events, parsed) {
-                            for text in value.map({ PersonalData.sealed(type: event.type, value: $0) }) ?? [] {
-                                ids.insert(text.sealed.key)
-                            }
-                        }
-                        let keys = try await store.personalDataKeys(ids)
-                        return await Self.decode(events, parsed: parsed, keys: keys)
+                        // Texts opened with the keys this database holds (docs/domain.md §15),
+                        // found once in each event's data.
+                        let located = events.map { PersonalData.locate(type: $0.type, data: $0.data) }
+                        let keys = try await store.keys(for: located)
+                        return await Self.decode(events, located: located, keys: keys)
                     }
                 }
             }
@@ -129,25 +122,13 @@ struct DecodedLogReader: Sendable {
         return (a.events + b.events, a.quarantined + b.quarantined)
     }
 
-    /// Each event's data parsed (nil: not one JSON value), on two tasks for a large batch.
-    static func parsed(_ events: [RecordedEvent]) async -> [JSONValue?] {
-        guard events.count > 1_000 else { return events.map { JSONParser.parse($0.data) } }
-        let half = events.count / 2
-        async let first = events[..<half].map { JSONParser.parse($0.data) }
-        async let second = events[half...].map { JSONParser.parse($0.data) }
-        return await first + second
-    }
-
-    /// The events (`parsed[i]`: the data of `events[i]`, parsed) with their sealed texts
-    /// opened and decoded, on two tasks for a large batch.
-    static func decode(_ events: [RecordedEvent], parsed: [JSONValue?], keys: [String: PersonalDataKeyState]) async
-        -> Decoded
-    {
+    /// The events opened (`located[i]`: the sealed texts of `events[i]`) and decoded, on two
+    /// tasks for a large batch.
+    static func decode(
+        _ events: [RecordedEvent], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
+    ) async -> Decoded {
         @Sendable func decoding(_ range: Range<Int>) -> Decoded {
-            let opened = zip(events[range], parsed[range]).map { event, value in
-                value.map { PersonalDataCipher.opened(type: event.type, value: $0, keys: keys) }
-            }
-            return ProjectedEvent.decoding(events[range], parsed: opened[...])
+            ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])
         }
         return await inHalves(events.count, decoding)
     }

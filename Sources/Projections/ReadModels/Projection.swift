@@ -23,31 +23,11 @@ public struct ProjectedEvent: Sendable {
     static func decoding(_ events: ArraySlice<RecordedEvent>) -> (
         events: [ProjectedEvent], quarantined: [QuarantinedEvent]
     ) {
-        decoding(events) {
-            DomainEvent.decodeOrQuarantine(position: $0.event.position, type: $0.event.type, data: $0.event.data)
-        }
-    }
-
-    /// `decoding` with each event's data parsed already (`parsed[i]` for `events[i]`, nil
-    /// for data that is not one JSON value), its sealed texts opened or not.
-    static func decoding(_ events: ArraySlice<RecordedEvent>, parsed: ArraySlice<JSONValue?>) -> (
-        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
-    ) {
-        let offset = parsed.startIndex - events.startIndex
-        return decoding(events) { at in
-            DomainEvent.decodeOrQuarantine(
-                position: at.event.position, type: at.event.type, parsed: parsed[at.index + offset])
-        }
-    }
-
-    private static func decoding(
-        _ events: ArraySlice<RecordedEvent>, _ decode: ((index: Int, event: RecordedEvent)) -> DecodedEvent
-    ) -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent]) {
         var out: [ProjectedEvent] = []
         var quarantined: [QuarantinedEvent] = []
         out.reserveCapacity(events.count)
-        for (index, event) in zip(events.indices, events) {
-            switch decode((index, event)) {
+        for event in events {
+            switch DomainEvent.decodeOrQuarantine(position: event.position, type: event.type, data: event.data) {
             case .event(let decoded):
                 out.append(
                     ProjectedEvent(
