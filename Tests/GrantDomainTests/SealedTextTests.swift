@@ -17,10 +17,13 @@ struct SealedTextTests {
         }
         var sealed = 0
         for field in PersonalData.fields[type] ?? [] {
-            switch random.below(5) {
+            switch random.below(7) {
             case 0: continue
             case 1: fields[field] = .string(JSONCodingTests.text(&random))
             case 2: fields[field] = .object(["encrypted": .string("x"), "key": .integer(7)])
+            // Near misses: a third member, a missing one.
+            case 3: fields[field] = .object(["encrypted": .string("x"), "key": .string("k"), "iv": .string("y")])
+            case 4: fields[field] = .object(["encrypted": .string("x")])
             default:
                 let box = PersonalData.Sealed(
                     key: "k-" + JSONCodingTests.text(&random), box: JSONCodingTests.text(&random))
