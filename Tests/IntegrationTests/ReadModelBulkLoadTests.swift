@@ -72,14 +72,22 @@ struct ReadModelBulkLoadTests {
         #expect(try pending.first?.decode(Int64.self, 0) == 0, sourceLocation: sourceLocation)
     }
 
-    @Test("a rebuild leaves every index as the twin had it, and the same rows")
-    func indexesAndRows() async throws {
-        let (_, db, log) = try await HistoryGenerator.recorded(seed: 11, steps: 400)
+    /// A random history projected: its database, the runner, an owner's connection, and
+    /// the indexes and live rows before anything else happens.
+    static func projected(seed: UInt64, steps: Int) async throws -> (
+        db: TestDatabase, runner: ProjectionRunner, owner: PostgresConnection, indexes: Set<IndexDefinition>,
+        rows: [String: String]
+    ) {
+        let (_, db, log) = try await HistoryGenerator.recorded(seed: seed, steps: steps)
         let runner = ProjectionRunner(pool: db.pool)
         _ = try await runner.sealAndCatchUp(reaching: log.last?.position)
         let owner = try await db.owner()
-        let before = try await Self.indexes(on: owner)
-        let rowsBefore = try await Self.liveRows(on: owner)
+        return (db, runner, owner, try await indexes(on: owner), try await liveRows(on: owner))
+    }
+
+    @Test("a rebuild leaves every index as the twin had it, and the same rows")
+    func indexesAndRows() async throws {
+        let (db, runner, owner, before, rowsBefore) = try await Self.projected(seed: 11, steps: 400)
         #expect(before.filter { $0.primary && $0.live }.count >= 8, "\(before)")
         #expect(before.contains { $0.definition.contains("accesses_first") })
         #expect(rowsBefore["rm_i3.accesses"]?.hasPrefix("0:") == false)
@@ -103,12 +111,7 @@ struct ReadModelBulkLoadTests {
 
     @Test("a load left without its end never goes live; the next rebuild finishes it; only build twins, only by name")
     func unfinishedLoad() async throws {
-        let (_, db, log) = try await HistoryGenerator.recorded(seed: 12, steps: 200)
-        let runner = ProjectionRunner(pool: db.pool)
-        _ = try await runner.sealAndCatchUp(reaching: log.last?.position)
-        let owner = try await db.owner()
-        let before = try await Self.indexes(on: owner)
-        let rowsBefore = try await Self.liveRows(on: owner)
+        let (db, runner, owner, before, rowsBefore) = try await Self.projected(seed: 12, steps: 200)
         let app = try await PostgresConnection.connect(db.appURL)
 
         // A load that fails part-way leaves the twin as it was.
