@@ -242,6 +242,14 @@ func render(_ entries: [Entry], path: String) -> String {
             "            \(f.name): try o.\(f.optional ? "optional" : "required")(\(quoted(f.name)), as: \(f.swiftType).self)"
         }
         out += reads.joined(separator: ",\n") + ")\n    }\n}\n"
+        // The writer: each field in the order of its key's UTF-8 bytes, as canonical JSON
+        // sorts them, so the object is written in one pass (CanonicalWriter.swift).
+        out += "\nextension \(e.type): CanonicalObject {\n"
+        out += "    public func writeMembers(to writer: inout CanonicalWriter) throws {\n"
+        for f in e.fields.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+            out += "        try writer.\(f.optional ? "optionalMember" : "member")(\(quoted(f.name)), \(f.name))\n"
+        }
+        out += "    }\n}\n"
     }
 
     out += "\n/// A request for a change, as named in docs/domain.md §2.\npublic enum Command: Sendable, Hashable {\n"

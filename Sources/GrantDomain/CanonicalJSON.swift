@@ -21,6 +21,17 @@ public enum CanonicalJSON {
 
     /// `value` as JSON bytes.
     public static func bytes(_ value: some Encodable) throws -> [UInt8] {
+        if let direct = value as? any CanonicalValue {
+            var writer = CanonicalWriter()
+            try direct.write(to: &writer)
+            return writer.bytes
+        }
+        return try treeBytes(value)
+    }
+
+    /// `value` as JSON bytes through its `Encodable` conformance, never its own writer
+    /// (`CanonicalValue`) at the top: the form the tests hold the writers to.
+    public static func treeBytes(_ value: some Encodable) throws -> [UInt8] {
         let node = try TreeEncoder.node(for: value, codingPath: [])
         var out: [UInt8] = []
         out.reserveCapacity(256)
@@ -45,7 +56,7 @@ private indirect enum Node {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
         case .integer(let digits): out.append(contentsOf: digits.utf8)
-        case .string(let text): Node.writeString(text, into: &out)
+        case .string(let text): CanonicalJSON.writeString(text, into: &out)
         case .raw(let bytes): out.append(contentsOf: bytes)
         case .array(let box):
             out.append(UInt8(ascii: "["))
@@ -58,7 +69,7 @@ private indirect enum Node {
             out.append(UInt8(ascii: "{"))
             for (offset, index) in box.sortedOrder().enumerated() {
                 if offset > 0 { out.append(UInt8(ascii: ",")) }
-                Node.writeString(box.keys[index], into: &out)
+                CanonicalJSON.writeString(box.keys[index], into: &out)
                 out.append(UInt8(ascii: ":"))
                 box.values[index].write(into: &out)
             }
@@ -79,37 +90,6 @@ private indirect enum Node {
             }
         }
         return (compared ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// `text` as a JSON string: the runs that need no escape are copied whole.
-    static func writeString(_ text: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { bytes in
-            var run = 0
-            for (at, byte) in bytes.enumerated()
-            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<at]))
-                run = at + 1
-                switch byte {
-                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                default:
-                    out.append(contentsOf: "\\u00".utf8)
-                    out.append(hexDigits[Int(byte >> 4)])
-                    out.append(hexDigits[Int(byte & 0x0F)])
-                }
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -183,6 +163,11 @@ private final class TreeEncoder: Encoder {
         if kind == Bool.self, let flag = value as? Bool { return .bool(flag) }
         if kind == JSONValue.self, let json = value as? JSONValue { return try node(for: json) }
         if foundationTypes.contains(where: { $0 == kind }) { return try foundation(value) }
+        if let direct = value as? any CanonicalValue {
+            var writer = CanonicalWriter()
+            try direct.write(to: &writer)
+            return .raw(writer.bytes)
+        }
         let encoder = TreeEncoder(codingPath: codingPath)
         try value.encode(to: encoder)
         // A value that encoded nothing is an empty object, as with Foundation.
@@ -400,4 +385,37 @@ private final class SlotEncoder: Encoder {
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer { inner.unkeyedContainer() }
     func singleValueContainer() -> any SingleValueEncodingContainer { inner.singleValueContainer() }
+}
+
+extension CanonicalJSON {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `text` as a JSON string: the runs that need no escape are copied whole.
+    static func writeString(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            var run = 0
+            for (at, byte) in bytes.enumerated()
+            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<at]))
+                run = at + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                default:
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0x0F)])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
 }

@@ -60,6 +60,14 @@ func coderRows(rounds: Int = 20) throws -> [String] {
             _ = try decoder.decode(event.payload, from: Data(readable.utf8))
         }
     }
+    // Events: each command's payload written as stored event data.
+    let payloads = requests.map { $0.command.payload }
+    let projectEncoded = try rate(payloads.count) {
+        for payload in payloads { _ = try CanonicalJSON.bytes(payload) }
+    }
+    let foundationEncoded = try rate(payloads.count) {
+        for payload in payloads { _ = try ResponseJSON.encoder.encode(payload) }
+    }
     func format(_ value: Double) -> String { String(Int(value.rounded())) }
     func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.1f×", a / b) }
     return [
@@ -67,5 +75,6 @@ func coderRows(rounds: Int = 20) throws -> [String] {
         "|---|---:|---:|---:|",
         "| commands parsed, checked, decoded and digested, /s | \(format(projectCommands)) | \(format(foundationCommands)) | \(ratio(projectCommands, foundationCommands)) |",
         "| stored events decoded, /s | \(format(projectEvents)) | \(format(foundationEvents)) | \(ratio(projectEvents, foundationEvents)) |",
+        "| event data encoded, /s | \(format(projectEncoded)) | \(format(foundationEncoded)) | \(ratio(projectEncoded, foundationEncoded)) |",
     ]
 }

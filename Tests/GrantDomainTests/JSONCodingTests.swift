@@ -216,6 +216,66 @@ struct JSONCodingTests {
     /// A payload through both coders: the same bytes out, the same value in.
     /// A line of commands parsed: its fields, its command's name and payload type; nil (and
     /// an issue recorded) when it is not one.
+    /// An object whose members come in any order, some keys more than once, some values
+    /// objects of the same kind: written by `CanonicalWriter` and by `Encodable`.
+    struct Shuffled: CanonicalObject {
+        static let keys: [StaticString] = ["a", "b", "ab", "A", "z", "é", "", "a\u{0}", "k10", "k9"]
+        var members: [(key: Int, value: Int, nested: Shuffled?)]
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for member in members {
+                let key = Key(stringValue: Self.keys[member.key].description)
+                if let nested = member.nested {
+                    try container.encode(nested, forKey: key)
+                } else {
+                    try container.encode(member.value, forKey: key)
+                }
+            }
+        }
+
+        func writeMembers(to writer: inout CanonicalWriter) throws {
+            for member in members {
+                if let nested = member.nested {
+                    try writer.member(Self.keys[member.key], nested)
+                } else {
+                    try writer.member(Self.keys[member.key], member.value)
+                }
+            }
+        }
+
+        static func random(_ random: inout Random, depth: Int = 0) -> Shuffled {
+            Shuffled(
+                members: (0..<random.below(8)).map { offset in
+                    (
+                        random.below(keys.count), offset,
+                        depth < 3 && random.below(3) == 0 ? Self.random(&random, depth: depth + 1) : nil
+                    )
+                })
+        }
+    }
+
+    @Test(
+        "the direct writer sorts members that come in any order, keeps a repeated key's last value, as Foundation does",
+        arguments: 1...4)
+    func writerOrder(seed: UInt64) throws {
+        var random = Random(state: seed)
+        for _ in 0..<500 {
+            let value = Shuffled.random(&random)
+            let (written, foundation) = (try CanonicalJSON.text(value), try Self.foundationText(value))
+            #expect(written == foundation)
+            // And as one member of the tree encoder's objects.
+            #expect(try CanonicalJSON.text(["x": value]) == (try Self.foundationText(["x": value])))
+        }
+    }
+
     static func command(_ line: String) -> (
         fields: [String: JSONValue], name: String, payload: any CommandPayload.Type
     )? {
@@ -233,6 +293,9 @@ struct JSONCodingTests {
         let value = try JSONValueDecoder.decode(type, from: payload)
         #expect(value == foundationValue)
         #expect(try CanonicalJSON.text(value) == (try foundationText(foundationValue)))
+        // The generated writer is the path taken, and it writes what `Encodable` writes.
+        #expect(value is any CanonicalObject)
+        #expect(try CanonicalJSON.bytes(value) == CanonicalJSON.treeBytes(value))
     }
 
     @Test(

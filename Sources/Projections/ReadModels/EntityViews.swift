@@ -141,3 +141,46 @@ public typealias SubGrantView = StatusView<SubGrantState>
 public typealias ActivityView = StatusView<ActivityState>
 
 /// The kinds of entity read models hold.
+
+// Each document written straight to canonical JSON (GrantDomain/CanonicalWriter.swift): the
+// state's members, then the view's own, as `Flattened.encode(to:)` writes them.
+
+extension CallView: CanonicalObject {
+    public func writeMembers(to writer: inout CanonicalWriter) throws {
+        try state.writeMembers(to: &writer)
+        try writer.member("grantsAwarded", grantsAwarded)
+        try writer.member("amountAwarded", amountAwarded)
+        try writer.member("budgetFree", budgetFree)
+    }
+}
+
+extension ConsortiumView: CanonicalObject {
+    public func writeMembers(to writer: inout CanonicalWriter) throws {
+        try state.writeMembers(to: &writer)
+        try writer.member("awardedGrantIds", awardedGrantIds)
+    }
+}
+
+extension ApplicationView: CanonicalObject {
+    public func writeMembers(to writer: inout CanonicalWriter) throws {
+        try state.writeMembers(to: &writer)
+        try writer.optionalMember("grantId", grantId)
+        try writer.member("status", status)
+    }
+}
+
+extension GrantView: CanonicalObject {
+    public func writeMembers(to writer: inout CanonicalWriter) throws {
+        try state.writeMembers(to: &writer)
+        try writer.member("envelopeUsed", envelopeUsed)
+        try writer.member("envelopeFree", envelopeFree)
+        try writer.member("subGrants", subGrants)
+    }
+}
+
+extension StatusView: CanonicalValue, CanonicalObject where State: CanonicalObject {
+    public func writeMembers(to writer: inout CanonicalWriter) throws {
+        try state.writeMembers(to: &writer)
+        try writer.member("status", status)
+    }
+}
