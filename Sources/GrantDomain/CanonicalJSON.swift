@@ -21,11 +21,7 @@ public enum CanonicalJSON {
 
     /// `value` as JSON bytes.
     public static func bytes(_ value: some Encodable) throws -> [UInt8] {
-        if let direct = value as? any CanonicalValue {
-            var writer = CanonicalWriter()
-            try direct.write(to: &writer)
-            return writer.bytes
-        }
+        if let direct = value as? any CanonicalValue { return try CanonicalWriter.bytes(of: direct) }
         return try treeBytes(value)
     }
 
@@ -163,11 +159,7 @@ private final class TreeEncoder: Encoder {
         if kind == Bool.self, let flag = value as? Bool { return .bool(flag) }
         if kind == JSONValue.self, let json = value as? JSONValue { return try node(for: json) }
         if foundationTypes.contains(where: { $0 == kind }) { return try foundation(value) }
-        if let direct = value as? any CanonicalValue {
-            var writer = CanonicalWriter()
-            try direct.write(to: &writer)
-            return .raw(writer.bytes)
-        }
+        if let direct = value as? any CanonicalValue { return .raw(try CanonicalWriter.bytes(of: direct)) }
         let encoder = TreeEncoder(codingPath: codingPath)
         try value.encode(to: encoder)
         // A value that encoded nothing is an empty object, as with Foundation.

@@ -45,6 +45,13 @@ public struct CanonicalWriter {
         bytes.reserveCapacity(256)
     }
 
+    /// The bytes `value` writes.
+    static func bytes(of value: any CanonicalValue) throws -> [UInt8] {
+        var writer = CanonicalWriter()
+        try value.write(to: &writer)
+        return writer.bytes
+    }
+
     /// A member whose value is present.
     public mutating func member<V: CanonicalValue>(_ key: StaticString, _ value: V) throws {
         beginMember(key)
@@ -149,9 +156,9 @@ public struct CanonicalWriter {
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
-    /// Appends JSON that is already canonical.
-    mutating func raw(_ json: [UInt8]) {
-        bytes.append(contentsOf: json)
+    /// Appends one byte of JSON's punctuation.
+    mutating func punctuation(_ byte: UInt8) {
+        bytes.append(byte)
     }
 }
 
@@ -181,12 +188,12 @@ extension BusinessDate: CanonicalValue {
 
 extension Array: CanonicalValue where Element: CanonicalValue {
     public func write(to writer: inout CanonicalWriter) throws {
-        writer.raw([UInt8(ascii: "[")])
+        writer.punctuation(UInt8(ascii: "["))
         for (offset, item) in enumerated() {
-            if offset > 0 { writer.raw([UInt8(ascii: ",")]) }
+            if offset > 0 { writer.punctuation(UInt8(ascii: ",")) }
             try item.write(to: &writer)
         }
-        writer.raw([UInt8(ascii: "]")])
+        writer.punctuation(UInt8(ascii: "]"))
     }
 }
 
