@@ -78,6 +78,10 @@ struct DecodedLogReaderTests {
         _ = try await db.store.append(
             (1...2_000).map { NewEvent(streamID: "s-\($0)", type: "Noted", data: "{}", metadata: "{}") })
         try await db.owner().query("ANALYZE events")
+        // The reads see the gap-free prefix, which waits for every older transaction of the
+        // cluster, other tests' included, to end.
+        let last = try #require(try await db.committedEvents().last?.position)
+        #expect(try await eventually(timeout: .seconds(60)) { try await db.store.gapFreeHead() >= last })
         /// The scans of `events` and its primary key made by eight reads on one session: a
         /// table's count is of its sequential scans, an index's of the scans through it.
         func scans(_ settings: [PostgresQuery]) async throws -> (table: Int64, index: Int64, read: Int) {
