@@ -111,7 +111,8 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let item = try value()
-            if fields[key] == nil { fields[key] = item }
+            // The first value of a repeated key is kept; one look-up in the usual case.
+            if let first = fields.updateValue(item, forKey: key) { fields[key] = first }
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","):

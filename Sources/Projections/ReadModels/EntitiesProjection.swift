@@ -19,7 +19,29 @@ public struct EntitiesProjection: Projection {
         var grants: [String: GrantView] = [:]
         var subGrants: [String: SubGrantView] = [:]
         var activities: [String: ActivityView] = [:]
+        /// The keys of the entities the events folded so far touched, the rows to write; kept
+        /// only when `tracksChanges` (a rebuild writes every entity once and skips it).
         var changed = Set<String>()
+        var tracksChanges = true
+
+        /// The key of every entity held, sorted.
+        var allKeys: [String] {
+            var keys: [String] = []
+            keys.reserveCapacity(
+                organisations.count + calls.count + consortia.count + applications.count + grants.count
+                    + subGrants.count + activities.count)
+            func add(_ kind: EntityKind, _ ids: Dictionary<String, some Any>.Keys) {
+                for id in ids { keys.append(EntitiesProjection.key(kind, id)) }
+            }
+            add(.organisation, organisations.keys)
+            add(.call, calls.keys)
+            add(.consortium, consortia.keys)
+            add(.application, applications.keys)
+            add(.grant, grants.keys)
+            add(.subGrant, subGrants.keys)
+            add(.activity, activities.keys)
+            return keys.sorted()
+        }
     }
 
     static func key(_ kind: EntityKind, _ id: String) -> String { kind.rawValue + ":" + id }
@@ -133,7 +155,7 @@ public struct EntitiesProjection: Projection {
             w.organisations[e.organisationId]?.name = PersonalData.erased
             for (id, view) in w.subGrants where view.state.award.organisationId == e.organisationId {
                 w.subGrants[id]?.state.erasePersonalTexts()
-                w.changed.insert(key(.subGrant, id))
+                if w.tracksChanges { w.changed.insert(key(.subGrant, id)) }
             }
         case .subGrantCancelled(let e):
             if let award = w.subGrants[e.subGrantId]?.state.award {
@@ -141,7 +163,7 @@ public struct EntitiesProjection: Projection {
                 if var grant = w.grants[award.grantId] {
                     grant.envelopeUsed = grant.envelopeUsed - award.amount
                     w.grants[award.grantId] = grant
-                    w.changed.insert(key(.grant, award.grantId))
+                    if w.tracksChanges { w.changed.insert(key(.grant, award.grantId)) }
                 }
             }
         default:
@@ -158,15 +180,16 @@ public struct EntitiesProjection: Projection {
             case .activity: w.activities[id]?.state.apply(event)
             }
         }
-        w.changed.formUnion(keys(of: event))
+        if w.tracksChanges { w.changed.formUnion(keys(of: event)) }
     }
 
     public func makeBulkBuilder() -> any BulkProjectionBuilder { Bulk(projection: self) }
 
-    /// The whole log in one working set: nothing to load, every entity written once.
+    /// The whole log in one working set: nothing to load, every entity written once, so the
+    /// keys of the entities each event touched are not collected (`Working.tracksChanges`).
     final class Bulk: BulkProjectionBuilder {
         let projection: EntitiesProjection
-        var working = Working()
+        var working = Working(tracksChanges: false)
 
         init(projection: EntitiesProjection) { self.projection = projection }
 
@@ -183,7 +206,7 @@ public struct EntitiesProjection: Projection {
         /// being written: the JSON encoding (Swift) and the loads (PostgreSQL) overlap. The
         /// build tables are empty and every entity comes once, so each chunk goes in by COPY.
         static func write(_ working: Working, schema: String, on connection: PostgresConnection) async throws {
-            let keys = working.changed.sorted()
+            let keys = working.allKeys
             var chunks = stride(from: 0, to: keys.count, by: 10_000).map {
                 Array(keys[$0..<min($0 + 10_000, keys.count)])
             }[...]
