@@ -1,4 +1,5 @@
 import ArgumentParser
+import PostgresClient
 
 /// The `grantledger` command: grants and sub-grants on an append-only event log.
 @main
@@ -19,4 +20,22 @@ struct GrantLedger: AsyncParsableCommand {
             Keygen.self, WitnessCommand.self,
         ]
     )
+
+    /// `AsyncParsableCommand.main()`, then a wait for the database connections the command
+    /// released to close on their threads: the process never exits while a libpq call is
+    /// still running on one of them.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            PostgresConnection.waitUntilAllClosed()
+            exit(withError: error)
+        }
+        PostgresConnection.waitUntilAllClosed()
+    }
 }

@@ -12,8 +12,21 @@ final class BlockingThread: @unchecked Sendable {
     private var jobs: [() -> Void] = []
     private var stopped = false
 
+    /// The threads started and not yet returned, process-wide (`waitForAll`).
+    private static let live = NSCondition()
+    nonisolated(unsafe) private static var liveCount = 0
+
     init(name: String) {
-        let thread = Thread { [self] in self.loop() }
+        Self.live.lock()
+        Self.liveCount += 1
+        Self.live.unlock()
+        let thread = Thread { [self] in
+            self.loop()
+            Self.live.lock()
+            Self.liveCount -= 1
+            Self.live.broadcast()
+            Self.live.unlock()
+        }
         thread.name = name
         thread.start()
     }
@@ -49,6 +62,20 @@ final class BlockingThread: @unchecked Sendable {
                 continuation.resume(with: Result { try body() })
             }
         }
+    }
+
+    /// Waits until every thread shut down has run its last job (a connection's `PQfinish`),
+    /// or until `timeout` seconds have passed; whether none is left. A process calls it
+    /// before it exits, so that no libpq call is still running while the process tears
+    /// down the libraries it uses.
+    static func waitForAll(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        live.lock()
+        defer { live.unlock() }
+        while liveCount > 0 {
+            if !live.wait(until: deadline) { return liveCount == 0 }
+        }
+        return true
     }
 
     /// Lets the thread exit once queued jobs have run.

@@ -33,6 +33,14 @@ public final class PostgresConnection: @unchecked Sendable {
         thread.shutdown()
     }
 
+    /// Waits, at most `timeout` seconds, until every connection released has closed (its
+    /// `PQfinish` run on its own thread); whether all have. Call it before the process exits,
+    /// once the connections and pools are no longer referenced.
+    @discardableResult
+    public static func waitUntilAllClosed(timeout: Double = 2) -> Bool {
+        BlockingThread.waitForAll(timeout: timeout)
+    }
+
     /// Opens a connection.
     ///
     /// - Parameters:
