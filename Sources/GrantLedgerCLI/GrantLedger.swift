@@ -25,6 +25,7 @@ struct GrantLedger: AsyncParsableCommand {
     /// released to close on their threads: the process never exits while a libpq call is
     /// still running on one of them.
     static func main() async {
+        var failure: (any Error)?
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -33,9 +34,9 @@ struct GrantLedger: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            PostgresConnection.waitUntilAllClosed()
-            exit(withError: error)
+            failure = error
         }
         PostgresConnection.waitUntilAllClosed()
+        if let failure { exit(withError: failure) }
     }
 }

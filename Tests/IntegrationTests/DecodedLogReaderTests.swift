@@ -30,10 +30,7 @@ struct DecodedLogReaderTests {
         let all = try await db.committedEvents()
         #expect(all.count > beforeHole.count)
         #expect(try #require(all.last?.position) > lastBefore + 100_000)
-        // The gap-free head waits for every older transaction of the cluster, other tests'
-        // included, to end.
-        let last = try #require(all.last?.position)
-        #expect(try await eventually(timeout: .seconds(60)) { try await db.store.gapFreeHead() >= last })
+        #expect(try await db.everyEventReadable())
         let head = try await db.store.gapFreeHead()
 
         for size in [7, 1_000, 20_000] {
@@ -78,10 +75,7 @@ struct DecodedLogReaderTests {
         _ = try await db.store.append(
             (1...2_000).map { NewEvent(streamID: "s-\($0)", type: "Noted", data: "{}", metadata: "{}") })
         try await db.owner().query("ANALYZE events")
-        // The reads see the gap-free prefix, which waits for every older transaction of the
-        // cluster, other tests' included, to end.
-        let last = try #require(try await db.committedEvents().last?.position)
-        #expect(try await eventually(timeout: .seconds(60)) { try await db.store.gapFreeHead() >= last })
+        #expect(try await db.everyEventReadable())
         /// The scans of `events` and its primary key made by eight reads on one session: a
         /// table's count is of its sequential scans, an index's of the scans through it.
         func scans(_ settings: [PostgresQuery]) async throws -> (table: Int64, index: Int64, read: Int) {

@@ -175,6 +175,14 @@ struct TestDatabase: Sendable {
         }
     }
 
+    /// Waits until readers see every committed event: the gap-free head waits for every
+    /// older transaction of the cluster, other tests' included, to end. Whether it got there
+    /// within a minute.
+    func everyEventReadable() async throws -> Bool {
+        let last = try await committedEvents().last?.position ?? 0
+        return try await eventually(timeout: .seconds(60)) { try await store.gapFreeHead() >= last }
+    }
+
     /// Reads after `position` until `count` events are visible.
     ///
     /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
