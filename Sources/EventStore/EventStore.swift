@@ -112,9 +112,19 @@ public struct EventStore: Sendable {
         try await pool.withConnection { try await body(StoreSession(connection: $0)) }
     }
 
-    /// The statement that wakes readers listening on `notificationChannel`: send it with a
-    /// commit (`transaction(after:)`).
-    public static let notifyQuery = PostgresQuery("SELECT pg_notify(\(notificationChannel), '')").prepared()
+    /// The statement that wakes readers listening on `notificationChannel`: send it after a
+    /// commit, as a transaction of its own (`transaction(after:)`, or next in a pipeline).
+    ///
+    /// A notifying transaction takes an id and commits holding PostgreSQL's one lock on the
+    /// notification queue, so notifications that wait for their commit's WAL flush take turns
+    /// at it: one flush each, across every writer. Nothing durable rides on a notification
+    /// (the events it announces committed, flushed, before it; PostgreSQL drops its queue at a
+    /// crash; readers also poll), so this transaction alone commits without waiting for the
+    /// flush (`synchronous_commit` off, for this transaction only). Never send it inside
+    /// another transaction: the setting would hold for that transaction's commit.
+    public static let notifyQuery = PostgresQuery(
+        "SELECT pg_notify(\(notificationChannel), ''), set_config('synchronous_commit', 'off', true)"
+    ).prepared()
 
     static func appendQuery(
         _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?,

@@ -152,6 +152,25 @@ struct EventStoreTests {
         #expect(afterCommit.map(\.streamID) == ["slow", "fast"])
     }
 
+    @Test("an append wakes listeners; only the notification's own transaction skips the wait for its flush")
+    func notificationAfterCommit() async throws {
+        let db = try await TestDatabase.make()
+        let listener = try await PostgresConnection.connect(db.appURL)
+        try await listener.listen(EventStore.notificationChannel)
+        _ = try await db.store.append([event("woken")])
+        #expect(try await listener.waitForNotifications(timeout: 10).count >= 1)
+
+        // The setting holds for the notifying transaction and ends with it: the session, and
+        // so every append after it on this connection, still waits for its flush.
+        let app = try await PostgresConnection.connect(db.appURL)
+        let results = try await app.pipeline([EventStore.notifyQuery, "SHOW synchronous_commit"])
+        #expect(try results[0].get()[0].decode(String.self, 1) == "off")
+        #expect(try results[1].get()[0].decode(String.self, 0) == "on")
+        #expect(try await listener.waitForNotifications(timeout: 10).count >= 1)
+        _ = try await db.store.append([event("woken")])
+        #expect(try await app.query("SHOW synchronous_commit")[0].decode(String.self, 0) == "on")
+    }
+
     @Test("the log refuses UPDATE, DELETE and TRUNCATE")
     func appendOnly() async throws {
         let db = try await TestDatabase.make()
