@@ -123,6 +123,23 @@ struct AppendRunTests {
         #expect(try await db.committedEvents().map(\.position) == [1, 2, 3])
     }
 
+    /// The scans PostgreSQL counted for the transaction that ran `statement` on a new session
+    /// with `settings`, by relation: a table's count is of its sequential scans, an index's of
+    /// the scans through it.
+    static func scans(
+        _ db: TestDatabase, _ settings: [PostgresQuery], of relations: [String], running statement: PostgresQuery
+    ) async throws -> [String: Int64] {
+        let app = try await PostgresConnection.connect(db.appURL)
+        for setting in settings { try await app.query(setting) }
+        try await app.query("BEGIN")
+        _ = try await app.query(statement)
+        let counted = try await app.query(
+            "SELECT c.relname::text, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY (\(textArray(relations))::text[])"
+        ).map { try $0.decode((String, Int64).self) }
+        try await app.query("COMMIT")
+        return Dictionary(uniqueKeysWithValues: counted)
+    }
+
     @Test("append_run()'s look-ups go through their indexes: its generic plans read no table whole")
     func lookUpsUseIndexes() async throws {
         let db = try await TestDatabase.make()
@@ -133,27 +150,18 @@ struct AppendRunTests {
                 decidedAt: 0)
         }
         try await db.owner().query("ANALYZE events, commands, command_guards")
-        // A run that reads a guard, an id, a stream with events and one without: the scans it
-        // made, counted by PostgreSQL for the transaction (a table's count is of its
-        // sequential scans, an index's of the scans through it).
+        // A run that reads a guard, an id, a stream with events and one without.
         let relations = [
             "events", "commands", "command_guards", "events_stream_version_key", "commands_pkey",
             "command_guards_pkey",
         ]
         func scans(_ settings: [PostgresQuery], id: String) async throws -> [String: Int64] {
-            let app = try await PostgresConnection.connect(db.appURL)
-            for setting in settings { try await app.query(setting) }
             let run =
                 #"[{"commandId": "\#(id)", "digest": "d", "expected": {"s-7": 1, "n-\#(id)": 0}, "keys": ["k-7"], "#
                 + #""events": [{"streamId": "n-\#(id)", "eventId": "\#(UUID().uuidString)", "type": "Noted", "#
                 + #""data": {}, "metadata": {}}]}]"#
-            try await app.query("BEGIN")
-            _ = try await app.query("SELECT count(*) FROM append_run(2000, \(run)::jsonb)")
-            let counted = try await app.query(
-                "SELECT c.relname::text, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY (\(textArray(relations))::text[])"
-            ).map { try $0.decode((String, Int64).self) }
-            try await app.query("COMMIT")
-            return Dictionary(uniqueKeysWithValues: counted)
+            return try await Self.scans(
+                db, settings, of: relations, running: "SELECT count(*) FROM append_run(2000, \(run)::jsonb)")
         }
         let counted = try await scans([], id: "x-1")
         #expect(counted.count == relations.count, "\(counted)")
@@ -166,6 +174,35 @@ struct AppendRunTests {
         // The count can fail: with index scans turned off, the same look-ups read the tables.
         let whole = try await scans(["SET enable_indexscan = off", "SET enable_bitmapscan = off"], id: "x-2")
         #expect((whole["commands"] ?? 0) >= 1 && (whole["command_guards"] ?? 0) >= 1, "\(whole)")
+    }
+
+    @Test("append_events() keeps one generic plan per statement, and its look-ups go through their indexes")
+    func appendEventsUsesIndexes() async throws {
+        let db = try await TestDatabase.make()
+        _ = try await Self.session(db) { session in
+            try await session.appendRun(
+                (1...1000).map { Self.command("c-\($0)", stream: "s-\($0)", expected: 0, keys: []) }, decidedAt: 0)
+        }
+        try await db.owner().query("ANALYZE events, commands")
+        let settings = try await db.owner().query(
+            "SELECT coalesce(proconfig, '{}')::text FROM pg_proc WHERE oid = 'public.append_events(text, text, jsonb, jsonb)'::regprocedure"
+        )
+        #expect(try settings[0].decode(String.self, 0).contains("plan_cache_mode=force_generic_plan"))
+        // An append with a new command id, checking a stream with events and writing a new one.
+        let relations = ["events", "commands", "events_stream_version_key", "commands_pkey"]
+        func scans(_ settings: [PostgresQuery], id: String) async throws -> [String: Int64] {
+            let events =
+                #"[{"streamId": "n-\#(id)", "eventId": "\#(UUID().uuidString)", "type": "Noted", "data": {}, "metadata": {}}]"#
+            return try await Self.scans(
+                db, settings, of: relations,
+                running: "SELECT count(*) FROM append_events(\(id), 'd', '{\"s-7\": 1}'::jsonb, \(events)::jsonb)")
+        }
+        let counted = try await scans([], id: "x-1")
+        #expect(counted["events"] == 0 && counted["commands"] == 0, "a table read whole: \(counted)")
+        #expect((counted["events_stream_version_key"] ?? 0) >= 2 && (counted["commands_pkey"] ?? 0) >= 1, "\(counted)")
+        // The count can fail: with index scans turned off, the same look-ups read the tables.
+        let whole = try await scans(["SET enable_indexscan = off", "SET enable_bitmapscan = off"], id: "x-2")
+        #expect((whole["events"] ?? 0) >= 1 && (whole["commands"] ?? 0) >= 1, "\(whole)")
     }
 
     @Test("the application role cannot call append_run after its transaction took an id, nor with a malformed run")
