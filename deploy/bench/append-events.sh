@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The store's append alone (issue #24): pgbench calls append_events() with one event to a
+# random stream, then sends the notification that wakes readers, as EventStore.append does
+# (two transactions; pgbench sends them one after the other where the store pipelines them),
+# prepared, as the application role over TCP, at 1 and 8 clients, BENCH_RAW_SECONDS (10)
+# each; then deploy/bench/raw-inserts.sh for the raw figures beside it.
+#
+#   deploy/bench/append-events.sh [BINARY]   (default: .build/release/grantledger, to migrate)
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+database_up
+command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
+bin=${1:-$repo/.build/release/grantledger}
+[ -x "$bin" ] || { echo "no binary at $bin (swift build -c release --product grantledger)" >&2; exit 1; }
+db=grantledger_bench_append_events
+psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER grantledger"
+owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
+app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
+GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
+dir=$(mktemp -d -t grantledger-append-events.XXXXXX)
+trap 'rm -rf "$dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db"' EXIT
+cat >"$dir/append.sql" <<'SQL'
+\set s random(0, 999999999)
+SELECT count(*) FROM append_events(NULL, '', '{}'::jsonb, jsonb_build_array(jsonb_build_object('streamId', 'grant-' || :s, 'eventId', gen_random_uuid(), 'type', 'GrantTrancheDisbursed', 'data', '{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"}'::jsonb, 'metadata', '{"actor": "bench", "commandId": null}'::jsonb)));
+SELECT pg_notify('grantledger_events', ''), set_config('synchronous_commit', 'off', true);
+SQL
+for clients in 1 8; do
+    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$dir/append.sql" "$app" 2>/dev/null |
+        awk '/^tps/ {print int($3); exit}')
+    echo "append_events() then NOTIFY, transactions/s, $clients client(s): $tps"
+done
+"$repo/deploy/bench/raw-inserts.sh"
