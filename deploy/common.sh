@@ -22,3 +22,19 @@ migrations_of() {
     dir=$(cd "$(dirname "$1")/../.." 2>/dev/null && pwd)/sql
     if [ -d "$dir" ]; then echo "$dir"; else echo "$repo/sql"; fi
 }
+
+# A benchmark's own database: `bench_database NAME BINARY` makes NAME afresh (owned by the
+# project's owner role), migrates it with BINARY's migrations, sets `app` to its URL for the
+# application role and `bench_dir` to a scratch directory, and removes both on exit (its
+# EXIT trap replaces any other).
+bench_database() {
+    bench_db=$1
+    local bin=$2 owner
+    [ -x "$bin" ] || { echo "no binary at $bin (swift build -c release --product grantledger)" >&2; exit 1; }
+    psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db OWNER grantledger"
+    owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" "$bench_db")
+    app=$(with_database "$GRANTLEDGER_DATABASE_URL" "$bench_db")
+    GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
+    bench_dir=$(mktemp -d -t "$bench_db.XXXXXX")
+    trap 'rm -rf "$bench_dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $bench_db"' EXIT
+}

@@ -10,15 +10,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 database_up
 command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
-bin=${1:-$repo/.build/release/grantledger}
-[ -x "$bin" ] || { echo "no binary at $bin (swift build -c release --product grantledger)" >&2; exit 1; }
-db=grantledger_bench_append_events
-psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER grantledger"
-owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
-app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
-GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
-dir=$(mktemp -d -t grantledger-append-events.XXXXXX)
-trap 'rm -rf "$dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db"' EXIT
+bench_database grantledger_bench_append_events "${1:-$repo/.build/release/grantledger}"
+dir=$bench_dir
 cat >"$dir/append.sql" <<'SQL'
 \set s random(0, 999999999)
 SELECT count(*) FROM append_events(NULL, '', '{}'::jsonb, jsonb_build_array(jsonb_build_object('streamId', 'grant-' || :s, 'eventId', gen_random_uuid(), 'type', 'GrantTrancheDisbursed', 'data', '{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"}'::jsonb, 'metadata', '{"actor": "bench", "commandId": null}'::jsonb)));

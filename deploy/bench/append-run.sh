@@ -12,15 +12,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 database_up
 command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
-bin=${1:-$repo/.build/release/grantledger}
-[ -x "$bin" ] || { echo "no binary at $bin (swift build -c release --product grantledger)" >&2; exit 1; }
-db=grantledger_bench_append
-psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER grantledger"
-owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" $db)
-app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
-GRANTLEDGER_MIGRATIONS=$(migrations_of "$bin") GRANTLEDGER_MIGRATION_DATABASE_URL=$owner "$bin" migrate >/dev/null
-dir=$(mktemp -d -t grantledger-append.XXXXXX)
-trap 'rm -rf "$dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db"' EXIT
+bench_database grantledger_bench_append "${1:-$repo/.build/release/grantledger}"
+dir=$bench_dir
 # The run a POST of one new organisation sends (its name sealed), ids made unique per call.
 cat >"$dir/append.sql" <<'SQL'
 \set n random(1, 999999999999)
