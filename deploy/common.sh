@@ -38,3 +38,15 @@ bench_database() {
     bench_dir=$(mktemp -d -t "$bench_db.XXXXXX")
     trap 'rm -rf "$bench_dir"; psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $bench_db"' EXIT
 }
+
+# `pgbench_rates SCRIPT URL LABEL`: pgbench runs SCRIPT prepared against URL at 1 and 8
+# clients, BENCH_RAW_SECONDS (10) each, and prints "LABEL, N client(s): transactions/s".
+pgbench_rates() {
+    local script=$1 url=$2 label=$3 clients tps
+    command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
+    for clients in 1 8; do
+        tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$script" "$url" 2>/dev/null |
+            awk '/^tps/ {print int($3); exit}')
+        echo "$label, $clients client(s): $tps"
+    done
+}

@@ -9,17 +9,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 database_up
-command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
 bench_database grantledger_bench_append_events "${1:-$repo/.build/release/grantledger}"
-dir=$bench_dir
-cat >"$dir/append.sql" <<'SQL'
+cat >"$bench_dir/append.sql" <<'SQL'
 \set s random(0, 999999999)
 SELECT count(*) FROM append_events(NULL, '', '{}'::jsonb, jsonb_build_array(jsonb_build_object('streamId', 'grant-' || :s, 'eventId', gen_random_uuid(), 'type', 'GrantTrancheDisbursed', 'data', '{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"}'::jsonb, 'metadata', '{"actor": "bench", "commandId": null}'::jsonb)));
 SELECT pg_notify('grantledger_events', ''), set_config('synchronous_commit', 'off', true);
 SQL
-for clients in 1 8; do
-    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$dir/append.sql" "$app" 2>/dev/null |
-        awk '/^tps/ {print int($3); exit}')
-    echo "append_events() then NOTIFY, transactions/s, $clients client(s): $tps"
-done
+pgbench_rates "$bench_dir/append.sql" "$app" "append_events() then NOTIFY, transactions/s"
 "$repo/deploy/bench/raw-inserts.sh"

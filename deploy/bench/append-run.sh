@@ -11,19 +11,13 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 database_up
-command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
 bench_database grantledger_bench_append "${1:-$repo/.build/release/grantledger}"
-dir=$bench_dir
 # The run a POST of one new organisation sends (its name sealed), ids made unique per call.
-cat >"$dir/append.sql" <<'SQL'
+cat >"$bench_dir/append.sql" <<'SQL'
 \set n random(1, 999999999999)
 BEGIN;
 SELECT count(*) FROM append_run(9223372036854775807, ('[{"keys": ["organisation-PB-' || :n || '"], "digest": "ba414c9dfcdcbb8730831ba380dfeaaf78c8b23beb48a419386bf0ad7643dcab", "events": [{"data": {"kind": "informalGroup", "name": {"key": "19f6db39-6801-46ca-969b-bc0d376eda1d", "encrypted": "6AE7dP7NPxaj1+E5Per4Wdcn8pFQfq2TwPsaMmyYACK8wgY="}, "country": "KZ", "regionCode": "KZ-43", "settlement": "rural", "organisationId": "PB-' || :n || '", "leadershipGender": "women", "registrationStatus": "unregistered"}, "type": "OrganisationRegistered", "eventId": "' || gen_random_uuid() || '", "metadata": {"actor": "bench", "commandId": "PB-' || :n || '", "correlationId": "346369b70718332d65e50efdade3f58"}, "streamId": "organisation-PB-' || :n || '"}], "expected": {"organisation-PB-' || :n || '": 0}, "commandId": "PB-' || :n || '"}]')::jsonb);
 COMMIT;
 SQL
-for clients in 1 8; do
-    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$dir/append.sql" "$app" 2>/dev/null |
-        awk '/^tps/ {print int($3); exit}')
-    echo "append_run() transactions/s, one command each, $clients client(s): $tps"
-done
+pgbench_rates "$bench_dir/append.sql" "$app" "append_run() transactions/s, one command each"
 "$repo/deploy/bench/raw-inserts.sh"

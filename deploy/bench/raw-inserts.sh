@@ -8,7 +8,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 database_up
-command -v pgbench >/dev/null 2>&1 || { echo "pgbench is needed (postgresql-contrib)" >&2; exit 1; }
 db=grantledger_bench_raw
 psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 admin=${GRANTLEDGER_ADMIN_DATABASE_URL/\/postgres\?/\/$db?}
@@ -29,8 +28,4 @@ VALUES ('organisation-' || gen_random_uuid(), 1, gen_random_uuid(), 'Organisatio
         '{"commandId": "c", "actor": "a"}');
 SQL
 app=$(with_database "$GRANTLEDGER_DATABASE_URL" $db)
-for clients in 1 8; do
-    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "${BENCH_RAW_SECONDS:-10}" -f "$script" "$app" 2>/dev/null |
-        awk '/^tps/ {print int($3); exit}')
-    echo "raw INSERT transactions/s, $clients client(s): $tps"
-done
+pgbench_rates "$script" "$app" "raw INSERT transactions/s"

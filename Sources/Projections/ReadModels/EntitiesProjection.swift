@@ -24,6 +24,11 @@ public struct EntitiesProjection: Projection {
         var changed = Set<String>()
         var tracksChanges = true
 
+        /// Notes an entity whose row changed, when changes are tracked (its key built only then).
+        mutating func markChanged(_ key: @autoclosure () -> String) {
+            if tracksChanges { changed.insert(key()) }
+        }
+
         /// The key of every entity held, sorted.
         var allKeys: [String] {
             var keys: [String] = []
@@ -155,7 +160,7 @@ public struct EntitiesProjection: Projection {
             w.organisations[e.organisationId]?.name = PersonalData.erased
             for (id, view) in w.subGrants where view.state.award.organisationId == e.organisationId {
                 w.subGrants[id]?.state.erasePersonalTexts()
-                if w.tracksChanges { w.changed.insert(key(.subGrant, id)) }
+                w.markChanged(key(.subGrant, id))
             }
         case .subGrantCancelled(let e):
             if let award = w.subGrants[e.subGrantId]?.state.award {
@@ -163,7 +168,7 @@ public struct EntitiesProjection: Projection {
                 if var grant = w.grants[award.grantId] {
                     grant.envelopeUsed = grant.envelopeUsed - award.amount
                     w.grants[award.grantId] = grant
-                    if w.tracksChanges { w.changed.insert(key(.grant, award.grantId)) }
+                    w.markChanged(key(.grant, award.grantId))
                 }
             }
         default:
