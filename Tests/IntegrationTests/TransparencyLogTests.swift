@@ -79,6 +79,45 @@ struct TransparencyLogTests {
         #expect((try await db.store.verify()).tree.rootHash == Data(roots[149]).base64EncodedString())
     }
 
+    /// Seal sizes that make one seal complete the group the tree ended inside, whole groups
+    /// after it, and start a group it leaves open (sql/032_merkle_extend_without_sort.sql).
+    @Test(
+        "seals of uneven sizes: each completes the group the tree ended inside, whole groups and a partial one; every root is RFC 9162's"
+    )
+    func unevenSeals() async throws {
+        let db = try await TestDatabase.make()
+        var appended = 0
+        for (round, size) in [1, 5, 40, 16, 3, 33, 64, 2].enumerated() {
+            let events = (0..<size).map { event("u-\(round)", "E", #"{"i":\#(appended + $0)}"#) }
+            _ = try await db.store.append(events)
+            appended += size
+            _ = try await db.readAll(after: 0, count: appended)
+            #expect(try await db.store.seal().position == Int64(appended))
+        }
+        let sealed = try await sealedHashes(db)
+        #expect(sealed.count == appended)
+        var builder = MerkleBuilder()
+        var roots: [Merkle.Hash] = []
+        for (_, hash) in sealed {
+            builder.append(leafInput: hash)
+            roots.append(builder.root)
+        }
+        try await db.pool.withConnection { connection async throws in
+            #expect(try await StoreSession(connection: connection).treeSize() == Int64(appended))
+            for size in 1...appended {
+                #expect(
+                    try await StoreSession(connection: connection).root(size: Int64(size)) == roots[size - 1],
+                    "size \(size)")
+            }
+        }
+        // Only the owner extends the tree, and not with fewer hashes than positions.
+        let owner = try await db.owner()
+        await #expect(throws: PostgresError.self) {
+            try await owner.query("SELECT merkle_extend(ARRAY[1000, 1001]::bigint[], ARRAY['\\x00'::bytea])")
+        }
+        #expect(try await db.store.verify().ok)
+    }
+
     @Test(
         "every exported line gives its stored hash offline, Kazakh text and encrypted names included; an altered line does not"
     )
