@@ -1,28 +1,40 @@
--- merkle_extend() without a sort of the new leaves (docs/performance.md, "Sealing without
--- a sort; what bounds a seal").
+-- merkle_extend() without a sort of the new leaves and without joining merkle_nodes to
+-- itself (docs/performance.md, "Sealing without a sort; what bounds a seal").
 --
 -- The tree and what is stored of it are unchanged (sql/017_merkle_tree.sql); only the way
--- the new leaves' groups and their level-4 roots are found changes. As 017 wrote it, the
--- roots came from one statement that hashed every new leaf, sorted all of them by group
--- (spilling to disk for a large seal: 78 MB for 1.2 million leaves) and sorted each group
--- again inside array_agg(); the groups came from filtering every new leaf by its index. A
--- seal of the benchmark's 1.2 million events spent 5.2 s and 0.75 s in those two statements
--- of its 12.9 s.
+-- the new leaves' groups and nodes are computed changes. As 017 wrote it:
+--   * the level-4 roots came from one statement that hashed every new leaf, sorted all of
+--     them by group (spilling to disk for a large seal: 78 MB for 1.2 million leaves) and
+--     sorted each group again inside array_agg(); the groups came from filtering every new
+--     leaf by its index. A seal of the benchmark's 1.2 million events spent 5.2 s and
+--     0.75 s in those two statements of its 12.9 s;
+--   * each level above came from joining merkle_nodes to itself, planned from the table's
+--     statistics. Statistics that count no rows over pages left behind (an ANALYZE after a
+--     large seal or import rolled back) make that plan a nested loop of sequential scans,
+--     quadratic in the new nodes: on a tree of 1.2 million leaves in that state, 017's form
+--     was cancelled after 200 s, where this one takes 5 s.
 --
 -- Now the new leaves are addressed by index in the arrays the function is given (PL/pgSQL
--- keeps an array argument expanded, so p_hashes[i] costs the same wherever i is):
+-- keeps an array argument expanded, so p_hashes[i] costs the same wherever i is), and every
+-- new node is computed in arrays, level by level:
 --   * merkle_groups: one row per group that starts among the new leaves, from
 --     generate_series over the group indexes;
 --   * level 4: a loop over the groups completed now, each root from its 16 leaf hashes in
 --     one expression; the first group, when the tree so far ends inside it, reads its
 --     earlier leaves back from the log (at most 15), as before;
---   * the levels above: unchanged, one statement per level.
+--   * each level above: the parents of the new nodes, pair by pair, with the one stored
+--     left sibling read by its key when the new nodes start at an odd index.
+-- Each level's new nodes are inserted from their array. Nothing is sorted or joined, and
+-- the few rows read (the tree's last group, the earlier leaves of its last group, a left
+-- sibling per level) are read by key: the function turns sequential scans off, which
+-- statistics of an empty table would otherwise choose.
 -- Leaf i of the new ones is p_hashes[i - v_old + 1]; group g holds leaves [16g, 16g + 16).
 
 CREATE OR REPLACE FUNCTION public.merkle_extend(p_positions bigint[], p_hashes bytea[]) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = public, pg_temp
 SET jit = off
+SET enable_seqscan = off  -- every read is by key: never a whole table on stale statistics
 AS $$
 DECLARE
     v_count    integer;
@@ -31,8 +43,9 @@ DECLARE
     v_old      bigint := 0;
     v_new      bigint;
     v_leaves   bytea[];
-    v_groups   bigint[] := '{}';
-    v_roots    bytea[] := '{}';
+    v_nodes    bytea[] := '{}';
+    v_parents  bytea[];
+    v_left     bytea;
     v_g        bigint;
     v_k        integer;
     v_lo       bigint;
@@ -77,8 +90,7 @@ BEGIN
         FOR v_k IN 1 .. (16 - v_old % 16)::integer LOOP
             v_leaves := v_leaves || pg_catalog.sha256('\x00'::bytea || p_hashes[v_k]);
         END LOOP;
-        v_groups := v_groups || v_g;
-        v_roots := v_roots || public.merkle_root16(v_leaves);
+        v_nodes := v_nodes || public.merkle_root16(v_leaves);
         v_g := v_g + 1;
     END IF;
     -- Every other group completed now lies wholly among the new leaves: group g's first leaf
@@ -102,25 +114,34 @@ BEGIN
             pg_catalog.sha256('\x00'::bytea || p_hashes[v_k + 14]),
             pg_catalog.sha256('\x00'::bytea || p_hashes[v_k + 15]),
             pg_catalog.sha256('\x00'::bytea || p_hashes[v_k + 16])];
-        v_groups := v_groups || v_g;
-        v_roots := v_roots || public.merkle_root16(v_leaves);
+        v_nodes := v_nodes || public.merkle_root16(v_leaves);
         v_g := v_g + 1;
     END LOOP;
-    INSERT INTO public.merkle_nodes (level, node_index, hash)
-    SELECT 4, u.g, u.r FROM unnest(v_groups, v_roots) AS u(g, r);
-
-    -- Above: at each level the node count goes from v_lo to v_hi; the parents of the new
-    -- pairs are the nodes [v_lo / 2, v_hi / 2) of the level above.
+    -- v_nodes holds the new nodes [v_lo, v_hi) of v_level, in order: at level 4 the groups
+    -- completed now. Each level's parents [v_lo / 2, v_hi / 2) come from it, with the left
+    -- sibling stored earlier when v_lo is odd (one row by its key); no table is joined.
     v_lo := v_old / 16;
     v_hi := v_new / 16;
-    WHILE v_hi / 2 > v_lo / 2 LOOP
+    WHILE v_hi > v_lo LOOP
         INSERT INTO public.merkle_nodes (level, node_index, hash)
-        SELECT (v_level + 1)::smallint, l.node_index / 2, pg_catalog.sha256('\x01'::bytea || l.hash || r.hash)
-        FROM public.merkle_nodes l
-        JOIN public.merkle_nodes r ON r.level = v_level AND r.node_index = l.node_index + 1
-        WHERE l.level = v_level
-          AND l.node_index >= (v_lo / 2) * 2 AND l.node_index < (v_hi / 2) * 2
-          AND l.node_index % 2 = 0;
+        SELECT v_level::smallint, v_lo + u.n - 1, u.h
+        FROM unnest(v_nodes) WITH ORDINALITY AS u(h, n);
+        EXIT WHEN v_hi / 2 = v_lo / 2;
+        IF v_lo % 2 = 1 THEN
+            SELECT n.hash INTO v_left FROM public.merkle_nodes n
+            WHERE n.level = v_level AND n.node_index = v_lo - 1;
+            IF v_left IS NULL THEN
+                RAISE EXCEPTION 'merkle_extend: node % of level % is missing', v_lo - 1, v_level;
+            END IF;
+            v_nodes := v_left || v_nodes;
+        END IF;
+        -- v_nodes[1] is now node (v_lo / 2) * 2; its parent is node v_lo / 2.
+        v_parents := '{}';
+        FOR v_k IN 0 .. (v_hi / 2 - v_lo / 2 - 1)::integer LOOP
+            v_parents := v_parents
+                || pg_catalog.sha256('\x01'::bytea || v_nodes[2 * v_k + 1] || v_nodes[2 * v_k + 2]);
+        END LOOP;
+        v_nodes := v_parents;
         v_lo := v_lo / 2;
         v_hi := v_hi / 2;
         v_level := v_level + 1;

@@ -118,6 +118,50 @@ struct TransparencyLogTests {
         #expect(try await db.store.verify().ok)
     }
 
+    /// Statistics taken while `merkle_nodes` was empty once made each level of a large seal a
+    /// nested loop of whole-table scans (sql/032_merkle_extend_without_sort.sql).
+    @Test("sealing reads the stored tree by key only, even on statistics taken while it was empty")
+    func sealingReadsByKey() async throws {
+        let db = try await TestDatabase.make()
+        // Statistics of the empty tables, kept (no autovacuum) while the tree grows.
+        let owner = try await db.owner()
+        try await owner.query("ALTER TABLE merkle_nodes SET (autovacuum_enabled = false)")
+        try await owner.query("ALTER TABLE merkle_groups SET (autovacuum_enabled = false)")
+        try await owner.query("ANALYZE merkle_nodes, merkle_groups")
+        let relations = ["merkle_nodes", "merkle_groups", "merkle_nodes_pkey"]
+        var appended = 0
+        func seal(_ size: Int, _ settings: [PostgresQuery]) async throws -> [String: Int64] {
+            _ = try await db.store.append((0..<size).map { event("k-\(appended + $0 % 3)", "E", #"{"i":\#($0)}"#) })
+            appended += size
+            _ = try await db.readAll(after: 0, count: appended)
+            return try await AppendRunTests.scans(
+                db, settings, of: relations, running: "SELECT position FROM seal_events()")
+        }
+        // The first seal starts the tree; the next ones start at odd nodes, whose left
+        // siblings are read back by key.
+        for size in [1_000, 1_040, 272] {
+            let counted = try await seal(size, [])
+            #expect(counted.count == relations.count, "\(counted)")
+            for table in ["merkle_nodes", "merkle_groups"] {
+                #expect(counted[table] == 0, "\(table) read whole: \(counted)")
+            }
+        }
+        // On the same statistics, the self-join sql/017 computed each level with reads the
+        // table whole.
+        let joined = try await AppendRunTests.scans(
+            db, [], of: relations,
+            running: """
+                SELECT count(*) FROM merkle_nodes l
+                JOIN merkle_nodes r ON r.level = 4 AND r.node_index = l.node_index + 1
+                WHERE l.level = 4 AND l.node_index % 2 = 0
+                """)
+        #expect((joined["merkle_nodes"] ?? 0) > 0, "\(joined)")
+        try await db.pool.withConnection { connection async throws in
+            #expect(try await StoreSession(connection: connection).treeSize() == Int64(appended))
+        }
+        #expect(try await db.store.verify().ok)
+    }
+
     @Test(
         "every exported line gives its stored hash offline, Kazakh text and encrypted names included; an altered line does not"
     )
