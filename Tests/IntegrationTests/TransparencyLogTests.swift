@@ -24,6 +24,15 @@ struct TransparencyLogTests {
         }
     }
 
+    /// RFC 9162's root of the first n sealed events, for every n, computed in Swift.
+    static func roots(_ sealed: [(position: Int64, hash: [UInt8])]) -> [Merkle.Hash] {
+        var builder = MerkleBuilder()
+        return sealed.map { event in
+            builder.append(leafInput: event.hash)
+            return builder.root
+        }
+    }
+
     @Test("the stored tree is RFC 9162's tree over the sealed events at every size, across gaps and several seals")
     func storedTree() async throws {
         let db = try await TestDatabase.make()
@@ -40,12 +49,7 @@ struct TransparencyLogTests {
         #expect(sealed.count == 150)
         #expect(sealed.last?.position == 154)
 
-        var builder = MerkleBuilder()
-        var roots: [Merkle.Hash] = []
-        for (_, hash) in sealed {
-            builder.append(leafInput: hash)
-            roots.append(builder.root)
-        }
+        let roots = Self.roots(sealed)
         try await db.pool.withConnection { connection in
             #expect(try await StoreSession(connection: connection).treeSize() == 150)
             for size in 1...150 {
@@ -96,12 +100,7 @@ struct TransparencyLogTests {
         }
         let sealed = try await sealedHashes(db)
         #expect(sealed.count == appended)
-        var builder = MerkleBuilder()
-        var roots: [Merkle.Hash] = []
-        for (_, hash) in sealed {
-            builder.append(leafInput: hash)
-            roots.append(builder.root)
-        }
+        let roots = Self.roots(sealed)
         try await db.pool.withConnection { connection async throws in
             #expect(try await StoreSession(connection: connection).treeSize() == Int64(appended))
             for size in 1...appended {
