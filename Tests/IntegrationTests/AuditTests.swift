@@ -255,6 +255,49 @@ struct AuditTests {
         var pieces: [String] = []
         await empty.writeJSON(chunk: 2) { pieces.append($0) }
         #expect(empty.grants.isEmpty && pieces.joined() == ResponseJSON.text(empty))
+        // The lines' own writers give Foundation's bytes, for the log's lines and hostile ones.
+        #expect(whole == String(decoding: try ResponseJSON.encoder.encode(head), as: UTF8.self))
+        try Self.linesWrittenAsEncoded(head)
+    }
+
+    /// Each line of `replay`, and lines with hostile texts and extreme amounts, written by its
+    /// writer (`CanonicalObject`), as `Encodable` writes it and as Foundation does.
+    static func linesWrittenAsEncoded(_ replay: AuditReplay) throws {
+        let texts = [
+            "", "\"", "\\", "/", "a\u{0}b", "\u{1}\u{1f}\u{7f}", "\n\r\t", "\u{2028}\u{2029}", "é", "e\u{301}",
+            "🇰🇿", String(repeating: "Қ", count: 5_000), "{\"grantId\":1}",
+        ]
+        let amounts = [Money.zero, Money(cents: 1), Money(cents: 1_234_567_890), Money(cents: 999_999_999_999_999)]
+        var grants = replay.grants
+        var subGrants = replay.subGrants
+        // Built through `Decodable` (the lines have no public initialiser).
+        func line<Line: Decodable>(_ fields: [String: JSONValue]) throws -> Line {
+            try JSONDecoder().decode(Line.self, from: try ResponseJSON.encoder.encode(JSONValue.object(fields)))
+        }
+        for (index, text) in texts.enumerated() {
+            let amount = JSONValue.string(amounts[index % amounts.count].description)
+            grants.append(
+                try line([
+                    "grantId": .string(text), "callId": .string(text), "contractNumber": .string(text),
+                    "amount": amount, "disbursed": amount, "envelope": amount, "envelopeUsed": amount,
+                    "closed": .bool(index % 2 == 0),
+                ]))
+            subGrants.append(
+                try line([
+                    "subGrantId": .string(text), "grantId": .string(text), "organisationId": .string(text),
+                    "amount": amount, "disbursed": amount, "status": .string(text),
+                ]))
+        }
+        #expect(grants.count == replay.grants.count + texts.count)
+        func check<Line: Encodable>(_ line: Line) throws {
+            #expect(line is any CanonicalObject)
+            let written = try CanonicalJSON.bytes(line)
+            #expect(written == (try CanonicalJSON.treeBytes(line)))
+            #expect(written == Array(try ResponseJSON.encoder.encode(line)))
+        }
+        for line in grants { try check(line) }
+        for line in subGrants { try check(line) }
+        #expect(try CanonicalJSON.bytes(subGrants) == Array(try ResponseJSON.encoder.encode(subGrants)))
     }
 }
 
