@@ -28,37 +28,91 @@ extension JSONObjectDecodable {
         return try Self(object: JSONObject(fields))
     }
 
+    /// Reads the value from what `JSONParser.parseObject` found, as `read` reads `parsed.value`.
+    public static func read(_ parsed: JSONParser.Parsed) throws -> Self {
+        switch parsed {
+        case .object(let object): return try Self(object: object)
+        case .value(let value): return try read(value)
+        }
+    }
+
     /// Reads the value from a parsed object.
     public init(fields: [String: JSONValue]) throws { try self.init(object: JSONObject(fields)) }
 }
 
 /// The fields of one JSON object, read by name.
 public struct JSONObject {
-    public let fields: [String: JSONValue]
+    private enum Storage {
+        case dictionary([String: JSONValue])
+        /// In their order in the text, a repeated key as often as it came (`JSONParser.parseObject`).
+        case members([(key: String, value: JSONValue)])
+    }
 
-    public init(_ fields: [String: JSONValue]) { self.fields = fields }
+    private var storage: Storage
+
+    public init(_ fields: [String: JSONValue]) { storage = .dictionary(fields) }
+
+    init(members: [(key: String, value: JSONValue)]) { storage = .members(members) }
+
+    /// The fields by name; of a key given twice, the first value.
+    public var fields: [String: JSONValue] {
+        switch storage {
+        case .dictionary(let fields): return fields
+        case .members(let members):
+            var fields: [String: JSONValue] = [:]
+            for (key, value) in members where fields[key] == nil { fields[key] = value }
+            return fields
+        }
+    }
+
+    /// The value of `key`; of a key given twice, the first value. Keys compare as Swift
+    /// strings do (canonically equivalent texts are one key), as in a dictionary.
+    public subscript(key: String) -> JSONValue? {
+        switch storage {
+        case .dictionary(let fields): return fields[key]
+        case .members(let members):
+            for member in members where member.key == key { return member.value }
+            return nil
+        }
+    }
+
+    /// Sets the value `self[key]` reads; nothing when there is no such key.
+    mutating func replace(_ key: String, with value: JSONValue) {
+        switch storage {
+        case .dictionary(var fields):
+            guard fields[key] != nil else { return }
+            storage = .members([])
+            fields[key] = value
+            storage = .dictionary(fields)
+        case .members(var members):
+            guard let index = members.firstIndex(where: { $0.key == key }) else { return }
+            storage = .members([])
+            members[index].value = value
+            storage = .members(members)
+        }
+    }
 
     /// A required field.
     public func required<T: JSONFieldDecodable>(_ key: String, as type: T.Type = T.self) throws -> T {
-        guard let value = fields[key] else { throw Self.missing(key) }
+        guard let value = self[key] else { throw Self.missing(key) }
         do { return try T.read(value) } catch let error as DecodingError { throw error.under(key) }
     }
 
     /// A required field of a type without a reader of its own.
     public func required<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T {
-        guard let value = fields[key] else { throw Self.missing(key) }
+        guard let value = self[key] else { throw Self.missing(key) }
         return try Self.decoded(value, under: key)
     }
 
     /// An optional field: nil when absent or `null`.
     public func optional<T: JSONFieldDecodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
-        guard let value = fields[key], value != .null else { return nil }
+        guard let value = self[key], value != .null else { return nil }
         do { return try T.read(value) } catch let error as DecodingError { throw error.under(key) }
     }
 
     /// An optional field of a type without a reader of its own.
     public func optional<T: Decodable>(_ key: String, as type: T.Type = T.self) throws -> T? {
-        guard let value = fields[key], value != .null else { return nil }
+        guard let value = self[key], value != .null else { return nil }
         return try Self.decoded(value, under: key)
     }
 

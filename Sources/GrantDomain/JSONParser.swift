@@ -28,18 +28,53 @@ public struct JSONParser {
 
     /// The value `text` holds; nil when it is not exactly one JSON value.
     public static func parse(_ text: String) -> JSONValue? {
+        whole(text) { try $0.value() }
+    }
+
+    /// What `top` reads of `text` (after a byte-order mark and spaces); nil when it fails or
+    /// leaves anything but spaces after it.
+    private static func whole<Top>(_ text: String, _ top: (inout JSONParser) throws -> Top) -> Top? {
         var text = text
         return text.withUTF8 { bytes in
             var parser = JSONParser(bytes)
             do {
                 if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
                 parser.skipWhitespace()
-                let value = try parser.value()
+                let value = try top(&parser)
                 parser.skipWhitespace()
                 return parser.index == bytes.count ? value : nil
             } catch {
                 return nil
             }
+        }
+    }
+
+    /// What `parseObject` found: the members of an object, or any other JSON value.
+    public enum Parsed {
+        case object(JSONObject)
+        case value(JSONValue)
+
+        /// The value as `parse` gives it.
+        public var value: JSONValue {
+            switch self {
+            case .object(let object): return .object(object.fields)
+            case .value(let value): return value
+            }
+        }
+    }
+
+    /// The value `text` holds, as `parse` reads it, except that an object at the top is kept
+    /// as its members in their order in the text (`JSONObject`), not hashed into a
+    /// dictionary: for readers that look up each of its members once by name, such as the
+    /// decoders of stored events. Nested objects are parsed as by `parse`. nil when `text`
+    /// is not exactly one JSON value.
+    public static func parseObject(_ text: String) -> Parsed? {
+        whole(text) { parser in
+            guard try parser.peek() == UInt8(ascii: "{") else { return .value(try parser.value()) }
+            var members: [(key: String, value: JSONValue)] = []
+            members.reserveCapacity(16)
+            try parser.members(into: &members) { members, key, item in members.append((key, item)) }
+            return .object(JSONObject(members: members))
         }
     }
 
@@ -91,18 +126,31 @@ public struct JSONParser {
     }
 
     private mutating func object() throws -> JSONValue {
+        var fields: [String: JSONValue] = [:]
+        try members(into: &fields) { fields, key, item in
+            // The first value of a repeated key is kept; one look-up in the usual case.
+            if let first = fields.updateValue(item, forKey: key) { fields[key] = first }
+        }
+        return .object(fields)
+    }
+
+    /// The members of the object at `index` (its opening brace), each handed to `add` in
+    /// their order in the text.
+    private mutating func members<Members>(
+        into members: inout Members, _ add: (inout Members, String, JSONValue) -> Void
+    ) throws {
         try enter()
         defer { depth -= 1 }
-        var fields: [String: JSONValue] = [:]
         if try peek() == UInt8(ascii: "}") {
             index += 1
-            return .object(fields)
+            return
         }
+        var count = 0
         while true {
-            if try peek() == UInt8(ascii: "}"), !fields.isEmpty {
+            if try peek() == UInt8(ascii: "}"), count > 0 {
                 // A comma before the closing brace, as Foundation let through.
                 index += 1
-                return .object(fields)
+                return
             }
             guard try peek() == UInt8(ascii: "\"") else { throw Malformed() }
             let key = try string()
@@ -110,9 +158,8 @@ public struct JSONParser {
             guard try peek() == UInt8(ascii: ":") else { throw Malformed() }
             index += 1
             skipWhitespace()
-            let item = try value()
-            // The first value of a repeated key is kept; one look-up in the usual case.
-            if let first = fields.updateValue(item, forKey: key) { fields[key] = first }
+            add(&members, key, try value())
+            count += 1
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","):
@@ -120,7 +167,7 @@ public struct JSONParser {
                 skipWhitespace()
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(fields)
+                return
             default: throw Malformed()
             }
         }

@@ -180,6 +180,21 @@ public enum PersonalData {
         return changed ? .object(members) : value
     }
 
+    /// `readable(type:value:)` for what `JSONParser.parseObject` found.
+    public static func readable(type: String, parsed: JSONParser.Parsed) -> JSONParser.Parsed {
+        guard case .object(var object) = parsed else {
+            return .value(readable(type: type, value: parsed.value))
+        }
+        guard let names = fields[type] else { return parsed }
+        for name in names {
+            guard case .object(let text)? = object[name], text.count == 2, case .string? = text["encrypted"],
+                case .string? = text["key"]
+            else { continue }
+            object.replace(name, with: .string(sealedPlaceholder))
+        }
+        return .object(object)
+    }
+
     /// Whether the data records a personal text in clear (before encryption, or by a writer
     /// that did not encrypt): such a text cannot be erased by destroying a key.
     public static func hasClearText(type: String, data: String) -> Bool {

@@ -42,7 +42,7 @@ public final class CommandMemory: @unchecked Sendable {
 
         mutating func apply(_ event: RecordedEvent) {
             position = max(position, event.position)
-            if case .object(let metadata)? = JSONValue.parse(event.metadata),
+            if case .object(let metadata)? = JSONParser.parseObject(event.metadata),
                 case .string(let commandId)? = metadata["commandId"]
             {
                 commandIds.insert(Self.idHash(commandId))

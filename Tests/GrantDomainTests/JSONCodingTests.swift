@@ -276,6 +276,13 @@ struct JSONCodingTests {
         }
     }
 
+    /// The lines of the sample programme (deploy/sample/programme.jsonl).
+    static func sampleLines() throws -> [String] {
+        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent("deploy/sample/programme.jsonl")
+        return try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
     static func command(_ line: String) -> (
         fields: [String: JSONValue], name: String, payload: any CommandPayload.Type
     )? {
@@ -302,9 +309,7 @@ struct JSONCodingTests {
         "every command of the sample programme, with hostile texts in its text fields, decodes and encodes as with Foundation"
     )
     func commands() throws {
-        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            .appendingPathComponent("deploy/sample/programme.jsonl")
-        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try Self.sampleLines()
         #expect(lines.count > 100)
         var random = Random(state: 42)
         var checked = 0
@@ -396,11 +401,9 @@ struct JSONCodingTests {
         "the generated decoders read every payload and event data as Decodable does, with the same errors",
         arguments: 1...4)
     func generatedDecoders(seed: UInt64) throws {
-        let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            .appendingPathComponent("deploy/sample/programme.jsonl")
         // The sample programme, and the two commands it does not send.
         let lines =
-            try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init) + [
+            try Self.sampleLines() + [
                 #"{"command": "closeGrant", "grantId": "GR-01", "closedOn": "2026-11-30"}"#,
                 #"{"command": "erasePersonalData", "organisationId": "O-1", "erasedOn": "2026-12-01", "reason": "asked"}"#,
             ]
@@ -448,6 +451,93 @@ struct JSONCodingTests {
         #expect(seen == Set(CommandTable.specs.map(\.name)))
         // Both sides of the comparison were exercised: values read, and errors raised.
         #expect(agreed.values > lines.count && agreed.errors > lines.count)
+    }
+
+    /// A stored event's outcome through the parsed tree (`JSONParser.parse`), the form the
+    /// members (`JSONParser.parseObject`) replace in `DomainEvent.decode(type:data:)`.
+    static func treeOutcome(type: String, data: String) -> Outcome {
+        Outcome {
+            guard let value = JSONParser.parse(data) else {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: [], debugDescription: "\(type): the data is not one JSON value"))
+            }
+            return try DomainEvent.decode(type: type, readable: .value(PersonalData.readable(type: type, value: value)))
+        }
+    }
+
+    @Test(
+        "stored data read through its members decodes to the same event, or fails with the same reason, as through a parsed tree",
+        arguments: 1...4)
+    func membersAsTree(seed: UInt64) throws {
+        let lines = try Self.sampleLines()
+        var random = Random(state: seed &* 104_729)
+        var agreed = (values: 0, errors: 0, sealed: 0)
+        func check(_ type: String, _ data: String) {
+            let members = Outcome { try DomainEvent.decode(type: type, data: data) }
+            #expect(members == Self.treeOutcome(type: type, data: data), "\(type): \(data.debugDescription)")
+            // The parse itself: the same value, and refused exactly when the tree is.
+            #expect(JSONParser.parseObject(data)?.value == JSONParser.parse(data))
+            if case .value = members { agreed.values += 1 } else { agreed.errors += 1 }
+        }
+        let sealed: JSONValue = .object(["encrypted": "AAAA", "key": "9b2f"])
+        var manyChecked: Set<String> = []
+        for line in lines {
+            guard var (fields, name, payload) = Self.command(line) else { continue }
+            fields["command"] = nil
+            fields["commandId"] = nil
+            let type = payload.spec.event
+            if type == "GrantAwarded" {
+                fields["callId"] = "CALL-1"
+                fields["consortiumId"] = "CONS-1"
+                fields["members"] = .array([.object(["organisationId": "O-1", "role": "lead"])])
+            }
+            if type == "SubGrantAwarded" { fields["callId"] = "CALL-1" }
+            let names = Array(fields.keys) + (PersonalData.fields[type] ?? [])
+            let text = try CanonicalJSON.text(JSONValue.object(fields))
+            check(type, text)
+            for _ in 0..<4 {
+                let changed = Self.mutated(fields, names: names, &random)
+                check(type, try CanonicalJSON.text(JSONValue.object(changed)))
+                // Texts near valid JSON.
+                check(type, Self.mutated(text, &random))
+                // A key given twice: the first value counts, whichever one reads.
+                let key = names[random.below(names.count)]
+                let repeated = "{\(try CanonicalJSON.text(key)):\(try CanonicalJSON.text(Self.value(&random))),"
+                check(type, repeated + text.dropFirst())
+                check(type, String(text.dropLast()) + ",\(try CanonicalJSON.text(key)):null}")
+            }
+            // Personal texts sealed, sealed with more or repeated members, and as placeholders.
+            for field in PersonalData.fields[type] ?? [] {
+                for variant in [
+                    sealed, .object(["encrypted": "AAAA", "key": "9b2f", "x": .integer(1)]),
+                    .object(["encrypted": "AAAA"]),
+                    .object(["encrypted": .integer(1), "key": "9b2f"]),
+                ] {
+                    var data = fields
+                    data[field] = variant
+                    check(type, try CanonicalJSON.text(JSONValue.object(data)))
+                }
+                let twice = String(try CanonicalJSON.text(JSONValue.object(fields)).dropLast())
+                check(type, twice + #","\#(field)":{"encrypted":"AAAA","key":"9b2f"}}"#)
+                check(type, #"{"\#(field)":{"encrypted":"AAAA","key":"9b2f","key":"k"},"# + text.dropFirst())
+                agreed.sealed += 1
+            }
+            // Escaped keys, data that is not an object, and (for one command of each type)
+            // many members.
+            if manyChecked.insert(type).inserted {
+                var many = fields
+                for index in 0..<300 { many["extra\(index)"] = .integer(Int64(index)) }
+                check(type, try CanonicalJSON.text(JSONValue.object(many)))
+            }
+            check(type, text.replacingOccurrences(of: #""a"#, with: #""\u0061"#))
+            for other in [
+                "[]", "1", "\"x\"", "null", "[\(text)]", " \(text) ", "\u{FEFF}\(text)", "\(text)\(text)", "",
+            ] {
+                check(type, other)
+            }
+        }
+        // Both outcomes were exercised, and sealed texts met.
+        #expect(agreed.values > lines.count && agreed.errors > lines.count && agreed.sealed > 10)
     }
 }
 
