@@ -76,7 +76,9 @@ public struct JSONObject {
         }
     }
 
-    /// Sets the value `self[key]` reads; nothing when there is no such key.
+    /// Sets the value `self[key]` reads; nothing when there is no such key. (The storage lets
+    /// go of the dictionary or array before it changes, so that it is changed in place, not
+    /// copied.)
     mutating func replace(_ key: String, with value: JSONValue) {
         switch storage {
         case .dictionary(var fields):
