@@ -52,7 +52,9 @@ extension StoreSession {
             let lastSealed = try bounds[0].decode(Int64.self, 1)
             let last = max(lastEvent, lastSealed)
             var chain = [UInt8](repeating: 0, count: 32)
-            var head = ChainHead(position: 0, hash: chain.hexString)
+            // The head's position; its hash is `chain`, written out only for the report.
+            var headPosition: Int64 = 0
+            var head: ChainHead { ChainHead(position: headPosition, hash: chain.hexString) }
             var tree = MerkleBuilder()
             var checked = 0
             var from: Int64 = 0
@@ -93,7 +95,8 @@ extension StoreSession {
                         return fail(position, "event at position \(position) is missing from the log (deleted)")
                     }
                     checked += 1
-                    let recomputed = Array(SHA256.hash(data: Array(canonical.utf8)))
+                    var text = canonical
+                    let recomputed = text.withUTF8 { Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
                     if recomputed != stored {
                         return fail(
                             position, "event at position \(position) does not match its hash (altered or moved)")
@@ -105,7 +108,10 @@ extension StoreSession {
                         }
                         continue
                     }
-                    let expected = Array(SHA256.hash(data: chain + recomputed))
+                    var link = SHA256()
+                    link.update(data: chain)
+                    link.update(data: recomputed)
+                    let expected = Array(link.finalize())
                     if expected != sealed {
                         return fail(
                             position,
@@ -113,7 +119,7 @@ extension StoreSession {
                         )
                     }
                     chain = expected
-                    head = ChainHead(position: position, hash: chain.hexString)
+                    headPosition = position
                     // Leaves come in groups of 16, each stored with its first leaf's position.
                     let group = row.text(4).flatMap(Int64.init)
                     let startsGroup = tree.size % (1 << EventStore.groupLevel) == 0
@@ -157,7 +163,7 @@ extension StoreSession {
             if try stored[0].decode(Int64.self, 0) != expectedGroups || stored[0].decode(Int64.self, 1) != expectedNodes
             {
                 return fail(
-                    head.position,
+                    headPosition,
                     "the Merkle tree holds groups or nodes beyond the \(tree.size) sealed events (the tree was rewritten)"
                 )
             }
