@@ -170,14 +170,20 @@ public enum PersonalData {
     public static func readable(type: String, value: JSONValue) -> JSONValue {
         guard let names = fields[type], case .object(var members) = value else { return value }
         var changed = false
-        for name in names {
-            guard case .object(let text)? = members[name], text.count == 2, case .string? = text["encrypted"],
-                case .string? = text["key"]
-            else { continue }
+        for name in names where isSealedText(members[name]) {
             members[name] = .string(sealedPlaceholder)
             changed = true
         }
         return changed ? .object(members) : value
+    }
+
+    /// Whether a personal field's value is a sealed text: an object of exactly the two
+    /// strings `encrypted` and `key`.
+    static func isSealedText(_ value: JSONValue?) -> Bool {
+        guard case .object(let text)? = value, text.count == 2, case .string? = text["encrypted"],
+            case .string? = text["key"]
+        else { return false }
+        return true
     }
 
     /// `readable(type:value:)` for what `JSONParser.parseObject` found.
@@ -186,10 +192,7 @@ public enum PersonalData {
             return .value(readable(type: type, value: parsed.value))
         }
         guard let names = fields[type] else { return parsed }
-        for name in names {
-            guard case .object(let text)? = object[name], text.count == 2, case .string? = text["encrypted"],
-                case .string? = text["key"]
-            else { continue }
+        for name in names where isSealedText(object[name]) {
             object.replace(name, with: .string(sealedPlaceholder))
         }
         return .object(object)
