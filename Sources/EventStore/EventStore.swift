@@ -37,7 +37,7 @@ public struct EventStore: Sendable {
         """
 
     static func recordingTime(_ row: PostgresRow, _ column: Int) throws -> RecordingTime {
-        guard let time = RecordingTime(postgresUTC: try row.decode(String.self, column)) else {
+        guard let time = row.withBytes(column, { $0.flatMap(RecordingTime.init(postgresUTCBytes:)) }) else {
             throw PostgresError(kind: .decoding, message: "recorded_at is not a UTC timestamp")
         }
         return time

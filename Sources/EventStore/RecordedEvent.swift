@@ -15,25 +15,31 @@ public struct RecordingTime: Sendable, Hashable, Comparable, Codable, CustomStri
     /// (`2026-01-15 09:00:00.1234+00`), padding the fraction to microseconds.
     public init?(postgresUTC text: String) {
         var text = text
-        let parsed: String? = text.withUTF8 { bytes in
-            // "YYYY-MM-DD HH:MM:SS" + optional ".f{1,6}" + "+00"
-            let count = bytes.count
-            guard count >= 22, bytes[count - 3] == UInt8(ascii: "+"), bytes[count - 2] == UInt8(ascii: "0"),
-                bytes[count - 1] == UInt8(ascii: "0"), bytes[10] == UInt8(ascii: " ")
-            else { return nil }
-            var out = [UInt8](repeating: UInt8(ascii: "0"), count: 27)
+        guard let time = text.withUTF8({ Self(postgresUTCBytes: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = time
+    }
+
+    /// `init(postgresUTC:)` from the text's UTF-8 bytes, as a result row holds them.
+    public init?(postgresUTCBytes bytes: UnsafeRawBufferPointer) {
+        // "YYYY-MM-DD HH:MM:SS" + optional ".f{1,6}" + "+00"
+        let count = bytes.count
+        guard count >= 22, bytes[count - 3] == UInt8(ascii: "+"), bytes[count - 2] == UInt8(ascii: "0"),
+            bytes[count - 1] == UInt8(ascii: "0"), bytes[10] == UInt8(ascii: " ")
+        else { return nil }
+        if count > 22 {
+            guard bytes[19] == UInt8(ascii: "."), count - 23 <= 6 else { return nil }
+        }
+        self.rfc3339 = String(unsafeUninitializedCapacity: 27) { out in
+            _ = out.initialize(from: repeatElement(UInt8(ascii: "0"), count: 27))
             for index in 0..<19 { out[index] = bytes[index] }
             out[10] = UInt8(ascii: "T")
             out[19] = UInt8(ascii: ".")
             if count > 22 {
-                guard bytes[19] == UInt8(ascii: "."), count - 23 <= 6 else { return nil }
                 for index in 20..<(count - 3) { out[index] = bytes[index] }
             }
             out[26] = UInt8(ascii: "Z")
-            return String(decoding: out, as: UTF8.self)
+            return 27
         }
-        guard let parsed else { return nil }
-        self.rfc3339 = parsed
     }
 
     /// Reads an archive's `recordedAt` strictly: `YYYY-MM-DDTHH:MM:SS` with an optional

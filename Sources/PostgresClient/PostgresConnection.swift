@@ -311,7 +311,7 @@ public final class PostgresConnection: @unchecked Sendable {
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return PostgresRows(columns: [], values: [], affectedRows: Self.affected(result))
+            return PostgresRows(columns: [], bytes: [], cells: [], affectedRows: Self.affected(result))
         case PGRES_TUPLES_OK:
             let rowCount = Int(PQntuples(result))
             let columnCount = Int(PQnfields(result))
@@ -320,21 +320,36 @@ public final class PostgresConnection: @unchecked Sendable {
             for column in 0..<columnCount {
                 columns.append(String(cString: PQfname(result, Int32(column))))
             }
-            var values: [String?] = []
-            values.reserveCapacity(rowCount * columnCount)
-            for row in 0..<rowCount {
-                for column in 0..<columnCount {
-                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
-                        values.append(nil)
+            // Every value's bytes into one buffer, measured first so that it is allocated once.
+            var cells: [PostgresRows.Cell] = []
+            cells.reserveCapacity(rowCount * columnCount)
+            var total = 0
+            for row in 0..<Int32(rowCount) {
+                for column in 0..<Int32(columnCount) {
+                    if PQgetisnull(result, row, column) == 1 {
+                        cells.append(PostgresRows.Cell(start: total, count: -1))
                     } else {
-                        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
-                        let bytes = UnsafeRawBufferPointer(
-                            start: PQgetvalue(result, Int32(row), Int32(column)), count: length)
-                        values.append(String(decoding: bytes, as: UTF8.self))
+                        let length = Int(PQgetlength(result, row, column))
+                        cells.append(PostgresRows.Cell(start: total, count: length))
+                        total += length
                     }
                 }
             }
-            return PostgresRows(columns: columns, values: values, affectedRows: rowCount)
+            let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+                var index = 0
+                for row in 0..<Int32(rowCount) {
+                    for column in 0..<Int32(columnCount) {
+                        let cell = cells[index]
+                        index += 1
+                        guard cell.count > 0, let value = PQgetvalue(result, row, column) else { continue }
+                        UnsafeMutableRawBufferPointer(
+                            rebasing: UnsafeMutableRawBufferPointer(buffer)[cell.start..<cell.start + cell.count]
+                        ).copyMemory(from: UnsafeRawBufferPointer(start: value, count: cell.count))
+                    }
+                }
+                initialized = total
+            }
+            return PostgresRows(columns: columns, bytes: bytes, cells: cells, affectedRows: rowCount)
         default:
             throw Self.serverError(result, connection: handle)
         }

@@ -51,6 +51,13 @@ extension Array where Element == UInt8 {
     /// Parses lowercase or uppercase hexadecimal digits; nil on any other character.
     public init?(hexString: some StringProtocol) {
         let utf8 = Array(hexString.utf8)
+        guard let bytes = utf8.withUnsafeBytes({ Self(hexDigits: $0) }) else { return nil }
+        self = bytes
+    }
+
+    /// Parses lowercase or uppercase hexadecimal digits from their ASCII bytes; nil on any
+    /// other byte or an odd count.
+    init?(hexDigits utf8: UnsafeRawBufferPointer) {
         guard utf8.count % 2 == 0 else { return nil }
         func nibble(_ c: UInt8) -> UInt8? {
             switch c {

@@ -156,7 +156,10 @@ extension AuditReplay {
     /// `lines` encoded as a JSON array, without its brackets: the elements, comma-separated.
     private static func elements<Line: Encodable & Sendable>(_ lines: ArraySlice<Line>) -> String {
         guard !lines.isEmpty else { return "" }
-        return String(ResponseJSON.text(Array(lines)).dropFirst().dropLast())
+        // The brackets are one byte each: dropped from the UTF-8 view, without counting the
+        // text's characters (which dropping them from the String would do, at a line's cost).
+        let text = ResponseJSON.text(Array(lines))
+        return String(Substring(text.utf8.dropFirst().dropLast()))
     }
 }
 
