@@ -200,7 +200,7 @@ struct FieldReader {
             if required || fields[key] != nil { try peopleCounts(key) }
         case .decimal(let maximum):
             _ = try read(key, required: required, "a decimal from 0 to \(maximum) with at most 2 decimals (\"37.5\")") {
-                Self.text($0).flatMap(Money.init).flatMap { $0 <= Money(cents: Int64(maximum) * 100) ? $0 : nil }
+                Self.text($0).flatMap(Money.init(_:)).flatMap { $0 <= Money(cents: Int128(maximum) * 100) ? $0 : nil }
             }
         }
     }
@@ -312,7 +312,7 @@ struct FieldReader {
         try read(
             key, required: required, "a money amount as a string, non-negative with at most 2 decimals (\"1250.50\")"
         ) {
-            Self.text($0).flatMap(Money.init)
+            Self.text($0).flatMap(Money.init(_:))
         }
     }
 

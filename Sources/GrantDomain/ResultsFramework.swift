@@ -441,7 +441,7 @@ public struct ActivityLedger: Sendable {
     }
 
     /// Hundredths as a decimal with exactly 2 decimals, signed (`-1.50`).
-    static func twoDecimals(_ hundredths: Int64) -> String {
+    static func twoDecimals(_ hundredths: Int128) -> String {
         let sign = hundredths < 0 ? "-" : ""
         let magnitude = hundredths.magnitude
         let rest = magnitude % 100

@@ -52,7 +52,7 @@ func loadRealisticLog(target: Int, organisations: Int, activities: Int = 0, owne
         lines.append("\(stream)\t\(version)\t\(event.type)\t\(data.replacingOccurrences(of: "\\", with: "\\\\"))")
     }
     let genders = LeadershipGender.allCases.map(\.rawValue)
-    func cents(_ value: Int64) -> String { Money(cents: value).description }
+    func cents(_ value: Int64) -> String { Money(cents: Int128(value)).description }
     for index in 0..<organisations {
         let registered = index % 3 == 0
         var fields: [String: Any] = [

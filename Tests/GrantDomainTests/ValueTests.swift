@@ -1,3 +1,4 @@
+import Foundation
 import GrantDomain
 import Testing
 
@@ -29,7 +30,7 @@ struct ValueTests {
         "money parses exactly",
         arguments: [("60000", 6_000_000), ("1250.50", 125_050), ("1250.5", 125_050), ("0", 0), ("0.01", 1)])
     func money(_ text: String, _ cents: Int64) {
-        #expect(Money(text)?.cents == cents)
+        #expect(Money(text)?.cents == Int128(cents))
     }
 
     @Test(
@@ -44,6 +45,53 @@ struct ValueTests {
         #expect(Money("1250.5")!.description == "1250.50")
         #expect(Money("60000.00")!.description == "60000")
         #expect((Money("0.10")! + Money("0.20")!).description == "0.30")
+        // Differences below zero (an envelope overspent outside the rules) keep their sign.
+        #expect((Money.zero - Money("0.01")!).description == "-0.01")
+        #expect((Money("5")! - Money("1250.5")!).description == "-1245.50")
+        #expect((Money("5")! - Money("6")!).description == "-1")
+    }
+
+    @Test("a read model's sums read back as written; amounts in input stay at 13 digits, unsigned")
+    func moneySums() throws {
+        func tenTo(_ power: Int) -> Int128 { (0..<power).reduce(1) { value, _ in value * 10 } }
+        for cents: Int128 in [0, 1, -1, 99, -100, 999_999_999_999_999, Int128(Int64.max) * 1_000, -tenTo(37)] {
+            let money = Money(cents: cents)
+            #expect(Money(sum: money.description) == money, "\(cents)")
+        }
+        for text in [
+            "", "-", "--1", "+1", "1.234", ".5", "5.", "1e5", " 1", "1 ", "١", String(repeating: "9", count: 37),
+        ] {
+            #expect(Money(sum: text) == nil, "\(text)")
+        }
+        #expect(Money(sum: String(repeating: "9", count: 36))?.cents == (tenTo(36) - 1) * 100)
+        // Decoding reads sums only where the projections asked for them.
+        struct Document: Decodable { var total: Money }
+        let wide = Data(#"{"total": "-123456789012345678.90"}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Document.self, from: wide) }
+        let documents = JSONDecoder()
+        documents.userInfo[Money.sumsKey] = true
+        #expect(try documents.decode(Document.self, from: wide).total.cents == -12_345_678_901_234_567_890)
+        #expect(throws: DecodingError.self) {
+            try documents.decode(Document.self, from: Data(#"{"total": "1e3"}"#.utf8))
+        }
+        #expect(Money("12345678901234") == nil)
+        #expect(Money("-1") == nil)
+    }
+
+    @Test("sums of the largest amount stay exact far past 64 bits, and print as the same sum of texts")
+    func moneyPast64Bits() throws {
+        let largest = try #require(Money("9999999999999.99"))
+        // 2^63 cents is passed after 9,224 of them; a million is far beyond.
+        let sum = Array(repeating: largest, count: 1_000_000).sum()
+        #expect(sum.cents == Int128(999_999_999_999_999) * 1_000_000)
+        #expect(sum.description == "9999999999999990000")
+        #expect(sum > largest)
+        #expect((sum - sum).description == "0")
+        #expect((Money.zero - sum).description == "-9999999999999990000")
+        // What a fold does with one more cent, and what a decision compares.
+        let plusOne = sum + Money(cents: 1)
+        #expect(plusOne.description == "9999999999999990000.01")
+        #expect(plusOne > sum)
     }
 
     @Test(

@@ -189,7 +189,7 @@ public final class I3MemoryIndex: Sendable {
                 (
                     try $0.decode(Int64.self, 0),
                     ReportingRules(
-                        smallMaxAnnualBudgetEur: Money(cents: try $0.decode(Int64.self, 1)),
+                        smallMaxAnnualBudgetEur: Money(cents: Int128(try $0.decode(Int64.self, 1))),
                         smallMaxStaff: try $0.decode(Int64.self, 2))
                 )
             }

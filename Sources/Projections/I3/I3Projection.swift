@@ -152,7 +152,7 @@ public struct I3Projection: Projection {
                     """))
         if let row = ruleRows.first {
             working.rules = ReportingRules(
-                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)),
+                smallMaxAnnualBudgetEur: Money(cents: Int128(try row.decode(Int64.self, 0))),
                 smallMaxStaff: try row.decode(Int64.self, 1))
         }
         for projected in batch { working.evolve(projected) }

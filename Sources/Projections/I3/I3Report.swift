@@ -180,7 +180,7 @@ public struct I3Reporter: Sendable {
         var rules = ReportingRules.initial
         if let row = ruleRows.first {
             rules = ReportingRules(
-                smallMaxAnnualBudgetEur: Money(cents: try row.decode(Int64.self, 0)),
+                smallMaxAnnualBudgetEur: Money(cents: Int128(try row.decode(Int64.self, 0))),
                 smallMaxStaff: try row.decode(Int64.self, 1))
         }
         return I3Figures(rules: rules, byChannel: channels, cells: cells)

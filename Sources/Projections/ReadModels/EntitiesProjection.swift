@@ -113,6 +113,8 @@ public struct EntitiesProjection: Projection {
                     """,
                 bindings: [textArray(pairs.map { $0[0] }), textArray(pairs.map { $0[1] })]))
         let decoder = JSONDecoder()
+        // The documents' totals are sums of the log's amounts, wider than an amount.
+        decoder.userInfo[Money.sumsKey] = true
         for row in rows {
             let id = try row.decode(String.self, 1)
             let doc = Data(try row.decode(String.self, 2).utf8)
