@@ -163,6 +163,7 @@ struct ReadModelTrustTests {
         // after about 9,224 of them.
         let app = try await PostgresConnection.connect(db.appURL)
         let largest = "9999999999999.99"
+        var last: Int64 = 0
         for batch in 0..<20 {
             let events = (0..<1_000).map { _ in
                 batch < 10
@@ -173,10 +174,13 @@ struct ReadModelTrustTests {
                         EntityKind.grant.stream(grant.grantId), "GrantTrancheDisbursed",
                         #"{"amount": "\#(largest)", "paidOn": "2025-07-01", "grantId": "\#(grant.grantId)"}"#)
             }
-            _ = try await StoreSession(connection: app).append(
+            let appended = try await StoreSession(connection: app).append(
                 events, expected: [:], commandID: nil, payloadDigest: nil)
+            last = appended.events.last?.position ?? last
         }
         let forged = Int128(10_000) * 999_999_999_999_999
+        // Readers see the last of them once no older transaction on the cluster is open.
+        _ = try await db.readAll(after: last - 1, count: 1)
 
         // Catch-up and a rebuild fold them without stopping, and agree with the replay.
         let runner = ProjectionRunner(pool: db.pool)
