@@ -150,35 +150,30 @@ struct ReadModelTrustTests {
     }
 
     @Test(
-        "20,000 well-formed payments of the largest amount, appended outside the rules, are summed exactly past 64 bits: catch-up, rebuild, replay and the rules go on"
+        "9,300 well-formed payments of the largest amount, appended outside the rules, are summed exactly past 64 bits: catch-up, rebuild, replay and the rules go on"
     )
     func sumsPast64Bits() async throws {
         let db = try await TestDatabase.make()
         try await db.importSample()
         let before = try await AuditReplay.replay(pool: db.pool, cutOff: .head)
         let subGrant = try #require(before.subGrants.first { $0.subGrantId == "SG-001" })
-        let grant = try #require(before.grants.first { $0.grantId == subGrant.grantId })
 
-        // The application role appends payments no rule would accept: 2^63 cents are passed
-        // after about 9,224 of them.
+        // The application role appends payments no rule would accept.
         let app = try await PostgresConnection.connect(db.appURL)
         let largest = "9999999999999.99"
         var last: Int64 = 0
-        for batch in 0..<20 {
-            let events = (0..<1_000).map { _ in
-                batch < 10
-                    ? event(
-                        EntityKind.subGrant.stream("SG-001"), "SubGrantDisbursed",
-                        #"{"amount": "\#(largest)", "paidOn": "2025-07-01", "subGrantId": "SG-001"}"#)
-                    : event(
-                        EntityKind.grant.stream(grant.grantId), "GrantTrancheDisbursed",
-                        #"{"amount": "\#(largest)", "paidOn": "2025-07-01", "grantId": "\#(grant.grantId)"}"#)
+        // 9,300 payments to one sub-grant: its sum passes 2^63 cents after 9,224.
+        for _ in 0..<10 {
+            let events = (0..<930).map { _ in
+                event(
+                    EntityKind.subGrant.stream("SG-001"), "SubGrantDisbursed",
+                    #"{"amount": "\#(largest)", "paidOn": "2025-07-01", "subGrantId": "SG-001"}"#)
             }
             let appended = try await StoreSession(connection: app).append(
                 events, expected: [:], commandID: nil, payloadDigest: nil)
             last = appended.events.last?.position ?? last
         }
-        let forged = Int128(10_000) * 999_999_999_999_999
+        let forged = Int128(9_300) * 999_999_999_999_999
         // Readers see the last of them once no older transaction on the cluster is open.
         _ = try await db.readAll(after: last - 1, count: 1)
 
@@ -189,23 +184,16 @@ struct ReadModelTrustTests {
         try await runner.rebuild()
         let after = try await AuditReplay.replay(pool: db.pool, cutOff: .position(head.position))
         let paid = try #require(after.subGrants.first { $0.subGrantId == "SG-001" })
-        let tranches = try #require(after.grants.first { $0.grantId == grant.grantId })
         #expect(paid.disbursed.cents == subGrant.disbursed.cents + forged)
-        #expect(tranches.disbursed.cents == grant.disbursed.cents + forged)
         #expect(paid.disbursed.cents > Int128(Int64.max))
         #expect(Money(sum: paid.disbursed.description) == paid.disbursed)
         let documents = try await db.pool.withConnection {
             try await $0.query(
                 """
-                SELECT kind, doc->>'disbursed' FROM rm_entities.entities
-                WHERE (kind = 'subGrant' AND id = 'SG-001') OR (kind = 'grant' AND id = \(grant.grantId))
-                ORDER BY kind
+                SELECT doc->>'disbursed' FROM rm_entities.entities WHERE kind = 'subGrant' AND id = 'SG-001'
                 """)
         }
-        #expect(
-            try documents.map { try $0.decode(String.self, 1) } == [
-                tranches.disbursed.description, paid.disbursed.description,
-            ])
+        #expect(try documents.map { try $0.decode(String.self, 0) } == [paid.disbursed.description])
         #expect(try await ReadModelCheck.run(pool: db.pool).allSatisfy { $0.ok })
 
         // A further payment is refused by the rule, with its figures in the message.
