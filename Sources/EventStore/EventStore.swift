@@ -12,13 +12,20 @@ public struct EventStore: Sendable {
     /// The connections the store borrows.
     public let pool: ConnectionPool
     let logger: Logger
+    /// Concurrent appends' group commit; nil when each append commits on its own.
+    let appendGroup: AppendGroup?
 
     /// The NOTIFY channel appends signal on after commit; the payload is empty.
     public static let notificationChannel = "grantledger_events"
 
-    public init(pool: ConnectionPool, logger: Logger = Logger(label: "grantledger.eventstore")) {
+    /// - Parameter groupCommit: whether concurrent `append` calls share transactions
+    ///   (`AppendGroup`); without it, each append is a transaction of its own.
+    public init(
+        pool: ConnectionPool, groupCommit: Bool = true, logger: Logger = Logger(label: "grantledger.eventstore")
+    ) {
         self.pool = pool
         self.logger = logger
+        self.appendGroup = groupCommit ? AppendGroup() : nil
     }
 
     static let eventColumns = """
@@ -66,11 +73,29 @@ public struct EventStore: Sendable {
     ///   - commandID: makes the append idempotent: a second append with the same id and
     ///     digest returns the first result and writes nothing.
     ///   - payloadDigest: identifies the command's payload, to tell a retry from a reuse.
+    ///
+    /// Appends made at the same time in this process share a transaction and its WAL flush
+    /// (`AppendGroup`), unless the store was made without group commit; each caller's answer
+    /// is the one it would get alone, once the events are committed.
     /// - Throws: `EventStoreError.wrongExpectedVersion` when a concurrent writer won,
     ///   `.commandIDReused` when the id came with another payload.
     public func append(
         _ events: [NewEvent], expected: [String: ExpectedVersion] = [:], commandID: String? = nil,
         payloadDigest: String? = nil
+    ) async throws -> AppendResult {
+        precondition(!events.isEmpty, "append needs at least one event")
+        // A command id without a digest has nothing to record in a run: it goes alone, and
+        // append_events() refuses it there.
+        if let appendGroup, commandID == nil || payloadDigest != nil {
+            return try await appendGroup.submit(
+                events, expected: expected, commandID: commandID, payloadDigest: payloadDigest, store: self)
+        }
+        return try await appendAlone(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
+    }
+
+    /// One append as one transaction (`append_events()`).
+    func appendAlone(
+        _ events: [NewEvent], expected: [String: ExpectedVersion], commandID: String?, payloadDigest: String?
     ) async throws -> AppendResult {
         let query = Self.appendQuery(events, expected: expected, commandID: commandID, payloadDigest: payloadDigest)
         let acceptsAnyVersion = events.allSatisfy { (expected[$0.streamID] ?? .any) == .any }

@@ -1,6 +1,7 @@
 // The event store benchmark: the store beside raw PostgreSQL on the same server, one run.
 //
 //   deploy/bench.sh            (builds in release mode, starts the local cluster, runs this)
+//   grantledger-benchmark --appends   (only the appends, against raw INSERTs)
 //
 // Prints a Markdown table: appends/s through the store at 1 and 8 writers beside raw
 // single-row INSERT transactions/s into a plain table of the same shape, and read-all
@@ -84,6 +85,7 @@ try await owner.executeScript(
 
 let pool = ConnectionPool(conninfo: withDatabase(appURL, database), maxConnections: 8)
 let store = EventStore(pool: pool)
+let storeAlone = EventStore(pool: pool, groupCommit: false)
 let payload = #"{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"}"#
 let metadata = #"{"actor": "bench", "commandId": null}"#
 let hash = [UInt8](repeating: 7, count: 32)
@@ -91,6 +93,13 @@ let hash = [UInt8](repeating: 7, count: 32)
 func storeAppend(_ writer: Int) async throws {
     let stream = "grant-\(Int.random(in: 0..<100_000))"
     _ = try await store.append([
+        NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)
+    ])
+}
+
+func storeAppendAlone(_ writer: Int) async throws {
+    let stream = "grant-\(Int.random(in: 0..<100_000))"
+    _ = try await storeAlone.append([
         NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)
     ])
 }
@@ -115,8 +124,33 @@ log("raw inserts, 1 client ...")
 let raw1 = try await measure(writers: 1, rawInsert)
 log("appends, 8 writers ...")
 let store8 = try await measure(writers: 8, storeAppend)
+log("appends, 8 writers, a transaction each ...")
+let store8Alone = try await measure(writers: 8, storeAppendAlone)
 log("raw inserts, 8 clients ...")
 let raw8 = try await measure(writers: 8, rawInsert)
+
+func format(_ value: Double) -> String { String(format: "%.0f", value) }
+func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f×", a / b) }
+
+func printAppendRows() {
+    print("| measure | grantledger | raw PostgreSQL | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        "| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |"
+    )
+    print(
+        "| appends/s, 8 writers (concurrent appends share transactions) | \(format(store8)) | \(format(raw8)) INSERT tx/s | \(ratio(store8, raw8)) |"
+    )
+    print(
+        "| appends/s at 8 writers, a transaction each (no group commit) | \(format(store8Alone)) | \(format(raw8)) INSERT tx/s | \(ratio(store8Alone, raw8)) |"
+    )
+}
+// `grantledger-benchmark --appends`: only the appends' rows.
+if CommandLine.arguments.contains("--appends") {
+    printAppendRows()
+    pool.close()
+    exit(0)
+}
 
 log("loading \(readEvents) events for the read test ...")
 try await owner.query("TRUNCATE raw_events")
@@ -263,15 +297,7 @@ let replayed = try await AuditReplay.replay(pool: projectionPool, cutOff: .posit
 let replayRate = Double(replayed.eventsReplayed) / Date().timeIntervalSince(replayStart)
 projectionPool.close()
 
-func format(_ value: Double) -> String { String(format: "%.0f", value) }
-func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f×", a / b) }
-
-print("| measure | grantledger | raw PostgreSQL | ratio |")
-print("|---|---:|---:|---:|")
-print(
-    "| appends/s, 1 writer (1 event per transaction, random streams) | \(format(store1)) | \(format(raw1)) INSERT tx/s | \(ratio(store1, raw1)) |"
-)
-print("| appends/s, 8 writers | \(format(store8)) | \(format(raw8)) INSERT tx/s | \(ratio(store8, raw8)) |")
+printAppendRows()
 print(
     "| read-all events/s over \(readCount) events | \(format(readRate)) | \(format(copyRate)) COPY TO rows/s | \(ratio(readRate, copyRate)) |"
 )

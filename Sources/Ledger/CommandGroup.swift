@@ -1,5 +1,5 @@
+import EventStore
 import GrantDomain
-import NIOConcurrencyHelpers
 import PostgresClient
 
 /// Group commit for one process's concurrent commands (docs/architecture.md, "Group commit").
@@ -39,12 +39,7 @@ final class CommandGroup: Sendable {
     /// before it is handed back to its caller.
     static let deferrals = 2
 
-    private struct Queue {
-        var waiting: [Entry] = []
-        var committing = 0
-    }
-
-    private let queue = NIOLockedValueBox(Queue())
+    private let queue = CommitQueue<Entry>(inFlight: inFlight, maximumGroup: CommandHandler.memoryBatchSize)
 
     /// Queues `request` for the next group and waits for its answer: its outcome once the
     /// group committed, or nil when the caller must decide it on its own.
@@ -55,13 +50,8 @@ final class CommandGroup: Sendable {
         memory: CommandMemory
     ) async throws -> CommandOutcome? {
         try await withCheckedThrowingContinuation { answer in
-            let start = queue.withLockedValue { queue in
-                queue.waiting.append(
-                    Entry(request: request, digest: digest, metadataJSON: metadataJSON, answer: answer))
-                guard queue.committing < Self.inFlight else { return false }
-                queue.committing += 1
-                return true
-            }
+            let start = queue.enqueue(
+                Entry(request: request, digest: digest, metadataJSON: metadataJSON, answer: answer))
             if start { Task { await self.commitGroups(handler: handler, memory: memory) } }
         }
     }
@@ -69,12 +59,7 @@ final class CommandGroup: Sendable {
     /// Commits groups until the queue is empty.
     private func commitGroups(handler: CommandHandler, memory: CommandMemory) async {
         while true {
-            let group: [Entry] = queue.withLockedValue { queue in
-                let group = Array(queue.waiting.prefix(CommandHandler.memoryBatchSize))
-                queue.waiting.removeFirst(group.count)
-                if group.isEmpty { queue.committing -= 1 }
-                return group
-            }
+            let group = queue.nextGroup()
             guard !group.isEmpty else { return }
             do {
                 let decided = try await handler.handleBatchFromMemory(
@@ -99,7 +84,7 @@ final class CommandGroup: Sendable {
                         rest.removeFirst()
                     }
                 }
-                queue.withLockedValue { $0.waiting.insert(contentsOf: rest, at: 0) }
+                queue.putBack(rest)
             } catch let unknown as CommandHandler.OutcomeUnknown {
                 for (index, entry) in group.enumerated() {
                     if unknown.indices.contains(index) {

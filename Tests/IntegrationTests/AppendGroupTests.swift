@@ -1,0 +1,148 @@
+import EventStore
+import Foundation
+import PostgresClient
+import Testing
+
+@testable import TestSupport
+
+/// Group commit of concurrent `EventStore.append` calls (`AppendGroup`): each caller gets the
+/// answer a serial append would, and concurrent appends share transactions.
+@Suite("Appends in groups")
+struct AppendGroupTests {
+    /// Distinct writing transactions among the events of `streams` (prefix match).
+    func transactions(_ db: TestDatabase, streamsLike pattern: String) async throws -> Int {
+        let admin = try await db.admin()
+        let rows = try await admin.query(
+            "SELECT count(DISTINCT transaction_id)::bigint FROM events WHERE stream_id LIKE \(pattern)")
+        return Int(try rows[0].decode(Int64.self, 0))
+    }
+
+    /// 8 writers, 40 appends of two events each, on `store`; checks every answer and returns
+    /// the number of appends.
+    func appendConcurrently(_ store: EventStore, prefix: String) async throws -> Int {
+        let results = try await withThrowingTaskGroup(of: [(String, AppendResult)].self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    var mine: [(String, AppendResult)] = []
+                    for index in 0..<40 {
+                        let stream = "\(prefix)-\(writer)-\(index)"
+                        mine.append(
+                            (
+                                stream,
+                                try await store.append(
+                                    [event(stream, "First", #"{"n":1}"#), event(stream, "Second", #"{"n":2}"#)],
+                                    expected: [stream: .noStream])
+                            ))
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        for (stream, result) in results {
+            #expect(result.events.map(\.streamID) == [stream, stream])
+            #expect(result.events.map(\.streamVersion) == [1, 2])
+            #expect(result.events.map(\.type) == ["First", "Second"])
+            #expect(result.events[1].position == result.events[0].position + 1)
+            #expect(result.events.allSatisfy { $0.hash?.count == 32 })
+            #expect(!result.replayed)
+        }
+        // What each caller was told is what was stored.
+        for (stream, result) in results {
+            let stored = try await store.readStream(stream)
+            #expect(stored.map(\.position) == result.events.map(\.position))
+            #expect(stored.map(\.hash) == result.events.map(\.hash))
+            #expect(stored.map(\.recordedAt) == result.events.map(\.recordedAt))
+        }
+        let positions = results.flatMap { $0.1.events.map(\.position) }
+        #expect(Set(positions).count == positions.count)
+        return results.count
+    }
+
+    @Test("concurrent appends share transactions, and each caller gets its own events")
+    func shareTransactions() async throws {
+        let db = try await TestDatabase.make()
+        let appends = try await appendConcurrently(db.store, prefix: "grouped")
+        #expect(appends == 320)
+        let stored = try await db.committedEvents().filter { $0.streamID.hasPrefix("grouped-") }
+        #expect(stored.count == 640)
+        let grouped = try await transactions(db, streamsLike: "grouped-%")
+        #expect(grouped < appends, "groups of several appends: \(grouped) transactions for \(appends) appends")
+
+        // Without group commit, each append is a transaction of its own.
+        let alone = try await appendConcurrently(EventStore(pool: db.pool, groupCommit: false), prefix: "alone")
+        #expect(try await transactions(db, streamsLike: "alone-%") == alone)
+
+        // Every stored hash is the one its event's contents give.
+        #expect(try await db.store.verify().ok)
+    }
+
+    @Test("a refused append leaves the others of its group recorded and gets its own refusal")
+    func refusalInAGroup() async throws {
+        let db = try await TestDatabase.make()
+        let store = db.store
+        enum Outcome: Sendable {
+            case recorded(String)
+            case refused(String)
+            case failed(String)
+        }
+        let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    // Half race for the first version of one stream; half write their own.
+                    let stream = writer.isMultiple(of: 2) ? "contested" : "own-\(writer)"
+                    do {
+                        _ = try await store.append([event(stream, "W\(writer)")], expected: [stream: .noStream])
+                        return .recorded(stream)
+                    } catch EventStoreError.wrongExpectedVersion(let message) {
+                        return .refused(message)
+                    } catch {
+                        return .failed("\(error)")
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        var recorded: [String] = []
+        var refusals: [String] = []
+        for outcome in outcomes {
+            switch outcome {
+            case .recorded(let stream): recorded.append(stream)
+            case .refused(let message): refusals.append(message)
+            case .failed(let error): Issue.record("unexpected error: \(error)")
+            }
+        }
+        #expect(recorded.filter { $0 == "contested" }.count == 1)
+        #expect(recorded.filter { $0.hasPrefix("own-") }.count == 8)
+        #expect(refusals.count == 7)
+        #expect(try await store.readStream("contested").count == 1)
+    }
+
+    @Test("one command id in concurrent appends: recorded once, the others replay it")
+    func commandIDsInAGroup() async throws {
+        let db = try await TestDatabase.make()
+        let store = db.store
+        let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    try await store.append([event("once")], commandID: "command-1", payloadDigest: "digest-1")
+                }
+            }
+            for writer in 0..<6 {
+                group.addTask { try await store.append([event("other-\(writer)")]) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let once = results.filter { $0.events.first?.streamID == "once" }
+        #expect(once.count == 6)
+        #expect(once.filter { !$0.replayed }.count == 1)
+        #expect(Set(once.map { $0.events.map(\.position) }).count == 1)
+        #expect(try await store.readStream("once").count == 1)
+        #expect(results.filter { $0.events.first?.streamID.hasPrefix("other-") == true }.count == 6)
+
+        await #expect(throws: EventStoreError.self) {
+            try await store.append([event("once")], commandID: "command-1", payloadDigest: "digest-2")
+        }
+        #expect(try await store.readStream("once").count == 1)
+    }
+}
