@@ -12,9 +12,9 @@ import PostgresClient
 ///
 /// A group is all or nothing. When the store refuses it (one append's expectation not met,
 /// a command id used before or twice, a version another writer took), none of it was
-/// recorded, and each of its appends is sent again on its own (`append_events()`), which
-/// gives each caller the answer a serial append would: its events, its replay, or its own
-/// refusal. When the connection breaks before the COMMIT's answer comes, nobody can tell
+/// recorded, and each of its appends is sent again on its own, in order (`append_events()`),
+/// which gives each caller the answer a serial append would: its events, its replay, or its
+/// own refusal. When the connection breaks before the COMMIT's answer comes, nobody can tell
 /// whether the group was recorded: every caller gets `commitOutcomeUnknown`, and nothing is
 /// sent again. A group of one goes the single way at once.
 final class AppendGroup: Sendable {
@@ -70,10 +70,10 @@ final class AppendGroup: Sendable {
             } catch let error as PostgresError where error.kind == .commitOutcomeUnknown {
                 for entry in group { entry.answer.resume(throwing: EventStoreError.database(error)) }
             } catch {
-                // Nothing of the group was recorded: each append on its own.
-                await withTaskGroup(of: Void.self) { appends in
-                    for entry in group { appends.addTask { await Self.appendAlone(entry, store: store) } }
-                }
+                // Nothing of the group was recorded: each append on its own, in the group's
+                // order, one connection at a time (a large refused group does not take the
+                // whole pool).
+                for entry in group { await Self.appendAlone(entry, store: store) }
             }
         }
     }

@@ -145,4 +145,63 @@ struct AppendGroupTests {
         }
         #expect(try await store.readStream("once").count == 1)
     }
+
+    @Test("backends ended while grouped appends wait: each caller's answer matches the log, nothing twice")
+    func backendsEnded() async throws {
+        let db = try await TestDatabase.make()
+        let store = db.store
+        let admin = try await db.admin()
+        // Every append waits for the positions lock while the admin holds it.
+        try await admin.query("SELECT pg_advisory_lock(7263541)")
+        let appends = Task {
+            try await withThrowingTaskGroup(of: (String, PostgresError.Kind?).self) { group in
+                for writer in 0..<6 {
+                    group.addTask {
+                        let stream = "ended-\(writer)"
+                        do {
+                            _ = try await store.append([event(stream)], expected: [stream: .noStream])
+                            return (stream, nil)
+                        } catch EventStoreError.database(let error) {
+                            return (stream, error.kind)
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        let waiting: PostgresQuery = """
+            SELECT pid, query LIKE '%append_run(%' FROM pg_stat_activity
+            WHERE datname = \(db.name) AND wait_event_type = 'Lock' AND query LIKE '%append_%'
+            """
+        // End the waiting backends, pass after pass (appends alone, then a group formed behind
+        // them), until none waits; then let whatever is left through.
+        var ended = 0
+        var endedRuns = 0
+        for _ in 0..<4 {
+            guard try await eventually(timeout: .seconds(3), { try await !admin.query(waiting).isEmpty }) else { break }
+            try await Task.sleep(for: .milliseconds(200))
+            for row in try await admin.query(waiting) {
+                let pid = try row.decode(Int.self, 0)
+                if try await admin.query("SELECT pg_terminate_backend(\(pid), 5000)")[0].decode(Bool.self, 0) {
+                    ended += 1
+                    if try row.decode(Bool.self, 1) { endedRuns += 1 }
+                }
+            }
+        }
+        try await admin.query("SELECT pg_advisory_unlock(7263541)")
+        let outcomes = try await appends.value
+        // Two committers send at most two appends alone and then one group of the rest: an
+        // append told its outcome is unknown is not sent again.
+        #expect((1...3).contains(ended), "\(ended) statements ended")
+        #expect(endedRuns >= 1, "a group was ended in the middle of its run")
+        // An append whose connection broke cannot know whether it was recorded: it says so.
+        #expect(outcomes.contains { $0.1 != nil }, "some appends were ended")
+        #expect(outcomes.allSatisfy { $0.1 == nil || $0.1 == .commitOutcomeUnknown || $0.1 == .connectionLost })
+        let stored = try await db.committedEvents().filter { $0.streamID.hasPrefix("ended-") }
+        for (stream, failure) in outcomes {
+            #expect(stored.filter { $0.streamID == stream }.count == (failure == nil ? 1 : 0), "\(stream)")
+        }
+        // The store still appends once the lock is free.
+        #expect(try await store.append([event("after")]).events.count == 1)
+    }
 }
