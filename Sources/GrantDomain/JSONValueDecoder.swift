@@ -127,7 +127,10 @@ private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let path: PathNode?
     var codingPath: [any CodingKey] { PathNode.codingPath(path) }
 
-    var allKeys: [Key] { fields.keys.compactMap { Key(stringValue: $0) } }
+    /// In code-unit order, not the dictionary's: a map with several wrong entries is refused
+    /// for the same one whatever the dictionary's capacity or the process's hash seed, so that
+    /// every path to a value gives one reason.
+    var allKeys: [Key] { fields.keys.sorted().compactMap { Key(stringValue: $0) } }
 
     func contains(_ key: Key) -> Bool { fields[key.stringValue] != nil }
 

@@ -453,6 +453,27 @@ struct JSONCodingTests {
         #expect(agreed.values > lines.count && agreed.errors > lines.count)
     }
 
+    @Test("a map with several wrong entries is refused for the same entry, whatever its dictionary's layout")
+    func mapErrorsInKeyOrder() throws {
+        let keys = ["=HYPERLINK(\"x\")\t", "é", "gender", "a", "Z", "\u{1F600}", "location"]
+        var reasons: Set<String> = []
+        for capacity in [0, 3, 8, 17, 64, 300, 1_000] {
+            for order in [keys, keys.reversed(), keys.shuffled()] {
+                var shares = [String: JSONValue](minimumCapacity: capacity)
+                for key in order { shares[key] = key == "a" || key == "Z" ? .bool(false) : .object(["x": "0.5"]) }
+                do {
+                    _ = try JSONValueDecoder.decode(MinimumShares.self, from: .object(shares))
+                    Issue.record("wrong shares were decoded")
+                } catch let error as DecodingError {
+                    reasons.insert("\(error)")
+                }
+            }
+        }
+        // "Z" comes before "a" in code-unit order.
+        #expect(reasons.count == 1)
+        #expect(reasons.first?.contains("Path: Z.") == true, "\(reasons)")
+    }
+
     /// A stored event's outcome through the parsed tree (`JSONParser.parse`), the form the
     /// members (`JSONParser.parseObject`) replace in `DomainEvent.decode(type:data:)`.
     static func treeOutcome(type: String, data: String) -> Outcome {
