@@ -1,7 +1,7 @@
 import PostgresClient
 
 /// Group commit for one process's concurrent `EventStore.append` calls (docs/architecture.md,
-/// "Group commit").
+/// "The store's appends in groups").
 ///
 /// Appends that arrive while a group is being committed wait in a queue; the next group
 /// takes up to `maximumSize` of them and sends them as one run (`StoreSession.appendRun`:

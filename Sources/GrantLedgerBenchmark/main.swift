@@ -90,19 +90,15 @@ let payload = #"{"grantId": "G-17", "amount": "12500.00", "paidOn": "2025-03-01"
 let metadata = #"{"actor": "bench", "commandId": null}"#
 let hash = [UInt8](repeating: 7, count: 32)
 
-func storeAppend(_ writer: Int) async throws {
+/// One event appended through `store` to a random stream.
+func append(on store: EventStore) async throws {
     let stream = "grant-\(Int.random(in: 0..<100_000))"
     _ = try await store.append([
         NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)
     ])
 }
-
-func storeAppendAlone(_ writer: Int) async throws {
-    let stream = "grant-\(Int.random(in: 0..<100_000))"
-    _ = try await storeAlone.append([
-        NewEvent(streamID: stream, type: "GrantTrancheDisbursed", data: payload, metadata: metadata)
-    ])
-}
+func storeAppend(_ writer: Int) async throws { try await append(on: store) }
+func storeAppendAlone(_ writer: Int) async throws { try await append(on: storeAlone) }
 
 func rawInsert(_ writer: Int) async throws {
     let stream = "grant-\(Int.random(in: 0..<100_000))"
