@@ -9,6 +9,7 @@ let swiftSettings: [SwiftSetting] = [
 let storeTestDependencies: [Target.Dependency] = [
     "EventStore", "Exports", "PostgresClient", "GrantDomain", "Ledger", "Projections", "GrantLedgerHTTP",
     "Transparency", "PersonalDataKeys", "Witnessing",
+    .product(name: "Crypto", package: "swift-crypto"),
     .product(name: "Hummingbird", package: "hummingbird"),
     .product(name: "HummingbirdTesting", package: "hummingbird"),
     .product(name: "HTTPTypes", package: "swift-http-types"),

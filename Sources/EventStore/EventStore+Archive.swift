@@ -28,15 +28,16 @@ extension EventStore {
         try await pool.withConnection { connection in
             var after: Int64 = 0
             while after < head.position {
+                // A range of positions per batch: the chain's rows are read by range.
+                let upTo = min(after + 5000, head.position)
                 let rows = try await connection.query(
                     """
                     SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.data::text, e.metadata::text,
                            e.recorded_at, e.hash, c.chain_hash
-                    FROM events e JOIN event_chain c ON c.position = e.position
-                    WHERE e.position > \(after) AND e.position <= \(head.position)
-                    ORDER BY e.position LIMIT 5000
+                    FROM events e JOIN chain_hashes(\(after), \(upTo)) c ON c.position = e.position
+                    WHERE e.position > \(after) AND e.position <= \(upTo)
+                    ORDER BY e.position
                     """)
-                guard !rows.isEmpty else { break }
                 for row in rows {
                     let recordedAt = try Self.recordingTime(row, 7)
                     let line =
@@ -47,7 +48,7 @@ extension EventStore {
                         + "\"hash\":\"\(try row.decode([UInt8].self, 8).hexString)\",\"chainHash\":\"\(try row.decode([UInt8].self, 9).hexString)\"}"
                     try write(line)
                 }
-                after = try rows[rows.count - 1].decode(Int64.self, 0)
+                after = upTo
                 progress(after, head.position)
             }
         }
@@ -176,7 +177,7 @@ extension StoreSession {
             }
             if let expectedHead {
                 let rows = try await connection.query(
-                    "SELECT chain_hash FROM event_chain WHERE position = \(expectedHead.position)")
+                    "SELECT chain_hash FROM chain_hashes(\(expectedHead.position - 1), \(expectedHead.position))")
                 guard let stored = rows.first, try stored.decode([UInt8].self, 0).hexString == expectedHead.hash else {
                     throw ArchiveError(
                         line: lineOfPosition[expectedHead.position],

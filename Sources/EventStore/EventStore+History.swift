@@ -43,8 +43,8 @@ extension StoreSession {
             """
             SELECT e.position, merkle_leaves_before(e.position), e.stream_id, e.type, e.recorded_at,
                    e.metadata ->> 'actor', e.metadata ->> 'commandId', e.hash, e.data::text
-            FROM events e JOIN event_chain s ON s.position = e.position
-            WHERE e.position <= \(cut) AND e.position > \(after)
+            FROM events e
+            WHERE e.position <= least(\(cut), \(unescaped: EventStore.sealedHead)) AND e.position > \(after)
               AND e.stream_id = ANY(\(textArray(streams))::text[])
             ORDER BY e.position
             LIMIT \(limit)
@@ -83,7 +83,7 @@ extension StoreSession {
         let count = try await connection.query(
             """
             SELECT (SELECT coalesce(max(position), 0) FROM events)
-                 - (SELECT coalesce(max(position), 0) FROM event_chain)
+                 - \(unescaped: EventStore.sealedHead)
             """
         )[0].decode(Int64.self, 0)
         return max(count, 0)

@@ -71,7 +71,8 @@ extension StoreSession {
         let rows = try await connection.query(
             """
             SELECT g.group_index * 16
-                   + (SELECT count(*) FROM event_chain c WHERE c.position >= g.first_position)
+                   + (SELECT count(*) FROM events e
+                      WHERE e.position >= g.first_position AND e.position <= \(unescaped: EventStore.sealedHead))
             FROM merkle_groups g ORDER BY g.group_index DESC LIMIT 1
             """)
         return try rows.first?.decode(Int64.self, 0) ?? 0
@@ -82,8 +83,9 @@ extension StoreSession {
     public func treeSize(atOrBefore position: Int64) async throws -> Int64 {
         try await connection.query(
             """
-            SELECT merkle_leaves_before(\(position))
-                   + (SELECT count(*) FROM event_chain WHERE position = \(position))
+            SELECT merkle_leaves_before(least(\(position), h.position + 1))
+                   + (SELECT count(*) FROM events WHERE position = \(position) AND position <= h.position)
+            FROM (SELECT \(unescaped: EventStore.sealedHead) AS position) h
             """)[0].decode(Int64.self, 0)
     }
 
@@ -98,9 +100,9 @@ extension StoreSession {
     public func inclusionProof(position: Int64, treeSize: Int64?) async throws -> InclusionProof {
         let rows = try await connection.query(
             """
-            SELECT merkle_leaves_before(s.position), e.hash
-            FROM event_chain s JOIN events e ON e.position = s.position
-            WHERE s.position = \(position)
+            SELECT merkle_leaves_before(e.position), e.hash
+            FROM events e
+            WHERE e.position = \(position) AND e.position <= \(unescaped: EventStore.sealedHead)
             """)
         guard let row = rows.first else {
             throw ProofRequestError(message: "position \(position) is not a sealed event of the log", notFound: true)
@@ -164,10 +166,11 @@ extension StoreSession {
                 SELECT g.group_index, e.hash
                 FROM unnest(\("{" + groups.map(String.init).joined(separator: ",") + "}")::bigint[]) AS q(group_index)
                 JOIN merkle_groups g ON g.group_index = q.group_index
-                CROSS JOIN LATERAL (SELECT c.position FROM event_chain c WHERE c.position >= g.first_position
-                                    ORDER BY c.position LIMIT 16) c
-                JOIN events e ON e.position = c.position
-                ORDER BY g.group_index, c.position
+                CROSS JOIN LATERAL (SELECT e.position, e.hash FROM events e
+                                    WHERE e.position >= g.first_position
+                                      AND e.position <= \(unescaped: EventStore.sealedHead)
+                                    ORDER BY e.position LIMIT 16) e
+                ORDER BY g.group_index, e.position
                 """)
             var leaves: [Int64: [Merkle.Hash]] = [:]
             for row in rows {

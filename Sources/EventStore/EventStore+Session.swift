@@ -306,8 +306,10 @@ public struct StoreSession: Sendable {
         let rows = try await connection.query(
             """
             SELECT e.position, e.recorded_at, c.chain_hash
-            FROM events e JOIN event_chain c ON c.position = e.position
-            WHERE e.position <= \(position) ORDER BY e.position DESC LIMIT 1
+            FROM (SELECT position, recorded_at FROM events
+                  WHERE position <= least(\(position), \(unescaped: EventStore.sealedHead))
+                  ORDER BY position DESC LIMIT 1) e
+            JOIN chain_hashes(e.position - 1, e.position) c ON c.position = e.position
             """)
         guard let row = rows.first else { return nil }
         let size = try await treeSize(atOrBefore: try row.decode(Int64.self, 0))

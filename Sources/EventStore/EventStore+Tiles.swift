@@ -21,11 +21,12 @@ extension StoreSession {
                 """
                 SELECT e.hash
                 FROM merkle_groups g
-                CROSS JOIN LATERAL (SELECT c.position FROM event_chain c WHERE c.position >= g.first_position
-                                    ORDER BY c.position LIMIT \(Int64(tile.width))) c
-                JOIN events e ON e.position = c.position
+                CROSS JOIN LATERAL (SELECT e.position, e.hash FROM events e
+                                    WHERE e.position >= g.first_position
+                                      AND e.position <= \(unescaped: EventStore.sealedHead)
+                                    ORDER BY e.position LIMIT \(Int64(tile.width))) e
                 WHERE g.group_index = \(leaves.lowerBound >> Int64(EventStore.groupLevel))
-                ORDER BY c.position
+                ORDER BY e.position
                 """)
             let inputs = try rows.map { try $0.decode([UInt8].self, 0) }
             guard inputs.count == tile.width else { return nil }

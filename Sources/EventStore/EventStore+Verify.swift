@@ -46,7 +46,7 @@ extension StoreSession {
             let bounds = try await connection.query(
                 """
                 SELECT coalesce((SELECT max(position) FROM events), 0),
-                       coalesce((SELECT max(position) FROM event_chain), 0)
+                       \(unescaped: EventStore.sealedHead)
                 """)
             let lastEvent = try bounds[0].decode(Int64.self, 0)
             let lastSealed = try bounds[0].decode(Int64.self, 1)
@@ -78,8 +78,7 @@ extension StoreSession {
                                      to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                                      data, metadata)::text AS canonical
                           FROM events WHERE position > \(from) AND position <= \(to)) e
-                    FULL JOIN (SELECT position, chain_hash FROM event_chain
-                               WHERE position > \(from) AND position <= \(to)) c
+                    FULL JOIN chain_hashes(\(from), \(to)) c
                       ON c.position = e.position
                     LEFT JOIN merkle_groups g ON g.first_position = coalesce(e.position, c.position)
                     ORDER BY 1
@@ -146,7 +145,7 @@ extension StoreSession {
             }
             if let expectedHead {
                 let rows = try await connection.query(
-                    "SELECT chain_hash FROM event_chain WHERE position = \(expectedHead.position)")
+                    "SELECT chain_hash FROM chain_hashes(\(expectedHead.position - 1), \(expectedHead.position))")
                 let found = try rows.first.map { try $0.decode([UInt8].self, 0).hexString }
                 if found != expectedHead.hash.lowercased() {
                     return fail(

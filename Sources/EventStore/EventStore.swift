@@ -38,6 +38,10 @@ public struct EventStore: Sendable {
     /// late is seen by a later read, never jumped over.
     static let gapFree = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
 
+    /// The sealed head's position in SQL (0 before any seal). The sealed events are the
+    /// events at or below it (sql/033_chain_runs.sql).
+    static let sealedHead = "coalesce((SELECT h.position FROM chain_head() h), 0)"
+
     /// The columns of a bulk read: the hash is left out (verification reads it on its own).
     static let bulkColumns = """
         position, stream_id, stream_version, event_id, type, data, metadata, recorded_at
@@ -326,8 +330,7 @@ public struct EventStore: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT c.chain_hash, e.recorded_at
-                FROM event_chain c JOIN events e ON e.position = c.position
-                WHERE c.position = \(position)
+                FROM chain_hashes(\(position - 1), \(position)) c JOIN events e ON e.position = c.position
                 """)
             guard let row = rows.first else { return nil }
             return (try row.decode([UInt8].self, 0).hexString, try Self.recordingTime(row, 1))

@@ -56,6 +56,8 @@ struct HostileRoleTests {
             "INSERT INTO events SELECT * FROM events WHERE position = 1",
             "UPDATE events SET data = '{}' WHERE position = 3",
             "DELETE FROM event_chain",
+            "DELETE FROM chain_runs",
+            "INSERT INTO chain_runs VALUES (1000000, '{1000000}', sha256(''))",
             "ALTER TABLE events DISABLE TRIGGER events_append_only",
             "SELECT nextval('events_position_seq')",
             "SELECT setval('events_position_seq', 1000000000000)",

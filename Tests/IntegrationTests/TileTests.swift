@@ -30,7 +30,10 @@ struct TileRouteTests {
             })
         let inputs = try await fixture.db.pool.withConnection { connection in
             try await connection.query(
-                "SELECT e.hash FROM events e JOIN event_chain c USING (position) ORDER BY e.position"
+                """
+                SELECT e.hash FROM events e
+                JOIN chain_hashes(0, (SELECT position FROM chain_head())) c USING (position) ORDER BY e.position
+                """
             ).map { try $0.decode([UInt8].self, 0) }
         }
         var builder = MerkleBuilder()

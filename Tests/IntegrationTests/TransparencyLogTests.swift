@@ -19,7 +19,10 @@ struct TransparencyLogTests {
     func sealedHashes(_ db: TestDatabase) async throws -> [(position: Int64, hash: [UInt8])] {
         try await db.pool.withConnection { connection in
             try await connection.query(
-                "SELECT e.position, e.hash FROM events e JOIN event_chain c USING (position) ORDER BY e.position"
+                """
+                SELECT e.position, e.hash FROM events e
+                JOIN chain_hashes(0, (SELECT position FROM chain_head())) c USING (position) ORDER BY e.position
+                """
             ).map { (try $0.decode(Int64.self, 0), try $0.decode([UInt8].self, 1)) }
         }
     }

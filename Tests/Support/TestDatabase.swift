@@ -233,8 +233,8 @@ struct TestDatabase: Sendable {
 
 extension TestDatabase {
     /// What a superuser covering a rewrite would do, on a connection with the append-only
-    /// triggers off: recompute every event's hash from its rows, and drop the chain and the
-    /// Merkle tree so that the next seal rebuilds both over the rewritten log.
+    /// triggers off: recompute every event's hash from its rows, and drop the chain (both its
+    /// tables) and the Merkle tree so that the next seal rebuilds both over the rewritten log.
     static func makeConsistent(_ admin: PostgresConnection) async throws {
         try await admin.query(
             """
@@ -244,6 +244,7 @@ extension TestDatabase {
         try await admin.query("DELETE FROM merkle_nodes")
         try await admin.query("DELETE FROM merkle_groups")
         try await admin.query("DELETE FROM event_chain")
+        try await admin.query("DELETE FROM chain_runs")
     }
 }
 

@@ -94,7 +94,7 @@ def sender(process, start):
 
 def positions():
     out = subprocess.run(
-        ["psql", "-X", "-A", "-t", database_url, "-c", "SELECT position FROM event_chain ORDER BY position"],
+        ["psql", "-X", "-A", "-t", database_url, "-c", "SELECT position FROM chain_hashes(0, (SELECT position FROM chain_head())) ORDER BY position"],
         check=True, capture_output=True, text=True).stdout
     return [int(line) for line in out.split()]
 
