@@ -225,6 +225,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.seal_events() RETURNS TABLE ("position" bigint, chain_hash bytea)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp
+SET jit = off  -- as 026 set it: a replaced function keeps no setting it does not name
 AS $$
 DECLARE
     v_last      bigint;
