@@ -385,8 +385,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let sqlState = field("C")
         // An error the server did not send (no SQLSTATE), or any error on a connection that
-        // is gone, is about the connection, not the statement.
-        if sqlState == nil || PQstatus(connection) != CONNECTION_OK {
+        // is gone, is about the connection, not the statement. So are the errors the server
+        // sends as it closes the connection (class 57P: a terminated backend, a shutdown, a
+        // dropped database, an idle session ended), which libpq reads before it notices the
+        // closed socket: the connection's status may still say OK.
+        if sqlState == nil || sqlState?.hasPrefix("57P") == true || PQstatus(connection) != CONNECTION_OK {
             return PostgresError(
                 kind: .connectionLost, sqlState: sqlState, message: field("M") ?? errorMessage(connection))
         }
