@@ -44,17 +44,24 @@ CREATE TRIGGER chain_runs_no_truncate
 REVOKE ALL ON public.chain_runs FROM PUBLIC;
 GRANT SELECT ON public.chain_runs TO grantledger_app;
 
--- chain_head(): the last sealed position and the chain hash there; no row before any seal.
+-- chain_head(): the last sealed position and the chain hash there (nulls before any seal).
+-- Once a run exists it holds the head: event_chain is written only by seals before this
+-- migration and by an import, which needs an empty log. PL/pgSQL, so that each session plans
+-- its two reads once (a SQL function returning a row is planned at every call, about 0.4 ms,
+-- and seals and reports call this one each time).
 CREATE FUNCTION public.chain_head(OUT "position" bigint, OUT chain_hash bytea)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT h.p, h.h
-    FROM ((SELECT r.positions[pg_catalog.cardinality(r.positions)],
-                  pg_catalog.substr(r.hashes, pg_catalog.length(r.hashes) - 31, 32)
-           FROM public.chain_runs r ORDER BY r.first_position DESC LIMIT 1)
-          UNION ALL
-          (SELECT c.position, c.chain_hash FROM public.event_chain c ORDER BY c.position DESC LIMIT 1)) h(p, h)
-    ORDER BY h.p DESC LIMIT 1
+BEGIN
+    SELECT r.positions[pg_catalog.cardinality(r.positions)],
+           pg_catalog.substr(r.hashes, pg_catalog.length(r.hashes) - 31, 32)
+    INTO "position", chain_hash
+    FROM public.chain_runs r ORDER BY r.first_position DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT c.position, c.chain_hash INTO "position", chain_hash
+        FROM public.event_chain c ORDER BY c.position DESC LIMIT 1;
+    END IF;
+END
 $$;
 
 -- chain_hashes(after, upto): every sealed position in (after, upto] with its chain hash.
