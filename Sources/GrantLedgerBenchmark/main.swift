@@ -111,6 +111,21 @@ func rawInsert(_ writer: Int) async throws {
     }
 }
 
+// `grantledger-benchmark --seals`: only the seals, over the read test's events (no appends,
+// reads or realistic log first), each seal timed.
+if CommandLine.arguments.contains("--seals") {
+    log("loading \(readEvents) events, sealing them, then seals of 1000 ...")
+    try await loadEvents(readEvents)
+    let start = Date()
+    let head = try await store.seal()
+    print(
+        "| one seal of \(head.position) events, events/s | \(format(Double(head.position) / Date().timeIntervalSince(start))) |"
+    )
+    print("| seals of 1000 events, events/s | \(format(try await batchSeals())) |")
+    pool.close()
+    exit(0)
+}
+
 // Warm up the pool and caches.
 _ = try await measure(writers: 8) { _ in _ = try await pool.withConnection { try await $0.query("SELECT 1") } }
 
@@ -148,19 +163,46 @@ if CommandLine.arguments.contains("--appends") {
     exit(0)
 }
 
+/// `count` events on 50,000 streams in one transaction of the owner, analysed.
+func loadEvents(_ count: Int) async throws {
+    try await owner.query(
+        """
+        INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
+                            recorded_at, transaction_id, hash)
+        SELECT nextval('events_position_seq'), 'bulk-' || (g % 50000), g / 50000 + 1, gen_random_uuid(),
+               'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
+               pg_current_xact_id(), \(hash)
+        FROM generate_series(1, \(count)) g
+        """)
+    try await owner.query("VACUUM ANALYZE events")
+}
+
+/// Seals what is there, then 20 times appends 1,000 events (one transaction of the owner)
+/// and seals them: the seals of 1,000 a second.
+func batchSeals() async throws -> Double {
+    try await store.seal()
+    var batchSealTime = 0.0
+    for _ in 0..<20 {
+        try await owner.query(
+            """
+            INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
+                                recorded_at, transaction_id, hash)
+            SELECT nextval('events_position_seq'), 'batch-' || gen_random_uuid(), 1, gen_random_uuid(),
+                   'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
+                   pg_current_xact_id(), \(hash)
+            FROM generate_series(1, 1000) g
+            """)
+        let start = Date()
+        try await store.seal()
+        batchSealTime += Date().timeIntervalSince(start)
+    }
+    return 20_000 / batchSealTime
+}
+
 log("loading \(readEvents) events for the read test ...")
 try await owner.query("TRUNCATE raw_events")
 let existing = try await store.gapFreeHead()
-try await owner.query(
-    """
-    INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
-                        recorded_at, transaction_id, hash)
-    SELECT nextval('events_position_seq'), 'bulk-' || (g % 50000), g / 50000 + 1, gen_random_uuid(),
-           'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
-           pg_current_xact_id(), \(hash)
-    FROM generate_series(1, \(readEvents)) g
-    """)
-try await owner.query("VACUUM ANALYZE events")
+try await loadEvents(readEvents)
 
 log("read-all through the store ...")
 var readStart = Date()
@@ -185,23 +227,7 @@ let copied = try await owner.copyOut(
 let copyRate = Double(copied) / Date().timeIntervalSince(readStart)
 
 log("sealing the loaded events, then seals of 1000 appended events ...")
-try await store.seal()
-var batchSealTime = 0.0
-for _ in 0..<20 {
-    try await owner.query(
-        """
-        INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
-                            recorded_at, transaction_id, hash)
-        SELECT nextval('events_position_seq'), 'batch-' || gen_random_uuid(), 1, gen_random_uuid(),
-               'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
-               pg_current_xact_id(), \(hash)
-        FROM generate_series(1, 1000) g
-        """)
-    let start = Date()
-    try await store.seal()
-    batchSealTime += Date().timeIntervalSince(start)
-}
-let batchSealRate = 20_000 / batchSealTime
+let batchSealRate = try await batchSeals()
 
 // --- Projections, I.3 and replay over a realistic programme, in a fresh database. ---------
 let projectionDatabase = "grantledger_bench_projections"
