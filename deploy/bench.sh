@@ -21,8 +21,8 @@ if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
     (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "could not install wrk" >&2
 fi
 cd "$repo"
-swift build -c release --product grantledger-benchmark >/dev/null
-swift build -c release --product grantledger >/dev/null
+build_release grantledger-benchmark >/dev/null
+build_release grantledger >/dev/null
 store_table=$(mktemp -t grantledger-bench-store.XXXXXX)
 "$repo/.build/release/grantledger-benchmark" | tee "$store_table"
 # Raw PostgreSQL INSERT transactions/s of this run, 1 and 8 clients, for the ratios below.

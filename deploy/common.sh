@@ -10,6 +10,15 @@ if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
 fi
 command -v swift >/dev/null 2>&1 || { echo "swift toolchain not found" >&2; exit 1; }
 
+# Release builds link the Swift runtime and Foundation into the binary: a short command such
+# as `report i3 --server` then starts in about half the time (docs/performance.md, "The
+# CLI's start"). Every release build here uses the same flags, so that one build never
+# undoes another's (SwiftPM rebuilds everything when they change).
+release_build_flags=(-c release --static-swift-stdlib)
+build_release() {
+    swift build "${release_build_flags[@]}" --product "$1"
+}
+
 database_up() {
     "$repo/deploy/db.sh" up
     eval "$("$repo/deploy/db.sh" env)"
@@ -30,7 +39,7 @@ migrations_of() {
 bench_database() {
     bench_db=$1
     local bin=$2 owner
-    [ -x "$bin" ] || { echo "no binary at $bin (swift build -c release --product grantledger)" >&2; exit 1; }
+    [ -x "$bin" ] || { echo "no binary at $bin (deploy/run.sh builds it)" >&2; exit 1; }
     psql -X -q "$GRANTLEDGER_ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db OWNER grantledger"
     owner=$(with_database "$GRANTLEDGER_MIGRATION_DATABASE_URL" "$bench_db")
     app=$(with_database "$GRANTLEDGER_DATABASE_URL" "$bench_db")

@@ -40,7 +40,7 @@ database_up
 cd "$repo"
 echo "==> building grantledger (release)"
 # Progress lines are left out; a failed build stops here rather than run an older binary.
-if ! swift build -c release --product grantledger >"$state/build.log" 2>&1; then
+if ! build_release grantledger >"$state/build.log" 2>&1; then
     grep -vE '^\[[0-9]+/[0-9]+\]' "$state/build.log" >&2 || true
     echo "build failed (full log: $state/build.log)" >&2
     exit 1

@@ -12,6 +12,7 @@ import Transparency
 /// `grantledger audit ...`: tools for auditors.
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "audit",
         abstract: "Check the integrity of the log and reproduce past states.",
         subcommands: [
             AuditVerify.self, AuditReplayCommand.self, AuditExport.self, AuditImport.self, AuditKeygen.self,

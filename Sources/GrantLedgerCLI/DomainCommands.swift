@@ -1,5 +1,6 @@
 import ArgumentParser
 import GrantDomain
+import Synchronization
 
 // One subcommand per command of the table (`CommandTable`): kebab-case names, one option per
 // field (`--organisation-id`), and a help text listing each field's format, limits and
@@ -10,14 +11,20 @@ import GrantDomain
 /// The subcommand for one command of the table.
 struct DomainCommand<Payload: CommandPayload>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        let spec = Payload.spec
-        return CommandConfiguration(
-            commandName: kebabCase(spec.name),
-            abstract:
-                "\(spec.summary.hasSuffix(".") ? String(spec.summary.dropLast()) : spec.summary) (\(spec.event)).",
-            usage: usage(spec),
-            discussion: fieldHelp(spec))
+        configurations.withLock { known in
+            if let configuration = known[spec.name] { return configuration }
+            let configuration = CommandConfiguration(
+                commandName: kebabCase(spec.name),
+                abstract:
+                    "\(spec.summary.hasSuffix(".") ? String(spec.summary.dropLast()) : spec.summary) (\(spec.event)).",
+                usage: usage(spec),
+                discussion: fieldHelp(spec))
+            known[spec.name] = configuration
+            return configuration
+        }
     }
+
+    private static var spec: CommandSpec { Payload.spec }
 
     @Argument(
         parsing: .allUnrecognized,
@@ -36,6 +43,12 @@ struct DomainCommand<Payload: CommandPayload>: AsyncParsableCommand {
         try await runCommand(fields, options: options)
     }
 }
+
+/// Each subcommand's configuration by command name, built once: the argument parser asks a
+/// command for its configuration at every step of matching a command line (its name, then
+/// its arguments), and building the help texts of every command each time took a fifth of a
+/// short command's run (`report i3 --server`, docs/performance.md).
+private let configurations = Mutex<[String: CommandConfiguration]>([:])
 
 /// `registerOrganisation` → `register-organisation`.
 func kebabCase(_ name: String) -> String {

@@ -9,6 +9,7 @@ import Projections
 /// `grantledger export ...`: the ledger in the field's publishing formats.
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract: "Publish the ledger as an IATI 2.03 activity file or a 360Giving package.",
         subcommands: [ExportIATI.self, ExportGiving.self])
 }

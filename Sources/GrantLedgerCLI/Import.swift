@@ -10,6 +10,7 @@ import Projections
 /// `grantledger import FILE.jsonl`: many commands, one per line, applied in order.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Apply a JSON Lines file of commands in order, reporting every rejected line.",
         discussion: """
             Each rejected line is reported with its number and its §5 error, and the rest \

@@ -6,6 +6,7 @@ import PostgresClient
 /// `grantledger migrate`: applies the SQL files of `sql/` that are not applied yet.
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "migrate",
         abstract: "Apply the numbered SQL migrations in order, once each.",
         discussion: """
             Connects with --database-url, else GRANTLEDGER_MIGRATION_DATABASE_URL: the migration \

@@ -5,6 +5,7 @@ import Projections
 /// `grantledger keygen ...`: keys a deployment makes once.
 struct Keygen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "keygen",
         abstract: "Make a deployment key (the log's signing key is made by `audit keygen`).",
         subcommands: [KeygenPseudonym.self])
 }

@@ -9,6 +9,7 @@ import Projections
 /// `grantledger report ...`.
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Indicator reports.",
         subcommands: [
             ReportI3.self, ReportIndicator.self, ReportFramework.self, ReportRestatement.self, ReportProgress.self,

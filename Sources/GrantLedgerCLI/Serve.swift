@@ -12,6 +12,7 @@ import Witnessing
 /// `grantledger serve`: the HTTP API.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run the HTTP API (Hummingbird); SIGTERM drains requests and stops.",
         discussion:
             "See /openapi.json for the endpoints. Every route but /healthz, /readyz and /openapi.json needs a bearer token (grantledger token create)."
@@ -133,6 +134,7 @@ struct Serve: AsyncParsableCommand {
 /// `grantledger token create|revoke`.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token",
         abstract: "Manage API bearer tokens (stored only as hashes).",
         subcommands: [TokenCreate.self, TokenRevoke.self])
 }

@@ -19,6 +19,7 @@ func readEntities<T>(_ database: DatabaseOptions, _ body: @escaping (EntityQueri
 
 struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Show one organisation, call, consortium, application, grant or sub-grant as JSON.",
         discussion: "Grants include amounts disbursed and the sub-granting envelope used and free.")
     @Argument(help: "organisation, call, consortium, application, grant or sub-grant") var kind: EntityKind
@@ -38,6 +39,7 @@ struct Show: AsyncParsableCommand {
 /// `grantledger list KIND`.
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List organisations, calls, consortia, applications, grants or sub-grants.",
         discussion: """
             --parent filters by the owning entity: the call of applications and grants, the \

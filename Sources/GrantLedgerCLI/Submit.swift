@@ -5,6 +5,7 @@ import GrantDomain
 /// `grantledger submit [FILE|-]`: one command in docs/domain.md JSON form.
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "submit",
         abstract: "Apply one command given as docs/domain.md JSON (a file, or - for standard input).",
         discussion: """
             Example: echo '{"command":"closeCall","callId":"C1","closedOn":"2025-06-30"}' | grantledger submit -

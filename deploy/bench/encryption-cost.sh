@@ -7,7 +7,7 @@
 #   deploy/bench/encryption-cost.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]
 #
 # Build the before binary from an earlier commit in a worktree
-# (`git worktree add /tmp/before <commit> && swift build -c release --product grantledger`).
+# (`git worktree add /tmp/before <commit> && swift build -c release --static-swift-stdlib --product grantledger`).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 before=$1

@@ -6,7 +6,7 @@
 #   deploy/bench/import-builds.sh BINARY... [ROUNDS=3 in the environment]
 #
 # Build an earlier commit in a worktree (`git worktree add /tmp/before <commit> &&
-# swift build -c release --product grantledger`) and pass its .build/release/grantledger.
+# swift build -c release --static-swift-stdlib --product grantledger`) and pass its .build/release/grantledger.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 [ $# -ge 1 ] || { echo "usage: $0 BINARY..." >&2; exit 64; }

@@ -9,7 +9,7 @@ set -euo pipefail
 
 database_up
 cd "$repo"
-swift build -c release --product grantledger >/dev/null
+build_release grantledger >/dev/null
 bin="$repo/.build/release/grantledger"
 work=$(mktemp -d -t grantledger-lag.XXXXXX)
 pids=()
