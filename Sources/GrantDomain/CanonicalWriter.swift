@@ -214,6 +214,7 @@ extension Organiser: CanonicalRawText {}
 extension Theme: CanonicalRawText {}
 extension IndexId: CanonicalRawText {}
 extension Indicator: CanonicalRawText {}
+extension AccessChannel: CanonicalRawText {}
 
 extension Member: CanonicalObject {
     public func writeMembers(to writer: inout CanonicalWriter) throws {

@@ -276,6 +276,40 @@ struct JSONCodingTests {
         }
     }
 
+    @Test(
+        "the drill-down's rows, with hostile names and ids, write what their Encodable conformance and Foundation write",
+        arguments: 1...4)
+    func drillDownRows(seed: UInt64) throws {
+        var random = Random(state: seed)
+        let dates = ["2024-01-01", "2024-02-29", "2025-12-31", "1999-07-15"].compactMap(BusinessDate.init)
+        let channelSets: [[AccessChannel]] = [[.consortium], [.subGrant], [.consortium, .subGrant]]
+        var rows: [I3OrganisationRow] = []
+        for _ in 0..<300 {
+            let channel = AccessChannel.allCases[random.below(AccessChannel.allCases.count)]
+            let first = I3FirstAccess(
+                channel: channel, businessDate: dates[random.below(dates.count)],
+                position: random.below(3) == 0 ? .max : Int64(random.below(2_000_000)),
+                callId: Self.text(&random), grantId: Self.text(&random),
+                subGrantId: random.below(2) == 0 ? nil : Self.text(&random))
+            let place = I3Place(
+                regionCode: Self.text(&random),
+                leadershipGender: LeadershipGender.allCases[random.below(LeadershipGender.allCases.count)],
+                settlement: Settlement.allCases[random.below(Settlement.allCases.count)],
+                registrationStatus: RegistrationStatus.allCases[random.below(RegistrationStatus.allCases.count)])
+            let row = I3OrganisationRow(
+                organisationId: Self.text(&random), name: Self.text(&random), place: place,
+                channels: channelSets[random.below(channelSets.count)], firstAccess: first)
+            // The writer is the path taken, and it writes what `Encodable` and Foundation write.
+            #expect(row is any CanonicalObject)
+            #expect(try CanonicalJSON.bytes(row) == CanonicalJSON.treeBytes(row))
+            #expect(try CanonicalJSON.text(row) == (try Self.foundationText(row)))
+            rows.append(row)
+        }
+        // A list of them, as the drill-down writes a batch.
+        #expect(try CanonicalJSON.bytes(rows) == CanonicalJSON.treeBytes(rows))
+        #expect(try CanonicalJSON.text(rows) == (try Self.foundationText(rows)))
+    }
+
     /// The lines of the sample programme (deploy/sample/programme.jsonl).
     static func sampleLines() throws -> [String] {
         let file = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
