@@ -163,17 +163,23 @@ if CommandLine.arguments.contains("--appends") {
     exit(0)
 }
 
-/// `count` events on 50,000 streams in one transaction of the owner, analysed.
-func loadEvents(_ count: Int) async throws {
+/// `count` events in one transaction of the owner, on `streams` streams named `prefix` and
+/// a number, each stream's versions from 1.
+func insertEvents(_ count: Int, prefix: String, streams: Int) async throws {
     try await owner.query(
         """
         INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
                             recorded_at, transaction_id, hash)
-        SELECT nextval('events_position_seq'), 'bulk-' || (g % 50000), g / 50000 + 1, gen_random_uuid(),
+        SELECT nextval('events_position_seq'), \(prefix) || (g % \(streams)), g / \(streams) + 1, gen_random_uuid(),
                'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
                pg_current_xact_id(), \(hash)
-        FROM generate_series(1, \(count)) g
+        FROM generate_series(0, \(count) - 1) g
         """)
+}
+
+/// `count` events on 50,000 streams in one transaction of the owner, analysed.
+func loadEvents(_ count: Int) async throws {
+    try await insertEvents(count, prefix: "bulk-", streams: 50_000)
     try await owner.query("VACUUM ANALYZE events")
 }
 
@@ -183,15 +189,8 @@ func batchSeals() async throws -> Double {
     try await store.seal()
     var batchSealTime = 0.0
     for _ in 0..<20 {
-        try await owner.query(
-            """
-            INSERT INTO events (position, stream_id, stream_version, event_id, type, data, metadata,
-                                recorded_at, transaction_id, hash)
-            SELECT nextval('events_position_seq'), 'batch-' || gen_random_uuid(), 1, gen_random_uuid(),
-                   'GrantTrancheDisbursed', \(payload)::jsonb, \(metadata)::jsonb, clock_timestamp(),
-                   pg_current_xact_id(), \(hash)
-            FROM generate_series(1, 1000) g
-            """)
+        // A stream of its own for each event: a new prefix per batch, as many streams as events.
+        try await insertEvents(1000, prefix: "batch-\(UUID().uuidString)-", streams: 1000)
         let start = Date()
         try await store.seal()
         batchSealTime += Date().timeIntervalSince(start)
