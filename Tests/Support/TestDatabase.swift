@@ -111,9 +111,11 @@ struct TestDatabase: Sendable {
         let template = migrate ? try await MigratedTemplate.name.value : nil
         let adminConnection = try await PostgresConnection.connect(admin)
         if let template {
-            try await MigratedTemplate.whenNotInUse {
-                try await adminConnection.query(
-                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template) OWNER grantledger"))
+            try await CopyGate.shared.run {
+                try await MigratedTemplate.whenNotInUse {
+                    try await adminConnection.query(
+                        PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template) OWNER grantledger"))
+                }
             }
             try await MigratedTemplate.copyPrivileges(from: template, to: name, on: adminConnection)
         } else {
@@ -186,17 +188,20 @@ struct TestDatabase: Sendable {
     /// Reads after `position` until `count` events are visible.
     ///
     /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
-    /// open by a test running in parallel (in another database) can delay visibility.
-    /// - Throws: when they are not visible within 20 seconds, rather than return fewer.
+    /// open by a test running in parallel (in another database) can delay visibility: an
+    /// import's batch under locks, or a `CREATE DATABASE` of another test, held an id for
+    /// up to 20 s on a busy machine. The wait is the minute `everyEventReadable()` allows.
+    /// - Throws: when they are not visible within a minute, rather than return fewer; the
+    ///   message names the cluster's oldest transactions.
     func readAll(after position: Int64, count: Int) async throws -> [RecordedEvent] {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let events = try await store.readAll(after: position, limit: 10_000)
             if events.count >= count { return events }
-            guard Date() < deadline else {
+            guard ContinuousClock.now < deadline else {
                 throw TestSetupError(
-                    message:
-                        "only \(events.count) of \(count) events after position \(position) became visible within 20 s")
+                    message: "only \(events.count) of \(count) events after position \(position) became visible "
+                        + "within 60 s; oldest transactions: \(await oldestTransactions())")
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
@@ -245,6 +250,41 @@ extension TestDatabase {
         try await admin.query("DELETE FROM merkle_groups")
         try await admin.query("DELETE FROM event_chain")
         try await admin.query("DELETE FROM chain_runs")
+    }
+}
+
+/// At most two `CREATE DATABASE … TEMPLATE` copies at a time in this process.
+///
+/// A copy writes the whole template (9 MB) through the WAL and holds a transaction id while
+/// it does; a hundred suites starting at once made each copy take 17-19 s, during which every
+/// database's readers stopped below it (`readAll(after:count:)`). Two at a time, each takes
+/// about half a second, and the cluster's readers wait no longer than that.
+actor CopyGate {
+    static let shared = CopyGate(width: 2)
+
+    private let width: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) { self.width = width }
+
+    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        if running < width {
+            running += 1
+        } else {
+            // A leaving copy hands its place over directly (see `leave`).
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        defer { leave() }
+        return try await body()
+    }
+
+    private func leave() {
+        if waiting.isEmpty {
+            running -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }
 
