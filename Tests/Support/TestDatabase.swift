@@ -177,31 +177,35 @@ struct TestDatabase: Sendable {
         }
     }
 
+    /// How long a test waits for events it committed to become readable. Readers stop below
+    /// the cluster's oldest transaction id, and another test's can hold one a while: a
+    /// `CREATE DATABASE` copy (see `CopyGate`), or an import's batch under locks (up to 15 s
+    /// in a watched local run, over 20 s in CI).
+    static let visibilityWait: Duration = .seconds(60)
+
     /// Waits until readers see every committed event: the gap-free head waits for every
     /// older transaction of the cluster, other tests' included, to end. Whether it got there
-    /// within a minute.
+    /// within `visibilityWait`.
     func everyEventReadable() async throws -> Bool {
         let last = try await committedEvents().last?.position ?? 0
-        return try await eventually(timeout: .seconds(60)) { try await store.gapFreeHead() >= last }
+        return try await eventually(timeout: Self.visibilityWait) { try await store.gapFreeHead() >= last }
     }
 
     /// Reads after `position` until `count` events are visible.
     ///
     /// Readers only see events below the cluster-wide snapshot xmin, so a transaction held
-    /// open by a test running in parallel (in another database) can delay visibility: an
-    /// import's batch under locks, or a `CREATE DATABASE` of another test, held an id for
-    /// up to 20 s on a busy machine. The wait is the minute `everyEventReadable()` allows.
-    /// - Throws: when they are not visible within a minute, rather than return fewer; the
-    ///   message names the cluster's oldest transactions.
+    /// open by a test running in parallel (in another database) can delay visibility.
+    /// - Throws: when they are not visible within `visibilityWait`, rather than return fewer;
+    ///   the message names the cluster's oldest transactions.
     func readAll(after position: Int64, count: Int) async throws -> [RecordedEvent] {
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + Self.visibilityWait
         while true {
             let events = try await store.readAll(after: position, limit: 10_000)
             if events.count >= count { return events }
             guard ContinuousClock.now < deadline else {
                 throw TestSetupError(
                     message: "only \(events.count) of \(count) events after position \(position) became visible "
-                        + "within 60 s; oldest transactions: \(await oldestTransactions())")
+                        + "within \(Self.visibilityWait); oldest transactions: \(await oldestTransactions())")
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
