@@ -57,7 +57,7 @@ rm -f "$import_file" "$import_file.all" "$import_file.activities"
 echo
 echo "| commands | grantledger | raw PostgreSQL | ratio | target |"
 echo "|---|---:|---:|---:|---:|"
-echo "| grantledger import, 1 client, $import_commands commands: commands/s | $import_rate | $raw1 INSERT tx/s (1 client) | $(ratio "$import_rate" "$raw1") | ≥ 0.5× |"
+echo "| grantledger import, 1 client, $import_commands commands: commands/s | $import_rate | $raw1 INSERT tx/s (1 client) | $(ratio "$import_rate" "$raw1") | ≥ 1.0× |"
 echo "| grantledger import of $activity_commands recordActivity commands: commands/s | $activity_rate | $raw1 INSERT tx/s (1 client) | $(ratio "$activity_rate" "$raw1") | ≥ the row above |"
 
 # The benchmark leaves its realistic programme in grantledger_bench_projections. URLs carry
@@ -209,8 +209,14 @@ if command -v wrk >/dev/null 2>&1; then
         out=$(TOKEN=$manager wrk -t2 -c$connections -d"${BENCH_HTTP_SECONDS:-15}"s --latency \
             -s "$repo/deploy/bench/post-commands.lua" "http://127.0.0.1:$port")
         rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-        echo "| POST /v1/commands (new organisations), $connections connections: commands/s | $rps | $raw8 INSERT tx/s (8 clients) | $(ratio "$rps" "$raw8") | ≥ 0.25× |"
-        echo "| the same: p99 latency, non-2xx | $(echo "$out" | awk '$1 == "99%" {print $2}'), $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0) | | | |"
+        # Issue #24's targets are for 8 connections; 64 shows how far groups grow.
+        rate_target="" latency_target=""
+        if [ "$connections" -eq 8 ]; then rate_target="≥ 0.5×" latency_target="p99 < 20"; fi
+        echo "| POST /v1/commands (new organisations), $connections connections: commands/s | $rps | $raw8 INSERT tx/s (8 clients) | $(ratio "$rps" "$raw8") | $rate_target |"
+        # post-commands.lua's done() prints the percentiles wrk's summary leaves out (p99.9).
+        echo "| the same: p50 / p99 / p99.9 latency ms, non-2xx | $(echo "$out" | awk '/^latency-ms/ {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            printf "%s / %s / %s", v["p50"], v["p99"], v["p99.9"] }'), $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0) | | | $latency_target |"
     done
 fi
 echo "| server resident memory after all of the above (1000000 events, 100000 organisations), MiB | $(( $(ps -o rss= -p $server) / 1024 )) | | | < 1024 |"
