@@ -268,14 +268,30 @@ public struct StoreSession: Sendable {
     /// of the log (`EventStore.gapFree`): an event that commits late is returned by a later
     /// call, never jumped over.
     public func readAll(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws -> [RecordedEvent] {
+        try await readGapFree(EventStore.bulkColumns, after: position, limit: limit, upTo: cutoff)
+            .map(EventStore.decodeEvent)
+    }
+
+    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event (`LogEntry`).
+    public func readEntries(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
+        -> [LogEntry]
+    {
+        try await readGapFree(EventStore.entryColumns, after: position, limit: limit, upTo: cutoff)
+            .map(EventStore.decodeEntry)
+    }
+
+    /// `columns` of up to `limit` events of the gap-free prefix after `position`, up to `cutoff`.
+    private func readGapFree(_ columns: String, after position: Int64, limit: Int, upTo cutoff: Int64?)
+        async throws -> PostgresRows
+    {
         let query: PostgresQuery = """
-            SELECT \(unescaped: EventStore.bulkColumns) FROM events
+            SELECT \(unescaped: columns) FROM events
             WHERE position > \(position) AND position <= \(cutoff ?? Int64.max)
               AND \(unescaped: EventStore.gapFree)
             ORDER BY position LIMIT \(limit)
             """
         // Prepared: every process that follows the log runs it after each commit it hears of.
-        return try await connection.query(query.prepared()).map(EventStore.decodeEvent)
+        return try await connection.query(query.prepared())
     }
 
     /// The first position a reader can see after `position`, at or before `cutoff`; nil

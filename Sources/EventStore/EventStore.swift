@@ -54,6 +54,16 @@ public struct EventStore: Sendable {
         return time
     }
 
+    /// The columns of a fold's read (`LogEntry`), in `decodeEntry`'s order.
+    static let entryColumns = "position, type, data, metadata, recorded_at"
+
+    static func decodeEntry(_ row: PostgresRow) throws -> LogEntry {
+        LogEntry(
+            position: try row.decode(Int64.self, 0), type: try row.decode(String.self, 1),
+            data: try row.decode(String.self, 2), metadata: try row.decode(String.self, 3),
+            recordedAt: try recordingTime(row, 4))
+    }
+
     static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
         let recordedAt = try recordingTime(row, 7)
         return RecordedEvent(
@@ -248,6 +258,13 @@ public struct EventStore: Sendable {
         -> [RecordedEvent]
     {
         try await withSession { try await $0.readAll(after: position, limit: limit, upTo: cutoff) }
+    }
+
+    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event (`LogEntry`).
+    public func readEntries(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
+        -> [LogEntry]
+    {
+        try await withSession { try await $0.readEntries(after: position, limit: limit, upTo: cutoff) }
     }
 
     /// The first position a reader can see after `position`, at or before `cutoff`; nil when

@@ -176,9 +176,9 @@ extension PersonalDataCipher {
 
     /// `events` with the texts located in them (`located[i]` for `events[i]`) opened with `keys`.
     public static func opened(
-        _ events: ArraySlice<RecordedEvent>, located: ArraySlice<PersonalData.SealedTexts?>,
+        _ events: ArraySlice<LogEntry>, located: ArraySlice<PersonalData.SealedTexts?>,
         keys: [String: PersonalDataKeyState]
-    ) -> [RecordedEvent] {
+    ) -> [LogEntry] {
         zip(events, located).map { event, texts in
             guard let texts else { return event }
             var event = event

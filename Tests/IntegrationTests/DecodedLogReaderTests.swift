@@ -69,6 +69,26 @@ struct DecodedLogReaderTests {
         #expect(none == 0 && unmoved == head)
     }
 
+    @Test("a fold's read of five columns gives what the full read gives of them, in the same ranges")
+    func entriesMatchTheFullRead() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        let head = try #require(try await db.committedEvents().last?.position)
+        for (after, limit, cutoff) in [
+            (Int64(0), 1_000, Optional<Int64>.none), (17, 40, head - 100), (head - 3, 10, nil),
+        ] {
+            let full = try await db.store.readAll(after: after, limit: limit, upTo: cutoff)
+            let entries = try await db.store.readEntries(after: after, limit: limit, upTo: cutoff)
+            #expect(!full.isEmpty)
+            #expect(
+                entries == full.map(LogEntry.init),
+                "after \(after), limit \(limit), up to \(cutoff.map(String.init) ?? "-")")
+        }
+        // The data and the metadata are not the same text anywhere, so a swap of the two fails.
+        let entries = try await db.store.readEntries(after: 0, limit: 1_000)
+        #expect(entries.allSatisfy { $0.data != $0.metadata && $0.metadata.contains("commandId") })
+    }
+
     @Test("the log's reads, prepared, stay index scans under a generic plan")
     func preparedReadsUseTheIndex() async throws {
         let db = try await TestDatabase.make()
@@ -78,13 +98,22 @@ struct DecodedLogReaderTests {
         #expect(try await db.everyEventReadable())
         /// The scans of `events` and its primary key made by eight reads on one session: a
         /// table's count is of its sequential scans, an index's of the scans through it.
-        func scans(_ settings: [PostgresQuery]) async throws -> (table: Int64, index: Int64, read: Int) {
+        /// `entries`: the folds' read of five columns (`readEntries`), else `readAll`.
+        func scans(_ settings: [PostgresQuery], entries: Bool = false) async throws -> (
+            table: Int64, index: Int64, read: Int
+        ) {
             let app = try await PostgresConnection.connect(db.appURL)
             for setting in settings { try await app.query(setting) }
             let session = StoreSession(connection: app)
             try await app.query("BEGIN")
             var read = 0
-            for round in 0..<8 { read += try await session.readAll(after: Int64(round * 100), limit: 50).count }
+            for round in 0..<8 {
+                let after = Int64(round * 100)
+                read +=
+                    entries
+                    ? try await session.readEntries(after: after, limit: 50).count
+                    : try await session.readAll(after: after, limit: 50).count
+            }
             let counted = try await app.query(
                 "SELECT pg_stat_get_xact_numscans('events'::regclass), pg_stat_get_xact_numscans('events_pkey'::regclass)"
             )[0].decode((Int64, Int64).self)
@@ -96,9 +125,11 @@ struct DecodedLogReaderTests {
             #expect(prepared == 1)
             return (counted.0, counted.1, read)
         }
-        let generic = try await scans(["SET plan_cache_mode = force_generic_plan"])
-        #expect(generic.read == 8 * 50)
-        #expect(generic.table == 0 && generic.index >= 8, "\(generic)")
+        for entries in [false, true] {
+            let generic = try await scans(["SET plan_cache_mode = force_generic_plan"], entries: entries)
+            #expect(generic.read == 8 * 50)
+            #expect(generic.table == 0 && generic.index >= 8, "entries: \(entries), \(generic)")
+        }
         // The count can fail: with index scans off, the same reads go through the table.
         let whole = try await scans([
             "SET plan_cache_mode = force_generic_plan", "SET enable_indexscan = off", "SET enable_bitmapscan = off",

@@ -36,7 +36,7 @@ struct ReadModelDocumentTests {
         }
         let count = try await db.committedEvents().count
         let opened = try await db.store.opened(try await db.readAll(after: 0, count: count))
-        let (events, quarantined) = ProjectedEvent.decoding(opened[...])
+        let (events, quarantined) = ProjectedEvent.decoding(opened.map(LogEntry.init)[...])
         #expect(quarantined.isEmpty)
         #expect(events.count == count)
 

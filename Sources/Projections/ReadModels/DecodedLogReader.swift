@@ -42,16 +42,16 @@ struct DecodedLogReader: Sendable {
         // turned into events. A range that comes back empty moves the next one to the next
         // event, so that a hole in the positions costs one query, not one per range.
         var from = start
-        func read() -> Task<[RecordedEvent], any Error>? {
+        func read() -> Task<[LogEntry], any Error>? {
             guard from < cutoff else { return nil }
             let after = from
             let (end, overflow) = after.addingReportingOverflow(Int64(size))
             let upTo = overflow ? cutoff : min(end, cutoff)
             from = upTo
             onRead?(after, upTo)
-            return Task { try await store.readAll(after: after, limit: size, upTo: upTo) }
+            return Task { try await store.readEntries(after: after, limit: size, upTo: upTo) }
         }
-        var reading: [Task<[RecordedEvent], any Error>] = [read(), read()].compactMap { $0 }
+        var reading: [Task<[LogEntry], any Error>] = [read(), read()].compactMap { $0 }
         var decoding: Task<Decoded, any Error>?
         defer {
             for task in reading { task.cancel() }
@@ -101,7 +101,7 @@ struct DecodedLogReader: Sendable {
     }
 
     /// The events decoded with their sealed texts left closed, on two tasks for a large batch.
-    static func decodeSealed(_ events: [RecordedEvent]) async -> Decoded {
+    static func decodeSealed(_ events: [LogEntry]) async -> Decoded {
         @Sendable func decoding(_ range: Range<Int>) -> Decoded {
             // Typed decoding reads a sealed text as the placeholder (`PersonalData.readable`).
             ProjectedEvent.decoding(events[range])
@@ -125,7 +125,7 @@ struct DecodedLogReader: Sendable {
     /// The events opened (`located[i]`: the sealed texts of `events[i]`) and decoded, on two
     /// tasks for a large batch.
     static func decode(
-        _ events: [RecordedEvent], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
+        _ events: [LogEntry], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
     ) async -> Decoded {
         @Sendable func decoding(_ range: Range<Int>) -> Decoded {
             ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])

@@ -20,7 +20,7 @@ public struct ProjectedEvent: Sendable {
     /// The events of types this version knows, decoded; others are passed over. An event of
     /// a known type whose data does not fit it is not projected (treated as absent) and is
     /// returned in `quarantined`: one malformed event never stops a projection.
-    static func decoding(_ events: ArraySlice<RecordedEvent>) -> (
+    static func decoding(_ events: ArraySlice<LogEntry>) -> (
         events: [ProjectedEvent], quarantined: [QuarantinedEvent]
     ) {
         var out: [ProjectedEvent] = []

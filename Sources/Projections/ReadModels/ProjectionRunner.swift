@@ -137,7 +137,7 @@ public struct ProjectionRunner: Sendable {
         let session = StoreSession(connection: connection)
         let events = try await session.opened(session.readAll(after: checkpoint, limit: batchSize, upTo: goal))
         guard let last = events.last else { return nil }
-        let (batch, quarantined) = ProjectedEvent.decoding(events[...])
+        let (batch, quarantined) = ProjectedEvent.decoding(events.map(LogEntry.init)[...])
         try await projection.apply(batch, schema: schema, on: connection)
         try await Self.record(quarantined, schema: schema, on: connection)
         try await Self.setCheckpoint(last.position, ofSchema: schema, on: connection)
