@@ -140,8 +140,8 @@ public struct RecordedEvent: Sendable, Hashable {
 /// An event as the folds of the log read it (projections, replays, the drill-down's fold):
 /// its place, type, data, metadata and recording time. The stream's id and version and the
 /// event's id, which only appends, histories and the events API use, are not read: leaving
-/// them in the database takes about an eighth off what PostgreSQL writes for a range of the log,
-/// and a string and a UUID off what the reader makes of each row (docs/performance.md,
+/// them in the database takes about an eighth off what PostgreSQL writes for a range of the
+/// log, and a string and a UUID off what the reader makes of each row (docs/performance.md,
 /// "Folds read five columns").
 public struct LogEntry: Sendable, Hashable {
     public var position: Int64
