@@ -67,9 +67,18 @@ public enum PlainHTTPClient {
             for (name, value) in headers { head.headers.add(name: name, value: value) }
             head.headers.add(name: "Connection", value: "close")
             if let body { head.headers.add(name: "Content-Length", value: String(body.count)) }
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // A server may answer and close before the request is all written: a refusal of a
+            // body too large, or an answer to a complete request that arrives before the
+            // client's end of it. A failed write is then not the exchange's outcome: the
+            // answer already received is, and the write's error only when there is none.
+            var writeError: (any Error)?
+            do {
+                try await outbound.write(.head(head))
+                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                try await outbound.write(.end(nil))
+            } catch {
+                writeError = error
+            }
             var status = 0
             var contentType: String?
             var received = ByteBuffer()
@@ -87,7 +96,8 @@ public enum PlainHTTPClient {
                     return PlainHTTPAnswer(status: status, contentType: contentType, body: Array(buffer: received))
                 }
             }
-            throw PlainHTTPError("the connection closed before the answer ended (or the deadline passed)")
+            throw writeError
+                ?? PlainHTTPError("the connection closed before the answer ended (or the deadline passed)")
         }
     }
 }

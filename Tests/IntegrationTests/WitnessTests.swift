@@ -429,3 +429,68 @@ struct WitnessTests {
         }
     }
 }
+
+/// A server on a loopback port that reads one request's head, answers it at once, ends its
+/// side (FIN) and reads whatever else comes until the client closes: a server that answers
+/// before the request is all written, as one refusing a body too large does.
+private final class EarlyAnswerServer: Sendable {
+    let port: Int
+    private let listener: Int32
+
+    init(answer: String) throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 1) == 0
+                    && getsockname(listener, $0, &length) == 0
+            }
+        }
+        guard listener >= 0, bound else {
+            close(listener)
+            throw TestSetupError(message: "no loopback socket")
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        self.listener = listener
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var seen: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            // The head only; the body is left unread.
+            while !seen.suffix(4).elementsEqual(Array("\r\n\r\n".utf8)) {
+                let count = read(connection, &buffer, 1)
+                if count <= 0 { break }
+                seen.append(buffer[0])
+            }
+            let bytes = Array(answer.utf8)
+            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            shutdown(connection, Int32(SHUT_WR))
+            // Drained, not reset: a close with unread data would send a reset that can take
+            // the answer with it before the client reads it.
+            while read(connection, &buffer, buffer.count) > 0 {}
+            close(connection)
+        }
+    }
+
+    deinit { close(listener) }
+}
+
+@Suite("The witnesses' HTTP client")
+struct PlainHTTPClientTests {
+    @Test("an answer that comes before the request is all written is read, not lost to the failed write")
+    func earlyAnswer() async throws {
+        let server = try EarlyAnswerServer(
+            answer: "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+                + "Connection: close\r\n\r\ntoo large")
+        let url = try #require(PlainHTTPURL("http://127.0.0.1:\(server.port)"))
+        let answer = try await PlainHTTPClient.request(
+            .POST, url, path: "/add-checkpoint", body: Array(repeating: 0x41, count: 32 << 20), maxBody: 1 << 16)
+        #expect(answer.status == 413)
+        #expect(answer.body == Array("too large".utf8))
+    }
+}
