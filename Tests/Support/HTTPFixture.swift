@@ -17,15 +17,18 @@ struct HTTPFixture {
     /// The log's key, when the server under test signs checkpoints and receipts.
     var signer: NoteSigner? = nil
     /// Seconds a request waits for one of the server's four database connections before it is
-    /// answered 503. Short, so that tests of refusals end soon; a test that sends several
-    /// requests at once on a loaded machine gives them longer (`HostileInputTests`' bounded
-    /// work: six verifications and the server's own followers share the four).
-    var acquireTimeout: Double = 2
+    /// answered 503. Short by default, so that tests of refusals end soon; a test that sends
+    /// several requests at once on a loaded machine gives them longer (`HostileInputTests`'
+    /// bounded work: six verifications and the server's own followers share the four).
+    var acquireTimeout = Self.shortAcquireTimeout
+    static let shortAcquireTimeout: Double = 2
 
     /// The organisation of the grantee token: the lead of the sample's grant GR-01.
     public static let granteeOrganisation = "INGO-DE-FES"
 
-    static func make(sample: Bool = true, acquireTimeout: Double = 2) async throws -> HTTPFixture {
+    static func make(sample: Bool = true, acquireTimeout: Double = shortAcquireTimeout) async throws
+        -> HTTPFixture
+    {
         let db = try await TestDatabase.make()
         if sample { try await db.importSample() }
         let owner = try await db.owner()

@@ -135,9 +135,9 @@ public struct ProjectionRunner: Sendable {
         let checkpoint = try await Self.checkpoint(ofSchema: schema, on: connection)
         if checkpoint >= goal { return nil }
         let session = StoreSession(connection: connection)
-        let events = try await session.opened(session.readAll(after: checkpoint, limit: batchSize, upTo: goal))
+        let events = try await session.opened(session.readEntries(after: checkpoint, limit: batchSize, upTo: goal))
         guard let last = events.last else { return nil }
-        let (batch, quarantined) = ProjectedEvent.decoding(events.map(LogEntry.init)[...])
+        let (batch, quarantined) = ProjectedEvent.decoding(events[...])
         try await projection.apply(batch, schema: schema, on: connection)
         try await Self.record(quarantined, schema: schema, on: connection)
         try await Self.setCheckpoint(last.position, ofSchema: schema, on: connection)
