@@ -276,8 +276,14 @@ public struct StoreSession: Sendable {
     public func readEntries(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
         -> [LogEntry]
     {
-        try await readGapFree(EventStore.entryColumns, after: position, limit: limit, upTo: cutoff)
-            .map(EventStore.decodeEntry)
+        try await readEntryRows(after: position, limit: limit, upTo: cutoff).entries()
+    }
+
+    /// `readEntries(after:limit:upTo:)` left in the result's bytes.
+    public func readEntryRows(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
+        -> LogEntryRows
+    {
+        LogEntryRows(rows: try await readGapFree(EventStore.entryColumns, after: position, limit: limit, upTo: cutoff))
     }
 
     /// `columns` of up to `limit` events of the gap-free prefix after `position`, up to `cutoff`.

@@ -267,6 +267,13 @@ public struct EventStore: Sendable {
         try await withSession { try await $0.readEntries(after: position, limit: limit, upTo: cutoff) }
     }
 
+    /// `readEntries(after:limit:upTo:)` left in the result's bytes (`LogEntryRows`).
+    public func readEntryRows(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
+        -> LogEntryRows
+    {
+        try await withSession { try await $0.readEntryRows(after: position, limit: limit, upTo: cutoff) }
+    }
+
     /// The first position a reader can see after `position`, at or before `cutoff`; nil when
     /// there is none. Readers that read the log in ranges of positions skip a hole with it.
     public func firstPosition(after position: Int64, upTo cutoff: Int64) async throws -> Int64? {

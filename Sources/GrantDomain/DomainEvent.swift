@@ -15,6 +15,15 @@ extension DomainEvent {
 
     /// The stored event types this version knows.
     static let knownTypes = Set(CommandTable.specs.map(\.event))
+
+    /// The known types' names with their UTF-8 bytes, for `knownType(utf8:)`.
+    private static let knownTypeNames = knownTypes.sorted().map { (utf8: Array($0.utf8), name: $0) }
+
+    /// The known type whose name is `bytes`, nil for any other: the name read from a result
+    /// row without a `String` made for it (the table's names are shared, not copied).
+    static func knownType(utf8 bytes: UnsafeRawBufferPointer) -> String? {
+        knownTypeNames.first { $0.utf8.count == bytes.count && $0.utf8.elementsEqual(bytes) }?.name
+    }
 }
 
 /// Stream names, one per entity.

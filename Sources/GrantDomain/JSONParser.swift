@@ -35,17 +35,22 @@ public struct JSONParser {
     /// leaves anything but spaces after it.
     private static func whole<Top>(_ text: String, _ top: (inout JSONParser) throws -> Top) -> Top? {
         var text = text
-        return text.withUTF8 { bytes in
-            var parser = JSONParser(bytes)
-            do {
-                if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
-                parser.skipWhitespace()
-                let value = try top(&parser)
-                parser.skipWhitespace()
-                return parser.index == bytes.count ? value : nil
-            } catch {
-                return nil
-            }
+        return text.withUTF8 { whole($0, top) }
+    }
+
+    /// `whole` of UTF-8 bytes.
+    private static func whole<Top>(_ bytes: UnsafeBufferPointer<UInt8>, _ top: (inout JSONParser) throws -> Top)
+        -> Top?
+    {
+        var parser = JSONParser(bytes)
+        do {
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
+            parser.skipWhitespace()
+            let value = try top(&parser)
+            parser.skipWhitespace()
+            return parser.index == bytes.count ? value : nil
+        } catch {
+            return nil
         }
     }
 
@@ -69,7 +74,15 @@ public struct JSONParser {
     /// decoders of stored events. Nested objects are parsed as by `parse`. nil when `text`
     /// is not exactly one JSON value.
     public static func parseObject(_ text: String) -> Parsed? {
-        whole(text) { parser in
+        var text = text
+        return text.withUTF8 { parseObject(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `parseObject` of a text's UTF-8 bytes, as a result row holds them: for readers that
+    /// decode stored data without making a `String` of it first. Bytes that are not UTF-8
+    /// inside a string are repaired as `String(decoding:as:)` repairs them.
+    public static func parseObject(utf8 bytes: UnsafeRawBufferPointer) -> Parsed? {
+        whole(bytes.assumingMemoryBound(to: UInt8.self)) { parser in
             guard try parser.peek() == UInt8(ascii: "{") else { return .value(try parser.value()) }
             var members: [(key: String, value: JSONValue)] = []
             members.reserveCapacity(16)

@@ -39,6 +39,21 @@ extension DomainEvent {
         }
     }
 
+    /// `decodeOrQuarantine(position:type:data:)` of the type's and the data's UTF-8 bytes, as
+    /// a result row holds them: a known type's name is this version's own `String`, and the
+    /// data is parsed where it lies.
+    public static func decodeOrQuarantine(position: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer)
+        -> DecodedEvent
+    {
+        guard let type = knownType(utf8: type) else { return .unknown }
+        do {
+            guard let event = try decode(type: type, utf8: data) else { return .unknown }
+            return .event(event)
+        } catch {
+            return .quarantined(QuarantinedEvent(position: position, type: type, reason: Self.reason(error)))
+        }
+    }
+
     /// A decoding error in one line: the field's path and what was wrong.
     static func reason(_ error: any Error) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {

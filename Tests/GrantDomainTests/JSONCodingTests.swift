@@ -532,6 +532,12 @@ struct JSONCodingTests {
             #expect(members == Self.treeOutcome(type: type, data: data), "\(type): \(data.debugDescription)")
             // The parse itself: the same value, and refused exactly when the tree is.
             #expect(JSONParser.parseObject(data)?.value == JSONParser.parse(data))
+            // Read from bytes as a result row holds them: the same event, or the same reason.
+            #expect(
+                Self.sameOutcome(
+                    Self.decodedFromBytes(position: 9, type: type, data: data),
+                    DomainEvent.decodeOrQuarantine(position: 9, type: type, data: data)),
+                "from bytes, \(type): \(data.debugDescription)")
             if case .value = members { agreed.values += 1 } else { agreed.errors += 1 }
         }
         let sealed: JSONValue = .object(["encrypted": "AAAA", "key": "9b2f"])
@@ -593,6 +599,46 @@ struct JSONCodingTests {
         }
         // Both outcomes were exercised, and sealed texts met.
         #expect(agreed.values > lines.count && agreed.errors > lines.count && agreed.sealed > 10)
+    }
+
+    /// `decodeOrQuarantine` of `type` and `data` as the bytes of a result row.
+    static func decodedFromBytes(position: Int64, type: String, data: String) -> DecodedEvent {
+        Array(type.utf8).withUnsafeBytes { type in
+            Array(data.utf8).withUnsafeBytes {
+                DomainEvent.decodeOrQuarantine(position: position, type: type, data: $0)
+            }
+        }
+    }
+
+    /// Whether two readings of a stored event gave the same event, or passed it over, or
+    /// quarantined it for the same reason.
+    static func sameOutcome(_ a: DecodedEvent, _ b: DecodedEvent) -> Bool {
+        switch (a, b) {
+        case (.event(let x), .event(let y)): return x == y
+        case (.unknown, .unknown): return true
+        case (.quarantined(let x), .quarantined(let y)): return x == y
+        default: return false
+        }
+    }
+
+    @Test("a type's name read from bytes is a known type's exactly, and nothing else is")
+    func knownTypesFromBytes() throws {
+        #expect(DomainEvent.knownTypes.count > 20)
+        for name in DomainEvent.knownTypes {
+            let found = Array(name.utf8).withUnsafeBytes { DomainEvent.knownType(utf8: $0) }
+            #expect(found == name)
+            // Near misses: a letter more or less, another case, a NUL, a space, a combining mark.
+            for other in [
+                String(name.dropLast()), name + "s", "x" + name, name.lowercased(), name + "\u{0}", " " + name,
+                name + "\u{301}", String(name.dropFirst()),
+            ] where !DomainEvent.knownTypes.contains(other) {
+                #expect(Array(other.utf8).withUnsafeBytes { DomainEvent.knownType(utf8: $0) } == nil, "\(other)")
+                #expect(Self.sameOutcome(Self.decodedFromBytes(position: 1, type: other, data: "{}"), .unknown))
+            }
+        }
+        for other in ["", "\u{0}", "Noted", String(repeating: "A", count: 100_000)] {
+            #expect(Array(other.utf8).withUnsafeBytes { DomainEvent.knownType(utf8: $0) } == nil)
+        }
     }
 }
 

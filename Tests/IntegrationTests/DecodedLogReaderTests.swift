@@ -89,6 +89,51 @@ struct DecodedLogReaderTests {
         #expect(entries.allSatisfy { $0.data != $0.metadata && $0.metadata.contains("commandId") })
     }
 
+    @Test(
+        "events decoded from the result's bytes are those decoded from its texts, passed over and quarantined ones alike"
+    )
+    func bytesDecodeAsTexts() async throws {
+        let db = try await TestDatabase.make()
+        try await db.importSample()
+        // What the application role could append: known types whose data fits no event, hostile
+        // texts, and types this version does not know.
+        let hostile = [
+            ("grant-X", "GrantAwarded", #"{"grantId": 7, "amount": "lots"}"#),
+            ("grant-Y", "GrantClosed", #"{"grantId": "G\u0001\ud83d\ude00\u202e"}"#),
+            ("grant-Z", "GrantClosed", "[1, 2]"),
+            ("organisation-Q", "OrganisationRegistered", #"{"name": "\u0001"}"#),
+            ("noted-1", "Noted", #"{"x": "\u0001"}"#),
+            ("noted-2", "GrantAwarded ", "{}"),
+            ("noted-3", "grantawarded", "{}"),
+        ].map { NewEvent(streamID: $0.0, type: $0.1, data: $0.2, metadata: #"{"actor": "\u202e"}"#) }
+        for event in hostile { _ = try await db.store.append([event]) }
+        // Readers see an event once no older transaction of the cluster is open.
+        #expect(try await db.everyEventReadable())
+        let head = try await db.store.gapFreeHead()
+        let rows = try await db.store.readEntryRows(after: 0, limit: 100_000, upTo: head)
+        let entries = try rows.entries()
+        #expect(entries.count == rows.count && rows.count > hostile.count)
+        let fromBytes = try ProjectedEvent.decoding(rows, 0..<rows.count)
+        let fromTexts = ProjectedEvent.decoding(entries[...])
+        #expect(fromBytes.events.count == fromTexts.events.count)
+        for (a, b) in zip(fromBytes.events, fromTexts.events) {
+            #expect(a.position == b.position && a.recordedAt == b.recordedAt)
+            #expect(a.event == b.event && a.metadata == b.metadata)
+        }
+        #expect(fromBytes.quarantined == fromTexts.quarantined)
+        // Three of the hostile events are quarantined; the unknown types are passed over.
+        #expect(fromTexts.quarantined.count >= 3)
+        #expect(
+            fromTexts.events.count + fromTexts.quarantined.count == rows.count - 3,
+            "\(fromTexts.events.count) events, \(fromTexts.quarantined.count) quarantined, \(rows.count) rows")
+        // In part of a batch too.
+        let part = try ProjectedEvent.decoding(rows, 5..<40)
+        #expect(
+            part.events.map(\.position)
+                == fromTexts.events.map(\.position).filter { (entries[5].position...entries[39].position).contains($0) }
+        )
+    }
+
     @Test("the log's reads, prepared, stay index scans under a generic plan")
     func preparedReadsUseTheIndex() async throws {
         let db = try await TestDatabase.make()

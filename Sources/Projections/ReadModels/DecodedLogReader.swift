@@ -42,16 +42,16 @@ struct DecodedLogReader: Sendable {
         // turned into events. A range that comes back empty moves the next one to the next
         // event, so that a hole in the positions costs one query, not one per range.
         var from = start
-        func read() -> Task<[LogEntry], any Error>? {
+        func read() -> Task<LogEntryRows, any Error>? {
             guard from < cutoff else { return nil }
             let after = from
             let (end, overflow) = after.addingReportingOverflow(Int64(size))
             let upTo = overflow ? cutoff : min(end, cutoff)
             from = upTo
             onRead?(after, upTo)
-            return Task { try await store.readEntries(after: after, limit: size, upTo: upTo) }
+            return Task { try await store.readEntryRows(after: after, limit: size, upTo: upTo) }
         }
-        var reading: [Task<[LogEntry], any Error>] = [read(), read()].compactMap { $0 }
+        var reading: [Task<LogEntryRows, any Error>] = [read(), read()].compactMap { $0 }
         var decoding: Task<Decoded, any Error>?
         defer {
             for task in reading { task.cancel() }
@@ -62,21 +62,22 @@ struct DecodedLogReader: Sendable {
             // The range read first goes to its decoding, and another range is asked for.
             var next: Task<Decoded, any Error>?
             if !reading.isEmpty {
-                let events = try await reading.removeFirst().value
-                if events.isEmpty, from < cutoff {
+                let rows = try await reading.removeFirst().value
+                if rows.isEmpty, from < cutoff {
                     let following = try await store.firstPosition(after: from, upTo: cutoff)
                     from = following.map { $0 - 1 } ?? cutoff
                 }
                 if let task = read() { reading.append(task) }
-                if let last = events.last {
-                    reached = last.position
+                if let last = try rows.last?.position() {
+                    reached = last
                     next = Task {
-                        guard opensTexts else { return await Self.decodeSealed(events) }
+                        guard opensTexts else { return try await Self.decodeSealed(rows) }
                         // Texts opened with the keys this database holds (docs/domain.md §15),
                         // found once in each event's data.
+                        let events = try rows.entries()
                         let located = events.map { PersonalData.locate(type: $0.type, data: $0.data) }
                         let keys = try await store.keys(for: located)
-                        return await Self.decode(events, located: located, keys: keys)
+                        return try await Self.decode(events, located: located, keys: keys)
                     }
                 }
             }
@@ -100,25 +101,26 @@ struct DecodedLogReader: Sendable {
         return try await forEachBatch(after: start, upTo: cutoff, quarantined: &ignored, body)
     }
 
-    /// The events decoded with their sealed texts left closed, on two tasks for a large batch.
-    static func decodeSealed(_ events: [LogEntry]) async -> Decoded {
-        @Sendable func decoding(_ range: Range<Int>) -> Decoded {
+    /// The events decoded from the result's bytes with their sealed texts left closed, on two
+    /// tasks for a large batch.
+    static func decodeSealed(_ rows: LogEntryRows) async throws -> Decoded {
+        @Sendable func decoding(_ range: Range<Int>) throws -> Decoded {
             // Typed decoding reads a sealed text as the placeholder (`PersonalData.readable`).
-            ProjectedEvent.decoding(events[range])
+            try ProjectedEvent.decoding(rows, range)
         }
-        return await inHalves(events.count, decoding)
+        return try await inHalves(rows.count, decoding)
     }
 
     /// `decoding` of the whole range, in two halves on two tasks when there are more than
     /// 1,000 events.
-    private static func inHalves(_ count: Int, _ decoding: @Sendable @escaping (Range<Int>) -> Decoded) async
-        -> Decoded
+    private static func inHalves(_ count: Int, _ decoding: @Sendable @escaping (Range<Int>) throws -> Decoded)
+        async throws -> Decoded
     {
-        guard count > 1_000 else { return decoding(0..<count) }
+        guard count > 1_000 else { return try decoding(0..<count) }
         let half = count / 2
         async let first = decoding(0..<half)
         async let second = decoding(half..<count)
-        let (a, b) = await (first, second)
+        let (a, b) = try await (first, second)
         return (a.events + b.events, a.quarantined + b.quarantined)
     }
 
@@ -126,10 +128,10 @@ struct DecodedLogReader: Sendable {
     /// tasks for a large batch.
     static func decode(
         _ events: [LogEntry], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
-    ) async -> Decoded {
+    ) async throws -> Decoded {
         @Sendable func decoding(_ range: Range<Int>) -> Decoded {
             ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])
         }
-        return await inHalves(events.count, decoding)
+        return try await inHalves(events.count, decoding)
     }
 }

@@ -40,6 +40,28 @@ public struct ProjectedEvent: Sendable {
         return (out, quarantined)
     }
 
+    /// `decoding(_:)` of rows `range` of a batch, each event decoded from the result's bytes.
+    static func decoding(_ rows: LogEntryRows, _ range: Range<Int>) throws -> (
+        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
+    ) {
+        var out: [ProjectedEvent] = []
+        var quarantined: [QuarantinedEvent] = []
+        out.reserveCapacity(range.count)
+        for index in range {
+            let row = rows[index]
+            let (position, recordedAt) = (try row.position(), try row.recordedAt())
+            switch try row.withTypeAndData({ DomainEvent.decodeOrQuarantine(position: position, type: $0, data: $1) }) {
+            case .event(let decoded):
+                out.append(
+                    ProjectedEvent(
+                        position: position, recordedAt: recordedAt, event: decoded, metadata: try row.metadata()))
+            case .unknown: continue
+            case .quarantined(let bad): quarantined.append(bad)
+            }
+        }
+        return (out, quarantined)
+    }
+
     /// Where and when the event was recorded, and by whom.
     public var recorded: Recorded {
         Recorded(position: position, recordedAt: recordedAt.rfc3339, actor: actor)
