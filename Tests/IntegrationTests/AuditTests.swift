@@ -199,6 +199,28 @@ struct AuditTests {
             #expect(projected[grant.grantId]?.1 == grant.envelopeUsed.description)
         }
         #expect(head.subGrants.contains { $0.status == "cancelled" })
+        // And on every sub-grant, each listed once, in the order of their awards.
+        let subGrantRows = try await db.pool.withConnection {
+            try await $0.query(
+                """
+                SELECT id, doc->>'status', doc->>'disbursed', doc->'award'->>'grantId',
+                       doc->'award'->>'organisationId', doc->'award'->>'amount'
+                FROM rm_entities.entities WHERE kind = 'subGrant'
+                """)
+        }
+        let subGrants = Dictionary(
+            uniqueKeysWithValues: try subGrantRows.map {
+                row in (try row.decode(String.self, 0), try (1...5).map { try row.decode(String.self, $0) })
+            })
+        #expect(head.subGrants.count == subGrants.count && subGrants.count > 10)
+        for line in head.subGrants {
+            let expected = [
+                line.status, line.disbursed.description, line.grantId, line.organisationId, line.amount.description,
+            ]
+            #expect(subGrants[line.subGrantId] == expected, "\(line.subGrantId)")
+        }
+        let awards = events.filter { $0.type == "SubGrantAwarded" }.map(\.streamID)
+        #expect(head.subGrants.map { Streams.subGrant($0.subGrantId) } == awards)
     }
     @Test("replay leaves organisations' sealed texts closed and replays every event a replay that opens them does")
     func replayWithTextsClosed() async throws {

@@ -38,8 +38,12 @@ public struct AuditReplay: Sendable, Encodable {
     {
         var grants: [String: GrantState] = [:]
         var grantOrder: [String] = []
-        var subGrants: [String: SubGrantState] = [:]
-        var subGrantOrder: [String] = []
+        // Sub-grants are most of a large log's entities: their states are kept in an array,
+        // found through their ids' indices. A dictionary of the states themselves moved
+        // every state at each of its resizes, a twelfth of a replay's time.
+        var subGrantIndex: [String: Int] = [:]
+        var subGrants: [SubGrantState] = []
+        var subGrantOrder: [Int] = []
         var count = 0
         // No line names an organisation or reads a purpose or a reason: sealed texts stay closed.
         let asOf = try await LogReplay.replay(pool: pool, cutOff: cutOff, opensTexts: false, progress: progress) {
@@ -53,15 +57,25 @@ public struct AuditReplay: Sendable, Encodable {
             case .grantTrancheDisbursed(let e): grants[e.grantId]?.apply(event)
             case .grantClosed(let e): grants[e.grantId]?.apply(event)
             case .subGrantAwarded(let e):
-                subGrants[e.subGrantId] = SubGrantState(award: e)
-                subGrantOrder.append(e.subGrantId)
-            case .subGrantDisbursed(let e): subGrants[e.subGrantId]?.apply(event)
-            case .subGrantCancelled(let e): subGrants[e.subGrantId]?.apply(event)
+                // An id awarded again (only a forged log holds one) takes the new award, and
+                // is listed again, with its last state, as often as it was awarded.
+                let index = subGrantIndex[e.subGrantId] ?? subGrants.count
+                if index == subGrants.count {
+                    subGrantIndex[e.subGrantId] = index
+                    subGrants.append(SubGrantState(award: e))
+                } else {
+                    subGrants[index] = SubGrantState(award: e)
+                }
+                subGrantOrder.append(index)
+            case .subGrantDisbursed(let e):
+                if let index = subGrantIndex[e.subGrantId] { subGrants[index].apply(event) }
+            case .subGrantCancelled(let e):
+                if let index = subGrantIndex[e.subGrantId] { subGrants[index].apply(event) }
             default: break
             }
         }
         var used: [String: Money] = [:]
-        for state in subGrants.values where state.cancelled == nil {
+        for state in subGrants where state.cancelled == nil {
             used[state.award.grantId, default: .zero] += state.award.amount
         }
         return AuditReplay(
@@ -76,12 +90,12 @@ public struct AuditReplay: Sendable, Encodable {
                         closed: $0.closed != nil)
                 }
             },
-            subGrants: subGrantOrder.compactMap { id in
-                subGrants[id].map {
-                    SubGrantLine(
-                        subGrantId: id, grantId: $0.award.grantId, organisationId: $0.award.organisationId,
-                        amount: $0.award.amount, disbursed: $0.disbursed, status: $0.status)
-                }
+            subGrants: subGrantOrder.map { index in
+                let state = subGrants[index]
+                return SubGrantLine(
+                    subGrantId: state.award.subGrantId, grantId: state.award.grantId,
+                    organisationId: state.award.organisationId, amount: state.award.amount,
+                    disbursed: state.disbursed, status: state.status)
             })
     }
 }
