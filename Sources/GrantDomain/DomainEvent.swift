@@ -21,7 +21,7 @@ extension DomainEvent {
 
     /// The known type whose name is `bytes`, nil for any other: the name read from a result
     /// row without a `String` made for it (the table's names are shared, not copied).
-    static func knownType(utf8 bytes: UnsafeRawBufferPointer) -> String? {
+    public static func knownType(utf8 bytes: UnsafeRawBufferPointer) -> String? {
         knownTypeNames.first { $0.utf8.count == bytes.count && $0.utf8.elementsEqual(bytes) }?.name
     }
 }

@@ -112,8 +112,14 @@ public enum PersonalData {
     /// The sealed texts of an event's data; nil when it has none (most events, told apart
     /// without a scan).
     public static func locate(type: String, data: String) -> SealedTexts? {
-        guard mayBeSealed(type: type, data: data) else { return nil }
-        let bytes = Array(data.utf8)
+        var data = data
+        return data.withUTF8 { locate(type: type, utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `locate(type:data:)` of the data's UTF-8 bytes, as a result row holds them.
+    public static func locate(type: String, utf8 data: UnsafeRawBufferPointer) -> SealedTexts? {
+        guard mayBeSealed(type: type, utf8: data) else { return nil }
+        let bytes = Array(data)
         let texts = (personalMembers(type: type, bytes: bytes) ?? []).compactMap { member in
             Sealed(json: bytes[member.value]).map { (member.field, member.value, $0) }
         }
@@ -129,23 +135,20 @@ public enum PersonalData {
     /// Whether an event's data may hold sealed texts: a cheap test before any scanning.
     /// Inside a JSON string a quote is escaped, so `"encrypted"` with both quotes bare is a
     /// key or a whole value.
-    static func mayBeSealed(type: String, data: String) -> Bool {
+    static func mayBeSealed(type: String, utf8 bytes: UnsafeRawBufferPointer) -> Bool {
         guard fields[type] != nil else { return false }
         let marker = Array("\"encrypted\"".utf8)
-        var data = data
-        return data.withUTF8 { bytes in
-            guard bytes.count >= marker.count else { return false }
-            var index = 0
-            while index <= bytes.count - marker.count {
-                if bytes[index] == marker[0], bytes[index + 1] == marker[1] {
-                    var offset = 2
-                    while offset < marker.count, bytes[index + offset] == marker[offset] { offset += 1 }
-                    if offset == marker.count { return true }
-                }
-                index += 1
+        guard bytes.count >= marker.count else { return false }
+        var index = 0
+        while index <= bytes.count - marker.count {
+            if bytes[index] == marker[0], bytes[index + 1] == marker[1] {
+                var offset = 2
+                while offset < marker.count, bytes[index + offset] == marker[offset] { offset += 1 }
+                if offset == marker.count { return true }
             }
-            return false
+            index += 1
         }
+        return false
     }
 
     /// The sealed texts of an event's data.

@@ -31,8 +31,16 @@ extension DomainEvent {
     /// Decodes a stored event without ever throwing: a known type whose data does not fit is
     /// `.quarantined` with the decoder's reason.
     public static func decodeOrQuarantine(position: Int64, type: String, data: String) -> DecodedEvent {
+        var data = data
+        return data.withUTF8 { decodeOrQuarantine(position: position, type: type, utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `decodeOrQuarantine(position:type:data:)` of the data's UTF-8 bytes.
+    public static func decodeOrQuarantine(position: Int64, type: String, utf8 data: UnsafeRawBufferPointer)
+        -> DecodedEvent
+    {
         do {
-            guard let event = try decode(type: type, data: data) else { return .unknown }
+            guard let event = try decode(type: type, utf8: data) else { return .unknown }
             return .event(event)
         } catch {
             return .quarantined(QuarantinedEvent(position: position, type: type, reason: Self.reason(error)))
@@ -41,17 +49,15 @@ extension DomainEvent {
 
     /// `decodeOrQuarantine(position:type:data:)` of the type's and the data's UTF-8 bytes, as
     /// a result row holds them: a known type's name is this version's own `String`, and the
-    /// data is parsed where it lies.
-    public static func decodeOrQuarantine(position: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer)
-        -> DecodedEvent
-    {
+    /// data is parsed where it lies. `opened` may give the data of a known type with its
+    /// sealed texts opened, decoded in its place; nil decodes the data as it lies.
+    public static func decodeOrQuarantine(
+        position: Int64, type: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer,
+        opened: (_ type: String) -> String? = { _ in nil }
+    ) -> DecodedEvent {
         guard let type = knownType(utf8: type) else { return .unknown }
-        do {
-            guard let event = try decode(type: type, utf8: data) else { return .unknown }
-            return .event(event)
-        } catch {
-            return .quarantined(QuarantinedEvent(position: position, type: type, reason: Self.reason(error)))
-        }
+        if let data = opened(type) { return decodeOrQuarantine(position: position, type: type, data: data) }
+        return decodeOrQuarantine(position: position, type: type, utf8: data)
     }
 
     /// A decoding error in one line: the field's path and what was wrong.

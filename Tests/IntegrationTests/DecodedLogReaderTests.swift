@@ -1,6 +1,8 @@
 import EventStore
 import Foundation
+import GrantDomain
 import NIOConcurrencyHelpers
+import PersonalDataKeys
 import PostgresClient
 import Testing
 
@@ -126,6 +128,26 @@ struct DecodedLogReaderTests {
         #expect(
             fromTexts.events.count + fromTexts.quarantined.count == rows.count - 3,
             "\(fromTexts.events.count) events, \(fromTexts.quarantined.count) quarantined, \(rows.count) rows")
+        // With sealed texts opened, as rebuilds and exports read them: the reader, which
+        // finds each event's sealed texts in its bytes, against the texts opened and decoded.
+        let located = entries.map { PersonalData.locate(type: $0.type, data: $0.data) }
+        #expect(located.compactMap { $0 }.count > 10)
+        let keys = try await db.store.keys(for: located)
+        let openedTexts = ProjectedEvent.decoding(
+            PersonalDataCipher.opened(entries[...], located: located[...], keys: keys)[...])
+        var openedBytes: [ProjectedEvent] = []
+        var quarantined: [QuarantinedEvent] = []
+        try await DecodedLogReader(store: db.store, batchSize: 1_500).forEachBatch(
+            upTo: head, quarantined: &quarantined
+        ) { openedBytes += $0 }
+        #expect(openedBytes.count == openedTexts.events.count)
+        for (a, b) in zip(openedBytes, openedTexts.events) {
+            #expect(a.position == b.position && a.recordedAt == b.recordedAt)
+            #expect(a.event == b.event && a.metadata == b.metadata)
+        }
+        #expect(quarantined == openedTexts.quarantined)
+        // Opening changed what the events hold: names, not placeholders.
+        #expect(zip(openedBytes, fromBytes.events).contains { $0.event != $1.event })
         // In part of a batch too.
         let part = try ProjectedEvent.decoding(rows, 5..<40)
         #expect(

@@ -74,10 +74,13 @@ struct DecodedLogReader: Sendable {
                         guard opensTexts else { return try await Self.decodeSealed(rows) }
                         // Texts opened with the keys this database holds (docs/domain.md §15),
                         // found once in each event's data.
-                        let events = try rows.entries()
-                        let located = events.map { PersonalData.locate(type: $0.type, data: $0.data) }
+                        let located = try rows.map { row in
+                            try row.withTypeAndData { type, data in
+                                DomainEvent.knownType(utf8: type).flatMap { PersonalData.locate(type: $0, utf8: data) }
+                            }
+                        }
                         let keys = try await store.keys(for: located)
-                        return try await Self.decode(events, located: located, keys: keys)
+                        return try await Self.decode(rows, located: located, keys: keys)
                     }
                 }
             }
@@ -124,14 +127,20 @@ struct DecodedLogReader: Sendable {
         return (a.events + b.events, a.quarantined + b.quarantined)
     }
 
-    /// The events opened (`located[i]`: the sealed texts of `events[i]`) and decoded, on two
-    /// tasks for a large batch.
+    /// The events decoded from the result's bytes, those with sealed texts (`located[i]` for
+    /// `rows[i]`) opened with `keys` first, on two tasks for a large batch.
     static func decode(
-        _ events: [LogEntry], located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
+        _ rows: LogEntryRows, located: [PersonalData.SealedTexts?], keys: [String: PersonalDataKeyState]
     ) async throws -> Decoded {
-        @Sendable func decoding(_ range: Range<Int>) -> Decoded {
-            ProjectedEvent.decoding(PersonalDataCipher.opened(events[range], located: located[range], keys: keys)[...])
+        @Sendable func decoding(_ range: Range<Int>) throws -> Decoded {
+            try ProjectedEvent.decoding(rows, range) { index, type in
+                located[index].map { texts in
+                    PersonalData.opened(texts) { field, sealed in
+                        PersonalDataCipher.open(sealed, type: type, field: field, keys: keys)
+                    }
+                }
+            }
         }
-        return try await inHalves(events.count, decoding)
+        return try await inHalves(rows.count, decoding)
     }
 }

@@ -41,16 +41,22 @@ public struct ProjectedEvent: Sendable {
     }
 
     /// `decoding(_:)` of rows `range` of a batch, each event decoded from the result's bytes.
-    static func decoding(_ rows: LogEntryRows, _ range: Range<Int>) throws -> (
-        events: [ProjectedEvent], quarantined: [QuarantinedEvent]
-    ) {
+    /// `opened` gives the data of row `index` of a known `type` with its sealed texts opened,
+    /// nil for data decoded as it lies (its sealed texts read as placeholders).
+    static func decoding(
+        _ rows: LogEntryRows, _ range: Range<Int>,
+        opened: (_ index: Int, _ type: String) -> String? = { _, _ in nil }
+    ) throws -> (events: [ProjectedEvent], quarantined: [QuarantinedEvent]) {
         var out: [ProjectedEvent] = []
         var quarantined: [QuarantinedEvent] = []
         out.reserveCapacity(range.count)
         for index in range {
             let row = rows[index]
             let (position, recordedAt) = (try row.position(), try row.recordedAt())
-            switch try row.withTypeAndData({ DomainEvent.decodeOrQuarantine(position: position, type: $0, data: $1) }) {
+            let decoded = try row.withTypeAndData { type, data in
+                DomainEvent.decodeOrQuarantine(position: position, type: type, data: data) { opened(index, $0) }
+            }
+            switch decoded {
             case .event(let decoded):
                 out.append(
                     ProjectedEvent(
