@@ -138,13 +138,6 @@ extension StoreSession {
         PersonalDataCipher.opened(events, keys: try await keys(for: events.map { ($0.type, $0.data) }))
     }
 
-    /// A fold's `entries` with their personal texts opened with the keys this database
-    /// holds, each entry's texts located once.
-    public func opened(_ entries: [LogEntry]) async throws -> [LogEntry] {
-        let located = entries.map { PersonalData.locate(type: $0.type, data: $0.data) }
-        return PersonalDataCipher.opened(entries[...], located: located[...], keys: try await keys(for: located))
-    }
-
     /// The data of each event with its personal texts opened, in one key look-up.
     public func openedData(_ events: [(type: String, data: String)]) async throws -> [String] {
         let keys = try await keys(for: events)

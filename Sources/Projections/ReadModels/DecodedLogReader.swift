@@ -74,11 +74,7 @@ struct DecodedLogReader: Sendable {
                         guard opensTexts else { return try await Self.decodeSealed(rows) }
                         // Texts opened with the keys this database holds (docs/domain.md §15),
                         // found once in each event's data.
-                        let located = try rows.map { row in
-                            try row.withTypeAndData { type, data in
-                                DomainEvent.knownType(utf8: type).flatMap { PersonalData.locate(type: $0, utf8: data) }
-                            }
-                        }
+                        let located = try Self.located(rows)
                         let keys = try await store.keys(for: located)
                         return try await Self.decode(rows, located: located, keys: keys)
                     }
@@ -125,6 +121,15 @@ struct DecodedLogReader: Sendable {
         async let second = decoding(half..<count)
         let (a, b) = try await (first, second)
         return (a.events + b.events, a.quarantined + b.quarantined)
+    }
+
+    /// The sealed texts of each event of `rows` (`PersonalData.locate`), found in its bytes.
+    static func located(_ rows: LogEntryRows) throws -> [PersonalData.SealedTexts?] {
+        try rows.map { row in
+            try row.withTypeAndData { type, data in
+                DomainEvent.knownType(utf8: type).flatMap { PersonalData.locate(type: $0, utf8: data) }
+            }
+        }
     }
 
     /// The events decoded from the result's bytes, those with sealed texts (`located[i]` for

@@ -135,13 +135,16 @@ public struct ProjectionRunner: Sendable {
         let checkpoint = try await Self.checkpoint(ofSchema: schema, on: connection)
         if checkpoint >= goal { return nil }
         let session = StoreSession(connection: connection)
-        let events = try await session.opened(session.readEntries(after: checkpoint, limit: batchSize, upTo: goal))
-        guard let last = events.last else { return nil }
-        let (batch, quarantined) = ProjectedEvent.decoding(events[...])
+        let rows = try await session.readEntryRows(after: checkpoint, limit: batchSize, upTo: goal)
+        guard let last = try rows.last?.position() else { return nil }
+        // Decoded from the result's bytes, sealed texts opened, as `DecodedLogReader` does.
+        let located = try DecodedLogReader.located(rows)
+        let (batch, quarantined) = try await DecodedLogReader.decode(
+            rows, located: located, keys: try await session.keys(for: located))
         try await projection.apply(batch, schema: schema, on: connection)
         try await Self.record(quarantined, schema: schema, on: connection)
-        try await Self.setCheckpoint(last.position, ofSchema: schema, on: connection)
-        return last.position
+        try await Self.setCheckpoint(last, ofSchema: schema, on: connection)
+        return last
     }
 
     /// Lists the events a batch passed over because they do not decode as their type, in the
