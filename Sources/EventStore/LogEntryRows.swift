@@ -51,8 +51,5 @@ public struct LogEntryRows: Sendable, RandomAccessCollection {
                 }
             }
         }
-
-        /// The row as a `LogEntry`.
-        public func entry() throws -> LogEntry { try EventStore.decodeEntry(row) }
     }
 }
