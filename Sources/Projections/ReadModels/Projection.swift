@@ -19,7 +19,9 @@ public struct ProjectedEvent: Sendable {
 
     /// The events of types this version knows, decoded; others are passed over. An event of
     /// a known type whose data does not fit it is not projected (treated as absent) and is
-    /// returned in `quarantined`: one malformed event never stops a projection.
+    /// returned in `quarantined`: one malformed event never stops a projection. The folds
+    /// decode from the result's bytes instead (`decoding(_:_:opened:)`); this decoding of
+    /// texts is what the tests hold that one to.
     static func decoding(_ events: ArraySlice<LogEntry>) -> (
         events: [ProjectedEvent], quarantined: [QuarantinedEvent]
     ) {
