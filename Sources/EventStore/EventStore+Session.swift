@@ -272,14 +272,8 @@ public struct StoreSession: Sendable {
             .map(EventStore.decodeEvent)
     }
 
-    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event (`LogEntry`).
-    public func readEntries(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
-        -> [LogEntry]
-    {
-        try await readEntryRows(after: position, limit: limit, upTo: cutoff).entries()
-    }
-
-    /// `readEntries(after:limit:upTo:)` left in the result's bytes.
+    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event (`LogEntry`'s
+    /// columns), left in the result's bytes.
     public func readEntryRows(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
         -> LogEntryRows
     {

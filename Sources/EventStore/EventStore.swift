@@ -260,14 +260,8 @@ public struct EventStore: Sendable {
         try await withSession { try await $0.readAll(after: position, limit: limit, upTo: cutoff) }
     }
 
-    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event (`LogEntry`).
-    public func readEntries(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
-        -> [LogEntry]
-    {
-        try await withSession { try await $0.readEntries(after: position, limit: limit, upTo: cutoff) }
-    }
-
-    /// `readEntries(after:limit:upTo:)` left in the result's bytes (`LogEntryRows`).
+    /// `readAll(after:limit:upTo:)` with only what a fold reads of each event, left in the
+    /// result's bytes (`LogEntryRows`).
     public func readEntryRows(after position: Int64, limit: Int = 1000, upTo cutoff: Int64? = nil) async throws
         -> LogEntryRows
     {

@@ -80,14 +80,14 @@ struct DecodedLogReaderTests {
             (Int64(0), 1_000, Optional<Int64>.none), (17, 40, head - 100), (head - 3, 10, nil),
         ] {
             let full = try await db.store.readAll(after: after, limit: limit, upTo: cutoff)
-            let entries = try await db.store.readEntries(after: after, limit: limit, upTo: cutoff)
+            let entries = try await db.store.readEntryRows(after: after, limit: limit, upTo: cutoff).entries()
             #expect(!full.isEmpty)
             #expect(
                 entries == full.map(LogEntry.init),
                 "after \(after), limit \(limit), up to \(cutoff.map(String.init) ?? "-")")
         }
         // The data and the metadata are not the same text anywhere, so a swap of the two fails.
-        let entries = try await db.store.readEntries(after: 0, limit: 1_000)
+        let entries = try await db.store.readEntryRows(after: 0, limit: 1_000).entries()
         #expect(entries.allSatisfy { $0.data != $0.metadata && $0.metadata.contains("commandId") })
     }
 
@@ -165,7 +165,7 @@ struct DecodedLogReaderTests {
         #expect(try await db.everyEventReadable())
         /// The scans of `events` and its primary key made by eight reads on one session: a
         /// table's count is of its sequential scans, an index's of the scans through it.
-        /// `entries`: the folds' read of five columns (`readEntries`), else `readAll`.
+        /// `entries`: the folds' read of five columns (`readEntryRows`), else `readAll`.
         func scans(_ settings: [PostgresQuery], entries: Bool = false) async throws -> (
             table: Int64, index: Int64, read: Int
         ) {
@@ -178,7 +178,7 @@ struct DecodedLogReaderTests {
                 let after = Int64(round * 100)
                 read +=
                     entries
-                    ? try await session.readEntries(after: after, limit: 50).count
+                    ? try await session.readEntryRows(after: after, limit: 50).count
                     : try await session.readAll(after: after, limit: 50).count
             }
             let counted = try await app.query(

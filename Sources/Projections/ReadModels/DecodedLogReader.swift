@@ -103,11 +103,8 @@ struct DecodedLogReader: Sendable {
     /// The events decoded from the result's bytes with their sealed texts left closed, on two
     /// tasks for a large batch.
     static func decodeSealed(_ rows: LogEntryRows) async throws -> Decoded {
-        @Sendable func decoding(_ range: Range<Int>) throws -> Decoded {
-            // Typed decoding reads a sealed text as the placeholder (`PersonalData.readable`).
-            try ProjectedEvent.decoding(rows, range)
-        }
-        return try await inHalves(rows.count, decoding)
+        // Typed decoding reads a sealed text as the placeholder (`PersonalData.readable`).
+        try await decode(rows, located: Array(repeating: nil, count: rows.count), keys: [:])
     }
 
     /// `decoding` of the whole range, in two halves on two tasks when there are more than
