@@ -277,7 +277,7 @@ public struct StoreSession: Sendable {
     public func readEntryRows(after position: Int64, limit: Int, upTo cutoff: Int64? = nil) async throws
         -> LogEntryRows
     {
-        LogEntryRows(rows: try await readGapFree(EventStore.entryColumns, after: position, limit: limit, upTo: cutoff))
+        LogEntryRows(rows: try await readGapFree(LogEntryRows.columns, after: position, limit: limit, upTo: cutoff))
     }
 
     /// `columns` of up to `limit` events of the gap-free prefix after `position`, up to `cutoff`.

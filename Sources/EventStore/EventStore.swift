@@ -54,16 +54,6 @@ public struct EventStore: Sendable {
         return time
     }
 
-    /// The columns of a fold's read (`LogEntry`), in `decodeEntry`'s order.
-    static let entryColumns = "position, type, data, metadata, recorded_at"
-
-    static func decodeEntry(_ row: PostgresRow) throws -> LogEntry {
-        LogEntry(
-            position: try row.decode(Int64.self, 0), type: try row.decode(String.self, 1),
-            data: try row.decode(String.self, 2), metadata: try row.decode(String.self, 3),
-            recordedAt: try recordingTime(row, 4))
-    }
-
     static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
         let recordedAt = try recordingTime(row, 7)
         return RecordedEvent(

@@ -4,6 +4,9 @@ import PostgresClient
 /// a reader that decodes each event from its bytes makes no `String` of the type or the
 /// data. `entries()` makes the `LogEntry`s.
 public struct LogEntryRows: Sendable, RandomAccessCollection {
+    /// The columns a fold reads, in the order `Row` reads them.
+    static let columns = "position, type, data, metadata, recorded_at"
+
     let rows: PostgresRows
 
     public var startIndex: Int { 0 }
@@ -13,12 +16,22 @@ public struct LogEntryRows: Sendable, RandomAccessCollection {
 
     /// The batch as `LogEntry`s.
     public func entries() throws -> [LogEntry] {
-        try rows.map(EventStore.decodeEntry)
+        try map { try $0.entry() }
     }
 
-    /// One event of the batch, in the columns of `EventStore.entryColumns`.
+    /// One event of the batch, in the columns of `LogEntryRows.columns`.
     public struct Row {
         let row: PostgresRow
+
+        /// The event as a `LogEntry`, its type and data made into `String`s.
+        func entry() throws -> LogEntry {
+            let (type, data) = try withTypeAndData {
+                (String(decoding: $0, as: UTF8.self), String(decoding: $1, as: UTF8.self))
+            }
+            return LogEntry(
+                position: try position(), type: type, data: data, metadata: try metadata(),
+                recordedAt: try recordedAt())
+        }
 
         // Read with the concrete types' initialisers: `PostgresRow.decode` is generic, and
         // outside its module it looks up the type's metadata at every call.
